@@ -1,0 +1,115 @@
+"""Schema version 2: agents, web_campaigns, quick_tests and events.
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-26
+
+Written by hand. Describes the schema as it is at this revision; it does not
+import the models.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+
+revision: str = "0002"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
+karr_schema_version = 2
+
+TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
+JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "agents",
+        sa.Column("id", sa.Text(), nullable=False),
+        sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("hostname", sa.Text(), nullable=True),
+        sa.Column("port", sa.Integer(), nullable=True),
+        sa.Column("token", sa.Text(), nullable=True),
+        sa.Column("status", sa.Text(), nullable=True),
+        sa.Column("gpu_info", sa.Text(), nullable=True),
+        sa.Column("gpu_count", sa.Integer(), nullable=True),
+        sa.Column("cpu_info", sa.Text(), nullable=True),
+        sa.Column("ram_gb", sa.Integer(), nullable=True),
+        sa.Column("environment_type", sa.Text(), nullable=True),
+        sa.Column("fingerprint", sa.Text(), nullable=True),
+        sa.Column("kitt_version", sa.Text(), nullable=True),
+        # Not a *_at column: TEXT on both dialects, as the reference says.
+        sa.Column("last_heartbeat", sa.Text(), nullable=True),
+        sa.Column("registered_at", TIMESTAMP, nullable=True),
+        sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("tags", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_agents"),
+        sa.UniqueConstraint("name", name="uq_agents_name"),
+    )
+
+    op.create_table(
+        "web_campaigns",
+        sa.Column("id", sa.Text(), nullable=False),
+        sa.Column("name", sa.Text(), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("config_json", JSON, nullable=True),
+        sa.Column("status", sa.Text(), nullable=True),
+        sa.Column("agent_id", sa.Text(), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=True),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("completed_at", TIMESTAMP, nullable=True),
+        sa.Column("total_runs", sa.Integer(), nullable=True),
+        sa.Column("succeeded", sa.Integer(), nullable=True),
+        sa.Column("failed", sa.Integer(), nullable=True),
+        sa.Column("skipped", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_web_campaigns"),
+        sa.ForeignKeyConstraint(
+            ["agent_id"], ["agents.id"], name="fk_web_campaigns_agent_id_agents"
+        ),
+    )
+
+    op.create_table(
+        "quick_tests",
+        sa.Column("id", sa.Text(), nullable=False),
+        sa.Column("agent_id", sa.Text(), nullable=True),
+        sa.Column("model_path", sa.Text(), nullable=True),
+        sa.Column("engine_name", sa.Text(), nullable=True),
+        sa.Column("benchmark_name", sa.Text(), nullable=True),
+        sa.Column("suite_name", sa.Text(), nullable=True),
+        sa.Column("status", sa.Text(), nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=True),
+        sa.Column("started_at", TIMESTAMP, nullable=True),
+        sa.Column("completed_at", TIMESTAMP, nullable=True),
+        sa.Column("result_id", sa.Text(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_quick_tests"),
+        sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name="fk_quick_tests_agent_id_agents"),
+        sa.ForeignKeyConstraint(["result_id"], ["runs.id"], name="fk_quick_tests_result_id_runs"),
+    )
+
+    op.create_table(
+        "events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_type", sa.Text(), nullable=True),
+        sa.Column("source_id", sa.Text(), nullable=True),
+        sa.Column("data", JSON, nullable=True),
+        sa.Column("created_at", TIMESTAMP, nullable=True),
+        sa.PrimaryKeyConstraint("id", name="pk_events"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("idx_events_event_type", "events", ["event_type"])
+    op.create_index("idx_events_source_id", "events", ["source_id"])
+    op.create_index("idx_events_created_at", "events", ["created_at"])
+
+    record_schema_version(karr_schema_version)
+
+
+def downgrade() -> None:
+    refuse_downgrade()

@@ -1,0 +1,247 @@
+"""Upgrade, inspect and check KARR databases from Python.
+
+Everything goes through the Alembic scripts (``alembic/`` in a checkout,
+``karr_db/_alembic`` in a wheel), so ``alembic upgrade head`` and these
+functions behave the same: the same lock, the same legacy adoption.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection, Engine
+from sqlalchemy.engine import URL
+
+from karr_db.db import make_engine, normalize_url
+from karr_db.migrations.runner import CONTEXT_OPTIONS
+from karr_db.migrations.scripts import (
+    KARR_TABLES,
+    alembic_config,
+    revision_for_version,
+    revision_versions,
+    script_directory,
+)
+from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
+from karr_db.models import Base
+
+__all__ = [
+    "DatabaseKind",
+    "DatabaseStatus",
+    "Finding",
+    "UpgradeReport",
+    "check",
+    "status",
+    "upgrade",
+    "upgrade_sql",
+]
+
+Database = str | URL | Engine
+
+
+class DatabaseStatus(BaseModel):
+    """Where a database stands relative to this release's migrations."""
+
+    model_config = ConfigDict(frozen=True)
+
+    url: str  # password masked
+    dialect: str
+    kind: DatabaseKind
+    alembic_revision: str | None
+    schema_version: int | None
+    head_revision: str
+    head_schema_version: int
+    pending: list[str]  # revisions ``upgrade`` would apply, oldest first
+    needs_adoption: bool
+    tables: list[str]
+
+
+class Finding(BaseModel):
+    """One problem ``check`` found."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: str  # "state", "pending", "drift", "bridge"
+    message: str
+
+
+class UpgradeReport(BaseModel):
+    """What an upgrade did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    adopted: bool
+    from_revision: str | None
+    to_revision: str | None
+    applied: list[str]
+
+
+@contextmanager
+def _engine(database: Database) -> Iterator[Engine]:
+    if isinstance(database, Engine):
+        yield database
+        return
+    engine = make_engine(database, poolclass=sa.pool.NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _pending(state: DatabaseState, script: ScriptDirectory) -> list[str]:
+    if state.kind in (DatabaseKind.NEWER, DatabaseKind.UNVERSIONED):
+        return []
+    base: str | None = state.alembic_revision
+    if state.kind is DatabaseKind.LEGACY and state.schema_version is not None:
+        base = revision_for_version(state.schema_version, script)
+    revisions = script.iterate_revisions("heads", base or "base")
+    return [rev.revision for rev in reversed(list(revisions))]
+
+
+def _status(connection: Connection, script: ScriptDirectory) -> DatabaseStatus:
+    state = read_state(connection, script)
+    return DatabaseStatus(
+        url=connection.engine.url.render_as_string(hide_password=True),
+        dialect=connection.dialect.name,
+        kind=state.kind,
+        alembic_revision=state.alembic_revision,
+        schema_version=state.schema_version,
+        head_revision=state.head_revision,
+        head_schema_version=state.head_version,
+        pending=_pending(state, script),
+        needs_adoption=state.kind is DatabaseKind.LEGACY,
+        tables=list(state.tables),
+    )
+
+
+def status(database: Database) -> DatabaseStatus:
+    """Report the database's revision, schema version and pending work; writes nothing."""
+    with _engine(database) as engine, engine.connect() as connection:
+        return _status(connection, script_directory())
+
+
+def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
+    """Adopt the database if needed and migrate it to ``revision``."""
+    with _engine(database) as engine:
+        with engine.connect() as connection:
+            before = _status(connection, script_directory())
+        config = alembic_config()
+        config.attributes["engine"] = engine
+        command.upgrade(config, revision)
+        with engine.connect() as connection:
+            after = _status(connection, script_directory())
+    applied = [rev for rev in before.pending if rev not in after.pending]
+    return UpgradeReport(
+        adopted=before.needs_adoption,
+        from_revision=before.alembic_revision,
+        to_revision=after.alembic_revision,
+        applied=applied,
+    )
+
+
+def upgrade_sql(url: str | URL, revision: str = "head") -> str:
+    """The DDL an upgrade from an empty database would run, for review by a DBA."""
+    buffer = io.StringIO()
+    config = alembic_config(normalize_url(url).render_as_string(hide_password=False))
+    config.output_buffer = buffer
+    command.upgrade(config, revision, sql=True)
+    return buffer.getvalue()
+
+
+def _include_name(name: str | None, type_: str, _parent: object) -> bool:
+    return type_ != "table" or name in KARR_TABLES
+
+
+def check(database: Database) -> list[Finding]:
+    """Compare the live schema with the models and ``schema_version`` with ``alembic_version``."""
+    script = script_directory()
+    findings: list[Finding] = []
+    with _engine(database) as engine, engine.connect() as connection:
+        state = _status(connection, script)
+        if state.kind is not DatabaseKind.MANAGED:
+            findings.append(Finding(kind="state", message=_state_message(state)))
+            return findings
+        if state.pending:
+            findings.append(
+                Finding(kind="pending", message=f"pending revisions: {', '.join(state.pending)}")
+            )
+        findings += _bridge_findings(connection, state, script)
+        context = MigrationContext.configure(
+            connection, opts={**CONTEXT_OPTIONS, "include_name": _include_name}
+        )
+        for diff in compare_metadata(context, Base.metadata):
+            findings.append(Finding(kind="drift", message=_describe(diff)))
+        findings += _sqlite_autoincrement_findings(connection)
+    return findings
+
+
+def _state_message(state: DatabaseStatus) -> str:
+    return {
+        DatabaseKind.EMPTY: "database is empty: run upgrade",
+        DatabaseKind.LEGACY: (
+            f"legacy database at schema_version {state.schema_version}: "
+            "run upgrade to adopt it"
+        ),
+        DatabaseKind.NEWER: (
+            f"database is at {state.alembic_revision or state.schema_version}, newer than "
+            f"this release's {state.head_revision}"
+        ),
+        DatabaseKind.UNVERSIONED: "KARR tables without version information",
+    }.get(state.kind, state.kind.value)
+
+
+def _bridge_findings(
+    connection: Connection, state: DatabaseStatus, script: ScriptDirectory
+) -> list[Finding]:
+    assert state.alembic_revision is not None
+    expected = revision_versions(script)[state.alembic_revision]
+    if state.schema_version != expected:
+        return [
+            Finding(
+                kind="bridge",
+                message=(
+                    f"schema_version says {state.schema_version} but alembic_version is "
+                    f"{state.alembic_revision} (schema version {expected})"
+                ),
+            )
+        ]
+    return []
+
+
+def _describe(diff: object) -> str:
+    if isinstance(diff, list):  # column-level changes come grouped
+        return "; ".join(_describe(d) for d in diff)
+    if isinstance(diff, tuple) and diff:
+        action, *rest = diff
+        parts = []
+        for item in rest:
+            name = getattr(item, "name", None)
+            table = getattr(getattr(item, "table", None), "name", None)
+            parts.append(f"{table}.{name}" if table and name else str(name or item))
+        return f"{action}: {', '.join(parts)}"
+    return str(diff)
+
+
+def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
+    """Alembic does not compare AUTOINCREMENT; the reference requires it."""
+    if connection.dialect.name != "sqlite":
+        return []
+    findings = []
+    for table in Base.metadata.sorted_tables:
+        if not table.kwargs.get("sqlite_autoincrement"):
+            continue
+        sql = connection.exec_driver_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,)
+        ).scalar()
+        if sql is not None and "AUTOINCREMENT" not in sql.upper():
+            findings.append(
+                Finding(kind="drift", message=f"{table.name}.id is not INTEGER PRIMARY KEY AUTOINCREMENT")
+            )
+    return findings

@@ -1,0 +1,151 @@
+"""What ``alembic/env.py`` runs: locking, safety checks and legacy adoption."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.runtime.environment import EnvironmentContext
+from sqlalchemy import Connection
+
+from karr_db.db import SQLITE_BEGIN_OPTION, default_database_url, make_engine, normalize_url
+from karr_db.errors import NewerSchemaError, SchemaError, UnversionedDatabaseError
+from karr_db.migrations.state import DatabaseKind, read_state
+from karr_db.models import Base
+from karr_db.models.types import format_timestamp, utcnow
+
+#: Key of the PostgreSQL advisory lock that serialises concurrent upgrades
+#: ("KARR" in ASCII); held until the migration transaction ends.
+ADVISORY_LOCK_KEY = 0x4B415252
+
+#: Options every migration context uses; the checks build theirs from these too.
+CONTEXT_OPTIONS: dict[str, Any] = {
+    "compare_type": True,
+    "render_as_batch": True,  # SQLite needs batch mode ("move and copy") for ALTER
+    "transaction_per_migration": False,  # one transaction: all revisions or none
+    "transactional_ddl": True,  # true on SQLite too once pysqlite stops autocommitting DDL
+}
+
+
+def database_url(context: EnvironmentContext) -> str:
+    """``-x url=...``, then the config's ``sqlalchemy.url``, then ``KARR_DATABASE_URL``
+    (or the default SQLite file)."""
+    url = context.get_x_argument(as_dictionary=True).get("url")
+    url = url or context.config.get_main_option("sqlalchemy.url") or default_database_url()
+    return normalize_url(url).render_as_string(hide_password=False)
+
+
+def run_offline(context: EnvironmentContext) -> None:
+    """Render the SQL of an upgrade (``--sql``) for a DBA to review and apply."""
+    url = database_url(context)
+    context.configure(
+        url=url,
+        target_metadata=Base.metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+        **CONTEXT_OPTIONS,
+    )
+    with context.begin_transaction():
+        if normalize_url(url).get_backend_name() == "postgresql":
+            context.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK_KEY})")
+        context.run_migrations()
+
+
+def run_online(context: EnvironmentContext) -> None:
+    """Migrate a live database under a lock, adopting a legacy one first."""
+    attributes = context.config.attributes
+    connection: Connection | None = attributes.get("connection")
+    if connection is not None:
+        _run_on(context, connection)
+        return
+    engine = attributes.get("engine")
+    owned = engine is None
+    if engine is None:
+        engine = make_engine(database_url(context), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            _run_on(context, connection)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def _run_on(context: EnvironmentContext, connection: Connection) -> None:
+    if connection.in_transaction():
+        # The caller already owns a transaction (and so the locking).
+        _migrate(context, connection)
+        return
+    with migration_transaction(connection):
+        _migrate(context, connection)
+
+
+@contextmanager
+def migration_transaction(connection: Connection) -> Iterator[None]:
+    """One transaction holding the database's migration lock from its first statement.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the write lock before the version is
+    read, and foreign keys are off (as SQLite's ALTER procedure requires) but
+    checked before commit. PostgreSQL: a transaction-level advisory lock.
+    """
+    if connection.dialect.name == "sqlite":
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        raw.execute("PRAGMA foreign_keys = OFF")  # only effective outside a transaction
+        connection.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        try:
+            with connection.begin():
+                yield
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    table, rowid, parent, _ = broken[0]
+                    raise SchemaError(
+                        f"migration left {len(broken)} broken foreign key(s), e.g. {table} "
+                        f"rowid {rowid} -> {parent}; rolled back, nothing was changed"
+                    )
+        finally:
+            connection.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            raw.execute("PRAGMA foreign_keys = ON")
+    else:
+        with connection.begin():
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCK_KEY)))
+            yield
+
+
+def _migrate(context: EnvironmentContext, connection: Connection) -> None:
+    script = context.script
+    state = read_state(connection, script)
+    if state.kind is DatabaseKind.NEWER:
+        raise NewerSchemaError(state.found, state.supported)
+    if state.kind is DatabaseKind.UNVERSIONED:
+        raise UnversionedDatabaseError(list(state.tables))
+    if state.kind is DatabaseKind.LEGACY:
+        from karr_db.migrations.adopt import adopt
+
+        assert state.schema_version is not None
+        adopt(connection, state.schema_version, script)
+    context.configure(connection=connection, target_metadata=Base.metadata, **CONTEXT_OPTIONS)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def record_schema_version(version: int) -> None:
+    """The bridge: a revision records its schema version in its own transaction."""
+    from alembic import op
+
+    dialect = op.get_context().dialect.name
+    applied_at: Any = (
+        sa.func.now() if dialect == "postgresql" else sa.literal(format_timestamp(utcnow()))
+    )
+    table = sa.table("schema_version", sa.column("version"), sa.column("applied_at"))
+    op.execute(table.insert().values(version=version, applied_at=applied_at))
+
+
+def refuse_downgrade() -> None:
+    """Every revision's ``downgrade``: migrations are forward-only."""
+    from karr_db.errors import DowngradeRefusedError
+
+    raise DowngradeRefusedError()
+
+

@@ -1,0 +1,33 @@
+"""The append-only event log that feeds audits and live dashboards."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, Integer, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from karr_db.models.base import Base
+from karr_db.models.types import JSONDocument, UTCDateTime
+
+
+class Event(Base):
+    """One event; ``id`` is the sequence number readers resume from."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("idx_events_event_type", "event_type"),
+        Index("idx_events_source_id", "source_id"),
+        Index("idx_events_created_at", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_type: Mapped[str | None] = mapped_column(Text)
+    source_id: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"Event(id={self.id!r}, event_type={self.event_type!r})"

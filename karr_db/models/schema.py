@@ -1,0 +1,27 @@
+"""The earlier migration system's version table, kept in step with Alembic."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer
+from sqlalchemy.orm import Mapped, mapped_column
+
+from karr_db.models.base import Base
+from karr_db.models.types import UTCDateTime
+
+
+class SchemaVersion(Base):
+    """One row per applied schema version.
+
+    Beyond the reference: ``version`` is the primary key (the reference gives
+    no constraint), so a version can be recorded only once.
+    """
+
+    __tablename__ = "schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"SchemaVersion(version={self.version!r})"

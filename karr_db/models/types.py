@@ -1,0 +1,243 @@
+"""Every difference between the SQLite and PostgreSQL schemas, in one place.
+
+The reference declares TEXT/INTEGER/REAL columns on SQLite and richer types on
+PostgreSQL ("PostgreSQL Differences"). These decorators give each dialect its
+declared type while Python code sees one set of values: aware UTC datetimes,
+bools, floats and parsed JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Integer, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import REAL, TypeDecorator, TypeEngine
+
+__all__ = [
+    "Double",
+    "IntBool",
+    "JSONDocument",
+    "UTCDateTime",
+    "decode_json",
+    "encode_json",
+    "format_timestamp",
+    "parse_timestamp",
+    "utcnow",
+]
+
+
+# --- timestamps -------------------------------------------------------------
+
+#: Fixed width, UTC, space separated: on SQLite, ordering the text orders the
+#: times, and it sorts correctly against the earlier system's
+#: ``'YYYY-MM-DD HH:MM:SS'`` UTC values.
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f+00:00"
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def format_timestamp(value: datetime) -> str:
+    """Render an aware datetime in the one fixed-width UTC text form."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value.isoformat()!r}: pass a timezone-aware datetime")
+    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+def parse_timestamp(value: str | datetime | None) -> datetime | None:
+    """Read any timestamp the layer or the earlier system wrote.
+
+    Naive values are taken as UTC (the documented rule); empty text means
+    unknown and reads as ``None``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """TEXT (fixed-width UTC ISO-8601) on SQLite, TIMESTAMPTZ on PostgreSQL.
+
+    ``text_only`` keeps TEXT on PostgreSQL too, for the reference's timestamp
+    columns that are neither ``*_at`` nor ``timestamp``.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def __init__(self, text_only: bool = False) -> None:
+        super().__init__()
+        self.text_only = text_only
+
+    def _native(self, dialect: Dialect) -> bool:
+        return dialect.name == "postgresql" and not self.text_only
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if self._native(dialect):
+            return postgresql.TIMESTAMP(timezone=True)
+        return Text()
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        text = format_timestamp(value)  # validates awareness on both dialects
+        return value.astimezone(UTC) if self._native(dialect) else text
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return parse_timestamp(value)
+
+
+# --- booleans ---------------------------------------------------------------
+
+
+class IntBool(TypeDecorator[bool]):
+    """INTEGER 0/1 on SQLite, BOOLEAN on PostgreSQL."""
+
+    impl = Integer
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return postgresql.BOOLEAN()
+        return Integer()
+
+    def process_bind_param(self, value: bool | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, bool | int):
+            raise TypeError(f"expected a bool, got {type(value).__name__}")
+        return bool(value) if dialect.name == "postgresql" else int(bool(value))
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bool | None:
+        return None if value is None else bool(value)
+
+
+# --- floats -----------------------------------------------------------------
+
+#: SQLite turns a NaN REAL into NULL, so NaN is kept as this text instead; a
+#: REAL-affinity column leaves non-numeric text untouched.
+SQLITE_NAN = "NaN"
+
+
+class Double(TypeDecorator[float]):
+    """REAL on SQLite, DOUBLE PRECISION on PostgreSQL; NaN survives both."""
+
+    impl = REAL
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return postgresql.DOUBLE_PRECISION()
+        return sqlite.REAL()
+
+    def process_bind_param(self, value: float | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = float(value)
+        if dialect.name != "postgresql" and math.isnan(value):
+            return SQLITE_NAN
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> float | None:
+        return None if value is None else float(value)
+
+
+# --- JSON -------------------------------------------------------------------
+
+#: JSON has no NaN or infinities (and PostgreSQL's JSONB rejects them), so a
+#: non-finite float is stored as ``{"$float": "NaN"}``. An object of the
+#: caller's that happens to look like a marker is wrapped in ``{"$escaped": ...}``
+#: so that the encoding stays lossless for every input.
+FLOAT_MARKER = "$float"
+ESCAPE_MARKER = "$escaped"
+_MARKERS = frozenset({FLOAT_MARKER, ESCAPE_MARKER})
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _float_token(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def encode_json(value: Any) -> Any:
+    """Turn a JSON-like value into one that strict JSON (and JSONB) can hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {FLOAT_MARKER: _float_token(value)}
+    if isinstance(value, dict):
+        encoded = {str(k): encode_json(v) for k, v in value.items()}
+        if len(encoded) == 1 and next(iter(encoded)) in _MARKERS:
+            return {ESCAPE_MARKER: encoded}
+        return encoded
+    if isinstance(value, list | tuple):
+        return [encode_json(v) for v in value]
+    return value
+
+
+def decode_json(value: Any) -> Any:
+    """Invert :func:`encode_json`."""
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, inner),) = value.items()
+            if key == FLOAT_MARKER and isinstance(inner, str) and inner in _NON_FINITE:
+                return _NON_FINITE[inner]
+            if key == ESCAPE_MARKER and isinstance(inner, dict):
+                return {k: decode_json(v) for k, v in inner.items()}
+        return {k: decode_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_json(v) for v in value]
+    return value
+
+
+def dumps_json(value: Any) -> str:
+    """Serialise to the compact strict JSON text stored on SQLite."""
+    return json.dumps(encode_json(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+class JSONDocument(TypeDecorator[Any]):
+    """TEXT on SQLite, JSONB on PostgreSQL; NaN and infinities round-trip."""
+
+    impl = Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return postgresql.JSONB()
+        return Text()
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return encode_json(value)
+        return dumps_json(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name != "postgresql":
+            if not value.strip():
+                return None
+            # json.loads also accepts the bare NaN/Infinity tokens that the
+            # earlier system's json.dumps wrote.
+            value = json.loads(value)
+        return decode_json(value)
