@@ -12,10 +12,9 @@ Differences" table.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -32,16 +31,19 @@ BOOLEAN = sa.Integer().with_variant(postgresql.BOOLEAN(), "postgresql")
 DOUBLE = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
 
 
-def upgrade() -> None:
-    op.create_table(
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The tables this revision adds, as they are at this revision (adoption reuses them)."""
+    schema_version = sa.Table(
         "schema_version",
+        metadata,
         # Beyond the reference: a version is recorded once.
         sa.Column("version", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("applied_at", TIMESTAMP, nullable=True),
         sa.PrimaryKeyConstraint("version", name="pk_schema_version"),
     )
-    op.create_table(
+    runs = sa.Table(
         "runs",
+        metadata,
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("model", sa.Text(), nullable=True),
         sa.Column("engine", sa.Text(), nullable=True),
@@ -57,13 +59,14 @@ def upgrade() -> None:
         sa.Column("created_at", TIMESTAMP, nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
     )
-    op.create_index("idx_runs_model", "runs", ["model"])
-    op.create_index("idx_runs_engine", "runs", ["engine"])
-    op.create_index("idx_runs_suite_name", "runs", ["suite_name"])
-    op.create_index("idx_runs_timestamp", "runs", ["timestamp"])
+    sa.Index("idx_runs_model", runs.c.model)
+    sa.Index("idx_runs_engine", runs.c.engine)
+    sa.Index("idx_runs_suite_name", runs.c.suite_name)
+    sa.Index("idx_runs_timestamp", runs.c.timestamp)
 
-    op.create_table(
+    benchmarks = sa.Table(
         "benchmarks",
+        metadata,
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Text(), nullable=True),
         sa.Column("test_name", sa.Text(), nullable=True),
@@ -78,10 +81,11 @@ def upgrade() -> None:
         ),
         sqlite_autoincrement=True,
     )
-    op.create_index("idx_benchmarks_run_id", "benchmarks", ["run_id"])
+    sa.Index("idx_benchmarks_run_id", benchmarks.c.run_id)
 
-    op.create_table(
+    metrics = sa.Table(
         "metrics",
+        metadata,
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("benchmark_id", sa.Integer(), nullable=True),
         sa.Column("metric_name", sa.Text(), nullable=True),
@@ -95,10 +99,11 @@ def upgrade() -> None:
         ),
         sqlite_autoincrement=True,
     )
-    op.create_index("idx_metrics_benchmark_id", "metrics", ["benchmark_id"])
+    sa.Index("idx_metrics_benchmark_id", metrics.c.benchmark_id)
 
-    op.create_table(
+    hardware = sa.Table(
         "hardware",
+        metadata,
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("run_id", sa.Text(), nullable=True),
         sa.Column("gpu_model", sa.Text(), nullable=True),
@@ -115,8 +120,13 @@ def upgrade() -> None:
         ),
         sqlite_autoincrement=True,
     )
-    op.create_index("idx_hardware_run_id", "hardware", ["run_id"])
+    sa.Index("idx_hardware_run_id", hardware.c.run_id)
 
+    return [schema_version, runs, benchmarks, metrics, hardware]
+
+
+def upgrade() -> None:
+    create_tables(tables(sa.MetaData()))
     record_schema_version(karr_schema_version)
 
 

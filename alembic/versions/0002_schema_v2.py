@@ -11,10 +11,9 @@ import the models.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -28,9 +27,11 @@ TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgre
 JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
 
 
-def upgrade() -> None:
-    op.create_table(
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The tables this revision adds, as they are at this revision (adoption reuses them)."""
+    agents = sa.Table(
         "agents",
+        metadata,
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("hostname", sa.Text(), nullable=True),
@@ -53,8 +54,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_agents_name"),
     )
 
-    op.create_table(
+    web_campaigns = sa.Table(
         "web_campaigns",
+        metadata,
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
         sa.Column("description", sa.Text(), nullable=True),
@@ -75,8 +77,9 @@ def upgrade() -> None:
         ),
     )
 
-    op.create_table(
+    quick_tests = sa.Table(
         "quick_tests",
+        metadata,
         sa.Column("id", sa.Text(), nullable=False),
         sa.Column("agent_id", sa.Text(), nullable=True),
         sa.Column("model_path", sa.Text(), nullable=True),
@@ -94,8 +97,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["result_id"], ["runs.id"], name="fk_quick_tests_result_id_runs"),
     )
 
-    op.create_table(
+    events = sa.Table(
         "events",
+        metadata,
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("event_type", sa.Text(), nullable=True),
         sa.Column("source_id", sa.Text(), nullable=True),
@@ -104,10 +108,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_events"),
         sqlite_autoincrement=True,
     )
-    op.create_index("idx_events_event_type", "events", ["event_type"])
-    op.create_index("idx_events_source_id", "events", ["source_id"])
-    op.create_index("idx_events_created_at", "events", ["created_at"])
+    sa.Index("idx_events_event_type", events.c.event_type)
+    sa.Index("idx_events_source_id", events.c.source_id)
+    sa.Index("idx_events_created_at", events.c.created_at)
 
+    return [agents, web_campaigns, quick_tests, events]
+
+
+def upgrade() -> None:
+    create_tables(tables(sa.MetaData()))
     record_schema_version(karr_schema_version)
 
 

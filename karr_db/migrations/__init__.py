@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
+from alembic import command
 from karr_db.db import make_engine, normalize_url
 from karr_db.migrations.runner import CONTEXT_OPTIONS
 from karr_db.migrations.scripts import (
@@ -186,8 +186,7 @@ def _state_message(state: DatabaseStatus) -> str:
     return {
         DatabaseKind.EMPTY: "database is empty: run upgrade",
         DatabaseKind.LEGACY: (
-            f"legacy database at schema_version {state.schema_version}: "
-            "run upgrade to adopt it"
+            f"legacy database at schema_version {state.schema_version}: run upgrade to adopt it"
         ),
         DatabaseKind.NEWER: (
             f"database is at {state.alembic_revision or state.schema_version}, newer than "
@@ -242,6 +241,9 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
         ).scalar()
         if sql is not None and "AUTOINCREMENT" not in sql.upper():
             findings.append(
-                Finding(kind="drift", message=f"{table.name}.id is not INTEGER PRIMARY KEY AUTOINCREMENT")
+                Finding(
+                    kind="drift",
+                    message=f"{table.name}.id is not INTEGER PRIMARY KEY AUTOINCREMENT",
+                )
             )
     return findings

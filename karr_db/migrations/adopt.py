@@ -8,9 +8,9 @@ on from there. Everything happens inside the caller's migration transaction:
 a value that cannot be converted stops adoption with an error naming the
 table, column and row, and nothing is changed.
 
-The earlier system stopped at schema version 2, which is also this package's
-head, so the models describe the adoption targets. A revision that changes one
-of these tables must first freeze a copy of the version-2 tables here.
+The target of version N is what revisions 1..N create (each revision describes
+its tables as ``sa.Table`` objects), not the models, which move on with later
+revisions.
 """
 
 from __future__ import annotations
@@ -25,8 +25,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from karr_db.errors import AdoptionError
-from karr_db.migrations.scripts import VERSION_TABLES, revision_for_version
-from karr_db.models import Base
+from karr_db.migrations.scripts import reference_tables, revision_for_version
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, dumps_json
 
 _LEGACY_PREFIX = "_karr_legacy_"
@@ -34,15 +33,18 @@ _LEGACY_PREFIX = "_karr_legacy_"
 
 def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None:
     """Conform a legacy database at ``version`` to the reference and stamp it."""
-    if version not in VERSION_TABLES:
-        raise AdoptionError(f"schema_version {version} was never written by the earlier system")
-    tables = [Base.metadata.tables[name] for name in VERSION_TABLES[version]]
-    tables.sort(key=Base.metadata.sorted_tables.index)
+    try:
+        revision = revision_for_version(version, script)
+    except KeyError:
+        raise AdoptionError(
+            f"schema_version {version} was never written by the earlier system"
+        ) from None
+    tables = reference_tables(version, script)
     if connection.dialect.name == "sqlite":
         _conform_sqlite(connection, tables)
     else:
         _conform_postgresql(connection, tables)
-    MigrationContext.configure(connection).stamp(script, revision_for_version(version, script))
+    MigrationContext.configure(connection).stamp(script, revision)
 
 
 def _q(connection: Connection, name: str) -> str:
@@ -90,19 +92,28 @@ def _rebuild_sqlite(connection: Connection, table: sa.Table) -> None:
 
     rows_before = _sqlite_scalar(connection, f"SELECT count(*) FROM {quoted}")
     legacy_seq = None
-    if _sqlite_scalar(connection, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"):
-        legacy_seq = _sqlite_scalar(connection, "SELECT seq FROM sqlite_sequence WHERE name = ?", name)
-    indexes = connection.exec_driver_sql(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
-        (name,),
-    ).scalars().all()
+    if _sqlite_scalar(
+        connection, "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_sequence'"
+    ):
+        legacy_seq = _sqlite_scalar(
+            connection, "SELECT seq FROM sqlite_sequence WHERE name = ?", name
+        )
+    indexes = (
+        connection.exec_driver_sql(
+            "SELECT name FROM sqlite_master "
+            "WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+            (name,),
+        )
+        .scalars()
+        .all()
+    )
     for index in indexes:
         connection.exec_driver_sql(f"DROP INDEX {_q(connection, index)}")
 
     legacy = _q(connection, _LEGACY_PREFIX + name)
     connection.exec_driver_sql(f"ALTER TABLE {quoted} RENAME TO {legacy}")
     table.create(connection)
-    columns = ", ".join(_q(connection, c) for c in table.columns.keys() if c in live)
+    columns = ", ".join(_q(connection, c.name) for c in table.columns if c.name in live)
     try:
         with connection.begin_nested():
             connection.exec_driver_sql(
@@ -255,7 +266,7 @@ def _conform_pg_table(connection: Connection, table: sa.Table) -> None:
     inspector = sa.inspect(connection)
     for check in inspector.get_check_constraints(name):
         connection.exec_driver_sql(
-            f"ALTER TABLE {quoted} DROP CONSTRAINT {_q(connection, check['name'])}"
+            f"ALTER TABLE {quoted} DROP CONSTRAINT {_q(connection, str(check['name']))}"
         )
     wanted_fks = {_fk_signature(fk): fk for fk in table.foreign_key_constraints}
     for fk in inspector.get_foreign_keys(name):
@@ -325,8 +336,7 @@ def _convert_column(
             connection, table, column, f"{col} NOT IN (0, 1)", f"is not 0 or 1 ({target})"
         )
     alter = (
-        f"ALTER TABLE {quoted} ALTER COLUMN {col} TYPE {target} "
-        f"USING {_using(col, source, target)}"
+        f"ALTER TABLE {quoted} ALTER COLUMN {col} TYPE {target} USING {_using(col, source, target)}"
     )
     for attempt in range(2):
         try:
@@ -480,7 +490,7 @@ def _add_constraint(connection: Connection, table: sa.Table, constraint: sa.Cons
 def _conform_pg_indexes(connection: Connection, table: sa.Table) -> None:
     name = table.name
     live = {
-        tuple(ix["column_names"]): ix
+        tuple(str(c) for c in ix["column_names"]): ix
         for ix in sa.inspect(connection).get_indexes(name)
         if not ix.get("duplicates_constraint")
     }

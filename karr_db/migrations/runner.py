@@ -149,3 +149,18 @@ def refuse_downgrade() -> None:
     raise DowngradeRefusedError()
 
 
+def create_tables(tables: list[sa.Table]) -> None:
+    """Emit CREATE TABLE and CREATE INDEX for tables a revision describes.
+
+    Revisions describe their tables as ``sa.Table`` objects (rather than inline
+    ``op.create_table`` calls) so that adoption can rebuild a legacy database
+    to exactly the schema of its version.
+    """
+    from alembic.operations import ops
+
+    from alembic import op
+
+    for table in tables:
+        op.invoke(ops.CreateTableOp.from_table(table))
+        for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
+            op.invoke(ops.CreateIndexOp.from_index(index))

@@ -5,28 +5,15 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import sqlalchemy as sa
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 import karr_db
+from karr_db.models import Base
 
-#: Tables of each schema version of the reference (and of the earlier,
-#: hand-rolled migration system, which stopped at version 2).
-VERSION_TABLES: dict[int, tuple[str, ...]] = {
-    1: ("schema_version", "runs", "benchmarks", "metrics", "hardware"),
-    2: (
-        "schema_version",
-        "runs",
-        "benchmarks",
-        "metrics",
-        "hardware",
-        "agents",
-        "web_campaigns",
-        "quick_tests",
-        "events",
-    ),
-}
-KARR_TABLES: tuple[str, ...] = VERSION_TABLES[max(VERSION_TABLES)]
+#: The tables KARR owns; other tables in a shared database are left alone.
+KARR_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)
 
 
 def script_location() -> Path:
@@ -70,6 +57,16 @@ def revision_for_version(version: int, script: ScriptDirectory | None = None) ->
         if found == version:
             return rev
     raise KeyError(version)
+
+
+def reference_tables(version: int, script: ScriptDirectory | None = None) -> list[sa.Table]:
+    """The tables of schema ``version`` exactly as revisions 1..version create them."""
+    script = script or script_directory()
+    metadata = sa.MetaData()
+    target = revision_for_version(version, script)
+    for rev in reversed(list(script.iterate_revisions(target, "base"))):
+        rev.module.tables(metadata)
+    return list(metadata.sorted_tables)
 
 
 def head_revision(script: ScriptDirectory | None = None) -> str:

@@ -14,11 +14,6 @@ from karr_db.models.types import UTCDateTime
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest, WebCampaign
 
-#: An agent does not own its history: the foreign keys have no ON DELETE, so
-#: the database refuses to retire an agent that is still referenced, and the
-#: ORM must never null those references out behind the caller's back.
-_REFERENCED_BY = {"passive_deletes": "all", "lazy": "raise"}
-
 
 class Agent(Base):
     """A registered agent; ``token`` holds a one-way hash, never the secret."""
@@ -45,8 +40,15 @@ class Agent(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     tags: Mapped[str | None] = mapped_column(Text)
 
-    campaigns: Mapped[list[WebCampaign]] = relationship(back_populates="agent", **_REFERENCED_BY)
-    quick_tests: Mapped[list[QuickTest]] = relationship(back_populates="agent", **_REFERENCED_BY)
+    # An agent does not own its history: the foreign keys have no ON DELETE,
+    # so the database refuses to retire an agent that is still referenced, and
+    # passive_deletes="all" stops the ORM from nulling those references out.
+    campaigns: Mapped[list[WebCampaign]] = relationship(
+        back_populates="agent", passive_deletes="all", lazy="raise"
+    )
+    quick_tests: Mapped[list[QuickTest]] = relationship(
+        back_populates="agent", passive_deletes="all", lazy="raise"
+    )
 
     def __repr__(self) -> str:
         # Deliberately leaves out the token column.

@@ -64,4 +64,6 @@ class QuickTest(Base):
     result: Mapped[Run | None] = relationship(back_populates="quick_tests", lazy="raise")
 
     def __repr__(self) -> str:
-        return f"QuickTest(id={self.id!r}, benchmark={self.benchmark_name!r}, status={self.status!r})"
+        return (
+            f"QuickTest(id={self.id!r}, benchmark={self.benchmark_name!r}, status={self.status!r})"
+        )

@@ -14,9 +14,11 @@ from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest
 
-#: Rows the database itself deletes: children are removed by ON DELETE CASCADE,
-#: never loaded by the ORM just to be deleted.
-_OWNED = {"cascade": "all, delete-orphan", "passive_deletes": True, "lazy": "raise"}
+#: Owned children (``cascade="all, delete-orphan"``) are deleted by the
+#: database's ON DELETE CASCADE (``passive_deletes=True``), never loaded by the
+#: ORM just to be deleted; ``lazy="raise"`` makes every load explicit, so no
+#: N+1 query can hide.
+_OWNED = "all, delete-orphan"
 
 
 class Run(Base):
@@ -44,8 +46,12 @@ class Run(Base):
     raw_json: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    benchmarks: Mapped[list[Benchmark]] = relationship(back_populates="run", **_OWNED)
-    hardware: Mapped[list[Hardware]] = relationship(back_populates="run", **_OWNED)
+    benchmarks: Mapped[list[Benchmark]] = relationship(
+        back_populates="run", cascade=_OWNED, passive_deletes=True, lazy="raise"
+    )
+    hardware: Mapped[list[Hardware]] = relationship(
+        back_populates="run", cascade=_OWNED, passive_deletes=True, lazy="raise"
+    )
     # Quick tests are not owned: deleting a run they point to must be refused
     # (or explicitly detached) by the repository, never silently nulled here.
     quick_tests: Mapped[list[QuickTest]] = relationship(
@@ -75,7 +81,9 @@ class Benchmark(Base):
     created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     run: Mapped[Run | None] = relationship(back_populates="benchmarks", lazy="raise")
-    metrics: Mapped[list[Metric]] = relationship(back_populates="benchmark", **_OWNED)
+    metrics: Mapped[list[Metric]] = relationship(
+        back_populates="benchmark", cascade=_OWNED, passive_deletes=True, lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"Benchmark(id={self.id!r}, run_id={self.run_id!r}, test_name={self.test_name!r})"

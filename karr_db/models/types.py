@@ -210,7 +210,9 @@ def decode_json(value: Any) -> Any:
 
 def dumps_json(value: Any) -> str:
     """Serialise to the compact strict JSON text stored on SQLite."""
-    return json.dumps(encode_json(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return json.dumps(
+        encode_json(value), ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
 
 
 class JSONDocument(TypeDecorator[Any]):

@@ -1,0 +1,40 @@
+# karr_db make targets. `make run` and `make test` are all a fresh machine needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test lint format check-schema sql clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED) ## create the virtualenv and install karr_db with its test tools
+
+run: install ## migrate the default database (or KARR_DATABASE_URL) and show its status
+	$(VENV)/bin/karr-db upgrade
+	$(VENV)/bin/karr-db status
+
+test: install ## run the whole test suite (PostgreSQL from KARR_TEST_POSTGRES_URL)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check karr_db tests alembic
+	$(VENV)/bin/ruff format --check karr_db tests alembic
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format karr_db tests alembic
+	$(VENV)/bin/ruff check --fix karr_db tests alembic
+
+check-schema: install ## report drift between the models and the database
+	$(VENV)/bin/karr-db check
+
+sql: install ## print the PostgreSQL DDL of a full upgrade
+	$(VENV)/bin/alembic -x url=postgresql+psycopg://localhost/karr upgrade head --sql
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
