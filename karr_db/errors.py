@@ -64,3 +64,96 @@ class AdoptionError(SchemaError):
             where += f" (row {row!r})"
         full = f"cannot adopt legacy database: {where}: {message}" if where else message
         super().__init__(full + "; nothing was changed")
+
+
+# --- domain errors raised by the repositories --------------------------------
+
+
+class NotFoundError(KarrError):
+    """The requested row does not exist."""
+
+    def __init__(self, entity: str, key: object) -> None:
+        self.entity = entity
+        self.key = key
+        super().__init__(f"{entity} {key!r} not found")
+
+
+class AlreadyExistsError(KarrError):
+    """A row with the same unique key already exists."""
+
+    def __init__(self, entity: str, key: object) -> None:
+        self.entity = entity
+        self.key = key
+        super().__init__(f"{entity} {key!r} already exists")
+
+
+class InvalidTransitionError(KarrError):
+    """A status change that the lifecycle does not allow (or that another process won)."""
+
+    def __init__(self, entity: str, key: object, current: str | None, target: str) -> None:
+        self.entity = entity
+        self.key = key
+        self.current = current
+        self.target = target
+        super().__init__(f"{entity} {key!r} cannot go from {current!r} to {target!r}")
+
+
+class StillReferencedError(KarrError):
+    """A row cannot be removed while other rows point to it."""
+
+    def __init__(self, entity: str, key: object, referenced_by: list[str]) -> None:
+        self.entity = entity
+        self.key = key
+        self.referenced_by = referenced_by
+        super().__init__(
+            f"{entity} {key!r} is still referenced by {', '.join(referenced_by)}; "
+            "nothing was deleted"
+        )
+
+
+class InvalidTokenError(KarrError):
+    """An agent token did not verify. Never carries the token itself."""
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        super().__init__(f"invalid token for agent {agent!r}")
+
+
+class FieldError(KarrError):
+    """One bad field of an input, by its dotted location."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class ValidationError(KarrError):
+    """Input rejected before anything was written; names every bad field."""
+
+    def __init__(self, what: str, errors: list[FieldError]) -> None:
+        self.what = what
+        self.errors = errors
+        details = "; ".join(str(e) for e in errors)
+        super().__init__(f"invalid {what}: {details}")
+
+    @property
+    def fields(self) -> list[str]:
+        return [e.field for e in self.errors]
+
+    @classmethod
+    def from_pydantic(cls, what: str, exc: Exception) -> ValidationError:
+        """Translate a ``pydantic.ValidationError`` (without echoing input values)."""
+        from pydantic import ValidationError as PydanticValidationError
+
+        if not isinstance(exc, PydanticValidationError):
+            return cls(what, [FieldError("<input>", str(exc))])
+        errors = [
+            FieldError(".".join(str(p) for p in err["loc"]) or "<document>", err["msg"])
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        return cls(what, errors)
+
+
+class InvalidQueryError(KarrError):
+    """An unknown filter, order field or malformed cursor."""

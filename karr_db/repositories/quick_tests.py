@@ -1,0 +1,12 @@
+"""Quick tests: a work queue that agents claim from."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+
+class QuickTestsRepository:
+    """Placeholder until its issue lands; takes the caller's session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
