@@ -298,6 +298,9 @@ def _conform_pg_table(connection: Connection, table: sa.Table) -> None:
         elif current.default is not None:
             connection.exec_driver_sql(f"ALTER TABLE {quoted} ALTER COLUMN {col} DROP DEFAULT")
 
+    for column in table.columns:
+        if column.comment:
+            connection.execute(sa.schema.SetColumnComment(column))
     _conform_pg_keys(connection, table)
     _conform_pg_indexes(connection, table)
 

@@ -20,25 +20,38 @@ class Agent(Base):
 
     __tablename__ = "agents"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True)
-    name: Mapped[str | None] = mapped_column(Text, unique=True)
-    hostname: Mapped[str | None] = mapped_column(Text)
-    port: Mapped[int | None] = mapped_column(Integer)
-    token: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(Text)
-    gpu_info: Mapped[str | None] = mapped_column(Text)
-    gpu_count: Mapped[int | None] = mapped_column(Integer)
-    cpu_info: Mapped[str | None] = mapped_column(Text)
-    ram_gb: Mapped[int | None] = mapped_column(Integer)
-    environment_type: Mapped[str | None] = mapped_column(Text)
-    fingerprint: Mapped[str | None] = mapped_column(Text)
-    kitt_version: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Agent identifier (UUID)")
+    name: Mapped[str | None] = mapped_column(
+        Text, unique=True, comment="Human-readable agent name, unique"
+    )
+    hostname: Mapped[str | None] = mapped_column(Text, comment="Agent hostname or IP address")
+    port: Mapped[int | None] = mapped_column(Integer, comment="Port the agent listens on")
+    token: Mapped[str | None] = mapped_column(
+        Text, comment="One-way hash of the agent's authentication token, never the token"
+    )
+    status: Mapped[str | None] = mapped_column(
+        Text, comment="Current status: online, offline or busy"
+    )
+    gpu_info: Mapped[str | None] = mapped_column(Text, comment="GPU description")
+    gpu_count: Mapped[int | None] = mapped_column(Integer, comment="Number of GPUs on the agent")
+    cpu_info: Mapped[str | None] = mapped_column(Text, comment="CPU description")
+    ram_gb: Mapped[int | None] = mapped_column(Integer, comment="System memory in gigabytes")
+    environment_type: Mapped[str | None] = mapped_column(Text, comment="Environment type")
+    fingerprint: Mapped[str | None] = mapped_column(Text, comment="Hardware fingerprint")
+    kitt_version: Mapped[str | None] = mapped_column(
+        Text, comment="KITT version running on the agent"
+    )
     # Not a ``*_at`` column, so the reference keeps it TEXT on PostgreSQL too;
     # the fixed-width UTC text form makes it order and compare correctly.
-    last_heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime(text_only=True))
-    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    notes: Mapped[str | None] = mapped_column(Text)
-    tags: Mapped[str | None] = mapped_column(Text)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(
+        UTCDateTime(text_only=True),
+        comment="When the agent last reported in (fixed-width UTC text)",
+    )
+    registered_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the agent registered (UTC)"
+    )
+    notes: Mapped[str | None] = mapped_column(Text, comment="Free-form notes")
+    tags: Mapped[str | None] = mapped_column(Text, comment="Comma-separated tags for filtering")
 
     # An agent does not own its history: the foreign keys have no ON DELETE,
     # so the database refuses to retire an agent that is still referenced, and

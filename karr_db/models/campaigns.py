@@ -21,20 +21,34 @@ class WebCampaign(Base):
 
     __tablename__ = "web_campaigns"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True)
-    name: Mapped[str | None] = mapped_column(Text)
-    description: Mapped[str | None] = mapped_column(Text)
-    config_json: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
-    status: Mapped[str | None] = mapped_column(Text)
-    agent_id: Mapped[str | None] = mapped_column(Text, ForeignKey("agents.id"))
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    total_runs: Mapped[int | None] = mapped_column(Integer)
-    succeeded: Mapped[int | None] = mapped_column(Integer)
-    failed: Mapped[int | None] = mapped_column(Integer)
-    skipped: Mapped[int | None] = mapped_column(Integer)
-    error: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Campaign identifier (UUID)")
+    name: Mapped[str | None] = mapped_column(Text, comment="Campaign display name")
+    description: Mapped[str | None] = mapped_column(Text, comment="Human-readable description")
+    config_json: Mapped[Any] = mapped_column(
+        JSONDocument, nullable=True, comment="The full campaign configuration"
+    )
+    status: Mapped[str | None] = mapped_column(
+        Text, comment="Current status: pending, running, completed, failed or cancelled"
+    )
+    agent_id: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("agents.id"), comment="Agent the campaign is assigned to"
+    )
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the campaign was created (UTC)"
+    )
+    started_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When execution started (UTC)"
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When execution ended (UTC)"
+    )
+    total_runs: Mapped[int | None] = mapped_column(Integer, comment="Number of runs planned")
+    succeeded: Mapped[int | None] = mapped_column(Integer, comment="Runs that succeeded")
+    failed: Mapped[int | None] = mapped_column(Integer, comment="Runs that failed")
+    skipped: Mapped[int | None] = mapped_column(Integer, comment="Runs that were skipped")
+    error: Mapped[str | None] = mapped_column(
+        Text, comment="Error message when the campaign failed"
+    )
 
     agent: Mapped[Agent | None] = relationship(back_populates="campaigns", lazy="raise")
 
@@ -47,18 +61,30 @@ class QuickTest(Base):
 
     __tablename__ = "quick_tests"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True)
-    agent_id: Mapped[str | None] = mapped_column(Text, ForeignKey("agents.id"))
-    model_path: Mapped[str | None] = mapped_column(Text)
-    engine_name: Mapped[str | None] = mapped_column(Text)
-    benchmark_name: Mapped[str | None] = mapped_column(Text)
-    suite_name: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result_id: Mapped[str | None] = mapped_column(Text, ForeignKey("runs.id"))
-    error: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Quick test identifier (UUID)")
+    agent_id: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("agents.id"), comment="Agent the test is dispatched to"
+    )
+    model_path: Mapped[str | None] = mapped_column(Text, comment="Model path or name")
+    engine_name: Mapped[str | None] = mapped_column(Text, comment="Inference engine")
+    benchmark_name: Mapped[str | None] = mapped_column(Text, comment="Benchmark to run")
+    suite_name: Mapped[str | None] = mapped_column(Text, comment="Suite name, if any")
+    status: Mapped[str | None] = mapped_column(
+        Text, comment="Current status: queued, running, completed, failed or cancelled"
+    )
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the test was dispatched (UTC)"
+    )
+    started_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When an agent claimed it (UTC)"
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When it ended (UTC)"
+    )
+    result_id: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("runs.id"), comment="The stored run this test produced"
+    )
+    error: Mapped[str | None] = mapped_column(Text, comment="Error message when the test failed")
 
     agent: Mapped[Agent | None] = relationship(back_populates="quick_tests", lazy="raise")
     result: Mapped[Run | None] = relationship(back_populates="quick_tests", lazy="raise")

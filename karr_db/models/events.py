@@ -23,11 +23,23 @@ class Event(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    event_type: Mapped[str | None] = mapped_column(Text)
-    source_id: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    id: Mapped[int] = mapped_column(
+        Integer,
+        primary_key=True,
+        comment="Event sequence number; readers resume after the last one they saw",
+    )
+    event_type: Mapped[str | None] = mapped_column(
+        Text, comment="Event category, such as run.saved or agent.registered"
+    )
+    source_id: Mapped[str | None] = mapped_column(
+        Text, comment="Identifier of the entity the event is about"
+    )
+    data: Mapped[Any] = mapped_column(
+        JSONDocument, nullable=True, comment="Event details as a JSON object"
+    )
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the event was appended (UTC)"
+    )
 
     def __repr__(self) -> str:
         return f"Event(id={self.id!r}, event_type={self.event_type!r})"

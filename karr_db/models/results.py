@@ -32,19 +32,43 @@ class Run(Base):
         Index("idx_runs_timestamp", "timestamp"),
     )
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True)
-    model: Mapped[str | None] = mapped_column(Text)
-    engine: Mapped[str | None] = mapped_column(Text)
-    suite_name: Mapped[str | None] = mapped_column(Text)
-    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    passed: Mapped[bool | None] = mapped_column(IntBool)
-    total_benchmarks: Mapped[int | None] = mapped_column(Integer)
-    passed_count: Mapped[int | None] = mapped_column(Integer)
-    failed_count: Mapped[int | None] = mapped_column(Integer)
-    total_time_seconds: Mapped[float | None] = mapped_column(Double)
-    kitt_version: Mapped[str | None] = mapped_column(Text)
-    raw_json: Mapped[Any] = mapped_column(JSONDocument, nullable=True)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    id: Mapped[str] = mapped_column(
+        Text,
+        primary_key=True,
+        comment="Run identifier: a UUID derived from the result document's content",
+    )
+    model: Mapped[str | None] = mapped_column(Text, comment="Model path or name")
+    engine: Mapped[str | None] = mapped_column(
+        Text, comment="Inference engine that served the model"
+    )
+    suite_name: Mapped[str | None] = mapped_column(Text, comment="Test suite that was executed")
+    timestamp: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the run started (UTC)"
+    )
+    passed: Mapped[bool | None] = mapped_column(IntBool, comment="Whether the run passed overall")
+    total_benchmarks: Mapped[int | None] = mapped_column(
+        Integer, comment="Number of benchmarks executed"
+    )
+    passed_count: Mapped[int | None] = mapped_column(
+        Integer, comment="Number of benchmarks that passed"
+    )
+    failed_count: Mapped[int | None] = mapped_column(
+        Integer, comment="Number of benchmarks that failed"
+    )
+    total_time_seconds: Mapped[float | None] = mapped_column(
+        Double, comment="Wall-clock duration of the whole run, in seconds"
+    )
+    kitt_version: Mapped[str | None] = mapped_column(
+        Text, comment="KITT version that produced the result"
+    )
+    raw_json: Mapped[Any] = mapped_column(
+        JSONDocument,
+        nullable=True,
+        comment="The complete result document, kept for a lossless round trip",
+    )
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the row was inserted (UTC)"
+    )
 
     benchmarks: Mapped[list[Benchmark]] = relationship(
         back_populates="run", cascade=_OWNED, passive_deletes=True, lazy="raise"
@@ -71,14 +95,24 @@ class Benchmark(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[str | None] = mapped_column(Text, ForeignKey("runs.id", ondelete="CASCADE"))
-    test_name: Mapped[str | None] = mapped_column(Text)
-    test_version: Mapped[str | None] = mapped_column(Text)
-    run_number: Mapped[int | None] = mapped_column(Integer)
-    passed: Mapped[bool | None] = mapped_column(IntBool)
-    timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    run_id: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("runs.id", ondelete="CASCADE"), comment="The run this benchmark belongs to"
+    )
+    test_name: Mapped[str | None] = mapped_column(
+        Text, comment="Benchmark name, such as throughput or mmlu"
+    )
+    test_version: Mapped[str | None] = mapped_column(Text, comment="Benchmark version string")
+    run_number: Mapped[int | None] = mapped_column(
+        Integer, comment="Iteration number within the suite"
+    )
+    passed: Mapped[bool | None] = mapped_column(IntBool, comment="Whether the benchmark passed")
+    timestamp: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the benchmark started (UTC)"
+    )
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When the row was inserted (UTC)"
+    )
 
     run: Mapped[Run | None] = relationship(back_populates="benchmarks", lazy="raise")
     metrics: Mapped[list[Metric]] = relationship(
@@ -98,12 +132,18 @@ class Metric(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
     benchmark_id: Mapped[int | None] = mapped_column(
-        Integer, ForeignKey("benchmarks.id", ondelete="CASCADE")
+        Integer,
+        ForeignKey("benchmarks.id", ondelete="CASCADE"),
+        comment="The benchmark this value belongs to",
     )
-    metric_name: Mapped[str | None] = mapped_column(Text)
-    metric_value: Mapped[float | None] = mapped_column(Double)
+    metric_name: Mapped[str | None] = mapped_column(
+        Text, comment="Metric key; nested keys are dotted, such as ttft_ms.p50"
+    )
+    metric_value: Mapped[float | None] = mapped_column(
+        Double, comment="Numeric value (booleans as 1.0 or 0.0; NaN and infinities allowed)"
+    )
 
     benchmark: Mapped[Benchmark | None] = relationship(back_populates="metrics", lazy="raise")
 
@@ -120,16 +160,24 @@ class Hardware(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    run_id: Mapped[str | None] = mapped_column(Text, ForeignKey("runs.id", ondelete="CASCADE"))
-    gpu_model: Mapped[str | None] = mapped_column(Text)
-    gpu_vram_gb: Mapped[int | None] = mapped_column(Integer)
-    gpu_count: Mapped[int | None] = mapped_column(Integer)
-    cpu_model: Mapped[str | None] = mapped_column(Text)
-    cpu_cores: Mapped[int | None] = mapped_column(Integer)
-    ram_gb: Mapped[int | None] = mapped_column(Integer)
-    environment_type: Mapped[str | None] = mapped_column(Text)
-    fingerprint: Mapped[str | None] = mapped_column(Text)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    run_id: Mapped[str | None] = mapped_column(
+        Text,
+        ForeignKey("runs.id", ondelete="CASCADE"),
+        comment="The run this snapshot was taken for",
+    )
+    gpu_model: Mapped[str | None] = mapped_column(Text, comment="GPU model name")
+    gpu_vram_gb: Mapped[int | None] = mapped_column(Integer, comment="GPU memory in gigabytes")
+    gpu_count: Mapped[int | None] = mapped_column(Integer, comment="Number of GPUs")
+    cpu_model: Mapped[str | None] = mapped_column(Text, comment="CPU model name")
+    cpu_cores: Mapped[int | None] = mapped_column(Integer, comment="Number of CPU cores")
+    ram_gb: Mapped[int | None] = mapped_column(Integer, comment="System memory in gigabytes")
+    environment_type: Mapped[str | None] = mapped_column(
+        Text, comment="Environment, such as native_linux, wsl2 or dgx"
+    )
+    fingerprint: Mapped[str | None] = mapped_column(
+        Text, comment="Full hardware fingerprint string"
+    )
 
     run: Mapped[Run | None] = relationship(back_populates="hardware", lazy="raise")
 

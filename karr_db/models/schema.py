@@ -20,8 +20,15 @@ class SchemaVersion(Base):
 
     __tablename__ = "schema_version"
 
-    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    version: Mapped[int] = mapped_column(
+        Integer,
+        primary_key=True,
+        autoincrement=False,
+        comment="Schema version number that a migration recorded",
+    )
+    applied_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, comment="When that version was applied (UTC)"
+    )
 
     def __repr__(self) -> str:
         return f"SchemaVersion(version={self.version!r})"
