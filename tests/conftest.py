@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -203,3 +204,28 @@ def samples_dir() -> Path:
     if not path.is_dir():
         path = Path(__file__).resolve().parent / "data" / "samples"
     return path
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def run_alembic() -> Any:
+    """Run the ``alembic`` command from the repository root against a database URL."""
+    import subprocess
+    import sys
+
+    def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KARR_DATABASE_URL": url}
+        alembic = Path(sys.executable).parent / "alembic"
+        return subprocess.run(
+            [str(alembic), *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    return run

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from karr_db.errors import AdoptionError
 from karr_db.migrations.scripts import reference_tables, revision_for_version
+from karr_db.models import Base
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, dumps_json
 
 _LEGACY_PREFIX = "_karr_legacy_"
@@ -151,10 +152,15 @@ def _refuse_extra_columns(table: sa.Table, live: list[str]) -> None:
 
 
 def _validate_sqlite_values(connection: Connection, table: sa.Table, live: list[str]) -> None:
-    """Every stored value must read back through the model's type."""
+    """Every stored value must read back through the model's type.
+
+    The models (not the revision's plain column types) define how values are
+    read, so they are the judge of what is readable.
+    """
     dialect = connection.dialect
     pk = _pk_expr(table)
-    for column in table.columns:
+    model = Base.metadata.tables.get(table.name)
+    for column in model.columns if model is not None else ():
         if column.name not in live or not isinstance(
             column.type, UTCDateTime | JSONDocument | IntBool | Double
         ):
@@ -221,11 +227,16 @@ class _PgColumn:
 _TEXT_TYPES = ("text", "character varying", "character")
 _INT_TYPES = ("integer", "smallint", "bigint")
 
+_ISO_8601 = (
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}(:\d{2}(:\d{2}(\.\d{1,6})?)?)?)?"
+    r"(Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+
 _CASTABLE = """
 CREATE OR REPLACE FUNCTION pg_temp.karr_castable(value text, target text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-    EXECUTE format('SELECT %L::%s', value, target);
+    EXECUTE 'SELECT ' || quote_literal(value) || '::' || target;
     RETURN true;
 EXCEPTION WHEN others THEN
     RETURN false;
@@ -288,15 +299,18 @@ def _conform_pg_table(connection: Connection, table: sa.Table) -> None:
         if current is None:
             connection.exec_driver_sql(f"ALTER TABLE {quoted} ADD COLUMN {col} {target}")
             continue
-        if current.type != target:
-            _convert_column(connection, table, column, current.type, target)
         if current.not_null and not column.primary_key:
             connection.exec_driver_sql(f"ALTER TABLE {quoted} ALTER COLUMN {col} DROP NOT NULL")
-        if column is table.autoincrement_column:
+        serial = column is table.autoincrement_column
+        if current.default is not None and not serial:
+            # Before any type change: PostgreSQL cannot always cast a default.
+            connection.exec_driver_sql(f"ALTER TABLE {quoted} ALTER COLUMN {col} DROP DEFAULT")
+        if current.type != target:
+            _convert_column(connection, table, column, current.type, target)
+        if serial:
             if not (current.default or "").startswith("nextval("):
                 _attach_sequence(connection, name, column.name)
-        elif current.default is not None:
-            connection.exec_driver_sql(f"ALTER TABLE {quoted} ALTER COLUMN {col} DROP DEFAULT")
+            _advance_sequence(connection, name, column.name)
 
     for column in table.columns:
         if column.comment:
@@ -337,6 +351,16 @@ def _convert_column(
     if source in _INT_TYPES and target == "boolean":
         _fail_on_first(
             connection, table, column, f"{col} NOT IN (0, 1)", f"is not 0 or 1 ({target})"
+        )
+    if source.startswith(_TEXT_TYPES) and target.startswith("timestamp"):
+        # PostgreSQL also casts 'yesterday', 'now' or '02/12/2026' (read by
+        # DateStyle); only ISO-8601 text has one meaning, so only that converts.
+        _fail_on_first(
+            connection,
+            table,
+            column,
+            f"NULLIF(btrim({col}), '') IS NOT NULL AND btrim({col}) !~ '{_ISO_8601}'",
+            "is not an ISO-8601 timestamp",
         )
     alter = (
         f"ALTER TABLE {quoted} ALTER COLUMN {col} TYPE {target} USING {_using(col, source, target)}"
@@ -429,6 +453,22 @@ def _attach_sequence(connection: Connection, table: str, column: str) -> None:
     connection.exec_driver_sql(
         f"ALTER TABLE {quoted} ALTER COLUMN {col} SET DEFAULT nextval('{seq}'::regclass)"
     )
+
+
+def _advance_sequence(connection: Connection, table: str, column: str) -> None:
+    """Make the sequence hand out ids above every stored one (rows inserted with
+    explicit ids never advanced it), never moving it backwards."""
+    seq = connection.execute(
+        sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": table, "c": column}
+    ).scalar_one()
+    if seq is None:
+        return
+    quoted, col = _q(connection, table), _q(connection, column)
+    last, called = connection.exec_driver_sql(f"SELECT last_value, is_called FROM {seq}").one()
+    highest = connection.exec_driver_sql(f"SELECT max({col}) FROM {quoted}").scalar()
+    used = last if called else last - 1
+    if highest is not None and highest > used:
+        connection.execute(sa.text("SELECT setval(:s, :v)"), {"s": seq, "v": highest})
 
 
 def _rename_constraint(connection: Connection, table: str, old: str, new: str) -> None:

@@ -1,0 +1,439 @@
+"""Databases built the way the earlier, hand-rolled migration system built them.
+
+The earlier system wrote its own DDL: index names that differ from the
+reference, NOT NULL and DEFAULT clauses, CHECK constraints, and on PostgreSQL
+REAL, TEXT and INTEGER columns where the reference says DOUBLE PRECISION,
+TIMESTAMPTZ, JSONB and BOOLEAN. Its data mixed local ``T``-separated and UTC
+space-separated timestamps, used ``''`` for unknown times, wrote NaN with
+Python's ``json.dumps``, kept agent tokens in plain text and tags as JSON lists.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+SQLITE_V1 = [
+    """CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL DEFAULT (datetime('now')))""",
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        suite_name TEXT,
+        timestamp TEXT NOT NULL,
+        passed INTEGER NOT NULL DEFAULT 0 CHECK (passed IN (0, 1)),
+        total_benchmarks INTEGER DEFAULT 0,
+        passed_count INTEGER DEFAULT 0,
+        failed_count INTEGER DEFAULT 0,
+        total_time_seconds REAL,
+        kitt_version TEXT,
+        raw_json TEXT NOT NULL,
+        created_at TEXT DEFAULT (datetime('now')))""",
+    """CREATE TABLE benchmarks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        test_name TEXT NOT NULL,
+        test_version TEXT,
+        run_number INTEGER DEFAULT 1,
+        passed INTEGER NOT NULL DEFAULT 0,
+        timestamp TEXT,
+        created_at TEXT DEFAULT (datetime('now')))""",
+    """CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id) ON DELETE CASCADE,
+        metric_name TEXT NOT NULL,
+        metric_value REAL)""",
+    """CREATE TABLE hardware (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        gpu_model TEXT, gpu_vram_gb INTEGER, gpu_count INTEGER DEFAULT 1,
+        cpu_model TEXT, cpu_cores INTEGER, ram_gb INTEGER,
+        environment_type TEXT DEFAULT 'native_linux', fingerprint TEXT)""",
+    "CREATE INDEX idx_runs_model ON runs(model)",
+    "CREATE INDEX idx_runs_engine ON runs(engine)",
+    "CREATE INDEX idx_runs_suite ON runs(suite_name)",
+    "CREATE INDEX idx_runs_timestamp ON runs(timestamp)",
+    "CREATE INDEX idx_benchmarks_run ON benchmarks(run_id)",
+    "CREATE INDEX idx_metrics_benchmark_id ON metrics(benchmark_id)",
+    "CREATE INDEX idx_hardware_run_id ON hardware(run_id)",
+]
+
+SQLITE_V2 = [
+    """CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        hostname TEXT NOT NULL,
+        port INTEGER DEFAULT 8090,
+        token TEXT,
+        status TEXT DEFAULT 'offline',
+        gpu_info TEXT, gpu_count INTEGER DEFAULT 0, cpu_info TEXT, ram_gb INTEGER,
+        environment_type TEXT, fingerprint TEXT, kitt_version TEXT,
+        last_heartbeat TEXT,
+        registered_at TEXT DEFAULT (datetime('now')),
+        notes TEXT DEFAULT '',
+        tags TEXT DEFAULT '[]')""",
+    """CREATE TABLE web_campaigns (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT DEFAULT '',
+        config_json TEXT NOT NULL DEFAULT '{}',
+        status TEXT DEFAULT 'draft',
+        agent_id TEXT REFERENCES agents(id),
+        created_at TEXT DEFAULT (datetime('now')),
+        started_at TEXT, completed_at TEXT,
+        total_runs INTEGER DEFAULT 0, succeeded INTEGER DEFAULT 0,
+        failed INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0,
+        error TEXT)""",
+    """CREATE TABLE quick_tests (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        model_path TEXT NOT NULL, engine_name TEXT NOT NULL, benchmark_name TEXT NOT NULL,
+        suite_name TEXT DEFAULT 'quick',
+        status TEXT DEFAULT 'queued',
+        created_at TEXT DEFAULT (datetime('now')),
+        started_at TEXT, completed_at TEXT,
+        result_id TEXT REFERENCES runs(id),
+        error TEXT)""",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_type TEXT NOT NULL,
+        source_id TEXT,
+        data TEXT DEFAULT '{}',
+        created_at TEXT DEFAULT (datetime('now')))""",
+    "CREATE INDEX idx_events_type ON events(event_type)",
+    "CREATE INDEX idx_events_source ON events(source_id)",
+    "CREATE INDEX idx_events_created_at ON events(created_at)",
+]
+
+POSTGRES_V1 = [
+    """CREATE TABLE schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL DEFAULT to_char(now(), 'YYYY-MM-DD HH24:MI:SS'))""",
+    """CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        engine TEXT NOT NULL,
+        suite_name TEXT,
+        timestamp TEXT NOT NULL,
+        passed INTEGER NOT NULL DEFAULT 0 CHECK (passed IN (0, 1)),
+        total_benchmarks INTEGER DEFAULT 0,
+        passed_count INTEGER DEFAULT 0,
+        failed_count INTEGER DEFAULT 0,
+        total_time_seconds REAL,
+        kitt_version TEXT,
+        raw_json TEXT NOT NULL,
+        created_at TIMESTAMP DEFAULT now())""",
+    """CREATE TABLE benchmarks (
+        id SERIAL PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        test_name TEXT NOT NULL,
+        test_version TEXT,
+        run_number INTEGER DEFAULT 1,
+        passed BOOLEAN NOT NULL DEFAULT false,
+        timestamp TEXT,
+        created_at TEXT)""",
+    """CREATE TABLE metrics (
+        id SERIAL PRIMARY KEY,
+        benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id) ON DELETE CASCADE,
+        metric_name TEXT NOT NULL,
+        metric_value REAL)""",
+    """CREATE TABLE hardware (
+        id SERIAL PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs(id),
+        gpu_model TEXT, gpu_vram_gb INTEGER, gpu_count INTEGER DEFAULT 1,
+        cpu_model TEXT, cpu_cores INTEGER, ram_gb INTEGER,
+        environment_type TEXT DEFAULT 'native_linux', fingerprint TEXT)""",
+    "CREATE INDEX idx_runs_model ON runs(model)",
+    "CREATE INDEX idx_runs_engine ON runs(engine)",
+    "CREATE INDEX idx_runs_suite ON runs(suite_name)",
+    "CREATE INDEX idx_runs_timestamp ON runs(timestamp)",
+    "CREATE INDEX idx_benchmarks_run ON benchmarks(run_id)",
+    "CREATE INDEX idx_metrics_benchmark_id ON metrics(benchmark_id)",
+]
+
+POSTGRES_V2 = [
+    """CREATE TABLE agents (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        hostname TEXT NOT NULL,
+        port INTEGER DEFAULT 8090,
+        token TEXT,
+        status TEXT DEFAULT 'offline',
+        gpu_info TEXT, gpu_count INTEGER DEFAULT 0, cpu_info TEXT, ram_gb INTEGER,
+        environment_type TEXT, fingerprint TEXT, kitt_version TEXT,
+        last_heartbeat TEXT,
+        registered_at TEXT,
+        notes TEXT DEFAULT '',
+        tags TEXT DEFAULT '[]')""",
+    """CREATE TABLE web_campaigns (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        description TEXT DEFAULT '',
+        config_json TEXT NOT NULL DEFAULT '{}',
+        status TEXT DEFAULT 'draft',
+        agent_id TEXT REFERENCES agents(id),
+        created_at TEXT, started_at TEXT, completed_at TEXT,
+        total_runs INTEGER DEFAULT 0, succeeded INTEGER DEFAULT 0,
+        failed INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0,
+        error TEXT)""",
+    """CREATE TABLE quick_tests (
+        id TEXT PRIMARY KEY,
+        agent_id TEXT NOT NULL REFERENCES agents(id),
+        model_path TEXT NOT NULL, engine_name TEXT NOT NULL, benchmark_name TEXT NOT NULL,
+        suite_name TEXT DEFAULT 'quick',
+        status TEXT DEFAULT 'queued',
+        created_at TEXT, started_at TEXT, completed_at TEXT,
+        result_id TEXT REFERENCES runs(id),
+        error TEXT)""",
+    """CREATE TABLE events (
+        id SERIAL PRIMARY KEY,
+        event_type TEXT NOT NULL,
+        source_id TEXT,
+        data JSONB DEFAULT '{}',
+        created_at TEXT)""",
+    "CREATE INDEX idx_events_type ON events(event_type)",
+    "CREATE INDEX idx_events_source ON events(source_id)",
+]
+
+
+def legacy_ddl(dialect: str, version: int) -> list[str]:
+    v1, v2 = (SQLITE_V1, SQLITE_V2) if dialect == "sqlite" else (POSTGRES_V1, POSTGRES_V2)
+    return v1 + (v2 if version >= 2 else [])
+
+
+def _documents(samples_dir: Path) -> list[tuple[str, str]]:
+    """(name, JSON text) of the samples, plus one with NaN as Python's json.dumps writes it."""
+    docs = [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(samples_dir.glob("*.json"))]
+    nan_doc = json.loads(docs[0][1])
+    nan_doc["results"][0]["metrics"]["broken"] = math.nan
+    nan_doc["results"][0]["metrics"]["ceiling"] = math.inf
+    nan_doc["note"] = "unicode: ünïcødé ✓ 日本語"
+    docs.append(("nan", json.dumps(nan_doc)))
+    return docs
+
+
+# Timestamp text the earlier system wrote: UTC with a space, local with a
+# 'T' and microseconds, explicit offsets, and '' for unknown.
+LEGACY_TIMES = [
+    "2026-02-12 10:00:00",
+    "2026-02-12T10:00:00.123456",
+    "2026-02-12T10:00:00+00:00",
+    "2026-02-12T12:30:00+02:00",
+]
+
+
+def populate(connection: Connection, version: int, samples_dir: Path) -> None:
+    """Fill a legacy database with the earlier system's kind of data."""
+    pg = connection.dialect.name == "postgresql"
+    for v in range(1, version + 1):
+        connection.execute(
+            sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :t)"),
+            {"v": v, "t": f"2025-0{v}-01 08:00:00"},
+        )
+    docs = _documents(samples_dir)
+    bench_id = 0
+    for n, (name, raw) in enumerate(docs):
+        doc = json.loads(raw)
+        run_id = f"run-{n}-{name}"
+        connection.execute(
+            sa.text(
+                "INSERT INTO runs (id, model, engine, suite_name, timestamp, passed, "
+                "total_benchmarks, passed_count, failed_count, total_time_seconds, "
+                "kitt_version, raw_json, created_at) VALUES (:id, :model, :engine, :suite, "
+                ":ts, :passed, :total, :pc, :fc, :tts, :kv, :raw, :created)"
+            ),
+            {
+                "id": run_id,
+                "model": doc["model"],
+                "engine": doc["engine"],
+                "suite": doc.get("suite_name"),
+                "ts": LEGACY_TIMES[n % len(LEGACY_TIMES)],
+                "passed": int(bool(doc.get("passed"))),
+                "total": doc.get("total_benchmarks"),
+                "pc": doc.get("passed_count"),
+                "fc": doc.get("failed_count"),
+                "tts": doc.get("total_time_seconds"),
+                "kv": doc.get("kitt_version"),
+                "raw": raw,
+                "created": "2026-02-12 10:00:01" if n % 2 else None,
+            },
+        )
+        for result in doc.get("results", []):
+            bench_id += 1
+            connection.execute(
+                sa.text(
+                    "INSERT INTO benchmarks (id, run_id, test_name, test_version, run_number, "
+                    "passed, timestamp, created_at) VALUES (:id, :run, :name, :ver, :num, "
+                    ":passed, :ts, :created)"
+                ),
+                {
+                    "id": bench_id * 3,  # gaps, as after deletions
+                    "run": run_id,
+                    "name": result["test_name"],
+                    "ver": result.get("test_version"),
+                    "num": result.get("run_number"),
+                    "passed": bool(result["passed"]) if pg else int(result["passed"]),
+                    "ts": result.get("timestamp") or "",
+                    "created": "" if bench_id % 2 else "2026-02-12 10:00:02",
+                },
+            )
+            for key, value in result.get("metrics", {}).items():
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    connection.execute(
+                        sa.text(
+                            "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
+                            "VALUES (:b, :k, :v)"
+                        ),
+                        {"b": bench_id * 3, "k": key, "v": value if pg else _sqlite_real(value)},
+                    )
+        system = doc.get("system_info") or {}
+        gpu = system.get("gpu") or {}
+        connection.execute(
+            sa.text(
+                "INSERT INTO hardware (run_id, gpu_model, gpu_vram_gb, gpu_count, cpu_model, "
+                "cpu_cores, ram_gb, environment_type, fingerprint) VALUES (:run, :gm, :gv, :gc, "
+                ":cm, :cc, :ram, :env, :fp)"
+            ),
+            {
+                "run": run_id,
+                "gm": gpu.get("model"),
+                "gv": gpu.get("vram_gb"),
+                "gc": gpu.get("count"),
+                "cm": (system.get("cpu") or {}).get("model"),
+                "cc": (system.get("cpu") or {}).get("cores"),
+                "ram": system.get("ram_gb"),
+                "env": system.get("environment_type"),
+                "fp": system.get("fingerprint"),
+            },
+        )
+    if version >= 2:
+        _populate_v2(connection, pg)
+
+
+def _sqlite_real(value: float) -> float | None:
+    # The earlier system's NaN became NULL on SQLite.
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _populate_v2(connection: Connection, pg: bool) -> None:
+    agents = [
+        (
+            "agent-1",
+            "dgx-01",
+            "10.0.0.5",
+            "plain-secret-token",
+            "online",
+            '["gpu", "h100"]',
+            "2026-02-12 09:59:00",
+        ),
+        ("agent-2", "spark", "spark.local", None, "idle", "gpu2,arm", ""),
+    ]
+    for agent in agents:
+        connection.execute(
+            sa.text(
+                "INSERT INTO agents (id, name, hostname, port, token, status, tags, "
+                "last_heartbeat, registered_at, notes) VALUES (:id, :name, :host, 8090, :token, "
+                ":status, :tags, :hb, :reg, :notes)"
+            ),
+            {
+                "id": agent[0],
+                "name": agent[1],
+                "host": agent[2],
+                "token": agent[3],
+                "status": agent[4],
+                "tags": agent[5],
+                "hb": agent[6],
+                "reg": "2026-01-05T08:00:00.5",
+                "notes": "rack 3 — ünïcødé",
+            },
+        )
+    connection.execute(
+        sa.text(
+            "INSERT INTO web_campaigns (id, name, config_json, status, agent_id, created_at, "
+            "started_at, total_runs, succeeded, failed, skipped) VALUES ('camp-1', 'nightly', "
+            ":cfg, 'draft', 'agent-1', '2026-02-01 00:00:00', '', 4, 1, 0, 0)"
+        ),
+        {"cfg": json.dumps({"models": ["a", "b"], "engines": ["vllm"], "repeat": 2})},
+    )
+    connection.execute(
+        sa.text(
+            "INSERT INTO quick_tests (id, agent_id, model_path, engine_name, benchmark_name, "
+            "status, created_at, completed_at, result_id) VALUES ('qt-1', 'agent-1', '/m', "
+            "'vllm', 'throughput', 'completed', '2026-02-12T10:00:00', '2026-02-12 10:05:00', "
+            "'run-0-' || :name)"
+        ),
+        {"name": "sample_quality"},
+    )
+    for i in range(1, 6):
+        connection.execute(
+            sa.text(
+                "INSERT INTO events (id, event_type, source_id, data, created_at) "
+                "VALUES (:id, :type, 'agent-1', :data, :ts)"
+            ),
+            {
+                "id": i,
+                "type": "agent.heartbeat",
+                "data": json.dumps({"n": i}),
+                "ts": f"2026-02-12 10:00:0{i}",
+            },
+        )
+    if pg:
+        connection.exec_driver_sql("SELECT setval('events_id_seq', 9)")
+    else:
+        # Rows 6..9 were deleted once: AUTOINCREMENT must not hand those ids out again.
+        connection.exec_driver_sql("UPDATE sqlite_sequence SET seq = 9 WHERE name = 'events'")
+
+
+def build_legacy(url: str, version: int, samples_dir: Path, extra: Iterable[str] = ()) -> None:
+    """Create and fill a legacy database at ``version`` (plus any extra statements)."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        for statement in legacy_ddl(connection.dialect.name, version):
+            connection.exec_driver_sql(statement)
+        populate(connection, version, samples_dir)
+        for statement in extra:
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+
+
+def snapshot(url: str) -> dict[str, Any]:
+    """Every table's definition and rows, as the raw driver returns them."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    result: dict[str, Any] = {}
+    with engine.connect() as connection:
+        inspector = sa.inspect(connection)
+        for table in sorted(inspector.get_table_names()):
+            columns = inspector.get_columns(table)
+            names = [c["name"] for c in columns]
+            quoted = ", ".join(f'"{n}"' for n in names)
+            rows = connection.exec_driver_sql(f'SELECT {quoted} FROM "{table}"').all()
+            result[table] = {
+                "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in columns],
+                "indexes": sorted(ix["name"] or "" for ix in inspector.get_indexes(table)),
+                "rows": sorted((tuple(_comparable(v) for v in row) for row in rows), key=repr),
+            }
+        if connection.dialect.name == "sqlite":
+            result["sqlite_master"] = sorted(
+                tuple(r)
+                for r in connection.exec_driver_sql(
+                    "SELECT type, name, tbl_name, sql FROM sqlite_master"
+                )
+            )
+    engine.dispose()
+    return result
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return "<NaN>"
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
