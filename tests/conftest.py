@@ -229,3 +229,12 @@ def run_alembic() -> Any:
         )
 
     return run
+
+
+@pytest.fixture
+def empty_postgres_url(
+    postgres_server: str | None, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """An empty PostgreSQL database, for tests about PostgreSQL alone."""
+    _need_postgres(postgres_server)
+    yield from _database(request, "postgresql", migrated=False)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -19,7 +21,6 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
-from alembic import command
 from karr_db.db import make_engine, normalize_url
 from karr_db.migrations.runner import CONTEXT_OPTIONS
 from karr_db.migrations.scripts import (
@@ -129,18 +130,21 @@ def status(database: Database) -> DatabaseStatus:
 
 def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
     """Adopt the database if needed and migrate it to ``revision``."""
+    script = script_directory()
     with _engine(database) as engine:
-        with engine.connect() as connection:
-            before = _status(connection, script_directory())
         config = alembic_config()
         config.attributes["engine"] = engine
         command.upgrade(config, revision)
+        # The state env.py read under the migration lock, so that concurrent
+        # upgraders each report only what they applied themselves.
+        seen: DatabaseState = config.attributes["karr_state"]
         with engine.connect() as connection:
-            after = _status(connection, script_directory())
-    applied = [rev for rev in before.pending if rev not in after.pending]
+            after = _status(connection, script)
+    pending_then = _pending(seen, script)
+    applied = [rev for rev in pending_then if rev not in after.pending]
     return UpgradeReport(
-        adopted=before.needs_adoption,
-        from_revision=before.alembic_revision,
+        adopted=seen.kind is DatabaseKind.LEGACY,
+        from_revision=seen.alembic_revision,
         to_revision=after.alembic_revision,
         applied=applied,
     )
@@ -214,18 +218,32 @@ def _bridge_findings(
     return []
 
 
-def _describe(diff: object) -> str:
-    if isinstance(diff, list):  # column-level changes come grouped
+def _describe(diff: Any) -> str:
+    """Word one of Alembic's comparison results for a person."""
+    if isinstance(diff, list):  # column modifications come grouped
         return "; ".join(_describe(d) for d in diff)
-    if isinstance(diff, tuple) and diff:
-        action, *rest = diff
-        parts = []
-        for item in rest:
-            name = getattr(item, "name", None)
-            table = getattr(getattr(item, "table", None), "name", None)
-            parts.append(f"{table}.{name}" if table and name else str(name or item))
-        return f"{action}: {', '.join(parts)}"
-    return str(diff)
+    action = diff[0]
+    present, what = (
+        ("missing from the database", action[4:])
+        if action.startswith("add_")
+        else (
+            "in the database but not in the models",
+            action[7:],
+        )
+    )
+    if action.startswith("modify_"):
+        _, _, table, column, _, database, model = diff
+        return (
+            f"{table}.{column}: {action[7:]} is {database!r} in the database, "
+            f"{model!r} in the models"
+        )
+    if action in ("add_column", "remove_column"):
+        return f"column {diff[2]}.{diff[3].name} {present}"
+    item = diff[1]
+    table = getattr(getattr(item, "table", None), "name", None)
+    name = getattr(item, "name", None) or str(item)
+    where = f" on {table}" if table and table != name else ""
+    return f"{what.replace('_', ' ')} {name}{where} {present}"
 
 
 def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:

@@ -120,6 +120,8 @@ def _migrate(context: EnvironmentContext, connection: Connection) -> None:
         raise NewerSchemaError(state.found, state.supported)
     if state.kind is DatabaseKind.UNVERSIONED:
         raise UnversionedDatabaseError(list(state.tables))
+    # What this run saw under the lock: the API reports what *it* applied.
+    context.config.attributes["karr_state"] = state
     if state.kind is DatabaseKind.LEGACY:
         from karr_db.migrations.adopt import adopt
 
@@ -138,7 +140,9 @@ def record_schema_version(version: int) -> None:
     applied_at: Any = (
         sa.func.now() if dialect == "postgresql" else sa.literal(format_timestamp(utcnow()))
     )
-    table = sa.table("schema_version", sa.column("version"), sa.column("applied_at"))
+    table = sa.table(
+        "schema_version", sa.column("version", sa.Integer), sa.column("applied_at", sa.Text)
+    )
     op.execute(table.insert().values(version=version, applied_at=applied_at))
 
 
@@ -156,9 +160,8 @@ def create_tables(tables: list[sa.Table]) -> None:
     ``op.create_table`` calls) so that adoption can rebuild a legacy database
     to exactly the schema of its version.
     """
-    from alembic.operations import ops
-
     from alembic import op
+    from alembic.operations import ops
 
     for table in tables:
         op.invoke(ops.CreateTableOp.from_table(table))
