@@ -157,3 +157,15 @@ class ValidationError(KarrError):
 
 class InvalidQueryError(KarrError):
     """An unknown filter, order field or malformed cursor."""
+
+class StorageError(KarrError):
+    """The database refused an operation for a reason outside the input (lock, lost connection).
+
+    Carries the driver's message so nobody above the repository needs to
+    catch a driver exception; the caller's transaction should be rolled back.
+    """
+
+    def __init__(self, operation: str, detail: str) -> None:
+        self.operation = operation
+        self.detail = detail
+        super().__init__(f"{operation} failed in the database: {detail}")

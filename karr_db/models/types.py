@@ -157,6 +157,15 @@ class Double(TypeDecorator[float]):
             return SQLITE_NAN
         return value
 
+    def bind_processor(self, dialect: Dialect) -> Any:
+        # The SQLite REAL impl would coerce every bound value with float(),
+        # turning the 'NaN' text straight back into a NaN that SQLite stores as
+        # NULL; floats need no driver-level conversion on either dialect.
+        def process(value: Any) -> Any:
+            return self.process_bind_param(value, dialect)
+
+        return process
+
     def process_result_value(self, value: Any, dialect: Dialect) -> float | None:
         return None if value is None else float(value)
 
@@ -164,25 +173,44 @@ class Double(TypeDecorator[float]):
 # --- JSON -------------------------------------------------------------------
 
 #: JSON has no NaN or infinities (and PostgreSQL's JSONB rejects them), so a
-#: non-finite float is stored as ``{"$float": "NaN"}``. An object of the
-#: caller's that happens to look like a marker is wrapped in ``{"$escaped": ...}``
-#: so that the encoding stays lossless for every input.
+#: non-finite float is stored as ``{"$float": "NaN"}``. JSONB also keeps numbers
+#: as ``numeric``, which reads ``1e+16`` back as the int 10000000000000000 and
+#: ``-0.0`` as ``0.0``; such floats are stored as ``{"$float": "1e+16"}`` (their
+#: ``repr``) so a reader gets the same float back. An object of the caller's
+#: that happens to look like a marker is wrapped in ``{"$escaped": ...}`` so that
+#: the encoding stays lossless for every input.
 FLOAT_MARKER = "$float"
 ESCAPE_MARKER = "$escaped"
 _MARKERS = frozenset({FLOAT_MARKER, ESCAPE_MARKER})
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def _float_token(value: float) -> str:
+def _float_token(value: float) -> str | None:
+    """The marker text of a float JSON (or JSONB) cannot keep as a float, else ``None``."""
     if math.isnan(value):
         return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    text = repr(value)
+    if "e+" in text or (value == 0.0 and math.copysign(1.0, value) < 0):
+        return text
+    return None
+
+
+def _marked_float(token: str) -> float | None:
+    if token in _NON_FINITE:
+        return _NON_FINITE[token]
+    try:
+        return float(token)
+    except ValueError:
+        return None
 
 
 def encode_json(value: Any) -> Any:
     """Turn a JSON-like value into one that strict JSON (and JSONB) can hold."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else {FLOAT_MARKER: _float_token(value)}
+        token = _float_token(value)
+        return value if token is None else {FLOAT_MARKER: token}
     if isinstance(value, dict):
         encoded = {str(k): encode_json(v) for k, v in value.items()}
         if len(encoded) == 1 and next(iter(encoded)) in _MARKERS:
@@ -198,8 +226,10 @@ def decode_json(value: Any) -> Any:
     if isinstance(value, dict):
         if len(value) == 1:
             ((key, inner),) = value.items()
-            if key == FLOAT_MARKER and isinstance(inner, str) and inner in _NON_FINITE:
-                return _NON_FINITE[inner]
+            if key == FLOAT_MARKER and isinstance(inner, str):
+                number = _marked_float(inner)
+                if number is not None:
+                    return number
             if key == ESCAPE_MARKER and isinstance(inner, dict):
                 return {k: decode_json(v) for k, v in inner.items()}
         return {k: decode_json(v) for k, v in value.items()}

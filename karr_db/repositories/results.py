@@ -1,12 +1,793 @@
-"""KITT result documents: save, read, query, aggregate, import and export."""
+"""KITT result documents: save, read, query, aggregate, compare and delete runs.
+
+Every query is one SQL statement (full detail of a run is three), filters and
+order fields are whitelisted, and a save costs a handful of statements however
+many metrics the document has (benchmarks inserted with one
+``INSERT .. RETURNING``, metrics with one executemany).
+
+NaN semantics of aggregates: NaN and the infinities are legal metric values
+and round-trip, but the leaderboard leaves them out of ``count``, ``avg``,
+``min``, ``max`` and ``median`` on both dialects (PostgreSQL would otherwise
+let NaN win every ``max`` and SQLite would order its ``'NaN'`` text after all
+numbers); each aggregate row counts them in ``non_finite`` instead. The median
+is computed in the same statement with window functions, so both dialects
+support it and agree with PostgreSQL's ``percentile_cont(0.5)``.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+import base64
+import binascii
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
+
+from karr_db.documents import ValidatedDocument, load_document
+from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError, StorageError
+from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
+from karr_db.models.types import Double, parse_timestamp, utcnow
+from karr_db.repositories.base import Page
+from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.results_dto import (
+    AggregateRow,
+    BenchmarkDetail,
+    Comparison,
+    ComparisonRow,
+    HardwareInfo,
+    MetricPoint,
+    RunDetail,
+    RunSummary,
+    SaveResult,
+)
+
+__all__ = [
+    "GROUP_FIELDS",
+    "LEADERBOARD_ORDER_FIELDS",
+    "ORDER_FIELDS",
+    "ResultsRepository",
+    "RunFilter",
+]
+
+MAX_LIMIT = 1000
+
+
+class RunFilter(BaseModel):
+    """The filters runs can be selected by; any other key is an error.
+
+    ``since`` is inclusive and ``until`` exclusive; naive datetimes are UTC.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    engine: str | None = None
+    suite_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("suite_name", "suite")
+    )
+    passed: bool | None = None
+    kitt_version: str | None = None
+    gpu_model: str | None = None
+    environment_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return parse_timestamp(value)
+
+
+#: Order fields of :meth:`ResultsRepository.list_runs`.
+ORDER_FIELDS: dict[str, Any] = {
+    "timestamp": Run.timestamp,
+    "created_at": Run.created_at,
+    "model": Run.model,
+    "engine": Run.engine,
+    "suite_name": Run.suite_name,
+    "kitt_version": Run.kitt_version,
+    "total_time_seconds": Run.total_time_seconds,
+}
+_DATETIME_ORDER = frozenset({"timestamp", "created_at"})
+
+#: What a leaderboard can group by.
+GROUP_FIELDS: dict[str, Any] = {
+    "model": Run.model,
+    "engine": Run.engine,
+    "suite_name": Run.suite_name,
+    "kitt_version": Run.kitt_version,
+    "gpu_model": Hardware.gpu_model,
+    "environment_type": Hardware.environment_type,
+}
+#: What a leaderboard can be ordered by (besides its group fields).
+LEADERBOARD_ORDER_FIELDS = ("avg", "min", "max", "median", "count")
+
+
+def _parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
+    if filters is None:
+        return RunFilter()
+    if isinstance(filters, RunFilter):
+        return filters
+    try:
+        return RunFilter.model_validate(dict(filters))
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: "
+            + ("unknown filter" if err["type"] == "extra_forbidden" else err["msg"])
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise InvalidQueryError(f"invalid run filter: {problems}") from None
+
+
+def _first_hardware_id() -> Any:
+    """The run's first hardware row: a run shows one hardware headline, never duplicates."""
+    return (
+        select(func.min(Hardware.id))
+        .where(Hardware.run_id == Run.id)
+        .correlate(Run)
+        .scalar_subquery()
+    )
+
+
+_S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
+
+
+def _with_hardware(stmt: _S) -> _S:
+    return stmt.outerjoin(
+        Hardware, and_(Hardware.run_id == Run.id, Hardware.id == _first_hardware_id())
+    )
+
+
+def _conditions(f: RunFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    equal: list[tuple[Any, Any]] = [
+        (Run.model, f.model),
+        (Run.engine, f.engine),
+        (Run.suite_name, f.suite_name),
+        (Run.passed, f.passed),
+        (Run.kitt_version, f.kitt_version),
+        (Hardware.gpu_model, f.gpu_model),
+        (Hardware.environment_type, f.environment_type),
+    ]
+    conds.extend(column == value for column, value in equal if value is not None)
+    if f.since is not None:
+        conds.append(Run.timestamp >= f.since)
+    if f.until is not None:
+        conds.append(Run.timestamp < f.until)
+    return conds
+
+
+_SUMMARY_COLUMNS = (
+    Run.id,
+    Run.model,
+    Run.engine,
+    Run.suite_name,
+    Run.timestamp,
+    Run.passed,
+    Run.total_benchmarks,
+    Run.passed_count,
+    Run.failed_count,
+    Run.total_time_seconds,
+    Run.kitt_version,
+    Run.created_at,
+    Hardware.gpu_model,
+    Hardware.gpu_count,
+    Hardware.environment_type,
+)
+
+
+def _summary_select() -> Select[*tuple[Any, ...]]:
+    return _with_hardware(select(*_SUMMARY_COLUMNS).select_from(Run))
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+
+
+# --- keyset cursors -----------------------------------------------------------
+#
+# A cursor is base64url of a small JSON object: the order field and direction
+# it was made for, the last row's order value (as text, ``None`` for NULL) and
+# its id. Rows are ordered by (value, id) with NULLs last in both directions,
+# so the page after a cursor is "rows strictly after that pair", which stays
+# right however many runs are inserted meanwhile.
+
+
+def _encode_cursor(order_by: str, descending: bool, value: Any, run_id: str) -> str:
+    if isinstance(value, datetime):
+        text: str | None = value.isoformat()
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = None if value is None else str(value)
+    payload = {"o": order_by, "d": descending, "v": text, "id": run_id}
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        text, run_id = payload["v"], payload["id"]
+        if not isinstance(run_id, str) or not (text is None or isinstance(text, str)):
+            raise ValueError("bad cursor fields")
+        if payload["o"] != order_by or payload["d"] is not descending:
+            raise InvalidQueryError(
+                f"cursor was made for order {payload['o']!r} "
+                f"({'descending' if payload['d'] else 'ascending'}); "
+                "pass the same order_by and descending as the first page"
+            )
+        if text is None:
+            value: Any = None
+        elif order_by in _DATETIME_ORDER:
+            value = parse_timestamp(text)
+        elif order_by == "total_time_seconds":
+            value = float(text)
+        else:
+            value = text
+    except InvalidQueryError:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise InvalidQueryError(f"malformed cursor {cursor!r}") from None
+    return value, run_id
+
+
+def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElement[bool]:
+    """Rows strictly after (value, run_id) in the (value NULLS LAST, id) order."""
+    id_after = Run.id < run_id if descending else Run.id > run_id
+    if value is None:
+        return and_(column.is_(None), id_after)
+    beyond = column < value if descending else column > value
+    return or_(column.is_(None), beyond, and_(column == value, id_after))
+
+
+# --- the repository -----------------------------------------------------------
+
+
+@contextmanager
+def _translated(operation: str) -> Iterator[None]:
+    """Driver errors leave the repository as :class:`StorageError`, never raw."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise StorageError(operation, str(exc.orig)) from exc
+
+
+def _float(value: int | float | None) -> int | None:
+    return None if value is None else round(value)
 
 
 class ResultsRepository:
-    """Placeholder until its issue lands; takes the caller's session."""
+    """Runs and their benchmarks, metrics and hardware; works in the caller's transaction."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    # --- writes -------------------------------------------------------------
+
+    def save(self, document: str | bytes | Mapping[str, Any]) -> SaveResult:
+        """Store a result document (JSON text or parsed object); idempotent.
+
+        The run id is derived from the content, so saving the same document
+        again (in any process, on either dialect) returns the stored run with
+        ``created=False``. A concurrent save of the same document loses the
+        race on the primary key inside a SAVEPOINT and returns the winner's
+        run. Raises :class:`ValidationError` for a bad document (nothing
+        written). On SQLite, writers should open their transaction with
+        ``immediate=True`` so that the read-then-write cannot be refused.
+        """
+        doc = load_document(document)
+        with _translated("saving a run"):
+            existing = self.get_summary(doc.run_id, missing_ok=True)
+            if existing is not None:
+                return SaveResult(run=existing, created=False)
+            try:
+                with self.session.begin_nested():
+                    summary = self._insert(doc)
+            except IntegrityError:
+                existing = self.get_summary(doc.run_id, missing_ok=True)
+                if existing is None:  # not a duplicate run: some other constraint
+                    raise
+                return SaveResult(run=existing, created=False)
+        return SaveResult(run=summary, created=True)
+
+    def _insert(self, doc: ValidatedDocument) -> RunSummary:
+        """Insert one validated document with a fixed number of statements."""
+        now = utcnow()
+        m = doc.model
+        run_values: dict[str, Any] = {
+            "id": doc.run_id,
+            "model": m.model,
+            "engine": m.engine,
+            "suite_name": m.suite_name,
+            "timestamp": m.run_timestamp,
+            "passed": m.passed,
+            "total_benchmarks": m.total_benchmarks,
+            "passed_count": m.passed_count,
+            "failed_count": m.failed_count,
+            "total_time_seconds": m.total_time_seconds,
+            "kitt_version": m.kitt_version,
+            "created_at": now,
+        }
+        self.session.execute(insert(Run).values(raw_json=doc.document, **run_values))
+
+        hardware: dict[str, Any] = {}
+        info = m.system_info
+        if info is not None:
+            gpu, cpu = info.gpu, info.cpu
+            hardware = {
+                "gpu_model": gpu.model if gpu else None,
+                "gpu_vram_gb": _float(gpu.vram_gb) if gpu else None,
+                "gpu_count": gpu.count if gpu else None,
+                "cpu_model": cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
+                "cpu_cores": None if cpu is None or isinstance(cpu, str) else cpu.cores,
+                "ram_gb": _float(info.ram_gb),
+                "environment_type": info.environment_type,
+                "fingerprint": info.fingerprint,
+            }
+            self.session.execute(insert(Hardware).values(run_id=doc.run_id, **hardware))
+
+        if m.results:
+            rows = [
+                {
+                    "run_id": doc.run_id,
+                    "test_name": r.test_name,
+                    "test_version": r.test_version,
+                    "run_number": r.run_number,
+                    "passed": r.passed,
+                    "timestamp": parse_timestamp(r.timestamp),
+                    "created_at": now,
+                }
+                for r in m.results
+            ]
+            ids = self.session.scalars(
+                insert(Benchmark).returning(Benchmark.id, sort_by_parameter_order=True), rows
+            ).all()
+            metric_rows = [
+                {"benchmark_id": benchmark_id, "metric_name": f.name, "metric_value": f.value}
+                for benchmark_id, flat in zip(ids, doc.metrics, strict=True)
+                for f in flat
+            ]
+            if metric_rows:
+                self.session.execute(insert(Metric), metric_rows)
+
+        EventsRepository(self.session).append(
+            "run.saved",
+            source_id=doc.run_id,
+            data={"model": m.model, "engine": m.engine, "suite_name": m.suite_name},
+        )
+        return RunSummary(
+            **run_values,
+            gpu_model=hardware.get("gpu_model"),
+            gpu_count=hardware.get("gpu_count"),
+            environment_type=hardware.get("environment_type"),
+        )
+
+    def delete(self, run_id: str, *, detach: bool = False) -> None:
+        """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
+
+        A run that quick tests point to is refused with
+        :class:`StillReferencedError` naming them, unless ``detach`` is true,
+        which clears their ``result_id`` in the same transaction.
+        """
+        with _translated("deleting a run"):
+            referencing = list(
+                self.session.scalars(
+                    select(QuickTest.id).where(QuickTest.result_id == run_id).order_by(QuickTest.id)
+                )
+            )
+            if referencing and not detach:
+                raise StillReferencedError(
+                    "run", run_id, [f"quick test {qid}" for qid in referencing]
+                )
+            try:
+                with self.session.begin_nested():
+                    if referencing:
+                        self.session.execute(
+                            update(QuickTest)
+                            .where(QuickTest.result_id == run_id)
+                            .values(result_id=None)
+                            .execution_options(synchronize_session=False)
+                        )
+                    deleted = self.session.execute(
+                        delete(Run)
+                        .where(Run.id == run_id)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if getattr(deleted, "rowcount", 0) == 0:
+                        raise NotFoundError("run", run_id)
+                    EventsRepository(self.session).append("run.deleted", source_id=run_id)
+            except IntegrityError:
+                # A quick test started pointing at the run after the check above.
+                raise StillReferencedError("run", run_id, ["a quick test"]) from None
+
+    # --- reads --------------------------------------------------------------
+
+    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
+        """One run's columns and hardware headline (one statement)."""
+        with _translated("reading a run"):
+            row = self.session.execute(_summary_select().where(Run.id == run_id)).first()
+        if row is None:
+            if missing_ok:
+                return None
+            raise NotFoundError("run", run_id)
+        return RunSummary.model_validate(row)
+
+    def get(self, run_id: str) -> RunDetail:
+        """A run in full: at most three statements (run + hardware, benchmarks, metrics)."""
+        stmt = (
+            select(Run)
+            .where(Run.id == run_id)
+            .options(
+                defer(Run.raw_json),
+                joinedload(Run.hardware),
+                selectinload(Run.benchmarks).selectinload(Benchmark.metrics),
+            )
+            .execution_options(populate_existing=True)
+        )
+        with _translated("reading a run"):
+            run = self.session.execute(stmt).unique().scalar_one_or_none()
+        if run is None:
+            raise NotFoundError("run", run_id)
+        hardware = min(run.hardware, key=lambda h: h.id) if run.hardware else None
+        benchmarks = [
+            BenchmarkDetail(
+                id=b.id,
+                test_name=b.test_name,
+                test_version=b.test_version,
+                run_number=b.run_number,
+                passed=b.passed,
+                timestamp=b.timestamp,
+                metrics={
+                    metric.metric_name or "": metric.metric_value
+                    for metric in sorted(b.metrics, key=lambda x: x.id)
+                },
+            )
+            for b in sorted(run.benchmarks, key=lambda x: x.id)
+        ]
+        return RunDetail(
+            id=run.id,
+            model=run.model,
+            engine=run.engine,
+            suite_name=run.suite_name,
+            timestamp=run.timestamp,
+            passed=run.passed,
+            total_benchmarks=run.total_benchmarks,
+            passed_count=run.passed_count,
+            failed_count=run.failed_count,
+            total_time_seconds=run.total_time_seconds,
+            kitt_version=run.kitt_version,
+            created_at=run.created_at,
+            gpu_model=hardware.gpu_model if hardware else None,
+            gpu_count=hardware.gpu_count if hardware else None,
+            environment_type=hardware.environment_type if hardware else None,
+            benchmarks=benchmarks,
+            hardware=HardwareInfo.model_validate(hardware) if hardware else None,
+        )
+
+    def get_document(self, run_id: str) -> dict[str, Any]:
+        """The stored document, equal to the one saved (NaN and infinities as floats)."""
+        with _translated("reading a run"):
+            row = self.session.execute(select(Run.raw_json).where(Run.id == run_id)).first()
+        if row is None:
+            raise NotFoundError("run", run_id)
+        document: dict[str, Any] = row[0]
+        return document
+
+    def iter_documents(
+        self, filters: RunFilter | Mapping[str, Any] | None = None, *, batch_size: int = 100
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(run id, document) of every matching run, streamed in batches.
+
+        Uses ``yield_per`` (a server-side cursor on PostgreSQL), so memory does
+        not grow with the number of runs; the session must stay open while
+        iterating.
+        """
+        f = _parse_filter(filters)
+        stmt = (
+            _with_hardware(select(Run.id, Run.raw_json).select_from(Run))
+            .where(*_conditions(f))
+            .order_by(Run.id)
+            .execution_options(yield_per=batch_size)
+        )
+        with _translated("exporting runs"):
+            yield from self.session.execute(stmt).tuples()
+
+    def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
+        """How many runs match (one statement)."""
+        f = _parse_filter(filters)
+        stmt = _with_hardware(select(func.count(Run.id)).select_from(Run)).where(*_conditions(f))
+        with _translated("counting runs"):
+            return int(self.session.execute(stmt).scalar_one())
+
+    def list_runs(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        order_by: str = "timestamp",
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int | None = None,
+    ) -> Page[RunSummary]:
+        """One page of run summaries (one statement).
+
+        Page on with ``cursor=page.next_cursor`` (keyset: stable while runs are
+        inserted) or with ``offset``; not both.
+        """
+        f = _parse_filter(filters)
+        if order_by not in ORDER_FIELDS:
+            raise InvalidQueryError(
+                f"unknown order field {order_by!r}; use one of {', '.join(ORDER_FIELDS)}"
+            )
+        _check_limit(limit)
+        if cursor is not None and offset is not None:
+            raise InvalidQueryError("pass either a cursor or an offset, not both")
+        if offset is not None and offset < 0:
+            raise InvalidQueryError(f"offset must not be negative, got {offset}")
+        column = ORDER_FIELDS[order_by]
+        conds = _conditions(f)
+        if cursor is not None:
+            value, last_id = _decode_cursor(cursor, order_by, descending)
+            conds.append(_after(column, descending, value, last_id))
+        order = column.desc() if descending else column.asc()
+        stmt = (
+            _summary_select()
+            .add_columns(column.label("_order_value"))
+            .where(*conds)
+            .order_by(order.nulls_last(), Run.id.desc() if descending else Run.id.asc())
+            .limit(limit + 1)
+        )
+        if offset:
+            stmt = stmt.offset(offset)
+        with _translated("listing runs"):
+            rows = self.session.execute(stmt).all()
+        items = [RunSummary.model_validate(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(order_by, descending, last._order_value, last.id)
+        return Page[RunSummary](items=items, next_cursor=next_cursor)
+
+    # --- analysis -----------------------------------------------------------
+
+    def leaderboard(
+        self,
+        metric: str,
+        *,
+        group_by: Sequence[str] = ("model",),
+        per_test: bool = False,
+        test_name: str | None = None,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        order_by: str = "avg",
+        descending: bool = True,
+        limit: int | None = None,
+    ) -> list[AggregateRow]:
+        """count/avg/min/max/median of one metric per group (one statement).
+
+        Non-finite values are left out of the aggregates and counted in
+        ``non_finite`` (see the module docstring). ``per_test`` adds the
+        benchmark's test name to the grouping; ``test_name`` restricts to one.
+        """
+        f = _parse_filter(filters)
+        if isinstance(group_by, str):
+            group_by = (group_by,)
+        unknown = [g for g in group_by if g not in GROUP_FIELDS]
+        if unknown or not group_by:
+            raise InvalidQueryError(
+                f"unknown group field(s) {unknown!r}; group by one or more of "
+                f"{', '.join(GROUP_FIELDS)}"
+            )
+        if len(set(group_by)) != len(group_by):
+            raise InvalidQueryError(f"group fields repeat: {list(group_by)!r}")
+        if order_by not in (*LEADERBOARD_ORDER_FIELDS, *group_by):
+            raise InvalidQueryError(
+                f"unknown leaderboard order {order_by!r}; use one of "
+                f"{', '.join((*LEADERBOARD_ORDER_FIELDS, *group_by))}"
+            )
+        if limit is not None:
+            _check_limit(limit)
+
+        value = Metric.metric_value
+        finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
+        finite_value = type_coerce(case((finite, value), else_=None), Double())
+        keys: list[Any] = [GROUP_FIELDS[g].label(f"g_{g}") for g in group_by]
+        if per_test:
+            keys.append(Benchmark.test_name.label("g__test"))
+        partition = [k.element for k in keys]
+        conds = [Metric.metric_name == metric, *_conditions(f)]
+        if test_name is not None:
+            conds.append(Benchmark.test_name == test_name)
+        inner = (
+            _with_hardware(
+                select(
+                    *keys,
+                    finite_value.label("v"),
+                    value.label("raw"),
+                    func.row_number()
+                    .over(
+                        partition_by=[*partition, case((finite, 1), else_=0)],
+                        order_by=finite_value,
+                    )
+                    .label("rn"),
+                    func.count(finite_value).over(partition_by=partition or None).label("n"),
+                )
+                .select_from(Metric)
+                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+                .join(Run, Run.id == Benchmark.run_id)
+            )
+            .where(*conds)
+            .subquery()
+        )
+        v = type_coerce(inner.c.v, Double())
+        middle = and_(
+            inner.c.v.is_not(None),
+            or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
+        )
+        group_columns = [inner.c[k.name] for k in keys]
+        aggregates: dict[str, Any] = {
+            "count": func.count(inner.c.v),
+            "avg": type_coerce(func.avg(v), Double()),
+            "min": type_coerce(func.min(v), Double()),
+            "max": type_coerce(func.max(v), Double()),
+            "median": type_coerce(func.avg(case((middle, v), else_=None)), Double()),
+        }
+        sort_key = aggregates[order_by] if order_by in aggregates else inner.c[f"g_{order_by}"]
+        stmt = (
+            select(
+                *group_columns,
+                *(expr.label(name) for name, expr in aggregates.items()),
+                (func.count(inner.c.raw) - func.count(inner.c.v)).label("non_finite"),
+            )
+            .group_by(*group_columns)
+            .order_by(
+                (sort_key.desc() if descending else sort_key.asc()).nulls_last(),
+                *(c.asc().nulls_last() for c in group_columns),
+            )
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with _translated("computing a leaderboard"):
+            rows = self.session.execute(stmt).all()
+        return [
+            AggregateRow(
+                group={g: row._mapping[f"g_{g}"] for g in group_by},
+                test_name=row._mapping["g__test"] if per_test else test_name,
+                metric=metric,
+                count=row.count,
+                non_finite=row.non_finite,
+                avg=row.avg,
+                min=row.min,
+                max=row.max,
+                median=row.median,
+            )
+            for row in rows
+        ]
+
+    def metric_history(
+        self,
+        metric: str,
+        *,
+        model: str | None = None,
+        engine: str | None = None,
+        test_name: str | None = None,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        limit: int | None = None,
+    ) -> list[MetricPoint]:
+        """One metric over time, oldest run first (one statement)."""
+        f = _parse_filter(filters)
+        if model is not None or engine is not None:
+            f = f.model_copy(
+                update={
+                    "model": model if model is not None else f.model,
+                    "engine": engine if engine is not None else f.engine,
+                }
+            )
+        if limit is not None:
+            _check_limit(limit)
+        conds = [Metric.metric_name == metric, *_conditions(f)]
+        if test_name is not None:
+            conds.append(Benchmark.test_name == test_name)
+        stmt = (
+            _with_hardware(
+                select(
+                    Run.id.label("run_id"),
+                    Run.timestamp,
+                    Benchmark.test_name,
+                    Benchmark.run_number,
+                    Metric.metric_value.label("value"),
+                )
+                .select_from(Metric)
+                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+                .join(Run, Run.id == Benchmark.run_id)
+            )
+            .where(*conds)
+            .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with _translated("reading a metric history"):
+            rows = self.session.execute(stmt).all()
+        return [MetricPoint.model_validate(row) for row in rows]
+
+    def compare(self, run_ids: Sequence[str]) -> Comparison:
+        """Metric values of two or more runs side by side, the first as baseline (one statement).
+
+        Benchmarks are matched by (test name, run number); a run that lacks a
+        metric shows ``None`` there.
+        """
+        ids = list(dict.fromkeys(run_ids))
+        if len(ids) < 2:
+            raise InvalidQueryError("compare needs at least two different run ids")
+        stmt = (
+            select(
+                Run.id,
+                Benchmark.test_name,
+                Benchmark.run_number,
+                Metric.metric_name,
+                Metric.metric_value,
+            )
+            .select_from(Run)
+            .outerjoin(Benchmark, Benchmark.run_id == Run.id)
+            .outerjoin(Metric, Metric.benchmark_id == Benchmark.id)
+            .where(Run.id.in_(ids))
+            .order_by(Benchmark.id, Metric.id)
+        )
+        with _translated("comparing runs"):
+            rows = self.session.execute(stmt).all()
+        found = {row[0] for row in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError("run", missing[0] if len(missing) == 1 else missing)
+        position = {run_id: i for i, run_id in enumerate(ids)}
+        table: dict[tuple[str | None, int | None, str], list[float | None]] = {}
+        order: list[tuple[str | None, int | None, str]] = []
+        for run_id, test, number, name, value in rows:
+            if name is None:
+                continue
+            key = (test, number, name)
+            if key not in table:
+                table[key] = [None] * len(ids)
+                order.append(key)
+            table[key][position[run_id]] = value
+        # Rows come in benchmark-id order of whichever run was stored first;
+        # sorting by key gives the same table whatever the storage order.
+        order.sort(key=lambda k: (k[0] or "", k[1] if k[1] is not None else -1, k[2]))
+        result_rows = []
+        for key in order:
+            values = table[key]
+            base = values[0]
+            differences = [None if base is None or x is None else x - base for x in values]
+            result_rows.append(
+                ComparisonRow(
+                    test_name=key[0],
+                    run_number=key[1],
+                    metric=key[2],
+                    values=values,
+                    differences=differences,
+                )
+            )
+        return Comparison(run_ids=ids, rows=result_rows)

@@ -1,0 +1,293 @@
+"""KITT result documents (``metrics.json``): validation, metric flattening and identity.
+
+The document itself is what the layer keeps (``runs.raw_json``); the Pydantic
+model here only checks it and reads the fields that are normalised into
+columns, so unknown keys survive untouched.
+
+Rules the issue left open, decided here:
+
+* **Strings** must be valid Unicode without the NUL character: PostgreSQL
+  cannot store ``\\u0000`` in TEXT or JSONB, and a document that SQLite could
+  keep but PostgreSQL could not would make the two backends disagree. Such a
+  document is rejected on both dialects with a :class:`ValidationError` naming
+  the field (keys included).
+* **Timestamps** are ISO-8601 text. KITT writes naive local times without
+  saying which zone; the normalised columns read a naive value as UTC (the
+  layer-wide rule of :func:`karr_db.models.types.parse_timestamp`), while the
+  document keeps the original text.
+* **Identity**: a run's id is the UUIDv5 of the document's canonical JSON
+  (sorted keys, compact, non-finite and JSONB-fragile floats in the layer's
+  marker form), so the same content gets the same id in every process and on
+  both dialects, and re-importing a file never creates a second run.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+
+from karr_db.errors import FieldError, ValidationError
+from karr_db.models.types import encode_json, parse_timestamp
+
+__all__ = [
+    "RUN_ID_NAMESPACE",
+    "BenchmarkResult",
+    "CpuInfo",
+    "FlatMetric",
+    "GpuInfo",
+    "ResultDocument",
+    "SystemInfo",
+    "ValidatedDocument",
+    "canonical_json",
+    "flatten_metrics",
+    "load_document",
+    "run_id_for",
+]
+
+#: Namespace of content-derived run ids. Never change it: every stored id
+#: depends on it.
+RUN_ID_NAMESPACE = uuid.UUID("6f1f3a52-58c1-4d8e-9a57-2b0c7d1e4a90")
+
+#: What the documents are called in error messages.
+WHAT = "result document"
+
+#: INTEGER columns are 32-bit on PostgreSQL; a larger count is a bad document.
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+def _check_timestamp(value: str | None) -> str | None:
+    if value is not None:
+        parse_timestamp(value)  # raises ValueError naming the text
+    return value
+
+
+class _Part(BaseModel):
+    """Strict (no "5" for 5) and open: unknown keys are allowed and ignored here."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class GpuInfo(_Part):
+    model: str | None = None
+    vram_gb: int | float | None = None
+    count: Int32 | None = None
+
+
+class CpuInfo(_Part):
+    model: str | None = None
+    cores: Int32 | None = None
+
+
+class SystemInfo(_Part):
+    gpu: GpuInfo | None = None
+    cpu: CpuInfo | str | None = None
+    ram_gb: int | float | None = None
+    environment_type: str | None = None
+    fingerprint: str | None = None
+
+
+class BenchmarkResult(_Part):
+    test_name: str
+    test_version: str | None = None
+    run_number: Int32 | None = None
+    passed: bool | None = None
+    timestamp: str | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _valid_timestamp(cls, value: str | None) -> str | None:
+        return _check_timestamp(value)
+
+
+class ResultDocument(_Part):
+    """The fields of a KITT result document that the layer normalises."""
+
+    model: str
+    engine: str
+    timestamp: str
+    suite_name: str | None = None
+    passed: bool | None = None
+    total_benchmarks: Int32 | None = None
+    passed_count: Int32 | None = None
+    failed_count: Int32 | None = None
+    total_time_seconds: float | None = None
+    kitt_version: str | None = None
+    results: list[BenchmarkResult] = Field(default_factory=list)
+    system_info: SystemInfo | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _valid_timestamp(cls, value: str) -> str:
+        _check_timestamp(value)
+        return value
+
+    @property
+    def run_timestamp(self) -> datetime | None:
+        return parse_timestamp(self.timestamp)
+
+
+@dataclass(frozen=True)
+class FlatMetric:
+    """One numeric metric value under its dotted name."""
+
+    name: str
+    value: float
+
+
+@dataclass(frozen=True)
+class ValidatedDocument:
+    """A document that passed every check, with what saving it needs."""
+
+    document: dict[str, Any]
+    model: ResultDocument
+    run_id: str
+    #: One list of flattened metrics per item of ``results``.
+    metrics: list[list[FlatMetric]]
+
+
+# --- loading and checking -----------------------------------------------------
+
+
+def _parse_text(data: str | bytes) -> Any:
+    try:
+        # Python's json accepts the bare NaN/Infinity tokens KITT writes.
+        return json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise ValidationError(WHAT, [FieldError("<document>", f"not UTF-8 text: {exc}")]) from None
+    except ValueError as exc:
+        raise ValidationError(WHAT, [FieldError("<document>", f"not JSON: {exc}")]) from None
+
+
+def _location(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(p) for p in path) or "<document>"
+
+
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains the NUL character, which PostgreSQL cannot store"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode (lone surrogate)"
+    return None
+
+
+def _json_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[FieldError]:
+    """Every place where ``value`` is not a JSON value both dialects can store."""
+    if value is None or isinstance(value, bool | int | float):
+        return
+    if isinstance(value, str):
+        problem = _string_problem(value)
+        if problem:
+            yield FieldError(_location(path), f"string {problem}")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _json_problems(item, (*path, index))
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                yield FieldError(_location((*path, str(key))), "object keys must be strings")
+                continue
+            problem = _string_problem(key)
+            if problem:
+                yield FieldError(_location((*path, repr(key))), f"key {problem}")
+                continue
+            yield from _json_problems(item, (*path, key))
+        return
+    yield FieldError(_location(path), f"{type(value).__name__} is not a JSON value")
+
+
+def _flatten(
+    value: Mapping[str, Any], prefix: str, out: dict[str, float], path: tuple[str | int, ...]
+) -> Iterator[FieldError]:
+    for key, item in value.items():
+        name = f"{prefix}{key}"
+        if isinstance(item, dict):
+            yield from _flatten(item, f"{name}.", out, (*path, key))
+            continue
+        if isinstance(item, bool):
+            number = 1.0 if item else 0.0
+        elif isinstance(item, int | float):
+            try:
+                number = float(item)
+            except OverflowError:
+                yield FieldError(_location((*path, key)), "integer too large for a metric value")
+                continue
+        else:
+            continue  # strings, lists and nulls live only in raw_json
+        if name in out:
+            yield FieldError(
+                _location((*path, key)), f"metric name {name!r} is used twice once flattened"
+            )
+            continue
+        out[name] = number
+
+
+def flatten_metrics(metrics: Mapping[str, Any]) -> list[FlatMetric]:
+    """Every numeric value of a ``metrics`` object, nested objects under dotted names.
+
+    Booleans count as 1.0/0.0; strings, lists and nulls are skipped (they stay
+    in the document). NaN and infinities are kept as they are.
+    """
+    out: dict[str, float] = {}
+    errors = list(_flatten(metrics, "", out, ("metrics",)))
+    if errors:
+        raise ValidationError(WHAT, errors)
+    return [FlatMetric(name, value) for name, value in out.items()]
+
+
+def canonical_json(document: Any) -> str:
+    """The one text of a document that its id is derived from (key order ignored)."""
+    return json.dumps(
+        encode_json(document),
+        sort_keys=True,
+        ensure_ascii=False,
+        allow_nan=False,
+        separators=(",", ":"),
+    )
+
+
+def run_id_for(document: Any) -> str:
+    """The content-derived run id: UUIDv5 of the canonical JSON, as a full UUID string."""
+    return str(uuid.uuid5(RUN_ID_NAMESPACE, canonical_json(document)))
+
+
+def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
+    """Check a result document (JSON text or an already parsed object).
+
+    Raises :class:`ValidationError` naming every bad field; nothing else.
+    """
+    document = _parse_text(data) if isinstance(data, str | bytes) else data
+    if not isinstance(document, Mapping):
+        raise ValidationError(
+            WHAT,
+            [FieldError("<document>", f"expected a JSON object, got {type(document).__name__}")],
+        )
+    document = dict(document)
+    errors = list(_json_problems(document, ()))
+    if errors:
+        raise ValidationError(WHAT, errors)
+    try:
+        model = ResultDocument.model_validate(document)
+    except PydanticValidationError as exc:
+        raise ValidationError.from_pydantic(WHAT, exc) from None
+    metrics: list[list[FlatMetric]] = []
+    for index, result in enumerate(model.results):
+        out: dict[str, float] = {}
+        errors.extend(_flatten(result.metrics, "", out, ("results", index, "metrics")))
+        metrics.append([FlatMetric(name, value) for name, value in out.items()])
+    if errors:
+        raise ValidationError(WHAT, errors)
+    return ValidatedDocument(
+        document=document, model=model, run_id=run_id_for(document), metrics=metrics
+    )
