@@ -169,3 +169,17 @@ class StorageError(KarrError):
         self.operation = operation
         self.detail = detail
         super().__init__(f"{operation} failed in the database: {detail}")
+
+
+class CounterLimitError(KarrError):
+    """Progress counters would pass the planned total; nothing was changed."""
+
+    def __init__(self, entity: str, key: object, total_runs: int, finished_runs: int) -> None:
+        self.entity = entity
+        self.key = key
+        self.total_runs = total_runs
+        self.finished_runs = finished_runs
+        super().__init__(
+            f"{entity} {key!r} plans {total_runs} run(s) but would count {finished_runs} "
+            "finished; nothing was changed"
+        )

@@ -1,12 +1,501 @@
-"""Agents: registration, hashed tokens, heartbeats."""
+"""Agents: registration, hashed tokens, heartbeats, staleness and retirement.
+
+Statuses the layer writes are ``online``, ``offline`` and ``busy``; anything
+else an older database holds is returned as it is. Tags are stored
+comma-separated as the reference says; rows written by the earlier system may
+hold a JSON list, and both read the same.
+"""
 
 from __future__ import annotations
 
+import builtins
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import SecretStr
+from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+
+from karr_db import tokens
+from karr_db.errors import (
+    AlreadyExistsError,
+    FieldError,
+    InvalidTokenError,
+    NotFoundError,
+    StillReferencedError,
+    ValidationError,
+)
+from karr_db.models import Agent, QuickTest, WebCampaign
+from karr_db.models.types import utcnow
+from karr_db.repositories.base import DTO
+from karr_db.repositories.events import EventsRepository, EventType
+
+__all__ = [
+    "AGENT_STATUSES",
+    "AgentCredentials",
+    "AgentDTO",
+    "AgentsRepository",
+    "format_tags",
+    "parse_tags",
+]
+
+#: The statuses this layer writes.
+AGENT_STATUSES = ("online", "offline", "busy")
+#: How many referencing ids a :class:`StillReferencedError` names per table.
+_NAMED_REFERENCES = 5
+
+
+def parse_tags(value: str | None) -> list[str]:
+    """Tags from either stored form: ``gpu,a100`` or the legacy ``["gpu", "a100"]``."""
+    if value is None or not value.strip():
+        return []
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = None
+        if isinstance(items, list):
+            return [str(item).strip() for item in items if str(item).strip()]
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def format_tags(tags: Iterable[str]) -> str | None:
+    """The stored (comma-separated) form; duplicates dropped, order kept."""
+    clean: list[str] = []
+    errors: list[FieldError] = []
+    for index, tag in enumerate(tags):
+        stripped = tag.strip() if isinstance(tag, str) else ""
+        if not stripped:
+            errors.append(FieldError(f"tags.{index}", "must be a non-empty string"))
+        elif "," in stripped:
+            errors.append(FieldError(f"tags.{index}", "must not contain a comma"))
+        elif stripped not in clean:
+            clean.append(stripped)
+    if errors:
+        raise ValidationError("agent", errors)
+    return ",".join(clean) if clean else None
+
+
+class AgentDTO(DTO):
+    """An agent as callers see it: never its token, only whether it has one."""
+
+    id: str
+    name: str | None
+    hostname: str | None
+    port: int | None
+    status: str | None
+    gpu_info: str | None
+    gpu_count: int | None
+    cpu_info: str | None
+    ram_gb: int | None
+    environment_type: str | None
+    fingerprint: str | None
+    kitt_version: str | None
+    last_heartbeat: datetime | None
+    registered_at: datetime | None
+    notes: str | None
+    tags: list[str]
+    has_token: bool
+
+    @classmethod
+    def from_row(cls, agent: Agent) -> AgentDTO:
+        return cls(
+            id=agent.id,
+            name=agent.name,
+            hostname=agent.hostname,
+            port=agent.port,
+            status=agent.status,
+            gpu_info=agent.gpu_info,
+            gpu_count=agent.gpu_count,
+            cpu_info=agent.cpu_info,
+            ram_gb=agent.ram_gb,
+            environment_type=agent.environment_type,
+            fingerprint=agent.fingerprint,
+            kitt_version=agent.kitt_version,
+            last_heartbeat=agent.last_heartbeat,
+            registered_at=agent.registered_at,
+            notes=agent.notes,
+            tags=parse_tags(agent.tags),
+            has_token=bool(agent.token),
+        )
+
+    def is_stale(self, threshold: timedelta, *, now: datetime | None = None) -> bool:
+        """No heartbeat at all, or none within ``threshold`` of ``now``."""
+        if self.last_heartbeat is None:
+            return True
+        return self.last_heartbeat < (now or utcnow()) - threshold
+
+
+class AgentCredentials(DTO):
+    """An agent with its new token: the only time the secret leaves the layer.
+
+    ``token`` is a :class:`~pydantic.SecretStr`, so ``repr``, ``str`` and
+    ``model_dump`` show ``**********``; call ``token.get_secret_value()``.
+    """
+
+    agent: AgentDTO
+    token: SecretStr
+
+
+def _hardware(**fields: Any) -> dict[str, Any]:
+    """The hardware fields a caller actually passed (``None`` means unchanged)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 class AgentsRepository:
-    """Placeholder until its issue lands; takes the caller's session."""
+    """Agents in the caller's transaction; every change appends its event."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._events = EventsRepository(session)
+
+    # --- reading ---------------------------------------------------------------
+
+    def _row(self, agent_id: str) -> Agent:
+        agent = self.session.scalars(
+            select(Agent).where(Agent.id == agent_id).execution_options(populate_existing=True)
+        ).one_or_none()
+        if agent is None:
+            raise NotFoundError("agent", agent_id)
+        return agent
+
+    def get(self, agent_id: str) -> AgentDTO:
+        return AgentDTO.from_row(self._row(agent_id))
+
+    def get_by_name(self, name: str) -> AgentDTO:
+        agent = self.session.scalars(select(Agent).where(Agent.name == name)).one_or_none()
+        if agent is None:
+            raise NotFoundError("agent", name)
+        return AgentDTO.from_row(agent)
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        stale_after: timedelta | None = None,
+        now: datetime | None = None,
+    ) -> list[AgentDTO]:
+        """Agents by name; filters: exact status, exact tag, and staleness.
+
+        With ``stale_after``, only agents whose last heartbeat is missing or
+        older than ``now - stale_after``. Reading never writes: marking stale
+        agents offline is :meth:`mark_stale_offline`.
+        """
+        query = select(Agent)
+        if status is not None:
+            query = query.where(Agent.status == status)
+        if tag is not None:
+            # Narrow in SQL; the exact match (``gpu`` is not ``gpu2``) happens
+            # below, because the column may hold either stored form.
+            query = query.where(Agent.tags.contains(tag.strip(), autoescape=True))
+        if stale_after is not None:
+            query = query.where(self._stale_clause(stale_after, now))
+        agents = [AgentDTO.from_row(a) for a in self.session.scalars(query.order_by(Agent.name))]
+        if tag is not None:
+            agents = [a for a in agents if tag.strip() in a.tags]
+        return agents
+
+    @staticmethod
+    def _stale_clause(threshold: timedelta, now: datetime | None) -> Any:
+        # last_heartbeat is fixed-width UTC text on both dialects, so comparing
+        # the text compares the times.
+        cutoff = (now or utcnow()) - threshold
+        return or_(Agent.last_heartbeat.is_(None), Agent.last_heartbeat < cutoff)
+
+    # --- registration and tokens -------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        *,
+        hostname: str | None = None,
+        port: int | None = None,
+        tags: Iterable[str] = (),
+        notes: str | None = None,
+        gpu_info: str | None = None,
+        gpu_count: int | None = None,
+        cpu_info: str | None = None,
+        ram_gb: int | None = None,
+        environment_type: str | None = None,
+        fingerprint: str | None = None,
+        kitt_version: str | None = None,
+    ) -> AgentCredentials:
+        """Create an agent (``online``, heartbeat now) and its token, returned this once."""
+        if not name or not name.strip():
+            raise ValidationError("agent", [FieldError("name", "must not be empty")])
+        if port is not None and not 0 < port < 65536:
+            raise ValidationError("agent", [FieldError("port", "must be between 1 and 65535")])
+        stored_tags = format_tags(tags)
+        self._events.lock_log()
+        if self.session.scalar(select(Agent.id).where(Agent.name == name)) is not None:
+            raise AlreadyExistsError("agent", name)
+        token = tokens.generate_token()
+        now = utcnow()
+        agent_id = str(uuid.uuid4())
+        try:
+            with self.session.begin_nested():
+                self.session.execute(
+                    insert(Agent).values(
+                        id=agent_id,
+                        name=name,
+                        hostname=hostname,
+                        port=port,
+                        token=tokens.hash_token(token),
+                        status="online",
+                        gpu_info=gpu_info,
+                        gpu_count=gpu_count,
+                        cpu_info=cpu_info,
+                        ram_gb=ram_gb,
+                        environment_type=environment_type,
+                        fingerprint=fingerprint,
+                        kitt_version=kitt_version,
+                        last_heartbeat=now,
+                        registered_at=now,
+                        notes=notes,
+                        tags=stored_tags,
+                    )
+                )
+        except IntegrityError:
+            raise AlreadyExistsError("agent", name) from None
+        self._events.append(
+            EventType.AGENT_REGISTERED,
+            source_id=agent_id,
+            data={
+                "name": name,
+                "hostname": hostname,
+                "port": port,
+                "tags": parse_tags(stored_tags),
+            },
+        )
+        return AgentCredentials(agent=self.get(agent_id), token=SecretStr(token))
+
+    def rotate_token(self, agent_id: str) -> AgentCredentials:
+        """Replace the agent's token; the old one stops verifying at commit."""
+        self._events.lock_log()
+        token = tokens.generate_token()
+        updated = self.session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id)
+            .values(token=tokens.hash_token(token))
+            .returning(Agent.id)
+        ).one_or_none()
+        if updated is None:
+            raise NotFoundError("agent", agent_id)
+        self._events.append(EventType.AGENT_TOKEN_ROTATED, source_id=agent_id, data={})
+        return AgentCredentials(agent=self.get(agent_id), token=SecretStr(token))
+
+    def verify_token(self, agent_id: str, token: str) -> bool:
+        """Whether ``token`` is the agent's; upgrades a legacy plaintext token on success."""
+        stored = self.session.scalar(select(Agent.token).where(Agent.id == agent_id))
+        if not tokens.matches(stored, token):
+            return False
+        assert stored is not None
+        if not tokens.is_hashed(stored):
+            self._upgrade_legacy_token(agent_id, stored)
+        return True
+
+    def authenticate(self, agent_id: str, token: str) -> AgentDTO:
+        """The agent, if ``token`` is its own; else :class:`InvalidTokenError`.
+
+        An unknown agent fails the same way, so a caller cannot probe for ids.
+        """
+        if not self.verify_token(agent_id, token):
+            raise InvalidTokenError(agent_id)
+        return self.get(agent_id)
+
+    def _upgrade_legacy_token(self, agent_id: str, stored: str) -> None:
+        # Conditional on the value just compared, so a rotation that committed
+        # in between is never overwritten. Best effort: if SQLite cannot
+        # upgrade this transaction's read lock, the next use tries again.
+        try:
+            with self.session.begin_nested():
+                self.session.execute(
+                    update(Agent)
+                    .where(Agent.id == agent_id, Agent.token == stored)
+                    .values(token=tokens.hash_token(stored))
+                )
+        except OperationalError:
+            pass
+
+    def hash_legacy_tokens(self) -> int:
+        """Replace every plaintext token left by the earlier system with its hash.
+
+        For use right after adopting an older database; returns how many
+        tokens were replaced. Verification keeps working either way.
+        """
+        self._events.lock_log()
+        legacy = self.session.execute(
+            select(Agent.id, Agent.token).where(
+                Agent.token.is_not(None),
+                Agent.token != "",
+                ~Agent.token.startswith(tokens.HASH_PREFIX, autoescape=True),
+            )
+        ).all()
+        for agent_id, stored in legacy:
+            assert stored is not None
+            self.session.execute(
+                update(Agent)
+                .where(Agent.id == agent_id, Agent.token == stored)
+                .values(token=tokens.hash_token(stored))
+            )
+        return len(legacy)
+
+    # --- heartbeats and status -----------------------------------------------------
+
+    def heartbeat(
+        self,
+        agent_id: str,
+        *,
+        status: str = "online",
+        gpu_info: str | None = None,
+        gpu_count: int | None = None,
+        cpu_info: str | None = None,
+        ram_gb: int | None = None,
+        environment_type: str | None = None,
+        fingerprint: str | None = None,
+        kitt_version: str | None = None,
+    ) -> AgentDTO:
+        """Record a heartbeat: ``last_heartbeat`` (now, UTC), status and the
+        hardware fields passed, in one UPDATE; a status change is also an event."""
+        self._check_status(status)
+        self._events.lock_log()
+        previous = self.session.scalar(
+            select(Agent.status).where(Agent.id == agent_id).with_for_update()
+        )
+        values = _hardware(
+            gpu_info=gpu_info,
+            gpu_count=gpu_count,
+            cpu_info=cpu_info,
+            ram_gb=ram_gb,
+            environment_type=environment_type,
+            fingerprint=fingerprint,
+            kitt_version=kitt_version,
+        )
+        updated = self.session.execute(
+            update(Agent)
+            .where(Agent.id == agent_id)
+            .values(last_heartbeat=utcnow(), status=status, **values)
+            .returning(Agent.id)
+        ).one_or_none()
+        if updated is None:
+            raise NotFoundError("agent", agent_id)
+        if previous != status:
+            self._status_event(agent_id, previous, status, reason="heartbeat")
+        return self.get(agent_id)
+
+    def set_status(self, agent_id: str, status: str) -> AgentDTO:
+        """Set the status without a heartbeat (for example ``busy`` while it runs work)."""
+        self._check_status(status)
+        self._events.lock_log()
+        previous = self._row(agent_id).status
+        if previous != status:
+            self.session.execute(update(Agent).where(Agent.id == agent_id).values(status=status))
+            self._status_event(agent_id, previous, status, reason="set")
+        return self.get(agent_id)
+
+    def mark_stale_offline(
+        self, threshold: timedelta, *, now: datetime | None = None
+    ) -> builtins.list[AgentDTO]:
+        """Mark agents whose heartbeat is older than ``threshold`` offline.
+
+        Returns the agents it changed (already-offline agents are left alone),
+        each with an ``agent.status_changed`` event.
+        """
+        self._events.lock_log()
+        stale = self._stale_clause(threshold, now)
+        candidates = self.session.execute(
+            select(Agent.id, Agent.status).where(
+                stale, or_(Agent.status.is_(None), Agent.status != "offline")
+            )
+        ).all()
+        changed: builtins.list[AgentDTO] = []
+        for agent_id, previous in candidates:
+            self.session.execute(
+                update(Agent).where(Agent.id == agent_id, stale).values(status="offline")
+            )
+            self._status_event(agent_id, previous, "offline", reason="stale")
+            changed.append(self.get(agent_id))
+        return sorted(changed, key=lambda a: (a.name or "", a.id))
+
+    def update(
+        self,
+        agent_id: str,
+        *,
+        hostname: str | None = None,
+        port: int | None = None,
+        notes: str | None = None,
+        tags: Iterable[str] | None = None,
+    ) -> AgentDTO:
+        """Change descriptive fields; ``None`` leaves a field as it is."""
+        values: dict[str, Any] = _hardware(hostname=hostname, port=port, notes=notes)
+        if tags is not None:
+            values["tags"] = format_tags(tags)
+        self._events.lock_log()
+        self._row(agent_id)
+        if values:
+            self.session.execute(update(Agent).where(Agent.id == agent_id).values(**values))
+            self._events.append(
+                EventType.AGENT_UPDATED, source_id=agent_id, data={"fields": sorted(values)}
+            )
+        return self.get(agent_id)
+
+    # --- retirement -------------------------------------------------------------
+
+    def retire(self, agent_id: str) -> None:
+        """Delete an agent that nothing references any more.
+
+        Campaigns and quick tests keep their agent: while any reference it,
+        :class:`StillReferencedError` names them and nothing is deleted.
+        """
+        self._events.lock_log()
+        agent = self._row(agent_id)
+        self._refuse_if_referenced(agent_id)
+        try:
+            with self.session.begin_nested():
+                self.session.execute(delete(Agent).where(Agent.id == agent_id))
+        except IntegrityError:
+            # A reference written by something other than this layer.
+            self._refuse_if_referenced(agent_id)
+            raise StillReferencedError("agent", agent_id, ["another table"]) from None
+        self._events.append(EventType.AGENT_RETIRED, source_id=agent_id, data={"name": agent.name})
+
+    def _refuse_if_referenced(self, agent_id: str) -> None:
+        referenced_by: list[str] = []
+        for table, model in (("web_campaigns", WebCampaign), ("quick_tests", QuickTest)):
+            count = self.session.scalar(
+                select(func.count()).select_from(model).where(model.agent_id == agent_id)
+            )
+            if count:
+                ids = self.session.scalars(
+                    select(model.id)
+                    .where(model.agent_id == agent_id)
+                    .order_by(model.id)
+                    .limit(_NAMED_REFERENCES)
+                ).all()
+                more = ", ..." if count > len(ids) else ""
+                referenced_by.append(f"{count} {table} ({', '.join(ids)}{more})")
+        if referenced_by:
+            raise StillReferencedError("agent", agent_id, referenced_by)
+
+    # --- helpers --------------------------------------------------------------
+
+    @staticmethod
+    def _check_status(status: str) -> None:
+        if status not in AGENT_STATUSES:
+            raise ValidationError(
+                "agent status",
+                [FieldError("status", f"must be one of {', '.join(AGENT_STATUSES)}")],
+            )
+
+    def _status_event(self, agent_id: str, previous: str | None, status: str, reason: str) -> None:
+        self._events.append(
+            EventType.AGENT_STATUS_CHANGED,
+            source_id=agent_id,
+            data={"from": previous, "to": status, "reason": reason},
+        )

@@ -1,14 +1,94 @@
-"""The append-only event log."""
+"""The append-only event log, and the one naming scheme of its event types.
+
+Event types are ``<entity>.<what happened>`` in the past tense, lower case with
+underscores: the entity is ``agent``, ``campaign``, ``quick_test`` or ``run``;
+``source_id`` is that entity's id; ``data`` is a small JSON object describing
+the change (for status changes always ``{"from": ..., "to": ...}``). Every
+repository appends its events in the same transaction as the change, so the
+log never disagrees with the tables.
+
+Gapless reading: a reader that polls "events after the last id I saw" must
+never miss one. On SQLite writers are serialised by the database lock, so ids
+become visible in id order. On PostgreSQL an id is drawn from a sequence before
+its transaction commits, so a later id can become visible before an earlier
+one; a reader that had already moved past the later id would then skip the
+earlier one forever. To rule that out, every append first takes a
+transaction-level advisory lock (:data:`EVENT_LOG_LOCK_KEY`), held until
+commit: appending transactions then draw ids and commit one after another, and
+PostgreSQL makes a commit visible before it releases the transaction's locks.
+The price is that transactions that append are serialised from their first
+append to their commit, which the dashboard's write rate affords easily.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import false, func, insert, literal, select
 from sqlalchemy.orm import Session
 
+from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Event
 from karr_db.models.types import utcnow
+from karr_db.repositories.base import DTO
+
+__all__ = ["EVENT_LOG_LOCK_KEY", "EventDTO", "EventPage", "EventType", "EventsRepository"]
+
+#: PostgreSQL advisory lock key serialising appends ("KEVT" in ASCII); distinct
+#: from the migration lock so that migrations and appends do not contend.
+EVENT_LOG_LOCK_KEY = 0x4B455654
+
+#: The most events one read returns.
+MAX_PAGE_SIZE = 1000
+
+
+class EventType(StrEnum):
+    """Every event type the layer writes (``run.*`` are written by the results repository)."""
+
+    AGENT_REGISTERED = "agent.registered"
+    AGENT_UPDATED = "agent.updated"
+    AGENT_TOKEN_ROTATED = "agent.token_rotated"
+    AGENT_STATUS_CHANGED = "agent.status_changed"
+    AGENT_RETIRED = "agent.retired"
+
+    CAMPAIGN_CREATED = "campaign.created"
+    CAMPAIGN_UPDATED = "campaign.updated"
+    CAMPAIGN_STARTED = "campaign.started"
+    CAMPAIGN_PROGRESSED = "campaign.progressed"
+    CAMPAIGN_COMPLETED = "campaign.completed"
+    CAMPAIGN_FAILED = "campaign.failed"
+    CAMPAIGN_CANCELLED = "campaign.cancelled"
+
+    QUICK_TEST_DISPATCHED = "quick_test.dispatched"
+    QUICK_TEST_CLAIMED = "quick_test.claimed"
+    QUICK_TEST_STARTED = "quick_test.started"
+    QUICK_TEST_COMPLETED = "quick_test.completed"
+    QUICK_TEST_FAILED = "quick_test.failed"
+    QUICK_TEST_CANCELLED = "quick_test.cancelled"
+    QUICK_TEST_REQUEUED = "quick_test.requeued"
+
+    RUN_SAVED = "run.saved"
+    RUN_DELETED = "run.deleted"
+
+
+class EventDTO(DTO):
+    """One event with its payload parsed."""
+
+    id: int
+    event_type: str | None
+    source_id: str | None
+    data: Any = None
+    created_at: datetime | None
+
+
+class EventPage(DTO):
+    """Events in id order; ``last_id`` is what to pass as ``after_id`` next time."""
+
+    items: list[EventDTO]
+    last_id: int
+    has_more: bool
 
 
 class EventsRepository:
@@ -17,11 +97,83 @@ class EventsRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    def lock_log(self) -> None:
+        """Take the append lock now; it is held until the transaction ends.
+
+        :meth:`append` takes it anyway. Every writing method of the operations
+        repositories calls this *before* touching any row, so all of them take
+        their locks in the same order (this one first) and none can deadlock
+        against another; a caller combining other writes with appends in one
+        transaction should call it first too. Re-taking it is free.
+
+        PostgreSQL: the transaction-level advisory lock. SQLite: an INSERT that
+        inserts nothing, which takes the database's write lock (waiting out the
+        busy timeout), so that a DEFERRED transaction that reads before it
+        writes cannot fail to upgrade its read lock.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(select(func.pg_advisory_xact_lock(EVENT_LOG_LOCK_KEY)))
+        else:
+            self.session.execute(
+                insert(Event).from_select(["event_type"], select(literal(None)).where(false()))
+            )
+
     def append(self, event_type: str, *, source_id: str | None = None, data: Any = None) -> int:
         """Append one event in the caller's transaction and return its id."""
+        self.lock_log()
         result = self.session.execute(
             insert(Event)
-            .values(event_type=event_type, source_id=source_id, data=data, created_at=utcnow())
+            .values(event_type=str(event_type), source_id=source_id, data=data, created_at=utcnow())
             .returning(Event.id)
         )
         return int(result.scalar_one())
+
+    def get(self, event_id: int) -> EventDTO:
+        event = self.session.get(Event, event_id)
+        if event is None:
+            raise NotFoundError("event", event_id)
+        return EventDTO.model_validate(event)
+
+    def last_id(self) -> int:
+        """The newest visible id (0 for an empty log): where a new reader starts tailing."""
+        return int(self.session.execute(select(func.coalesce(func.max(Event.id), 0))).scalar_one())
+
+    def read_after(
+        self,
+        after_id: int = 0,
+        *,
+        event_types: list[str] | None = None,
+        source_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+    ) -> EventPage:
+        """Events with ``id > after_id`` in id order, optionally filtered.
+
+        ``since``/``until`` bound ``created_at`` (inclusive, exclusive). Filters
+        do not break resumption: ids only grow, so resuming after the last
+        matching id can skip only events that do not match.
+        """
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+        if after_id < 0:
+            raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
+        for name, bound in (("since", since), ("until", until)):
+            if bound is not None and bound.utcoffset() is None:
+                raise InvalidQueryError(f"{name} must be a timezone-aware datetime")
+        query = select(Event).where(Event.id > after_id)
+        if event_types is not None:
+            query = query.where(Event.event_type.in_([str(t) for t in event_types]))
+        if source_id is not None:
+            query = query.where(Event.source_id == source_id)
+        if since is not None:
+            query = query.where(Event.created_at >= since)
+        if until is not None:
+            query = query.where(Event.created_at < until)
+        rows = self.session.scalars(query.order_by(Event.id).limit(limit + 1)).all()
+        items = [EventDTO.model_validate(row) for row in rows[:limit]]
+        return EventPage(
+            items=items,
+            last_id=items[-1].id if items else after_id,
+            has_more=len(rows) > limit,
+        )

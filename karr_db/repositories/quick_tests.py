@@ -1,12 +1,306 @@
-"""Quick tests: a work queue that agents claim from."""
+"""Quick tests: a work queue each agent claims from, safe across processes.
+
+Lifecycle: ``queued -> claimed -> running -> completed | failed``; ``claimed``
+can also fail (the agent could not start it); ``cancelled`` from ``queued``;
+``requeue`` puts a claimed or running test whose agent went silent back in the
+queue. ``started_at`` is set when a test is claimed (the schema has no
+separate claim time) and is what staleness is measured from.
+"""
 
 from __future__ import annotations
 
+import builtins
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from karr_db.errors import FieldError, NotFoundError, ValidationError
+from karr_db.models import Agent, QuickTest, Run
+from karr_db.models.types import utcnow
+from karr_db.repositories._lifecycle import newest_first, transition
+from karr_db.repositories.base import DTO, Page
+from karr_db.repositories.events import EventsRepository, EventType
+
+__all__ = ["QuickTestDTO", "QuickTestStatus", "QuickTestsRepository"]
+
+
+class QuickTestStatus(StrEnum):
+    QUEUED = "queued"
+    CLAIMED = "claimed"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Statuses in which an agent holds the test.
+_HELD = (QuickTestStatus.CLAIMED.value, QuickTestStatus.RUNNING.value)
+
+
+class QuickTestDTO(DTO):
+    """A quick test; ``status`` is returned as stored, whatever an older database holds."""
+
+    id: str
+    agent_id: str | None
+    model_path: str | None
+    engine_name: str | None
+    benchmark_name: str | None
+    suite_name: str | None
+    status: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    completed_at: datetime | None
+    result_id: str | None
+    error: str | None
 
 
 class QuickTestsRepository:
-    """Placeholder until its issue lands; takes the caller's session."""
+    """Quick tests in the caller's transaction; every change appends its event."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._events = EventsRepository(session)
+
+    # --- reading ---------------------------------------------------------------
+
+    def get(self, test_id: str) -> QuickTestDTO:
+        row = self.session.scalars(
+            select(QuickTest)
+            .where(QuickTest.id == test_id)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError("quick test", test_id)
+        return QuickTestDTO.model_validate(row)
+
+    @staticmethod
+    def _filters(status: str | None, agent_id: str | None) -> builtins.list[Any]:
+        clauses: builtins.list[Any] = []
+        if status is not None:
+            clauses.append(QuickTest.status == status)
+        if agent_id is not None:
+            clauses.append(QuickTest.agent_id == agent_id)
+        return clauses
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[QuickTestDTO]:
+        """Quick tests newest first, one page at a time (pass ``next_cursor`` back)."""
+        query = select(QuickTest).where(*self._filters(status, agent_id))
+        rows, next_cursor = newest_first(self.session, query, QuickTest, limit=limit, cursor=cursor)
+        return Page[QuickTestDTO](
+            items=[QuickTestDTO.model_validate(r) for r in rows], next_cursor=next_cursor
+        )
+
+    def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:
+        query = select(func.count()).select_from(QuickTest)
+        return int(self.session.scalar(query.where(*self._filters(status, agent_id))) or 0)
+
+    def find_stale(
+        self, older_than: timedelta, *, now: datetime | None = None
+    ) -> builtins.list[QuickTestDTO]:
+        """Claimed or running tests held longer than ``older_than`` (oldest first):
+        candidates for :meth:`requeue` or :meth:`fail`. Reading never writes."""
+        cutoff = (now or utcnow()) - older_than
+        rows = self.session.scalars(
+            select(QuickTest)
+            .where(
+                QuickTest.status.in_(_HELD),
+                or_(QuickTest.started_at.is_(None), QuickTest.started_at < cutoff),
+            )
+            .order_by(QuickTest.started_at, QuickTest.id)
+        )
+        return [QuickTestDTO.model_validate(r) for r in rows]
+
+    # --- the queue ---------------------------------------------------------------
+
+    def dispatch(
+        self,
+        agent_id: str,
+        *,
+        model_path: str,
+        engine_name: str,
+        benchmark_name: str,
+        suite_name: str | None = None,
+    ) -> QuickTestDTO:
+        """Queue a test for an agent."""
+        errors = [
+            FieldError(field, "must not be empty")
+            for field, value in (
+                ("model_path", model_path),
+                ("engine_name", engine_name),
+                ("benchmark_name", benchmark_name),
+            )
+            if not value or not value.strip()
+        ]
+        if errors:
+            raise ValidationError("quick test", errors)
+        self._events.lock_log()
+        if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
+            raise NotFoundError("agent", agent_id)
+        test_id = str(uuid.uuid4())
+        try:
+            with self.session.begin_nested():
+                self.session.execute(
+                    insert(QuickTest).values(
+                        id=test_id,
+                        agent_id=agent_id,
+                        model_path=model_path,
+                        engine_name=engine_name,
+                        benchmark_name=benchmark_name,
+                        suite_name=suite_name,
+                        status=QuickTestStatus.QUEUED.value,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            raise NotFoundError("agent", agent_id) from None
+        self._events.append(
+            EventType.QUICK_TEST_DISPATCHED,
+            source_id=test_id,
+            data={
+                "agent_id": agent_id,
+                "model_path": model_path,
+                "engine_name": engine_name,
+                "benchmark_name": benchmark_name,
+                "suite_name": suite_name,
+            },
+        )
+        return self.get(test_id)
+
+    def claim_next(self, agent_id: str) -> QuickTestDTO | None:
+        """Atomically take the agent's oldest queued test (``queued -> claimed``).
+
+        One UPDATE whose subquery picks the row. PostgreSQL: the subquery locks
+        it ``FOR UPDATE SKIP LOCKED``, so a concurrent claimer moves on to the
+        next test instead of queueing behind this one and finding it taken.
+        SQLite: the statement runs under the database's single write lock.
+        Either way no two claimers ever receive the same test. ``None`` when
+        the agent has nothing queued.
+        """
+        self._events.lock_log()
+        oldest = (
+            select(QuickTest.id)
+            .where(
+                QuickTest.agent_id == agent_id,
+                QuickTest.status == QuickTestStatus.QUEUED.value,
+            )
+            .order_by(QuickTest.created_at.nulls_first(), QuickTest.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = self.session.execute(
+            update(QuickTest)
+            .where(QuickTest.id == oldest, QuickTest.status == QuickTestStatus.QUEUED.value)
+            .values(status=QuickTestStatus.CLAIMED.value, started_at=utcnow())
+            .returning(QuickTest.id)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if claimed is None:
+            return None
+        test_id = claimed[0]
+        self._events.append(
+            EventType.QUICK_TEST_CLAIMED,
+            source_id=test_id,
+            data={"from": "queued", "to": "claimed", "agent_id": agent_id},
+        )
+        return self.get(test_id)
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    def start(self, test_id: str) -> QuickTestDTO:
+        """``claimed -> running``: the agent began the benchmark."""
+        return self._move(
+            test_id,
+            (QuickTestStatus.CLAIMED,),
+            QuickTestStatus.RUNNING,
+            {},
+            EventType.QUICK_TEST_STARTED,
+        )
+
+    def complete(self, test_id: str, *, result_id: str) -> QuickTestDTO:
+        """``running -> completed``, linking the stored run."""
+        self._events.lock_log()
+        if self.session.scalar(select(Run.id).where(Run.id == result_id)) is None:
+            raise NotFoundError("run", result_id)
+        try:
+            with self.session.begin_nested():
+                return self._move(
+                    test_id,
+                    (QuickTestStatus.RUNNING,),
+                    QuickTestStatus.COMPLETED,
+                    {"completed_at": utcnow(), "result_id": result_id},
+                    EventType.QUICK_TEST_COMPLETED,
+                    extra={"result_id": result_id},
+                )
+        except IntegrityError:
+            raise NotFoundError("run", result_id) from None
+
+    def fail(self, test_id: str, error: str) -> QuickTestDTO:
+        """``claimed | running -> failed`` with the error."""
+        return self._move(
+            test_id,
+            (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
+            QuickTestStatus.FAILED,
+            {"completed_at": utcnow(), "error": error},
+            EventType.QUICK_TEST_FAILED,
+            extra={"error": error},
+        )
+
+    def cancel(self, test_id: str) -> QuickTestDTO:
+        """``queued -> cancelled``: once an agent holds a test, fail it instead."""
+        return self._move(
+            test_id,
+            (QuickTestStatus.QUEUED,),
+            QuickTestStatus.CANCELLED,
+            {"completed_at": utcnow()},
+            EventType.QUICK_TEST_CANCELLED,
+        )
+
+    def requeue(self, test_id: str) -> QuickTestDTO:
+        """``claimed | running -> queued``, for a test whose agent went silent."""
+        return self._move(
+            test_id,
+            (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
+            QuickTestStatus.QUEUED,
+            {"started_at": None},
+            EventType.QUICK_TEST_REQUEUED,
+        )
+
+    def _move(
+        self,
+        test_id: str,
+        allowed_from: tuple[QuickTestStatus, ...],
+        to: QuickTestStatus,
+        values: dict[str, Any],
+        event_type: EventType,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> QuickTestDTO:
+        self._events.lock_log()
+        row, previous = transition(
+            self.session,
+            QuickTest,
+            "quick test",
+            test_id,
+            allowed_from=[s.value for s in allowed_from],
+            to=to.value,
+            values=values,
+        )
+        self._events.append(
+            event_type,
+            source_id=test_id,
+            data={"from": previous, "to": to.value, "agent_id": row.agent_id, **(extra or {})},
+        )
+        return self.get(test_id)

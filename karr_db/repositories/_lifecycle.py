@@ -1,0 +1,109 @@
+"""What the operations repositories share: guarded status transitions and
+newest-first keyset pages."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from karr_db.errors import InvalidQueryError, InvalidTransitionError, NotFoundError
+from karr_db.models import QuickTest, WebCampaign
+from karr_db.models.types import parse_timestamp
+
+Row = TypeVar("Row", WebCampaign, QuickTest)
+
+#: The most rows one page returns.
+MAX_PAGE_SIZE = 500
+
+
+def transition(
+    session: Session,
+    model: type[Row],
+    entity: str,
+    key: str,
+    *,
+    allowed_from: Collection[str],
+    to: str,
+    values: dict[str, Any] | None = None,
+    where: tuple[Any, ...] = (),
+) -> tuple[Row, str]:
+    """Move a row to ``to`` only if its status is one of ``allowed_from``.
+
+    One conditional UPDATE (``WHERE status IN (...)``): of two processes racing
+    over the same row, the database lets exactly one match, so the loser gets
+    :class:`InvalidTransitionError` rather than silently overwriting. Returns
+    the updated row and the status it came from.
+    """
+    # Read the current status under the row lock the UPDATE below would take,
+    # so the event can say where the row came from.
+    current = session.execute(
+        select(model.status).where(model.id == key).with_for_update()
+    ).one_or_none()
+    if current is None:
+        raise NotFoundError(entity, key)
+    previous = current[0]
+    statement = (
+        update(model)
+        .where(model.id == key, model.status.in_(list(allowed_from)), *where)
+        .values(status=to, **(values or {}))
+        .returning(model)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+    row = session.scalars(statement).one_or_none()
+    if row is None:
+        raise InvalidTransitionError(entity, key, previous, to)
+    return row, previous or ""
+
+
+def _encode_cursor(created_at: datetime | None, key: str) -> str:
+    raw = json.dumps([created_at.isoformat() if created_at else None, key])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, key = json.loads(raw)
+        if not isinstance(key, str) or not (created is None or isinstance(created, str)):
+            raise ValueError(cursor)
+        return parse_timestamp(created), key
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidQueryError("malformed cursor") from None
+
+
+def newest_first(
+    session: Session, query: Select[Row], model: type[Row], *, limit: int, cursor: str | None
+) -> tuple[list[Row], str | None]:
+    """One page of ``query`` ordered newest first (``created_at`` then ``id``, both
+    descending, rows without a creation time last), resuming after ``cursor``.
+
+    Keyset rather than offset pages, so that rows inserted while a client pages
+    through neither repeat nor push others off a page.
+    """
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    if cursor is not None:
+        created, key = _decode_cursor(cursor)
+        if created is None:
+            query = query.where(model.created_at.is_(None), model.id < key)
+        else:
+            query = query.where(
+                or_(
+                    model.created_at < created,
+                    and_(model.created_at == created, model.id < key),
+                    model.created_at.is_(None),
+                )
+            )
+    query = query.order_by(model.created_at.desc().nulls_last(), model.id.desc())
+    rows = list(session.scalars(query.limit(limit + 1)).all())
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], _encode_cursor(last.created_at, last.id)

@@ -1,0 +1,122 @@
+"""The event log: appending, reading in pages, and the database's append-only guard."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from karr_db.errors import InvalidQueryError, NotFoundError
+from karr_db.models.types import utcnow
+from karr_db.repositories.events import EventsRepository, EventType
+
+
+def test_append_then_read_in_id_order_with_parsed_data(session: Session) -> None:
+    events = EventsRepository(session)
+    before = utcnow()
+    first = events.append("agent.registered", source_id="a1", data={"name": "gpu-box", "n": 1.5})
+    second = events.append(EventType.RUN_SAVED, source_id="r1")
+    assert second > first
+
+    page = events.read_after(0)
+    assert [e.id for e in page.items] == [first, second]
+    assert page.items[0].event_type == "agent.registered"
+    assert page.items[0].data == {"name": "gpu-box", "n": 1.5}
+    assert page.items[1].event_type == "run.saved"
+    assert page.items[1].data is None
+    created = page.items[0].created_at
+    assert created is not None
+    assert created.utcoffset() == timedelta(0)
+    assert before <= created <= utcnow()
+    assert page.last_id == second
+    assert not page.has_more
+    assert events.last_id() == second
+    assert events.get(first).source_id == "a1"
+
+
+def test_append_keeps_the_signature_other_repositories_call(session: Session) -> None:
+    event_id = EventsRepository(session).append("run.deleted", source_id="r9", data={"id": "r9"})
+    assert EventsRepository(session).get(event_id).data == {"id": "r9"}
+
+
+def test_pages_resume_after_the_last_id(session: Session) -> None:
+    events = EventsRepository(session)
+    ids = [events.append("test.tick", data={"i": i}) for i in range(7)]
+
+    seen: list[int] = []
+    after = 0
+    while True:
+        page = events.read_after(after, limit=3)
+        seen += [e.id for e in page.items]
+        after = page.last_id
+        if not page.has_more:
+            break
+    assert seen == ids
+    assert events.read_after(after).items == []
+    assert events.read_after(after).last_id == after
+
+
+def test_filters_by_type_source_and_time(session: Session) -> None:
+    events = EventsRepository(session)
+    a = events.append("agent.registered", source_id="a1")
+    b = events.append("agent.retired", source_id="a1")
+    c = events.append("agent.registered", source_id="a2")
+
+    by_type = events.read_after(0, event_types=["agent.registered"])
+    assert [e.id for e in by_type.items] == [a, c]
+    by_source = events.read_after(0, source_id="a1")
+    assert [e.id for e in by_source.items] == [a, b]
+    both = events.read_after(a, event_types=["agent.registered"], source_id="a2")
+    assert [e.id for e in both.items] == [c]
+
+    now = utcnow()
+    assert [e.id for e in events.read_after(0, until=now).items] == [a, b, c]
+    assert events.read_after(0, since=now + timedelta(seconds=1)).items == []
+    assert events.read_after(0, since=now - timedelta(hours=1), until=now).items != []
+
+
+def test_bad_queries_are_domain_errors(session: Session) -> None:
+    events = EventsRepository(session)
+    with pytest.raises(InvalidQueryError):
+        events.read_after(0, limit=0)
+    with pytest.raises(InvalidQueryError):
+        events.read_after(-1)
+    with pytest.raises(InvalidQueryError):
+        events.read_after(0, since=utcnow().replace(tzinfo=None))
+    with pytest.raises(NotFoundError):
+        events.get(424242)
+
+
+def test_repository_offers_no_update_or_delete() -> None:
+    public = {name for name in dir(EventsRepository) if not name.startswith("_")}
+    assert public == {"append", "get", "last_id", "lock_log", "read_after"}
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET event_type = 'forged' WHERE id = :id",
+        "DELETE FROM events WHERE id = :id",
+    ],
+)
+def test_database_refuses_update_and_delete(session: Session, statement: str) -> None:
+    events = EventsRepository(session)
+    event_id = events.append("agent.registered", source_id="a1", data={"k": "v"})
+
+    with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+        session.execute(text(statement), {"id": event_id})
+
+    kept = events.get(event_id)
+    assert (kept.event_type, kept.source_id, kept.data) == ("agent.registered", "a1", {"k": "v"})
+
+
+def test_postgresql_refuses_truncate(session: Session, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("TRUNCATE exists only on PostgreSQL")
+    event_id = EventsRepository(session).append("agent.registered")
+    with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
+        session.execute(text("TRUNCATE events"))
+    assert EventsRepository(session).get(event_id).id == event_id
