@@ -142,9 +142,7 @@ def test_saving_again_returns_the_stored_run(session: Session, samples_dir: Path
     assert table_counts(session) == counts
 
 
-def test_saving_again_from_another_process_is_idempotent(
-    engine: Engine, samples_dir: Path
-) -> None:
+def test_saving_again_from_another_process_is_idempotent(engine: Engine, samples_dir: Path) -> None:
     """Separate engines and committed transactions stand in for separate processes."""
     document = sample(samples_dir, "sample_quality.json")
     with Database(engine=engine) as db, db.unit_of_work(immediate=True) as uow:
@@ -157,9 +155,7 @@ def test_saving_again_from_another_process_is_idempotent(
     assert second.run.id == first.run.id
 
 
-def test_concurrent_saves_of_one_document_make_one_run(
-    engine: Engine, samples_dir: Path
-) -> None:
+def test_concurrent_saves_of_one_document_make_one_run(engine: Engine, samples_dir: Path) -> None:
     document = sample(samples_dir, "sample_quality.json")
     results: list[bool] = []
     errors: list[BaseException] = []
@@ -332,7 +328,5 @@ def test_generated_documents_round_trip(session: Session, document: dict[str, An
             assert list(benchmark.metrics) == [f.name for f in flat]
             # metric_value keeps values, not the sign of zero (SQLite's REAL
             # folds -0.0 into 0); the document keeps it
-            assert all(
-                same_value(benchmark.metrics[f.name], f.value) for f in flat
-            )
+            assert all(same_value(benchmark.metrics[f.name], f.value) for f in flat)
         savepoint.rollback()
