@@ -99,6 +99,26 @@ def test_check_reports_drift_and_a_broken_bridge(migrated_url: str) -> None:
     assert f"schema_version says {head_version() - 1}" in messages
 
 
+def test_check_notices_a_missing_trigger(migrated_url: str) -> None:
+    script = script_directory()
+    dialect = make_engine(migrated_url).dialect.name
+    names = [
+        name
+        for rev in script.walk_revisions()
+        for name in getattr(rev.module, f"{dialect.upper()}_TRIGGERS", ())
+    ]
+    if not names:
+        pytest.fail("no revision declares triggers; this test guards the append-only guard")
+    engine = make_engine(migrated_url)
+    with engine.begin() as connection:
+        on = "" if dialect == "sqlite" else " ON events"
+        connection.exec_driver_sql(f"DROP TRIGGER {names[0]}{on}")
+    engine.dispose()
+    assert [f.message for f in migrations.check(migrated_url)] == [
+        f"trigger {names[0]} missing from the database"
+    ]
+
+
 def test_newer_database_is_refused_and_left_alone(empty_url: str) -> None:
     newer = head_version() + 1
     engine = make_engine(empty_url)

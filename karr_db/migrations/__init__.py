@@ -183,6 +183,7 @@ def check(database: Database) -> list[Finding]:
         for diff in compare_metadata(context, Base.metadata):
             findings.append(Finding(kind="drift", message=_describe(diff)))
         findings += _sqlite_autoincrement_findings(connection)
+        findings += _trigger_findings(connection, script, state.alembic_revision)
     return findings
 
 
@@ -244,6 +245,29 @@ def _describe(diff: Any) -> str:
     name = getattr(item, "name", None) or str(item)
     where = f" on {table}" if table and table != name else ""
     return f"{what.replace('_', ' ')} {name}{where} {present}"
+
+
+def _trigger_findings(
+    connection: Connection, script: ScriptDirectory, revision: str | None
+) -> list[Finding]:
+    """Alembic does not compare triggers: each revision that installs some names
+    them in ``<DIALECT>_TRIGGERS`` and they must all exist."""
+    dialect = connection.dialect.name
+    expected: list[str] = []
+    for rev in script.iterate_revisions(revision or "base", "base"):
+        expected += getattr(rev.module, f"{dialect.upper()}_TRIGGERS", ())
+    if not expected:
+        return []
+    if dialect == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+    present = set(connection.exec_driver_sql(query).scalars())
+    return [
+        Finding(kind="drift", message=f"trigger {name} missing from the database")
+        for name in expected
+        if name not in present
+    ]
 
 
 def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
