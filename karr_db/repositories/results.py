@@ -363,9 +363,7 @@ class ResultsRepository:
                 }
                 for r in m.results
             ]
-            ids = self.session.scalars(
-                insert(Benchmark).returning(Benchmark.id, sort_by_parameter_order=True), rows
-            ).all()
+            ids = self._insert_benchmarks(doc.run_id, rows)
             metric_rows = [
                 {"benchmark_id": benchmark_id, "metric_name": f.name, "metric_value": f.value}
                 for benchmark_id, flat in zip(ids, doc.metrics, strict=True)
@@ -385,6 +383,24 @@ class ResultsRepository:
             gpu_count=hardware.get("gpu_count"),
             environment_type=hardware.get("environment_type"),
         )
+
+    def _insert_benchmarks(self, run_id: str, rows: list[dict[str, Any]]) -> Sequence[int]:
+        """Insert a run's benchmarks in one statement; their ids in the order of ``rows``.
+
+        PostgreSQL batches ``INSERT .. RETURNING`` and correlates the ids with
+        a sentinel. SQLite would fall back to one INSERT per row for ordered
+        RETURNING, so there the rows go in one executemany and the ids are read
+        back in id order: AUTOINCREMENT ids grow in insertion order, and no
+        other transaction can add benchmarks to a run this one just created.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            return self.session.scalars(
+                insert(Benchmark).returning(Benchmark.id, sort_by_parameter_order=True), rows
+            ).all()
+        self.session.execute(insert(Benchmark), rows)
+        return self.session.scalars(
+            select(Benchmark.id).where(Benchmark.run_id == run_id).order_by(Benchmark.id)
+        ).all()
 
     def delete(self, run_id: str, *, detach: bool = False) -> None:
         """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
