@@ -8,6 +8,7 @@ databases, adopting legacy ones) lives in ``karr_db.migrations.runner`` so that
 from logging.config import fileConfig
 
 from alembic import context
+
 from karr_db.migrations.runner import run_offline, run_online
 
 if context.config.config_file_name is not None and context.config.attributes.get(

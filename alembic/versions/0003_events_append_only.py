@@ -18,8 +18,8 @@ Note for later revisions: a SQLite "move and copy" batch operation on
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-
 from alembic import op
+
 from karr_db.migrations.runner import record_schema_version, refuse_downgrade
 
 revision: str = "0003"
