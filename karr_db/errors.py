@@ -158,6 +158,7 @@ class ValidationError(KarrError):
 class InvalidQueryError(KarrError):
     """An unknown filter, order field or malformed cursor."""
 
+
 class StorageError(KarrError):
     """The database refused an operation for a reason outside the input (lock, lost connection).
 

@@ -530,7 +530,7 @@ class ResultsRepository:
             .execution_options(yield_per=batch_size)
         )
         with _translated("exporting runs"):
-            yield from self.session.execute(stmt).tuples()
+            yield from ((row[0], row[1]) for row in self.session.execute(stmt))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
         """How many runs match (one statement)."""

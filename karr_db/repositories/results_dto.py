@@ -139,3 +139,24 @@ class ImportOutcome(ResultsDTO):
     status: Literal["imported", "already_present", "rejected"]
     run_id: str | None = None
     reason: str | None = None
+
+
+class ImportReport(ResultsDTO):
+    """Per-file outcomes of an import, in the order the files were taken."""
+
+    outcomes: list[ImportOutcome]
+
+    def with_status(self, status: str) -> list[ImportOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def imported(self) -> list[ImportOutcome]:
+        return self.with_status("imported")
+
+    @property
+    def already_present(self) -> list[ImportOutcome]:
+        return self.with_status("already_present")
+
+    @property
+    def rejected(self) -> list[ImportOutcome]:
+        return self.with_status("rejected")
