@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from karr_db.db import make_engine, transaction
-from karr_db.errors import InvalidTransitionError, KarrError
+from karr_db.errors import CounterLimitError, InvalidTransitionError
 from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
@@ -70,7 +70,8 @@ def claim_all(url: str, agent_id: str) -> list[str]:
 
 
 def record_runs(url: str, campaign_id: str, outcomes: list[str]) -> dict[str, int]:
-    """Record each outcome; how many of each were accepted, and how many refused."""
+    """Record each outcome; how many of each were accepted, and how many were
+    refused because the counters had reached ``total_runs``."""
     accepted = {"succeeded": 0, "failed": 0, "skipped": 0, "refused": 0}
     with engine_for(url) as engine:
         for outcome in outcomes:
@@ -78,7 +79,7 @@ def record_runs(url: str, campaign_id: str, outcomes: list[str]) -> dict[str, in
                 with transaction(engine, immediate=True) as session:
                     CampaignsRepository(session).record_run(campaign_id, RunOutcome(outcome))
                 accepted[outcome] += 1
-            except KarrError:
+            except CounterLimitError:
                 accepted["refused"] += 1
     return accepted
 
