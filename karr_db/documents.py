@@ -62,9 +62,21 @@ WHAT = "result document"
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
+#: Years the normalised timestamp columns can hold on both dialects (SQLite
+#: keeps fixed-width text, which needs four-digit years).
+MIN_YEAR, MAX_YEAR = 1000, 9999
+
+
 def _check_timestamp(value: str | None) -> str | None:
-    if value is not None:
-        parse_timestamp(value)  # raises ValueError naming the text
+    """Accept ISO-8601 text whose UTC reading fits the timestamp columns."""
+    if value is None:
+        return None
+    try:
+        parsed = parse_timestamp(value)  # raises ValueError naming the text
+    except OverflowError:
+        parsed = None
+    if parsed is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise ValueError(f"timestamp must fall in the years {MIN_YEAR}-{MAX_YEAR} (UTC)")
     return value
 
 

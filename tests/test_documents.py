@@ -177,3 +177,18 @@ def test_each_required_field_is_named_when_missing(field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         load_document(document)
     assert caught.value.fields == [field]
+
+
+@pytest.mark.parametrize(
+    "timestamp", ["0999-12-31T23:59:59", "9999-12-31T23:00:00-05:00", "", "2026-13-01"]
+)
+def test_timestamps_outside_the_columns_range_are_rejected(timestamp: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load_document(minimal(timestamp=timestamp))
+    assert caught.value.fields == ["timestamp"]
+
+
+def test_timestamps_with_an_offset_are_accepted() -> None:
+    loaded = load_document(minimal(timestamp="2026-02-27T03:40:12+05:00"))
+    assert loaded.model.run_timestamp is not None
+    assert loaded.model.run_timestamp.hour == 22
