@@ -1,0 +1,421 @@
+"""The schema reference (``docs/database.md``), rendered from the models.
+
+The earlier system's schema document said version 2 while its code was at
+version 11, because nothing tied the two together. Here the document is
+derived from what the code actually creates: the models compiled for SQLite
+and for PostgreSQL, their ``comment=`` descriptions, and the Alembic scripts
+(revisions, schema versions, triggers). A test fails when the committed file
+differs from :func:`render`, and another compares it with the reference.
+
+The layout follows the reference ("Database Schema Reference"): the migration
+system, one table per table, the indexes, the PostgreSQL differences; plus an
+ER diagram. Whatever goes beyond the reference is marked so.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic.script import ScriptDirectory
+from sqlalchemy import Column, Index, Table, UniqueConstraint
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
+from sqlalchemy.schema import CreateColumn
+from sqlalchemy.types import TypeEngine
+
+from karr_db.migrations.scripts import head_revision, revision_versions, script_directory
+from karr_db.models import Base
+from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
+
+__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "render", "write"]
+
+#: Where ``karr-db docs`` writes, relative to the checkout.
+DEFAULT_PATH = Path("docs") / "database.md"
+
+#: The indexes the reference names; any other index is marked "beyond the reference".
+REFERENCE_INDEXES = frozenset(
+    {
+        "idx_runs_model",
+        "idx_runs_engine",
+        "idx_runs_suite_name",
+        "idx_runs_timestamp",
+        "idx_benchmarks_run_id",
+        "idx_metrics_benchmark_id",
+        "idx_hardware_run_id",
+        "idx_events_event_type",
+        "idx_events_source_id",
+        "idx_events_created_at",
+    }
+)
+
+#: Constraints the models add that the reference does not have, by ``table.column``.
+BEYOND_REFERENCE_CONSTRAINTS: dict[str, str] = {
+    "schema_version.version": "a version is recorded once",
+}
+
+#: The reference's order of tables; tables it does not know follow, by name.
+TABLE_ORDER = (
+    "runs",
+    "benchmarks",
+    "metrics",
+    "hardware",
+    "agents",
+    "web_campaigns",
+    "quick_tests",
+    "events",
+)
+#: The migration system's own table, documented in its section.
+VERSION_TABLE = "schema_version"
+
+#: How the reference qualifies a SQLite type that stands for a richer one.
+_KIND_LABELS: dict[type[TypeEngine[Any]], str] = {
+    UTCDateTime: "timestamps",
+    JSONDocument: "JSON",
+    IntBool: "booleans",
+}
+_PG_NAMES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
+_SQLITE: Dialect = sqlite.dialect()
+_POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+_BEYOND = "*(beyond the reference)*"
+
+
+@dataclass(frozen=True)
+class _Revision:
+    revision: str
+    schema_version: int
+    summary: str
+    triggers: dict[str, tuple[str, ...]]  # dialect -> trigger names
+
+
+def _code(text: str) -> str:
+    """reST literals (````x````) as Markdown code."""
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
+
+
+def _summary(doc: str | None) -> str:
+    text = inspect.cleandoc(doc or "").split("\n\n")[0]
+    return _code(" ".join(text.split()))
+
+
+def _purpose(summary: str) -> str:
+    """A revision's summary without its "Schema version N:" prefix."""
+    text = re.sub(r"^Schema version \d+:\s*", "", summary)
+    return text[:1].upper() + text[1:]
+
+
+def _revisions(script: ScriptDirectory) -> list[_Revision]:
+    versions = revision_versions(script)
+    revisions = []
+    for rev in reversed(list(script.walk_revisions())):
+        module = rev.module
+        triggers = {
+            dialect: tuple(getattr(module, f"{dialect.upper()}_TRIGGERS", ()))
+            for dialect in ("sqlite", "postgresql")
+        }
+        revisions.append(
+            _Revision(
+                rev.revision,
+                versions[rev.revision],
+                _purpose(_summary(module.__doc__ or rev.doc)),
+                {d: t for d, t in triggers.items() if t},
+            )
+        )
+    return revisions
+
+
+def _tables() -> list[Table]:
+    tables = Base.metadata.tables
+    known = [tables[name] for name in TABLE_ORDER if name in tables]
+    others = sorted(
+        (t for name, t in tables.items() if name not in TABLE_ORDER and name != VERSION_TABLE),
+        key=lambda t: t.name,
+    )
+    return known + others
+
+
+def _sqlite_type(column: Column[object]) -> str:
+    return str(column.type.compile(dialect=_SQLITE))
+
+
+def _postgresql_type(column: Column[object]) -> str:
+    """The type PostgreSQL gets; SERIAL where the column definition says so."""
+    spec = str(CreateColumn(column).compile(dialect=_POSTGRESQL))
+    if re.match(rf"{re.escape(column.name)} SERIAL\b", spec):
+        return "SERIAL"
+    compiled = str(column.type.compile(dialect=_POSTGRESQL))
+    return _PG_NAMES.get(compiled, compiled)
+
+
+def _is_autoincrement(column: Column[object]) -> bool:
+    table = column.table
+    return bool(table.kwargs.get("sqlite_autoincrement")) and table.autoincrement_column is column
+
+
+def _is_unique(column: Column[object]) -> bool:
+    if column.unique:
+        return True
+    return any(
+        isinstance(c, UniqueConstraint) and list(c.columns) == [column]
+        for c in column.table.constraints
+    )
+
+
+def _constraints(column: Column[object]) -> str:
+    parts: list[str] = []
+    if column.primary_key:
+        parts.append("PRIMARY KEY AUTOINCREMENT" if _is_autoincrement(column) else "PRIMARY KEY")
+    for fk in sorted(column.foreign_keys, key=lambda f: f.target_fullname):
+        target = fk.column
+        text = f"FOREIGN KEY -> {target.table.name}({target.name})"
+        if fk.ondelete:
+            text += f" ON DELETE {fk.ondelete.upper()}"
+        parts.append(text)
+    if _is_unique(column):
+        parts.append("UNIQUE")
+    if not column.nullable and not column.primary_key:
+        parts.append("NOT NULL")
+    text = ", ".join(parts)
+    why = BEYOND_REFERENCE_CONSTRAINTS.get(f"{column.table.name}.{column.name}")
+    if why and text:
+        text += f" {_BEYOND}: {why}"
+    return text
+
+
+def _cell(text: str | None) -> str:
+    return (text or "").replace("|", "\\|").replace("\n", " ")
+
+
+def _description(table: Table) -> str:
+    if table.comment:
+        return _cell(table.comment)
+    for mapper in Base.registry.mappers:
+        if mapper.local_table is table:
+            return _summary(mapper.class_.__doc__)
+    return ""
+
+
+def _column_rows(table: Table) -> list[str]:
+    rows = [
+        "| Column | Type | Constraints | Description |",
+        "|--------|------|-------------|-------------|",
+    ]
+    for column in table.columns:
+        rows.append(
+            f"| `{column.name}` | {_sqlite_type(column)} | {_constraints(column)} "
+            f"| {_cell(column.comment)} |"
+        )
+    return rows
+
+
+def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]:
+    lines = [
+        "## Migration System",
+        "",
+        "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions (`alembic/versions/`,",
+        "shipped inside the wheel as `karr_db/_alembic`). Alembic records the revision in",
+        "`alembic_version`; every revision also records its schema version in the earlier",
+        "system's `schema_version` table, in the same transaction as its DDL, so the two",
+        "always agree (`karr-db check` reports it when they do not).",
+        "",
+        f"The `{VERSION_TABLE}` table tracks which schema versions have been applied:",
+        "",
+        *_column_rows(Base.metadata.tables[VERSION_TABLE]),
+        "",
+        "Revisions:",
+        "",
+    ]
+    for rev in revisions:
+        lines.append(f"- `{rev.revision}` (schema version {rev.schema_version}): {rev.summary}")
+    lines += [
+        "",
+        "Run `karr-db upgrade` (or `alembic upgrade head`) to apply pending revisions; it",
+        "first adopts a database of the earlier system. `karr-db upgrade --sql` prints the",
+        "DDL instead. Migrations are forward-only; downgrades are refused. A database newer",
+        f"than schema version {head.schema_version} is left untouched.",
+    ]
+    return lines
+
+
+def _tables_section() -> list[str]:
+    lines = ["## Tables"]
+    for table in _tables():
+        lines += ["", f"### {table.name}", "", _description(table), "", *_column_rows(table)]
+    return lines
+
+
+def _indexes() -> list[Index]:
+    found = [ix for table in _tables() for ix in table.indexes]
+    found += list(Base.metadata.tables[VERSION_TABLE].indexes)
+    order = {t.name: i for i, t in enumerate(_tables())}
+    return sorted(found, key=lambda ix: (order.get(_table_name(ix), len(order)), str(ix.name)))
+
+
+def _table_name(index: Index) -> str:
+    assert index.table is not None  # indexes of the models are bound to their table
+    return index.table.name
+
+
+def _index_section() -> list[str]:
+    lines = [
+        "## Indexes",
+        "",
+        "The following indexes are created to accelerate common query patterns:",
+        "",
+        "| Index | Table | Columns | Notes |",
+        "|-------|-------|---------|-------|",
+    ]
+    for index in _indexes():
+        columns = ", ".join(f"`{c.name}`" for c in index.columns)
+        notes = [] if index.name in REFERENCE_INDEXES else ["beyond the reference"]
+        if index.unique:
+            notes.insert(0, "unique")
+        lines.append(f"| `{index.name}` | {_table_name(index)} | {columns} | {', '.join(notes)} |")
+    return lines
+
+
+def _all_tables() -> list[Table]:
+    return [*_tables(), Base.metadata.tables[VERSION_TABLE]]
+
+
+def _postgresql_section() -> list[str]:
+    groups: dict[tuple[str, str], list[str]] = {}
+    text_only: list[str] = []
+    for table in _all_tables():
+        for column in table.columns:
+            lite, pg = _sqlite_type(column), _postgresql_type(column)
+            if isinstance(column.type, UTCDateTime) and column.type.text_only:
+                text_only.append(f"`{table.name}.{column.name}`")
+            if lite == pg:
+                continue
+            if pg == "SERIAL":
+                key = (f"`{lite} PRIMARY KEY AUTOINCREMENT`", "`SERIAL PRIMARY KEY`")
+            else:
+                label = _KIND_LABELS.get(type(column.type))
+                key = (f"`{lite}`" + (f" ({label})" if label else ""), f"`{pg}`")
+            groups.setdefault(key, []).append(f"`{table.name}.{column.name}`")
+    lines = [
+        "## PostgreSQL Differences",
+        "",
+        "When using PostgreSQL instead of SQLite, the following type mappings apply",
+        "(derived by compiling the models for each dialect):",
+        "",
+        "| SQLite | PostgreSQL | Affected columns |",
+        "|--------|------------|------------------|",
+    ]
+    # The reference lists the key mapping first; the others in column order.
+    ordered = sorted(groups.items(), key=lambda item: "SERIAL" not in item[0][1])
+    lines += [f"| {lite} | {pg} | {', '.join(cols)} |" for (lite, pg), cols in ordered]
+    lines += [""]
+    if text_only:
+        lines += [
+            f"{', '.join(text_only)} is neither `*_at` nor `timestamp`, so it stays TEXT on",
+            "PostgreSQL too; it holds the same fixed-width UTC text, which orders correctly.",
+            "",
+        ]
+    lines += [
+        "PostgreSQL's `JSONB` type enables indexing and querying inside JSON columns",
+        "directly with operators like `->`, `->>`, and `@>`. Every column's description",
+        f"above is also its PostgreSQL column comment {_BEYOND}.",
+    ]
+    return lines
+
+
+def _trigger_section(revisions: list[_Revision]) -> list[str]:
+    rows = [
+        f"| `{name}` | {dialect} | `{rev.revision}` | {rev.summary} |"
+        for rev in revisions
+        for dialect, names in rev.triggers.items()
+        for name in names
+    ]
+    if not rows:
+        return []
+    return [
+        "## Triggers",
+        "",
+        "Beyond the reference: revisions install these triggers (Alembic does not compare",
+        "triggers, so `karr-db check` looks for each one by name).",
+        "",
+        "| Trigger | Dialect | Revision | Purpose |",
+        "|---------|---------|----------|---------|",
+        *rows,
+    ]
+
+
+def _er_section() -> list[str]:
+    lines = ["## Entity-Relationship Diagram", "", "```mermaid", "erDiagram"]
+    for table in _all_tables():
+        for column in table.columns:
+            for fk in column.foreign_keys:
+                parent = fk.column.table.name
+                one = "||" if not column.nullable else "|o"
+                label = column.name + (f" (ON DELETE {fk.ondelete.upper()})" if fk.ondelete else "")
+                lines.append(f'    {parent} {one}--o{{ {table.name} : "{label}"')
+    for table in _all_tables():
+        lines.append(f"    {table.name} {{")
+        for column in table.columns:
+            keys = [
+                key
+                for key, present in (
+                    ("PK", column.primary_key),
+                    ("FK", bool(column.foreign_keys)),
+                    ("UK", _is_unique(column)),
+                )
+                if present
+            ]
+            suffix = f" {', '.join(keys)}" if keys else ""
+            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}")
+        lines.append("    }")
+    lines.append("```")
+    return lines
+
+
+def _join(sections: Iterable[list[str]]) -> str:
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
+
+
+def render(script: ScriptDirectory | None = None) -> str:
+    """The whole schema reference as Markdown; the same models give the same text."""
+    script = script or script_directory()
+    revisions = _revisions(script)
+    head_id = head_revision(script)
+    head = next(r for r in revisions if r.revision == head_id)
+    intro = [
+        "# Database Schema Reference",
+        "",
+        "<!-- Generated from karr_db's models and migrations by `karr-db docs`; do not edit.",
+        "     Column descriptions live in the models (`comment=`). -->",
+        "",
+        "This is the schema reference for KARR's database backend, generated from the",
+        "SQLAlchemy models and Alembic revisions of karr_db. KARR uses a relational database",
+        "to store benchmark results, agent state, campaign progress, and event logs, on SQLite",
+        "by default and on PostgreSQL when several processes share it.",
+        "",
+        f"**Current schema version:** {head.schema_version} (Alembic revision `{head.revision}`)",
+    ]
+    return _join(
+        [
+            intro,
+            _migration_section(revisions, head),
+            _tables_section(),
+            _index_section(),
+            _postgresql_section(),
+            _trigger_section(revisions),
+            _er_section(),
+        ]
+    )
+
+
+def write(path: str | Path = DEFAULT_PATH) -> bool:
+    """Write the reference to ``path``; whether the file changed."""
+    target = Path(path)
+    text = render()
+    if target.is_file() and target.read_text(encoding="utf-8") == text:
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    return True
