@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from karr_db.database import Database
 from karr_db.db import transaction
 from karr_db.documents import load_document, run_id_for
-from karr_db.errors import ValidationError
+from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
 from karr_db.repositories.results import ResultsRepository
 from tests.strategies import documents, same
@@ -330,3 +330,50 @@ def test_generated_documents_round_trip(session: Session, document: dict[str, An
             # folds -0.0 into 0); the document keeps it
             assert all(same_value(benchmark.metrics[f.name], f.value) for f in flat)
         savepoint.rollback()
+
+
+def add_failing_metric_trigger(engine: Engine) -> None:
+    """Make the database refuse one metric name, after the run row went in."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN IF NEW.metric_name = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF; "
+                "RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON metrics "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_boom BEFORE INSERT ON metrics "
+                "WHEN NEW.metric_name = 'boom' BEGIN SELECT RAISE(ABORT, 'boom refused'); END"
+            )
+
+
+def test_a_save_the_database_refuses_midway_leaves_nothing(engine: Engine) -> None:
+    add_failing_metric_trigger(engine)
+    bad = minimal(results=[{"test_name": "t", "metrics": {"ok": 1, "boom": 2}}])
+    good = minimal(model="other", results=[{"test_name": "t", "metrics": {"ok": 1}}])
+    with transaction(engine) as session:
+        repo = ResultsRepository(session)
+        with pytest.raises(StorageError, match="boom refused"):
+            repo.save(bad)
+        # the caller may carry on in the same transaction: no partial run is left
+        repo.save(good)
+    with transaction(engine) as session:
+        assert table_counts(session) == (1, 1, 1, 0)
+        assert ResultsRepository(session).get_summary(run_id_for(bad), missing_ok=True) is None
+
+
+def test_driver_errors_leave_as_storage_errors(empty_url: str) -> None:
+    """A database without the schema: the repository still raises only its own errors."""
+    with Database(empty_url) as db:
+        for call in (
+            lambda uow: uow.results.list_runs(),
+            lambda uow: uow.results.count(),
+            lambda uow: uow.results.save(minimal()),
+        ):
+            with pytest.raises(StorageError), db.unit_of_work() as uow:
+                call(uow)
