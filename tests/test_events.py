@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from karr_db.db import transaction
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models.types import utcnow
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventsRepository, EventType, wait_for_events
 
 
 def test_append_then_read_in_id_order_with_parsed_data(session: Session) -> None:
@@ -120,3 +123,24 @@ def test_postgresql_refuses_truncate(session: Session, backend: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
         session.execute(text("TRUNCATE events"))
     assert EventsRepository(session).get(event_id).id == event_id
+
+
+def test_wait_for_events_wakes_on_a_committed_append(engine: Engine) -> None:
+    with transaction(engine) as session:
+        first = EventsRepository(session).append("test.tick")
+    assert wait_for_events(engine, 0, timeout=5)  # already there: no waiting
+    assert not wait_for_events(engine, first, timeout=0.3)
+
+    def append_later() -> None:
+        time.sleep(0.3)
+        with transaction(engine) as session:
+            EventsRepository(session).append("test.tick")
+
+    appender = threading.Thread(target=append_later)
+    appender.start()
+    try:
+        assert wait_for_events(engine, first, timeout=60)
+    finally:
+        appender.join()
+    with transaction(engine) as session:
+        assert len(EventsRepository(session).read_after(first).items) == 1

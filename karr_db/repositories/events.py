@@ -22,11 +22,12 @@ append to their commit, which the dashboard's write rate affords easily.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import false, func, insert, literal, select
+from sqlalchemy import Connection, Engine, false, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from karr_db.errors import InvalidQueryError, NotFoundError
@@ -34,11 +35,24 @@ from karr_db.models import Event
 from karr_db.models.types import utcnow
 from karr_db.repositories.base import DTO
 
-__all__ = ["EVENT_LOG_LOCK_KEY", "EventDTO", "EventPage", "EventType", "EventsRepository"]
+__all__ = [
+    "EVENTS_CHANNEL",
+    "EVENT_LOG_LOCK_KEY",
+    "EventDTO",
+    "EventPage",
+    "EventType",
+    "EventsRepository",
+    "wait_for_events",
+]
 
 #: PostgreSQL advisory lock key serialising appends ("KEVT" in ASCII); distinct
 #: from the migration lock so that migrations and appends do not contend.
 EVENT_LOG_LOCK_KEY = 0x4B455654
+
+#: PostgreSQL NOTIFY channel told the id of each appended event (at commit).
+EVENTS_CHANNEL = "karr_events"
+#: How often :func:`wait_for_events` polls SQLite, in seconds.
+SQLITE_POLL_INTERVAL = 0.2
 
 #: The most events one read returns.
 MAX_PAGE_SIZE = 1000
@@ -126,7 +140,11 @@ class EventsRepository:
             .values(event_type=str(event_type), source_id=source_id, data=data, created_at=utcnow())
             .returning(Event.id)
         )
-        return int(result.scalar_one())
+        event_id = int(result.scalar_one())
+        if self.session.get_bind().dialect.name == "postgresql":
+            # Delivered only if and when the transaction commits.
+            self.session.execute(select(func.pg_notify(EVENTS_CHANNEL, str(event_id))))
+        return event_id
 
     def get(self, event_id: int) -> EventDTO:
         event = self.session.get(Event, event_id)
@@ -177,3 +195,44 @@ class EventsRepository:
             last_id=items[-1].id if items else after_id,
             has_more=len(rows) > limit,
         )
+
+
+def _has_event_after(connection: Connection, after_id: int) -> bool:
+    found = connection.execute(select(Event.id).where(Event.id > after_id).limit(1)).first()
+    return found is not None
+
+
+def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
+    """Block until the log holds an event after ``after_id``, at most ``timeout``
+    seconds; whether it does. Then read them with :meth:`EventsRepository.read_after`.
+
+    PostgreSQL: LISTEN on :data:`EVENTS_CHANNEL` (on a connection of its own,
+    outside any transaction), checking the log after LISTEN so that a commit in
+    between is not missed. SQLite has no notifications: it polls.
+    """
+    deadline = time.monotonic() + timeout
+    with engine.connect() as connection:
+        if engine.dialect.name != "postgresql":
+            while True:
+                with connection.begin():
+                    if _has_event_after(connection, after_id):
+                        return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(SQLITE_POLL_INTERVAL, remaining))
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql(f"LISTEN {EVENTS_CHANNEL}")
+        try:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            while True:
+                if _has_event_after(connection, after_id):
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                for _ in driver.notifies(timeout=remaining, stop_after=1):
+                    pass
+        finally:
+            connection.exec_driver_sql(f"UNLISTEN {EVENTS_CHANNEL}")
