@@ -24,13 +24,14 @@ Rules the issue left open, decided here:
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from karr_db.errors import FieldError, ValidationError
@@ -62,6 +63,16 @@ WHAT = "result document"
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
+def _check_size(value: int | float) -> int | float:
+    if not math.isfinite(value) or not -(2**31) <= round(value) <= 2**31 - 1:
+        raise ValueError("must be a finite number that fits a 32-bit integer column")
+    return value
+
+
+#: A size in GB: KITT may write a float; the INTEGER column keeps it rounded.
+Size = Annotated[int | float, AfterValidator(_check_size)]
+
+
 #: Years the normalised timestamp columns can hold on both dialects (SQLite
 #: keeps fixed-width text, which needs four-digit years).
 MIN_YEAR, MAX_YEAR = 1000, 9999
@@ -88,7 +99,7 @@ class _Part(BaseModel):
 
 class GpuInfo(_Part):
     model: str | None = None
-    vram_gb: int | float | None = None
+    vram_gb: Size | None = None
     count: Int32 | None = None
 
 
@@ -100,7 +111,7 @@ class CpuInfo(_Part):
 class SystemInfo(_Part):
     gpu: GpuInfo | None = None
     cpu: CpuInfo | str | None = None
-    ram_gb: int | float | None = None
+    ram_gb: Size | None = None
     environment_type: str | None = None
     fingerprint: str | None = None
 

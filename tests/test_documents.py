@@ -192,3 +192,23 @@ def test_timestamps_with_an_offset_are_accepted() -> None:
     loaded = load_document(minimal(timestamp="2026-02-27T03:40:12+05:00"))
     assert loaded.model.run_timestamp is not None
     assert loaded.model.run_timestamp.hour == 22
+
+
+def test_duplicate_keys_keep_the_last_value_before_anything_is_stored() -> None:
+    """JSONB would drop duplicates anyway; parsing decides once, the same for both dialects."""
+    loaded = load_document('{"model":"a","engine":"e","timestamp":"2026-01-01","model":"b"}')
+    assert loaded.model.model == "b"
+    assert loaded.document == {"model": "b", "engine": "e", "timestamp": "2026-01-01"}
+
+
+@pytest.mark.parametrize("size", [math.nan, math.inf, 1e300, 2**40])
+def test_hardware_sizes_must_fit_their_columns(size: float) -> None:
+    with pytest.raises(ValidationError) as caught:
+        load_document(minimal(system_info={"ram_gb": size, "gpu": {"vram_gb": size}}))
+    assert caught.value.fields == ["system_info.gpu.vram_gb", "system_info.ram_gb"]
+
+
+def test_fractional_hardware_sizes_are_accepted() -> None:
+    loaded = load_document(minimal(system_info={"ram_gb": 62.7}))
+    assert loaded.model.system_info is not None
+    assert loaded.model.system_info.ram_gb == 62.7

@@ -115,11 +115,13 @@ def test_hardware_fingerprint_and_environment_are_stored(
 
 def test_gpu_may_be_null(session: Session) -> None:
     repo = ResultsRepository(session)
-    document = minimal(system_info={"gpu": None, "cpu": "Some CPU", "ram_gb": 16})
+    document = minimal(system_info={"gpu": None, "cpu": "Some CPU", "ram_gb": 62.7})
     detail = repo.get(repo.save(document).run.id)
     assert detail.hardware is not None
     assert detail.hardware.gpu_model is None
     assert detail.hardware.cpu_model == "Some CPU"
+    assert detail.hardware.ram_gb == 63  # the column rounds; the document keeps 62.7
+    assert repo.get_document(detail.id)["system_info"]["ram_gb"] == 62.7
 
 
 def test_run_ids_are_full_uuids(session: Session, samples_dir: Path) -> None:

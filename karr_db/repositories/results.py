@@ -276,7 +276,7 @@ def _translated(operation: str) -> Iterator[None]:
         raise StorageError(operation, str(exc.orig)) from exc
 
 
-def _float(value: int | float | None) -> int | None:
+def _whole(value: int | float | None) -> int | None:
     return None if value is None else round(value)
 
 
@@ -340,11 +340,11 @@ class ResultsRepository:
             gpu, cpu = info.gpu, info.cpu
             hardware = {
                 "gpu_model": gpu.model if gpu else None,
-                "gpu_vram_gb": _float(gpu.vram_gb) if gpu else None,
+                "gpu_vram_gb": _whole(gpu.vram_gb) if gpu else None,
                 "gpu_count": gpu.count if gpu else None,
                 "cpu_model": cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
                 "cpu_cores": None if cpu is None or isinstance(cpu, str) else cpu.cores,
-                "ram_gb": _float(info.ram_gb),
+                "ram_gb": _whole(info.ram_gb),
                 "environment_type": info.environment_type,
                 "fingerprint": info.fingerprint,
             }
