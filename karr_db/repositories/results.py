@@ -12,6 +12,10 @@ let NaN win every ``max`` and SQLite would order its ``'NaN'`` text after all
 numbers); each aggregate row counts them in ``non_finite`` instead. The median
 is computed in the same statement with window functions, so both dialects
 support it and agree with PostgreSQL's ``percentile_cont(0.5)``.
+
+``metric_value`` keeps every value including NaN and the infinities, but not
+the sign of zero (SQLite's REAL folds ``-0.0`` into ``0``); the document in
+``raw_json`` keeps it.
 """
 
 from __future__ import annotations
