@@ -1,0 +1,293 @@
+"""The ``karr-db`` application object and what every command shares.
+
+Commands are thin: they resolve the database, call the Python API and print.
+Failures of any kind end in :meth:`_Group.invoke`, which prints one scrubbed
+line and exits 1 (tracebacks only with ``--debug``, scrubbed too).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, TextIO, cast
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from karr_db import __version__, migrations
+from karr_db.cli._errors import Scrubber, describe
+from karr_db.database import Database
+from karr_db.db import DATABASE_URL_ENV, default_database_url
+from karr_db.errors import NewerSchemaError, SchemaError
+
+__all__ = ["DatabaseOption", "JsonOption", "app", "open_database", "state"]
+
+#: Examples shown by ``karr-db --help`` (each command's own help has its example too).
+EXAMPLES = """\
+Examples (each command's --help has its own):
+
+\b
+  karr-db upgrade                        create or migrate the database
+  karr-db upgrade --sql > schema.sql     the DDL, for a DBA
+  karr-db status --json                  revision, pending work, row counts
+  karr-db check                          drift between models and database
+  karr-db import ~/kitt-results          every result file below a directory
+  karr-db export RUN_ID -o run.json      one run back to its document
+  karr-db export --engine vllm -o out/   many runs, streamed
+  karr-db list --model llama -n 20       newest runs first
+  karr-db show RUN_ID                    benchmarks and metrics of a run
+  karr-db stats                          totals by engine and model
+  karr-db leaderboard --metric avg_tps --by model,engine
+  karr-db compare RUN_A RUN_B            metrics side by side
+  karr-db agents                         registered agents
+  karr-db campaigns                      campaigns and their progress
+  karr-db quick-tests                    dispatched quick tests
+  karr-db events --follow                tail the event log
+  karr-db docs --check                   is docs/database.md current?
+
+The database is --database URL, else $KARR_DATABASE_URL, else ~/.kitt/karr.db.
+"""
+
+
+class _ScrubbedStream(io.TextIOBase):
+    """A text stream that masks passwords before they reach the real one.
+
+    Looks the real stream up on every write, so test runners that swap
+    ``sys.stdout`` see the output.
+    """
+
+    def __init__(self, target: Callable[[], TextIO], scrub: Scrubber) -> None:
+        self._target = target
+        self._scrub = scrub
+
+    def write(self, text: str) -> int:
+        self._target().write(self._scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+
+@dataclass
+class State:
+    """What the callback decided for this invocation."""
+
+    scrub: Scrubber = field(default_factory=Scrubber)
+    database: str | None = None
+    debug: bool = False
+    current: str | None = None  # the URL the command opened, for error messages
+    stdout: _ScrubbedStream = field(init=False)
+    stderr: _ScrubbedStream = field(init=False)
+    out: Console = field(init=False)
+    err: Console = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self, database: str | None = None, debug: bool = False) -> None:
+        self.scrub = Scrubber()
+        self.database = database
+        self.debug = debug
+        self.current = None
+        self.stdout = _ScrubbedStream(lambda: sys.stdout, self.scrub)
+        self.stderr = _ScrubbedStream(lambda: sys.stderr, self.scrub)
+        # Off a terminal nothing should wrap or wear colour: output goes to files and pipes.
+        wide = None if self.stdout.isatty() else 200
+        self.out = Console(file=cast(TextIO, self.stdout), width=wide, highlight=False)
+        self.err = Console(
+            file=cast(TextIO, self.stderr), width=None if self.stderr.isatty() else 200
+        )
+        self.scrub.add_url(database)
+        self.scrub.add_url(default_database_url())
+
+    def url(self, database: str | None = None) -> str:
+        """The command's --database, else the global one, else the environment or default."""
+        url = database or self.database or default_database_url()
+        self.scrub.add_url(url)
+        self.current = url
+        return url
+
+
+state = State()
+
+
+class _Group(TyperGroup):
+    """Runs a command and turns any failure into one scrubbed line and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own exits and usage errors (exit 2) keep their codes
+        except Exception as exc:
+            if state.debug:
+                state.stderr.write("".join(traceback.format_exception(exc)))
+            message = describe(exc, state.current)
+            state.err.print(f"[red]error:[/red] {_escape(message)}")
+            raise typer.Exit(1) from None
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Migrate, inspect, import and query KARR databases.",
+    epilog=EXAMPLES,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"karr-db {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            "-d",
+            help=f"Database URL (default: ${DATABASE_URL_ENV}, else ~/.kitt/karr.db).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks (passwords still masked).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Migrate, inspect, import and query KARR databases."""
+    state.reset(database, debug)
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        "-d",
+        help=f"Database URL (default: ${DATABASE_URL_ENV}, else ~/.kitt/karr.db).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+class NotReadyError(SchemaError):
+    """The database cannot be read by this release as it stands."""
+
+
+@contextmanager
+def open_database(database: str | None) -> Iterator[Database]:
+    """The database to read or write, refused unless it is at this release's head.
+
+    Catching an empty, legacy or newer database here gives a message with the
+    next step instead of a driver error about a missing table or column.
+    """
+    with Database(state.url(database)) as db:
+        status = db.status()
+        kind = status.kind
+        if kind is migrations.DatabaseKind.NEWER:
+            raise NewerSchemaError(
+                status.alembic_revision or f"schema_version {status.schema_version}",
+                f"revision {status.head_revision}",
+            )
+        if kind is migrations.DatabaseKind.EMPTY:
+            raise NotReadyError("the database is empty: run `karr-db upgrade` to create the schema")
+        if kind is migrations.DatabaseKind.LEGACY:
+            raise NotReadyError(
+                f"the database is at legacy schema_version {status.schema_version}: "
+                "run `karr-db upgrade` to adopt it"
+            )
+        if kind is not migrations.DatabaseKind.MANAGED:
+            raise NotReadyError(
+                f"the database cannot be used ({kind.value}): run `karr-db check` for details"
+            )
+        if status.pending:
+            raise NotReadyError(
+                f"the database needs migrating ({', '.join(status.pending)} pending): "
+                "run `karr-db upgrade`"
+            )
+        yield db
+
+
+# --- output -------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """DTOs, lists and dicts as plain JSON values; NaN and infinities as strings."""
+    if isinstance(value, BaseModel):
+        return json.loads(value.model_dump_json())
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def print_json(value: Any, *, indent: int | None = 2) -> None:
+    """Write JSON to stdout as is (never wrapped or coloured)."""
+    text = json.dumps(jsonable(value), indent=indent, ensure_ascii=False, allow_nan=False)
+    state.stdout.write(text + "\n")
+    state.stdout.flush()
+
+
+def fmt(value: Any) -> str:
+    """A cell of a human-readable table."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value).replace("inf", "Infinity").replace("nan", "NaN")
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    result = Table(*columns, title=title, title_justify="left", header_style="bold")
+    return result
+
+
+def show(renderable: Any) -> None:
+    state.out.print(renderable)
+
+
+def say(text: str) -> None:
+    """A line of human output (never parsed as Rich markup)."""
+    state.out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def warn(text: str) -> None:
+    state.err.print(text, markup=False, highlight=False, soft_wrap=True)

@@ -1,0 +1,256 @@
+"""Operations commands: agents, campaigns, quick-tests, events (with --follow)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from karr_db.cli._app import (
+    DatabaseOption,
+    JsonOption,
+    app,
+    fmt,
+    open_database,
+    print_json,
+    say,
+    show,
+    table,
+)
+from karr_db.database import Database
+from karr_db.repositories.base import Page
+from karr_db.repositories.events import MAX_PAGE_SIZE, EventDTO
+
+T = TypeVar("T")
+
+Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
+Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
+AgentId = Annotated[str | None, typer.Option("--agent", help="Only work of this agent id.")]
+
+
+def _pages(fetch: Any, limit: int) -> Iterator[Any]:
+    """Items of a paged ``list`` (newest first) up to ``limit``."""
+    cursor: str | None = None
+    left = limit
+    while left > 0:
+        page: Page[Any] = fetch(limit=min(left, 1000), cursor=cursor)
+        yield from page.items
+        left -= len(page.items)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+@app.command("agents")
+def agents_command(
+    status: Status = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only agents with this tag.")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List registered agents by name (tokens are never shown).
+
+    Example: karr-db agents --status online --tag gpu
+    """
+    with open_database(database) as db, db.unit_of_work() as uow:
+        agents = uow.agents.list(status=status, tag=tag)
+    if as_json:
+        print_json(agents)
+        return
+    rows = table("name", "id", "status", "address", "gpus", "last heartbeat", "tags")
+    for agent in agents:
+        address = f"{fmt(agent.hostname)}:{agent.port}" if agent.port else fmt(agent.hostname)
+        gpus = f"{agent.gpu_count} x {fmt(agent.gpu_info)}" if agent.gpu_count else agent.gpu_info
+        rows.add_row(
+            fmt(agent.name),
+            agent.id,
+            fmt(agent.status),
+            address,
+            fmt(gpus),
+            fmt(agent.last_heartbeat),
+            fmt(agent.tags),
+        )
+    show(rows)
+    say(f"{len(agents)} agent(s)")
+
+
+@app.command("campaigns")
+def campaigns_command(
+    status: Status = None,
+    agent: AgentId = None,
+    limit: Limit = 50,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List campaigns, newest first, with their progress.
+
+    Example: karr-db campaigns --status running
+    """
+    with open_database(database) as db, db.unit_of_work() as uow:
+        campaigns = list(
+            _pages(lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page), limit)
+        )
+    if as_json:
+        print_json(campaigns)
+        return
+    rows = table(
+        "id", "name", "status", "done/total", "ok", "failed", "skipped", "agent", "created"
+    )
+    for c in campaigns:
+        rows.add_row(
+            c.id,
+            fmt(c.name),
+            fmt(c.status),
+            f"{c.finished_runs}/{c.total_runs}",
+            str(c.succeeded),
+            str(c.failed),
+            str(c.skipped),
+            fmt(c.agent_id),
+            fmt(c.created_at),
+        )
+    show(rows)
+    say(f"{len(campaigns)} campaign(s)")
+
+
+@app.command("quick-tests")
+def quick_tests_command(
+    status: Status = None,
+    agent: AgentId = None,
+    limit: Limit = 50,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List quick tests, newest first.
+
+    Example: karr-db quick-tests --status queued
+    """
+    with open_database(database) as db, db.unit_of_work() as uow:
+        tests = list(
+            _pages(
+                lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page), limit
+            )
+        )
+    if as_json:
+        print_json(tests)
+        return
+    rows = table("id", "benchmark", "model", "engine", "status", "agent", "result", "created")
+    for t in tests:
+        rows.add_row(
+            t.id,
+            fmt(t.benchmark_name),
+            fmt(t.model_path),
+            fmt(t.engine_name),
+            fmt(t.status),
+            fmt(t.agent_id),
+            fmt(t.result_id),
+            fmt(t.created_at),
+        )
+    show(rows)
+    say(f"{len(tests)} quick test(s)")
+
+
+def _event_line(event: EventDTO) -> str:
+    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return (
+        f"{event.id:>6}  {fmt(event.created_at)}  {fmt(event.event_type):<24} "
+        f"{fmt(event.source_id)}  {data}"
+    )
+
+
+class _Reader:
+    """Reads the log after a position, each time in a fresh transaction (so new
+    commits are visible)."""
+
+    def __init__(self, db: Database, types: list[str] | None, source: str | None) -> None:
+        self.db = db
+        self.types = types
+        self.source = source
+
+    def last_id(self) -> int:
+        with self.db.unit_of_work() as uow:
+            return uow.events.last_id()
+
+    def after(self, after_id: int, limit: int = MAX_PAGE_SIZE) -> tuple[list[EventDTO], bool]:
+        with self.db.unit_of_work() as uow:
+            page = uow.events.read_after(
+                after_id, event_types=self.types, source_id=self.source, limit=limit
+            )
+        return list(page.items), page.has_more
+
+
+@app.command("events")
+def events_command(
+    after: Annotated[
+        int | None, typer.Option("--after", min=0, help="Start after this event id.")
+    ] = None,
+    event_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")
+    ] = None,
+    source: Annotated[str | None, typer.Option("--source", help="Only this source id.")] = None,
+    limit: Limit = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new events until interrupted.")
+    ] = False,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, hidden=True)] = 1.0,
+    max_events: Annotated[int | None, typer.Option("--max-events", min=1, hidden=True)] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0, hidden=True)] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the event log (the last --limit events), or tail it with --follow.
+
+    With --follow and --json, one JSON object per line.
+
+    Example: karr-db events --follow --type run.saved
+    """
+    with open_database(database) as db:
+        reader = _Reader(db, event_type or None, source)
+        start = after if after is not None else max(0, reader.last_id() - limit)
+        backlog, _ = reader.after(start, min(limit, MAX_PAGE_SIZE))
+        if not follow:
+            if as_json:
+                print_json(backlog)
+                return
+            for event in backlog:
+                say(_event_line(event))
+            if not backlog:
+                say("no events")
+            return
+        _follow(reader, backlog, start, interval, max_events, timeout, as_json)
+
+
+def _follow(
+    reader: _Reader,
+    backlog: list[EventDTO],
+    start: int,
+    interval: float,
+    max_events: int | None,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Print events as they are appended; Ctrl-C (or the hidden limits) ends it normally."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    printed = 0
+    position = start
+    events = backlog
+    try:
+        while True:
+            for event in events:
+                if as_json:
+                    print_json(event, indent=None)
+                else:
+                    say(_event_line(event))
+                position = event.id
+                printed += 1
+                if max_events is not None and printed >= max_events:
+                    return
+            if not events:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return
+                time.sleep(interval)
+            events, _ = reader.after(position)
+    except KeyboardInterrupt:
+        return
