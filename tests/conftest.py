@@ -238,3 +238,12 @@ def empty_postgres_url(
     """An empty PostgreSQL database, for tests about PostgreSQL alone."""
     _need_postgres(postgres_server)
     yield from _database(request, "postgresql", migrated=False)
+
+
+@pytest.fixture
+def migrated_postgres_url(
+    postgres_server: str | None, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A PostgreSQL database at head, for tests about PostgreSQL alone."""
+    _need_postgres(postgres_server)
+    yield from _database(request, "postgresql", migrated=True)

@@ -27,6 +27,12 @@ from tests.legacy import snapshot
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def test_package_schema_version_is_the_head_version() -> None:
+    import karr_db
+
+    assert head_version() == karr_db.SCHEMA_VERSION
+
+
 def test_one_head_and_every_revision_records_a_schema_version() -> None:
     script = script_directory()
     assert len(script.get_heads()) == 1
@@ -115,8 +121,20 @@ def test_check_notices_a_missing_trigger(migrated_url: str) -> None:
         connection.exec_driver_sql(f"DROP TRIGGER {names[0]}{on}")
     engine.dispose()
     assert [f.message for f in migrations.check(migrated_url)] == [
-        f"trigger {names[0]} missing from the database"
+        f"trigger {names[0]} missing from the database (or disabled)"
     ]
+
+
+def test_check_notices_a_disabled_trigger(migrated_postgres_url: str) -> None:
+    # PostgreSQL alone: SQLite cannot disable a trigger, only drop it (tested above).
+    migrated_url = migrated_postgres_url
+    engine = make_engine(migrated_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER USER")
+    engine.dispose()
+    findings = migrations.check(migrated_url)
+    assert findings
+    assert all("disabled" in f.message for f in findings)
 
 
 def test_newer_database_is_refused_and_left_alone(empty_url: str) -> None:

@@ -261,10 +261,11 @@ def _trigger_findings(
     if dialect == "sqlite":
         query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
     else:
-        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        # A disabled trigger guards nothing, so it counts as missing.
+        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
     present = set(connection.exec_driver_sql(query).scalars())
     return [
-        Finding(kind="drift", message=f"trigger {name} missing from the database")
+        Finding(kind="drift", message=f"trigger {name} missing from the database (or disabled)")
         for name in expected
         if name not in present
     ]
