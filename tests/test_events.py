@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from karr_db.db import transaction
+from karr_db.db import make_engine, transaction
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models.types import utcnow
 from karr_db.repositories.events import EventsRepository, EventType, wait_for_events
@@ -116,13 +116,18 @@ def test_database_refuses_update_and_delete(session: Session, statement: str) ->
     assert (kept.event_type, kept.source_id, kept.data) == ("agent.registered", "a1", {"k": "v"})
 
 
-def test_postgresql_refuses_truncate(session: Session, backend: str) -> None:
-    if backend != "postgresql":
-        pytest.skip("TRUNCATE exists only on PostgreSQL")
-    event_id = EventsRepository(session).append("agent.registered")
-    with pytest.raises(DBAPIError, match="append-only"), session.begin_nested():
-        session.execute(text("TRUNCATE events"))
-    assert EventsRepository(session).get(event_id).id == event_id
+def test_postgresql_refuses_truncate(migrated_postgres_url: str) -> None:
+    # PostgreSQL alone: SQLite has no TRUNCATE.
+    engine = make_engine(migrated_postgres_url)
+    try:
+        with transaction(engine) as session:
+            event_id = EventsRepository(session).append("agent.registered")
+        with pytest.raises(DBAPIError, match="append-only"), transaction(engine) as session:
+            session.execute(text("TRUNCATE events"))
+        with transaction(engine) as session:
+            assert EventsRepository(session).get(event_id).id == event_id
+    finally:
+        engine.dispose()
 
 
 def test_wait_for_events_wakes_on_a_committed_append(engine: Engine) -> None:
