@@ -57,7 +57,7 @@ def test_naive_datetime_is_refused() -> None:
 
 
 aware = st.datetimes(
-    min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
 ).map(lambda d: d.astimezone(timezone(timedelta(hours=-7))))
 
 
@@ -70,6 +70,14 @@ def test_stored_text_is_fixed_width_and_orders_like_the_times(values: list[datet
         datetime.strptime(t, TIMESTAMP_FORMAT).replace(tzinfo=UTC) == v
         for t, v in zip(texts, values, strict=True)
     )
+
+
+@pytest.mark.parametrize("year", [1, 999, 1000, 9999])
+def test_every_year_is_written_four_digits_wide_and_reads_back(year: int) -> None:
+    value = datetime(year, 6, 1, 12, 0, 0, 5, tzinfo=UTC)
+    text = format_timestamp(value)
+    assert text == f"{year:04d}-06-01 12:00:00.000005+00:00"
+    assert parse_timestamp(text) == value
 
 
 def test_new_timestamps_sort_correctly_against_legacy_utc_text() -> None:

@@ -48,7 +48,9 @@ def format_timestamp(value: datetime) -> str:
     """Render an aware datetime in the one fixed-width UTC text form."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()!r}: pass a timezone-aware datetime")
-    return value.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+    # isoformat pads the year to four digits; strftime("%Y") does not below 1000.
+    utc = value.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(sep=" ", timespec="microseconds") + "+00:00"
 
 
 def parse_timestamp(value: str | datetime | None) -> datetime | None:
