@@ -136,7 +136,7 @@ class _Group(TyperGroup):
             if state.debug:
                 state.stderr.write("".join(traceback.format_exception(exc)))
             message = describe(exc, state.current)
-            state.err.print(f"[red]error:[/red] {_escape(message)}")
+            state.err.print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True)
             raise typer.Exit(1) from None
 
 

@@ -22,6 +22,7 @@ from karr_db.cli._app import (
     show,
     state,
     table,
+    warn,
 )
 from karr_db.importing import collect_files, export_run, export_runs, import_file
 from karr_db.repositories.base import Page
@@ -139,10 +140,9 @@ def import_command(
         if not files:
             say("no result files found (looked for metrics.json, then *.json)")
     if report.rejected:
-        state.err.print(
+        warn(
             f"error: {len(report.rejected)} file(s) rejected; fix them and import again "
-            "(files already imported are recognised and skipped)",
-            markup=False,
+            "(files already imported are recognised and skipped)"
         )
         raise typer.Exit(1)
 

@@ -19,6 +19,7 @@ from karr_db.cli._app import (
     show,
     state,
     table,
+    warn,
 )
 from karr_db.database import Database
 from karr_db.models import Base
@@ -141,10 +142,7 @@ def docs_command(
     if check:
         current = output.read_text(encoding="utf-8") if output.is_file() else None
         if current != docs.render():
-            state.err.print(
-                f"{output} is out of date: run `karr-db docs -o {output}` and commit it",
-                markup=False,
-            )
+            warn(f"{output} is out of date: run `karr-db docs -o {output}` and commit it")
             raise typer.Exit(1)
         say(f"{output} is up to date")
         return
