@@ -8,16 +8,19 @@ import binascii
 import json
 from collections.abc import Collection
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from karr_db.errors import InvalidQueryError, InvalidTransitionError, NotFoundError
 from karr_db.models import QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
+from karr_db.repositories.base import DTO, Page
+from karr_db.repositories.events import EventsRepository
 
 Row = TypeVar("Row", WebCampaign, QuickTest)
+Out = TypeVar("Out", bound=DTO)
 
 #: The most rows one page returns.
 MAX_PAGE_SIZE = 500
@@ -107,3 +110,53 @@ def newest_first(
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], _encode_cursor(last.created_at, last.id)
+
+
+class AssignedWork(Generic[Row, Out]):
+    """The reading side campaigns and quick tests share: rows with a status, an
+    agent and a creation time, read by key, listed newest first and counted."""
+
+    model: type[Row]
+    entity: str
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._events = EventsRepository(session)
+
+    def _dto(self, row: Row) -> Out:
+        raise NotImplementedError
+
+    def get(self, key: str) -> Out:
+        row = self.session.scalars(
+            select(self.model).where(self.model.id == key).execution_options(populate_existing=True)
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(self.entity, key)
+        return self._dto(row)
+
+    def _filters(self, status: str | None, agent_id: str | None) -> list[Any]:
+        clauses: list[Any] = []
+        if status is not None:
+            clauses.append(self.model.status == status)
+        if agent_id is not None:
+            clauses.append(self.model.agent_id == agent_id)
+        return clauses
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        agent_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Out]:
+        """Newest first, one page at a time (pass ``next_cursor`` back)."""
+        query = select(self.model).where(*self._filters(status, agent_id))
+        rows, next_cursor = newest_first(
+            self.session, query, self.model, limit=limit, cursor=cursor
+        )
+        return Page[Out](items=[self._dto(r) for r in rows], next_cursor=next_cursor)
+
+    def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:
+        query = select(func.count()).select_from(self.model)
+        return int(self.session.scalar(query.where(*self._filters(status, agent_id))) or 0)

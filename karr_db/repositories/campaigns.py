@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from karr_db.errors import (
     CounterLimitError,
@@ -29,9 +28,9 @@ from karr_db.errors import (
 )
 from karr_db.models import Agent, WebCampaign
 from karr_db.models.types import dumps_json, utcnow
-from karr_db.repositories._lifecycle import newest_first, transition
-from karr_db.repositories.base import DTO, Page
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories.base import DTO
+from karr_db.repositories.events import EventType
 
 __all__ = ["CampaignDTO", "CampaignStatus", "CampaignsRepository", "RunOutcome"]
 
@@ -103,54 +102,14 @@ def _finished() -> ColumnElement[int]:
     )
 
 
-class CampaignsRepository:
+class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     """Campaigns in the caller's transaction; every change appends its event."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._events = EventsRepository(session)
+    model = WebCampaign
+    entity = "campaign"
 
-    # --- reading ---------------------------------------------------------------
-
-    def get(self, campaign_id: str) -> CampaignDTO:
-        row = self.session.scalars(
-            select(WebCampaign)
-            .where(WebCampaign.id == campaign_id)
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if row is None:
-            raise NotFoundError("campaign", campaign_id)
+    def _dto(self, row: WebCampaign) -> CampaignDTO:
         return CampaignDTO.from_row(row)
-
-    @staticmethod
-    def _filters(status: str | None, agent_id: str | None) -> builtins.list[Any]:
-        clauses: builtins.list[Any] = []
-        if status is not None:
-            clauses.append(WebCampaign.status == status)
-        if agent_id is not None:
-            clauses.append(WebCampaign.agent_id == agent_id)
-        return clauses
-
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        agent_id: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page[CampaignDTO]:
-        """Campaigns newest first, one page at a time (pass ``next_cursor`` back)."""
-        query = select(WebCampaign).where(*self._filters(status, agent_id))
-        rows, next_cursor = newest_first(
-            self.session, query, WebCampaign, limit=limit, cursor=cursor
-        )
-        return Page[CampaignDTO](
-            items=[CampaignDTO.from_row(r) for r in rows], next_cursor=next_cursor
-        )
-
-    def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:
-        query = select(func.count()).select_from(WebCampaign)
-        return int(self.session.scalar(query.where(*self._filters(status, agent_id))) or 0)
 
     # --- creating and configuring ------------------------------------------------
 

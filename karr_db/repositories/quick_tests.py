@@ -15,16 +15,15 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.models import Agent, QuickTest, Run
 from karr_db.models.types import utcnow
-from karr_db.repositories._lifecycle import newest_first, transition
-from karr_db.repositories.base import DTO, Page
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories.base import DTO
+from karr_db.repositories.events import EventType
 
 __all__ = ["QuickTestDTO", "QuickTestStatus", "QuickTestsRepository"]
 
@@ -59,52 +58,14 @@ class QuickTestDTO(DTO):
     error: str | None
 
 
-class QuickTestsRepository:
+class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
     """Quick tests in the caller's transaction; every change appends its event."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self._events = EventsRepository(session)
+    model = QuickTest
+    entity = "quick test"
 
-    # --- reading ---------------------------------------------------------------
-
-    def get(self, test_id: str) -> QuickTestDTO:
-        row = self.session.scalars(
-            select(QuickTest)
-            .where(QuickTest.id == test_id)
-            .execution_options(populate_existing=True)
-        ).one_or_none()
-        if row is None:
-            raise NotFoundError("quick test", test_id)
+    def _dto(self, row: QuickTest) -> QuickTestDTO:
         return QuickTestDTO.model_validate(row)
-
-    @staticmethod
-    def _filters(status: str | None, agent_id: str | None) -> builtins.list[Any]:
-        clauses: builtins.list[Any] = []
-        if status is not None:
-            clauses.append(QuickTest.status == status)
-        if agent_id is not None:
-            clauses.append(QuickTest.agent_id == agent_id)
-        return clauses
-
-    def list(
-        self,
-        *,
-        status: str | None = None,
-        agent_id: str | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> Page[QuickTestDTO]:
-        """Quick tests newest first, one page at a time (pass ``next_cursor`` back)."""
-        query = select(QuickTest).where(*self._filters(status, agent_id))
-        rows, next_cursor = newest_first(self.session, query, QuickTest, limit=limit, cursor=cursor)
-        return Page[QuickTestDTO](
-            items=[QuickTestDTO.model_validate(r) for r in rows], next_cursor=next_cursor
-        )
-
-    def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:
-        query = select(func.count()).select_from(QuickTest)
-        return int(self.session.scalar(query.where(*self._filters(status, agent_id))) or 0)
 
     def find_stale(
         self, older_than: timedelta, *, now: datetime | None = None
