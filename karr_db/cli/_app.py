@@ -20,6 +20,7 @@ from typing import Annotated, Any, TextIO, cast
 
 import typer
 from pydantic import BaseModel
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from typer.core import TyperGroup
@@ -276,8 +277,10 @@ def fmt(value: Any) -> str:
 
 
 def table(*columns: str, title: str | None = None) -> Table:
-    result = Table(*columns, title=title, title_justify="left", header_style="bold")
-    return result
+    """A table in the one plain style every command uses (it reads well in pipes too)."""
+    return Table(
+        *columns, title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD
+    )
 
 
 def show(renderable: Any) -> None:

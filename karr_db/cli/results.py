@@ -423,7 +423,7 @@ def leaderboard_command(
     if as_json:
         print_json(rows)
         return
-    columns = [*group_by, *(["test"] if per_test else []), "values", "avg", "median", "min", "max"]
+    columns = [*group_by, *(["test"] if per_test else []), "n", "avg", "median", "min", "max"]
     non_finite = any(r.non_finite for r in rows)
     if non_finite:
         columns.append("non-finite")
