@@ -12,7 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from karr_db.errors import ConcurrencyError, ConnectionLostError, StorageError
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -21,6 +24,7 @@ __all__ = [
     "make_engine",
     "normalize_url",
     "session_factory",
+    "storage_error",
     "transaction",
 ]
 
@@ -58,6 +62,9 @@ def normalize_url(url: str | URL) -> URL:
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """Build an engine configured the way every part of karr_db expects."""
     parsed = normalize_url(url if url is not None else default_database_url())
+    # SQL logging (echo, or DEBUG on sqlalchemy.engine) and driver error messages
+    # would otherwise carry bound values: token hashes, documents.
+    kwargs.setdefault("hide_parameters", True)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return _sqlite_engine(parsed, **kwargs)
@@ -110,15 +117,70 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+#: PostgreSQL SQLSTATEs after which the server has rolled the transaction back
+#: and re-running it may succeed: serialization_failure, deadlock_detected,
+#: lock_not_available.
+_PG_CONFLICTS = frozenset({"40001", "40P01", "55P03"})
+#: admin_shutdown, crash_shutdown, cannot_connect_now (class 08 is checked apart).
+_PG_CONNECTION = frozenset({"57P01", "57P02", "57P03"})
+
+
+def storage_error(operation: str, exc: DBAPIError, *, during_commit: bool = False) -> StorageError:
+    """The layer's error for a driver error: retryable subclasses for passing causes.
+
+    Callers then decide on retrying from the type alone (see :mod:`karr_db.retry`)
+    instead of parsing dialect-specific codes and messages.
+    """
+    orig = exc.orig
+    detail = str(orig).strip() or type(orig).__name__
+    sqlstate = getattr(orig, "sqlstate", None)
+    driver_module = type(orig).__module__ or ""
+    if (
+        exc.connection_invalidated
+        or (sqlstate is not None and (sqlstate.startswith("08") or sqlstate in _PG_CONNECTION))
+        # psycopg raises OperationalError without a SQLSTATE only for a broken or
+        # refused connection: the server never answered.
+        or (
+            driver_module.startswith("psycopg")
+            and type(orig).__name__ == "OperationalError"
+            and sqlstate is None
+        )
+    ):
+        return ConnectionLostError(operation, detail, during_commit=during_commit)
+    if sqlstate in _PG_CONFLICTS:
+        return ConcurrencyError(operation, detail)
+    sqlite_name = str(getattr(orig, "sqlite_errorname", ""))
+    if sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or detail in (
+        "database is locked",
+        "database table is locked",
+    ):
+        return ConcurrencyError(operation, detail)
+    return StorageError(operation, detail)
+
+
 @contextmanager
-def transaction(engine: Engine, *, immediate: bool = False) -> Iterator[Session]:
+def transaction(
+    engine: Engine, *, immediate: bool = False, operation: str = "a transaction"
+) -> Iterator[Session]:
     """One session in one transaction: committed on success, rolled back on error.
 
     ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL).
+    Driver errors leave as :class:`~karr_db.errors.StorageError` (retryable
+    ones as :class:`~karr_db.errors.ConcurrencyError` or
+    :class:`~karr_db.errors.ConnectionLostError`), so callers of the
+    repositories never catch driver exceptions; :func:`karr_db.retry.run_transaction`
+    re-runs a whole transaction on the retryable ones.
     """
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        if immediate:
-            # The first connection a session procures gets these options
-            # before its BEGIN is emitted.
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        yield session
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            with session.begin():
+                try:
+                    if immediate:
+                        # The first connection a session procures gets these
+                        # options before its BEGIN is emitted.
+                        session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+                    yield session
+                except DBAPIError as exc:
+                    raise storage_error(operation, exc) from exc
+        except DBAPIError as exc:  # raised by COMMIT: the outcome may be unknown
+            raise storage_error(operation, exc, during_commit=True) from exc

@@ -171,6 +171,38 @@ class StorageError(KarrError):
         self.detail = detail
         super().__init__(f"{operation} failed in the database: {detail}")
 
+    #: Whether running the whole transaction again may succeed (see :mod:`karr_db.retry`).
+    retryable: bool = False
+
+
+class TransientStorageError(StorageError):
+    """The database rolled the transaction back for a passing reason; running it again may work.
+
+    Nothing of the failed transaction was written (except possibly when a
+    :class:`ConnectionLostError` says ``during_commit``).
+    """
+
+    retryable = True
+
+
+class ConcurrencyError(TransientStorageError):
+    """Another transaction got in the way: a deadlock, a serialization failure, or a
+    SQLite lock still held after the busy timeout. Always safe to re-run."""
+
+
+class ConnectionLostError(TransientStorageError):
+    """The connection to the database broke (server restarted, network, backend killed)
+    or could not be made.
+
+    ``during_commit`` means the failure hit the COMMIT itself, so the outcome is
+    unknown: only idempotent work may be re-run blindly. Otherwise the
+    transaction never committed and nothing of it was written.
+    """
+
+    def __init__(self, operation: str, detail: str, *, during_commit: bool = False) -> None:
+        self.during_commit = during_commit
+        super().__init__(operation, detail)
+
 
 class CounterLimitError(KarrError):
     """Progress counters would pass the planned total; nothing was changed."""

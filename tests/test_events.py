@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from karr_db.db import make_engine, transaction
-from karr_db.errors import InvalidQueryError, NotFoundError
+from karr_db.errors import InvalidQueryError, NotFoundError, StorageError
 from karr_db.models.types import utcnow
 from karr_db.repositories.events import EventsRepository, EventType, wait_for_events
 
@@ -95,7 +95,7 @@ def test_bad_queries_are_domain_errors(session: Session) -> None:
 
 def test_repository_offers_no_update_or_delete() -> None:
     public = {name for name in dir(EventsRepository) if not name.startswith("_")}
-    assert public == {"append", "get", "last_id", "lock_log", "read_after"}
+    assert public == {"append", "append_many", "get", "last_id", "lock_log", "read_after"}
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_postgresql_refuses_truncate(migrated_postgres_url: str) -> None:
     try:
         with transaction(engine) as session:
             event_id = EventsRepository(session).append("agent.registered")
-        with pytest.raises(DBAPIError, match="append-only"), transaction(engine) as session:
+        with pytest.raises(StorageError, match="append-only"), transaction(engine) as session:
             session.execute(text("TRUNCATE events"))
         with transaction(engine) as session:
             assert EventsRepository(session).get(event_id).id == event_id

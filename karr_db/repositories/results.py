@@ -48,8 +48,9 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
+from karr_db.db import storage_error
 from karr_db.documents import ValidatedDocument, load_document
-from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError, StorageError
+from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
 from karr_db.models.types import Double, parse_timestamp, utcnow
 from karr_db.repositories.base import Page
@@ -277,7 +278,7 @@ def _translated(operation: str) -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        raise StorageError(operation, str(exc.orig)) from exc
+        raise storage_error(operation, exc) from exc
 
 
 def _whole(value: int | float | None) -> int | None:

@@ -1,0 +1,279 @@
+"""SIGKILL in the middle: an import leaves whole runs or none; an upgrade leaves the old
+version or the new one. Afterwards the same command finishes the job."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from reliability_helpers import budget, check_store, engine_for, load_samples, write_tree
+from reliability_helpers import variant as make_variant
+
+from karr_db import migrations
+from karr_db.db import make_engine, transaction
+from karr_db.importing import import_paths
+from karr_db.models import Run
+
+pytestmark = pytest.mark.reliability
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests"))
+from legacy import build_legacy  # noqa: E402
+
+IMPORT_SCRIPT = (
+    "import sys\n"
+    "from karr_db.db import make_engine\n"
+    "from karr_db.importing import import_paths\n"
+    "import_paths(make_engine(sys.argv[1]), [sys.argv[2]])\n"
+)
+
+
+def _count_runs(engine: sa.Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(Run)).scalar_one())
+
+
+def _kill_when(process: subprocess.Popen[bytes], ready: Any, rng: random.Random) -> bool:
+    """SIGKILL ``process`` a random moment after ``ready()`` holds; whether it was still running."""
+    deadline = time.monotonic() + 120
+    while process.poll() is None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(rng.uniform(0, 0.05))
+    alive = process.poll() is None
+    if alive:
+        os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    return alive
+
+
+def test_killed_import_leaves_whole_runs_and_resumes(
+    migrated_url: str, backend: str, samples_dir: Path, tmp_path: Path, figures: Any
+) -> None:
+    """Rounds of 300 new documents; in each, importers are killed at random moments until
+    one finishes (at most 3 kills a round), then an in-process import completes it. CI stops
+    after 3 kills (or 5 rounds); ``make soak`` goes on for its share of the time."""
+    documents = 300
+    rng = random.Random(f"import-{backend}-{time.time_ns()}")
+    samples = load_samples(samples_dir)
+    seconds = budget(0, 0.15)
+    kills = progressed = checked_rows = rounds = 0
+    estimate = 3.0  # seconds an uncut import process takes; adapted as trials go
+    with engine_for(migrated_url) as engine:
+        started = time.monotonic()
+        while (kills < 3 and rounds < 5) or time.monotonic() - started < seconds:
+            tree = tmp_path / f"round-{rounds}"
+            docs = [
+                make_variant(samples, f"kill-{rounds}-{n}", extra_metrics=20)
+                for n in range(documents)
+            ]
+            write_tree(docs, tree)
+            total = documents * (rounds + 1)
+            for _ in range(3):
+                before = _count_runs(engine)
+                if before >= total:
+                    break
+                delay = rng.uniform(0.3, 1.0) * estimate
+                launched = time.monotonic()
+                with subprocess.Popen(
+                    [sys.executable, "-c", IMPORT_SCRIPT, migrated_url, str(tree)],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                ) as process:
+                    alive = _kill_when(
+                        process, lambda t=launched + delay: time.monotonic() >= t, rng
+                    )
+                if alive:
+                    kills += 1
+                else:
+                    estimate = 0.8 * (time.monotonic() - launched)
+                check = check_store(engine)  # whole runs only, no orphans
+                checked_rows += check.rows
+                assert check.runs >= before
+                progressed += alive and before < check.runs < total
+            report = import_paths(engine, [tree])
+            assert not report.rejected, report.rejected
+            again = import_paths(engine, [tree])
+            assert len(again.already_present) == documents
+            check = check_store(engine)
+            assert check.runs == total
+            checked_rows += check.rows
+            rounds += 1
+        with transaction(engine) as session:
+            ids = Counter(session.scalars(sa.select(Run.id)))
+        assert len(ids) == documents * rounds
+    figures["dialect"] = backend
+    figures["documents"] = documents * rounds
+    figures["rounds"] = rounds
+    figures["kills"] = kills
+    figures["kills_after_partial_progress"] = progressed
+    figures["rows_checked"] = checked_rows
+
+
+# --- a killed upgrade ----------------------------------------------------------------
+
+
+def _grow_legacy(url: str, copies: int) -> None:
+    """Multiply the legacy sample rows so that adopting them takes a while."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :k) "
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                numbers + "INSERT INTO runs (id, model, engine, suite_name, timestamp, passed, "
+                "total_benchmarks, passed_count, failed_count, total_time_seconds, kitt_version, "
+                "raw_json, created_at) SELECT r.id || '-copy-' || n.i, r.model, r.engine, "
+                "r.suite_name, r.timestamp, r.passed, r.total_benchmarks, r.passed_count, "
+                "r.failed_count, r.total_time_seconds, r.kitt_version, r.raw_json, r.created_at "
+                "FROM runs r CROSS JOIN n"
+            ),
+            {"k": copies},
+        )
+        connection.execute(
+            sa.text(
+                numbers + "INSERT INTO benchmarks (id, run_id, test_name, test_version, "
+                "run_number, passed, timestamp, created_at) SELECT b.id + 100000 * n.i, "
+                "b.run_id || '-copy-' || n.i, b.test_name, b.test_version, b.run_number, "
+                "b.passed, b.timestamp, b.created_at FROM benchmarks b CROSS JOIN n"
+            ),
+            {"k": copies},
+        )
+        connection.execute(
+            sa.text(
+                numbers + "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
+                "SELECT m.benchmark_id + 100000 * n.i, m.metric_name, m.metric_value "
+                "FROM metrics m CROSS JOIN n"
+            ),
+            {"k": copies},
+        )
+    engine.dispose()
+
+
+def _fingerprint(url: str) -> dict[str, Any]:
+    """Tables, columns with types, and row counts: enough to tell old from new from between."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            result: dict[str, Any] = {}
+            for table in sorted(inspector.get_table_names()):
+                count = connection.exec_driver_sql(f'SELECT count(*) FROM "{table}"').scalar()
+                columns = [(c["name"], str(c["type"])) for c in inspector.get_columns(table)]
+                indexes = sorted(ix["name"] or "" for ix in inspector.get_indexes(table))
+                result[table] = (columns, indexes, count)
+            return result
+    finally:
+        engine.dispose()
+
+
+def _copy(backend: str, source: str, request: pytest.FixtureRequest) -> str:
+    if backend == "sqlite":
+        import shutil
+
+        target = source.replace(".db", f"-{time.time_ns()}.db")
+        shutil.copyfile(source.removeprefix("sqlite:///"), target.removeprefix("sqlite:///"))
+        return target
+    databases = request.getfixturevalue("postgres_databases")
+    name = f"karr_test_copy_{time.time_ns()}"
+    template = sa.engine.make_url(source).database
+    with databases.admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    request.addfinalizer(lambda: databases.drop(name))
+    return str(databases.url(name))
+
+
+def test_killed_upgrade_leaves_old_or_new_version(
+    empty_url: str,
+    backend: str,
+    samples_dir: Path,
+    request: pytest.FixtureRequest,
+    figures: Any,
+) -> None:
+    build_legacy(empty_url, 2, samples_dir)
+    _grow_legacy(empty_url, 400)
+    old = _fingerprint(empty_url)
+    alembic = Path(sys.executable).parent / "alembic"
+    rng = random.Random(f"upgrade-{backend}-{time.time_ns()}")
+
+    def run_upgrade(url: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [str(alembic), "-x", f"url={url}", "upgrade", "head"],
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    # One uncut run: what "new" looks like, and how long an upgrade takes.
+    reference = _copy(backend, empty_url, request)
+    started = time.monotonic()
+    with run_upgrade(reference) as process:
+        assert process.wait(timeout=600) == 0
+    duration = time.monotonic() - started
+    new = _fingerprint(reference)
+    assert migrations.check(reference) == []
+    versions = {"schema_version", "alembic_version"}
+    assert {t: c for t, (_, _, c) in new.items() if t in old and t not in versions} == {
+        t: c for t, (_, _, c) in old.items() if t not in versions
+    }
+
+    outcomes: Counter[str] = Counter()
+    seconds = budget(0, 0.1)
+    trials = 0
+    started = time.monotonic()
+    while trials < 3 or time.monotonic() - started < seconds:
+        url = _copy(backend, empty_url, request)
+        with run_upgrade(url) as process:
+            delay = rng.uniform(0.4, 0.95) * duration
+            kill_at = time.monotonic() + delay
+            alive = _kill_when(process, lambda t=kill_at: time.monotonic() >= t, rng)
+        if backend == "postgresql":
+            _wait_for_orphaned_backends(url)
+        state = _fingerprint(url)
+        if state == old:
+            outcomes["old"] += 1
+        else:
+            assert state == new, "the database is neither at the old version nor at the new one"
+            assert migrations.check(url) == []
+            outcomes["new"] += 1
+        outcomes["killed" if alive else "finished"] += 1
+        migrations.upgrade(url)  # the same command afterwards completes the job
+        assert _fingerprint(url) == new
+        trials += 1
+        if backend == "sqlite":
+            os.remove(url.removeprefix("sqlite:///"))
+    figures["dialect"] = backend
+    figures["rows"] = sum(c for _, _, c in old.values())
+    figures["upgrade_seconds"] = round(duration, 1)
+    figures["trials"] = trials
+    figures.values.update(outcomes)
+
+
+def _wait_for_orphaned_backends(url: str) -> None:
+    """A killed client's backend runs on until its statement ends, then rolls back; wait."""
+    database = sa.engine.make_url(url).database
+    engine = make_engine(url)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                others = connection.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = :d AND pid <> pg_backend_pid()"
+                    ),
+                    {"d": database},
+                ).scalar_one()
+            if others == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("a killed upgrade's backend is still running after 120 s")
+    finally:
+        engine.dispose()
