@@ -35,7 +35,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic import ValidationError as PydanticValidationError
 
 from karr_db.errors import FieldError, ValidationError
-from karr_db.models.types import encode_json, parse_timestamp
+from karr_db.models.types import dumps_document, encode_json, parse_timestamp
 
 __all__ = [
     "RUN_ID_NAMESPACE",
@@ -271,6 +271,8 @@ def flatten_metrics(metrics: Mapping[str, Any]) -> list[FlatMetric]:
 
 def canonical_json(document: Any) -> str:
     """The one text of a document that its id is derived from (key order ignored)."""
+    if _string_keys_only(document):
+        return dumps_document(document, sort_keys=True)
     return json.dumps(
         encode_json(document),
         sort_keys=True,
@@ -280,9 +282,35 @@ def canonical_json(document: Any) -> str:
     )
 
 
+def _string_keys_only(value: Any) -> bool:
+    """Whether every object key is a string (always true of parsed JSON)."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _string_keys_only(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_string_keys_only(v) for v in value)
+    return True
+
+
 def run_id_for(document: Any) -> str:
     """The content-derived run id: UUIDv5 of the canonical JSON, as a full UUID string."""
-    return str(uuid.uuid5(RUN_ID_NAMESPACE, canonical_json(document)))
+    return _run_id(canonical_json(document))
+
+
+def _run_id(canonical: str) -> str:
+    return str(uuid.uuid5(RUN_ID_NAMESPACE, canonical))
+
+
+def _clean_text(canonical: str) -> bool:
+    """Whether the canonical text of a parsed JSON document shows no string both
+    dialects cannot store: ``json.dumps`` escapes NUL as ``\\u0000`` and writes
+    lone surrogates raw (which UTF-8 refuses)."""
+    if "\\u0000" in canonical:
+        return False
+    try:
+        canonical.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
@@ -297,7 +325,15 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
             [FieldError("<document>", f"expected a JSON object, got {type(document).__name__}")],
         )
     document = dict(document)
-    errors = list(_json_problems(document, ()))
+    canonical: str | None = None
+    if isinstance(data, str | bytes):
+        # Parsed JSON holds only JSON values under string keys, so the one
+        # possible problem (NUL, lone surrogates) shows in its canonical text:
+        # the full walk is needed only when the text shows one.
+        canonical = dumps_document(document, sort_keys=True)
+        errors = [] if _clean_text(canonical) else list(_json_problems(document, ()))
+    else:
+        errors = list(_json_problems(document, ()))
     if errors:
         raise ValidationError(WHAT, errors)
     try:
@@ -311,6 +347,8 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
         metrics.append([FlatMetric(name, value) for name, value in out.items()])
     if errors:
         raise ValidationError(WHAT, errors)
+    if canonical is None:  # the checks above ensured string keys
+        canonical = dumps_document(document, sort_keys=True)
     return ValidatedDocument(
-        document=document, model=model, run_id=run_id_for(document), metrics=metrics
+        document=document, model=model, run_id=_run_id(canonical), metrics=metrics
     )

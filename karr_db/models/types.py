@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "JSONDocument",
     "UTCDateTime",
     "decode_json",
+    "dumps_document",
     "encode_json",
     "format_timestamp",
     "parse_timestamp",
@@ -245,6 +247,37 @@ def dumps_json(value: Any) -> str:
     return json.dumps(
         encode_json(value), ensure_ascii=False, allow_nan=False, separators=(",", ":")
     )
+
+
+#: Text that :func:`encode_json` might have changed: an exponent float (``1e+16``),
+#: a negative zero, or a marker key; anything else JSON-serialises unchanged.
+_MAY_NEED_ENCODING = re.compile(r'e\+|-0\.0(?![0-9])|"\$(?:float|escaped)"')
+
+
+def dumps_document(value: Any, *, sort_keys: bool = False) -> str:
+    """:func:`dumps_json` of a value whose object keys are all strings, usually without
+    the :func:`encode_json` walk.
+
+    Serialising a result document directly and checking the text is ~3x cheaper
+    than re-building it; when the text shows a value that needs a marker
+    (non-finite floats make ``json.dumps`` refuse), the full encoding is used.
+    (Keys must be strings: ``json.dumps`` writes a ``True`` key as ``"true"``,
+    :func:`encode_json` as ``"True"``.)
+    """
+    options: dict[str, Any] = {
+        "ensure_ascii": False,
+        "allow_nan": False,
+        "separators": (",", ":"),
+        "sort_keys": sort_keys,
+    }
+    try:
+        text = json.dumps(value, **options)
+    except (ValueError, TypeError):
+        pass
+    else:
+        if not _MAY_NEED_ENCODING.search(text):
+            return text
+    return json.dumps(encode_json(value), **options)
 
 
 class JSONDocument(TypeDecorator[Any]):

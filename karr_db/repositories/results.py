@@ -33,12 +33,13 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Select,
     and_,
+    bindparam,
     case,
     delete,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -52,8 +53,8 @@ from karr_db.db import storage_error
 from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
-from karr_db.models.types import Double, parse_timestamp, utcnow
-from karr_db.repositories.base import Page
+from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
+from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import (
     AggregateRow,
@@ -206,6 +207,9 @@ def _summary_select() -> Select[*tuple[Any, ...]]:
     return _with_hardware(select(*_SUMMARY_COLUMNS).select_from(Run))
 
 
+_SUMMARY_BY_ID = _summary_select().where(Run.id == bindparam("run_id"))
+
+
 def _check_limit(limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
@@ -281,6 +285,104 @@ def _translated(operation: str) -> Iterator[None]:
         raise storage_error(operation, exc) from exc
 
 
+def _processor(column: Any, dialect: Any) -> Any:
+    """The column type's bind conversion for ``dialect`` (identity when it has none)."""
+    process = column.type.bind_processor(dialect)
+    return process if process is not None else _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_RUN_COLUMNS = (
+    "id",
+    "model",
+    "engine",
+    "suite_name",
+    "timestamp",
+    "passed",
+    "total_benchmarks",
+    "passed_count",
+    "failed_count",
+    "total_time_seconds",
+    "kitt_version",
+    "raw_json",
+    "created_at",
+)
+_HARDWARE_COLUMNS = (
+    "run_id",
+    "gpu_model",
+    "gpu_vram_gb",
+    "gpu_count",
+    "cpu_model",
+    "cpu_cores",
+    "ram_gb",
+    "environment_type",
+    "fingerprint",
+)
+_BENCHMARK_COLUMNS = (
+    "run_id",
+    "test_name",
+    "test_version",
+    "run_number",
+    "passed",
+    "timestamp",
+    "created_at",
+)
+_METRIC_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
+
+
+#: PostgreSQL inserts of several documents at once (imports) use COPY: for an
+#: import batch of 200 runs (~40,000 metric rows) ``INSERT .. SELECT FROM
+#: unnest`` took about twice as long as COPY; for one run's rows the two are
+#: alike, and a single save keeps plain INSERTs, visible to statement-level
+#: instrumentation.
+COPY_FROM_DOCUMENTS = 2
+
+
+def _copy(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """COPY rows in through psycopg; its errors leave as SQLAlchemy's, like any statement's."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(
+            statement, None, exc, connection.dialect.loaded_dbapi.Error
+        ) from exc
+
+
+def _bulk_insert(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    copy: bool = False,
+) -> None:
+    """Insert driver-ready rows in one statement: executemany on SQLite, unnest on PostgreSQL.
+
+    Values must already be converted for the dialect (see :func:`_processor`);
+    JSON columns take JSON text, which PostgreSQL casts element by element.
+    """
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql" and copy:
+        _copy(connection, f"COPY {table} ({names}) FROM STDIN", rows)
+    elif connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({names}) SELECT * FROM {unnest_arrays(table, columns)}",
+            arrays(rows),
+        )
+    else:
+        marks = ", ".join("?" * len(columns))
+        connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+
 def _whole(value: int | float | None) -> int | None:
     return None if value is None else round(value)
 
@@ -293,7 +395,7 @@ class ResultsRepository:
 
     # --- writes -------------------------------------------------------------
 
-    def save(self, document: str | bytes | Mapping[str, Any]) -> SaveResult:
+    def save(self, document: str | bytes | Mapping[str, Any] | ValidatedDocument) -> SaveResult:
         """Store a result document (JSON text or parsed object); idempotent.
 
         The run id is derived from the content, so saving the same document
@@ -304,14 +406,14 @@ class ResultsRepository:
         written). On SQLite, writers should open their transaction with
         ``immediate=True`` so that the read-then-write cannot be refused.
         """
-        doc = load_document(document)
+        doc = document if isinstance(document, ValidatedDocument) else load_document(document)
         with _translated("saving a run"):
             existing = self.get_summary(doc.run_id, missing_ok=True)
             if existing is not None:
                 return SaveResult(run=existing, created=False)
             try:
                 with self.session.begin_nested():
-                    summary = self._insert(doc)
+                    (summary,) = self._insert_many([doc])
             except IntegrityError:
                 existing = self.get_summary(doc.run_id, missing_ok=True)
                 if existing is None:  # not a duplicate run: some other constraint
@@ -319,93 +421,210 @@ class ResultsRepository:
                 return SaveResult(run=existing, created=False)
         return SaveResult(run=summary, created=True)
 
-    def _insert(self, doc: ValidatedDocument) -> RunSummary:
-        """Insert one validated document with a fixed number of statements."""
-        now = utcnow()
-        m = doc.model
-        run_values: dict[str, Any] = {
-            "id": doc.run_id,
-            "model": m.model,
-            "engine": m.engine,
-            "suite_name": m.suite_name,
-            "timestamp": m.run_timestamp,
-            "passed": m.passed,
-            "total_benchmarks": m.total_benchmarks,
-            "passed_count": m.passed_count,
-            "failed_count": m.failed_count,
-            "total_time_seconds": m.total_time_seconds,
-            "kitt_version": m.kitt_version,
-            "created_at": now,
-        }
-        self.session.execute(insert(Run).values(raw_json=doc.document, **run_values))
+    def save_many(
+        self, documents: Sequence[str | bytes | Mapping[str, Any] | ValidatedDocument]
+    ) -> list[SaveResult]:
+        """Store many documents at the cost of a few statements in all; one result each, in order.
 
-        hardware: dict[str, Any] = {}
-        info = m.system_info
-        if info is not None:
-            gpu, cpu = info.gpu, info.cpu
-            hardware = {
-                "gpu_model": gpu.model if gpu else None,
-                "gpu_vram_gb": _whole(gpu.vram_gb) if gpu else None,
-                "gpu_count": gpu.count if gpu else None,
-                "cpu_model": cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
-                "cpu_cores": None if cpu is None or isinstance(cpu, str) else cpu.cores,
-                "ram_gb": _whole(info.ram_gb),
-                "environment_type": info.environment_type,
-                "fingerprint": info.fingerprint,
-            }
-            self.session.execute(insert(Hardware).values(run_id=doc.run_id, **hardware))
-
-        if m.results:
-            rows = [
-                {
-                    "run_id": doc.run_id,
-                    "test_name": r.test_name,
-                    "test_version": r.test_version,
-                    "run_number": r.run_number,
-                    "passed": r.passed,
-                    "timestamp": parse_timestamp(r.timestamp),
-                    "created_at": now,
-                }
-                for r in m.results
-            ]
-            ids = self._insert_benchmarks(doc.run_id, rows)
-            metric_rows = [
-                {"benchmark_id": benchmark_id, "metric_name": f.name, "metric_value": f.value}
-                for benchmark_id, flat in zip(ids, doc.metrics, strict=True)
-                for f in flat
-            ]
-            if metric_rows:
-                self.session.execute(insert(Metric), metric_rows)
-
-        EventsRepository(self.session).append(
-            "run.saved",
-            source_id=doc.run_id,
-            data={"model": m.model, "engine": m.engine, "suite_name": m.suite_name},
-        )
-        return RunSummary(
-            **run_values,
-            gpu_model=hardware.get("gpu_model"),
-            gpu_count=hardware.get("gpu_count"),
-            environment_type=hardware.get("environment_type"),
-        )
-
-    def _insert_benchmarks(self, run_id: str, rows: list[dict[str, Any]]) -> Sequence[int]:
-        """Insert a run's benchmarks in one statement; their ids in the order of ``rows``.
-
-        PostgreSQL batches ``INSERT .. RETURNING`` and correlates the ids with
-        a sentinel. SQLite would fall back to one INSERT per row for ordered
-        RETURNING, so there the rows go in one executemany and the ids are read
-        back in id order: AUTOINCREMENT ids grow in insertion order, and no
-        other transaction can add benchmarks to a run this one just created.
+        The bulk path of imports: one query finds the runs already stored, and
+        the new ones go in with one statement per table, in one SAVEPOINT. All
+        documents are validated first (a :class:`ValidationError` writes
+        nothing). If the bulk insert fails (a concurrent save of the same
+        document, or a row the database refuses), each new document is saved
+        on its own instead, so the error names the document that caused it
+        and the others are kept.
         """
-        if self.session.get_bind().dialect.name == "postgresql":
-            return self.session.scalars(
-                insert(Benchmark).returning(Benchmark.id, sort_by_parameter_order=True), rows
-            ).all()
-        self.session.execute(insert(Benchmark), rows)
-        return self.session.scalars(
-            select(Benchmark.id).where(Benchmark.run_id == run_id).order_by(Benchmark.id)
-        ).all()
+        docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
+        with _translated("saving runs"):
+            stored = self._summaries([d.run_id for d in docs])
+            fresh: dict[str, ValidatedDocument] = {}
+            for doc in docs:
+                if doc.run_id not in stored:
+                    fresh.setdefault(doc.run_id, doc)
+            created: dict[str, RunSummary] = {}
+            if fresh:
+                try:
+                    with self.session.begin_nested():
+                        summaries = self._insert_many(list(fresh.values()))
+                    created = {s.id: s for s in summaries}
+                except IntegrityError:
+                    for doc in fresh.values():
+                        result = self.save(doc)
+                        if result.created:
+                            created[doc.run_id] = result.run
+                        else:
+                            stored[doc.run_id] = result.run
+        results = []
+        reported: set[str] = set()
+        for doc in docs:
+            if doc.run_id in created and doc.run_id not in reported:
+                reported.add(doc.run_id)
+                results.append(SaveResult(run=created[doc.run_id], created=True))
+            else:
+                run = stored.get(doc.run_id) or created[doc.run_id]
+                results.append(SaveResult(run=run, created=False))
+        return results
+
+    def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """Summaries of the stored runs among ``run_ids`` (one statement per 500 ids)."""
+        unique = list(dict.fromkeys(run_ids))
+        found: dict[str, RunSummary] = {}
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            rows = self.session.execute(_summary_select().where(Run.id.in_(chunk))).all()
+            found.update((row.id, RunSummary.model_validate(row)) for row in rows)
+        return found
+
+    def _insert_many(self, docs: Sequence[ValidatedDocument]) -> list[RunSummary]:
+        """Insert validated documents with a fixed number of statements, whatever their number.
+
+        Rows go to the driver as plain tuples (``executemany`` on SQLite, one
+        set-based ``INSERT .. SELECT FROM unnest(..)`` per table on
+        PostgreSQL), converted by the columns' own bind processors. The ORM's
+        bulk insert spent ~20 µs of Python per metric row building parameter
+        dictionaries, and psycopg's ``executemany`` runs one INSERT per row on
+        the server; see docs/performance.md.
+        """
+        connection = self.session.connection()
+        dialect = connection.dialect
+        now = utcnow()
+        runs, hardware, summaries = [], [], []
+        for doc in docs:
+            m = doc.model
+            run = RunSummary.model_construct(
+                id=doc.run_id,
+                model=m.model,
+                engine=m.engine,
+                suite_name=m.suite_name,
+                timestamp=m.run_timestamp,
+                passed=m.passed,
+                total_benchmarks=m.total_benchmarks,
+                passed_count=m.passed_count,
+                failed_count=m.failed_count,
+                total_time_seconds=m.total_time_seconds,
+                kitt_version=m.kitt_version,
+                created_at=now,
+                gpu_model=None,
+                gpu_count=None,
+                environment_type=None,
+            )
+            info = m.system_info
+            if info is not None:
+                gpu, cpu = info.gpu, info.cpu
+                row = (
+                    doc.run_id,
+                    gpu.model if gpu else None,
+                    _whole(gpu.vram_gb) if gpu else None,
+                    gpu.count if gpu else None,
+                    cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
+                    None if cpu is None or isinstance(cpu, str) else cpu.cores,
+                    _whole(info.ram_gb),
+                    info.environment_type,
+                    info.fingerprint,
+                )
+                hardware.append(row)
+                run = run.model_copy(
+                    update={"gpu_model": row[1], "gpu_count": row[3], "environment_type": row[7]}
+                )
+            summaries.append(run)
+            runs.append(doc)
+
+        stamp = _processor(Run.__table__.c.timestamp, dialect)
+        flag = _processor(Run.__table__.c.passed, dialect)
+        number = _processor(Run.__table__.c.total_time_seconds, dialect)
+        created = stamp(now)
+        run_rows = [
+            (
+                s.id,
+                s.model,
+                s.engine,
+                s.suite_name,
+                stamp(s.timestamp),
+                flag(s.passed),
+                s.total_benchmarks,
+                s.passed_count,
+                s.failed_count,
+                number(s.total_time_seconds),
+                s.kitt_version,
+                dumps_document(doc.document),
+                created,
+            )
+            for s, doc in zip(summaries, docs, strict=True)
+        ]
+        copy = len(docs) >= COPY_FROM_DOCUMENTS
+        _bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
+        _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
+
+        bench_rows = [
+            (
+                doc.run_id,
+                r.test_name,
+                r.test_version,
+                r.run_number,
+                flag(r.passed),
+                stamp(parse_timestamp(r.timestamp)),
+                created,
+            )
+            for doc in docs
+            for r in doc.model.results
+        ]
+        ids = self._insert_benchmarks(bench_rows)
+        flats = (flat for doc in docs for flat in doc.metrics)
+        # Flattened values are floats already; the only conversion left is
+        # SQLite's NaN text (see Double). Inline: this runs ~200 times a run.
+        nan = None if dialect.name == "postgresql" else SQLITE_NAN
+        metric_rows = [
+            (benchmark_id, f.name, f.value if nan is None or f.value == f.value else nan)
+            for benchmark_id, flat in zip(ids, flats, strict=True)
+            for f in flat
+        ]
+        _bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
+
+        EventsRepository(self.session).append_many(
+            (
+                "run.saved",
+                s.id,
+                {"model": s.model, "engine": s.engine, "suite_name": s.suite_name},
+            )
+            for s in summaries
+        )
+        return summaries
+
+    def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Insert benchmark rows in one statement (two on SQLite); their ids in row order."""
+        if not rows:
+            return []
+        connection = self.session.connection()
+        if connection.dialect.name == "postgresql":
+            # Ids are drawn from the column's sequence in a materialised CTE and
+            # matched to the rows by position, so the returned ids follow
+            # ``rows`` without relying on the order rows are inserted in.
+            columns = ", ".join(_BENCHMARK_COLUMNS)
+            result = connection.exec_driver_sql(
+                f"WITH input AS (SELECT * FROM {unnest_arrays('benchmarks', _BENCHMARK_COLUMNS)} "
+                f"WITH ORDINALITY AS t({columns}, n)), "
+                "numbered AS MATERIALIZED (SELECT n, "
+                "nextval(pg_get_serial_sequence('benchmarks', 'id')) AS id FROM input), "
+                f"inserted AS (INSERT INTO benchmarks (id, {columns}) "
+                f"SELECT numbered.id, {columns} FROM input JOIN numbered USING (n)) "
+                "SELECT id FROM numbered ORDER BY n",
+                arrays(rows),
+            )
+            return [row[0] for row in result]
+        # SQLite would need one ordered RETURNING per row. This transaction
+        # already holds the write lock (it inserted the runs), so nobody else
+        # can take ids meanwhile: number the rows from the AUTOINCREMENT
+        # counter (or the highest id, whichever is larger) and insert them
+        # with explicit ids, which advances the counter.
+        first = next_sqlite_id(connection, "benchmarks")
+        ids = list(range(first, first + len(rows)))
+        _bulk_insert(
+            connection,
+            "benchmarks",
+            ("id", *_BENCHMARK_COLUMNS),
+            [(i, *row) for i, row in zip(ids, rows, strict=True)],
+        )
+        return ids
 
     def delete(self, run_id: str, *, detach: bool = False) -> None:
         """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
@@ -450,7 +669,10 @@ class ResultsRepository:
     def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
         """One run's columns and hardware headline (one statement)."""
         with _translated("reading a run"):
-            row = self.session.execute(_summary_select().where(Run.id == run_id)).first()
+            # A prebuilt Core statement on the session's connection: every save
+            # starts with this lookup, and building and ORM-compiling the
+            # statement anew cost more than running it (~1 ms of Python).
+            row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
         if row is None:
             if missing_ok:
                 return None

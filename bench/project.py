@@ -1,0 +1,76 @@
+"""The project side of every workload: karr_db's public API, used as an application would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from karr_db.db import transaction
+from karr_db.importing import export_runs, import_paths
+from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.results import ResultsRepository
+
+
+class Project:
+    """One engine and the operations the workloads time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def save(self, doc: dict[str, Any]) -> str:
+        with transaction(self.engine, immediate=True) as session:
+            return ResultsRepository(session).save(doc).run.id
+
+    def import_files(self, paths: list[Path]) -> int:
+        report = import_paths(self.engine, paths)
+        return sum(o.status == "imported" for o in report.outcomes)
+
+    def append_event(self) -> None:
+        with transaction(self.engine, immediate=True) as session:
+            EventsRepository(session).append("agent.updated", source_id="agent-1", data={"n": 1})
+
+    def append_events(self, count: int) -> None:
+        with transaction(self.engine, immediate=True) as session:
+            EventsRepository(session).append_many(
+                ("agent.updated", f"agent-{i}", {"n": i}) for i in range(count)
+            )
+
+    def latest(self, model: str, engine: str, limit: int = 50) -> list[Any]:
+        with transaction(self.engine) as session:
+            repo = ResultsRepository(session)
+            return repo.list_runs({"model": model, "engine": engine}, limit=limit).items
+
+    def leaderboard(self, metric: str) -> list[Any]:
+        with transaction(self.engine) as session:
+            return ResultsRepository(session).leaderboard(metric, group_by=("model", "engine"))
+
+    def history(self, metric: str, model: str, engine: str) -> list[Any]:
+        with transaction(self.engine) as session:
+            return ResultsRepository(session).metric_history(metric, model=model, engine=engine)
+
+    def detail(self, run_id: str) -> Any:
+        with transaction(self.engine) as session:
+            return ResultsRepository(session).get(run_id)
+
+    def count_passed(self, passed: bool) -> int:
+        with transaction(self.engine) as session:
+            return ResultsRepository(session).count({"passed": passed})
+
+    def tail(self, after: int, page: int = 1000) -> int:
+        read = 0
+        while True:
+            with transaction(self.engine) as session:
+                batch = EventsRepository(session).read_after(after, limit=page)
+            read += len(batch.items)
+            after = batch.last_id
+            if not batch.has_more:
+                return read
+
+    def export(self, directory: Path) -> int:
+        with transaction(self.engine) as session:
+            return export_runs(session, directory)

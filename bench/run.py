@@ -1,0 +1,1013 @@
+"""The benchmark: karr_db against a raw-driver baseline, on SQLite and PostgreSQL.
+
+``python -m bench`` (``make bench``) runs every workload at full size on both
+dialects and prints one table: the project's figure, the baseline's, and
+project/baseline (for throughputs baseline/project, so that above 1 always
+means "the project is slower"). ``--quick`` uses smaller sizes (about a
+minute); ``--scale 1000,10000,100000`` adds the scaling table.
+
+PostgreSQL comes from ``--postgres URL`` or ``KARR_BENCH_POSTGRES_URL`` (a
+server URL; throwaway ``karr_bench_*`` databases are created there and dropped
+afterwards); without it only SQLite runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib.util
+import json
+import multiprocessing
+import os
+import platform
+import pstats
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+
+from bench.baseline import RawBackend, RawPostgres, RawSqlite
+from bench.generator import LEADERBOARD_METRIC, MODELS, documents
+from bench.project import Project
+from karr_db import migrations
+from karr_db.db import make_engine, normalize_url
+
+ROOT = Path(__file__).resolve().parent.parent
+POSTGRES_ENV = "KARR_BENCH_POSTGRES_URL"
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each workload does."""
+
+    saves: int
+    imports: int
+    query_runs: int
+    query_reps: int
+    events_single: int
+    events_batches: int
+    events_batch_size: int
+    tail_events: int
+    export_runs: int
+    adopt_runs: int
+    import_batch: int = 500
+
+    @classmethod
+    def full(cls) -> Sizes:
+        return cls(
+            saves=300,
+            imports=5000,
+            query_runs=20_000,
+            query_reps=30,
+            events_single=1000,
+            events_batches=20,
+            events_batch_size=1000,
+            tail_events=100_000,
+            export_runs=20_000,
+            adopt_runs=20_000,
+        )
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(
+            saves=60,
+            imports=400,
+            query_runs=1500,
+            query_reps=7,
+            events_single=150,
+            events_batches=4,
+            events_batch_size=500,
+            tail_events=10_000,
+            export_runs=800,
+            adopt_runs=1000,
+        )
+
+    @classmethod
+    def tiny(cls) -> Sizes:
+        """For the smoke test: every code path, a few seconds."""
+        return cls(
+            saves=3,
+            imports=6,
+            query_runs=20,
+            query_reps=2,
+            events_single=3,
+            events_batches=2,
+            events_batch_size=5,
+            tail_events=30,
+            export_runs=10,
+            adopt_runs=10,
+            import_batch=4,
+        )
+
+
+# --- results -------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table."""
+
+    dialect: str
+    workload: str
+    unit: str
+    project: float
+    baseline: float | None
+    #: "throughput" (higher is better) or "latency"/"memory" (lower is better).
+    kind: str
+    target: float | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """How many times slower (or bigger) the project is than the baseline."""
+        if self.baseline is None or self.project == 0 or self.baseline == 0:
+            return None
+        if self.kind == "throughput":
+            return self.baseline / self.project
+        return self.project / self.baseline
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return ""
+        if self.kind == "memory":
+            return "ok" if self.project <= self.target else "MISS"
+        ratio = self.ratio
+        if ratio is None:
+            return ""
+        return "ok" if ratio <= self.target else "MISS"
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    scaling: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(f"  {format_row(row)}", flush=True)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def format_row(row: Row) -> str:
+    ratio = row.ratio
+    if row.target is None:
+        target = ""
+    elif row.kind == "memory":
+        target = f"< {row.target:g} MB"
+    else:
+        target = f"<= {row.target:g}x"
+    return (
+        f"{row.dialect:<10} {row.workload:<44} {row.unit:<8} {_fmt(row.project):>10} "
+        f"{_fmt(row.baseline):>10} {('-' if ratio is None else f'{ratio:.2f}x'):>7} "
+        f"{target:>10} {row.verdict:>4} {row.note}"
+    )
+
+
+HEADER = (
+    f"{'dialect':<10} {'workload':<44} {'unit':<8} {'project':>10} {'baseline':>10} "
+    f"{'ratio':>7} {'target':>10} {'':>4}"
+)
+
+
+def print_table(report: Report) -> None:
+    print()
+    print(
+        "ratio = project/baseline time (baseline/project for throughputs): "
+        "1.00x is raw-driver speed"
+    )
+    print(HEADER)
+    print("-" * len(HEADER))
+    for row in report.rows:
+        print(format_row(row))
+    if report.scaling:
+        print()
+        print("scaling (runs already stored -> save throughput, leaderboard median latency)")
+        print(
+            f"{'dialect':<10} {'runs':>8} {'save runs/s':>12} {'raw runs/s':>11} {'ratio':>7} "
+            f"{'lb p50 ms':>10} {'raw ms':>8} {'ratio':>7}"
+        )
+        for s in report.scaling:
+            print(
+                f"{s['dialect']:<10} {s['runs']:>8,} {s['save']:>12.1f} {s['save_raw']:>11.1f} "
+                f"{s['save_raw'] / s['save']:>6.2f}x {s['lb']:>10.2f} {s['lb_raw']:>8.2f} "
+                f"{s['lb'] / s['lb_raw']:>6.2f}x"
+            )
+
+
+# --- databases ----------------------------------------------------------------------
+
+
+class Databases:
+    """Throwaway migrated databases of one dialect, copied from one template."""
+
+    def __init__(self, dialect: str, workdir: Path, server: str | None) -> None:
+        self.dialect = dialect
+        self.workdir = workdir
+        self.server = server
+        self.prefix = f"karr_bench_{uuid.uuid4().hex[:8]}"
+        self.created: list[str] = []
+        self._template: str | None = None
+        self._count = 0
+
+    def _name(self) -> str:
+        self._count += 1
+        return f"{self.prefix}_{self._count}"
+
+    def _admin(self) -> psycopg.Connection[Any]:
+        assert self.server is not None
+        return psycopg.connect(self.server, autocommit=True)
+
+    def url(self, name: str) -> str:
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.workdir / name}.db"
+        assert self.server is not None
+        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
+
+    def raw_target(self, url: str) -> str:
+        """What the raw driver connects with: a file path or a libpq URL."""
+        parsed = make_url(url)
+        if self.dialect == "sqlite":
+            return str(parsed.database)
+        return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def empty(self) -> str:
+        name = self._name()
+        if self.dialect == "postgresql":
+            with self._admin() as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.url(name)
+
+    def copy(self, source_url: str) -> str:
+        """A new database with the contents of ``source_url`` (nobody may be connected)."""
+        name = self._name()
+        if self.dialect == "sqlite":
+            checkpoint(source_url)
+            shutil.copyfile(str(make_url(source_url).database), self.workdir / f"{name}.db")
+        else:
+            source = make_url(source_url).database
+            with self._admin() as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
+        self.created.append(name)
+        return self.url(name)
+
+    def migrated(self) -> str:
+        if self._template is None:
+            self._template = self.empty()
+            migrations.upgrade(self._template)
+        return self.copy(self._template)
+
+    def drop(self, url: str) -> None:
+        name = make_url(url).database or ""
+        if self.dialect == "sqlite":
+            for suffix in ("", "-wal", "-shm"):
+                Path(name + suffix).unlink(missing_ok=True)
+            return
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def drop_all(self) -> None:
+        for name in self.created:
+            with suppress(Exception):
+                self.drop(self.url(name))
+
+    def raw(self, url: str) -> RawBackend:
+        target = self.raw_target(url)
+        return RawSqlite(target) if self.dialect == "sqlite" else RawPostgres(target)
+
+
+def checkpoint(url: str) -> None:
+    """Fold a SQLite WAL into the file (before copying it)."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+
+
+def populate(databases: Databases, url: str, runs: int, *, seed: int, batch: int = 1000) -> None:
+    """Fill a database with ``runs`` generated documents through the raw bulk path."""
+    raw = databases.raw(url)
+    try:
+        start = 0
+        while start < runs:
+            n = min(batch, runs - start)
+            raw.import_batch(documents(n, seed=seed, start=start))
+            start += n
+    finally:
+        raw.close()
+    if databases.dialect == "postgresql":
+        with psycopg.connect(databases.raw_target(url), autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE")
+    else:
+        with suppress(Exception):
+            raw2 = RawSqlite(databases.raw_target(url))
+            raw2.conn.execute("ANALYZE")
+            raw2.close()
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _repeat(fn: Callable[[], object], times: int) -> None:
+    for _ in range(times):
+        fn()
+
+
+def latencies(fn: Callable[[], Any], reps: int) -> tuple[float, float]:
+    """(median, p95) in milliseconds after one warm-up call."""
+    fn()
+    samples = sorted(_timed(fn) * 1000 for _ in range(reps))
+    p95 = samples[min(len(samples) - 1, round(0.95 * (len(samples) - 1)))]
+    return statistics.median(samples), p95
+
+
+@contextmanager
+def profiled(name: str | None, wanted: set[str]) -> Iterator[None]:
+    """cProfile the block when ``--profile`` names it; top functions printed."""
+    if name is None or not (wanted & {name, "all"}):
+        yield
+        return
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        print(f"\n--- profile: {name} ---")
+        stats = pstats.Stats(profiler).sort_stats("cumulative")
+        stats.print_stats(30)
+        stats.sort_stats("tottime").print_stats(25)
+
+
+class Bench:
+    """Runs the workloads of one dialect."""
+
+    def __init__(
+        self, databases: Databases, sizes: Sizes, report: Report, profile: set[str]
+    ) -> None:
+        self.db = databases
+        self.dialect = databases.dialect
+        self.sizes = sizes
+        self.report = report
+        self.profile = profile
+
+    def row(
+        self,
+        workload: str,
+        unit: str,
+        project: float,
+        baseline: float | None,
+        kind: str,
+        target: float | None = None,
+        note: str = "",
+    ) -> None:
+        self.report.add(Row(self.dialect, workload, unit, project, baseline, kind, target, note))
+
+    def project(self, url: str) -> Project:
+        return Project(make_engine(url))
+
+    # writes
+
+    def save(self) -> None:
+        n = self.sizes.saves
+        docs = list(documents(n, seed=1))
+        p_url, r_url = self.db.migrated(), self.db.migrated()
+        project, raw = self.project(p_url), self.db.raw(r_url)
+        project.save(docs[0])
+        raw.save(docs[0])
+        with profiled("save", self.profile):
+            p = _timed(lambda: [project.save(d) for d in docs[1:]])
+        r = _timed(lambda: [raw.save(d) for d in docs[1:]])
+        project.close()
+        raw.close()
+        self.db.drop(p_url)
+        self.db.drop(r_url)
+        self.row(
+            "save 1 document/transaction", "runs/s", (n - 1) / p, (n - 1) / r, "throughput", 2.0
+        )
+
+    def import_(self) -> None:
+        n = self.sizes.imports
+        files = Path(tempfile.mkdtemp(dir=self.db.workdir, prefix="import-"))
+        paths = []
+        for i, doc in enumerate(documents(n, seed=2)):
+            path = files / f"{i:06d}" / "metrics.json"
+            path.parent.mkdir()
+            path.write_text(json.dumps(doc, indent=2))
+            paths.append(path)
+        p_url, r_url = self.db.migrated(), self.db.migrated()
+        project, raw = self.project(p_url), self.db.raw(r_url)
+        with profiled("import", self.profile):
+            p = _timed(lambda: project.import_files([files]))
+        batch = self.sizes.import_batch
+
+        def raw_import() -> None:
+            for start in range(0, len(paths), batch):
+                docs = [json.loads(p.read_bytes()) for p in paths[start : start + batch]]
+                raw.import_batch(docs)
+
+        r = _timed(raw_import)
+        project.close()
+        raw.close()
+        self.db.drop(p_url)
+        self.db.drop(r_url)
+        shutil.rmtree(files)
+        self.row(f"import {n:,} documents (files)", "runs/s", n / p, n / r, "throughput", 2.0)
+
+    # queries
+
+    def queries(self) -> None:
+        n, reps = self.sizes.query_runs, self.sizes.query_reps
+        url = self.db.migrated()
+        started = time.perf_counter()
+        populate(self.db, url, n, seed=3)
+        print(f"  (populated {n:,} runs in {time.perf_counter() - started:.1f} s)", flush=True)
+        project, raw = self.project(url), self.db.raw(url)
+        model, engine = MODELS[0], "vllm"
+        detail_id = raw.latest(model, engine, 1)[0][0]
+        cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+            (
+                "latest 50 runs of a model+engine",
+                lambda: project.latest(model, engine),
+                lambda: raw.latest(model, engine),
+            ),
+            (
+                f"leaderboard {LEADERBOARD_METRIC} by model+engine",
+                lambda: project.leaderboard(LEADERBOARD_METRIC),
+                lambda: raw.leaderboard(LEADERBOARD_METRIC),
+            ),
+            (
+                "metric history of a model/engine",
+                lambda: project.history(LEADERBOARD_METRIC, model, engine),
+                lambda: raw.history(LEADERBOARD_METRIC, model, engine),
+            ),
+            (
+                "full detail of one run",
+                lambda: project.detail(detail_id),
+                lambda: raw.detail(detail_id),
+            ),
+            (
+                "count by passed",
+                lambda: project.count_passed(True),
+                lambda: raw.count_passed(True),
+            ),
+        ]
+        check_same_answers(project, raw, model, engine, detail_id)
+        for name, p_fn, r_fn in cases:
+            with profiled(name.split()[0], self.profile):
+                p50, p95 = latencies(p_fn, reps)
+            r50, r95 = latencies(r_fn, reps)
+            self.row(f"{name} (p50)", "ms", p50, r50, "latency", 1.5, f"@{n:,} runs")
+            self.row(f"{name} (p95)", "ms", p95, r95, "latency", None)
+        project.close()
+        raw.close()
+        self.export(url, n)
+        self.db.drop(url)
+
+    # events
+
+    def events(self) -> None:
+        s = self.sizes
+        p_url, r_url = self.db.migrated(), self.db.migrated()
+        project, raw = self.project(p_url), self.db.raw(r_url)
+
+        def raw_one() -> None:
+            for _ in range(s.events_single):
+                raw.append_events(1)
+
+        with profiled("events", self.profile):
+            p = _timed(lambda: _repeat(project.append_event, s.events_single))
+        r = _timed(raw_one)
+        self.row(
+            "events: append 1/transaction",
+            "events/s",
+            s.events_single / p,
+            s.events_single / r,
+            "throughput",
+        )
+        total = s.events_batches * s.events_batch_size
+        p = _timed(
+            lambda: _repeat(lambda: project.append_events(s.events_batch_size), s.events_batches)
+        )
+        r = _timed(
+            lambda: _repeat(lambda: raw.append_events(s.events_batch_size), s.events_batches)
+        )
+        self.row(
+            f"events: append in batches of {s.events_batch_size:,}",
+            "events/s",
+            total / p,
+            total / r,
+            "throughput",
+        )
+        # Top up one log to the tail size; both readers read that same log.
+        have = s.events_single + total
+        while have < s.tail_events:
+            step = min(10_000, s.tail_events - have)
+            raw.append_events(step)
+            have += step
+        project.close()
+        project = self.project(r_url)
+        with profiled("tail", self.profile):
+            p = _timed(lambda: project.tail(0))
+        r = _timed(lambda: raw.tail(0))
+        self.row(
+            f"events: tail reader catching up {have:,}",
+            "events/s",
+            have / p,
+            have / r,
+            "throughput",
+            1.5,
+        )
+        project.close()
+        raw.close()
+        self.db.drop(p_url)
+        self.db.drop(r_url)
+
+    # export
+
+    def export(self, url: str, n: int) -> None:
+        """Export the query database's runs: time, and peak RSS growth in a child process."""
+        results = {}
+        for side in ("project", "baseline"):
+            target = Path(tempfile.mkdtemp(dir=self.db.workdir, prefix=f"export-{side}-"))
+            target_url = url if side == "project" else self.db.raw_target(url)
+            results[side] = export_in_child(side, self.dialect, target_url, target)
+            shutil.rmtree(target)
+        p, r = results["project"], results["baseline"]
+        self.row(
+            f"export {n:,} runs streamed",
+            "runs/s",
+            n / p["seconds"],
+            n / r["seconds"],
+            "throughput",
+        )
+        self.row(
+            f"export {n:,} runs: peak RSS growth", "MB", p["peak_mb"], r["peak_mb"], "memory", 50.0
+        )
+
+    # migrations
+
+    def migrations(self) -> None:
+        url = self.db.empty()
+        statements = capture(url, self.profile)
+        p = statements.seconds
+        replay_url = self.db.empty()
+        r = _timed(lambda: replay(self.db, replay_url, statements.statements))
+        self.row(
+            "alembic upgrade head, empty database",
+            "ms",
+            p * 1000,
+            r * 1000,
+            "latency",
+            note=f"{len(statements.statements)} statements",
+        )
+        self.db.drop(url)
+        self.db.drop(replay_url)
+
+        n = self.sizes.adopt_runs
+        legacy = self.db.empty()
+        started = time.perf_counter()
+        build_legacy_v1(self.db, legacy, n)
+        print(
+            f"  (built a {n:,}-run schema-1 database in {time.perf_counter() - started:.1f} s)",
+            flush=True,
+        )
+        copy = self.db.copy(legacy)
+        statements = capture(legacy, self.profile, name="adopt")
+        r = _timed(lambda: replay(self.db, copy, statements.statements))
+        self.row(
+            f"adopt + upgrade a {n:,}-run schema-1 database",
+            "s",
+            statements.seconds,
+            r,
+            "latency",
+            note=f"{len(statements.statements)} statements",
+        )
+        self.db.drop(legacy)
+        self.db.drop(copy)
+
+    def all(self, only: set[str]) -> None:
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("save", self.save),
+            ("import", self.import_),
+            ("queries", self.queries),
+            ("events", self.events),
+            ("migrations", self.migrations),
+        ]
+        for name, step in steps:
+            if only and name not in only:
+                continue
+            print(f"[{self.dialect}] {name}", flush=True)
+            step()
+
+    def scaling(self, sizes: Sequence[int]) -> None:
+        saves = max(20, self.sizes.saves // 2)
+        docs = list(documents(saves, seed=9))
+        for n in sizes:
+            print(f"[{self.dialect}] scaling at {n:,} runs", flush=True)
+            entry = self._scale_point(n, docs)
+            self.report.scaling.append(entry)
+            print(f"  {entry}", flush=True)
+
+    def _scale_point(self, n: int, docs: list[dict[str, Any]]) -> dict[str, Any]:
+        """Save throughput and leaderboard latency with ``n`` runs already stored."""
+        started = time.perf_counter()
+        base = self.db.migrated()
+        populate(self.db, base, n, seed=5, batch=2000)
+        print(f"  (populated in {time.perf_counter() - started:.1f} s)", flush=True)
+        other = self.db.copy(base)
+        project, raw = self.project(base), self.db.raw(other)
+        lb, _ = latencies(lambda: project.leaderboard(LEADERBOARD_METRIC), 5)
+        lb_raw, _ = latencies(lambda: raw.leaderboard(LEADERBOARD_METRIC), 5)
+        p = _timed(lambda: [project.save(d) for d in docs])
+        r = _timed(lambda: [raw.save(d) for d in docs])
+        project.close()
+        raw.close()
+        self.db.drop(base)
+        self.db.drop(other)
+        return {
+            "dialect": self.dialect,
+            "runs": n,
+            "save": len(docs) / p,
+            "save_raw": len(docs) / r,
+            "lb": lb,
+            "lb_raw": lb_raw,
+        }
+
+
+def check_same_answers(
+    project: Project, raw: RawBackend, model: str, engine: str, run_id: str
+) -> None:
+    """The baseline must answer the same questions: compare both sides' results once."""
+    latest = [r.id for r in project.latest(model, engine)]
+    problems = []
+    if latest != [r[0] for r in raw.latest(model, engine)]:
+        problems.append("latest runs differ")
+    board = project.leaderboard(LEADERBOARD_METRIC)
+    raw_board = raw.leaderboard(LEADERBOARD_METRIC)
+    if [(b.group["model"], b.group["engine"], b.count) for b in board] != [
+        (r[0], r[1], r[2]) for r in raw_board
+    ]:
+        problems.append("leaderboards differ")
+    for b, r in zip(board, raw_board, strict=False):
+        if b.median is None or abs(b.median - r[6]) > 1e-6 * max(1.0, abs(r[6])):
+            problems.append(f"leaderboard medians differ: {b.median} != {r[6]}")
+            break
+    if len(project.history(LEADERBOARD_METRIC, model, engine)) != len(
+        raw.history(LEADERBOARD_METRIC, model, engine)
+    ):
+        problems.append("metric histories differ")
+    detail = project.detail(run_id)
+    _, benches, metrics = raw.detail(run_id)
+    if (len(detail.benchmarks), sum(len(b.metrics) for b in detail.benchmarks)) != (
+        len(benches),
+        len(metrics),
+    ):
+        problems.append("run details differ")
+    if project.count_passed(True) != raw.count_passed(True):
+        problems.append("counts differ")
+    if problems:
+        raise RuntimeError("project and baseline disagree: " + "; ".join(problems))
+
+
+# --- migrations: capture the project's statements, replay them raw ---------------------
+
+
+@dataclass
+class Captured:
+    seconds: float
+    statements: list[tuple[str, Any, bool]]
+
+
+def capture(url: str, profile: set[str], name: str = "upgrade") -> Captured:
+    """Run the project's upgrade, recording every statement it sends to the driver."""
+    engine = make_engine(url)
+    recorded: list[tuple[str, Any, bool]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        recorded.append((statement, params, many))
+
+    event.listen(engine, "before_cursor_execute", record)
+    with profiled(name, profile):
+        seconds = _timed(lambda: migrations.upgrade(engine))
+    engine.dispose()
+    return Captured(seconds, recorded)
+
+
+def replay(databases: Databases, url: str, statements: list[tuple[str, Any, bool]]) -> None:
+    """The baseline of a migration: the same statements through the raw driver, one transaction."""
+    target = databases.raw_target(url)
+    work = [s for s in statements if not s[0].lstrip().upper().startswith("BEGIN")]
+    if databases.dialect == "sqlite":
+        sconn = RawSqlite(target).conn
+        sconn.execute("BEGIN IMMEDIATE")
+        for statement, params, many in work:
+            if many:
+                sconn.executemany(statement, params)
+            else:
+                sconn.execute(statement, params or ()).fetchall()
+        sconn.execute("COMMIT")
+        sconn.close()
+        return
+    with (
+        psycopg.connect(target, options="-c TimeZone=UTC") as pconn,
+        pconn.transaction(),
+        pconn.cursor() as cur,
+    ):
+        for statement, params, many in work:
+            if many:
+                cur.executemany(statement, params)
+            else:
+                # SQLAlchemy doubles % in compiled statements and passes {}:
+                # keep that dict so that psycopg undoubles them again.
+                cur.execute(statement, params if params or isinstance(params, dict) else None)
+                with suppress(psycopg.ProgrammingError):
+                    cur.fetchall()
+
+
+def _legacy_module() -> Any:
+    """tests/legacy.py: the earlier system's DDL (shared with the adoption tests)."""
+    spec = importlib.util.spec_from_file_location("karr_legacy", ROOT / "tests" / "legacy.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_legacy_v1(databases: Databases, url: str, runs: int) -> None:
+    """A schema-1 database of the earlier system holding ``runs`` generated runs (raw inserts)."""
+    legacy = _legacy_module()
+    pg = databases.dialect == "postgresql"
+    ddl = legacy.legacy_ddl(databases.dialect, 1)
+    run_rows, bench_rows, metric_rows, hw_rows = [], [], [], []
+    bench_id = 0
+    for i, doc in enumerate(documents(runs, seed=7)):
+        run_id = f"legacy-{i:07d}"
+        run_rows.append(
+            (
+                run_id,
+                doc["model"],
+                doc["engine"],
+                doc["suite_name"],
+                doc["timestamp"],
+                int(doc["passed"]),
+                doc["total_benchmarks"],
+                doc["passed_count"],
+                doc["failed_count"],
+                doc["total_time_seconds"],
+                doc["kitt_version"],
+                json.dumps(doc),
+                "2026-02-12 10:00:01",
+            )
+        )
+        for result in doc["results"]:
+            bench_id += 1
+            passed = bool(result["passed"]) if pg else int(result["passed"])
+            bench_rows.append(
+                (
+                    bench_id,
+                    run_id,
+                    result["test_name"],
+                    result["test_version"],
+                    result["run_number"],
+                    passed,
+                    result["timestamp"],
+                    "2026-02-12 10:00:02",
+                )
+            )
+            for key, value in result["metrics"].items():  # the earlier system kept top level only
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    metric_rows.append((bench_id, key, value))
+        gpu, info = doc["system_info"]["gpu"], doc["system_info"]
+        hw_rows.append(
+            (
+                run_id,
+                gpu["model"],
+                gpu["vram_gb"],
+                gpu["count"],
+                info["cpu"]["model"],
+                info["cpu"]["cores"],
+                info["ram_gb"],
+                info["environment_type"],
+                info["fingerprint"],
+            )
+        )
+    inserts: list[tuple[str, str, list[tuple[Any, ...]]]] = [
+        (
+            "runs",
+            "id, model, engine, suite_name, timestamp, passed, total_benchmarks, "
+            "passed_count, failed_count, total_time_seconds, kitt_version, raw_json, created_at",
+            run_rows,
+        ),
+        (
+            "benchmarks",
+            "id, run_id, test_name, test_version, run_number, passed, timestamp, created_at",
+            bench_rows,
+        ),
+        ("metrics", "benchmark_id, metric_name, metric_value", metric_rows),
+        (
+            "hardware",
+            "run_id, gpu_model, gpu_vram_gb, gpu_count, cpu_model, cpu_cores, ram_gb, "
+            "environment_type, fingerprint",
+            hw_rows,
+        ),
+    ]
+    target = databases.raw_target(url)
+    if not pg:
+        conn = RawSqlite(target).conn
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in ddl:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (1, '2025-01-01 08:00:00')"
+        )
+        for table, columns, rows in inserts:
+            marks = ",".join("?" * len(rows[0]))
+            conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+        conn.execute("COMMIT")
+        conn.close()
+        return
+    with psycopg.connect(target) as pconn, pconn.transaction(), pconn.cursor() as cur:
+        for statement in ddl:
+            cur.execute(statement)
+        cur.execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (1, '2025-01-01 08:00:00')"
+        )
+        for table, columns, rows in inserts:
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        cur.execute("SELECT setval('benchmarks_id_seq', %s)", (bench_id,))
+    with psycopg.connect(target, autocommit=True) as pconn:
+        pconn.execute("VACUUM ANALYZE")
+
+
+# --- export in a child process (peak RSS growth) ------------------------------------------
+
+
+def _rss_kb(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _export_child(side: str, dialect: str, target: str, directory: str, out: Any) -> None:
+    if side == "project":
+        project = Project(make_engine(target))
+        project.count_passed(True)  # connect and warm up before the baseline reading
+        run: Callable[[], int] = lambda: project.export(Path(directory))  # noqa: E731
+    else:
+        raw = RawSqlite(target) if dialect == "sqlite" else RawPostgres(target)
+        raw.count_passed(True)
+        run = lambda: raw.export(Path(directory))  # noqa: E731
+    with suppress(OSError):  # reset the peak (VmHWM) to the current RSS
+        Path("/proc/self/clear_refs").write_text("5")
+    before = _rss_kb("VmRSS")
+    started = time.perf_counter()
+    written = run()
+    seconds = time.perf_counter() - started
+    peak = _rss_kb("VmHWM")
+    out.put({"seconds": seconds, "peak_mb": max(0, peak - before) / 1024, "written": written})
+
+
+def export_in_child(side: str, dialect: str, target: str, directory: Path) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(
+        target=_export_child, args=(side, dialect, target, str(directory), queue)
+    )
+    child.start()
+    result: dict[str, Any] = queue.get()
+    child.join()
+    return result
+
+
+# --- entry point ------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = ""
+    with suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = ""
+    with suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 1024 / 1024:.0f} GiB"
+    return (
+        f"{os.cpu_count()} cores ({model}){mem}; Python {platform.python_version()}; "
+        f"SQLAlchemy {sa.__version__}; psycopg {psycopg.__version__}; "
+        f"SQLite {__import__('sqlite3').sqlite_version}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
+    parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--dialect", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(POSTGRES_ENV),
+        help=f"PostgreSQL server URL (default ${POSTGRES_ENV})",
+    )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated steps: save,import,queries,events,migrations "
+        "('scaling' alone: only the scaling table)",
+    )
+    parser.add_argument(
+        "--scale",
+        default="",
+        help="comma-separated run counts for the scaling table, e.g. 1000,10000",
+    )
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="cProfile these workloads' project side (save, import, latest, "
+        "leaderboard, metric, full, count, events, tail, upgrade, adopt, all)",
+    )
+    parser.add_argument("--workdir", default=None, help="where SQLite files and exports go")
+    args = parser.parse_args(argv)
+
+    sizes = Sizes.tiny() if args.tiny else Sizes.quick() if args.quick else Sizes.full()
+    dialects = ["sqlite", "postgresql"] if args.dialect == "both" else [args.dialect]
+    server = (
+        normalize_url(args.postgres)
+        .set(drivername="postgresql")
+        .render_as_string(hide_password=False)
+        if args.postgres
+        else None
+    )
+    if "postgresql" in dialects and server is None:
+        if args.dialect == "postgresql":
+            parser.error(f"PostgreSQL needs --postgres URL or ${POSTGRES_ENV}")
+        print(f"no PostgreSQL (--postgres or ${POSTGRES_ENV}): SQLite only", file=sys.stderr)
+        dialects = ["sqlite"]
+    only = {s for s in args.only.split(",") if s}
+    scale = [int(s) for s in args.scale.split(",") if s]
+    profile = {s for s in args.profile.split(",") if s}
+
+    print(f"machine: {machine()}")
+    if server:
+        with psycopg.connect(server) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+        print(
+            f"PostgreSQL {version[0] if version else '?'} at "
+            f"{make_url(server).render_as_string(hide_password=True)}"
+        )
+    report = Report()
+    started = time.perf_counter()
+    workdir = Path(tempfile.mkdtemp(prefix="karr-bench-", dir=args.workdir))
+    try:
+        for dialect in dialects:
+            databases = Databases(dialect, workdir, server)
+            try:
+                bench = Bench(databases, sizes, report, profile)
+                bench.all(only)
+                if scale:
+                    bench.scaling(scale)
+            finally:
+                databases.drop_all()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print_table(report)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    return 0
