@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format check-schema sql clean
+.PHONY: install run test lint format check-schema sql clean bench bench-quick bench-scale
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,18 @@ lint: install ## ruff and mypy
 format: install
 	$(VENV)/bin/ruff format karr_db tests alembic
 	$(VENV)/bin/ruff check --fix karr_db tests alembic
+
+# Benchmarks against raw sqlite3/psycopg baselines (docs/performance.md).
+# PostgreSQL: KARR_BENCH_POSTGRES_URL or KARR_TEST_POSTGRES_URL (a server URL;
+# throwaway karr_bench_* databases are created and dropped), else SQLite only.
+bench: install ## full benchmark on both dialects, with scaling at 1k and 10k runs
+	$(PY) -m bench --scale 1000,10000 $(BENCH_ARGS)
+
+bench-quick: install ## the same workloads at small sizes (about a minute)
+	$(PY) -m bench --quick $(BENCH_ARGS)
+
+bench-scale: install ## save and leaderboard at 1k, 10k and 100k stored runs (long)
+	$(PY) -m bench --only scaling --scale 1000,10000,100000 $(BENCH_ARGS)
 
 check-schema: install ## report drift between the models and the database
 	$(VENV)/bin/karr-db check

@@ -944,8 +944,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dialect", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument(
         "--postgres",
-        default=os.environ.get(POSTGRES_ENV),
-        help=f"PostgreSQL server URL (default ${POSTGRES_ENV})",
+        default=os.environ.get(POSTGRES_ENV) or os.environ.get("KARR_TEST_POSTGRES_URL"),
+        help=f"PostgreSQL server URL (default ${POSTGRES_ENV}, else $KARR_TEST_POSTGRES_URL)",
     )
     parser.add_argument(
         "--only",
