@@ -42,7 +42,9 @@ def figures(request: pytest.FixtureRequest) -> Iterator[Figures]:
     yield recorded
     values = recorded.finish()
     outcome = getattr(request.node, "rep_call", None)
-    values["failures"] = 0 if outcome is not None and outcome.passed else 1
+    if outcome is None or outcome.skipped:
+        return  # skipped or broken in set-up: no figures to report
+    values["failures"] = 0 if outcome.passed else 1
     _collected.append(values)
     path = os.environ.get(REPORT_ENV)
     if path:
