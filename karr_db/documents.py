@@ -187,6 +187,33 @@ def _parse_text(data: str | bytes) -> Any:
         raise ValidationError(WHAT, [FieldError("<document>", f"not UTF-8 text: {exc}")]) from None
     except ValueError as exc:
         raise ValidationError(WHAT, [FieldError("<document>", f"not JSON: {exc}")]) from None
+    except RecursionError:
+        raise ValidationError(WHAT, [FieldError("<document>", _TOO_DEEP)]) from None
+
+
+#: Deepest nesting of arrays and objects a document may have. KITT writes a
+#: handful of levels; the bound keeps the recursive checks and encoders here
+#: (and PostgreSQL's JSON parser) far from their stack limits, so a hostile
+#: document is refused by name instead of crashing the caller.
+MAX_DEPTH = 64
+_TOO_DEEP = f"arrays and objects nested deeper than {MAX_DEPTH} levels"
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether ``value`` nests deeper than :data:`MAX_DEPTH` (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _location(path: tuple[str | int, ...]) -> str:
@@ -324,6 +351,8 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
             WHAT,
             [FieldError("<document>", f"expected a JSON object, got {type(document).__name__}")],
         )
+    if _too_deep(document):
+        raise ValidationError(WHAT, [FieldError("<document>", _TOO_DEEP)])
     document = dict(document)
     canonical: str | None = None
     if isinstance(data, str | bytes):

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from legacy import build_legacy
 from reliability_helpers import budget, check_store, engine_for, load_samples, write_tree
 from reliability_helpers import variant as make_variant
 
@@ -26,8 +27,6 @@ from karr_db.models import Run
 pytestmark = pytest.mark.reliability
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from legacy import build_legacy  # noqa: E402
 
 IMPORT_SCRIPT = (
     "import sys\n"
