@@ -126,6 +126,9 @@ def check_store(engine: Engine) -> StoreCheck:
         saved_events = Counter(
             session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.saved"))
         )
+        deleted = set(
+            session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.deleted"))
+        )
         runs = session.execute(sa.select(Run.id, Run.raw_json)).all()
         events = session.scalar(sa.select(sa.func.count()).select_from(Event)) or 0
 
@@ -134,7 +137,7 @@ def check_store(engine: Engine) -> StoreCheck:
         benchmark_ids = {bid for rows in benchmarks.values() for bid, _ in rows}
         assert not set(metrics) - benchmark_ids, "metrics of a missing benchmark"
         assert not set(hardware) - run_ids, "hardware of a missing run"
-        assert not set(saved_events) - run_ids, "a run.saved event for a run that is not there"
+        assert not set(saved_events) - run_ids - deleted, "a run.saved event of a missing run"
 
         metric_count = 0
         for run_id, raw in runs:

@@ -1,0 +1,129 @@
+"""Least privilege on PostgreSQL: the grants of the role the application runs as.
+
+Migrations run as the role that owns the tables. Agents, the dashboard and
+scripts should connect as a separate role holding only what the repositories
+use:
+
+- SELECT, INSERT, UPDATE, DELETE on the tables they write;
+- SELECT and INSERT on ``events`` (no UPDATE, DELETE or TRUNCATE: with the
+  append-only triggers of revision 0003 as a second line, that role cannot
+  rewrite the log);
+- SELECT on ``schema_version`` and ``alembic_version`` (``status`` works, the
+  version cannot be forged);
+- USAGE and SELECT on the sequences behind the SERIAL ids;
+- USAGE on the schema, and no CREATE on it (PostgreSQL 15 already revokes
+  CREATE on ``public`` from PUBLIC; the statements say so for older servers).
+
+Not owning anything, it can run no DDL: CREATE, ALTER, DROP and TRUNCATE fail
+with "permission denied" or "must be owner". The statements are idempotent
+(everything is revoked from the role first, so re-running after an upgrade
+that added a table or column leaves exactly these grants). SQLite has no roles;
+protect its file with file-system permissions instead.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import URL
+
+from karr_db.db import make_engine
+from karr_db.errors import KarrError, NotFoundError
+
+__all__ = [
+    "APPEND_ONLY_TABLES",
+    "READ_ONLY_TABLES",
+    "READ_WRITE_TABLES",
+    "grant",
+    "grant_statements",
+]
+
+#: Tables the application reads and writes.
+READ_WRITE_TABLES = (
+    "runs",
+    "benchmarks",
+    "metrics",
+    "hardware",
+    "agents",
+    "web_campaigns",
+    "quick_tests",
+)
+#: Tables the application may only read and append to.
+APPEND_ONLY_TABLES = ("events",)
+#: Tables only migrations write.
+READ_ONLY_TABLES = ("schema_version", "alembic_version")
+
+
+class GrantError(KarrError):
+    """The grants cannot be applied as asked (wrong dialect, or a role that owns the schema)."""
+
+
+def quote_identifier(name: str) -> str:
+    """A PostgreSQL identifier, always quoted, so any role name is taken literally."""
+    if not name or "\x00" in name:
+        raise GrantError("a role name must be non-empty and free of NUL characters")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def grant_statements(role: str, *, schema: str = "public") -> list[str]:
+    """The SQL that gives ``role`` exactly the application's privileges (see module doc)."""
+    r, s = quote_identifier(role), quote_identifier(schema)
+
+    def tables(names: tuple[str, ...]) -> str:
+        return ", ".join(f"{s}.{quote_identifier(n)}" for n in names)
+
+    return [
+        f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC",
+        f"REVOKE ALL ON ALL TABLES IN SCHEMA {s} FROM {r}",
+        f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {s} FROM {r}",
+        f"REVOKE CREATE ON SCHEMA {s} FROM {r}",
+        f"GRANT USAGE ON SCHEMA {s} TO {r}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {tables(READ_WRITE_TABLES)} TO {r}",
+        f"GRANT SELECT, INSERT ON TABLE {tables(APPEND_ONLY_TABLES)} TO {r}",
+        f"GRANT SELECT ON TABLE {tables(READ_ONLY_TABLES)} TO {r}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}",
+    ]
+
+
+def grant(target: Engine | str | URL, role: str, *, schema: str = "public") -> list[str]:
+    """Apply :func:`grant_statements` in one transaction as the owner; the statements run.
+
+    The role must exist and must not own the tables (an owner can always
+    change the schema, whatever it is granted).
+    """
+    engine = target if isinstance(target, Engine) else make_engine(target)
+    try:
+        if engine.dialect.name != "postgresql":
+            raise GrantError(
+                "roles and grants are a PostgreSQL feature; protect a SQLite file with "
+                "file-system permissions"
+            )
+        statements = grant_statements(role, schema=schema)
+        with engine.begin() as connection:
+            if (
+                connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+                is None
+            ):
+                raise NotFoundError("role", role)
+            owned = connection.scalars(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tableowner = :r "
+                    "ORDER BY tablename"
+                ),
+                {"s": schema, "r": role},
+            ).all()
+            if owned:
+                raise GrantError(
+                    f"role {role!r} owns {', '.join(owned)}: the application needs a role of "
+                    "its own that owns nothing (nothing was changed)"
+                )
+            public_may_create = connection.scalar(
+                text("SELECT has_schema_privilege('public', :s, 'CREATE')"), {"s": schema}
+            )
+            for statement in statements:
+                if statement.endswith("FROM PUBLIC") and not public_may_create:
+                    continue  # already so (PostgreSQL 15), and only the schema owner may say it
+                connection.exec_driver_sql(statement)
+        return statements
+    finally:
+        if engine is not target:
+            engine.dispose()

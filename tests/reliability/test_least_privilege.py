@@ -1,0 +1,160 @@
+"""The application role of karr_db.security: the repositories work, the schema and the
+event log cannot be changed."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from reliability_helpers import check_store, engine_for, load_samples, variant
+from sqlalchemy.engine import make_url
+
+from karr_db import migrations
+from karr_db.db import transaction
+from karr_db.errors import StorageError
+from karr_db.repositories.agents import AgentsRepository
+from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
+from karr_db.repositories.events import EventsRepository, wait_for_events
+from karr_db.repositories.quick_tests import QuickTestsRepository
+from karr_db.repositories.results import ResultsRepository
+from karr_db.security import GrantError, grant, grant_statements
+
+pytestmark = pytest.mark.reliability
+
+FORBIDDEN = [
+    "CREATE TABLE public.intruder (id int)",
+    "CREATE SCHEMA intruder",
+    "ALTER TABLE runs ADD COLUMN intruder text",
+    "ALTER TABLE events DISABLE TRIGGER USER",
+    "DROP TABLE metrics",
+    "DROP TRIGGER events_append_only ON events",
+    "CREATE INDEX intruder ON runs (model)",
+    "TRUNCATE events",
+    "TRUNCATE runs",
+    "UPDATE events SET event_type = 'forged'",
+    "DELETE FROM events",
+    "INSERT INTO alembic_version VALUES ('9999')",
+    "UPDATE schema_version SET version = 99",
+    "CREATE FUNCTION public.intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+]
+
+
+@pytest.fixture
+def app_role(migrated_postgres_url: str) -> Iterator[tuple[str, str]]:
+    """A fresh login role with the application grants, and the URL connecting as it."""
+    role = f"karr_app_{uuid.uuid4().hex[:10]}"
+    with engine_for(migrated_postgres_url) as owner:
+        with owner.begin() as connection:
+            connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            grant(owner, role)
+            url = make_url(migrated_postgres_url).set(username=role, password=None)
+            yield role, url.render_as_string(hide_password=False)
+        finally:
+            with owner.begin() as connection:
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE usename = '{role}'"
+                )
+                connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+                connection.exec_driver_sql(f'DROP ROLE "{role}"')
+
+
+def test_repositories_work_under_the_application_role(
+    app_role: tuple[str, str], samples_dir: Path, figures: Any
+) -> None:
+    role, url = app_role
+    samples = load_samples(samples_dir)
+    with engine_for(url) as engine:
+        with transaction(engine) as session:
+            assert session.scalar(sa.text("SELECT current_user")) == role
+            results = ResultsRepository(session)
+            saved = [results.save(variant(samples, f"app-{n}")) for n in range(3)]
+            results.delete(saved[0].run.id)
+            agents = AgentsRepository(session)
+            credentials = agents.register("app-agent", tags=["gpu"])
+            agent_id = credentials.agent.id
+            rotated = agents.rotate_token(agent_id)
+            agents.authenticate(agent_id, rotated.token.get_secret_value())
+            agents.heartbeat(agent_id)
+            quick = QuickTestsRepository(session)
+            test_id = quick.dispatch(
+                agent_id, model_path="m", engine_name="vllm", benchmark_name="b"
+            ).id
+            campaigns = CampaignsRepository(session)
+            campaign = campaigns.create("nightly", agent_id=agent_id, total_runs=2)
+            campaigns.start(campaign.id)
+        with transaction(engine) as session:
+            claimed = QuickTestsRepository(session).claim_next(agent_id)
+            assert claimed is not None
+            assert claimed.id == test_id
+            QuickTestsRepository(session).start(test_id)
+            QuickTestsRepository(session).complete(test_id, result_id=saved[1].run.id)
+            CampaignsRepository(session).record_run(campaign.id, RunOutcome.SUCCEEDED)
+            last = EventsRepository(session).last_id()
+        assert wait_for_events(engine, 0, timeout=5)  # LISTEN needs no grant
+        assert last > 0
+        status = migrations.status(url)
+        assert status.pending == []
+        check = check_store(engine)
+        assert check.runs == 2
+    figures["role"] = "application role (random name)"
+    figures["operations"] = 17
+    figures["rows_checked"] = check.rows
+
+
+def test_the_application_role_cannot_change_schema_or_rewrite_events(
+    app_role: tuple[str, str], migrated_postgres_url: str, figures: Any
+) -> None:
+    _role, url = app_role
+    with engine_for(url) as engine:
+        with transaction(engine) as session:
+            EventsRepository(session).append("agent.registered", source_id="a1")
+        refused = 0
+        for statement in FORBIDDEN:
+            with pytest.raises(StorageError) as caught, transaction(engine) as session:
+                session.execute(sa.text(statement))
+            message = str(caught.value)
+            assert "permission denied" in message or "must be owner" in message, message
+            refused += 1
+        with transaction(engine) as session:
+            kept = EventsRepository(session).read_after(0)
+        assert [(e.event_type, e.source_id) for e in kept.items] == [("agent.registered", "a1")]
+    # The owner still sees the schema exactly as migrated.
+    assert migrations.check(migrated_postgres_url) == []
+    figures["statements_refused"] = refused
+
+
+def test_grant_statements_quote_the_role_and_refuse_sqlite(sqlite_databases: Any) -> None:
+    statements = grant_statements('odd"; DROP TABLE runs; --')
+    assert all('"odd""; DROP TABLE runs; --"' in s for s in statements if "PUBLIC" not in s)
+    with pytest.raises(GrantError, match="PostgreSQL"):
+        grant(sqlite_databases.create(migrated=True), "anyone")
+
+
+def test_grant_refuses_the_owner(migrated_postgres_url: str) -> None:
+    owner = make_url(migrated_postgres_url).username or "postgres"
+    with pytest.raises(GrantError, match="owns"):
+        grant(migrated_postgres_url, owner)
+
+
+def test_grant_command_is_idempotent(app_role: tuple[str, str], migrated_postgres_url: str) -> None:
+    from cli_helpers import cli
+
+    role, url = app_role
+    for _ in range(2):
+        result = cli("grant", role, "--database", migrated_postgres_url)
+        assert result.exit_code == 0, result.output
+        assert role in result.stdout
+    with engine_for(url) as engine:
+        with transaction(engine) as session:
+            assert ResultsRepository(session).count() == 0
+        with pytest.raises(StorageError, match="permission denied"), transaction(engine) as s:
+            s.execute(sa.text("DELETE FROM events"))
+    printed = cli("grant", role, "--sql")
+    assert printed.exit_code == 0
+    assert printed.stdout.count(";\n") == len(grant_statements(role))
