@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,10 +68,29 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     kwargs.setdefault("hide_parameters", True)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(parsed, **kwargs)
-    if backend == "postgresql":
-        return _postgresql_engine(parsed, **kwargs)
-    raise ValueError(f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL")
+        engine = _sqlite_engine(parsed, **kwargs)
+    elif backend == "postgresql":
+        engine = _postgresql_engine(parsed, **kwargs)
+    else:
+        raise ValueError(f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL")
+    _hide_rows(engine)
+    return engine
+
+
+class _NoRows(logging.Filter):
+    """Drops SQLAlchemy's debug records of result rows (``echo="debug"``): rows hold
+    token hashes and whole documents, and logs travel further than the database."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "Row %r"
+
+
+def _hide_rows(engine: Engine) -> None:
+    logger = getattr(engine.logger, "logger", engine.logger)  # echo wraps the logger
+    if isinstance(logger, logging.Logger) and not any(
+        isinstance(f, _NoRows) for f in logger.filters
+    ):
+        logger.addFilter(_NoRows())
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
