@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test lint format check-schema sql clean bench bench-quick bench-scale
+.PHONY: install run test soak lint format check-schema sql clean bench bench-quick bench-scale
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,14 @@ run: install ## migrate the default database (or KARR_DATABASE_URL) and show its
 
 test: install ## run the whole test suite (PostgreSQL from KARR_TEST_POSTGRES_URL)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+SOAK_SECONDS ?= 300
+SOAK_REPORT ?= soak-report.jsonl
+
+soak: install ## the reliability tests for about SOAK_SECONDS (default 300); figures in SOAK_REPORT
+	rm -f $(SOAK_REPORT)
+	KARR_SOAK_SECONDS=$(SOAK_SECONDS) KARR_RELIABILITY_REPORT=$(abspath $(SOAK_REPORT)) \
+		timeout $$(( $(SOAK_SECONDS) * 3 + 600 )) $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check karr_db tests alembic

@@ -6,6 +6,19 @@ from __future__ import annotations
 class KarrError(Exception):
     """Base class of every error karr_db raises on purpose."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take other arguments than their message, so the default
+        # pickling (``cls(*args)``) would fail to rebuild them; worker processes
+        # and pools must be able to hand these errors back to their parent.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[KarrError], args: tuple[object, ...], state: dict[str, object]) -> KarrError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class SchemaError(KarrError):
     """The database's schema cannot be used or migrated as asked."""

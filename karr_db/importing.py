@@ -31,6 +31,7 @@ from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import KarrError
 from karr_db.repositories.results import ResultsRepository, RunFilter
 from karr_db.repositories.results_dto import ImportOutcome, ImportReport
+from karr_db.retry import run_transaction
 
 __all__ = [
     "RESULT_FILE_NAME",
@@ -71,8 +72,16 @@ def import_file(engine: Engine, path: str | Path) -> ImportOutcome:
     except OSError as exc:
         return ImportOutcome(path=name, status="rejected", reason=f"cannot read: {exc.strerror}")
     try:
-        with transaction(engine, immediate=True) as session:
-            saved = ResultsRepository(session).save(data)
+        # Deadlocks, SQLite locks and lost connections are retried (bounded); a save
+        # is idempotent (its run id comes from the content), so even a connection
+        # lost during COMMIT may be: the rerun finds the run.
+        saved = run_transaction(
+            engine,
+            lambda session: ResultsRepository(session).save(data),
+            immediate=True,
+            idempotent=True,
+            operation="importing a file",
+        )
     except KarrError as exc:
         return ImportOutcome(path=name, status="rejected", reason=str(exc))
     except SQLAlchemyError as exc:  # defensive: the repository translates driver errors

@@ -13,6 +13,10 @@ What it never does: re-run work whose outcome is unknown. A connection lost
 the caller declares the work ``idempotent`` (saving a result document is: its
 run id comes from its content, so a second save finds the first).
 
+On SQLite a rerun after a lock conflict begins IMMEDIATE: the conflict means a
+read-then-write transaction lost the race for the write lock, and taking the
+lock first (waiting out the busy timeout) is what guarantees progress.
+
 ``work`` must have no effects outside the database, since it may run more than
 once.
 """
@@ -29,7 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from karr_db.db import transaction
-from karr_db.errors import ConnectionLostError, TransientStorageError
+from karr_db.errors import ConcurrencyError, ConnectionLostError, TransientStorageError
 
 __all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_DEADLINE", "run_transaction"]
 
@@ -84,5 +88,11 @@ def run_transaction(
             )
             if on_retry is not None:
                 on_retry(attempt, exc)
+            if isinstance(exc, ConcurrencyError) and engine.dialect.name == "sqlite":
+                # A DEFERRED transaction that read, then could not write because
+                # another writer committed in between, would lose that race again
+                # and again under steady writes; taking the write lock at BEGIN
+                # (waiting out the busy timeout) guarantees the rerun progress.
+                immediate = True
             time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
             attempt += 1

@@ -220,3 +220,17 @@ def test_postgres_under_load(migrated_postgres_url: str, samples_dir: Path, figu
     figures["counter_increments"] = sum(recorded.values())
     figures["retries"] = sum(r["retries"] for r in reports)
     figures["rows_checked"] = check.rows
+
+
+def test_layer_errors_cross_process_boundaries() -> None:
+    """Workers hand errors back to their parent by pickling; a KarrError that cannot be
+    rebuilt there would hang a multiprocessing pool instead of failing."""
+    import pickle
+
+    from karr_db.errors import ConnectionLostError, FieldError, ValidationError
+
+    lost = pickle.loads(pickle.dumps(ConnectionLostError("saving", "gone", during_commit=True)))
+    assert (type(lost), lost.operation, lost.during_commit) == (ConnectionLostError, "saving", True)
+    assert str(lost) == "saving failed in the database: gone"
+    refused = pickle.loads(pickle.dumps(ValidationError("document", [FieldError("model", "x")])))
+    assert refused.fields == ["model"]
