@@ -9,6 +9,7 @@ import pytest
 
 from karr_db import docs
 from karr_db.importing import RESULT_FILE_NAME
+from karr_db.migrations.scripts import head_revision, revision_versions
 from tests.cli_helpers import cli, cli_process, copy_samples, import_samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,12 @@ COMMANDS = (
     "quick-tests",
     "events",
     "docs",
+    "grant",
 )
+#: Every revision, oldest first, and the head: what a fresh database gets.
+REVISIONS = sorted(revision_versions(), key=revision_versions().__getitem__)
+HEAD = head_revision()
+HEAD_VERSION = revision_versions()[HEAD]
 
 
 # --- schema commands -------------------------------------------------------------
@@ -38,11 +44,11 @@ COMMANDS = (
 def test_upgrade_creates_then_finds_nothing_to_do(empty_url: str) -> None:
     first = cli("upgrade", "--database", empty_url)
     assert first.exit_code == 0, first.output
-    assert "applied: 0001, 0002, 0003" in first.stdout
+    assert f"applied: {', '.join(REVISIONS)}" in first.stdout
     again = cli("migrate", "--database", empty_url, "--json")
     assert again.exit_code == 0, again.output
     assert again.json()["applied"] == []
-    assert again.json()["to_revision"] == "0003"
+    assert again.json()["to_revision"] == HEAD
 
 
 def test_upgrade_sql_prints_ddl_without_touching_the_database(empty_url: str) -> None:
@@ -60,12 +66,12 @@ def test_status_reports_revision_pending_and_row_counts(
     assert result.exit_code == 0, result.output
     status = result.json()
     assert status["kind"] == "managed"
-    assert status["alembic_revision"] == status["head_revision"] == "0003"
+    assert status["alembic_revision"] == status["head_revision"] == HEAD
     assert status["pending"] == []
     assert status["needs_adoption"] is False
     assert status["row_counts"]["runs"] == 3
     assert status["row_counts"]["events"] == 3
-    assert status["row_counts"]["schema_version"] == 3
+    assert status["row_counts"]["schema_version"] == HEAD_VERSION
     human = cli("status", "--database", migrated_url)
     assert human.exit_code == 0
     assert "managed" in human.stdout
@@ -75,7 +81,7 @@ def test_status_reports_revision_pending_and_row_counts(
 def test_status_of_an_empty_database_lists_what_upgrade_would_apply(empty_url: str) -> None:
     status = cli("status", "--database", empty_url, "--json").json()
     assert status["kind"] == "empty"
-    assert status["pending"] == ["0001", "0002", "0003"]
+    assert status["pending"] == REVISIONS
     assert status["row_counts"] == {}
 
 
@@ -330,3 +336,41 @@ def test_usage_errors_exit_2() -> None:
     assert cli("list", "--no-such-option").exit_code == 2
     assert cli("no-such-command").exit_code == 2
     assert cli("leaderboard").exit_code == 2  # --metric is required
+
+
+def test_import_on_a_terminal_draws_progress_instead_of_lines(
+    migrated_url: str, samples_dir: Path
+) -> None:
+    """Under a pseudo-terminal the per-file lines give way to a (transient) progress bar."""
+    pty = pytest.importorskip("pty")
+    import os
+    import subprocess
+
+    from tests.cli_helpers import KARR_DB
+
+    leader, follower = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k != "KARR_DATABASE_URL"}
+    with subprocess.Popen(
+        [str(KARR_DB), "import", "--database", migrated_url, str(samples_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        env={**environment, "COLUMNS": "120", "TERM": "xterm"},
+    ) as process:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the process is done writing
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=120)
+    os.close(leader)
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert process.returncode == 0
+    assert "importing" in screen  # the bar's label
+    assert "already present" in screen  # the summary table follows it
+    assert not any(line.startswith("imported        ") for line in screen.splitlines())

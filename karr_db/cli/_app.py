@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +55,7 @@ Examples (each command's --help has its own):
   karr-db quick-tests                    dispatched quick tests
   karr-db events --follow                tail the event log
   karr-db docs --check                   is docs/database.md current?
+  karr-db grant karr_app                 least-privilege grants (PostgreSQL)
 
 The database is --database URL, else $KARR_DATABASE_URL, else ~/.kitt/karr.db.
 """
@@ -63,23 +64,24 @@ The database is --database URL, else $KARR_DATABASE_URL, else ~/.kitt/karr.db.
 class _ScrubbedStream(io.TextIOBase):
     """A text stream that masks passwords before they reach the real one.
 
-    Looks the real stream up on every write, so test runners that swap
-    ``sys.stdout`` see the output.
+    Bound to the stream of the invocation (test runners swap ``sys.stdout``
+    per call), never looked up again: a live display that redirects
+    ``sys.stdout`` to its console must not be written back into itself.
     """
 
-    def __init__(self, target: Callable[[], TextIO], scrub: Scrubber) -> None:
+    def __init__(self, target: TextIO, scrub: Scrubber) -> None:
         self._target = target
         self._scrub = scrub
 
     def write(self, text: str) -> int:
-        self._target().write(self._scrub(text))
+        self._target.write(self._scrub(text))
         return len(text)
 
     def flush(self) -> None:
-        self._target().flush()
+        self._target.flush()
 
     def isatty(self) -> bool:
-        return self._target().isatty()
+        return self._target.isatty()
 
 
 @dataclass
@@ -103,8 +105,8 @@ class State:
         self.database = database
         self.debug = debug
         self.current = None
-        self.stdout = _ScrubbedStream(lambda: sys.stdout, self.scrub)
-        self.stderr = _ScrubbedStream(lambda: sys.stderr, self.scrub)
+        self.stdout = _ScrubbedStream(sys.stdout, self.scrub)
+        self.stderr = _ScrubbedStream(sys.stderr, self.scrub)
         # Off a terminal nothing should wrap or wear colour: output goes to files and pipes.
         wide = None if self.stdout.isatty() else 200
         self.out = Console(file=cast(TextIO, self.stdout), width=wide, highlight=False)
@@ -137,7 +139,9 @@ class _Group(TyperGroup):
             if state.debug:
                 state.stderr.write("".join(traceback.format_exception(exc)))
             message = describe(exc, state.current)
-            state.err.print(f"[red]error:[/red] {_escape(message)}", soft_wrap=True)
+            state.err.print(
+                f"[red]error:[/red] {_escape(message)}", soft_wrap=True, highlight=False
+            )
             raise typer.Exit(1) from None
 
 

@@ -94,7 +94,14 @@ def _import_all(engine: Any, files: list[Path], *, quiet: bool) -> Iterator[Impo
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
     )
-    with Progress(*columns, console=state.out, transient=True) as progress:
+    progress = Progress(
+        *columns,
+        console=state.out,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    )
+    with progress:
         task = progress.add_task("", total=len(files))
         for path in files:
             progress.update(task, description=path.name)
