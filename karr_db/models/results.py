@@ -30,6 +30,12 @@ class Run(Base):
         Index("idx_runs_engine", "engine"),
         Index("idx_runs_suite_name", "suite_name"),
         Index("idx_runs_timestamp", "timestamp"),
+        # Beyond the reference (revision 0004, see docs/performance.md): the
+        # latest runs of a model and engine and their metric history in time
+        # order; and counts by outcome without reading every run row (on
+        # SQLite a run row carries its whole document).
+        Index("idx_runs_model_engine_timestamp", "model", "engine", "timestamp"),
+        Index("idx_runs_passed", "passed"),
     )
 
     id: Mapped[str] = mapped_column(
@@ -129,6 +135,10 @@ class Metric(Base):
     __tablename__ = "metrics"
     __table_args__ = (
         Index("idx_metrics_benchmark_id", "benchmark_id"),
+        # Beyond the reference (revision 0004, see docs/performance.md):
+        # leaderboards and metric histories read one metric's values from the
+        # index alone instead of scanning every metric row.
+        Index("idx_metrics_name_benchmark", "metric_name", "benchmark_id", "metric_value"),
         {"sqlite_autoincrement": True},
     )
 

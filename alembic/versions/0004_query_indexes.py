@@ -1,0 +1,55 @@
+"""Schema version 4: indexes for the dashboard's queries, beyond the reference.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-26
+
+Written by hand. Adds no table and no column, only three indexes the reference
+does not have; each earned its place in the benchmark (docs/performance.md):
+
+* ``idx_metrics_name_benchmark`` on metrics (metric_name, benchmark_id,
+  metric_value): a leaderboard or a metric history reads one metric's values;
+  without it both scan every metric row (~200 per run), with it they read the
+  few they need, from the index alone.
+* ``idx_runs_model_engine_timestamp`` on runs (model, engine, timestamp): the
+  latest runs of one model and engine, and their metric history, in time order.
+* ``idx_runs_passed`` on runs (passed): counting passed or failed runs from the
+  index instead of every run row (on SQLite a run row carries its whole
+  document).
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
+karr_schema_version = 4
+
+INDEXES = [
+    ("idx_metrics_name_benchmark", "metrics", ["metric_name", "benchmark_id", "metric_value"]),
+    ("idx_runs_model_engine_timestamp", "runs", ["model", "engine", "timestamp"]),
+    ("idx_runs_passed", "runs", ["passed"]),
+]
+
+
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """This revision adds no tables."""
+    return []
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
+    record_schema_version(karr_schema_version)
+
+
+def downgrade() -> None:
+    refuse_downgrade()
