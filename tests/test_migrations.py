@@ -60,6 +60,18 @@ def test_upgrade_from_empty_creates_the_schema_and_records_versions(empty_url: s
     assert migrations.check(empty_url) == []
 
 
+def test_status_counts_rows_per_table(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    with engine.begin() as connection:
+        connection.execute(sa.insert(Base.metadata.tables["runs"]), [{"id": "r1"}, {"id": "r2"}])
+    engine.dispose()
+    counts = migrations.status(migrated_url).row_counts
+    assert counts["runs"] == 2
+    assert counts["schema_version"] == head_version()
+    assert set(counts) == set(Base.metadata.tables)
+    assert migrations.status(migrated_url, row_counts=False).row_counts == {}
+
+
 def test_upgrade_twice_changes_nothing(migrated_url: str) -> None:
     before = snapshot(migrated_url)
     report = migrations.upgrade(migrated_url)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy import Engine, func, select
 
 from karr_db import docs, migrations
 from karr_db.cli._app import (
@@ -22,7 +21,6 @@ from karr_db.cli._app import (
     warn,
 )
 from karr_db.database import Database
-from karr_db.models import Base
 
 
 @app.command("upgrade")
@@ -60,18 +58,6 @@ app.command(
 )(upgrade_command)
 
 
-def _row_counts(engine: Engine, tables: list[str]) -> dict[str, int]:
-    """Rows per KARR table (a COUNT per table, built from the models)."""
-    counts: dict[str, int] = {}
-    with engine.connect() as connection:
-        for name in tables:
-            model_table = Base.metadata.tables[name]
-            counts[name] = int(
-                connection.execute(select(func.count()).select_from(model_table)).scalar_one()
-            )
-    return counts
-
-
 @app.command("status")
 def status_command(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """Show the revision, schema version, pending revisions and row counts.
@@ -80,10 +66,9 @@ def status_command(database: DatabaseOption = None, as_json: JsonOption = False)
     """
     with Database(state.url(database)) as db:
         status = db.status()
-        readable = status.kind in (migrations.DatabaseKind.MANAGED, migrations.DatabaseKind.LEGACY)
-        counts = _row_counts(db.engine, status.tables) if readable else {}
+    counts = status.row_counts
     if as_json:
-        print_json({**status.model_dump(mode="json"), "row_counts": counts})
+        print_json(status.model_dump(mode="json"))
         return
     summary = table("", "", title=None)
     summary.show_header = False

@@ -62,6 +62,7 @@ class DatabaseStatus(BaseModel):
     pending: list[str]  # revisions ``upgrade`` would apply, oldest first
     needs_adoption: bool
     tables: list[str]
+    row_counts: dict[str, int] = {}  # rows per KARR table, when asked for
 
 
 class Finding(BaseModel):
@@ -106,8 +107,22 @@ def _pending(state: DatabaseState, script: ScriptDirectory) -> list[str]:
     return [rev.revision for rev in reversed(list(revisions))]
 
 
-def _status(connection: Connection, script: ScriptDirectory) -> DatabaseStatus:
+def _status(
+    connection: Connection, script: ScriptDirectory, *, row_counts: bool = False
+) -> DatabaseStatus:
     state = read_state(connection, script)
+    counts = (
+        {
+            name: int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(sa.table(name))
+                ).scalar_one()
+            )
+            for name in state.tables
+        }
+        if row_counts and state.kind in (DatabaseKind.MANAGED, DatabaseKind.LEGACY)
+        else {}
+    )
     return DatabaseStatus(
         url=connection.engine.url.render_as_string(hide_password=True),
         dialect=connection.dialect.name,
@@ -119,13 +134,16 @@ def _status(connection: Connection, script: ScriptDirectory) -> DatabaseStatus:
         pending=_pending(state, script),
         needs_adoption=state.kind is DatabaseKind.LEGACY,
         tables=list(state.tables),
+        row_counts=counts,
     )
 
 
-def status(database: Database) -> DatabaseStatus:
-    """Report the database's revision, schema version and pending work; writes nothing."""
+def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
+    """Report the database's revision, schema version, pending work and (unless
+    ``row_counts=False``, which saves a COUNT per table) its rows per table;
+    writes nothing."""
     with _engine(database) as engine, engine.connect() as connection:
-        return _status(connection, script_directory())
+        return _status(connection, script_directory(), row_counts=row_counts)
 
 
 def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
