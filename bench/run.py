@@ -907,9 +907,13 @@ def export_in_child(side: str, dialect: str, target: str, directory: Path) -> di
         target=_export_child, args=(side, dialect, target, str(directory), queue)
     )
     child.start()
-    result: dict[str, Any] = queue.get()
-    child.join()
-    return result
+    while True:
+        with suppress(Exception):
+            result: dict[str, Any] = queue.get(timeout=1)
+            child.join()
+            return result
+        if not child.is_alive():
+            raise RuntimeError(f"the {side} export child died (exit code {child.exitcode})")
 
 
 # --- entry point ------------------------------------------------------------------------

@@ -902,20 +902,26 @@ class ResultsRepository:
         conds = [Metric.metric_name == metric, *_conditions(f)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
+        # PostgreSQL has percentile_cont, which gives the same median without
+        # the two window passes (they made the leaderboard ~2x slower there);
+        # SQLite needs the row numbers.
+        pg = self.session.get_bind().dialect.name == "postgresql"
+        ranks = (
+            []
+            if pg
+            else [
+                func.row_number()
+                .over(
+                    partition_by=[*partition, case((finite, 1), else_=0)],
+                    order_by=finite_value,
+                )
+                .label("rn"),
+                func.count(finite_value).over(partition_by=partition or None).label("n"),
+            ]
+        )
         inner = (
             _with_hardware(
-                select(
-                    *keys,
-                    finite_value.label("v"),
-                    value.label("raw"),
-                    func.row_number()
-                    .over(
-                        partition_by=[*partition, case((finite, 1), else_=0)],
-                        order_by=finite_value,
-                    )
-                    .label("rn"),
-                    func.count(finite_value).over(partition_by=partition or None).label("n"),
-                )
+                select(*keys, finite_value.label("v"), value.label("raw"), *ranks)
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
                 .join(Run, Run.id == Benchmark.run_id),
@@ -926,17 +932,22 @@ class ResultsRepository:
             .subquery()
         )
         v = type_coerce(inner.c.v, Double())
-        middle = and_(
-            inner.c.v.is_not(None),
-            or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
-        )
+        median: ColumnElement[Any]
+        if pg:
+            median = func.percentile_cont(0.5).within_group(inner.c.v)
+        else:
+            middle = and_(
+                inner.c.v.is_not(None),
+                or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
+            )
+            median = func.avg(case((middle, v), else_=None))
         group_columns = [inner.c[k.name] for k in keys]
         aggregates: dict[str, Any] = {
             "count": func.count(inner.c.v),
             "avg": type_coerce(func.avg(v), Double()),
             "min": type_coerce(func.min(v), Double()),
             "max": type_coerce(func.max(v), Double()),
-            "median": type_coerce(func.avg(case((middle, v), else_=None)), Double()),
+            "median": type_coerce(median, Double()),
         }
         sort_key = aggregates[order_by] if order_by in aggregates else inner.c[f"g_{order_by}"]
         stmt = (
