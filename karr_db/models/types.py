@@ -306,5 +306,11 @@ class JSONDocument(TypeDecorator[Any]):
                 return None
             # json.loads also accepts the bare NaN/Infinity tokens that the
             # earlier system's json.dumps wrote.
-            value = json.loads(value)
+            parsed = json.loads(value)
+            if "$" not in value and "\\u0024" not in value:
+                # No "$" anywhere, so no marker key: the walk of decode_json
+                # would change nothing (it was most of reading an event or a
+                # document back).
+                return parsed
+            value = parsed
         return decode_json(value)
