@@ -801,7 +801,8 @@ class ResultsRepository:
         stmt = _with_hardware(
             # count(*), not count(id): the id is a non-null key, and without it the
             # count is answered from an index alone (idx_runs_passed, say).
-            select(func.count()).select_from(Run), _filters_hardware(f)
+            select(func.count()).select_from(Run),
+            _filters_hardware(f),
         ).where(*_conditions(f))
         with _translated("counting runs"):
             return int(self.session.execute(stmt).scalar_one())
