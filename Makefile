@@ -30,13 +30,13 @@ soak: install ## the reliability tests for about SOAK_SECONDS (default 300); fig
 		timeout $$(( $(SOAK_SECONDS) * 3 + 600 )) $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check karr_db tests alembic
-	$(VENV)/bin/ruff format --check karr_db tests alembic
+	$(VENV)/bin/ruff check karr_db tests alembic bench
+	$(VENV)/bin/ruff format --check karr_db tests alembic bench
 	$(VENV)/bin/mypy
 
 format: install
-	$(VENV)/bin/ruff format karr_db tests alembic
-	$(VENV)/bin/ruff check --fix karr_db tests alembic
+	$(VENV)/bin/ruff format karr_db tests alembic bench
+	$(VENV)/bin/ruff check --fix karr_db tests alembic bench
 
 # Benchmarks against raw sqlite3/psycopg baselines (docs/performance.md).
 # PostgreSQL: KARR_BENCH_POSTGRES_URL or KARR_TEST_POSTGRES_URL (a server URL;

@@ -49,7 +49,9 @@ RESULT_FILE_NAME = "metrics.json"
 
 
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Files to import: each file as given, every ``metrics.json`` below each directory.
+    """Files to import: each file as given; below each directory every
+    ``metrics.json`` (KITT's name), or every ``*.json`` when it holds none (a
+    folder of collected documents).
 
     Paths that do not exist are kept, so the import can report them.
     """
@@ -58,6 +60,8 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
         path = Path(raw)
         if path.is_dir():
             found = sorted(p for p in path.rglob(RESULT_FILE_NAME) if p.is_file())
+            if not found:
+                found = sorted(p for p in path.rglob("*.json") if p.is_file())
             seen.update(dict.fromkeys(found))
         else:
             seen[path] = None

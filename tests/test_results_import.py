@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from karr_db.db import transaction
 from karr_db.documents import run_id_for
-from karr_db.importing import export_run, export_runs, import_paths
+from karr_db.importing import collect_files, export_run, export_runs, import_files, import_paths
 from karr_db.models import Benchmark, Metric, Run
 from karr_db.repositories.results import ResultsRepository
 from tests.strategies import same
@@ -120,3 +120,41 @@ def test_export_by_filter_and_one_run(engine: Engine, samples_dir: Path, tmp_pat
         target = export_run(session, vllm, tmp_path / "one.json")
     assert len(list((tmp_path / "llama").rglob("metrics.json"))) == 2
     assert json.loads(target.read_text())["engine"] == "vllm"
+
+
+def test_directories_offer_metrics_json_else_every_json_file(tmp_path: Path) -> None:
+    kitt = tmp_path / "kitt" / "run-1"
+    kitt.mkdir(parents=True)
+    (kitt / "metrics.json").write_text("{}")
+    (kitt / "config.json").write_text("{}")  # not a result: KITT names results metrics.json
+    collected = tmp_path / "collected" / "nested"
+    collected.mkdir(parents=True)
+    (collected / "b.json").write_text("{}")
+    (collected / "a.json").write_text("{}")
+    (collected / "notes.txt").write_text("")
+    single = tmp_path / "one.json"
+
+    files = collect_files([tmp_path / "kitt", tmp_path / "collected", single, single])
+
+    assert files == [kitt / "metrics.json", collected / "a.json", collected / "b.json", single]
+
+
+def test_one_transaction_per_file_gives_the_same_outcomes_as_batches(
+    engine: Engine, samples_dir: Path, tmp_path: Path
+) -> None:
+    files = sorted(samples_dir.glob("*.json"))
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"model": 1}')
+    paths = [*files, broken, files[0]]
+    one_by_one = [(o.path, o.status) for o in import_files(engine, paths, batch_size=1)]
+    assert [status for _, status in one_by_one] == [
+        *["imported"] * len(files),
+        "rejected",
+        "already_present",
+    ]
+    again = [(o.path, o.status) for o in import_files(engine, paths, batch_size=50)]
+    assert [status for _, status in again] == [
+        *["already_present"] * len(files),
+        "rejected",
+        "already_present",
+    ]

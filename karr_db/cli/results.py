@@ -24,7 +24,13 @@ from karr_db.cli._app import (
     table,
     warn,
 )
-from karr_db.importing import collect_files, export_run, export_runs, import_file
+from karr_db.importing import (
+    IMPORT_BATCH_SIZE,
+    collect_files,
+    export_run,
+    export_runs,
+    import_files,
+)
 from karr_db.repositories.base import Page
 from karr_db.repositories.results import MAX_LIMIT, ResultsRepository
 from karr_db.repositories.results_dto import ImportOutcome, ImportReport, RunSummary
@@ -59,32 +65,20 @@ def _filters(**values: Any) -> dict[str, Any]:
 # --- import ------------------------------------------------------------------------
 
 
-def _collect(paths: list[Path]) -> list[Path]:
-    """Files to import: files as given; below a directory its ``metrics.json`` files
-    (KITT's name), or its ``*.json`` files when it has none (a folder of collected
-    documents)."""
-    files: list[Path] = []
-    for path in paths:
-        found = collect_files([path])
-        if path.is_dir() and not found:
-            found = sorted(p for p in path.rglob("*.json") if p.is_file())
-        files += [f for f in found if f not in files]
-    return files
-
-
 def _outcome_line(outcome: ImportOutcome) -> str:
     detail = outcome.run_id if outcome.status != "rejected" else outcome.reason
     return f"{outcome.status:<15} {outcome.path}  {detail}"
 
 
-def _import_all(engine: Any, files: list[Path], *, quiet: bool) -> Iterator[ImportOutcome]:
+def _import_all(
+    engine: Any, files: list[Path], *, quiet: bool, batch_size: int
+) -> Iterator[ImportOutcome]:
+    outcomes = import_files(engine, files, batch_size=batch_size)
     if quiet:
-        for path in files:
-            yield import_file(engine, path)
+        yield from outcomes
         return
     if not state.stdout.isatty():
-        for path in files:
-            outcome = import_file(engine, path)
+        for outcome in outcomes:
             say(_outcome_line(outcome))
             yield outcome
         return
@@ -103,9 +97,9 @@ def _import_all(engine: Any, files: list[Path], *, quiet: bool) -> Iterator[Impo
     )
     with progress:
         task = progress.add_task("", total=len(files))
-        for path in files:
-            progress.update(task, description=path.name)
-            yield import_file(engine, path)
+        for outcome in outcomes:
+            progress.update(task, description=Path(outcome.path).name)
+            yield outcome
             progress.advance(task)
 
 
@@ -117,20 +111,30 @@ def import_command(
     ],
     database: DatabaseOption = None,
     as_json: JsonOption = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Files stored per transaction (1: each file in its own transaction).",
+        ),
+    ] = IMPORT_BATCH_SIZE,
 ) -> None:
     """Import KITT result documents (files, or every metrics.json below a directory).
 
-    Each file goes in its own transaction; documents already stored are
-    recognised by content. Exit 1 if any file was rejected.
+    Files are validated one by one and stored in batches; a bad file is
+    rejected on its own and never leaves a partial run, and documents already
+    stored are recognised by content. Exit 1 if any file was rejected.
 
     Example: karr-db import ~/kitt-results run.json
     """
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
-    files = _collect(paths)
+    files = collect_files(paths)
     with open_database(database) as db:
-        report = ImportReport(outcomes=list(_import_all(db.engine, files, quiet=as_json)))
+        outcomes = _import_all(db.engine, files, quiet=as_json, batch_size=batch_size)
+        report = ImportReport(outcomes=list(outcomes))
     if as_json:
         print_json(report)
     else:
