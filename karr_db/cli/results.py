@@ -33,7 +33,7 @@ from karr_db.importing import (
 )
 from karr_db.repositories.base import Page
 from karr_db.repositories.results import MAX_LIMIT, ResultsRepository
-from karr_db.repositories.results_dto import ImportOutcome, ImportReport, RunSummary
+from karr_db.repositories.results_dto import GroupCounts, ImportOutcome, ImportReport, RunSummary
 
 # --- run filters shared by several commands -------------------------------------
 
@@ -351,38 +351,31 @@ def stats_command(
     Example: karr-db stats --since 2026-01-01
     """
     filters = _filters(model=model, engine=engine, suite_name=suite, since=since, until=until)
-    groups: dict[str, dict[str, dict[str, int]]] = {"engine": {}, "model": {}}
-    totals = {"runs": 0, "passed": 0, "failed": 0, "unknown": 0}
     with open_database(database) as db, db.unit_of_work() as uow:
-        for run in _runs(uow.results, filters, None):
-            outcome = "unknown" if run.passed is None else ("passed" if run.passed else "failed")
-            for key, counts in ((None, totals), *((g, None) for g in groups)):
-                if key is not None:
-                    name = str(getattr(run, key) or "-")
-                    counts = groups[key].setdefault(
-                        name, {"runs": 0, "passed": 0, "failed": 0, "unknown": 0}
-                    )
-                assert counts is not None
-                counts["runs"] += 1
-                counts[outcome] += 1
-    by = {
-        key: [{key: name, **counts} for name, counts in sorted(values.items())]
-        for key, values in groups.items()
-    }
+        stats = uow.results.stats(filters)
+    totals = stats.totals
     if as_json:
-        print_json({**totals, "by_engine": by["engine"], "by_model": by["model"]})
+        print_json(
+            {
+                **totals.model_dump(),
+                "by_engine": [_group_json("engine", g) for g in stats.by_engine],
+                "by_model": [_group_json("model", g) for g in stats.by_model],
+            }
+        )
         return
     say(
-        f"{totals['runs']} run(s): {totals['passed']} passed, {totals['failed']} failed"
-        + (f", {totals['unknown']} unknown" if totals["unknown"] else "")
+        f"{totals.runs} run(s): {totals.passed} passed, {totals.failed} failed"
+        + (f", {totals.unknown} unknown" if totals.unknown else "")
     )
-    for key in ("engine", "model"):
+    for key, groups in (("engine", stats.by_engine), ("model", stats.by_model)):
         rows = table(key, "runs", "passed", "failed", title=f"by {key}")
-        for entry in by[key]:
-            rows.add_row(
-                str(entry[key]), str(entry["runs"]), str(entry["passed"]), str(entry["failed"])
-            )
+        for group in groups:
+            rows.add_row(group.name or "-", str(group.runs), str(group.passed), str(group.failed))
         show(rows)
+
+
+def _group_json(key: str, group: GroupCounts) -> dict[str, Any]:
+    return {key: group.name or "-", **group.model_dump(exclude={"name"})}
 
 
 @app.command("leaderboard")

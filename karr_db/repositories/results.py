@@ -61,9 +61,12 @@ from karr_db.repositories.results_dto import (
     BenchmarkDetail,
     Comparison,
     ComparisonRow,
+    GroupCounts,
     HardwareInfo,
     MetricPoint,
+    OutcomeCounts,
     RunDetail,
+    RunStats,
     RunSummary,
     SaveResult,
 )
@@ -806,6 +809,40 @@ class ResultsRepository:
         ).where(*_conditions(f))
         with _translated("counting runs"):
             return int(self.session.execute(stmt).scalar_one())
+
+    def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
+        """Totals by outcome, overall and by engine and model, from one grouped statement
+        (a row per engine, model and outcome, folded here)."""
+        f = _parse_filter(filters)
+        stmt = (
+            _with_hardware(
+                select(Run.engine, Run.model, Run.passed, func.count()).select_from(Run),
+                _filters_hardware(f),
+            )
+            .where(*_conditions(f))
+            .group_by(Run.engine, Run.model, Run.passed)
+        )
+        with _translated("counting runs"):
+            rows = self.session.execute(stmt).all()
+        totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
+        groups: dict[str, dict[str | None, dict[str, int]]] = {"engine": {}, "model": {}}
+        for engine, model, passed, count in rows:
+            outcome = "unknown" if passed is None else "passed" if passed else "failed"
+            for counts in (
+                totals,
+                groups["engine"].setdefault(engine, dict.fromkeys(totals, 0)),
+                groups["model"].setdefault(model, dict.fromkeys(totals, 0)),
+            ):
+                counts["runs"] += count
+                counts[outcome] += count
+
+        def listed(key: str) -> list[GroupCounts]:
+            ordered = sorted(groups[key].items(), key=lambda item: (item[0] is None, item[0] or ""))
+            return [GroupCounts(name=name, **counts) for name, counts in ordered]
+
+        return RunStats(
+            totals=OutcomeCounts(**totals), by_engine=listed("engine"), by_model=listed("model")
+        )
 
     def list_runs(
         self,

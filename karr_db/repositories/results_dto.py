@@ -132,6 +132,29 @@ class Comparison(ResultsDTO):
     rows: list[ComparisonRow]
 
 
+class OutcomeCounts(ResultsDTO):
+    """How many runs passed, failed, or have no recorded outcome."""
+
+    runs: int = 0
+    passed: int = 0
+    failed: int = 0
+    unknown: int = 0
+
+
+class GroupCounts(OutcomeCounts):
+    """Outcome counts of the runs of one engine or one model (``None``: not recorded)."""
+
+    name: str | None
+
+
+class RunStats(ResultsDTO):
+    """Totals of the runs matching a filter, overall and by engine and by model."""
+
+    totals: OutcomeCounts
+    by_engine: list[GroupCounts]
+    by_model: list[GroupCounts]
+
+
 class ImportOutcome(ResultsDTO):
     """What happened to one file of an import."""
 
