@@ -138,3 +138,16 @@ def test_follow_stops_quietly_at_its_timeout(migrated_url: str) -> None:
     )
     assert result.exit_code == 0
     assert result.stderr == ""
+
+
+def test_a_limit_above_one_page_is_fetched_in_pages(migrated_url: str) -> None:
+    # The operations repositories serve at most 500 rows a page; a larger
+    # --limit must page through them rather than ask for an oversized page.
+    agent_id, _ = _populate(migrated_url)
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
+        for n in range(501):
+            uow.campaigns.create(f"c{n}", agent_id=agent_id)
+    listed = cli("campaigns", "--limit", "600", "--database", migrated_url, "--json")
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.json()) == 502
+    assert len(cli("campaigns", "-n", "3", "-d", migrated_url, "--json").json()) == 3

@@ -12,11 +12,11 @@ import json
 import math
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, TextIO, cast
+from typing import Annotated, Any, TextIO, TypeVar, cast
 
 import typer
 from pydantic import BaseModel
@@ -30,6 +30,7 @@ from karr_db.cli._errors import Scrubber, describe
 from karr_db.database import Database
 from karr_db.db import DATABASE_URL_ENV, default_database_url
 from karr_db.errors import NewerSchemaError, SchemaError
+from karr_db.repositories.base import Page
 
 __all__ = ["DatabaseOption", "JsonOption", "app", "open_database", "state"]
 
@@ -298,3 +299,21 @@ def say(text: str) -> None:
 
 def warn(text: str) -> None:
     state.err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+Item = TypeVar("Item")
+
+
+def paged(fetch: Callable[..., Page[Item]], limit: int | None, *, page_size: int) -> Iterator[Item]:
+    """Items of a keyset-paged ``list`` up to ``limit`` (all when ``None``), asking
+    for at most ``page_size`` rows a call, the most the repository serves."""
+    cursor: str | None = None
+    left = limit
+    while left is None or left > 0:
+        page = fetch(limit=page_size if left is None else min(left, page_size), cursor=cursor)
+        yield from page.items
+        if left is not None:
+            left -= len(page.items)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 
@@ -15,13 +14,14 @@ from karr_db.cli._app import (
     app,
     fmt,
     open_database,
+    paged,
     print_json,
     say,
     show,
     table,
 )
 from karr_db.database import Database
-from karr_db.repositories.base import Page
+from karr_db.repositories._lifecycle import MAX_PAGE_SIZE as WORK_PAGE_SIZE
 from karr_db.repositories.events import MAX_PAGE_SIZE, EventDTO
 
 T = TypeVar("T")
@@ -29,19 +29,6 @@ T = TypeVar("T")
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
 Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
 AgentId = Annotated[str | None, typer.Option("--agent", help="Only work of this agent id.")]
-
-
-def _pages(fetch: Any, limit: int) -> Iterator[Any]:
-    """Items of a paged ``list`` (newest first) up to ``limit``."""
-    cursor: str | None = None
-    left = limit
-    while left > 0:
-        page: Page[Any] = fetch(limit=min(left, 1000), cursor=cursor)
-        yield from page.items
-        left -= len(page.items)
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
 
 
 @app.command("agents")
@@ -91,7 +78,11 @@ def campaigns_command(
     """
     with open_database(database) as db, db.unit_of_work() as uow:
         campaigns = list(
-            _pages(lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page), limit)
+            paged(
+                lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page),
+                limit,
+                page_size=WORK_PAGE_SIZE,
+            )
         )
     if as_json:
         print_json(campaigns)
@@ -129,8 +120,10 @@ def quick_tests_command(
     """
     with open_database(database) as db, db.unit_of_work() as uow:
         tests = list(
-            _pages(
-                lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page), limit
+            paged(
+                lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page),
+                limit,
+                page_size=WORK_PAGE_SIZE,
             )
         )
     if as_json:

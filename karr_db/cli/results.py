@@ -17,6 +17,7 @@ from karr_db.cli._app import (
     app,
     fmt,
     open_database,
+    paged,
     print_json,
     say,
     show,
@@ -31,9 +32,8 @@ from karr_db.importing import (
     export_runs,
     import_files,
 )
-from karr_db.repositories.base import Page
-from karr_db.repositories.results import MAX_LIMIT, ResultsRepository
-from karr_db.repositories.results_dto import GroupCounts, ImportOutcome, ImportReport, RunSummary
+from karr_db.repositories.results import MAX_LIMIT
+from karr_db.repositories.results_dto import GroupCounts, ImportOutcome, ImportReport
 
 # --- run filters shared by several commands -------------------------------------
 
@@ -221,23 +221,6 @@ def export_command(
 # --- reading -----------------------------------------------------------------------
 
 
-def _runs(
-    repo: ResultsRepository, filters: dict[str, Any], limit: int | None
-) -> Iterator[RunSummary]:
-    """Run summaries newest first, page by page, up to ``limit``."""
-    cursor: str | None = None
-    left = limit
-    while left is None or left > 0:
-        size = MAX_LIMIT if left is None else min(left, MAX_LIMIT)
-        page: Page[RunSummary] = repo.list_runs(filters, limit=size, cursor=cursor)
-        yield from page.items
-        if left is not None:
-            left -= len(page.items)
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor
-
-
 @app.command("list")
 def list_command(
     model: Model = None,
@@ -269,7 +252,13 @@ def list_command(
         until=until,
     )
     with open_database(database) as db, db.unit_of_work() as uow:
-        runs = list(_runs(uow.results, filters, limit))
+        runs = list(
+            paged(
+                lambda **page: uow.results.list_runs(filters, **page),
+                limit,
+                page_size=MAX_LIMIT,
+            )
+        )
         total = uow.results.count(filters)
     if as_json:
         print_json(runs)
