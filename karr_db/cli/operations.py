@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
@@ -23,8 +23,6 @@ from karr_db.cli._app import (
 from karr_db.database import Database
 from karr_db.repositories._lifecycle import MAX_PAGE_SIZE as WORK_PAGE_SIZE
 from karr_db.repositories.events import MAX_PAGE_SIZE, EventDTO
-
-T = TypeVar("T")
 
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
 Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
