@@ -8,7 +8,6 @@ ints.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from typing import Any
 
@@ -133,18 +132,3 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     )
     document.update(extra)
     return document
-
-
-def same(a: Any, b: Any) -> bool:
-    """Deep equality where NaN equals NaN, types must match (1.0 is not 1) and -0.0 is not 0.0."""
-    if isinstance(a, float) and isinstance(b, float):
-        if math.isnan(a) or math.isnan(b):
-            return math.isnan(a) and math.isnan(b)
-        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)

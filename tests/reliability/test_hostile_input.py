@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_helpers import SOAK_SECONDS, check_store, load_samples, variant
 from sqlalchemy import Engine
-from strategies import KNOWN_TOP_LEVEL, documents, json_values, same
 
 from karr_db.db import transaction
 from karr_db.errors import InvalidQueryError, NotFoundError, ValidationError
@@ -23,6 +22,8 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import GROUP_FIELDS, ORDER_FIELDS, ResultsRepository, RunFilter
+from tests.helpers import same
+from tests.strategies import KNOWN_TOP_LEVEL, documents, json_values
 
 pytestmark = pytest.mark.reliability
 
