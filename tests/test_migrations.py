@@ -386,3 +386,17 @@ def test_wheel_carries_the_migration_scripts(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "managed"
+
+
+def test_check_words_a_changed_column_type(migrated_postgres_url: str) -> None:
+    # PostgreSQL alone: SQLite cannot change a column's type in place.
+    engine = make_engine(migrated_postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ALTER TABLE runs ALTER COLUMN kitt_version TYPE varchar(20)")
+    engine.dispose()
+    (finding,) = migrations.check(migrated_postgres_url)
+    assert finding.kind == "drift"
+    assert finding.message.startswith(
+        "runs.kitt_version: type is VARCHAR(length=20) in the database"
+    )
+    assert finding.message.endswith("in the models")

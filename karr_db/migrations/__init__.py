@@ -242,20 +242,13 @@ def _describe(diff: Any) -> str:
     if isinstance(diff, list):  # column modifications come grouped
         return "; ".join(_describe(d) for d in diff)
     action = diff[0]
-    present, what = (
-        ("missing from the database", action[4:])
-        if action.startswith("add_")
-        else (
-            "in the database but not in the models",
-            action[7:],
-        )
-    )
-    if action.startswith("modify_"):
+    verb, _, what = action.partition("_")  # "add_index" -> ("add", "index")
+    if verb == "modify":
         _, _, table, column, _, database, model = diff
-        return (
-            f"{table}.{column}: {action[7:]} is {database!r} in the database, "
-            f"{model!r} in the models"
-        )
+        return f"{table}.{column}: {what} is {database!r} in the database, {model!r} in the models"
+    present = (
+        "missing from the database" if verb == "add" else "in the database but not in the models"
+    )
     if action in ("add_column", "remove_column"):
         return f"column {diff[2]}.{diff[3].name} {present}"
     item = diff[1]
