@@ -3,6 +3,7 @@ partial, and the same process carries on once the server answers again."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import threading
@@ -102,6 +103,10 @@ def test_server_restart_fails_the_transaction_in_flight_and_the_process_carries_
     migrated_postgres_url: str, samples_dir: Path, figures: Any
 ) -> None:
     url = migrated_postgres_url
+    if os.environ.get("KARR_TEST_RESTART_SERVER") != "1":
+        pytest.skip(
+            "restarts the PostgreSQL server under test: opt in with KARR_TEST_RESTART_SERVER=1"
+        )
     cluster = _local_cluster(url)
     if cluster is None:
         pytest.skip(
