@@ -14,10 +14,13 @@ ER diagram. Whatever goes beyond the reference is marked so.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from karr_db.migrations.scripts import head_revision, revision_versions, script_
 from karr_db.models import Base
 from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
 
-__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "render", "write"]
+__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "Transition", "lifecycle", "render", "write"]
 
 #: Where ``karr-db docs`` writes, relative to the checkout.
 DEFAULT_PATH = Path("docs") / "database.md"
@@ -347,7 +350,14 @@ def _trigger_section(revisions: list[_Revision]) -> list[str]:
 
 
 def _er_section() -> list[str]:
-    lines = ["## Entity-Relationship Diagram", "", "```mermaid", "erDiagram"]
+    lines = [
+        "## Entity-Relationship Diagram",
+        "",
+        "Each column shows its SQLite type, and its PostgreSQL type in quotes.",
+        "",
+        "```mermaid",
+        "erDiagram",
+    ]
     for table in _all_tables():
         for column in table.columns:
             for fk in column.foreign_keys:
@@ -368,10 +378,185 @@ def _er_section() -> list[str]:
                 if present
             ]
             suffix = f" {', '.join(keys)}" if keys else ""
-            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}")
+            # Mermaid allows one word as the type: SQLite's, and PostgreSQL's as the comment.
+            pg = f' "PostgreSQL {_postgresql_type(column)}"'
+            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}{pg}")
         lines.append("    }")
     lines.append("```")
     return lines
+
+
+# --- lifecycles -------------------------------------------------------------------
+#
+# The state diagrams are read from the repositories' code, so they change when
+# a transition does: each public method's ``self._move(key, (from, ...), to)``
+# or ``transition(..., allowed_from=..., to=...)`` call, and each Core
+# ``insert(..).values(status=X)`` (an initial state) or
+# ``update(..).where(.. status == Y ..).values(status=X)`` (an edge Y -> X).
+# A module may instead define ``TRANSITIONS = {verb: (sources, target)}``,
+# which then wins.
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One edge of a lifecycle; ``source`` ``None`` is creation."""
+
+    source: str | None
+    target: str
+    verb: str
+
+
+def _status_of(node: ast.expr, statuses: type[StrEnum]) -> list[str] | None:
+    """The statuses an expression names (``S.X``, ``S.X.value``, a tuple of them)."""
+    if isinstance(node, ast.Tuple | ast.List):
+        found = [_status_of(e, statuses) for e in node.elts]
+        if any(f is None for f in found):
+            return None
+        return [status for f in found if f for status in f]
+    if isinstance(node, ast.Attribute) and node.attr == "value":
+        node = node.value
+    if (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == statuses.__name__
+        and node.attr in statuses.__members__
+    ):
+        return [statuses[node.attr].value]
+    return None
+
+
+def _keyword(call: ast.Call, name: str) -> ast.expr | None:
+    return next((k.value for k in call.keywords if k.arg == name), None)
+
+
+def _chain(call: ast.Call) -> list[ast.Call]:
+    """The calls of a method chain ``a(..).b(..).c(..)``, outermost first."""
+    calls = [call]
+    node: ast.expr = call.func
+    while isinstance(node, ast.Attribute):
+        node = node.value
+        if isinstance(node, ast.Call):
+            calls.append(node)
+            node = node.func
+    return calls
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def _status_guard(where: ast.Call, statuses: type[StrEnum]) -> list[str] | None:
+    for arg in where.args:
+        if (
+            isinstance(arg, ast.Compare)
+            and isinstance(arg.left, ast.Attribute)
+            and arg.left.attr == "status"
+            and len(arg.comparators) == 1
+        ):
+            found = _status_of(arg.comparators[0], statuses)
+            if found:
+                return found
+    return None
+
+
+def _edges_of_call(call: ast.Call, statuses: type[StrEnum]) -> list[tuple[str | None, str]] | None:
+    name = _call_name(call)
+    sources: list[str] | None
+    target: list[str] | None
+    if name == "_move" and len(call.args) >= 3:
+        sources, target = _status_of(call.args[1], statuses), _status_of(call.args[2], statuses)
+    elif name == "transition":
+        allowed, to = _keyword(call, "allowed_from"), _keyword(call, "to")
+        if allowed is None or to is None:
+            return None
+        sources, target = _status_of(allowed, statuses), _status_of(to, statuses)
+    elif name == "values" and (status := _keyword(call, "status")) is not None:
+        target = _status_of(status, statuses)
+        chain = _chain(call)
+        names = [_call_name(c) for c in chain]
+        if "insert" in names:
+            return [(None, t) for t in target or []]
+        wheres = [c for c in chain if _call_name(c) == "where"]
+        guards = [g for w in wheres if (g := _status_guard(w, statuses))]
+        sources = guards[0] if guards else None
+    else:
+        return None
+    if not sources or not target:
+        return None
+    return [(source, target[0]) for source in sources]
+
+
+def lifecycle(repository: type, statuses: type[StrEnum]) -> list[Transition]:
+    """The transitions of ``repository``'s status column, read from its code."""
+    module = inspect.getmodule(repository)
+    table = getattr(module, "TRANSITIONS", None)
+    if isinstance(table, dict):
+        return [
+            Transition(
+                None if s is None else str(getattr(s, "value", s)),
+                str(getattr(target, "value", target)),
+                verb,
+            )
+            for verb, (sources, target) in table.items()
+            for s in sources
+        ]
+    tree = ast.parse(textwrap.dedent(inspect.getsource(repository)))
+    found: list[Transition] = []
+    for method in tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []:
+        if not isinstance(method, ast.FunctionDef) or method.name.startswith("_"):
+            continue
+        for node in ast.walk(method):
+            if isinstance(node, ast.Call):
+                for source, target in _edges_of_call(node, statuses) or []:
+                    edge = Transition(source, target, method.name)
+                    if edge not in found:
+                        found.append(edge)
+    return found
+
+
+def _state_diagram(title: str, transitions: list[Transition], statuses: type[StrEnum]) -> list[str]:
+    verbs: dict[tuple[str | None, str], list[str]] = {}
+    for t in transitions:
+        verbs.setdefault((t.source, t.target), []).append(t.verb)
+    leaving = {t.source for t in transitions}
+    # A bold line, not a heading: every ### heading of this document is a table.
+    lines = [f"**{title}**", "", "```mermaid", "stateDiagram-v2"]
+    for (source, target), names in verbs.items():
+        lines.append(f"    {source or '[*]'} --> {target} : {', '.join(names)}")
+    for status in statuses:
+        if status.value not in leaving:
+            lines.append(f"    {status.value} --> [*]")
+    lines.append("```")
+    return lines
+
+
+def _lifecycle_section() -> list[str]:
+    from karr_db.repositories.campaigns import CampaignsRepository, CampaignStatus
+    from karr_db.repositories.quick_tests import QuickTestsRepository, QuickTestStatus
+
+    return [
+        "## Lifecycles",
+        "",
+        "Beyond the reference: the status transitions the repositories allow,",
+        "read from their code (each arrow is labelled with the method that makes it).",
+        "Every transition is one conditional UPDATE; any other change of status is",
+        "refused with `InvalidTransitionError`.",
+        "",
+        *_state_diagram(
+            "Campaigns (`web_campaigns.status`)",
+            lifecycle(CampaignsRepository, CampaignStatus),
+            CampaignStatus,
+        ),
+        "",
+        *_state_diagram(
+            "Quick tests (`quick_tests.status`)",
+            lifecycle(QuickTestsRepository, QuickTestStatus),
+            QuickTestStatus,
+        ),
+    ]
 
 
 def _join(sections: Iterable[list[str]]) -> str:
@@ -405,6 +590,7 @@ def render(script: ScriptDirectory | None = None) -> str:
             _index_section(),
             _postgresql_section(),
             _trigger_section(revisions),
+            _lifecycle_section(),
             _er_section(),
         ]
     )
