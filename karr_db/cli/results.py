@@ -378,21 +378,23 @@ def list_command(
     if as_json:
         print_json({"items": runs, "total": total, "next_cursor": pages.next_cursor})
         return
-    # On a terminal the table must fit: long model paths keep their end (the
-    # file name). Pipes and files get them whole.
-    model_width = max(16, state.out.width // 4) if state.stdout.isatty() else 10_000
-    rows = table("run id", "started", "model", "engine", "suite", "passed", "benchmarks", "gpu")
-    for run in runs:
-        rows.add_row(
-            short[run.id],
-            fmt(run.timestamp),
-            fmt(left_cut(run.model, model_width)),
-            fmt(run.engine),
-            fmt(run.suite_name),
-            fmt(run.passed),
-            f"{fmt(run.passed_count)}/{fmt(run.total_benchmarks)}",
-            fmt(run.gpu_model),
-        )
+    cells = {
+        "run id": [short[run.id] for run in runs],
+        "started": [fmt(run.timestamp) for run in runs],
+        "model": [fmt(run.model) for run in runs],
+        "engine": [fmt(run.engine) for run in runs],
+        "suite": [fmt(run.suite_name) for run in runs],
+        "passed": [fmt(run.passed) for run in runs],
+        "benchmarks": [f"{fmt(r.passed_count)}/{fmt(r.total_benchmarks)}" for r in runs],
+        "gpu": [fmt(run.gpu_model) for run in runs],
+    }
+    if state.stdout.isatty():
+        cells = _fit(cells, state.out.width)
+    rows = table(*cells)
+    for column in rows.columns:
+        column.no_wrap = True
+    for values in zip(*cells.values(), strict=True):
+        rows.add_row(*values)
     show(rows)
     say(f"{len(runs)} of {total} run(s)")
 
@@ -410,6 +412,37 @@ class _Pages:
         page = self._fetch(limit=limit, cursor=cursor if cursor is not None else self._first)
         self.next_cursor = page.next_cursor
         return page
+
+
+#: Columns a narrow terminal drops first, and how narrow the model may get before it does.
+_DROPPABLE = ("gpu", "suite")
+_MIN_MODEL = 14
+
+
+def _fit(cells: dict[str, list[str]], width: int) -> dict[str, list[str]]:
+    """The list table's columns made to fit ``width`` without wrapping: dates
+    lose their seconds, then the GPU and suite columns go, then two headers
+    shorten, and the model gets the rest, cut from the left so the file name
+    of a path stays visible."""
+    cells = dict(cells)
+
+    def spare() -> int:
+        # Each column has one space of padding each side plus one separator.
+        used = sum(max(len(h), *map(len, v), 0) for h, v in cells.items() if h != "model")
+        return width - used - 3 * len(cells) - 1
+
+    if spare() < _MIN_MODEL * 2:
+        cells["started"] = [value[:16] for value in cells["started"]]
+    for name in _DROPPABLE:
+        if spare() >= _MIN_MODEL:
+            break
+        del cells[name]
+    if spare() < _MIN_MODEL:
+        brief = {"benchmarks": "tests", "passed": "ok"}
+        cells = {brief.get(h, h): v for h, v in cells.items()}
+    room = max(_MIN_MODEL, spare())
+    cells["model"] = [left_cut(value, room) or "-" for value in cells["model"]]
+    return cells
 
 
 def left_cut(text: str | None, width: int) -> str | None:
