@@ -16,9 +16,7 @@ from karr_db.timespec import parse_point_in_time
 from tests.cli_helpers import cli, import_samples, write_variants
 
 
-def test_metric_names_are_listed_with_counts_per_test(
-    migrated_url: str, samples_dir: Path
-) -> None:
+def test_metric_names_are_listed_with_counts_per_test(migrated_url: str, samples_dir: Path) -> None:
     import_samples(migrated_url, samples_dir)
     with Database(migrated_url) as db, db.unit_of_work() as uow:
         names = uow.results.metric_names()
@@ -116,7 +114,9 @@ def test_since_and_until_take_relative_times_on_the_command_line(
 ) -> None:
     write_variants(samples_dir, tmp_path / "docs", 4)  # 2026-01-01 12:00 .. 15:00
     assert cli("import", "--database", migrated_url, str(tmp_path / "docs")).exit_code == 0
-    day = cli("list", "-d", migrated_url, "--json", "--since", "2026-01-01", "--until", "2026-01-02")
+    day = cli(
+        "list", "-d", migrated_url, "--json", "--since", "2026-01-01", "--until", "2026-01-02"
+    )
     assert day.json()["total"] == 4
     later = cli("list", "-d", migrated_url, "--json", "--since", "2026-01-01T14:00:00")
     assert later.json()["total"] == 2
