@@ -106,10 +106,37 @@ def _outcome_line(outcome: ImportOutcome) -> str:
     return f"{outcome.status:<15} {outcome.path}  {detail}"
 
 
+class _Interrupt:
+    """Turns the first Ctrl-C into a request to stop after the batch in progress,
+    so what is reported is exactly what is stored; a second Ctrl-C interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _Interrupt:
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: Ctrl-C keeps its default meaning
+            self._previous = None
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
 def _import_all(
-    engine: Any, files: list[Path], *, quiet: bool, batch_size: int
+    engine: Any, files: list[Path], *, quiet: bool, batch_size: int, stop: _Interrupt
 ) -> Iterator[ImportOutcome]:
-    outcomes = import_files(engine, files, batch_size=batch_size)
+    outcomes = import_files(engine, files, batch_size=batch_size, should_stop=stop)
     if quiet:
         yield from outcomes
         return
@@ -171,11 +198,15 @@ def import_command(
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     files = collect_files(paths)
     done: list[ImportOutcome] = []
-    with open_database(database) as db:
+    with open_database(database) as db, _Interrupt() as stop:
         try:
-            done.extend(_import_all(db.engine, files, quiet=as_json, batch_size=batch_size))
-        except KeyboardInterrupt:
-            _interrupted(done, len(files))
+            done.extend(
+                _import_all(db.engine, files, quiet=as_json, batch_size=batch_size, stop=stop)
+            )
+        except KeyboardInterrupt:  # a second Ctrl-C: the batch in flight was rolled back
+            _interrupted(done, len(files), exact=False)
+        if stop.requested:
+            _interrupted(done, len(files), exact=True)
         report = ImportReport(outcomes=done)
     if as_json:
         print_json(report)
@@ -200,17 +231,22 @@ def import_command(
         raise typer.Exit(1)
 
 
-def _interrupted(done: list[ImportOutcome], total: int) -> None:
-    """Ctrl-C: outcomes arrive once their batch is committed, so ``done`` is
-    exactly what is stored; the batch in flight was rolled back."""
+def _interrupted(done: list[ImportOutcome], total: int, *, exact: bool) -> None:
+    """Report a Ctrl-C. After the first, the import stopped between batches, so
+    ``done`` is exactly what was handled; after a second, the batch in flight was
+    rolled back (or, if it had just committed, is stored but not counted here)."""
     imported = sum(o.status == "imported" for o in done)
     present = sum(o.status == "already_present" for o in done)
     rejected = sum(o.status == "rejected" for o in done)
+    how = (
+        "stopped after the batch in progress"
+        if exact
+        else "interrupted again: the batch in progress was abandoned"
+    )
     warn(
-        f"interrupted after {len(done)} of {total} file(s): {imported} imported, "
-        f"{present} already present, {rejected} rejected are settled; the batch in "
-        "progress was rolled back. Run the same command again to resume: stored files "
-        "are recognised and skipped."
+        f"interrupted after {len(done)} of {total} file(s) ({how}): {imported} imported, "
+        f"{present} already present, {rejected} rejected. Run the same command again to "
+        "resume: stored files are recognised and skipped."
     )
     sys.stderr.flush()
     raise typer.Exit(128 + signal.SIGINT)
