@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, TextIO, cast
 
 import typer
@@ -90,8 +91,10 @@ def history_command(
 ) -> None:
     """Draw one metric over time in the terminal (a line per benchmark test).
 
-    Non-finite values are left out of the chart (and counted under it); --json
-    and --csv give every value, oldest run first.
+    The chart has a point per run: the mean of its values of that test (a
+    suite may run a test several times). Non-finite values are left out of
+    the chart (and counted under it); --json and --csv give every value,
+    oldest run first.
 
     Example: karr-db history --metric avg_tps --model llama-3-8b --engine vllm --since 30d
     """
@@ -150,15 +153,23 @@ def _chart(metric: str, points: Sequence[MetricPoint], *, width: int) -> tuple[s
     """The chart as text (coloured only on a terminal) and how many points it left out."""
     import plotext as plt
 
-    series: dict[str, tuple[list[str], list[float]]] = {}
+    # One point per run and test: the mean of the run's values (a suite runs a
+    # test several times, whose values would otherwise stack up as spikes).
+    per_run: dict[str, dict[tuple[str, datetime], list[float]]] = {}
     left_out = 0
     for p in points:
         if p.value is None or not math.isfinite(p.value) or p.timestamp is None:
             left_out += 1
             continue
-        xs, ys = series.setdefault(p.test_name or "-", ([], []))
-        xs.append(p.timestamp.strftime(_PLOT_DATE[1]))
-        ys.append(p.value)
+        runs = per_run.setdefault(p.test_name or "-", {})
+        runs.setdefault((p.run_id, p.timestamp), []).append(p.value)
+    series: dict[str, tuple[list[str], list[float]]] = {}
+    for name, runs in per_run.items():
+        ordered = sorted(runs.items(), key=lambda item: (item[0][1], item[0][0]))
+        series[name] = (
+            [stamp.strftime(_PLOT_DATE[1]) for (_, stamp), _ in ordered],
+            [sum(values) / len(values) for _, values in ordered],
+        )
     plt.clear_figure()
     plt.date_form(_PLOT_DATE[0])
     for name, (xs, ys) in series.items():
