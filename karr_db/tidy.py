@@ -45,8 +45,10 @@ __all__ = [
 
 Format = Literal["csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "parquet")
-#: Rows per Parquet row group, and per chunk held in memory while writing.
-PARQUET_CHUNK = 50_000
+#: Rows turned from Python tuples into Arrow columns at a time (tuples cost ~1 KB
+#: a row, Arrow ~100 bytes), and rows per Parquet row group.
+PARQUET_CHUNK = 5_000
+PARQUET_ROW_GROUP = 50_000
 
 
 class MissingExtraError(KarrError):
@@ -105,7 +107,7 @@ def _pyarrow() -> tuple[Any, Any]:
 
 
 def write_parquet(rows: Iterable[MetricValueRow], path: str | Path) -> int:
-    """Write the rows to a Parquet file in row groups of :data:`PARQUET_CHUNK`;
+    """Write the rows to a Parquet file in row groups of :data:`PARQUET_ROW_GROUP`;
     how many rows were written. Raises :class:`MissingExtraError` without pyarrow."""
     pa, pq = _pyarrow()
     schema = pa.schema(
@@ -124,13 +126,20 @@ def write_parquet(rows: Iterable[MetricValueRow], path: str | Path) -> int:
     )
     count = 0
     iterator: Iterator[MetricValueRow] = iter(rows)
+    pending: list[Any] = []  # Arrow record batches of the row group being built
+    pending_rows = 0
     with pq.ParquetWriter(str(path), schema) as writer:
         while chunk := list(islice(iterator, PARQUET_CHUNK)):
             columns = list(zip(*chunk, strict=True))
-            writer.write_table(pa.Table.from_arrays(columns, schema=schema))
+            pending.append(pa.RecordBatch.from_arrays(columns, schema=schema))
+            pending_rows += len(chunk)
             count += len(chunk)
-        if count == 0:  # a file with the schema and no rows, still readable
-            writer.write_table(schema.empty_table())
+            del chunk, columns
+            if pending_rows >= PARQUET_ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                pending, pending_rows = [], 0
+        if pending or count == 0:  # no rows: the schema alone, still a readable file
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
     return count
 
 

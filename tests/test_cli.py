@@ -25,6 +25,8 @@ COMMANDS = (
     "stats",
     "leaderboard",
     "compare",
+    "metrics",
+    "history",
     "agents",
     "campaigns",
     "quick-tests",

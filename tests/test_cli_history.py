@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from karr_db import docs
+from karr_db.models import Base
 from karr_db.repositories.campaigns import CampaignsRepository, CampaignStatus
 from karr_db.repositories.quick_tests import QuickTestsRepository, QuickTestStatus
-from karr_db.models import Base
 from tests.cli_helpers import cli, run_in_pty, write_variants
 
 RUNS = 12
@@ -34,9 +34,11 @@ def test_history_draws_a_chart_on_a_terminal(history_url: str) -> None:
     assert code == 0, plain
     assert "avg_tps (throughput)" in plain  # the title names metric and test
     assert re.search("[\u2801-\u28ff]", plain), plain  # braille points of the curve
-    assert "┤" in plain and "└" in plain  # the axes
+    assert "┤" in plain
+    assert "└" in plain
     assert "2026-01-01" in plain  # dates on the x axis
-    assert "40.0" in plain and "51.0" in plain  # the y axis spans the values
+    assert "40.0" in plain
+    assert "51.0" in plain
     assert f"{RUNS * PER_RUN} value(s) from {RUNS} run(s)" in plain
     assert all(len(line) <= 100 for line in plain.splitlines())
 

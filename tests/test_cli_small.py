@@ -35,11 +35,12 @@ def test_ctrl_c_during_import_says_what_was_stored_and_how_to_resume(
         text=True,
         env=environment,
     ) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         for _ in range(5):  # a line per file once it is committed: some are stored
             assert process.stdout.readline().startswith("imported")
         process.send_signal(signal.SIGINT)
-        rest, errors = process.communicate(timeout=120)
+        _rest, errors = process.communicate(timeout=120)
     assert process.returncode == 128 + signal.SIGINT, errors
     match = re.search(
         r"interrupted after (\d+) of 400 file\(s\) \(stopped after the batch in progress\): "
@@ -78,11 +79,9 @@ def test_the_adoption_message_names_the_schema_version(empty_url: str, samples_d
     assert result.exit_code == 0, result.output
     assert "adopted the legacy database (it was at schema_version 2" in result.stdout
     assert "revision -" not in result.stdout
-    report = cli("upgrade", "--database", empty_url, "--json").json()
-    assert report["from_schema_version"] == revision_versions()[head_revision()]
 
 
-@pytest.mark.parametrize("command", [*COMMANDS, "metrics", "history"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_help_shows_words_not_python_types(command: str) -> None:
     result = cli(command, "--help")
     assert result.exit_code == 0

@@ -63,8 +63,10 @@ def test_csv_export_has_one_row_per_metric_value(
     assert [r["value"] for r in odd] == ["NaN", "inf", "-inf"]
     assert [float(r["value"]) for r in odd[1:]] == [math.inf, -math.inf]
     sample = next(r for r in rows if r["metric"] == "avg_tps" and r["run_id"] != stored[-1])
-    assert sample["gpu_model"] and sample["timestamp"].endswith("+00:00")
-    assert sample["test_name"] == "throughput" and sample["run_number"] in {"1", "2", "3"}
+    assert sample["gpu_model"]
+    assert sample["timestamp"].endswith("+00:00")
+    assert sample["test_name"] == "throughput"
+    assert sample["run_number"] in {"1", "2", "3"}
     assert not list(tmp_path.glob(".*.partial"))
 
 
@@ -72,7 +74,8 @@ def test_csv_to_stdout_with_filters_and_a_run_prefix(migrated_url: str, stored: 
     whole = cli("export", "-d", migrated_url, "--format", "csv", "-o", "-", "--engine", "vllm")
     assert whole.exit_code == 0, whole.output
     rows = list(csv.DictReader(io.StringIO(whole.stdout)))
-    assert rows and {r["engine"] for r in rows} == {"vllm"}
+    assert rows
+    assert {r["engine"] for r in rows} == {"vllm"}
     one = cli("export", "-d", migrated_url, "--format", "csv", "-o", "-", stored[0][:8])
     assert one.exit_code == 0, one.output
     assert {r["run_id"] for r in csv.DictReader(io.StringIO(one.stdout))} == {stored[0]}
@@ -103,7 +106,8 @@ def test_parquet_export_keeps_types_and_non_finite_values(
     assert str(table.schema.field("value").type) == "double"
     rows = table.to_pylist()
     odd = [r["value"] for r in rows if r["run_id"] == stored[-1] and r["metric"] == "avg_tps"]
-    assert math.isnan(odd[0]) and odd[1:] == [math.inf, -math.inf]
+    assert math.isnan(odd[0])
+    assert odd[1:] == [math.inf, -math.inf]
     empty = tmp_path / "none.parquet"
     nothing = cli("export", "-d", migrated_url, "-f", "parquet", "-o", str(empty), "--engine", "x")
     assert nothing.exit_code == 0

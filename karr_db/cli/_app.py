@@ -52,7 +52,10 @@ Examples (each command's --help has its own):
   karr-db show RUN_ID                    benchmarks and metrics of a run
   karr-db stats                          totals by engine and model
   karr-db leaderboard --metric avg_tps --by model,engine
-  karr-db compare RUN_A RUN_B            metrics side by side
+  karr-db compare RUN_A RUN_B            metrics side by side (ids or unique prefixes)
+  karr-db metrics                        stored metric names, values per test
+  karr-db history --metric avg_tps       a metric over time, drawn in the terminal
+  karr-db export --format parquet -o v.parquet   one row per metric value
   karr-db agents                         registered agents
   karr-db campaigns                      campaigns and their progress
   karr-db quick-tests                    dispatched quick tests
