@@ -272,17 +272,14 @@ def open_database(database: str | None) -> Iterator[Database]:
         status = db.status()
         kind = status.kind
         if kind is migrations.DatabaseKind.NEWER:
-            # Name what is newer: a revision this release does not know, or a
-            # schema_version beyond its head (the revision may then be the head).
+            # Newer means an Alembic revision this release does not know: name
+            # both as revisions (schema_version only tracks the reference's versions).
             found = (
-                f"revision {status.alembic_revision} (schema_version {status.schema_version})"
+                f"revision {status.alembic_revision}"
                 if status.alembic_revision is not None
                 else f"schema_version {status.schema_version}"
             )
-            raise NewerSchemaError(
-                found,
-                f"schema_version {status.head_schema_version} (revision {status.head_revision})",
-            )
+            raise NewerSchemaError(found, f"revision {status.head_revision}")
         if kind is migrations.DatabaseKind.EMPTY:
             raise NotReadyError("the database is empty: run `karr-db upgrade` to create the schema")
         if kind is migrations.DatabaseKind.LEGACY:
