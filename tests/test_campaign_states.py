@@ -8,19 +8,24 @@ the earlier system built and then adopted, and on a native one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from karr_db import migrations
+from karr_db import docs, migrations
 from karr_db.database import Database, UnitOfWork
 from karr_db.errors import InvalidTransitionError, ValidationError
+from karr_db.repositories.agents import AGENT_STATUS_NOTES, AGENT_STATUSES
 from karr_db.repositories.campaigns import (
+    CAMPAIGN_STATUS_NOTES,
     CAMPAIGN_TRANSITIONS,
     CampaignStatus,
 )
 from tests.legacy import build_legacy
+from tests.test_reference import REFERENCE_GLOB
 
 #: Campaigns as the earlier system (or a writer outside the layer) left them.
 LEFT_BEHIND = {
@@ -151,3 +156,35 @@ def test_every_status_has_a_way_in_and_the_table_names_only_known_statuses() -> 
     assert set(CampaignStatus) - targets == {CampaignStatus.DRAFT, CampaignStatus.PENDING}
     for status in ("draft", "queued", "pending", "failed"):
         assert status in sources
+
+
+def _reference_statuses(table: str) -> set[str]:
+    """The statuses the schema reference lists in ``table``'s status column."""
+    found = sorted(REFERENCE_GLOB.glob("*.txt")) if REFERENCE_GLOB.is_dir() else []
+    for path in found:
+        text = path.read_text(encoding="utf-8")
+        if text.startswith("# Database Schema Reference"):
+            section = text.split(f"### {table}\n", 1)[1].split("\n### ", 1)[0]
+            row = next(line for line in section.splitlines() if line.startswith("| `status` |"))
+            return set(re.findall(r"`([a-z_]+)`", row.split("|")[4]))
+    pytest.skip(f"the schema reference is not beside this checkout ({REFERENCE_GLOB})")
+
+
+@pytest.mark.parametrize(
+    ("table", "notes"),
+    [("web_campaigns", CAMPAIGN_STATUS_NOTES), ("agents", AGENT_STATUS_NOTES)],
+)
+def test_statuses_beyond_the_reference_are_marked_in_code_and_docs(
+    table: str, notes: dict[Any, tuple[bool, str]]
+) -> None:
+    in_reference = {str(s) for s, (listed, _) in notes.items() if listed}
+    assert in_reference == _reference_statuses(table)
+    text = docs.render()
+    section = text.split(f"**`{table}.status`**", 1)[1].split("**`", 1)[0]
+    for status, (listed, _) in notes.items():
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{status}`"))
+        assert ("beyond the reference" in row) is (not listed), row
+    if table == "web_campaigns":
+        for t in CAMPAIGN_TRANSITIONS:
+            assert f"| `{t.verb}` | {', '.join(f'`{s}`' for s in t.allowed_from)} |" in section
+    assert set(notes) >= (set(CampaignStatus) if table == "web_campaigns" else set(AGENT_STATUSES))

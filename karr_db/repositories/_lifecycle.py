@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +25,18 @@ Out = TypeVar("Out", bound=DTO)
 
 #: The most rows one page returns.
 MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One verb of a state machine: the statuses it leaves, the one it enters, what
+    else it changes. The repositories move rows by these rows, and
+    ``docs/database.md`` renders them, so the code and the table cannot differ."""
+
+    verb: str
+    allowed_from: tuple[str, ...]
+    to: str
+    effect: str
 
 
 class NumberedPage(DTO, Generic[Out]):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -34,16 +33,18 @@ from karr_db.errors import (
 )
 from karr_db.models import Agent, WebCampaign
 from karr_db.models.types import dumps_json, utcnow
-from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
 __all__ = [
     "CAMPAIGN_STATUS_NOTES",
     "CAMPAIGN_TRANSITIONS",
+    "CONFIG_EDITABLE",
+    "PLANNABLE",
+    "UNDELETABLE",
     "CampaignDTO",
     "CampaignStatus",
-    "CampaignTransition",
     "CampaignsRepository",
     "RunOutcome",
 ]
@@ -75,38 +76,26 @@ CAMPAIGN_STATUS_NOTES: dict[CampaignStatus, tuple[bool, str]] = {
 _WAITING = (CampaignStatus.DRAFT, CampaignStatus.PENDING, CampaignStatus.QUEUED)
 
 
-@dataclass(frozen=True)
-class CampaignTransition:
-    """One verb of the state machine: the statuses it leaves, where it goes, what else it does."""
-
-    verb: str
-    allowed_from: tuple[CampaignStatus, ...]
-    to: CampaignStatus
-    effect: str
-
-
 #: The campaign state machine, one row per repository verb.
-CAMPAIGN_TRANSITIONS: tuple[CampaignTransition, ...] = (
-    CampaignTransition(
+CAMPAIGN_TRANSITIONS: tuple[Transition, ...] = (
+    Transition(
         "launch",
         (CampaignStatus.DRAFT, CampaignStatus.FAILED),
         CampaignStatus.QUEUED,
         "error and completed_at cleared, counters reset (a relaunch counts every run again)",
     ),
-    CampaignTransition("start", _WAITING, CampaignStatus.RUNNING, "started_at set"),
-    CampaignTransition(
+    Transition("start", _WAITING, CampaignStatus.RUNNING, "started_at set"),
+    Transition(
         "restart",
         (CampaignStatus.FAILED,),
         CampaignStatus.RUNNING,
         "started_at renewed, error cleared, counters reset",
     ),
-    CampaignTransition(
-        "complete", (CampaignStatus.RUNNING,), CampaignStatus.COMPLETED, "completed_at set"
-    ),
-    CampaignTransition(
+    Transition("complete", (CampaignStatus.RUNNING,), CampaignStatus.COMPLETED, "completed_at set"),
+    Transition(
         "fail", (CampaignStatus.RUNNING,), CampaignStatus.FAILED, "error and completed_at set"
     ),
-    CampaignTransition(
+    Transition(
         "cancel",
         (*_WAITING, CampaignStatus.RUNNING),
         CampaignStatus.CANCELLED,
@@ -118,9 +107,9 @@ _BY_VERB = {t.verb: t for t in CAMPAIGN_TRANSITIONS}
 #: Statuses in which ``update_config`` is allowed (not a transition: the status stays).
 CONFIG_EDITABLE = (CampaignStatus.DRAFT,)
 #: Statuses in which ``set_total_runs`` is allowed.
-_PLANNABLE = (*_WAITING, CampaignStatus.RUNNING)
+PLANNABLE = (*_WAITING, CampaignStatus.RUNNING)
 #: The status in which ``delete`` is refused (an agent is working on it).
-_UNDELETABLE = CampaignStatus.RUNNING
+UNDELETABLE = CampaignStatus.RUNNING
 
 
 class RunOutcome(StrEnum):
@@ -264,7 +253,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             update(WebCampaign)
             .where(
                 WebCampaign.id == campaign_id,
-                WebCampaign.status.in_([s.value for s in _PLANNABLE]),
+                WebCampaign.status.in_([s.value for s in PLANNABLE]),
                 _finished() <= total_runs,
             )
             .values(total_runs=total_runs)
@@ -273,7 +262,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         ).one_or_none()
         if updated is None:
             current = self.get(campaign_id)
-            if current.status not in _PLANNABLE:
+            if current.status not in PLANNABLE:
                 raise InvalidTransitionError(
                     "campaign", campaign_id, current.status, "a new total_runs"
                 )
@@ -395,7 +384,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             delete(WebCampaign)
             .where(
                 WebCampaign.id == campaign_id,
-                or_(WebCampaign.status.is_(None), WebCampaign.status != _UNDELETABLE.value),
+                or_(WebCampaign.status.is_(None), WebCampaign.status != UNDELETABLE.value),
             )
             .returning(WebCampaign.name, WebCampaign.status)
             .execution_options(synchronize_session=False)
@@ -473,14 +462,15 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             WebCampaign,
             "campaign",
             campaign_id,
-            allowed_from=[s.value for s in rule.allowed_from],
-            to=rule.to.value,
+            # Plain text, not the enum: drivers adapt Enum members by name.
+            allowed_from=[str(s) for s in rule.allowed_from],
+            to=str(rule.to),
             values=values,
         )
         self._events.append(
             event_type,
             source_id=campaign_id,
-            data={"from": previous, "to": rule.to.value, **(extra or {})},
+            data={"from": previous, "to": str(rule.to), **(extra or {})},
         )
         return self.get(campaign_id)
 
