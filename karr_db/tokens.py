@@ -82,8 +82,9 @@ def token_problem(token: str) -> str | None:
     """Why a caller-supplied token is refused, or ``None`` when it is acceptable.
 
     The entropy estimate is the length times the Shannon entropy of the
-    token's own character frequencies: an upper bound for a random token's
-    strength and far below it for text with few distinct or repeated symbols.
+    token's own character frequencies: close to (a little under) the strength
+    of a random token, and far under the alphabet's worth for text with few
+    distinct symbols or with repeats.
     """
     if not isinstance(token, str) or not token:
         return "must not be empty"

@@ -67,38 +67,43 @@ def _events(uow: UnitOfWork, source_id: str) -> list[tuple[str | None, object]]:
     return [(e.event_type, e.data) for e in page.items]
 
 
-@pytest.mark.parametrize("key", ["c-draft", "c-queued", "c-pending"])
-def test_a_waiting_campaign_can_be_started(db: Database, key: str) -> None:
-    with db.unit_of_work(immediate=True) as uow:
-        started = uow.campaigns.start(key)
-    assert started.status == "running"
-    assert started.started_at is not None
-    with db.unit_of_work() as uow:
-        assert _events(uow, key)[-1] == (
-            "campaign.started",
-            {"from": LEFT_BEHIND[key], "to": "running"},
-        )
+def test_a_waiting_campaign_can_be_started(db: Database) -> None:
+    for key in ("c-draft", "c-queued", "c-pending"):
+        with db.unit_of_work(immediate=True) as uow:
+            started = uow.campaigns.start(key)
+        assert started.status == "running"
+        assert started.started_at is not None
+        with db.unit_of_work() as uow:
+            assert _events(uow, key)[-1] == (
+                "campaign.started",
+                {"from": LEFT_BEHIND[key], "to": "running"},
+            )
 
 
-@pytest.mark.parametrize("key", ["c-draft", "c-queued", "c-pending", "c-running"])
-def test_a_waiting_or_running_campaign_can_be_cancelled(db: Database, key: str) -> None:
-    with db.unit_of_work(immediate=True) as uow:
-        cancelled = uow.campaigns.cancel(key)
-    assert cancelled.status == "cancelled"
-    assert cancelled.completed_at is not None
+def test_a_waiting_or_running_campaign_can_be_cancelled(db: Database) -> None:
+    for key in ("c-draft", "c-queued", "c-pending", "c-running"):
+        with db.unit_of_work(immediate=True) as uow:
+            cancelled = uow.campaigns.cancel(key)
+        assert cancelled.status == "cancelled"
+        assert cancelled.completed_at is not None
+    with db.unit_of_work(immediate=True) as uow, pytest.raises(InvalidTransitionError):
+        uow.campaigns.cancel("c-failed")
 
 
-@pytest.mark.parametrize("key", ["c-draft", "c-failed"])
-def test_launch_queues_a_draft_or_failed_campaign(db: Database, key: str) -> None:
-    with db.unit_of_work(immediate=True) as uow:
-        queued = uow.campaigns.launch(key)
-    assert queued.status == "queued"
-    assert queued.error is None
-    assert queued.completed_at is None
-    with db.unit_of_work() as uow:
-        assert _events(uow, key)[-1] == ("campaign.launched", {"from": key[2:], "to": "queued"})
-    with db.unit_of_work(immediate=True) as uow:
-        assert uow.campaigns.start(key).status == "running"
+def test_launch_queues_a_draft_or_failed_campaign(db: Database) -> None:
+    for key in ("c-draft", "c-failed"):
+        with db.unit_of_work(immediate=True) as uow:
+            queued = uow.campaigns.launch(key)
+        assert queued.status == "queued"
+        assert queued.error is None
+        assert queued.completed_at is None
+        with db.unit_of_work() as uow:
+            assert _events(uow, key)[-1] == (
+                "campaign.launched",
+                {"from": LEFT_BEHIND[key], "to": "queued"},
+            )
+        with db.unit_of_work(immediate=True) as uow:
+            assert uow.campaigns.start(key).status == "running"
 
 
 def test_relaunching_a_failed_campaign_counts_every_run_again(db: Database) -> None:
@@ -108,12 +113,12 @@ def test_relaunching_a_failed_campaign_counts_every_run_again(db: Database) -> N
     assert relaunched.total_runs == 2
 
 
-@pytest.mark.parametrize("key", ["c-queued", "c-pending", "c-running"])
-def test_launch_is_refused_once_launched(db: Database, key: str) -> None:
-    with db.unit_of_work(immediate=True) as uow, pytest.raises(InvalidTransitionError):
-        uow.campaigns.launch(key)
-    with db.unit_of_work() as uow:
-        assert uow.campaigns.get(key).status == LEFT_BEHIND[key]
+def test_launch_is_refused_once_launched(db: Database) -> None:
+    for key in ("c-queued", "c-pending", "c-running"):
+        with db.unit_of_work(immediate=True) as uow, pytest.raises(InvalidTransitionError):
+            uow.campaigns.launch(key)
+        with db.unit_of_work() as uow:
+            assert uow.campaigns.get(key).status == LEFT_BEHIND[key]
 
 
 def test_config_is_editable_in_draft_only(db: Database) -> None:
@@ -146,6 +151,19 @@ def test_idle_and_running_agents_are_accepted(db: Database) -> None:
         with pytest.raises(ValidationError) as bad:
             uow.agents.heartbeat(agent.id, status="sleeping")
         assert bad.value.fields == ["status"]
+
+
+def test_an_adopted_idle_agent_works(empty_url: str, samples_dir: Path) -> None:
+    build_legacy(empty_url, 2, samples_dir)  # agent-2 is 'idle', as its heartbeat left it
+    migrations.upgrade(empty_url)
+    with Database(empty_url) as database:
+        with database.unit_of_work(immediate=True) as uow:
+            assert [a.id for a in uow.agents.list(status="idle")] == ["agent-2"]
+            last = uow.events.last_id()
+            assert uow.agents.heartbeat("agent-2", status="idle").status == "idle"
+            assert uow.events.read_after(last).items == []  # no change, no event
+            assert uow.agents.heartbeat("agent-2", status="running").status == "running"
+            assert uow.agents.set_status("agent-2", "idle").status == "idle"
 
 
 def test_every_status_has_a_way_in_and_the_table_names_only_known_statuses() -> None:
