@@ -156,14 +156,13 @@ def test_idle_and_running_agents_are_accepted(db: Database) -> None:
 def test_an_adopted_idle_agent_works(empty_url: str, samples_dir: Path) -> None:
     build_legacy(empty_url, 2, samples_dir)  # agent-2 is 'idle', as its heartbeat left it
     migrations.upgrade(empty_url)
-    with Database(empty_url) as database:
-        with database.unit_of_work(immediate=True) as uow:
-            assert [a.id for a in uow.agents.list(status="idle")] == ["agent-2"]
-            last = uow.events.last_id()
-            assert uow.agents.heartbeat("agent-2", status="idle").status == "idle"
-            assert uow.events.read_after(last).items == []  # no change, no event
-            assert uow.agents.heartbeat("agent-2", status="running").status == "running"
-            assert uow.agents.set_status("agent-2", "idle").status == "idle"
+    with Database(empty_url) as database, database.unit_of_work(immediate=True) as uow:
+        assert [a.id for a in uow.agents.list(status="idle")] == ["agent-2"]
+        last = uow.events.last_id()
+        assert uow.agents.heartbeat("agent-2", status="idle").status == "idle"
+        assert uow.events.read_after(last).items == []  # no change, no event
+        assert uow.agents.heartbeat("agent-2", status="running").status == "running"
+        assert uow.agents.set_status("agent-2", "idle").status == "idle"
 
 
 def test_every_status_has_a_way_in_and_the_table_names_only_known_statuses() -> None:
