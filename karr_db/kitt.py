@@ -27,7 +27,9 @@ weakens a guarantee to imitate the earlier behaviour):
   id looks like (karr_db's own :meth:`ResultsRepository.get_document` raises
   :class:`NotFoundError`). The returned document gets an ``"id"`` key, as
   KITT's store adds; a document that carried its own ``"id"`` shows the run id
-  there instead (the stored document is unchanged).
+  there instead (the stored document is unchanged). Saving a document read
+  back this way stores a new run: the added key changes its content.
+- **query without order_by is newest first** (by the run's timestamp).
 - **Unknown filter, order or group fields are refused** with
   :class:`InvalidQueryError` rather than ignored or interpolated into SQL.
 - **A run a quick test points to is not deleted** silently:

@@ -80,6 +80,18 @@ def test_save_then_get_returns_the_document_with_its_id(
     assert store.get_result("") is None
 
 
+def test_a_documents_own_id_key_shows_the_run_id_on_read(
+    store: KarrResultStore, samples_dir: Path
+) -> None:
+    doc = dict(_documents(samples_dir)[0], id="kitt-side-id")
+    result_id = store.save_result(doc)
+    got = store.get_result(result_id)
+    assert got is not None
+    assert got["id"] == result_id
+    with store.database.unit_of_work() as uow:
+        assert uow.results.get_document(result_id)["id"] == "kitt-side-id"  # stored as saved
+
+
 def test_identical_documents_are_stored_once(
     store: KarrResultStore, saved: list[tuple[str, dict[str, Any]]]
 ) -> None:
