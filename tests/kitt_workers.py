@@ -11,7 +11,7 @@ import secrets
 from ops_helpers import engine_for
 
 from karr_db.db import transaction
-from karr_db.errors import AlreadyExistsError, InvalidTransitionError
+from karr_db.errors import AlreadyExistsError, InvalidTransitionError, NotFoundError
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 
@@ -44,5 +44,35 @@ def launch_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
                     CampaignsRepository(session).launch(campaign_id)
                 won.append(campaign_id)
             except InvalidTransitionError:
+                pass
+    return won
+
+
+def delete_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
+    """Try to delete every campaign; the ids this process deleted."""
+    deleted: list[str] = []
+    with engine_for(url) as engine:
+        for campaign_id in campaign_ids:
+            try:
+                with transaction(engine, immediate=True) as session:
+                    CampaignsRepository(session).delete(campaign_id)
+                deleted.append(campaign_id)
+            except (InvalidTransitionError, NotFoundError):
+                pass
+    return deleted
+
+
+def start_or_delete(url: str, campaign_ids: list[str], action: str) -> list[str]:
+    """``start_campaigns`` or :func:`delete_campaigns`, by name (one pool, two jobs)."""
+    if action == "delete":
+        return delete_campaigns(url, campaign_ids)
+    won: list[str] = []
+    with engine_for(url) as engine:
+        for campaign_id in campaign_ids:
+            try:
+                with transaction(engine, immediate=True) as session:
+                    CampaignsRepository(session).start(campaign_id)
+                won.append(campaign_id)
+            except (InvalidTransitionError, NotFoundError):
                 pass
     return won

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from kitt_workers import launch_campaigns, register_agents
+from kitt_workers import launch_campaigns, register_agents, start_or_delete
 from ops_helpers import PROCESSES, engine_for, run_workers
 from sqlalchemy import Engine
 
@@ -81,3 +81,31 @@ def test_racing_launches_have_exactly_one_winner_per_campaign(migrated_url: str)
                 0, event_types=["campaign.launched"], limit=1000
             )
         assert sorted(e.source_id or "" for e in launched.items) == sorted(ids)
+
+
+def test_a_campaign_started_while_being_deleted_is_either_running_or_gone(
+    migrated_url: str,
+) -> None:
+    with engine_for(migrated_url) as engine:
+        with transaction(engine, immediate=True) as session:
+            campaigns = CampaignsRepository(session)
+            ids = [campaigns.create(f"c{i}").id for i in range(20)]
+
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(2) as pool:
+            started, deleted = run_workers(
+                pool,
+                start_or_delete,
+                [(migrated_url, ids, "start"), (migrated_url, ids[::-1], "delete")],
+            )
+
+        assert set(started).isdisjoint(deleted)
+        assert set(started) | set(deleted) == set(ids)
+        with transaction(engine) as session:
+            campaigns = CampaignsRepository(session)
+            assert campaigns.count(status="running") == len(started)
+            assert campaigns.count() == len(started)
+            events = EventsRepository(session).read_after(0, limit=1000).items
+        for campaign_id in deleted:
+            history = [e.event_type for e in events if e.source_id == campaign_id]
+            assert history == ["campaign.created", "campaign.deleted"]
