@@ -34,8 +34,18 @@ from sqlalchemy.types import TypeEngine
 from karr_db.migrations.scripts import head_revision, revision_versions, script_directory
 from karr_db.models import Base
 from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
+from karr_db.repositories._lifecycle import Transition
+from karr_db.repositories.agents import AGENT_STATUS_NOTES
+from karr_db.repositories.campaigns import (
+    CAMPAIGN_STATUS_NOTES,
+    CAMPAIGN_TRANSITIONS,
+    CONFIG_EDITABLE,
+    PLANNABLE,
+    UNDELETABLE,
+)
+from karr_db.repositories.quick_tests import QUICK_TEST_STATUS_NOTES, QUICK_TEST_TRANSITIONS
 
-__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "Transition", "lifecycle", "render", "write"]
+__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "Edge", "lifecycle", "render", "write"]
 
 #: Where ``karr-db docs`` writes, relative to the checkout.
 DEFAULT_PATH = Path("docs") / "database.md"
@@ -266,6 +276,75 @@ def _tables_section() -> list[str]:
     return lines
 
 
+def _statuses(statuses: Iterable[str]) -> str:
+    return ", ".join(f"`{s}`" for s in statuses)
+
+
+def _status_rows(notes: dict[Any, tuple[bool, str]]) -> list[str]:
+    rows = ["| Status | Meaning |", "|--------|---------|"]
+    for status, (in_reference, meaning) in notes.items():
+        mark = "" if in_reference else f" {_BEYOND}"
+        rows.append(f"| `{status}`{mark} | {_cell(meaning)} |")
+    return rows
+
+
+def _transition_rows(transitions: Iterable[Transition]) -> list[str]:
+    rows = ["| Verb | From | To | Also |", "|------|------|----|------|"]
+    for t in transitions:
+        rows.append(f"| `{t.verb}` | {_statuses(t.allowed_from)} | `{t.to}` | {_cell(t.effect)} |")
+    return rows
+
+
+def _status_section() -> list[str]:
+    """The state machines, rendered from the tables the repositories move rows by.
+
+    Bold captions, not ``###`` headings: in this document (as in the reference)
+    a ``###`` heading names a table of the schema.
+    """
+    return [
+        "## Statuses",
+        "",
+        "`status` columns are TEXT without a CHECK constraint, as in the reference, so a",
+        "row keeps whatever status its writer gave it and reads back as it is. The",
+        "repositories move rows only along the transitions below, each one conditional",
+        "UPDATE (`... WHERE status IN (...)`): of two processes racing over a row exactly",
+        "one wins, the other gets `InvalidTransitionError`. Statuses marked beyond the",
+        "reference are the ones the earlier system wrote and KITT's web services use.",
+        "",
+        "**`web_campaigns.status`**",
+        "",
+        *_status_rows(CAMPAIGN_STATUS_NOTES),
+        "",
+        *_transition_rows(CAMPAIGN_TRANSITIONS),
+        "",
+        f"`create` writes `draft`. The configuration changes only in {_statuses(CONFIG_EDITABLE)}",
+        f"(`update_config`); `set_total_runs` works in {_statuses(PLANNABLE)}; `record_run`",
+        f"needs `running`; `delete` is refused in {_statuses([UNDELETABLE])} and keeps the",
+        "campaign's events.",
+        "",
+        "**`quick_tests.status`**",
+        "",
+        "The reference names no quick-test statuses; all are karr_db's",
+        f"{_BEYOND}, and `queued` is also where the earlier system started them.",
+        "",
+        "| Status | Meaning |",
+        "|--------|---------|",
+        *[f"| `{s}` | {_cell(m)} |" for s, m in QUICK_TEST_STATUS_NOTES.items()],
+        "",
+        *_transition_rows(QUICK_TEST_TRANSITIONS),
+        "",
+        "`dispatch` writes `queued`.",
+        "",
+        "**`agents.status`**",
+        "",
+        *_status_rows(AGENT_STATUS_NOTES),
+        "",
+        "`register` writes `online` (also when it replaces an agent of the same name);",
+        "`heartbeat` writes the status it is given (any of the above); `mark_stale_offline`",
+        "writes `offline`. Agent statuses have no transition rules: an agent says what it is.",
+    ]
+
+
 def _indexes() -> list[Index]:
     found = [ix for table in _tables() for ix in table.indexes]
     found += list(Base.metadata.tables[VERSION_TABLE].indexes)
@@ -401,143 +480,70 @@ def _er_section() -> list[str]:
     return lines
 
 
-# --- lifecycles -------------------------------------------------------------------
+# --- lifecycle diagrams ------------------------------------------------------------
 #
-# The state diagrams are read from the repositories' code, so they change when
-# a transition does: each public method's ``self._move(key, (from, ...), to)``
-# or ``transition(..., allowed_from=..., to=...)`` call, and each Core
-# ``insert(..).values(status=X)`` (an initial state) or
-# ``update(..).where(.. status == Y ..).values(status=X)`` (an edge Y -> X).
-# A module may instead define ``TRANSITIONS = {verb: (sources, target)}``,
-# which then wins.
+# Drawn from the same transition tables as the "Statuses" section (the tables
+# the repositories move rows by), so a changed state machine redraws itself.
+# The tables do not say which status a new row starts in; that is read from
+# the repository's ``insert(..).values(status=S.X.value)``.
 
 
 @dataclass(frozen=True)
-class Transition:
-    """One edge of a lifecycle; ``source`` ``None`` is creation."""
+class Edge:
+    """One arrow of a state diagram; ``source`` ``None`` is the creation of a row."""
 
     source: str | None
     target: str
     verb: str
 
 
-def _status_of(node: ast.expr, statuses: type[StrEnum]) -> list[str] | None:
-    """The statuses an expression names (``S.X``, ``S.X.value``, a tuple of them)."""
-    if isinstance(node, ast.Tuple | ast.List):
-        found = [_status_of(e, statuses) for e in node.elts]
-        if any(f is None for f in found):
-            return None
-        return [status for f in found if f for status in f]
-    if isinstance(node, ast.Attribute) and node.attr == "value":
-        node = node.value
-    if (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id == statuses.__name__
-        and node.attr in statuses.__members__
-    ):
-        return [statuses[node.attr].value]
-    return None
-
-
-def _keyword(call: ast.Call, name: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == name), None)
-
-
-def _chain(call: ast.Call) -> list[ast.Call]:
-    """The calls of a method chain ``a(..).b(..).c(..)``, outermost first."""
-    calls = [call]
-    node: ast.expr = call.func
-    while isinstance(node, ast.Attribute):
-        node = node.value
-        if isinstance(node, ast.Call):
-            calls.append(node)
-            node = node.func
-    return calls
-
-
-def _call_name(call: ast.Call) -> str:
-    func = call.func
-    if isinstance(func, ast.Attribute):
-        return func.attr
-    return func.id if isinstance(func, ast.Name) else ""
-
-
-def _status_guard(where: ast.Call, statuses: type[StrEnum]) -> list[str] | None:
-    for arg in where.args:
-        if (
-            isinstance(arg, ast.Compare)
-            and isinstance(arg.left, ast.Attribute)
-            and arg.left.attr == "status"
-            and len(arg.comparators) == 1
-        ):
-            found = _status_of(arg.comparators[0], statuses)
-            if found:
-                return found
-    return None
-
-
-def _edges_of_call(call: ast.Call, statuses: type[StrEnum]) -> list[tuple[str | None, str]] | None:
-    name = _call_name(call)
-    sources: list[str] | None
-    target: list[str] | None
-    if name == "_move" and len(call.args) >= 3:
-        sources, target = _status_of(call.args[1], statuses), _status_of(call.args[2], statuses)
-    elif name == "transition":
-        allowed, to = _keyword(call, "allowed_from"), _keyword(call, "to")
-        if allowed is None or to is None:
-            return None
-        sources, target = _status_of(allowed, statuses), _status_of(to, statuses)
-    elif name == "values" and (status := _keyword(call, "status")) is not None:
-        target = _status_of(status, statuses)
-        chain = _chain(call)
-        names = [_call_name(c) for c in chain]
-        if "insert" in names:
-            return [(None, t) for t in target or []]
-        wheres = [c for c in chain if _call_name(c) == "where"]
-        guards = [g for w in wheres if (g := _status_guard(w, statuses))]
-        sources = guards[0] if guards else None
-    else:
-        return None
-    if not sources or not target:
-        return None
-    return [(source, target[0]) for source in sources]
-
-
-def lifecycle(repository: type, statuses: type[StrEnum]) -> list[Transition]:
-    """The transitions of ``repository``'s status column, read from its code."""
-    module = inspect.getmodule(repository)
-    table = getattr(module, "TRANSITIONS", None)
-    if isinstance(table, dict):
-        return [
-            Transition(
-                None if s is None else str(getattr(s, "value", s)),
-                str(getattr(target, "value", target)),
-                verb,
-            )
-            for verb, (sources, target) in table.items()
-            for s in sources
-        ]
+def _created_statuses(repository: type, statuses: type[StrEnum]) -> list[tuple[str, str]]:
+    """(method, status) of each ``insert(..).values(status=...)`` in ``repository``."""
     tree = ast.parse(textwrap.dedent(inspect.getsource(repository)))
-    found: list[Transition] = []
-    for method in tree.body[0].body if isinstance(tree.body[0], ast.ClassDef) else []:
-        if not isinstance(method, ast.FunctionDef) or method.name.startswith("_"):
+    found: list[tuple[str, str]] = []
+    for method in ast.walk(tree):
+        if not isinstance(method, ast.FunctionDef):
             continue
         for node in ast.walk(method):
-            if isinstance(node, ast.Call):
-                for source, target in _edges_of_call(node, statuses) or []:
-                    edge = Transition(source, target, method.name)
-                    if edge not in found:
-                        found.append(edge)
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "values"
+                and isinstance(node.func.value, ast.Call)
+                and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id == "insert"
+            ):
+                continue
+            for keyword in node.keywords:
+                value = keyword.value
+                if isinstance(value, ast.Attribute) and value.attr == "value":
+                    value = value.value
+                if (
+                    keyword.arg == "status"
+                    and isinstance(value, ast.Attribute)
+                    and isinstance(value.value, ast.Name)
+                    and value.value.id == statuses.__name__
+                ):
+                    found.append((method.name, statuses[value.attr].value))
     return found
 
 
-def _state_diagram(title: str, transitions: list[Transition], statuses: type[StrEnum]) -> list[str]:
+def lifecycle(
+    transitions: Iterable[Transition], repository: type, statuses: type[StrEnum]
+) -> list[Edge]:
+    """The arrows of a state machine: creation, then every (from, verb, to) of its table."""
+    edges = [Edge(None, status, verb) for verb, status in _created_statuses(repository, statuses)]
+    edges += [
+        Edge(str(source), str(t.to), t.verb) for t in transitions for source in t.allowed_from
+    ]
+    return edges
+
+
+def _state_diagram(title: str, edges: list[Edge], statuses: type[StrEnum]) -> list[str]:
     verbs: dict[tuple[str | None, str], list[str]] = {}
-    for t in transitions:
-        verbs.setdefault((t.source, t.target), []).append(t.verb)
-    leaving = {t.source for t in transitions}
-    # A bold line, not a heading: every ### heading of this document is a table.
+    for edge in edges:
+        verbs.setdefault((edge.source, edge.target), []).append(edge.verb)
+    leaving = {edge.source for edge in edges}
     lines = [f"**{title}**", "", "```mermaid", "stateDiagram-v2"]
     for (source, target), names in verbs.items():
         lines.append(f"    {source or '[*]'} --> {target} : {', '.join(names)}")
@@ -553,22 +559,21 @@ def _lifecycle_section() -> list[str]:
     from karr_db.repositories.quick_tests import QuickTestsRepository, QuickTestStatus
 
     return [
-        "## Lifecycles",
+        "## Lifecycle Diagrams",
         "",
-        "Beyond the reference: the status transitions the repositories allow,",
-        "read from their code (each arrow is labelled with the method that makes it).",
-        "Every transition is one conditional UPDATE; any other change of status is",
-        "refused with `InvalidTransitionError`.",
+        "The transitions of the Statuses section as state diagrams",
+        f"{_BEYOND}: each arrow is labelled with the repository method that makes",
+        "it; `[*]` is where a row starts and where no transition leads on.",
         "",
         *_state_diagram(
             "Campaigns (`web_campaigns.status`)",
-            lifecycle(CampaignsRepository, CampaignStatus),
+            lifecycle(CAMPAIGN_TRANSITIONS, CampaignsRepository, CampaignStatus),
             CampaignStatus,
         ),
         "",
         *_state_diagram(
             "Quick tests (`quick_tests.status`)",
-            lifecycle(QuickTestsRepository, QuickTestStatus),
+            lifecycle(QUICK_TEST_TRANSITIONS, QuickTestsRepository, QuickTestStatus),
             QuickTestStatus,
         ),
     ]
@@ -603,6 +608,7 @@ def render(script: ScriptDirectory | None = None) -> str:
             intro,
             _migration_section(revisions, head),
             _tables_section(),
+            _status_section(),
             _index_section(),
             _postgresql_section(),
             _trigger_section(revisions),
