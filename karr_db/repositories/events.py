@@ -36,7 +36,7 @@ from karr_db.errors import FieldError, InvalidQueryError, NotFoundError, Validat
 from karr_db.limits import text_problem
 from karr_db.models import Event
 from karr_db.models.types import dumps_json, format_timestamp, utcnow
-from karr_db.repositories._validate import checked
+from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.base import DTO, arrays, next_sqlite_id, unnest_arrays
 
 __all__ = [
@@ -189,6 +189,9 @@ class EventsRepository:
         return ids
 
     def get(self, event_id: int) -> EventDTO:
+        # Ids are PostgreSQL INTEGERs: a larger one is no event there, and must be
+        # none on SQLite too (where the driver would accept it).
+        fields("event", [("event_id", int32(event_id))])
         event = self.session.get(Event, event_id)
         if event is None:
             raise NotFoundError("event", event_id)
@@ -218,6 +221,7 @@ class EventsRepository:
             raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
+        fields("event query", [("after_id", int32(after_id))])  # the id column's range
         for name, bound in (("since", since), ("until", until)):
             if bound is not None and bound.utcoffset() is None:
                 raise InvalidQueryError(f"{name} must be a timezone-aware datetime")

@@ -51,7 +51,13 @@ from sqlalchemy.orm import Session
 
 from karr_db.db import storage_error
 from karr_db.documents import ValidatedDocument, load_document
-from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
+from karr_db.errors import (
+    FieldError,
+    InvalidQueryError,
+    NotFoundError,
+    StillReferencedError,
+    ValidationError,
+)
 from karr_db.limits import text_problem
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
@@ -560,6 +566,10 @@ class ResultsRepository:
         on its own instead, so the error names the document that caused it
         and the others are kept.
         """
+        if not isinstance(documents, list | tuple):
+            raise ValidationError(
+                "result documents", [FieldError("documents", "must be a list of documents")]
+            )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
         with _translated("saving runs"):
             stored = self._summaries([d.run_id for d in docs])
