@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -262,6 +262,23 @@ def print_json(value: Any, *, indent: int | None = 2) -> None:
     text = json.dumps(jsonable(value), indent=indent, ensure_ascii=False, allow_nan=False)
     state.stdout.write(text + "\n")
     state.stdout.flush()
+
+
+def stream_json(items: Iterable[Any]) -> int:
+    """Write a JSON array to stdout item by item (the text :func:`print_json` would
+    write for the whole list), so memory stays flat however many items; their number."""
+    count = 0
+    for item in items:
+        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(text))
+        count += 1
+    state.stdout.write("[]\n" if count == 0 else "\n]\n")
+    state.stdout.flush()
+    return count
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
 
 
 def fmt(value: Any) -> str:

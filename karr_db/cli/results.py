@@ -22,6 +22,7 @@ from karr_db.cli._app import (
     say,
     show,
     state,
+    stream_json,
     table,
     warn,
 )
@@ -252,31 +253,52 @@ def list_command(
         until=until,
     )
     with open_database(database) as db, db.unit_of_work() as uow:
-        runs = list(
-            paged(
-                lambda **page: uow.results.list_runs(filters, **page),
-                limit,
-                page_size=MAX_LIMIT,
-            )
+        # Streamed page by page (keyset, the repository's largest page): memory stays
+        # flat whatever -n says, where building the whole list took ~4 kB a run.
+        runs = paged(
+            lambda **page: uow.results.list_runs(filters, **page), limit, page_size=MAX_LIMIT
         )
+        if as_json:
+            stream_json(runs)
+            return
         total = uow.results.count(filters)
-    if as_json:
-        print_json(runs)
-        return
-    rows = table("run id", "started", "model", "engine", "suite", "passed", "benchmarks", "gpu")
-    for run in runs:
-        rows.add_row(
-            run.id,
-            fmt(run.timestamp),
-            fmt(run.model),
-            fmt(run.engine),
-            fmt(run.suite_name),
-            fmt(run.passed),
-            f"{fmt(run.passed_count)}/{fmt(run.total_benchmarks)}",
-            fmt(run.gpu_model),
-        )
-    show(rows)
-    say(f"{len(runs)} of {total} run(s)")
+        shown = 0
+        for chunk in _chunks(runs, MAX_LIMIT):
+            rows = table(
+                "run id", "started", "model", "engine", "suite", "passed", "benchmarks", "gpu"
+            )
+            rows.show_header = shown == 0  # one table to the eye, one page in memory
+            for run in chunk:
+                rows.add_row(
+                    run.id,
+                    fmt(run.timestamp),
+                    fmt(run.model),
+                    fmt(run.engine),
+                    fmt(run.suite_name),
+                    fmt(run.passed),
+                    f"{fmt(run.passed_count)}/{fmt(run.total_benchmarks)}",
+                    fmt(run.gpu_model),
+                )
+            show(rows)
+            shown += len(chunk)
+        if shown == 0:
+            show(
+                table(
+                    "run id", "started", "model", "engine", "suite", "passed", "benchmarks", "gpu"
+                )
+            )
+    say(f"{shown} of {total} run(s)")
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @app.command("show")
