@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 __all__ = [
+    "INDEXED_TEXT",
     "INT32_MAX",
     "INT32_MIN",
     "INT64_MAX",
@@ -41,6 +42,17 @@ __all__ = [
 
 #: Largest UTF-8 size of a value of an indexed text column (see module doc).
 MAX_INDEXED_BYTES = 1000
+#: The indexed text columns whose values come from callers, as ``table.column``
+#: (the other indexed text columns hold ids and times the layer writes itself).
+INDEXED_TEXT = (
+    "runs.model",
+    "runs.engine",
+    "runs.suite_name",
+    "metrics.metric_name",
+    "agents.name",
+    "events.event_type",
+    "events.source_id",
+)
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

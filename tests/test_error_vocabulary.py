@@ -681,3 +681,25 @@ def test_non_finite_filter_values_are_refused_cleanly(engine: Engine) -> None:
     assert _outcome(engine, lambda s: ResultsRepository(s).count({"since": math.nan})) == (
         "InvalidQueryError"
     )
+
+
+def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> None:
+    """A new index over caller-written text must join INDEXED_TEXT (and its bound)."""
+    from sqlalchemy import Text
+
+    from karr_db.limits import INDEXED_TEXT
+    from karr_db.models import Base
+    from karr_db.models.types import UTCDateTime
+
+    layer_written = {"runs.id", "agents.id", "web_campaigns.id", "quick_tests.id"}
+    layer_written |= {"benchmarks.run_id", "hardware.run_id"}  # copies of runs.id
+    indexed: set[str] = set()
+    for table in Base.metadata.tables.values():
+        columns = [c for index in table.indexes for c in index.columns]
+        columns += [c for c in table.columns if c.primary_key or c.unique]
+        indexed |= {
+            f"{table.name}.{c.name}"
+            for c in columns
+            if isinstance(c.type, Text) and not isinstance(c.type, UTCDateTime)
+        }
+    assert indexed - layer_written == set(INDEXED_TEXT)
