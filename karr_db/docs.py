@@ -31,6 +31,16 @@ from sqlalchemy.types import TypeEngine
 from karr_db.migrations.scripts import head_revision, revision_versions, script_directory
 from karr_db.models import Base
 from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
+from karr_db.repositories._lifecycle import Transition
+from karr_db.repositories.agents import AGENT_STATUS_NOTES
+from karr_db.repositories.campaigns import (
+    CAMPAIGN_STATUS_NOTES,
+    CAMPAIGN_TRANSITIONS,
+    CONFIG_EDITABLE,
+    PLANNABLE,
+    UNDELETABLE,
+)
+from karr_db.repositories.quick_tests import QUICK_TEST_STATUS_NOTES, QUICK_TEST_TRANSITIONS
 
 __all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "render", "write"]
 
@@ -87,7 +97,8 @@ _BEYOND = "*(beyond the reference)*"
 @dataclass(frozen=True)
 class _Revision:
     revision: str
-    schema_version: int
+    schema_version: int | None  # the reference version it records, if any
+    reference_version: int  # the reference version a database at this revision implements
     summary: str
     triggers: dict[str, tuple[str, ...]]  # dialect -> trigger names
 
@@ -104,23 +115,27 @@ def _summary(doc: str | None) -> str:
 
 def _purpose(summary: str) -> str:
     """A revision's summary without its "Schema version N:" prefix."""
-    text = re.sub(r"^Schema version \d+:\s*", "", summary)
+    text = re.sub(r"^(Schema version \d+|Revision \d+, beyond the reference):\s*", "", summary)
     return text[:1].upper() + text[1:]
 
 
 def _revisions(script: ScriptDirectory) -> list[_Revision]:
     versions = revision_versions(script)
     revisions = []
+    reference = 0
     for rev in reversed(list(script.walk_revisions())):
         module = rev.module
         triggers = {
             dialect: tuple(getattr(module, f"{dialect.upper()}_TRIGGERS", ()))
             for dialect in ("sqlite", "postgresql")
         }
+        recorded = versions[rev.revision]
+        reference = recorded if recorded is not None else reference
         revisions.append(
             _Revision(
                 rev.revision,
-                versions[rev.revision],
+                recorded,
+                reference,
                 _purpose(_summary(module.__doc__ or rev.doc)),
                 {d: t for d, t in triggers.items() if t},
             )
@@ -217,10 +232,13 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
         "## Migration System",
         "",
         "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions (`alembic/versions/`,",
-        "shipped inside the wheel as `karr_db/_alembic`). Alembic records the revision in",
-        "`alembic_version`; every revision also records its schema version in the earlier",
-        "system's `schema_version` table, in the same transaction as its DDL, so the two",
-        "always agree (`karr-db check` reports it when they do not).",
+        "shipped inside the wheel as `karr_db/_alembic`). Two numbers, two meanings:",
+        "Alembic records karr_db's revision in `alembic_version`; the earlier system's",
+        "`schema_version` table records the reference's schema versions only (1 and 2),",
+        "each written by the revision that implements it, in the same transaction as its",
+        "DDL. karr_db's own revisions beyond the reference record nothing there (the",
+        "earlier system numbered its own later schemas 3..11, which mean something else).",
+        "`karr-db check` reports rows that do not match `alembic_version`.",
         "",
         f"The `{VERSION_TABLE}` table tracks which schema versions have been applied:",
         "",
@@ -230,13 +248,20 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
         "",
     ]
     for rev in revisions:
-        lines.append(f"- `{rev.revision}` (schema version {rev.schema_version}): {rev.summary}")
+        what = (
+            f"schema version {rev.schema_version}"
+            if rev.schema_version is not None
+            else "beyond the reference"
+        )
+        lines.append(f"- `{rev.revision}` ({what}): {rev.summary}")
     lines += [
         "",
         "Run `karr-db upgrade` (or `alembic upgrade head`) to apply pending revisions; it",
         "first adopts a database of the earlier system. `karr-db upgrade --sql` prints the",
-        "DDL instead. Migrations are forward-only; downgrades are refused. A database newer",
-        f"than schema version {head.schema_version} is left untouched.",
+        "DDL instead. Migrations are forward-only; downgrades are refused. Only the earlier",
+        "system's schemas 1 and 2 are adopted; a database at any other `schema_version`",
+        "without `alembic_version`, or at a revision this release does not know, is left",
+        "untouched.",
     ]
     return lines
 
@@ -246,6 +271,75 @@ def _tables_section() -> list[str]:
     for table in _tables():
         lines += ["", f"### {table.name}", "", _description(table), "", *_column_rows(table)]
     return lines
+
+
+def _statuses(statuses: Iterable[str]) -> str:
+    return ", ".join(f"`{s}`" for s in statuses)
+
+
+def _status_rows(notes: dict[Any, tuple[bool, str]]) -> list[str]:
+    rows = ["| Status | Meaning |", "|--------|---------|"]
+    for status, (in_reference, meaning) in notes.items():
+        mark = "" if in_reference else f" {_BEYOND}"
+        rows.append(f"| `{status}`{mark} | {_cell(meaning)} |")
+    return rows
+
+
+def _transition_rows(transitions: Iterable[Transition]) -> list[str]:
+    rows = ["| Verb | From | To | Also |", "|------|------|----|------|"]
+    for t in transitions:
+        rows.append(f"| `{t.verb}` | {_statuses(t.allowed_from)} | `{t.to}` | {_cell(t.effect)} |")
+    return rows
+
+
+def _status_section() -> list[str]:
+    """The state machines, rendered from the tables the repositories move rows by.
+
+    Bold captions, not ``###`` headings: in this document (as in the reference)
+    a ``###`` heading names a table of the schema.
+    """
+    return [
+        "## Statuses",
+        "",
+        "`status` columns are TEXT without a CHECK constraint, as in the reference, so a",
+        "row keeps whatever status its writer gave it and reads back as it is. The",
+        "repositories move rows only along the transitions below, each one conditional",
+        "UPDATE (`... WHERE status IN (...)`): of two processes racing over a row exactly",
+        "one wins, the other gets `InvalidTransitionError`. Statuses marked beyond the",
+        "reference are the ones the earlier system wrote and KITT's web services use.",
+        "",
+        "**`web_campaigns.status`**",
+        "",
+        *_status_rows(CAMPAIGN_STATUS_NOTES),
+        "",
+        *_transition_rows(CAMPAIGN_TRANSITIONS),
+        "",
+        f"`create` writes `draft`. The configuration changes only in {_statuses(CONFIG_EDITABLE)}",
+        f"(`update_config`); `set_total_runs` works in {_statuses(PLANNABLE)}; `record_run`",
+        f"needs `running`; `delete` is refused in {_statuses([UNDELETABLE])} and keeps the",
+        "campaign's events.",
+        "",
+        "**`quick_tests.status`**",
+        "",
+        "The reference names no quick-test statuses; all are karr_db's",
+        f"{_BEYOND}, and `queued` is also where the earlier system started them.",
+        "",
+        "| Status | Meaning |",
+        "|--------|---------|",
+        *[f"| `{s}` | {_cell(m)} |" for s, m in QUICK_TEST_STATUS_NOTES.items()],
+        "",
+        *_transition_rows(QUICK_TEST_TRANSITIONS),
+        "",
+        "`dispatch` writes `queued`.",
+        "",
+        "**`agents.status`**",
+        "",
+        *_status_rows(AGENT_STATUS_NOTES),
+        "",
+        "`register` writes `online` (also when it replaces an agent of the same name);",
+        "`heartbeat` writes the status it is given (any of the above); `mark_stale_offline`",
+        "writes `offline`. Agent statuses have no transition rules: an agent says what it is.",
+    ]
 
 
 def _indexes() -> list[Index]:
@@ -420,13 +514,15 @@ def render(script: ScriptDirectory | None = None) -> str:
         "to store benchmark results, agent state, campaign progress, and event logs, on SQLite",
         "by default and on PostgreSQL when several processes share it.",
         "",
-        f"**Current schema version:** {head.schema_version} (Alembic revision `{head.revision}`)",
+        f"**Current schema version:** {head.reference_version} (Alembic revision "
+        f"`{head.revision}`)",
     ]
     return _join(
         [
             intro,
             _migration_section(revisions, head),
             _tables_section(),
+            _status_section(),
             _index_section(),
             _postgresql_section(),
             _bounds_section(),

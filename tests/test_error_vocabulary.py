@@ -478,6 +478,10 @@ STRATEGIES: dict[str, S] = {
         "environment_type": maybe_text,
         "fingerprint": maybe_text,
         "kitt_version": maybe_text,
+        "token": st.one_of(
+            st.none(), st.just("a-Strong-token-0123456789-xyzXYZ-!~"), hostile_text, wrong_types
+        ),
+        "replace": hostile_bool,
     },
     "AgentsRepository.rotate_token": {"agent_id": _world_key("agent")},
     "AgentsRepository.verify_token": {
@@ -555,6 +559,19 @@ for _verb in ("start", "restart", "complete", "cancel"):
 STRATEGIES["CampaignsRepository.fail"] = {
     "campaign_id": _world_key("campaign"),
     "error": hostile_text,
+}
+for _name in ("CampaignsRepository", "QuickTestsRepository"):
+    STRATEGIES[f"{_name}.list_page"] = {
+        "page": hostile_int,
+        "page_size": hostile_int,
+        "status": maybe_text,
+        "agent_id": st.one_of(st.none(), _world_key("agent")),
+    }
+STRATEGIES["CampaignsRepository.delete"] = {"campaign_id": _world_key("campaign")}
+STRATEGIES["CampaignsRepository.launch"] = {"campaign_id": _world_key("campaign")}
+STRATEGIES["CampaignsRepository.update_config"] = {
+    "campaign_id": _world_key("campaign"),
+    "config": st.one_of(st.none(), json_data, wrong_types),
 }
 STRATEGIES["CampaignsRepository.create"] = {
     "name": hostile_text,
