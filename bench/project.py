@@ -51,7 +51,8 @@ class Project:
 
     def history(self, metric: str, model: str, engine: str) -> list[Any]:
         with transaction(self.engine) as session:
-            return ResultsRepository(session).metric_history(metric, model=model, engine=engine)
+            history = ResultsRepository(session).metric_history(metric, model=model, engine=engine)
+            return history.items
 
     def detail(self, run_id: str) -> Any:
         with transaction(self.engine) as session:

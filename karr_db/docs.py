@@ -422,6 +422,31 @@ def _postgresql_section() -> list[str]:
     return lines
 
 
+def _bounds_section() -> list[str]:
+    from karr_db import limits
+
+    columns = ", ".join(f"`{c}`" for c in limits.INDEXED_TEXT)
+    return [
+        "## Input Bounds",
+        "",
+        "Beyond the reference: every public entry point checks these bounds",
+        "before either dialect sees a value, so SQLite never stores what PostgreSQL would",
+        "refuse, and the refusal is a `ValidationError` naming the field:",
+        "",
+        "| Values | Bound | Why |",
+        "|--------|-------|-----|",
+        f"| {columns} | at most {limits.MAX_INDEXED_BYTES} bytes of UTF-8 "
+        "| a PostgreSQL btree entry holds 2704 bytes; "
+        "`idx_runs_model_engine_timestamp` holds a model and an engine |",
+        "| every text value | valid Unicode, no NUL | PostgreSQL TEXT cannot hold NUL; "
+        "UTF-8 cannot encode lone surrogates |",
+        f"| INTEGER columns (counts, ports, sizes, event ids) | {limits.INT32_MIN} to "
+        f"{limits.INT32_MAX} | PostgreSQL's INTEGER is 32 bits |",
+        "| timestamps | timezone-aware, years 1-9999 once in UTC (document timestamps: "
+        "1000-9999, not empty) | Python's datetime range; SQLite's fixed-width text |",
+    ]
+
+
 def _trigger_section(revisions: list[_Revision]) -> list[str]:
     rows = [
         f"| `{name}` | {dialect} | `{rev.revision}` | {rev.summary} |"
@@ -611,6 +636,7 @@ def render(script: ScriptDirectory | None = None) -> str:
             _status_section(),
             _index_section(),
             _postgresql_section(),
+            _bounds_section(),
             _trigger_section(revisions),
             _lifecycle_section(),
             _er_section(),

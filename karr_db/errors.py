@@ -20,6 +20,13 @@ def _restore(cls: type[KarrError], args: tuple[object, ...], state: dict[str, ob
     return error
 
 
+class DatabaseURLError(KarrError, ValueError):
+    """A database URL that cannot be parsed or names an unsupported database.
+
+    Also a :class:`ValueError`, which is what a bad URL raised before.
+    """
+
+
 class SchemaError(KarrError):
     """The database's schema cannot be used or migrated as asked."""
 

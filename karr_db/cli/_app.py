@@ -12,7 +12,7 @@ import json
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -333,6 +333,29 @@ def print_json(value: Any, *, indent: int | None = 2) -> None:
     text = json.dumps(jsonable(value), indent=indent, ensure_ascii=False, allow_nan=False)
     state.stdout.write(text + "\n")
     state.stdout.flush()
+
+
+def stream_json_object(name: str, items: Iterable[Any], after: Callable[[], dict[str, Any]]) -> int:
+    """Write ``{name: [...items], **after()}`` to stdout as :func:`print_json` would,
+    streaming the items; ``after`` is called once they are written (a cursor is
+    known only then). Returns the number of items."""
+    count = 0
+    state.stdout.write(f"{{\n  {json.dumps(name)}: ")
+    for item in items:
+        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(_indented(text)))
+        count += 1
+    state.stdout.write("[]" if count == 0 else "\n  ]")
+    for key, value in after().items():
+        text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(f",\n  {json.dumps(key)}: " + _indented(text).lstrip())
+    state.stdout.write("\n}\n")
+    state.stdout.flush()
+    return count
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
 
 
 def fmt(value: Any) -> str:

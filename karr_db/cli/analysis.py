@@ -20,6 +20,7 @@ from karr_db.cli._app import (
     app,
     fmt,
     open_database,
+    paged,
     print_json,
     say,
     show,
@@ -36,6 +37,7 @@ from karr_db.cli.results import (
     _filters,
     require_metric,
 )
+from karr_db.repositories.results import MAX_LIMIT
 from karr_db.repositories.results_dto import MetricPoint
 
 #: The chart's height in lines (without title and axis labels) at most.
@@ -102,8 +104,14 @@ def history_command(
         raise typer.BadParameter("choose --json or --csv", param_hint="--csv")
     filters = _filters(suite_name=suite, gpu_model=gpu, since=since, until=until)
     with open_database(database) as db, db.unit_of_work() as uow:
-        points = uow.results.metric_history(
-            metric, model=model, engine=engine, test_name=test, filters=filters, limit=limit
+        points = list(
+            paged(
+                lambda **page: uow.results.metric_history(
+                    metric, model=model, engine=engine, test_name=test, filters=filters, **page
+                ),
+                limit,
+                page_size=MAX_LIMIT,
+            )
         )
         if not points:
             require_metric(uow.results, metric, test)

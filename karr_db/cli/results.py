@@ -26,6 +26,7 @@ from karr_db.cli._app import (
     say,
     show,
     state,
+    stream_json_object,
     table,
     warn,
 )
@@ -407,32 +408,52 @@ def list_command(
         until=until,
     )
     with open_database(database) as db, db.unit_of_work() as uow:
+        # Streamed page by page (keyset, the repository's largest page): memory stays
+        # flat whatever -n says, where building the whole list took ~4 kB a run.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
-        runs = list(paged(pages, limit, page_size=MAX_LIMIT))
+        runs = paged(pages, limit, page_size=MAX_LIMIT)
         total = uow.results.count(filters)
-        short = uow.results.short_ids([run.id for run in runs])
-    if as_json:
-        print_json({"items": runs, "total": total, "next_cursor": pages.next_cursor})
-        return
-    cells = {
-        "run id": [short[run.id] for run in runs],
-        "started": [fmt(run.timestamp) for run in runs],
-        "model": [fmt(run.model) for run in runs],
-        "engine": [fmt(run.engine) for run in runs],
-        "suite": [fmt(run.suite_name) for run in runs],
-        "passed": [fmt(run.passed) for run in runs],
-        "benchmarks": [f"{fmt(r.passed_count)}/{fmt(r.total_benchmarks)}" for r in runs],
-        "gpu": [fmt(run.gpu_model) for run in runs],
-    }
-    if state.stdout.isatty():
-        cells = _fit(cells, state.out.width)
-    rows = table(*cells)
-    for column in rows.columns:
-        column.no_wrap = True
-    for values in zip(*cells.values(), strict=True):
-        rows.add_row(*values)
-    show(rows)
-    say(f"{len(runs)} of {total} run(s)")
+        if as_json:
+            stream_json_object(
+                "items", runs, lambda: {"total": total, "next_cursor": pages.next_cursor}
+            )
+            return
+        shown = 0
+        chunks = _chunks(runs, MAX_LIMIT)
+        for chunk in chunks if total else iter([[]]):
+            short = uow.results.short_ids([run.id for run in chunk])
+            cells = {
+                "run id": [short[run.id] for run in chunk],
+                "started": [fmt(run.timestamp) for run in chunk],
+                "model": [fmt(run.model) for run in chunk],
+                "engine": [fmt(run.engine) for run in chunk],
+                "suite": [fmt(run.suite_name) for run in chunk],
+                "passed": [fmt(run.passed) for run in chunk],
+                "benchmarks": [f"{fmt(r.passed_count)}/{fmt(r.total_benchmarks)}" for r in chunk],
+                "gpu": [fmt(run.gpu_model) for run in chunk],
+            }
+            if state.stdout.isatty():
+                cells = _fit(cells, state.out.width)
+            rows = table(*cells)
+            rows.show_header = shown == 0  # one table to the eye, one page in memory
+            for column in rows.columns:
+                column.no_wrap = True
+            for values in zip(*cells.values(), strict=True):
+                rows.add_row(*values)
+            show(rows)
+            shown += len(chunk)
+    say(f"{shown} of {total} run(s)")
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class _Pages:

@@ -51,10 +51,18 @@ from sqlalchemy.orm import Session
 
 from karr_db.db import storage_error
 from karr_db.documents import ValidatedDocument, load_document
-from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
+from karr_db.errors import (
+    FieldError,
+    InvalidQueryError,
+    NotFoundError,
+    StillReferencedError,
+    ValidationError,
+)
+from karr_db.limits import text_problem
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import results_lookup
+from karr_db.repositories._validate import checked
 from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import (
@@ -106,7 +114,22 @@ class RunFilter(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return parse_timestamp(value)
+        try:
+            return parse_timestamp(value)
+        except OverflowError:
+            raise ValueError("falls outside the years 1-9999 once converted to UTC") from None
+
+    @field_validator(
+        "model", "engine", "suite_name", "kitt_version", "gpu_model", "environment_type"
+    )
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        # Compared with stored text: a value no dialect can store matches nothing,
+        # but PostgreSQL would refuse the statement and SQLite's driver the encoding.
+        problem = None if value is None else text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 #: Order fields of :meth:`ResultsRepository.list_runs`.
@@ -139,6 +162,10 @@ def _parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
         return RunFilter()
     if isinstance(filters, RunFilter):
         return filters
+    if not isinstance(filters, Mapping):
+        raise InvalidQueryError(
+            f"invalid run filter: expected a mapping of filters, got {type(filters).__name__}"
+        )
     try:
         return RunFilter.model_validate(dict(filters))
     except PydanticValidationError as exc:
@@ -312,8 +339,9 @@ def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, s
             value = text
     except InvalidQueryError:
         raise
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidQueryError(f"malformed cursor {cursor!r}") from None
+    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError, RecursionError):
+        # Overflow: a forged timestamp at the calendar's edge; recursion: forged nesting.
+        raise InvalidQueryError("malformed cursor") from None
     return value, run_id
 
 
@@ -324,6 +352,57 @@ def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElem
         return and_(column.is_(None), id_after)
     beyond = column < value if descending else column > value
     return or_(column.is_(None), beyond, and_(column == value, id_after))
+
+
+# A metric history's cursor: the last point's run time, run id, benchmark id and
+# metric id, the four keys of its order.
+
+
+def _encode_point(
+    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
+) -> str:
+    payload = [timestamp.isoformat() if timestamp else None, run_id, benchmark_id, metric_id]
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        text, run_id, benchmark_id, metric_id = json.loads(raw)
+        ids = (benchmark_id, metric_id)
+        if (
+            not isinstance(run_id, str)
+            or not (text is None or isinstance(text, str))
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 2**63 for i in ids)
+        ):
+            raise ValueError("bad cursor fields")
+        return parse_timestamp(text), run_id, benchmark_id, metric_id
+    except (ValueError, TypeError, binascii.Error, OverflowError, RecursionError):
+        raise InvalidQueryError("malformed cursor") from None
+
+
+def _after_point(
+    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
+) -> ColumnElement[bool]:
+    """Points strictly after the given one in (time NULLS LAST, run, benchmark, metric) order."""
+    later_in_time = or_(
+        Run.id > run_id,
+        and_(
+            Run.id == run_id,
+            or_(
+                Benchmark.id > benchmark_id,
+                and_(Benchmark.id == benchmark_id, Metric.id > metric_id),
+            ),
+        ),
+    )
+    if timestamp is None:
+        return and_(Run.timestamp.is_(None), later_in_time)
+    return or_(
+        Run.timestamp > timestamp,
+        Run.timestamp.is_(None),
+        and_(Run.timestamp == timestamp, later_in_time),
+    )
 
 
 # --- the repository -----------------------------------------------------------
@@ -440,6 +519,7 @@ def _whole(value: int | float | None) -> int | None:
     return None if value is None else round(value)
 
 
+@checked
 class ResultsRepository:
     """Runs and their benchmarks, metrics and hardware; works in the caller's transaction."""
 
@@ -487,6 +567,10 @@ class ResultsRepository:
         on its own instead, so the error names the document that caused it
         and the others are kept.
         """
+        if not isinstance(documents, list | tuple):
+            raise ValidationError(
+                "result documents", [FieldError("documents", "must be a list of documents")]
+            )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
         with _translated("saving runs"):
             stored = self._summaries([d.run_id for d in docs])
@@ -790,6 +874,10 @@ class ResultsRepository:
         iterating.
         """
         f = _parse_filter(filters)
+        if not 1 <= batch_size <= MAX_LIMIT:
+            raise InvalidQueryError(
+                f"batch_size must be between 1 and {MAX_LIMIT}, got {batch_size}"
+            )
         stmt = (
             _with_hardware(select(Run.id, Run.raw_json).select_from(Run), _filters_hardware(f))
             .where(*_conditions(f))
@@ -1036,9 +1124,15 @@ class ResultsRepository:
         engine: str | None = None,
         test_name: str | None = None,
         filters: RunFilter | Mapping[str, Any] | None = None,
-        limit: int | None = None,
-    ) -> list[MetricPoint]:
-        """One metric over time, oldest run first (one statement)."""
+        limit: int = MAX_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[MetricPoint]:
+        """One metric over time, oldest run first, one page at a time (one statement).
+
+        Page on with ``cursor=page.next_cursor`` (keyset on the run's time, run,
+        benchmark and metric row), so a history of any length is read in pages
+        of at most :data:`MAX_LIMIT` points instead of all at once.
+        """
         f = _parse_filter(filters)
         if model is not None or engine is not None:
             f = f.model_copy(
@@ -1047,11 +1141,12 @@ class ResultsRepository:
                     "engine": engine if engine is not None else f.engine,
                 }
             )
-        if limit is not None:
-            _check_limit(limit)
+        _check_limit(limit)
         conds = [Metric.metric_name == metric, *_conditions(f)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
+        if cursor is not None:
+            conds.append(_after_point(*_decode_point(cursor)))
         stmt = (
             _with_hardware(
                 select(
@@ -1060,6 +1155,8 @@ class ResultsRepository:
                     Benchmark.test_name,
                     Benchmark.run_number,
                     Metric.metric_value.label("value"),
+                    Benchmark.id.label("benchmark_id"),
+                    Metric.id.label("metric_id"),
                 )
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
@@ -1068,13 +1165,12 @@ class ResultsRepository:
             )
             .where(*conds)
             .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+            .limit(limit + 1)
         )
-        if limit is not None:
-            stmt = stmt.limit(limit)
         with _translated("reading a metric history"):
             rows = self.session.execute(stmt).all()
         # Columns come typed from the database: no per-row validation needed.
-        return [
+        items = [
             MetricPoint.model_construct(
                 run_id=r.run_id,
                 timestamp=r.timestamp,
@@ -1082,8 +1178,15 @@ class ResultsRepository:
                 run_number=r.run_number,
                 value=r.value,
             )
-            for r in rows
+            for r in rows[:limit]
         ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_point(
+                last.timestamp, last.run_id, last.benchmark_id, last.metric_id
+            )
+        return Page[MetricPoint](items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:
         """Metric values of two or more runs side by side, the first as baseline (one statement).
