@@ -70,6 +70,7 @@ from karr_db.repositories.results_dto import (
     RunSummary,
     SaveResult,
 )
+from karr_db.repositories.results_page import page_statement
 
 __all__ = [
     "GROUP_FIELDS",
@@ -874,23 +875,23 @@ class ResultsRepository:
         if cursor is not None:
             value, last_id = _decode_cursor(cursor, order_by, descending)
             conds.append(_after(column, descending, value, last_id))
-        order = column.desc() if descending else column.asc()
-        stmt = (
-            _summary_select()
-            .add_columns(column.label("_order_value"))
-            .where(*conds)
-            .order_by(order.nulls_last(), Run.id.desc() if descending else Run.id.asc())
-            .limit(limit + 1)
+        connection = self.session.connection()
+        stmt = page_statement(
+            conds,
+            column,
+            descending,
+            limit + 1,
+            offset or None,
+            hardware_filtered=_filters_hardware(f),
+            lateral=connection.dialect.name == "postgresql",
         )
-        if offset:
-            stmt = stmt.offset(offset)
         with _translated("listing runs"):
-            rows = self.session.execute(stmt).all()
+            rows = connection.execute(stmt).all()
         items = [_summary(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(order_by, descending, last._order_value, last.id)
+            next_cursor = _encode_cursor(order_by, descending, last._mapping[order_by], last.id)
         return Page[RunSummary](items=items, next_cursor=next_cursor)
 
     # --- analysis -----------------------------------------------------------
