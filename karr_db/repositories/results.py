@@ -54,6 +54,7 @@ from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
+from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import (
@@ -641,6 +642,10 @@ class ResultsRepository:
             )
             for s in summaries
         )
+        # Beyond the reference: the leaderboard aggregate follows every save (one statement).
+        leaderboard_aggregate.add_runs(
+            self.session, [s.id for s in summaries], log_locked=bool(summaries)
+        )
         return summaries
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
@@ -705,6 +710,7 @@ class ResultsRepository:
                             .values(result_id=None)
                             .execution_options(synchronize_session=False)
                         )
+                    leaderboard_aggregate.remove_runs(self.session, [run_id])
                     deleted = self.session.execute(
                         delete(Run)
                         .where(Run.id == run_id)
@@ -907,12 +913,19 @@ class ResultsRepository:
         order_by: str = "avg",
         descending: bool = True,
         limit: int | None = None,
+        median: bool = True,
     ) -> list[AggregateRow]:
         """count/avg/min/max/median of one metric per group (one statement).
 
         Non-finite values are left out of the aggregates and counted in
         ``non_finite`` (see the module docstring). ``per_test`` adds the
         benchmark's test name to the grouping; ``test_name`` restricts to one.
+
+        ``median=False`` leaves the median out (``None``): then, unless a
+        filter needs the rows (``since``, ``until``, ``passed``), the answer
+        comes from the leaderboard aggregate (beyond the reference, see
+        :mod:`karr_db.repositories.leaderboard_aggregate`), whose cost does not
+        grow with the history.
         """
         f = _parse_filter(filters)
         if isinstance(group_by, str):
@@ -932,6 +945,23 @@ class ResultsRepository:
             )
         if limit is not None:
             _check_limit(limit)
+        if not median:
+            if order_by == "median":
+                raise InvalidQueryError("order by median needs median=True")
+            chosen = f.model_dump(exclude_none=True)
+            if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
+                with _translated("computing a leaderboard"):
+                    return leaderboard_aggregate.leaderboard(
+                        self.session,
+                        metric,
+                        group_by=group_by,
+                        per_test=per_test,
+                        test_name=test_name,
+                        filters=chosen,
+                        order_by=order_by,
+                        descending=descending,
+                        limit=limit,
+                    )
 
         value = Metric.metric_value
         finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
@@ -973,22 +1003,22 @@ class ResultsRepository:
             .subquery()
         )
         v = type_coerce(inner.c.v, Double())
-        median: ColumnElement[Any]
+        median_of: ColumnElement[Any]
         if pg:
-            median = func.percentile_cont(0.5).within_group(inner.c.v)
+            median_of = func.percentile_cont(0.5).within_group(inner.c.v)
         else:
             middle = and_(
                 inner.c.v.is_not(None),
                 or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
             )
-            median = func.avg(case((middle, v), else_=None))
+            median_of = func.avg(case((middle, v), else_=None))
         group_columns = [inner.c[k.name] for k in keys]
         aggregates: dict[str, Any] = {
             "count": func.count(inner.c.v),
             "avg": type_coerce(func.avg(v), Double()),
             "min": type_coerce(func.min(v), Double()),
             "max": type_coerce(func.max(v), Double()),
-            "median": type_coerce(median, Double()),
+            "median": type_coerce(median_of, Double()),
         }
         sort_key = aggregates[order_by] if order_by in aggregates else inner.c[f"g_{order_by}"]
         stmt = (
@@ -1017,7 +1047,7 @@ class ResultsRepository:
                 avg=row.avg,
                 min=row.min,
                 max=row.max,
-                median=row.median,
+                median=row.median if median else None,
             )
             for row in rows
         ]
