@@ -268,6 +268,9 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
     )
     connection.execute(_DROP_EMPTY, [{"m": m, "k": k} for m, k in keys])
     extremes = []
+    # Groups that lost an extreme, by their run-level columns (all but the test
+    # name): the runs removed together mostly share them, so one read each.
+    recompute: dict[tuple[Any, ...], list[Any]] = {}
     for g in gone:
         before = stored.get((g.metric_name, g.group_key))
         if before is None or g.value_count == 0:
@@ -275,7 +278,12 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
         if before.value_count - g.value_count <= 0:
             extremes.append({"m": g.metric_name, "k": g.group_key, "lo": None, "hi": None})
         elif g.value_min <= before.value_min or g.value_max >= before.value_max:
-            lo, hi = _extremes(connection, g, ids)
+            runs_key = tuple(getattr(g, name) for name in AGGREGATE_KEY_COLUMNS[1:])
+            recompute.setdefault(runs_key, []).append(g)
+    for runs_key, groups in recompute.items():
+        found = _extremes(connection, runs_key, sorted({g.metric_name for g in groups}), ids)
+        for g in groups:
+            lo, hi = found.get((g.metric_name, g.group_key), (None, None))
             extremes.append({"m": g.metric_name, "k": g.group_key, "lo": lo, "hi": hi})
     if extremes:
         connection.execute(_SET_EXTREMES, extremes)
@@ -286,33 +294,21 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
-def _extremes(connection: Connection, group: Any, excluded: list[str]) -> tuple[Any, Any]:
-    """The finite min and max of one group's rows, leaving out the runs being removed.
+def _extremes(
+    connection: Connection, runs_key: tuple[Any, ...], metrics: list[str], excluded: list[str]
+) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """Finite min and max per (metric, group) of the runs with these run-level columns,
+    leaving out the runs being removed.
 
-    Plain equality per group column (``IS NULL`` for a NULL group), so the
-    indexes on runs apply; ``IS NOT DISTINCT FROM`` would defeat them.
+    Plain equality per column (``IS NULL`` for NULL), so the runs are found by
+    ``idx_runs_model_engine_timestamp`` and only their metric rows are read;
+    ``IS NOT DISTINCT FROM`` would defeat the indexes.
     """
-    value = Metric.metric_value
-    finite = type_coerce(case((_finite(value), value), else_=None), Double())
-    conditions = [Metric.metric_name == group.metric_name, Benchmark.run_id.not_in(excluded)]
-    for column, name in zip(_ROW_KEYS, AGGREGATE_KEY_COLUMNS, strict=True):
-        wanted = getattr(group, name)
+    conditions = [Metric.metric_name.in_(metrics), Benchmark.run_id.not_in(excluded)]
+    for column, wanted in zip(_ROW_KEYS[1:], runs_key, strict=True):
         conditions.append(column.is_(None) if wanted is None else column == wanted)
-    first_hardware = (
-        select(func.min(Hardware.id))
-        .where(Hardware.run_id == Run.id)
-        .correlate(Run)
-        .scalar_subquery()
-    )
-    row = connection.execute(
-        select(type_coerce(func.min(finite), Double()), type_coerce(func.max(finite), Double()))
-        .select_from(Metric)
-        .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-        .join(Run, Run.id == Benchmark.run_id)
-        .outerjoin(Hardware, and_(Hardware.run_id == Run.id, Hardware.id == first_hardware))
-        .where(*conditions)
-    ).one()
-    return row[0], row[1]
+    rows = connection.execute(_contributions(and_(*conditions))).all()
+    return {(r.metric_name, r.group_key): (r.value_min, r.value_max) for r in rows}
 
 
 @contextmanager
