@@ -55,12 +55,12 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from karr_db.models import Benchmark, Hardware, LeaderboardAggregate, Metric, Run
 from karr_db.models.leaderboard import AGGREGATE_KEY_COLUMNS
 from karr_db.models.types import Double
+from karr_db.repositories.base import dialect_insert
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import AggregateRow
 
@@ -157,9 +157,8 @@ _OF_RUNS = Benchmark.run_id.in_(bindparam("run_ids", expanding=True))
 def _add_statement(dialect: str) -> Any:
     """INSERT .. SELECT .. ON CONFLICT DO UPDATE: the runs' contributions, one statement,
     built once per dialect (in key order, so row locks are always taken in one order)."""
-    module: Any = postgresql if dialect == "postgresql" else sqlite
     source = _contributions(_OF_RUNS).order_by(Metric.metric_name, "group_key")
-    stmt = module.insert(_T).from_select(list(_COLUMNS), source)
+    stmt = dialect_insert(dialect, _T).from_select(list(_COLUMNS), source)
     new = stmt.excluded
     # least/greatest skip NULLs on PostgreSQL; SQLite's min/max of several
     # arguments return NULL if any is, hence the coalesces.
