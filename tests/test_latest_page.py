@@ -65,3 +65,16 @@ def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None
     assert [r.id for r in rest.items] == [runs[0]]
     assert rest.next_cursor is None
     assert repo.list_runs({"gpu_model": "L4"}, limit=5, offset=1).items[0].id == runs[1]
+
+
+def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
+    # Summaries are built by zipping rows with the fields: the orders must agree.
+    from karr_db.repositories import results, results_page
+    from karr_db.repositories.results_dto import RunSummary
+
+    fields = list(RunSummary.model_fields)
+    assert [c.key for c in results._SUMMARY_COLUMNS] == fields
+    page = results_page.page_statement(
+        [], Run.timestamp, True, 2, None, hardware_filtered=False, lateral=True
+    )
+    assert [c.key for c in page.selected_columns] == fields

@@ -229,8 +229,10 @@ _SUMMARY_BY_ID = _summary_select().where(Run.id == bindparam("run_id"))
 
 def _summary(row: Any) -> RunSummary:
     """A summary from a row of :func:`_summary_select`, typed by the database already:
-    building it without validation is ~10x cheaper, which a page of 50 shows."""
-    return RunSummary.model_construct(**{name: row._mapping[name] for name in _SUMMARY_FIELDS})
+    building it without validation is ~10x cheaper, which a page of 50 shows. The
+    columns come in the fields' order (``_SUMMARY_COLUMNS``, ``results_page``), so the
+    row is zipped as a tuple instead of looked up by name per field."""
+    return RunSummary.model_construct(**dict(zip(_SUMMARY_FIELDS, row, strict=True)))
 
 
 _SUMMARY_FIELDS = tuple(RunSummary.model_fields)
