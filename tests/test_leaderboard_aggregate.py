@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.results import ResultsRepository
 from karr_db.repositories.results_dto import AggregateRow
 from karr_db.retry import run_transaction
+from tests.legacy import build_legacy
 
 METRIC = "tps"
 GROUPINGS: list[tuple[str, ...]] = [
@@ -304,4 +306,25 @@ def test_the_upgrade_builds_the_aggregate_from_rows_already_stored(migrated_url:
         assert aggregate_table(session) == expected
         check_against_rows(ResultsRepository(session))
     assert migrations.check(migrated_url) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_adopted_database_starts_with_a_complete_aggregate(
+    empty_url: str, version: int, samples_dir: Path
+) -> None:
+    build_legacy(empty_url, version, samples_dir)
+    migrations.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    with transaction(engine) as session:
+        names = session.execute(select(Metric.metric_name).distinct()).scalars().all()
+        assert names  # the samples have metrics
+        repo = ResultsRepository(session)
+        for name in sorted(n for n in names if n is not None)[:5]:
+            for group_by in GROUPINGS[:3]:
+                same_board(
+                    repo.leaderboard(name, group_by=group_by, median=False),
+                    repo.leaderboard(name, group_by=group_by),
+                )
+        same_table(session)
     engine.dispose()
