@@ -4,7 +4,8 @@ Every metric row counts once in the aggregate row of its metric and group (the
 finest grouping a leaderboard offers: test name, model, engine, suite, KITT
 version and the run's hardware headline), under the same NaN semantics as the
 row-level leaderboard: finite values go into count, sum, min and max;
-NaN and the infinities only into ``non_finite``; NULL values into neither.
+NaN and the infinities only into ``non_finite``; every row, NULL ones too, into
+``row_count`` (a group is dropped when it has no rows left).
 
 Upkeep, in the caller's transaction (all or nothing with the change itself):
 
