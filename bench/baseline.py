@@ -564,7 +564,7 @@ ORDER BY p.timestamp DESC, p.id DESC
 
 _LEADERBOARD_AGGREGATE = """
 SELECT model, engine, sum(value_count),
-       CASE WHEN sum(value_count) > 0 THEN sum(value_sum) / sum(value_count) END AS avg,
+       CASE WHEN sum(value_count) > 0 THEN sum(value_sum) / sum(value_count) END AS avg,  -- x 2^64
        min(value_min), max(value_max), sum(non_finite)
 FROM leaderboard_aggregates
 WHERE metric_name = %s
@@ -600,6 +600,8 @@ def aggregate_upsert(dialect: str, run_ids: str) -> str:
         finite = "m.metric_value < 9e999 AND m.metric_value > -9e999"
         least, greatest = "min", "max"
     v = f"CASE WHEN {finite} THEN m.metric_value END"
+    # As the project: sums kept times 2^-64, values below 2^-960 counted as 0.
+    scaled = f"CASE WHEN abs({v}) < {2.0**-960!r} THEN 0.0 ELSE {v} * {2.0**-64!r} END"
     a, e = "leaderboard_aggregates", "excluded"
     sources = ", ".join(_GROUP_SOURCES)
     return f"""
@@ -607,7 +609,7 @@ INSERT INTO leaderboard_aggregates (metric_name, group_key, test_name, model, en
     suite_name, kitt_version, gpu_model, environment_type,
     row_count, value_count, value_sum, value_min, value_max, non_finite)
 SELECT m.metric_name, {" || ".join(_encoded(c) for c in _GROUP_SOURCES)}, {sources},
-       count(*), count({v}), coalesce(sum({v}), 0.0), min({v}), max({v}),
+       count(*), count({v}), coalesce(sum({scaled}), 0.0), min({v}), max({v}),
        count(m.metric_value) - count({v})
 FROM benchmarks b
 JOIN runs r ON r.id = b.run_id

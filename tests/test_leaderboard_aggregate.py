@@ -328,3 +328,22 @@ def test_an_adopted_database_starts_with_a_complete_aggregate(
                 )
         same_table(session)
     engine.dispose()
+
+
+def test_values_near_the_largest_double_neither_refuse_the_save_nor_break_the_aggregate(
+    session: Session,
+) -> None:
+    # A sum of two of them overflows a double; PostgreSQL raises on that overflow.
+    repo = ResultsRepository(session)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}
+    big = 1.7e308
+    run_id = repo.save(document({**spec, "tests": [("throughput", [big, big])]}, 1)).run.id
+    repo.save(document({**spec, "tests": [("throughput", [big])]}, 2))
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.min, row.max) == (3, big, big)
+    assert close(row.avg, big)
+    repo.delete(run_id)
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.min, row.max) == (1, big, big)
+    assert close(row.avg, big)
+    same_table(session)

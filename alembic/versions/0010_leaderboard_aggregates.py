@@ -61,7 +61,8 @@ COMMENTS = {
     "environment_type": "Environment of the runs' hardware headline",
     "row_count": "How many metric rows (NULL values included)",
     "value_count": "How many finite values",
-    "value_sum": "Sum of the finite values (avg = value_sum / value_count)",
+    "value_sum": "Sum of the finite values times 2^-64, which cannot overflow "
+    "(avg = value_sum / value_count * 2^64)",
     "value_min": "Smallest finite value",
     "value_max": "Largest finite value",
     "non_finite": "How many NaN or infinite values (left out of the rest)",
@@ -96,6 +97,9 @@ def build_sql(dialect: str) -> str:
     else:  # SQLite keeps NaN as the text 'NaN', which compares above every number
         finite = "m.metric_value < 9e999 AND m.metric_value > -9e999"
     value = f"CASE WHEN {finite} THEN m.metric_value END"
+    # Sums are kept times 2^-64 so that they cannot overflow; values below 2^-960
+    # count as 0 there (PostgreSQL raises on a product underflowing to 0).
+    scaled = f"CASE WHEN abs({value}) < {2.0**-960!r} THEN 0.0 ELSE {value} * {2.0**-64!r} END"
     sources = ("b.test_name", "r.model", "r.engine", "r.suite_name", "r.kitt_version")
     sources += ("h.gpu_model", "h.environment_type")
     key = " || ".join(_key(c) for c in sources)
@@ -103,7 +107,8 @@ def build_sql(dialect: str) -> str:
 INSERT INTO leaderboard_aggregates (metric_name, group_key, {", ".join(KEYS)},
     row_count, value_count, value_sum, value_min, value_max, non_finite)
 SELECT m.metric_name, {key}, {", ".join(sources)},
-    count(*), count({value}), coalesce(sum({value}), 0.0), min({value}), max({value}),
+    count(*), count({value}), coalesce(sum({scaled}), 0.0), min({value}),
+    max({value}),
     count(m.metric_value) - count({value})
 FROM metrics m
 JOIN benchmarks b ON b.id = m.benchmark_id

@@ -63,7 +63,12 @@ class LeaderboardAggregate(Base):
         Integer, nullable=False, comment="How many finite values"
     )
     value_sum: Mapped[float] = mapped_column(
-        Double, nullable=False, comment="Sum of the finite values (avg = value_sum / value_count)"
+        Double,
+        nullable=False,
+        comment=(
+            "Sum of the finite values times 2^-64, which cannot overflow "
+            "(avg = value_sum / value_count * 2^64)"
+        ),
     )
     value_min: Mapped[float | None] = mapped_column(Double, comment="Smallest finite value")
     value_max: Mapped[float | None] = mapped_column(Double, comment="Largest finite value")

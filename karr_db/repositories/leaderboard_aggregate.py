@@ -74,6 +74,13 @@ __all__ = [
     "remove_runs",
 ]
 
+#: ``value_sum`` holds the sum of the values times 2**-64: exact (a power of two),
+#: and no sum of doubles so scaled can overflow (PostgreSQL would refuse the save
+#: with "value out of range" where two values near the largest double meet).
+SUM_SCALE = 2.0**-64
+#: Values smaller in magnitude count as 0 in ``value_sum`` (see :func:`_scaled`).
+NEGLIGIBLE = 2.0**-960
+
 _T: Table = LeaderboardAggregate.__table__  # type: ignore[assignment]
 
 #: Run filters the aggregate can apply (equality on a group column); any other
@@ -94,6 +101,16 @@ _ROW_KEYS: tuple[Any, ...] = (
 
 def _finite(value: Any) -> ColumnElement[bool]:
     return and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
+
+
+def _scaled(finite: Any) -> Any:
+    """A finite value times :data:`SUM_SCALE`; below :data:`NEGLIGIBLE` in magnitude, 0
+    (PostgreSQL raises on a product that underflows to 0; such values add nothing
+    an average of doubles could show)."""
+    return case(
+        (func.abs(finite) < literal(NEGLIGIBLE, Double()), 0.0),
+        else_=finite * literal(SUM_SCALE, Double()),
+    )
 
 
 def _group_key(columns: Sequence[Any]) -> ColumnElement[str]:
@@ -126,7 +143,7 @@ def _contributions(where: ColumnElement[bool]) -> Select[Any]:
             *(k.label(name) for k, name in zip(_ROW_KEYS, AGGREGATE_KEY_COLUMNS, strict=True)),
             func.count().label("row_count"),
             func.count(finite).label("value_count"),
-            type_coerce(func.coalesce(func.sum(finite), 0.0), Double()).label("value_sum"),
+            type_coerce(func.coalesce(func.sum(_scaled(finite)), 0.0), Double()).label("value_sum"),
             type_coerce(func.min(finite), Double()).label("value_min"),
             type_coerce(func.max(finite), Double()).label("value_max"),
             (func.count(value) - func.count(finite)).label("non_finite"),
@@ -364,6 +381,8 @@ def leaderboard(
     count = func.sum(_T.c.value_count)
     aggregates: dict[str, Any] = {
         "count": count,
+        # Still scaled by SUM_SCALE (same order); unscaled in Python, where an
+        # average beyond the largest double becomes inf instead of an error.
         "avg": type_coerce(
             case((count > 0, func.sum(_T.c.value_sum) / count), else_=None), Double()
         ),
@@ -395,7 +414,7 @@ def leaderboard(
             metric=metric,
             count=int(row._mapping["count"]),
             non_finite=int(row.non_finite),
-            avg=row.avg,
+            avg=None if row.avg is None else row.avg / SUM_SCALE,  # inf, never an error
             min=row.min,
             max=row.max,
             median=None,
