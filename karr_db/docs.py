@@ -357,6 +357,18 @@ def _table_name(index: Index) -> str:
     return index.table.name
 
 
+_DIALECT_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+
+
+def _index_term(expression: Any) -> str:
+    """A column as `name`, an ordered one as `name` DESC NULLS LAST (as PostgreSQL has it)."""
+    if isinstance(expression, Column):
+        return f"`{expression.name}`"
+    text = str(expression.compile(dialect=_POSTGRESQL))
+    name, _, order = text.partition(" ")
+    return f"`{name.split('.')[-1]}` {order}".strip()
+
+
 def _index_section() -> list[str]:
     lines = [
         "## Indexes",
@@ -367,8 +379,11 @@ def _index_section() -> list[str]:
         "|-------|-------|---------|-------|",
     ]
     for index in _indexes():
-        columns = ", ".join(f"`{c.name}`" for c in index.columns)
+        columns = ", ".join(_index_term(e) for e in index.expressions)
         notes = [] if index.name in REFERENCE_INDEXES else ["beyond the reference"]
+        only = getattr(index, "_ddl_if", None)
+        if only is not None and only.dialect:
+            notes.append(f"{_DIALECT_NAMES.get(only.dialect, only.dialect)} only")
         if index.unique:
             notes.insert(0, "unique")
         lines.append(f"| `{index.name}` | {_table_name(index)} | {columns} | {', '.join(notes)} |")

@@ -61,7 +61,7 @@ from karr_db.errors import (
 from karr_db.limits import text_problem
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
-from karr_db.repositories import results_lookup
+from karr_db.repositories import leaderboard_aggregate, results_lookup
 from karr_db.repositories._validate import checked
 from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
 from karr_db.repositories.events import EventsRepository
@@ -79,6 +79,7 @@ from karr_db.repositories.results_dto import (
     RunSummary,
     SaveResult,
 )
+from karr_db.repositories.results_page import page_statement
 
 __all__ = [
     "GROUP_FIELDS",
@@ -255,8 +256,10 @@ _SUMMARY_BY_ID = _summary_select().where(Run.id == bindparam("run_id"))
 
 def _summary(row: Any) -> RunSummary:
     """A summary from a row of :func:`_summary_select`, typed by the database already:
-    building it without validation is ~10x cheaper, which a page of 50 shows."""
-    return RunSummary.model_construct(**{name: row._mapping[name] for name in _SUMMARY_FIELDS})
+    building it without validation is ~10x cheaper, which a page of 50 shows. The
+    columns come in the fields' order (``_SUMMARY_COLUMNS``, ``results_page``), so the
+    row is zipped as a tuple instead of looked up by name per field."""
+    return RunSummary.model_construct(**dict(zip(_SUMMARY_FIELDS, row, strict=True)))
 
 
 _SUMMARY_FIELDS = tuple(RunSummary.model_fields)
@@ -725,6 +728,10 @@ class ResultsRepository:
             )
             for s in summaries
         )
+        # Beyond the reference: the leaderboard aggregate follows every save (one statement).
+        leaderboard_aggregate.add_runs(
+            self.session, [s.id for s in summaries], log_locked=bool(summaries)
+        )
         return summaries
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
@@ -789,6 +796,7 @@ class ResultsRepository:
                             .values(result_id=None)
                             .execution_options(synchronize_session=False)
                         )
+                    leaderboard_aggregate.remove_runs(self.session, [run_id])
                     deleted = self.session.execute(
                         delete(Run)
                         .where(Run.id == run_id)
@@ -969,23 +977,23 @@ class ResultsRepository:
         if cursor is not None:
             value, last_id = _decode_cursor(cursor, order_by, descending)
             conds.append(_after(column, descending, value, last_id))
-        order = column.desc() if descending else column.asc()
-        stmt = (
-            _summary_select()
-            .add_columns(column.label("_order_value"))
-            .where(*conds)
-            .order_by(order.nulls_last(), Run.id.desc() if descending else Run.id.asc())
-            .limit(limit + 1)
+        connection = self.session.connection()
+        stmt = page_statement(
+            conds,
+            column,
+            descending,
+            limit + 1,
+            offset or None,
+            hardware_filtered=_filters_hardware(f),
+            lateral=connection.dialect.name == "postgresql",
         )
-        if offset:
-            stmt = stmt.offset(offset)
         with _translated("listing runs"):
-            rows = self.session.execute(stmt).all()
+            rows = connection.execute(stmt).all()
         items = [_summary(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(order_by, descending, last._order_value, last.id)
+            next_cursor = _encode_cursor(order_by, descending, last._mapping[order_by], last.id)
         return Page[RunSummary](items=items, next_cursor=next_cursor)
 
     # --- analysis -----------------------------------------------------------
@@ -1001,12 +1009,19 @@ class ResultsRepository:
         order_by: str = "avg",
         descending: bool = True,
         limit: int | None = None,
+        median: bool = True,
     ) -> list[AggregateRow]:
         """count/avg/min/max/median of one metric per group (one statement).
 
         Non-finite values are left out of the aggregates and counted in
         ``non_finite`` (see the module docstring). ``per_test`` adds the
         benchmark's test name to the grouping; ``test_name`` restricts to one.
+
+        ``median=False`` leaves the median out (``None``): then, unless a
+        filter needs the rows (``since``, ``until``, ``passed``), the answer
+        comes from the leaderboard aggregate (beyond the reference, see
+        :mod:`karr_db.repositories.leaderboard_aggregate`), whose cost does not
+        grow with the history.
         """
         f = _parse_filter(filters)
         if isinstance(group_by, str):
@@ -1026,6 +1041,23 @@ class ResultsRepository:
             )
         if limit is not None:
             _check_limit(limit)
+        if not median:
+            if order_by == "median":
+                raise InvalidQueryError("order by median needs median=True")
+            chosen = f.model_dump(exclude_none=True)
+            if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
+                with _translated("computing a leaderboard"):
+                    return leaderboard_aggregate.leaderboard(
+                        self.session,
+                        metric,
+                        group_by=group_by,
+                        per_test=per_test,
+                        test_name=test_name,
+                        filters=chosen,
+                        order_by=order_by,
+                        descending=descending,
+                        limit=limit,
+                    )
 
         value = Metric.metric_value
         finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
@@ -1067,22 +1099,22 @@ class ResultsRepository:
             .subquery()
         )
         v = type_coerce(inner.c.v, Double())
-        median: ColumnElement[Any]
+        median_of: ColumnElement[Any]
         if pg:
-            median = func.percentile_cont(0.5).within_group(inner.c.v)
+            median_of = func.percentile_cont(0.5).within_group(inner.c.v)
         else:
             middle = and_(
                 inner.c.v.is_not(None),
                 or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
             )
-            median = func.avg(case((middle, v), else_=None))
+            median_of = func.avg(case((middle, v), else_=None))
         group_columns = [inner.c[k.name] for k in keys]
         aggregates: dict[str, Any] = {
             "count": func.count(inner.c.v),
             "avg": type_coerce(func.avg(v), Double()),
             "min": type_coerce(func.min(v), Double()),
             "max": type_coerce(func.max(v), Double()),
-            "median": type_coerce(median, Double()),
+            "median": type_coerce(median_of, Double()),
         }
         sort_key = aggregates[order_by] if order_by in aggregates else inner.c[f"g_{order_by}"]
         stmt = (
@@ -1111,7 +1143,7 @@ class ResultsRepository:
                 avg=row.avg,
                 min=row.min,
                 max=row.max,
-                median=row.median,
+                median=row.median if median else None,
             )
             for row in rows
         ]
