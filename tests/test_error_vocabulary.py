@@ -442,6 +442,24 @@ STRATEGIES: dict[str, S] = {
         "order_by": st.one_of(st.just("avg"), hostile_text),
         "descending": hostile_bool,
         "limit": st.one_of(st.none(), hostile_int),
+        "median": hostile_bool,
+    },
+    "ResultsRepository.iter_metric_values": {
+        "filters": filters,
+        "run_ids": st.one_of(
+            st.none(),
+            st.lists(st.one_of(st.just(("world", "run")), hostile_text), max_size=3),
+            wrong_types,
+        ),
+        "batch_size": hostile_int,
+    },
+    "ResultsRepository.metric_names": {"test_name": maybe_text, "per_test": hostile_bool},
+    "ResultsRepository.resolve_id": {"prefix": _world_key("run")},
+    "ResultsRepository.short_ids": {
+        "run_ids": st.one_of(
+            st.lists(st.one_of(st.just(("world", "run")), hostile_text), max_size=3), wrong_types
+        ),
+        "min_length": hostile_int,
     },
     "ResultsRepository.metric_history": {
         "metric": hostile_text,
@@ -710,6 +728,9 @@ def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> No
 
     layer_written = {"runs.id", "agents.id", "web_campaigns.id", "quick_tests.id"}
     layer_written |= {"benchmarks.run_id", "hardware.run_id"}  # copies of runs.id
+    # Derived by the layer: a copy of metrics.metric_name (bounded there) and a group
+    # key that is an MD5 on PostgreSQL.
+    layer_written |= {"leaderboard_aggregates.metric_name", "leaderboard_aggregates.group_key"}
     indexed: set[str] = set()
     for table in Base.metadata.tables.values():
         columns = [c for index in table.indexes for c in index.columns]

@@ -42,7 +42,8 @@ class LeaderboardAggregate(Base):
         primary_key=True,
         comment=(
             "The group columns encoded in one text (each as its length and value, or ~ for NULL), "
-            "so that NULL groups have a key a primary key can enforce"
+            "so that NULL groups have a key a primary key can enforce; its MD5 on PostgreSQL, "
+            "whose index entries are bounded"
         ),
     )
     test_name: Mapped[str | None] = mapped_column(Text, comment="Benchmark name of the values")

@@ -7,8 +7,10 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, Text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 T = TypeVar("T")
 
@@ -72,3 +74,23 @@ def dialect_insert(dialect: str, table: Table) -> Any:
     (PostgreSQL's and SQLite's spell it alike)."""
     module: Any = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table)
+
+
+class group_digest(FunctionElement[str]):
+    """A group key short enough for an index: the text itself on SQLite, whose
+    index entries have no size limit, its MD5 on PostgreSQL, whose btree entries
+    must stay under 2704 bytes while a key of several bounded texts may not."""
+
+    type = Text()
+    inherit_cache = True
+    name = "group_digest"
+
+
+@compiles(group_digest)
+def _group_digest_default(element: group_digest, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+@compiles(group_digest, "postgresql")
+def _group_digest_postgresql(element: group_digest, compiler: Any, **kw: Any) -> str:
+    return f"md5({compiler.process(element.clauses, **kw)})"

@@ -61,7 +61,7 @@ from sqlalchemy.orm import Session
 from karr_db.models import Benchmark, Hardware, LeaderboardAggregate, Metric, Run
 from karr_db.models.leaderboard import AGGREGATE_KEY_COLUMNS
 from karr_db.models.types import Double
-from karr_db.repositories.base import dialect_insert
+from karr_db.repositories.base import dialect_insert, group_digest
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import AggregateRow
 
@@ -123,7 +123,7 @@ def _group_key(columns: Sequence[Any]) -> ColumnElement[str]:
         )
         for c in columns
     ]
-    return reduce(operator.add, parts)
+    return group_digest(reduce(operator.add, parts))
 
 
 def _contributions(where: ColumnElement[bool]) -> Select[Any]:

@@ -1310,6 +1310,8 @@ class ResultsRepository:
     ) -> Iterator[results_lookup.MetricValueRow]:
         """One row per stored metric value of the matching runs (tidy data), streamed;
         ``run_ids`` restricts to those runs."""
+        if not 1 <= batch_size <= 100_000:
+            raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
         conditions = _conditions(_parse_filter(filters))
         if run_ids is not None:
             conditions.append(Run.id.in_(list(run_ids)))
