@@ -208,7 +208,7 @@ def export_command(
         raise typer.BadParameter("say where to write with -o FILE or -o DIR", param_hint="--output")
     if run_id is not None and filters:
         raise typer.BadParameter("give either RUN_ID or filters, not both", param_hint="RUN_ID")
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         if run_id is not None:
             target = output / f"{run_id}.json" if output.is_dir() else output
             export_run(uow.session, run_id, target)
@@ -251,7 +251,7 @@ def list_command(
         since=since,
         until=until,
     )
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         runs = list(
             paged(
                 lambda **page: uow.results.list_runs(filters, **page),
@@ -289,7 +289,7 @@ def show_command(
 
     Example: karr-db show 3f2c9a10-5d0e-5b7e-9a51-0c6f1e2d4b88
     """
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         run = uow.results.get(run_id)
     if as_json:
         print_json(run)
@@ -340,7 +340,7 @@ def stats_command(
     Example: karr-db stats --since 2026-01-01
     """
     filters = _filters(model=model, engine=engine, suite_name=suite, since=since, until=until)
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         stats = uow.results.stats(filters)
     totals = stats.totals
     if as_json:
@@ -402,7 +402,7 @@ def leaderboard_command(
     filters = _filters(
         model=model, engine=engine, suite_name=suite, gpu_model=gpu, since=since, until=until
     )
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         rows = uow.results.leaderboard(
             metric,
             group_by=group_by,
@@ -456,7 +456,7 @@ def compare_command(
     """
     if len(set(run_ids)) < 2:
         raise typer.BadParameter("give at least two different run ids", param_hint="RUN_IDS")
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         comparison = uow.results.compare(run_ids)
     if as_json:
         print_json(comparison)

@@ -118,11 +118,12 @@ class EventsRepository:
     def lock_log(self) -> None:
         """Take the append lock now; it is held until the transaction ends.
 
-        :meth:`append` takes it anyway. Every writing method of the operations
-        repositories calls this *before* touching any row, so all of them take
-        their locks in the same order (this one first) and none can deadlock
-        against another; a caller combining other writes with appends in one
-        transaction should call it first too. Re-taking it is free.
+        :meth:`append` takes it anyway. Every writing method of every
+        repository (results included) calls this *before* its first read or
+        row, so all of them take their locks in the same order (this one
+        first) and none can deadlock against another; a caller combining its
+        own writes with the repositories' in one transaction should call it
+        first too. Re-taking it is free.
 
         PostgreSQL: the transaction-level advisory lock. SQLite: an INSERT that
         inserts nothing, which takes the database's write lock (waiting out the
