@@ -91,7 +91,9 @@ SQLITE_GUARDS = [
 POSTGRESQL_GUARDS = [
     PostgresFunction(POSTGRESQL_FUNCTION, _BODY),
     PostgresTrigger(
-        "events_append_only", "events", TG_BEFORE | TG_ROW | TG_UPDATE | TG_DELETE,
+        "events_append_only",
+        "events",
+        TG_BEFORE | TG_ROW | TG_UPDATE | TG_DELETE,
         POSTGRESQL_FUNCTION,
     ),
     PostgresTrigger("events_no_truncate", "events", TG_BEFORE | TG_TRUNCATE, POSTGRESQL_FUNCTION),
