@@ -29,6 +29,7 @@ from karr_db.retry import run_transaction
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
 
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
