@@ -88,6 +88,8 @@ class UpgradeReport(BaseModel):
     from_revision: str | None
     to_revision: str | None
     applied: list[str]
+    #: The schema_version the database was at before (a legacy one has no revision).
+    from_schema_version: int | None = None
 
 
 @contextmanager
@@ -170,6 +172,7 @@ def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
         from_revision=seen.alembic_revision,
         to_revision=after.alembic_revision,
         applied=applied,
+        from_schema_version=seen.schema_version,
     )
 
 
@@ -184,6 +187,17 @@ def upgrade_sql(url: str | URL, revision: str = "head") -> str:
 
 def _include_name(name: str | None, type_: str, _parent: object) -> bool:
     return type_ != "table" or name in KARR_TABLES
+
+
+def _include_object(dialect: str) -> Any:
+    """Leave out what the models create on another dialect only (``Index.ddl_if``),
+    which Alembic's comparison does not know about."""
+
+    def include(item: object, _name: str | None, _type: str, reflected: bool, _to: object) -> bool:
+        only = getattr(item, "_ddl_if", None)
+        return reflected or only is None or only.dialect in (None, dialect)
+
+    return include
 
 
 def check(database: Database) -> list[Finding]:
@@ -201,7 +215,12 @@ def check(database: Database) -> list[Finding]:
             )
         findings += _bridge_findings(connection, state, script)
         context = MigrationContext.configure(
-            connection, opts={**CONTEXT_OPTIONS, "include_name": _include_name}
+            connection,
+            opts={
+                **CONTEXT_OPTIONS,
+                "include_name": _include_name,
+                "include_object": _include_object(connection.dialect.name),
+            },
         )
         for diff in compare_metadata(context, Base.metadata):
             findings.append(Finding(kind="drift", message=_describe(diff)))
