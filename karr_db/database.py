@@ -91,9 +91,26 @@ class Database:
         return migrations.check(self.engine)
 
     @contextmanager
-    def unit_of_work(self, *, immediate: bool = False) -> Iterator[UnitOfWork]:
-        """Commit on success, roll back on any error; ``immediate`` for SQLite writers."""
-        with transaction(self.engine, immediate=immediate) as session:
+    def unit_of_work(
+        self, *, readonly: bool = False, immediate: bool | None = None
+    ) -> Iterator[UnitOfWork]:
+        """Commit on success, roll back on any error.
+
+        A unit of work may read and then write, so on SQLite it takes the
+        write lock at BEGIN (``immediate``, the default unless ``readonly``):
+        a DEFERRED transaction that read before another writer committed
+        could never upgrade its lock, whatever the busy timeout. Readers pass
+        ``readonly=True``: no write lock, other writers go on, and any write
+        is refused with :class:`~karr_db.errors.StorageError` on both dialects.
+        ``immediate=False`` gives a DEFERRED writer (with the retry it needs,
+        see :func:`karr_db.retry.run_transaction`). No-ops on PostgreSQL but
+        ``readonly``, which makes the transaction READ ONLY.
+        """
+        if immediate is None:
+            immediate = not readonly
+        if immediate and readonly:
+            raise ValueError("a read-only unit of work takes no write lock: drop immediate=True")
+        with transaction(self.engine, immediate=immediate, readonly=readonly) as session:
             yield UnitOfWork(session)
 
     def dispose(self) -> None:

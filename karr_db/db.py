@@ -20,6 +20,7 @@ from karr_db.errors import ConcurrencyError, ConnectionLostError, DatabaseURLErr
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "READ_ONLY_OPTION",
     "SQLITE_BEGIN_OPTION",
     "default_database_url",
     "make_engine",
@@ -37,6 +38,11 @@ HOME_ENV = "KARR_HOME"
 #: ``IMMEDIATE``); writers that read before they write want ``IMMEDIATE`` so
 #: they take the write lock first instead of failing to upgrade a read lock.
 SQLITE_BEGIN_OPTION = "karr_sqlite_begin"
+#: Connection execution option making a transaction read only: SQLite's
+#: ``query_only`` pragma, PostgreSQL's ``SET TRANSACTION READ ONLY``. Readers
+#: use it so that they need no write lock, and a write in them is refused on
+#: both dialects alike instead of failing only under contention.
+READ_ONLY_OPTION = "karr_read_only"
 #: How long a SQLite connection waits for a competing writer, in seconds.
 SQLITE_BUSY_TIMEOUT = 30.0
 
@@ -122,9 +128,16 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+        options = connection.get_execution_options()
+        mode = options.get(SQLITE_BEGIN_OPTION, "DEFERRED")
         if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
             raise ValueError(f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE")
+        # query_only belongs to the connection, not the transaction: set it
+        # whenever it must change, so a pooled connection never stays read only.
+        read_only = bool(options.get(READ_ONLY_OPTION, False))
+        if connection.info.get(READ_ONLY_OPTION, False) != read_only:
+            connection.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
+            connection.info[READ_ONLY_OPTION] = read_only
         connection.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
@@ -185,11 +198,16 @@ def storage_error(operation: str, exc: DBAPIError, *, during_commit: bool = Fals
 
 @contextmanager
 def transaction(
-    engine: Engine, *, immediate: bool = False, operation: str = "a transaction"
+    engine: Engine,
+    *,
+    immediate: bool = False,
+    readonly: bool = False,
+    operation: str = "a transaction",
 ) -> Iterator[Session]:
     """One session in one transaction: committed on success, rolled back on error.
 
-    ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL).
+    ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL);
+    ``readonly`` refuses every write (:data:`READ_ONLY_OPTION`).
     Driver errors leave as :class:`~karr_db.errors.StorageError` (retryable
     ones as :class:`~karr_db.errors.ConcurrencyError` or
     :class:`~karr_db.errors.ConnectionLostError`), so callers of the
@@ -200,10 +218,17 @@ def transaction(
         try:
             with session.begin():
                 try:
-                    if immediate:
+                    if immediate or readonly:
                         # The first connection a session procures gets these
                         # options before its BEGIN is emitted.
-                        session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+                        connection = session.connection(
+                            execution_options={
+                                SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
+                                READ_ONLY_OPTION: readonly,
+                            }
+                        )
+                        if readonly and connection.dialect.name == "postgresql":
+                            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
                     yield session
                 except DBAPIError as exc:
                     raise storage_error(operation, exc) from exc

@@ -180,7 +180,7 @@ class KarrResultStore:
 
     @contextmanager
     def _read(self) -> Iterator[ResultsRepository]:
-        with self.database.unit_of_work() as uow:
+        with self.database.unit_of_work(readonly=True) as uow:
             yield uow.results
 
     # --- the ResultStore interface --------------------------------------------
@@ -360,7 +360,7 @@ class KarrResultStore:
 
     def export_result(self, result_id: str, output_path: str | Path) -> None:
         """Write one run's document to ``output_path`` (atomically)."""
-        with self.database.unit_of_work() as uow:
+        with self.database.unit_of_work(readonly=True) as uow:
             try:
                 export_run(uow.session, result_id, output_path)
             except OSError as exc:

@@ -5,9 +5,13 @@ scripts should connect as a separate role holding only what the repositories
 use:
 
 - SELECT, INSERT, UPDATE, DELETE on the tables they write;
-- SELECT and INSERT on ``events`` (no UPDATE, DELETE or TRUNCATE: with the
-  append-only triggers of revision 0003 as a second line, that role cannot
-  rewrite the log);
+- SELECT on ``events`` and EXECUTE on ``karr_append_events`` (revision 0008),
+  the one way it appends: the function takes the event-log lock and draws
+  the ids, so the role can neither choose an id nor append outside the lock,
+  and with no UPDATE, DELETE or TRUNCATE (and the append-only triggers of
+  revision 0003 as a second line) it cannot rewrite the log;
+- no TEMP: PUBLIC's TEMPORARY privilege on the database is revoked (the role
+  running ``grant`` keeps it), so it creates no temporary tables or functions;
 - SELECT on ``schema_version`` and ``alembic_version`` (``status`` works, the
   version cannot be forged);
 - USAGE and SELECT on the sequences behind the SERIAL ids;
@@ -51,6 +55,8 @@ READ_WRITE_TABLES = (
 )
 #: Tables the application may only read and append to.
 APPEND_ONLY_TABLES = ("events",)
+#: The only way the application appends events (revision 0008).
+APPEND_FUNCTION = "karr_append_events(text[], text[], jsonb[], timestamptz)"
 #: Tables only migrations write.
 READ_ONLY_TABLES = ("schema_version", "alembic_version")
 
@@ -80,9 +86,20 @@ def grant_statements(role: str, *, schema: str = "public") -> list[str]:
         f"REVOKE CREATE ON SCHEMA {s} FROM {r}",
         f"GRANT USAGE ON SCHEMA {s} TO {r}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE {tables(READ_WRITE_TABLES)} TO {r}",
-        f"GRANT SELECT, INSERT ON TABLE {tables(APPEND_ONLY_TABLES)} TO {r}",
+        # Appends go through revision 0008's function only: it takes the
+        # event-log lock and draws the ids, so this role chooses none.
+        f"GRANT SELECT ON TABLE {tables(APPEND_ONLY_TABLES)} TO {r}",
+        f"REVOKE ALL ON FUNCTION {s}.{APPEND_FUNCTION} FROM {r}",
+        f"GRANT EXECUTE ON FUNCTION {s}.{APPEND_FUNCTION} TO {r}",
         f"GRANT SELECT ON TABLE {tables(READ_ONLY_TABLES)} TO {r}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}",
+        # PUBLIC's TEMP would let this role create temporary tables and
+        # functions; the owner keeps it (adoption uses a pg_temp function).
+        # Only the database's owner or a superuser can say this; for anyone
+        # else PostgreSQL warns and changes nothing (docs/reliability.md).
+        "DO $$BEGIN EXECUTE 'GRANT TEMPORARY ON DATABASE ' || quote_ident(current_database()) "
+        "|| ' TO ' || quote_ident(current_user); EXECUTE 'REVOKE TEMPORARY ON DATABASE ' "
+        "|| quote_ident(current_database()) || ' FROM PUBLIC'; END$$",
     ]
 
 

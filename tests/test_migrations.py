@@ -140,7 +140,7 @@ def test_check_notices_a_missing_trigger(migrated_url: str) -> None:
         connection.exec_driver_sql(f"DROP TRIGGER {names[0]}{on}")
     engine.dispose()
     assert [f.message for f in migrations.check(migrated_url)] == [
-        f"trigger {names[0]} missing from the database (or disabled)"
+        f"event-log guard: trigger {names[0]} missing from the database (or disabled)"
     ]
 
 

@@ -20,6 +20,16 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from karr_db.migrations.guards import (
+    TG_BEFORE,
+    TG_DELETE,
+    TG_ROW,
+    TG_TRUNCATE,
+    TG_UPDATE,
+    PostgresFunction,
+    PostgresTrigger,
+    SqliteTrigger,
+)
 from karr_db.migrations.runner import record_schema_version, refuse_downgrade
 
 revision: str = "0003"
@@ -50,15 +60,17 @@ _SQLITE = [
     """,
 ]
 
-_POSTGRESQL = [
-    f"""
-    CREATE FUNCTION {POSTGRESQL_FUNCTION}() RETURNS trigger
-    LANGUAGE plpgsql AS $$
+_BODY = """
     BEGIN
         RAISE EXCEPTION 'events are append-only: % is not allowed', TG_OP
             USING ERRCODE = 'restrict_violation';
     END
-    $$
+    """
+
+_POSTGRESQL = [
+    f"""
+    CREATE FUNCTION {POSTGRESQL_FUNCTION}() RETURNS trigger
+    LANGUAGE plpgsql AS $${_BODY}$$
     """,
     f"""
     CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
@@ -68,6 +80,23 @@ _POSTGRESQL = [
     CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION {POSTGRESQL_FUNCTION}()
     """,
+]
+
+
+#: What ``check`` verifies: each guard's table, timing, statements, state and code.
+SQLITE_GUARDS = [
+    SqliteTrigger(name, "events", sql.strip())
+    for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
+]
+POSTGRESQL_GUARDS = [
+    PostgresFunction(POSTGRESQL_FUNCTION, _BODY),
+    PostgresTrigger(
+        "events_append_only",
+        "events",
+        TG_BEFORE | TG_ROW | TG_UPDATE | TG_DELETE,
+        POSTGRESQL_FUNCTION,
+    ),
+    PostgresTrigger("events_no_truncate", "events", TG_BEFORE | TG_TRUNCATE, POSTGRESQL_FUNCTION),
 ]
 
 

@@ -59,7 +59,7 @@ def metrics_command(
 
     Example: karr-db metrics --test throughput
     """
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         names = uow.results.metric_names(test_name=test, per_test=by_test)
     if as_json:
         print_json(names)
@@ -103,7 +103,7 @@ def history_command(
     if as_csv and as_json:
         raise typer.BadParameter("choose --json or --csv", param_hint="--csv")
     filters = _filters(suite_name=suite, gpu_model=gpu, since=since, until=until)
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         points = list(
             paged(
                 lambda **page: uow.results.metric_history(

@@ -81,7 +81,7 @@ def agents_command(
 
     Example: karr-db agents --status online --tag gpu
     """
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s)))
         agents = uow.agents.list(status=status, tag=tag)
     if as_json:
@@ -116,7 +116,7 @@ def campaigns_command(
 
     Example: karr-db campaigns --status running
     """
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         check_status(
             status, (c.value for c in CampaignStatus), lambda s: uow.campaigns.count(status=s)
         )
@@ -161,7 +161,7 @@ def quick_tests_command(
 
     Example: karr-db quick-tests --status queued
     """
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         check_status(
             status, (q.value for q in QuickTestStatus), lambda s: uow.quick_tests.count(status=s)
         )
@@ -213,11 +213,11 @@ class _Reader:
         self.source = source
 
     def last_id(self) -> int:
-        with self.db.unit_of_work() as uow:
+        with self.db.unit_of_work(readonly=True) as uow:
             return uow.events.last_id()
 
     def after(self, after_id: int, limit: int = MAX_PAGE_SIZE) -> tuple[list[EventDTO], bool]:
-        with self.db.unit_of_work() as uow:
+        with self.db.unit_of_work(readonly=True) as uow:
             page = uow.events.read_after(
                 after_id, event_types=self.types, source_id=self.source, limit=limit
             )

@@ -326,7 +326,7 @@ def export_command(
     if export_format != "json":
         _export_tidy(database, run_id, output, export_format, filters)
         return
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         if run_id is not None:
             run_id = uow.results.resolve_id(run_id)
             target = output / f"{run_id}.json" if output.is_dir() else output
@@ -351,7 +351,7 @@ def _export_tidy(
         raise typer.BadParameter(
             f"{output} is a directory; name the {export_format} file", param_hint="--output"
         )
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         run_ids = None if run_id is None else [uow.results.resolve_id(run_id)]
         count = tidy.export_metric_values(
             uow.session,
@@ -407,7 +407,7 @@ def list_command(
         since=since,
         until=until,
     )
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list took ~4 kB a run.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
@@ -522,7 +522,7 @@ def show_command(
 
     Example: karr-db show 3f2c9a10
     """
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         run = uow.results.get(uow.results.resolve_id(run_id))
     if as_json:
         print_json(run)
@@ -573,7 +573,7 @@ def stats_command(
     Example: karr-db stats --since 2026-01-01
     """
     filters = _filters(model=model, engine=engine, suite_name=suite, since=since, until=until)
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         stats = uow.results.stats(filters)
     totals = stats.totals
     if as_json:
@@ -635,7 +635,7 @@ def leaderboard_command(
     filters = _filters(
         model=model, engine=engine, suite_name=suite, gpu_model=gpu, since=since, until=until
     )
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         rows = uow.results.leaderboard(
             metric,
             group_by=group_by,
@@ -716,7 +716,7 @@ def compare_command(
     """
     if len(set(run_ids)) < 2:
         raise typer.BadParameter("give at least two different run ids", param_hint="RUN_IDS")
-    with open_database(database) as db, db.unit_of_work() as uow:
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         resolved = [uow.results.resolve_id(run_id) for run_id in run_ids]
         if len(set(resolved)) < 2:
             raise typer.BadParameter(

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
 from karr_db.db import make_engine, normalize_url
+from karr_db.migrations.guards import guard_findings
 from karr_db.migrations.runner import CONTEXT_OPTIONS
 from karr_db.migrations.scripts import (
     KARR_TABLES,
@@ -299,24 +300,19 @@ def _describe(diff: Any) -> str:
 def _trigger_findings(
     connection: Connection, script: ScriptDirectory, revision: str | None
 ) -> list[Finding]:
-    """Alembic does not compare triggers: each revision that installs some names
-    them in ``<DIALECT>_TRIGGERS`` and they must all exist."""
+    """Alembic does not compare triggers or functions: each revision that installs
+    event-log guards describes them in ``<DIALECT>_GUARDS`` (see
+    :mod:`karr_db.migrations.guards`), and each must still do what it did."""
     dialect = connection.dialect.name
-    expected: list[str] = []
-    for rev in script.iterate_revisions(revision or "base", "base"):
-        expected += getattr(rev.module, f"{dialect.upper()}_TRIGGERS", ())
+    expected: dict[tuple[str, str], Any] = {}  # a later revision's guard replaces its namesake
+    for rev in reversed(list(script.iterate_revisions(revision or "base", "base"))):
+        for guard in getattr(rev.module, f"{dialect.upper()}_GUARDS", ()):
+            expected[type(guard).__name__, guard.name] = guard
     if not expected:
         return []
-    if dialect == "sqlite":
-        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-    else:
-        # A disabled trigger guards nothing, so it counts as missing.
-        query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgenabled <> 'D'"
-    present = set(connection.exec_driver_sql(query).scalars())
     return [
-        Finding(kind="drift", message=f"trigger {name} missing from the database (or disabled)")
-        for name in expected
-        if name not in present
+        Finding(kind="drift", message=f"event-log guard: {problem}")
+        for problem in guard_findings(connection, list(expected.values()))
     ]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import delete, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlalchemy.orm import Session
 
 from karr_db import tokens
@@ -415,15 +415,17 @@ class AgentsRepository:
     def _upgrade_legacy_token(self, agent_id: str, stored: str) -> None:
         # Conditional on the value just compared, so a rotation that committed
         # in between is never overwritten. Best effort: if SQLite cannot
-        # upgrade this transaction's read lock, the next use tries again.
+        # upgrade this transaction's read lock (or the unit of work is read
+        # only), the next use tries again.
         try:
+            self._events.lock_log()  # the one lock order, even for this quiet write
             with self.session.begin_nested():
                 self.session.execute(
                     update(Agent)
                     .where(Agent.id == agent_id, Agent.token == stored)
                     .values(token=tokens.hash_token(stored))
                 )
-        except OperationalError:
+        except (OperationalError, InternalError):  # InternalError: PostgreSQL READ ONLY
             pass
 
     def hash_legacy_tokens(self) -> int:

@@ -37,7 +37,7 @@ from karr_db.limits import text_problem
 from karr_db.models import Event
 from karr_db.models.types import dumps_json, format_timestamp, utcnow
 from karr_db.repositories._validate import checked, fields, int32
-from karr_db.repositories.base import DTO, arrays, next_sqlite_id, unnest_arrays
+from karr_db.repositories.base import DTO, arrays, next_sqlite_id
 
 __all__ = [
     "EVENTS_CHANNEL",
@@ -124,11 +124,12 @@ class EventsRepository:
     def lock_log(self) -> None:
         """Take the append lock now; it is held until the transaction ends.
 
-        :meth:`append` takes it anyway. Every writing method of the operations
-        repositories calls this *before* touching any row, so all of them take
-        their locks in the same order (this one first) and none can deadlock
-        against another; a caller combining other writes with appends in one
-        transaction should call it first too. Re-taking it is free.
+        :meth:`append` takes it anyway. Every writing method of every
+        repository (results included) calls this *before* its first read or
+        row, so all of them take their locks in the same order (this one
+        first) and none can deadlock against another; a caller combining its
+        own writes with the repositories' in one transaction should call it
+        first too. Re-taking it is free.
 
         PostgreSQL: the transaction-level advisory lock. SQLite: an INSERT that
         inserts nothing, which takes the database's write lock (waiting out the
@@ -162,24 +163,15 @@ class EventsRepository:
             return []
         self.lock_log()
         connection = self.session.connection()
-        columns = ("event_type", "source_id", "data", "created_at")
         if connection.dialect.name == "postgresql":
-            names = ", ".join(columns)
-            # Ids come from the sequence in a materialised CTE, matched to the
-            # rows by position; drawn under the lock, so still gapless.
+            # Revision 0008's function takes the lock, draws the ids from the
+            # sequence under it (gapless), inserts and notifies: the one way the
+            # application role may append, so it can choose no id.
             result = connection.exec_driver_sql(
-                f"WITH input AS (SELECT * FROM {unnest_arrays('events', columns[:3])} "
-                "WITH ORDINALITY AS t(event_type, source_id, data, n)), "
-                "numbered AS MATERIALIZED (SELECT n, "
-                "nextval(pg_get_serial_sequence('events', 'id')) AS id FROM input), "
-                f"inserted AS (INSERT INTO events (id, {names}) "
-                "SELECT numbered.id, event_type, source_id, data, %s FROM input "
-                "JOIN numbered USING (n)) "
-                "SELECT array_agg(id ORDER BY n), "
-                f"pg_notify('{EVENTS_CHANNEL}', max(id)::text) FROM numbered",
+                "SELECT karr_append_events(%s::text[], %s::text[], %s::jsonb[], %s)",
                 (*arrays(rows), created),
             )
-            return [int(i) for i in result.one()[0]]
+            return [int(i) for i in result.scalar_one()]
         first = next_sqlite_id(connection, "events")
         stamp = format_timestamp(created)
         ids = list(range(first, first + len(rows)))

@@ -531,6 +531,13 @@ class ResultsRepository:
 
     # --- writes -------------------------------------------------------------
 
+    def _lock(self) -> None:
+        """Every write takes the event-log lock before its first read or row, like
+        the operations repositories (see :meth:`EventsRepository.lock_log`): one
+        lock order, so no two repository transactions can deadlock, and on SQLite
+        the write lock before the existence check, so the upgrade cannot fail."""
+        EventsRepository(self.session).lock_log()
+
     def save(self, document: str | bytes | Mapping[str, Any] | ValidatedDocument) -> SaveResult:
         """Store a result document (JSON text or parsed object); idempotent.
 
@@ -539,11 +546,13 @@ class ResultsRepository:
         ``created=False``. A concurrent save of the same document loses the
         race on the primary key inside a SAVEPOINT and returns the winner's
         run. Raises :class:`ValidationError` for a bad document (nothing
-        written). On SQLite, writers should open their transaction with
-        ``immediate=True`` so that the read-then-write cannot be refused.
+        written). The event-log lock (on SQLite the write lock) is taken
+        before the existence check, so the check-then-insert cannot be refused
+        for a lock upgrade, nor deadlock against another repository write.
         """
         doc = document if isinstance(document, ValidatedDocument) else load_document(document)
         with _translated("saving a run"):
+            self._lock()
             existing = self.get_summary(doc.run_id, missing_ok=True)
             if existing is not None:
                 return SaveResult(run=existing, created=False)
@@ -576,6 +585,7 @@ class ResultsRepository:
             )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
         with _translated("saving runs"):
+            self._lock()
             stored = self._summaries([d.run_id for d in docs])
             fresh: dict[str, ValidatedDocument] = {}
             for doc in docs:
@@ -778,6 +788,7 @@ class ResultsRepository:
         which clears their ``result_id`` in the same transaction.
         """
         with _translated("deleting a run"):
+            self._lock()
             referencing = list(
                 self.session.scalars(
                     select(QuickTest.id).where(QuickTest.result_id == run_id).order_by(QuickTest.id)

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from karr_db import migrations
 from karr_db.db import make_engine, transaction
 from karr_db.errors import ConnectionLostError, StorageError
 from karr_db.repositories.results import ResultsRepository
@@ -25,20 +29,67 @@ from karr_db.retry import run_transaction
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
 
-CLUSTERS = Path("/etc/postgresql")
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
-def _local_cluster(url: str) -> tuple[str, str] | None:
-    """(version, name) of the Debian-managed cluster serving ``url``, if this machine has it."""
-    parsed = make_url(url)
-    if parsed.host not in ("127.0.0.1", "localhost", "::1") or not shutil.which("pg_ctlcluster"):
-        return None
-    port = str(parsed.port or 5432)
-    for conf in sorted(CLUSTERS.glob("*/*/postgresql.conf")):
-        text = conf.read_text(encoding="utf-8", errors="replace")
-        if any("".join(line.split("#")[0].split()) == f"port={port}" for line in text.splitlines()):
-            return conf.parent.parent.name, conf.parent.name
+def _cluster_tool_missing() -> str | None:
+    """Why this machine cannot make a throwaway cluster, or None if it can."""
+    if not shutil.which("pg_createcluster") or not shutil.which("pg_ctlcluster"):
+        return "needs pg_createcluster/pg_ctlcluster (Debian's postgresql-common)"
+    if os.geteuid() != 0:
+        return "pg_createcluster needs root to create a throwaway cluster"
+    if not sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
+        return "no PostgreSQL server binaries under /usr/lib/postgresql"
     return None
+
+
+@pytest.fixture
+def throwaway_cluster() -> Iterator[tuple[tuple[str, str], str]]:
+    """A PostgreSQL cluster of the test's own on a free port, dropped afterwards, so that
+    restarting it disturbs nobody: never the cluster ``KARR_TEST_POSTGRES_URL`` names.
+    Yields ((version, name), URL of a migrated database in it)."""
+    missing = _cluster_tool_missing()
+    if missing is not None:
+        pytest.skip(missing)
+    version = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))[-1].parents[1].name
+    cluster = (version, f"karr_restart_{uuid.uuid4().hex[:8]}")
+    port = _free_port()
+    try:
+        subprocess.run(
+            ["pg_createcluster", *cluster, "-p", str(port), "--", "--auth=trust"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        subprocess.run(
+            ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "start"],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        server = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        admin = sa.create_engine(
+            make_url(server).set(drivername="postgresql+psycopg"),
+            isolation_level="AUTOCOMMIT",
+            poolclass=sa.pool.NullPool,
+        )
+        with admin.connect() as connection:
+            connection.exec_driver_sql("CREATE DATABASE karr_restart")
+        admin.dispose()
+        url = f"postgresql://postgres@127.0.0.1:{port}/karr_restart"
+        migrations.upgrade(url)
+        yield cluster, url
+    finally:
+        subprocess.run(
+            ["pg_dropcluster", "--stop", *cluster],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
 
 
 def _server_ready(url: str) -> bool:
@@ -100,18 +151,11 @@ def _in_thread(target: Any) -> tuple[threading.Thread, list[BaseException], list
 
 
 def test_server_restart_fails_the_transaction_in_flight_and_the_process_carries_on(
-    migrated_postgres_url: str, samples_dir: Path, figures: Any
+    throwaway_cluster: tuple[tuple[str, str], str], samples_dir: Path, figures: Any
 ) -> None:
-    url = migrated_postgres_url
-    if os.environ.get("KARR_TEST_RESTART_SERVER") != "1":
-        pytest.skip(
-            "restarts the PostgreSQL server under test: opt in with KARR_TEST_RESTART_SERVER=1"
-        )
-    cluster = _local_cluster(url)
-    if cluster is None:
-        pytest.skip(
-            "needs a local pg_ctlcluster-managed server (the backend-kill test covers the rest)"
-        )
+    """Restarts a cluster of its own (see ``throwaway_cluster``), never the server
+    under test; skipped where no throwaway cluster can be made."""
+    cluster, url = throwaway_cluster
     database = make_url(url).database or ""
     document = variant(load_samples(samples_dir), "restart")
     engine = make_engine(url, pool_size=3)

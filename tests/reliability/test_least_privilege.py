@@ -40,6 +40,13 @@ FORBIDDEN = [
     "INSERT INTO alembic_version VALUES ('9999')",
     "UPDATE schema_version SET version = 99",
     "CREATE FUNCTION public.intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+    # A chosen id: a tailer would jump to it and never see the real events below.
+    "INSERT INTO events (id, event_type) VALUES (1000000, 'forged')",
+    # An append outside the event-log lock (ids visible out of order).
+    "INSERT INTO events (event_type) VALUES ('unlocked')",
+    "SELECT setval(pg_get_serial_sequence('events', 'id'), 1000000)",
+    "CREATE TEMP TABLE intruder (id int)",
+    "CREATE FUNCTION pg_temp.intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
 ]
 
 

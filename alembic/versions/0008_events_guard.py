@@ -1,0 +1,135 @@
+"""Revision 0008, beyond the reference: the event log refuses rewrites and chosen ids.
+
+Revision ID: 0008
+Revises: 0010
+Create Date: 2026-12-01
+
+Written by hand; adds no table and no column.
+
+* SQLite: ``INSERT OR REPLACE`` / ``REPLACE INTO`` replace a row by deleting it
+  without firing delete triggers, so revision 0003's triggers let them rewrite
+  any event. ``events_no_rewrite`` (BEFORE INSERT) refuses an id that exists;
+  ``events_ids_ascend`` (AFTER INSERT, so it sees the id SQLite assigned)
+  refuses a row below the newest, which a reader already past it would never see.
+* PostgreSQL: ``karr_append_events`` is the one way the application role
+  appends (``karr-db grant`` gives it EXECUTE and no INSERT on ``events``): it
+  takes the event-log lock, draws the ids from the sequence under it and
+  notifies listeners, so that role can neither choose an id nor append outside
+  the lock. It runs as its owner (SECURITY DEFINER) with a pinned
+  ``search_path`` (the table's schema, then ``pg_temp`` last, so a temporary
+  table cannot stand in for ``events``), and PUBLIC may not execute it.
+
+Plain SQL through ``op.execute`` so that offline ``--sql`` mode renders it too.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from karr_db.migrations.guards import PostgresFunction, SqliteTrigger
+from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+
+revision: str = "0008"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: Beyond the reference: records nothing in ``schema_version``.
+karr_schema_version: int | None = None
+
+SQLITE_TRIGGERS = ("events_no_rewrite", "events_ids_ascend")
+POSTGRESQL_TRIGGERS: tuple[str, ...] = ()
+#: The append function and its arguments (for GRANT EXECUTE).
+POSTGRESQL_APPEND_FUNCTION = "karr_append_events"
+POSTGRESQL_APPEND_SIGNATURE = f"{POSTGRESQL_APPEND_FUNCTION}(text[], text[], jsonb[], timestamptz)"
+#: The event-log lock of karr_db.repositories.events (0x4B455654, "KEVT").
+_LOCK_KEY = 0x4B455654
+
+_SQLITE = [
+    """
+    CREATE TRIGGER events_no_rewrite BEFORE INSERT ON events
+    WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
+    BEGIN
+        SELECT RAISE(ABORT, 'events are append-only: an existing event cannot be replaced');
+    END
+    """,
+    """
+    CREATE TRIGGER events_ids_ascend AFTER INSERT ON events
+    WHEN EXISTS (SELECT 1 FROM events WHERE id > NEW.id)
+    BEGIN
+        SELECT RAISE(ABORT, 'events are append-only: a new event must come after the newest');
+    END
+    """,
+]
+
+_APPEND_BODY = f"""
+DECLARE
+    ids bigint[];
+BEGIN
+    PERFORM pg_advisory_xact_lock({_LOCK_KEY});
+    WITH input AS (
+        SELECT * FROM unnest(event_types, source_ids, payloads)
+            WITH ORDINALITY AS t(event_type, source_id, data, n)
+    ), numbered AS MATERIALIZED (
+        SELECT n, nextval(pg_get_serial_sequence('events', 'id')) AS id FROM input
+    ), inserted AS (
+        INSERT INTO events (id, event_type, source_id, data, created_at)
+        SELECT numbered.id, event_type, source_id, data, created FROM input JOIN numbered USING (n)
+    )
+    SELECT array_agg(id ORDER BY n) INTO ids FROM numbered;
+    IF ids IS NOT NULL THEN
+        PERFORM pg_notify('karr_events', ids[array_upper(ids, 1)]::text);
+    END IF;
+    RETURN ids;
+END
+"""
+
+#: Built at upgrade time so the pinned search_path names the schema ``events`` is in.
+_POSTGRESQL = [
+    f"""
+    DO $do$
+    BEGIN
+        EXECUTE format(
+            $f$CREATE FUNCTION {POSTGRESQL_APPEND_FUNCTION}(
+                event_types text[], source_ids text[], payloads jsonb[], created timestamptz
+            ) RETURNS bigint[] LANGUAGE plpgsql SECURITY DEFINER
+            SET search_path = %I, pg_temp
+            AS $body${_APPEND_BODY}$body$$f$,
+            current_schema()
+        );
+    END
+    $do$
+    """,
+    f"REVOKE ALL ON FUNCTION {POSTGRESQL_APPEND_SIGNATURE} FROM PUBLIC",
+]
+
+SQLITE_GUARDS = [
+    SqliteTrigger(name, "events", sql.strip())
+    for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
+]
+POSTGRESQL_GUARDS = [
+    PostgresFunction(
+        POSTGRESQL_APPEND_FUNCTION,
+        _APPEND_BODY,
+        security_definer=True,
+        search_path="{schema}, pg_temp",
+    ),
+]
+
+
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """This revision adds no tables."""
+    return []
+
+
+def upgrade() -> None:
+    dialect = op.get_context().dialect.name
+    statements = _POSTGRESQL if dialect == "postgresql" else _SQLITE
+    for statement in statements:
+        op.execute(statement.strip())
+    record_schema_version(karr_schema_version)
+
+
+def downgrade() -> None:
+    refuse_downgrade()
