@@ -44,7 +44,11 @@ def test_write_reports_whether_the_file_changed(tmp_path: Path) -> None:
 def test_tables_columns_and_types_agree_with_the_reference(
     reference: Reference, generated: Reference
 ) -> None:
-    assert set(generated.tables) == set(reference.tables)
+    assert set(generated.tables) >= set(reference.tables)
+    text = docs.render()
+    for table in set(generated.tables) - set(reference.tables):  # karr_db's own tables
+        section = text.split(f"\n### {table}\n", 1)[1].split("\n#", 1)[0]
+        assert "Beyond the reference" in section, table
     for table, columns in reference.tables.items():
         ours = generated.tables[table]
         assert [c.name for c in ours] == [c.name for c in columns], table

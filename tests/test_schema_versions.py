@@ -84,7 +84,9 @@ def test_a_database_written_with_versions_3_and_4_moves_to_the_new_numbering(
                 {"v": version, "t": "2026-11-27 10:00:00.000000+00:00"},
             )
     engine.dispose()
-    assert [f.kind for f in migrations.check(empty_url)] == ["pending", "bridge"]
+    # (plus drift: the tables of the revisions still pending are missing)
+    kinds = [f.kind for f in migrations.check(empty_url)]
+    assert [k for k in kinds if k != "drift"] == ["pending", "bridge"]
 
     report = migrations.upgrade(empty_url)
 
