@@ -14,7 +14,6 @@ import json
 import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -553,17 +552,21 @@ def latency_documents(samples_dir: Path, count: int) -> list[str]:
     return docs
 
 
-@dataclass
 class LegacyResults:
-    """What :func:`build_legacy_results` stored, for the tests to look up."""
+    """What :func:`build_legacy_results` stored, for the tests to look up.
 
-    #: (legacy run id, JSON text) of every run, in insertion order.
-    runs: list[tuple[str, str]] = field(default_factory=list)
-    #: The document stored twice, and its two run ids (older first).
-    duplicate: str = ""
-    duplicate_ids: tuple[str, str] = ("", "")
-    #: How many stored results hold ``ttft_ms.p50`` (only in raw_json).
-    ttft_results: int = 0
+    (A plain class: the bench loads this file without registering it as a
+    module, which dataclasses need.)
+    """
+
+    def __init__(self) -> None:
+        #: (legacy run id, JSON text) of every run, in insertion order.
+        self.runs: list[tuple[str, str]] = []
+        #: The document stored twice, and its two run ids (older first).
+        self.duplicate = ""
+        self.duplicate_ids = ("", "")
+        #: How many stored results hold ``ttft_ms.p50`` (only in raw_json).
+        self.ttft_results = 0
 
 
 def build_legacy_results(

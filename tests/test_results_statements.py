@@ -64,9 +64,10 @@ def test_a_big_save_costs_a_handful_of_statements(session: Session) -> None:
     with counting(session) as large_statements:
         repo.save(large)
 
-    # check, run, hardware, benchmarks (+ their ids on SQLite), metrics, and
-    # the event log's append (one or two statements of its own)
+    # check, run, fingerprint, hardware, benchmarks (+ their ids on SQLite),
+    # metrics, and the event log's append (one or two statements of its own)
     assert len(data_statements(large_statements)) <= 10
+    assert sum("INSERT INTO run_fingerprints" in s for s in large_statements) == 1
     assert len(large_statements) == len(small_statements)
     assert sum("INSERT INTO metrics" in s for s in large_statements) == 1
 

@@ -44,6 +44,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -608,12 +609,14 @@ class ResultsRepository:
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             owners = select(RunFingerprint.run_id).where(RunFingerprint.fingerprint.in_(chunk))
-            stmt = (
+            base = (
                 _summary_select()
                 .add_columns(RunFingerprint.fingerprint.label("_fingerprint"))
                 .outerjoin(RunFingerprint, RunFingerprint.run_id == Run.id)
-                .where(or_(Run.id.in_(owners), Run.id.in_(chunk)))
             )
+            # Two branches, not one OR: PostgreSQL answers "id IN (subquery) OR id IN
+            # (list)" with a scan of every run; each branch alone uses an index.
+            stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
             by_id: dict[str, RunSummary] = {}
             for row in self.session.execute(stmt):
                 if row._fingerprint is not None:
