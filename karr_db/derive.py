@@ -80,6 +80,9 @@ logger = logging.getLogger(__name__)
 #: Runs read and derived per round trip: 500 generated runs are ~100,000 metric rows.
 BATCH_SIZE = 500
 
+#: SQLite page cache while deriving, in KiB (the default is 2,000).
+SQLITE_CACHE_KIB = 256 * 1024
+
 #: How many refused documents a report names (it counts them all).
 EXAMPLES = 5
 
@@ -215,18 +218,23 @@ def _load(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[_Stor
     for bid, run_id, name in connection.exec_driver_sql(
         f"SELECT id, run_id, test_name FROM benchmarks WHERE run_id IN ({marks}) ORDER BY id",
         tuple(ids),
-    ):
+    ).all():
         runs[run_id].benchmarks.append((bid, name))
         runs[run_id].metric_names[bid] = set()
-    for run_id, bid, name in connection.exec_driver_sql(
-        "SELECT b.run_id, m.benchmark_id, m.metric_name FROM metrics m "
-        f"JOIN benchmarks b ON b.id = m.benchmark_id WHERE b.run_id IN ({marks})",
+    names: dict[int, set[str]] = {}
+    for stored in runs.values():
+        names.update(stored.metric_names)
+    # From the batch's benchmarks to their metrics (not a join SQLite may start at
+    # metrics from, scanning every metric row once per batch).
+    for bid, name in connection.exec_driver_sql(
+        "SELECT benchmark_id, metric_name FROM metrics WHERE benchmark_id IN "
+        f"(SELECT id FROM benchmarks WHERE run_id IN ({marks}))",
         tuple(ids),
-    ):
-        runs[run_id].metric_names[bid].add(name)
+    ).all():
+        names[bid].add(name)
     for (run_id,) in connection.exec_driver_sql(
         f"SELECT DISTINCT run_id FROM hardware WHERE run_id IN ({marks})", tuple(ids)
-    ):
+    ).all():
         runs[run_id].has_hardware = True
     return list(runs.values())
 
@@ -263,9 +271,12 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
             if matches:
                 bid = matches.popleft()
                 present = run.metric_names[bid]
-                metric_rows.extend(
-                    (bid, f.name, value(f.value)) for f in flat if f.name not in present
-                )
+                for f in flat:
+                    if f.name not in present:
+                        number = f.value
+                        metric_rows.append(
+                            (bid, f.name, number if nan is None or number == number else nan)
+                        )
                 continue
             new_benchmarks.append(
                 (
@@ -313,6 +324,22 @@ def derive_rows(
     kept for :func:`fill_fingerprints` in the same transaction.
     """
     total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
+    if connection.dialect.name == "sqlite":
+        # Millions of metric rows go into tables and indexes far larger than
+        # SQLite's default 2 MB page cache; a larger cache for this connection
+        # keeps their index pages in memory (restored afterwards).
+        cache = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
+        connection.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
+        try:
+            return _derive_all(connection, total, progress, batch_size)
+        finally:
+            connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+    return _derive_all(connection, total, progress, batch_size)
+
+
+def _derive_all(
+    connection: Connection, total: int, progress: Progress | None, batch_size: int
+) -> DeriveReport:
     report = DeriveReport()
     stash = _stash(connection)
     done = 0

@@ -25,6 +25,7 @@ COMMANDS = (
     "stats",
     "leaderboard",
     "compare",
+    "rederive",
     "agents",
     "campaigns",
     "quick-tests",

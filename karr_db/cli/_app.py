@@ -52,6 +52,7 @@ Examples (each command's --help has its own):
   karr-db stats                          totals by engine and model
   karr-db leaderboard --metric avg_tps --by model,engine
   karr-db compare RUN_A RUN_B            metrics side by side
+  karr-db rederive                       derived rows and fingerprints again
   karr-db agents                         registered agents
   karr-db campaigns                      campaigns and their progress
   karr-db quick-tests                    dispatched quick tests
