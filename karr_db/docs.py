@@ -14,10 +14,13 @@ ER diagram. Whatever goes beyond the reference is marked so.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ from karr_db.repositories.campaigns import (
 )
 from karr_db.repositories.quick_tests import QUICK_TEST_STATUS_NOTES, QUICK_TEST_TRANSITIONS
 
-__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "render", "write"]
+__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "Edge", "lifecycle", "render", "write"]
 
 #: Where ``karr-db docs`` writes, relative to the checkout.
 DEFAULT_PATH = Path("docs") / "database.md"
@@ -441,7 +444,14 @@ def _trigger_section(revisions: list[_Revision]) -> list[str]:
 
 
 def _er_section() -> list[str]:
-    lines = ["## Entity-Relationship Diagram", "", "```mermaid", "erDiagram"]
+    lines = [
+        "## Entity-Relationship Diagram",
+        "",
+        "Each column shows its SQLite type, and its PostgreSQL type in quotes.",
+        "",
+        "```mermaid",
+        "erDiagram",
+    ]
     for table in _all_tables():
         for column in table.columns:
             for fk in column.foreign_keys:
@@ -462,10 +472,111 @@ def _er_section() -> list[str]:
                 if present
             ]
             suffix = f" {', '.join(keys)}" if keys else ""
-            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}")
+            # Mermaid allows one word as the type: SQLite's, and PostgreSQL's as the comment.
+            pg = f' "PostgreSQL {_postgresql_type(column)}"'
+            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}{pg}")
         lines.append("    }")
     lines.append("```")
     return lines
+
+
+# --- lifecycle diagrams ------------------------------------------------------------
+#
+# Drawn from the same transition tables as the "Statuses" section (the tables
+# the repositories move rows by), so a changed state machine redraws itself.
+# The tables do not say which status a new row starts in; that is read from
+# the repository's ``insert(..).values(status=S.X.value)``.
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One arrow of a state diagram; ``source`` ``None`` is the creation of a row."""
+
+    source: str | None
+    target: str
+    verb: str
+
+
+def _created_statuses(repository: type, statuses: type[StrEnum]) -> list[tuple[str, str]]:
+    """(method, status) of each ``insert(..).values(status=...)`` in ``repository``."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(repository)))
+    found: list[tuple[str, str]] = []
+    for method in ast.walk(tree):
+        if not isinstance(method, ast.FunctionDef):
+            continue
+        for node in ast.walk(method):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "values"
+                and isinstance(node.func.value, ast.Call)
+                and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id == "insert"
+            ):
+                continue
+            for keyword in node.keywords:
+                value = keyword.value
+                if isinstance(value, ast.Attribute) and value.attr == "value":
+                    value = value.value
+                if (
+                    keyword.arg == "status"
+                    and isinstance(value, ast.Attribute)
+                    and isinstance(value.value, ast.Name)
+                    and value.value.id == statuses.__name__
+                ):
+                    found.append((method.name, statuses[value.attr].value))
+    return found
+
+
+def lifecycle(
+    transitions: Iterable[Transition], repository: type, statuses: type[StrEnum]
+) -> list[Edge]:
+    """The arrows of a state machine: creation, then every (from, verb, to) of its table."""
+    edges = [Edge(None, status, verb) for verb, status in _created_statuses(repository, statuses)]
+    edges += [
+        Edge(str(source), str(t.to), t.verb) for t in transitions for source in t.allowed_from
+    ]
+    return edges
+
+
+def _state_diagram(title: str, edges: list[Edge], statuses: type[StrEnum]) -> list[str]:
+    verbs: dict[tuple[str | None, str], list[str]] = {}
+    for edge in edges:
+        verbs.setdefault((edge.source, edge.target), []).append(edge.verb)
+    leaving = {edge.source for edge in edges}
+    lines = [f"**{title}**", "", "```mermaid", "stateDiagram-v2"]
+    for (source, target), names in verbs.items():
+        lines.append(f"    {source or '[*]'} --> {target} : {', '.join(names)}")
+    for status in statuses:
+        if status.value not in leaving:
+            lines.append(f"    {status.value} --> [*]")
+    lines.append("```")
+    return lines
+
+
+def _lifecycle_section() -> list[str]:
+    from karr_db.repositories.campaigns import CampaignsRepository, CampaignStatus
+    from karr_db.repositories.quick_tests import QuickTestsRepository, QuickTestStatus
+
+    return [
+        "## Lifecycle Diagrams",
+        "",
+        "The transitions of the Statuses section as state diagrams",
+        f"{_BEYOND}: each arrow is labelled with the repository method that makes",
+        "it; `[*]` is where a row starts and where no transition leads on.",
+        "",
+        *_state_diagram(
+            "Campaigns (`web_campaigns.status`)",
+            lifecycle(CAMPAIGN_TRANSITIONS, CampaignsRepository, CampaignStatus),
+            CampaignStatus,
+        ),
+        "",
+        *_state_diagram(
+            "Quick tests (`quick_tests.status`)",
+            lifecycle(QUICK_TEST_TRANSITIONS, QuickTestsRepository, QuickTestStatus),
+            QuickTestStatus,
+        ),
+    ]
 
 
 def _join(sections: Iterable[list[str]]) -> str:
@@ -501,6 +612,7 @@ def render(script: ScriptDirectory | None = None) -> str:
             _index_section(),
             _postgresql_section(),
             _trigger_section(revisions),
+            _lifecycle_section(),
             _er_section(),
         ]
     )

@@ -248,3 +248,18 @@ class CounterLimitError(KarrError):
             f"{entity} {key!r} plans {total_runs} run(s) but would count {finished_runs} "
             "finished; nothing was changed"
         )
+
+
+class AmbiguousIdError(InvalidQueryError):
+    """A shortened id matches several stored ones; the message lists them."""
+
+    def __init__(self, entity: str, prefix: str, candidates: list[str], total: int) -> None:
+        self.entity = entity
+        self.prefix = prefix
+        self.candidates = candidates
+        self.total = total
+        more = f" and {total - len(candidates)} more" if total > len(candidates) else ""
+        super().__init__(
+            f"{entity} id prefix {prefix!r} is ambiguous: it matches {total} {entity}s "
+            f"({', '.join(candidates)}{more}); give more characters"
+        )

@@ -87,6 +87,8 @@ class UpgradeReport(BaseModel):
     from_revision: str | None
     to_revision: str | None
     applied: list[str]
+    #: The schema_version the database was at before (a legacy one has no revision).
+    from_schema_version: int | None = None
 
 
 @contextmanager
@@ -169,6 +171,7 @@ def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
         from_revision=seen.alembic_revision,
         to_revision=after.alembic_revision,
         applied=applied,
+        from_schema_version=seen.schema_version,
     )
 
 

@@ -55,6 +55,7 @@ from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run, RunFingerprint
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
+from karr_db.repositories import results_lookup
 from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import (
@@ -1207,3 +1208,42 @@ class ResultsRepository:
                 )
             )
         return Comparison(run_ids=ids, rows=result_rows)
+
+    # --- ids, metric names, tidy export (karr_db.repositories.results_lookup) ----
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (git-style);
+        :class:`AmbiguousIdError` lists the candidates when several do."""
+        with _translated("resolving a run id"):
+            return results_lookup.resolve_id(self.session, prefix)
+
+    def short_ids(
+        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
+    ) -> dict[str, str]:
+        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
+        with _translated("shortening run ids"):
+            return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
+
+    def metric_names(
+        self, *, test_name: str | None = None, per_test: bool = True
+    ) -> list[results_lookup.MetricName]:
+        """Stored metric names with their value counts, per test unless ``per_test=False``."""
+        with _translated("listing metric names"):
+            return results_lookup.metric_names(self.session, test_name=test_name, per_test=per_test)
+
+    def iter_metric_values(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[results_lookup.MetricValueRow]:
+        """One row per stored metric value of the matching runs (tidy data), streamed;
+        ``run_ids`` restricts to those runs."""
+        conditions = _conditions(_parse_filter(filters))
+        if run_ids is not None:
+            conditions.append(Run.id.in_(list(run_ids)))
+        with _translated("exporting metric values"):
+            yield from results_lookup.iter_metric_values(
+                self.session, conditions, batch_size=batch_size
+            )
