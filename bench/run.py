@@ -838,6 +838,10 @@ def replay(databases: Databases, url: str, statements: list[tuple[str, Any, bool
     work = [s for s in statements if not s[0].lstrip().upper().startswith("BEGIN")]
     if databases.dialect == "sqlite":
         sconn = RawSqlite(target).conn
+        # As the migration transaction has them: with foreign keys on, the table
+        # rebuilds of adoption cascade-delete the children (the replay used to
+        # lose every benchmark row silently; derived metrics then failed on it).
+        sconn.execute("PRAGMA foreign_keys = OFF")
         sconn.execute("BEGIN IMMEDIATE")
         for statement, params, many in work:
             if many:

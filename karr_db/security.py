@@ -47,6 +47,7 @@ READ_WRITE_TABLES = (
     "benchmarks",
     "metrics",
     "hardware",
+    "run_fingerprints",  # every save writes its content's owner (revision 0007)
     "agents",
     "web_campaigns",
     "quick_tests",

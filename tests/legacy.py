@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -437,3 +438,171 @@ def _comparable(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     return value
+
+
+# --- results the way the earlier system saved them ------------------------------------
+#
+# Its save: a random 16-hex run id, no deduplication (the same document saved
+# twice is two rows), one benchmark row per result (ids from the database),
+# only top-level numeric metrics (nested objects such as ``ttft_ms`` were
+# skipped: they live only in raw_json), and ``created_at`` left to SQLite's
+# ``datetime('now')`` form.
+
+
+def legacy_run_id(rng: random.Random) -> str:
+    """A run id as the earlier system made them: 16 random hex characters."""
+    return f"{rng.getrandbits(64):016x}"
+
+
+def save_like_legacy(
+    connection: Connection, raw: str, run_id: str, created_at: str | None = "2026-02-12 10:00:01"
+) -> list[int]:
+    """Store one result document as the earlier system's save did; the benchmark ids."""
+    pg = connection.dialect.name == "postgresql"
+    # runs.passed is INTEGER in the earlier system's DDL, BOOLEAN once adopted on PostgreSQL.
+    native_bool = pg and any(
+        c["name"] == "passed" and isinstance(c["type"], sa.Boolean)
+        for c in sa.inspect(connection).get_columns("runs")
+    )
+    doc = json.loads(raw)
+    connection.execute(
+        sa.text(
+            "INSERT INTO runs (id, model, engine, suite_name, timestamp, passed, "
+            "total_benchmarks, passed_count, failed_count, total_time_seconds, "
+            "kitt_version, raw_json, created_at) VALUES (:id, :model, :engine, :suite, "
+            ":ts, :passed, :total, :pc, :fc, :tts, :kv, :raw, :created)"
+        ),
+        {
+            "id": run_id,
+            "model": doc.get("model", ""),
+            "engine": doc.get("engine", ""),
+            "suite": doc.get("suite_name"),
+            "ts": doc.get("timestamp", ""),
+            "passed": bool(doc.get("passed")) if native_bool else int(bool(doc.get("passed"))),
+            "total": doc.get("total_benchmarks"),
+            "pc": doc.get("passed_count"),
+            "fc": doc.get("failed_count"),
+            "tts": doc.get("total_time_seconds"),
+            "kv": doc.get("kitt_version"),
+            "raw": raw,
+            "created": created_at,
+        },
+    )
+    ids = []
+    for result in doc.get("results", []):
+        bench_id = connection.execute(
+            sa.text(
+                "INSERT INTO benchmarks (run_id, test_name, test_version, run_number, passed, "
+                "timestamp, created_at) VALUES (:run, :name, :ver, :num, :passed, :ts, :created) "
+                "RETURNING id"
+            ),
+            {
+                "run": run_id,
+                "name": result["test_name"],
+                "ver": result.get("test_version"),
+                "num": result.get("run_number", 1),
+                "passed": bool(result.get("passed")) if pg else int(bool(result.get("passed"))),
+                "ts": result.get("timestamp") or "",
+                "created": created_at,
+            },
+        ).scalar_one()
+        ids.append(bench_id)
+        for key, value in result.get("metrics", {}).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
+                        "VALUES (:b, :k, :v)"
+                    ),
+                    {"b": bench_id, "k": key, "v": value if pg else _sqlite_real(value)},
+                )
+    system = doc.get("system_info") or {}
+    gpu = system.get("gpu") or {}
+    cpu = system.get("cpu")
+    connection.execute(
+        sa.text(
+            "INSERT INTO hardware (run_id, gpu_model, gpu_vram_gb, gpu_count, cpu_model, "
+            "cpu_cores, ram_gb, environment_type, fingerprint) VALUES (:run, :gm, :gv, :gc, "
+            ":cm, :cc, :ram, :env, :fp)"
+        ),
+        {
+            "run": run_id,
+            "gm": gpu.get("model"),
+            "gv": gpu.get("vram_gb"),
+            "gc": gpu.get("count"),
+            "cm": cpu.get("model") if isinstance(cpu, dict) else cpu,
+            "cc": cpu.get("cores") if isinstance(cpu, dict) else None,
+            "ram": system.get("ram_gb"),
+            "env": system.get("environment_type"),
+            "fp": system.get("fingerprint"),
+        },
+    )
+    return ids
+
+
+def latency_documents(samples_dir: Path, count: int) -> list[str]:
+    """``count`` different latency documents (nested ``ttft_ms``), as JSON text."""
+    base = json.loads((samples_dir / "sample_test_agent_latency.json").read_text("utf-8"))
+    docs = []
+    for i in range(count):
+        doc = json.loads(json.dumps(base))
+        doc["timestamp"] = f"2026-02-{10 + i:02d}T09:00:00.{i:06d}"
+        doc["results"][0]["metrics"]["ttft_ms"]["p50"] = 40.0 + i
+        docs.append(json.dumps(doc))
+    return docs
+
+
+class LegacyResults:
+    """What :func:`build_legacy_results` stored, for the tests to look up.
+
+    (A plain class: the bench loads this file without registering it as a
+    module, which dataclasses need.)
+    """
+
+    def __init__(self) -> None:
+        #: (legacy run id, JSON text) of every run, in insertion order.
+        self.runs: list[tuple[str, str]] = []
+        #: The document stored twice, and its two run ids (older first).
+        self.duplicate = ""
+        self.duplicate_ids = ("", "")
+        #: How many stored results hold ``ttft_ms.p50`` (only in raw_json).
+        self.ttft_results = 0
+
+
+def build_legacy_results(
+    url: str, samples_dir: Path, *, latency_runs: int = 14, seed: int = 10
+) -> LegacyResults:
+    """A schema-1 database whose runs the earlier system's save wrote: 16-hex ids, every
+    sample, ``latency_runs`` latency documents and one of them saved a second time
+    (its first copy the older by ``created_at`` although it sorts later by id)."""
+    rng = random.Random(seed)
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    out = LegacyResults()
+    with engine.begin() as connection:
+        for statement in legacy_ddl(connection.dialect.name, 1):
+            connection.exec_driver_sql(statement)
+        connection.execute(
+            sa.text("INSERT INTO schema_version (version, applied_at) VALUES (1, :t)"),
+            {"t": "2025-01-01 08:00:00"},
+        )
+        texts = [raw for _, raw in _documents(samples_dir)] + latency_documents(
+            samples_dir, latency_runs
+        )
+        for n, raw in enumerate(texts):
+            run_id = legacy_run_id(rng)
+            save_like_legacy(connection, raw, run_id, f"2026-02-12 10:{n // 60:02d}:{n % 60:02d}")
+            out.runs.append((run_id, raw))
+        out.duplicate = texts[-1]
+        first = next(run_id for run_id, raw in out.runs if raw == out.duplicate)
+        second = "0" + legacy_run_id(rng)[1:]  # sorts before the first copy's id
+        save_like_legacy(connection, out.duplicate, second, "2026-02-13 08:00:00")
+        out.runs.append((second, out.duplicate))
+        out.duplicate_ids = (first, second)
+    engine.dispose()
+    out.ttft_results = sum(
+        1
+        for _, raw in out.runs
+        for result in json.loads(raw).get("results", [])
+        if "p50" in (result.get("metrics", {}).get("ttft_ms") or {})
+    )
+    return out

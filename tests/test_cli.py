@@ -27,6 +27,7 @@ COMMANDS = (
     "compare",
     "metrics",
     "history",
+    "rederive",
     "agents",
     "campaigns",
     "quick-tests",

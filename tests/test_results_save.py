@@ -195,13 +195,13 @@ def test_losing_the_primary_key_race_returns_the_stored_run(
 
     # As if another process committed between our check and our insert:
     checks: list[str] = []
-    real_get = repo.get_summary
+    real_find = repo._find_content
 
-    def stale_check(run_id: str, *, missing_ok: bool = False) -> Any:
-        checks.append(run_id)
-        return None if len(checks) == 1 else real_get(run_id, missing_ok=missing_ok)
+    def stale_check(fingerprint: str) -> Any:
+        checks.append(fingerprint)
+        return None if len(checks) == 1 else real_find(fingerprint)
 
-    repo.get_summary = stale_check  # type: ignore[method-assign]
+    repo._find_content = stale_check  # type: ignore[method-assign]
     again = repo.save(document)
 
     assert not again.created

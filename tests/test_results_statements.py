@@ -64,11 +64,12 @@ def test_a_big_save_costs_a_handful_of_statements(session: Session) -> None:
     with counting(session) as large_statements:
         repo.save(large)
 
-    # check, run, hardware, benchmarks (+ their ids on SQLite), metrics, the
-    # event log's append (one or two statements of its own), and the
+    # check, run, fingerprint, hardware, benchmarks (+ their ids on SQLite),
+    # metrics, the event log's append (one or two statements of its own), the
     # leaderboard aggregate's upsert (one; its lock is the event log's, re-taken),
     # and the event-log lock taken first of all (one lock order for every write)
-    assert len(data_statements(large_statements)) <= 11
+    assert len(data_statements(large_statements)) <= 12
+    assert sum("INSERT INTO run_fingerprints" in s for s in large_statements) == 1
     assert len(large_statements) == len(small_statements)
     assert sum("INSERT INTO metrics" in s for s in large_statements) == 1
 

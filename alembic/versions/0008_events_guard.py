@@ -1,7 +1,7 @@
 """Revision 0008, beyond the reference: the event log refuses rewrites and chosen ids.
 
 Revision ID: 0008
-Revises: 0010
+Revises: 0007
 Create Date: 2026-12-01
 
 Written by hand; adds no table and no column.
@@ -31,7 +31,7 @@ from karr_db.migrations.guards import PostgresFunction, SqliteTrigger
 from karr_db.migrations.runner import record_schema_version, refuse_downgrade
 
 revision: str = "0008"
-down_revision: str | None = "0010"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

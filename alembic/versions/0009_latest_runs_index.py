@@ -1,7 +1,7 @@
 """Revision 0009, beyond the reference: an index in the order the latest runs are paged.
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0008
 Create Date: 2026-12-01
 
 Written by hand; PostgreSQL only. ``list_runs`` pages runs by ``timestamp DESC
@@ -21,7 +21,7 @@ from alembic import op
 from karr_db.migrations.runner import record_schema_version, refuse_downgrade
 
 revision: str = "0009"
-down_revision: str | None = "0005"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

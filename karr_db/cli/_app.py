@@ -57,6 +57,7 @@ Examples (each command's --help has its own):
   karr-db metrics                        stored metric names, values per test
   karr-db history --metric avg_tps       a metric over time, drawn in the terminal
   karr-db export --format parquet -o v.parquet   one row per metric value
+  karr-db rederive                       derived rows and fingerprints again
   karr-db agents                         registered agents
   karr-db campaigns                      campaigns and their progress
   karr-db quick-tests                    dispatched quick tests

@@ -46,7 +46,16 @@ def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None
         _conform_sqlite(connection, tables)
     else:
         _conform_postgresql(connection, tables)
+    _derive(connection)
     MigrationContext.configure(connection).stamp(script, revision)
+
+
+def _derive(connection: Connection) -> None:
+    """Benchmarks, metrics and hardware of the adopted runs as a fresh save would
+    write them (the earlier system skipped nested metrics); see karr_db.derive."""
+    from karr_db.derive import derive_adopted
+
+    derive_adopted(connection)
 
 
 def _clear_karr_additions(connection: Connection, tables: list[sa.Table]) -> None:

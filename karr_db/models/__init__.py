@@ -4,6 +4,7 @@ from karr_db.models.agents import Agent
 from karr_db.models.base import NAMING_CONVENTION, Base
 from karr_db.models.campaigns import QuickTest, WebCampaign
 from karr_db.models.events import Event
+from karr_db.models.fingerprints import RunFingerprint
 from karr_db.models.leaderboard import LeaderboardAggregate
 from karr_db.models.results import Benchmark, Hardware, Metric, Run
 from karr_db.models.schema import SchemaVersion
@@ -19,6 +20,7 @@ __all__ = [
     "Metric",
     "QuickTest",
     "Run",
+    "RunFingerprint",
     "SchemaVersion",
     "WebCampaign",
 ]

@@ -44,6 +44,7 @@ from sqlalchemy import (
     or_,
     select,
     type_coerce,
+    union_all,
     update,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -59,7 +60,7 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.limits import text_problem
-from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
+from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run, RunFingerprint
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate, results_lookup
 from karr_db.repositories._validate import checked
@@ -252,6 +253,18 @@ def _summary_select() -> Select[*tuple[Any, ...]]:
 
 
 _SUMMARY_BY_ID = _summary_select().where(Run.id == bindparam("run_id"))
+#: The run a content belongs to: the owner its fingerprint names (an adopted
+#: run keeps its legacy id), else the run whose id is the fingerprint (a run
+#: whose fingerprint row no writer made, e.g. one of an older release).
+_SUMMARY_BY_CONTENT = _summary_select().where(
+    Run.id
+    == func.coalesce(
+        select(RunFingerprint.run_id)
+        .where(RunFingerprint.fingerprint == bindparam("fingerprint"))
+        .scalar_subquery(),
+        bindparam("fingerprint"),
+    )
+)
 
 
 def _summary(row: Any) -> RunSummary:
@@ -522,6 +535,63 @@ def _whole(value: int | float | None) -> int | None:
     return None if value is None else round(value)
 
 
+def hardware_row(doc: ValidatedDocument) -> tuple[Any, ...] | None:
+    """The ``hardware`` row (in :data:`_HARDWARE_COLUMNS` order) a save of ``doc``
+    writes, or ``None`` when it has no ``system_info``; re-derivation uses it too."""
+    info = doc.model.system_info
+    if info is None:
+        return None
+    gpu, cpu = info.gpu, info.cpu
+    return (
+        doc.run_id,
+        gpu.model if gpu else None,
+        _whole(gpu.vram_gb) if gpu else None,
+        gpu.count if gpu else None,
+        cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
+        None if cpu is None or isinstance(cpu, str) else cpu.cores,
+        _whole(info.ram_gb),
+        info.environment_type,
+        info.fingerprint,
+    )
+
+
+def insert_benchmark_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert benchmark rows (:data:`_BENCHMARK_COLUMNS` order, driver-ready) in one
+    statement (two on SQLite, which must hold the write lock); their ids in row order."""
+    if not rows:
+        return []
+    if connection.dialect.name == "postgresql":
+        # Ids are drawn from the column's sequence in a materialised CTE and
+        # matched to the rows by position, so the returned ids follow
+        # ``rows`` without relying on the order rows are inserted in.
+        columns = ", ".join(_BENCHMARK_COLUMNS)
+        result = connection.exec_driver_sql(
+            f"WITH input AS (SELECT * FROM {unnest_arrays('benchmarks', _BENCHMARK_COLUMNS)} "
+            f"WITH ORDINALITY AS t({columns}, n)), "
+            "numbered AS MATERIALIZED (SELECT n, "
+            "nextval(pg_get_serial_sequence('benchmarks', 'id')) AS id FROM input), "
+            f"inserted AS (INSERT INTO benchmarks (id, {columns}) "
+            f"SELECT numbered.id, {columns} FROM input JOIN numbered USING (n)) "
+            "SELECT id FROM numbered ORDER BY n",
+            arrays(rows),
+        )
+        return [row[0] for row in result]
+    # SQLite would need one ordered RETURNING per row. This transaction
+    # already holds the write lock (it inserted the runs), so nobody else
+    # can take ids meanwhile: number the rows from the AUTOINCREMENT
+    # counter (or the highest id, whichever is larger) and insert them
+    # with explicit ids, which advances the counter.
+    first = next_sqlite_id(connection, "benchmarks")
+    ids = list(range(first, first + len(rows)))
+    _bulk_insert(
+        connection,
+        "benchmarks",
+        ("id", *_BENCHMARK_COLUMNS),
+        [(i, *row) for i, row in zip(ids, rows, strict=True)],
+    )
+    return ids
+
+
 @checked
 class ResultsRepository:
     """Runs and their benchmarks, metrics and hardware; works in the caller's transaction."""
@@ -553,14 +623,14 @@ class ResultsRepository:
         doc = document if isinstance(document, ValidatedDocument) else load_document(document)
         with _translated("saving a run"):
             self._lock()
-            existing = self.get_summary(doc.run_id, missing_ok=True)
+            existing = self._find_content(doc.run_id)
             if existing is not None:
                 return SaveResult(run=existing, created=False)
             try:
                 with self.session.begin_nested():
                     (summary,) = self._insert_many([doc])
             except IntegrityError:
-                existing = self.get_summary(doc.run_id, missing_ok=True)
+                existing = self._find_content(doc.run_id)
                 if existing is None:  # not a duplicate run: some other constraint
                     raise
                 return SaveResult(run=existing, created=False)
@@ -615,14 +685,44 @@ class ResultsRepository:
                 results.append(SaveResult(run=run, created=False))
         return results
 
+    def _find_content(self, fingerprint: str) -> RunSummary | None:
+        """The stored run holding this content (see :data:`_SUMMARY_BY_CONTENT`), if any."""
+        row = (
+            self.session.connection()
+            .execute(_SUMMARY_BY_CONTENT, {"fingerprint": fingerprint})
+            .first()
+        )
+        return None if row is None else _summary(row)
+
     def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
-        """Summaries of the stored runs among ``run_ids`` (one statement per 500 ids)."""
+        """The stored runs holding the contents ``run_ids`` (content-derived ids, i.e.
+        fingerprints), by fingerprint; one statement per 500 ids.
+
+        A run is found by its fingerprint row (adopted runs keep legacy ids) or,
+        lacking one, by its id; where both exist the fingerprint's owner wins,
+        as in :meth:`save`.
+        """
         unique = list(dict.fromkeys(run_ids))
         found: dict[str, RunSummary] = {}
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
-            rows = self.session.execute(_summary_select().where(Run.id.in_(chunk))).all()
-            found.update((row.id, _summary(row)) for row in rows)
+            owners = select(RunFingerprint.run_id).where(RunFingerprint.fingerprint.in_(chunk))
+            base = (
+                _summary_select()
+                .add_columns(RunFingerprint.fingerprint.label("_fingerprint"))
+                .outerjoin(RunFingerprint, RunFingerprint.run_id == Run.id)
+            )
+            # Two branches, not one OR: PostgreSQL answers "id IN (subquery) OR id IN
+            # (list)" with a scan of every run; each branch alone uses an index.
+            stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
+            by_id: dict[str, RunSummary] = {}
+            for row in self.session.execute(stmt):
+                if row._fingerprint is not None:
+                    found[row._fingerprint] = _summary(row)
+                by_id[row.id] = _summary(row)
+            for fingerprint in chunk:
+                if fingerprint not in found and fingerprint in by_id:
+                    found[fingerprint] = by_id[fingerprint]
         return found
 
     def _insert_many(self, docs: Sequence[ValidatedDocument]) -> list[RunSummary]:
@@ -658,20 +758,8 @@ class ResultsRepository:
                 gpu_count=None,
                 environment_type=None,
             )
-            info = m.system_info
-            if info is not None:
-                gpu, cpu = info.gpu, info.cpu
-                row = (
-                    doc.run_id,
-                    gpu.model if gpu else None,
-                    _whole(gpu.vram_gb) if gpu else None,
-                    gpu.count if gpu else None,
-                    cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
-                    None if cpu is None or isinstance(cpu, str) else cpu.cores,
-                    _whole(info.ram_gb),
-                    info.environment_type,
-                    info.fingerprint,
-                )
+            row = hardware_row(doc)
+            if row is not None:
                 hardware.append(row)
                 run = run.model_copy(
                     update={"gpu_model": row[1], "gpu_count": row[3], "environment_type": row[7]}
@@ -703,6 +791,15 @@ class ResultsRepository:
         ]
         copy = len(docs) >= COPY_FROM_DOCUMENTS
         _bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
+        # The content's owner: a concurrent save of the same content (or
+        # re-derivation giving it to an adopted run) conflicts here.
+        _bulk_insert(
+            connection,
+            "run_fingerprints",
+            ("fingerprint", "run_id"),
+            [(s.id, s.id) for s in summaries],
+            copy=copy,
+        )
         _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
 
         bench_rows = [
@@ -746,39 +843,7 @@ class ResultsRepository:
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
         """Insert benchmark rows in one statement (two on SQLite); their ids in row order."""
-        if not rows:
-            return []
-        connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            # Ids are drawn from the column's sequence in a materialised CTE and
-            # matched to the rows by position, so the returned ids follow
-            # ``rows`` without relying on the order rows are inserted in.
-            columns = ", ".join(_BENCHMARK_COLUMNS)
-            result = connection.exec_driver_sql(
-                f"WITH input AS (SELECT * FROM {unnest_arrays('benchmarks', _BENCHMARK_COLUMNS)} "
-                f"WITH ORDINALITY AS t({columns}, n)), "
-                "numbered AS MATERIALIZED (SELECT n, "
-                "nextval(pg_get_serial_sequence('benchmarks', 'id')) AS id FROM input), "
-                f"inserted AS (INSERT INTO benchmarks (id, {columns}) "
-                f"SELECT numbered.id, {columns} FROM input JOIN numbered USING (n)) "
-                "SELECT id FROM numbered ORDER BY n",
-                arrays(rows),
-            )
-            return [row[0] for row in result]
-        # SQLite would need one ordered RETURNING per row. This transaction
-        # already holds the write lock (it inserted the runs), so nobody else
-        # can take ids meanwhile: number the rows from the AUTOINCREMENT
-        # counter (or the highest id, whichever is larger) and insert them
-        # with explicit ids, which advances the counter.
-        first = next_sqlite_id(connection, "benchmarks")
-        ids = list(range(first, first + len(rows)))
-        _bulk_insert(
-            connection,
-            "benchmarks",
-            ("id", *_BENCHMARK_COLUMNS),
-            [(i, *row) for i, row in zip(ids, rows, strict=True)],
-        )
-        return ids
+        return insert_benchmark_rows(self.session.connection(), rows)
 
     def delete(self, run_id: str, *, detach: bool = False) -> None:
         """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.

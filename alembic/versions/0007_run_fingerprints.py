@@ -1,0 +1,80 @@
+"""Revision 0007, beyond the reference: a content lookup so that deduplication sees adopted runs.
+
+Revision ID: 0007
+Revises: 0005
+Create Date: 2026-12-01
+
+Written by hand. karr_db derives a run's id from its document's content, so
+saving a document twice finds the first run by id. The earlier system gave
+runs random 16-hex ids, which adoption keeps (quick tests and people refer to
+them); such runs were invisible to that check, and re-saving one of their
+documents created a second run. ``run_fingerprints`` maps each content's
+fingerprint (the id karr_db would have given it) to the run that owns it; its
+primary key makes two concurrent saves of one content agree on one run.
+
+The table holds nothing that ``runs.raw_json`` does not: this revision fills
+it for every stored run (``karr_db.derive.fill_fingerprints``), and
+``karr-db rederive`` fills what writers outside the layer left out. Offline
+(``--sql``) there are no rows to read: run ``karr-db rederive`` after applying
+the SQL.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context, op
+
+from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
+
+revision: str = "0007"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
+karr_schema_version: int | None = None
+
+
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The table this revision adds, as it is at this revision."""
+    if "runs" not in metadata.tables:  # the foreign key's target, as a stub
+        sa.Table("runs", metadata, sa.Column("id", sa.Text(), primary_key=True))
+    fingerprints = sa.Table(
+        "run_fingerprints",
+        metadata,
+        sa.Column(
+            "fingerprint",
+            sa.Text(),
+            nullable=False,
+            comment="Content fingerprint of a result document: the UUID karr_db derives its "
+            "run ids from (documents.run_id_for)",
+        ),
+        sa.Column(
+            "run_id",
+            sa.Text(),
+            nullable=False,
+            comment="The run that saving this content returns: the oldest run holding it",
+        ),
+        sa.PrimaryKeyConstraint("fingerprint", name="pk_run_fingerprints"),
+        sa.UniqueConstraint("run_id", name="uq_run_fingerprints_run_id"),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["runs.id"],
+            name="fk_run_fingerprints_run_id_runs",
+            ondelete="CASCADE",
+        ),
+    )
+    return [fingerprints]
+
+
+def upgrade() -> None:
+    create_tables(tables(sa.MetaData()))
+    if not context.is_offline_mode():
+        from karr_db.derive import fill_fingerprints
+
+        fill_fingerprints(op.get_bind())
+    record_schema_version(karr_schema_version)
+
+
+def downgrade() -> None:
+    refuse_downgrade()
