@@ -186,7 +186,7 @@ def test_export_by_filters_writes_a_tree(
 ) -> None:
     import_samples(migrated_url, samples_dir)
     out = tmp_path / "export"
-    result = cli("export", "--engine", "llama_cpp", "-o", str(out), "--database", migrated_url)
+    result = cli("export", "--engine", "ollama", "-o", str(out), "--database", migrated_url)
     assert result.exit_code == 0, result.output
     assert "exported 2 run(s)" in result.stdout
     assert len(list(out.glob(f"*/{RESULT_FILE_NAME}"))) == 2
@@ -209,8 +209,8 @@ def test_list_is_newest_first_filtered_and_limited(migrated_url: str, samples_di
     assert stamps == sorted(stamps, reverse=True)
     limited = cli("list", "--database", migrated_url, "--json", "--limit", "2").json()
     assert [r["id"] for r in limited] == [r["id"] for r in runs[:2]]
-    vllm = cli("list", "--database", migrated_url, "--json", "--engine", "vllm").json()
-    assert [r["engine"] for r in vllm] == ["vllm"]
+    tgi = cli("list", "--database", migrated_url, "--json", "--engine", "tgi").json()
+    assert [r["engine"] for r in tgi] == ["tgi"]
     failed = cli("list", "--database", migrated_url, "--json", "--failed").json()
     assert [r["passed"] for r in failed] == [False]
     human = cli("list", "--database", migrated_url, "--limit", "2")
@@ -228,7 +228,7 @@ def test_show_prints_benchmarks_and_metrics(migrated_url: str, samples_dir: Path
     )
     detail = cli("show", throughput, "--database", migrated_url, "--json").json()
     assert len(detail["benchmarks"]) == 3
-    assert detail["benchmarks"][0]["metrics"]["avg_tps"] == pytest.approx(45.44)
+    assert detail["benchmarks"][0]["metrics"]["avg_tps"] == pytest.approx(45.6)
     human = cli("show", throughput, "--database", migrated_url)
     assert human.exit_code == 0
     assert "avg_tps" in human.stdout
@@ -239,7 +239,7 @@ def test_stats_counts_by_engine_and_model(migrated_url: str, samples_dir: Path) 
     import_samples(migrated_url, samples_dir)
     stats = cli("stats", "--database", migrated_url, "--json").json()
     assert (stats["runs"], stats["passed"], stats["failed"]) == (3, 2, 1)
-    assert {e["engine"]: e["runs"] for e in stats["by_engine"]} == {"llama_cpp": 2, "vllm": 1}
+    assert {e["engine"]: e["runs"] for e in stats["by_engine"]} == {"ollama": 2, "tgi": 1}
     assert sum(m["runs"] for m in stats["by_model"]) == 3
     assert "3 run(s): 2 passed, 1 failed" in cli("stats", "--database", migrated_url).stdout
 
