@@ -20,8 +20,12 @@ down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
-#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
-karr_schema_version = FILL_IN
+#: The reference schema version this revision implements, recorded in
+#: ``schema_version``; ``None`` for karr_db's own revisions beyond the reference.
+#: What such a revision adds (tables, columns, indexes, triggers, ``karr_*``
+#: functions) must be rebuildable from the reference tables: adoption of a
+#: database that lost ``alembic_version`` drops it and the revision runs again.
+karr_schema_version: int | None = None
 
 
 def upgrade() -> None:

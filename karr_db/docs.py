@@ -87,7 +87,8 @@ _BEYOND = "*(beyond the reference)*"
 @dataclass(frozen=True)
 class _Revision:
     revision: str
-    schema_version: int
+    schema_version: int | None  # the reference version it records, if any
+    reference_version: int  # the reference version a database at this revision implements
     summary: str
     triggers: dict[str, tuple[str, ...]]  # dialect -> trigger names
 
@@ -104,23 +105,27 @@ def _summary(doc: str | None) -> str:
 
 def _purpose(summary: str) -> str:
     """A revision's summary without its "Schema version N:" prefix."""
-    text = re.sub(r"^Schema version \d+:\s*", "", summary)
+    text = re.sub(r"^(Schema version \d+|Revision \d+, beyond the reference):\s*", "", summary)
     return text[:1].upper() + text[1:]
 
 
 def _revisions(script: ScriptDirectory) -> list[_Revision]:
     versions = revision_versions(script)
     revisions = []
+    reference = 0
     for rev in reversed(list(script.walk_revisions())):
         module = rev.module
         triggers = {
             dialect: tuple(getattr(module, f"{dialect.upper()}_TRIGGERS", ()))
             for dialect in ("sqlite", "postgresql")
         }
+        recorded = versions[rev.revision]
+        reference = recorded if recorded is not None else reference
         revisions.append(
             _Revision(
                 rev.revision,
-                versions[rev.revision],
+                recorded,
+                reference,
                 _purpose(_summary(module.__doc__ or rev.doc)),
                 {d: t for d, t in triggers.items() if t},
             )
@@ -217,10 +222,13 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
         "## Migration System",
         "",
         "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions (`alembic/versions/`,",
-        "shipped inside the wheel as `karr_db/_alembic`). Alembic records the revision in",
-        "`alembic_version`; every revision also records its schema version in the earlier",
-        "system's `schema_version` table, in the same transaction as its DDL, so the two",
-        "always agree (`karr-db check` reports it when they do not).",
+        "shipped inside the wheel as `karr_db/_alembic`). Two numbers, two meanings:",
+        "Alembic records karr_db's revision in `alembic_version`; the earlier system's",
+        "`schema_version` table records the reference's schema versions only (1 and 2),",
+        "each written by the revision that implements it, in the same transaction as its",
+        "DDL. karr_db's own revisions beyond the reference record nothing there (the",
+        "earlier system numbered its own later schemas 3..11, which mean something else).",
+        "`karr-db check` reports rows that do not match `alembic_version`.",
         "",
         f"The `{VERSION_TABLE}` table tracks which schema versions have been applied:",
         "",
@@ -230,13 +238,20 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
         "",
     ]
     for rev in revisions:
-        lines.append(f"- `{rev.revision}` (schema version {rev.schema_version}): {rev.summary}")
+        what = (
+            f"schema version {rev.schema_version}"
+            if rev.schema_version is not None
+            else "beyond the reference"
+        )
+        lines.append(f"- `{rev.revision}` ({what}): {rev.summary}")
     lines += [
         "",
         "Run `karr-db upgrade` (or `alembic upgrade head`) to apply pending revisions; it",
         "first adopts a database of the earlier system. `karr-db upgrade --sql` prints the",
-        "DDL instead. Migrations are forward-only; downgrades are refused. A database newer",
-        f"than schema version {head.schema_version} is left untouched.",
+        "DDL instead. Migrations are forward-only; downgrades are refused. Only the earlier",
+        "system's schemas 1 and 2 are adopted; a database at any other `schema_version`",
+        "without `alembic_version`, or at a revision this release does not know, is left",
+        "untouched.",
     ]
     return lines
 
@@ -395,7 +410,8 @@ def render(script: ScriptDirectory | None = None) -> str:
         "to store benchmark results, agent state, campaign progress, and event logs, on SQLite",
         "by default and on PostgreSQL when several processes share it.",
         "",
-        f"**Current schema version:** {head.schema_version} (Alembic revision `{head.revision}`)",
+        f"**Current schema version:** {head.reference_version} (Alembic revision "
+        f"`{head.revision}`)",
     ]
     return _join(
         [

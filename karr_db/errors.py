@@ -79,6 +79,25 @@ class AdoptionError(SchemaError):
         super().__init__(full + "; nothing was changed")
 
 
+class UnadoptableSchemaError(SchemaError):
+    """``schema_version`` names a schema that adoption cannot take, such as the
+    earlier system's own later schemas (3..11, which share no meaning with
+    karr_db's revisions)."""
+
+    def __init__(self, version: int, adoptable: tuple[int, ...]) -> None:
+        self.version = version
+        self.adoptable = adoptable
+        listed = " and ".join(str(v) for v in adoptable)
+        super().__init__(
+            f"database is at the earlier system's schema {version} and has no "
+            f"alembic_version: only the earlier system's schemas {listed} (the reference's) "
+            "can be adopted, so nothing was changed. Keep using it with the earlier system, "
+            "or import its runs into a new karr_db database (karr-db export/import); if "
+            "karr_db wrote this database and its alembic_version table was lost, restore "
+            "that table from a backup"
+        )
+
+
 # --- domain errors raised by the repositories --------------------------------
 
 

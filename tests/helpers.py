@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from karr_db.db import make_engine
-from karr_db.migrations.scripts import head_revision, revision_versions
+from karr_db.migrations.scripts import head_revision, reference_version_at
 
 
 def same(a: Any, b: Any, *, strict: bool = True) -> bool:
@@ -34,7 +34,8 @@ def same(a: Any, b: Any, *, strict: bool = True) -> bool:
 
 
 def head_version() -> int:
-    return revision_versions()[head_revision()]
+    """The reference schema version at head: the newest row in ``schema_version``."""
+    return reference_version_at(head_revision())
 
 
 def schema_versions(url: str) -> list[int]:

@@ -9,7 +9,7 @@ import pytest
 
 from karr_db import docs
 from karr_db.importing import RESULT_FILE_NAME
-from karr_db.migrations.scripts import head_revision, revision_versions
+from karr_db.migrations.scripts import head_revision, reference_version_at, script_directory
 from tests.cli_helpers import cli, cli_process, copy_samples, import_samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -33,9 +33,9 @@ COMMANDS = (
     "grant",
 )
 #: Every revision, oldest first, and the head: what a fresh database gets.
-REVISIONS = sorted(revision_versions(), key=revision_versions().__getitem__)
+REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
 HEAD = head_revision()
-HEAD_VERSION = revision_versions()[HEAD]
+HEAD_VERSION = reference_version_at(HEAD)
 
 
 # --- schema commands -------------------------------------------------------------

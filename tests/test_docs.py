@@ -124,7 +124,7 @@ def test_er_diagram_has_every_table_and_foreign_key() -> None:
 
 
 def test_current_schema_version_is_the_head_revision() -> None:
-    from karr_db.migrations.scripts import head_revision, revision_versions
+    from karr_db.migrations.scripts import head_revision, reference_version_at
 
     head = head_revision()
-    assert f"**Current schema version:** {revision_versions()[head]} " in docs.render()
+    assert f"**Current schema version:** {reference_version_at(head)} " in docs.render()

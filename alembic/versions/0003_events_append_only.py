@@ -1,4 +1,4 @@
-"""Schema version 3: the event log becomes append-only in the database itself.
+"""Revision 0003, beyond the reference: the event log becomes append-only in the database.
 
 Revision ID: 0003
 Revises: 0002
@@ -27,8 +27,8 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
-karr_schema_version = 3
+#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
+karr_schema_version: int | None = None
 
 #: Names ``check`` can look for (``sqlite_master`` / ``pg_trigger``).
 SQLITE_TRIGGERS = ("events_no_update", "events_no_delete")

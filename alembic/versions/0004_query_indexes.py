@@ -1,4 +1,4 @@
-"""Schema version 4: indexes for the dashboard's queries, beyond the reference.
+"""Revision 0004, beyond the reference: indexes for the dashboard's queries.
 
 Revision ID: 0004
 Revises: 0003
@@ -30,8 +30,8 @@ down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
-karr_schema_version = 4
+#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
+karr_schema_version: int | None = None
 
 INDEXES = [
     ("idx_metrics_name_benchmark", "metrics", ["metric_name", "benchmark_id", "metric_value"]),

@@ -29,7 +29,8 @@ from karr_db import __version__, migrations
 from karr_db.cli._errors import Scrubber, describe
 from karr_db.database import Database
 from karr_db.db import DATABASE_URL_ENV, default_database_url
-from karr_db.errors import NewerSchemaError, SchemaError
+from karr_db.errors import NewerSchemaError, SchemaError, UnadoptableSchemaError
+from karr_db.migrations.scripts import reference_versions
 from karr_db.repositories.base import Page
 
 __all__ = ["DatabaseOption", "JsonOption", "app", "open_database", "state"]
@@ -227,6 +228,9 @@ def open_database(database: str | None) -> Iterator[Database]:
                 f"the database is at legacy schema_version {status.schema_version}: "
                 "run `karr-db upgrade` to adopt it"
             )
+        if kind is migrations.DatabaseKind.UNADOPTABLE:
+            assert status.schema_version is not None
+            raise UnadoptableSchemaError(status.schema_version, reference_versions())
         if kind is not migrations.DatabaseKind.MANAGED:
             raise NotReadyError(
                 f"the database cannot be used ({kind.value}): run `karr-db check` for details"

@@ -26,8 +26,9 @@ from karr_db.migrations.runner import CONTEXT_OPTIONS
 from karr_db.migrations.scripts import (
     KARR_TABLES,
     alembic_config,
+    expected_schema_versions,
+    reference_versions,
     revision_for_version,
-    revision_versions,
     script_directory,
 )
 from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
@@ -55,10 +56,13 @@ class DatabaseStatus(BaseModel):
     url: str  # password masked
     dialect: str
     kind: DatabaseKind
+    # Two numbers, two meanings: ``alembic_revision`` is karr_db's migration
+    # (0001, 0002, ... including its own revisions beyond the reference);
+    # ``schema_version`` is the newest *reference* schema version recorded (1, 2).
     alembic_revision: str | None
     schema_version: int | None
     head_revision: str
-    head_schema_version: int
+    head_schema_version: int  # the reference version the head revision implements
     pending: list[str]  # revisions ``upgrade`` would apply, oldest first
     needs_adoption: bool
     tables: list[str]
@@ -216,25 +220,40 @@ def _state_message(state: DatabaseStatus) -> str:
             f"this release's {state.head_revision}"
         ),
         DatabaseKind.UNVERSIONED: "KARR tables without version information",
+        DatabaseKind.UNADOPTABLE: (
+            f"database is at the earlier system's schema {state.schema_version}; only its "
+            f"schemas {' and '.join(map(str, reference_versions()))} can be adopted"
+        ),
     }.get(state.kind, state.kind.value)
 
 
 def _bridge_findings(
     connection: Connection, state: DatabaseStatus, script: ScriptDirectory
 ) -> list[Finding]:
+    """``schema_version`` must hold exactly the reference versions that the
+    revisions up to ``alembic_version`` record (1 and 2 at head)."""
     assert state.alembic_revision is not None
-    expected = revision_versions(script)[state.alembic_revision]
-    if state.schema_version != expected:
-        return [
-            Finding(
-                kind="bridge",
-                message=(
-                    f"schema_version says {state.schema_version} but alembic_version is "
-                    f"{state.alembic_revision} (schema version {expected})"
-                ),
-            )
-        ]
-    return []
+    expected = expected_schema_versions(state.alembic_revision, script)
+    found = sorted(
+        int(v) for v in connection.execute(sa.text("SELECT version FROM schema_version")).scalars()
+    )
+    if found == expected:
+        return []
+    unexpected = sorted(set(found) - set(expected))
+    missing = sorted(set(expected) - set(found))
+    parts = [
+        f"schema_version says {state.schema_version} but alembic_version is "
+        f"{state.alembic_revision}, which implements reference schema "
+        f"{expected[-1] if expected else 'none'} (rows {expected})"
+    ]
+    if missing:
+        parts.append(f"missing rows {missing}")
+    if unexpected:
+        parts.append(
+            f"rows {unexpected} karr_db does not write (the earlier system's later "
+            "migrations may have run here)"
+        )
+    return [Finding(kind="bridge", message="; ".join(parts))]
 
 
 def _describe(diff: Any) -> str:

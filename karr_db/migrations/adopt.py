@@ -41,11 +41,65 @@ def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None
             f"schema_version {version} was never written by the earlier system"
         ) from None
     tables = reference_tables(version, script)
+    _clear_karr_additions(connection, tables)
     if connection.dialect.name == "sqlite":
         _conform_sqlite(connection, tables)
     else:
         _conform_postgresql(connection, tables)
     MigrationContext.configure(connection).stamp(script, revision)
+
+
+def _clear_karr_additions(connection: Connection, tables: list[sa.Table]) -> None:
+    """Remove what karr_db's revisions beyond the adopted version added, so that
+    those revisions can run again on top of the stamp.
+
+    The earlier system never wrote these objects; they are found in a karr_db
+    database that lost its ``alembic_version`` table (its ``schema_version``
+    rows still say 1 and 2). By the rule every revision follows, what karr_db
+    adds beyond the reference (tables, columns, indexes, triggers and ``karr_*``
+    functions) holds nothing that cannot be rebuilt from the reference tables,
+    which are kept row for row; the revisions rebuild it in the same transaction.
+    """
+    target = {t.name: t for t in tables}
+    present = set(sa.inspect(connection).get_table_names())
+    for model_table in reversed(Base.metadata.sorted_tables):
+        if model_table.name not in target and model_table.name in present:
+            connection.exec_driver_sql(f"DROP TABLE {_q(connection, model_table.name)}")
+    karr = [name for name in target if name in present]
+    if connection.dialect.name == "sqlite":
+        # Indexes and triggers go with the table rebuild; later columns are not copied.
+        return
+    for name in karr:
+        table = target[name]
+        model_table = Base.metadata.tables.get(name)
+        for column in _pg_columns(connection, name):
+            if column not in table.columns and model_table is not None and column in model_table.c:
+                connection.exec_driver_sql(
+                    f"ALTER TABLE {_q(connection, name)} DROP COLUMN {_q(connection, column)}"
+                )
+        reference_indexes = {ix.name for ix in table.indexes}
+        for index in sa.inspect(connection).get_indexes(name):
+            if not index.get("duplicates_constraint") and index["name"] not in reference_indexes:
+                connection.exec_driver_sql(f"DROP INDEX {_q(connection, str(index['name']))}")
+        triggers = connection.execute(
+            sa.text(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND NOT tgisinternal"
+            ),
+            {"t": name},
+        ).scalars()
+        for trigger in list(triggers):
+            connection.exec_driver_sql(
+                f"DROP TRIGGER {_q(connection, trigger)} ON {_q(connection, name)}"
+            )
+    functions = connection.execute(
+        sa.text(
+            "SELECT p.oid::regprocedure::text FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = current_schema() AND p.proname LIKE 'karr\\_%'"
+        )
+    ).scalars()
+    for function in list(functions):
+        connection.exec_driver_sql(f"DROP FUNCTION {function}")
 
 
 def _q(connection: Connection, name: str) -> str:
@@ -141,14 +195,18 @@ def _rebuild_sqlite(connection: Connection, table: sa.Table) -> None:
 
 
 def _refuse_extra_columns(table: sa.Table, live: list[str]) -> None:
+    model_table = Base.metadata.tables.get(table.name)
     for column in live:
-        if column not in table.columns:
-            raise AdoptionError(
-                "column is not in the reference schema and adoption would drop it; "
-                "move its data elsewhere and drop the column first",
-                table=table.name,
-                column=column,
-            )
+        if column in table.columns:
+            continue
+        if model_table is not None and column in model_table.c:
+            continue  # added by a karr_db revision beyond the reference: rebuilt by it
+        raise AdoptionError(
+            "column is not in the reference schema and adoption would drop it; "
+            "move its data elsewhere and drop the column first",
+            table=table.name,
+            column=column,
+        )
 
 
 def _validate_sqlite_values(connection: Connection, table: sa.Table, live: list[str]) -> None:

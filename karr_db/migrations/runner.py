@@ -11,7 +11,13 @@ from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import Connection
 
 from karr_db.db import SQLITE_BEGIN_OPTION, default_database_url, make_engine, normalize_url
-from karr_db.errors import NewerSchemaError, SchemaError, UnversionedDatabaseError
+from karr_db.errors import (
+    NewerSchemaError,
+    SchemaError,
+    UnadoptableSchemaError,
+    UnversionedDatabaseError,
+)
+from karr_db.migrations.scripts import reference_versions
 from karr_db.migrations.state import DatabaseKind, read_state
 from karr_db.models import Base
 from karr_db.models.types import format_timestamp, utcnow
@@ -120,6 +126,9 @@ def _migrate(context: EnvironmentContext, connection: Connection) -> None:
         raise NewerSchemaError(state.found, state.supported)
     if state.kind is DatabaseKind.UNVERSIONED:
         raise UnversionedDatabaseError(list(state.tables))
+    if state.kind is DatabaseKind.UNADOPTABLE:
+        assert state.schema_version is not None
+        raise UnadoptableSchemaError(state.schema_version, reference_versions(script))
     # What this run saw under the lock: the API reports what *it* applied.
     context.config.attributes["karr_state"] = state
     if state.kind is DatabaseKind.LEGACY:
@@ -132,9 +141,13 @@ def _migrate(context: EnvironmentContext, connection: Connection) -> None:
         context.run_migrations()
 
 
-def record_schema_version(version: int) -> None:
-    """The bridge: a revision records its schema version in its own transaction."""
+def record_schema_version(version: int | None) -> None:
+    """The bridge: a revision that implements a reference schema version records
+    it in its own transaction; karr_db's own revisions (``None``) record nothing."""
     from alembic import op
+
+    if version is None:
+        return
 
     dialect = op.get_context().dialect.name
     applied_at: Any = (

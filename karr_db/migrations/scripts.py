@@ -40,19 +40,58 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
-def revision_versions(script: ScriptDirectory | None = None) -> dict[str, int]:
-    """Map each revision id to the schema version it records in ``schema_version``."""
+def revision_versions(script: ScriptDirectory | None = None) -> dict[str, int | None]:
+    """Map each revision id to the reference schema version it records in
+    ``schema_version``, or ``None`` for karr_db's own revisions beyond the
+    reference, which record nothing there (``alembic_version`` tracks them)."""
     script = script or script_directory()
-    versions: dict[str, int] = {}
+    versions: dict[str, int | None] = {}
     for rev in script.walk_revisions():
-        version = getattr(rev.module, "karr_schema_version", None)
-        if not isinstance(version, int):
+        if not hasattr(rev.module, "karr_schema_version"):
             raise RuntimeError(f"revision {rev.revision} does not declare karr_schema_version")
+        version = rev.module.karr_schema_version
+        if version is not None and not isinstance(version, int):
+            raise RuntimeError(f"revision {rev.revision}: karr_schema_version must be int or None")
         versions[rev.revision] = version
+    recorded = [v for v in versions.values() if v is not None]
+    if len(recorded) != len(set(recorded)):
+        raise RuntimeError("two revisions record the same schema version")
     return versions
 
 
+def reference_versions(script: ScriptDirectory | None = None) -> tuple[int, ...]:
+    """The reference schema versions the revisions implement (the adoptable ones)."""
+    return tuple(sorted(v for v in revision_versions(script).values() if v is not None))
+
+
+def reference_version_at(revision: str, script: ScriptDirectory | None = None) -> int:
+    """The reference schema version a database at ``revision`` implements: the
+    newest one recorded by ``revision`` or a revision before it."""
+    script = script or script_directory()
+    versions = revision_versions(script)
+    return max(
+        (
+            v
+            for rev in script.iterate_revisions(revision, "base")
+            if (v := versions[rev.revision]) is not None
+        ),
+        default=0,
+    )
+
+
+def expected_schema_versions(revision: str, script: ScriptDirectory | None = None) -> list[int]:
+    """The ``schema_version`` rows a database at ``revision`` holds, oldest first."""
+    script = script or script_directory()
+    versions = revision_versions(script)
+    return sorted(
+        v
+        for rev in script.iterate_revisions(revision, "base")
+        if (v := versions[rev.revision]) is not None
+    )
+
+
 def revision_for_version(version: int, script: ScriptDirectory | None = None) -> str:
+    """The revision that records reference schema ``version``."""
     for rev, found in revision_versions(script).items():
         if found == version:
             return rev

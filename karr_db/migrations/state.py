@@ -8,14 +8,23 @@ from dataclasses import dataclass
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
-from karr_db.migrations.scripts import KARR_TABLES, head_revision, revision_versions
+from karr_db.migrations.scripts import (
+    KARR_TABLES,
+    head_revision,
+    reference_version_at,
+    reference_versions,
+    revision_versions,
+)
 
 
 class DatabaseKind(enum.StrEnum):
     EMPTY = "empty"  # no KARR tables: upgrade creates everything
     LEGACY = "legacy"  # schema_version rows, no alembic_version: adopt, then upgrade
     MANAGED = "managed"  # alembic_version present and known
-    NEWER = "newer"  # written by a newer release: refuse
+    NEWER = "newer"  # alembic_version names a revision this release does not know: refuse
+    # schema_version rows of a schema that cannot be adopted (the earlier system's own
+    # later schemas 3..11, or nonsense) and no alembic_version: refuse
+    UNADOPTABLE = "unadoptable"
     UNVERSIONED = "unversioned"  # KARR tables without any version information: refuse
 
 
@@ -26,7 +35,7 @@ class DatabaseState:
     schema_version: int | None
     tables: tuple[str, ...]
     head_revision: str
-    head_version: int
+    head_version: int  # the reference schema version the head revision implements
 
     @property
     def found(self) -> str:
@@ -37,7 +46,7 @@ class DatabaseState:
 
     @property
     def supported(self) -> str:
-        return f"schema_version {self.head_version} (revision {self.head_revision})"
+        return f"revision {self.head_revision} (reference schema version {self.head_version})"
 
 
 def read_state(connection: Connection, script: ScriptDirectory) -> DatabaseState:
@@ -57,18 +66,17 @@ def read_state(connection: Connection, script: ScriptDirectory) -> DatabaseState
         ).scalar_one_or_none()
     versions = revision_versions(script)
     head = head_revision(script)
-    head_version = versions[head]
+    head_version = reference_version_at(head, script)
 
     if alembic_revision is not None:
-        known = alembic_revision in versions
-        newer = not known or (schema_version is not None and schema_version > head_version)
-        kind = DatabaseKind.NEWER if newer else DatabaseKind.MANAGED
+        # schema_version is the reference's bridge, not a second clock: a
+        # mismatch is ``check``'s business, not a reason to refuse.
+        kind = DatabaseKind.MANAGED if alembic_revision in versions else DatabaseKind.NEWER
     elif "alembic_version" in names and tables:
         kind = DatabaseKind.UNVERSIONED  # an emptied alembic_version table
     elif schema_version is not None:
-        kind = DatabaseKind.NEWER if schema_version > head_version else DatabaseKind.LEGACY
-        if schema_version < min(versions.values()):
-            kind = DatabaseKind.UNVERSIONED
+        adoptable = schema_version in reference_versions(script)
+        kind = DatabaseKind.LEGACY if adoptable else DatabaseKind.UNADOPTABLE
     elif tables:
         kind = DatabaseKind.UNVERSIONED
     else:
