@@ -11,10 +11,15 @@ from alembic import context
 
 from karr_db.migrations.runner import run_offline, run_online
 
-if context.config.config_file_name is not None and context.config.attributes.get(
-    "configure_logger", True
+# Logging only from a file that configures it: a minimal alembic.ini (no
+# [formatters] section) would otherwise crash fileConfig with KeyError.
+config = context.config
+if (
+    config.config_file_name is not None
+    and config.attributes.get("configure_logger", True)
+    and config.file_config.has_section("formatters")
 ):
-    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 if context.is_offline_mode():
     run_offline(context)

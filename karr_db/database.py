@@ -68,21 +68,49 @@ class UnitOfWork:
 
 
 class Database:
-    """An engine plus the operations a script needs; owns the engine it creates."""
+    """An engine plus the operations a script needs; owns the engine it creates.
+
+    The first :meth:`unit_of_work` refuses a database this release cannot use
+    as it stands (empty, the earlier system's not yet adopted, behind, or
+    newer) with the layer's error naming the next step, instead of failing
+    later on a missing table or misreading a newer schema. Tools that migrate
+    pass ``require_current=False``; :meth:`upgrade`, :meth:`status` and
+    :meth:`check` never require it. ``read_only`` opens a SQLite file
+    read-only and refuses one that does not exist.
+    """
 
     def __init__(
-        self, url: str | URL | None = None, *, engine: Engine | None = None, **kwargs: Any
+        self,
+        url: str | URL | None = None,
+        *,
+        engine: Engine | None = None,
+        require_current: bool = True,
+        read_only: bool = False,
+        **kwargs: Any,
     ):
         self._owns_engine = engine is None
-        self.engine = engine if engine is not None else make_engine(url, **kwargs)
+        self.engine = (
+            engine if engine is not None else make_engine(url, read_only=read_only, **kwargs)
+        )
+        self._require_current = require_current
+        self._checked = not require_current
 
     @property
     def url(self) -> str:
         """The database URL with any password masked."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def require_current(self) -> None:
+        """Raise unless the database is at this release's head; checked once per
+        ``Database`` (the version tables only, no row counts)."""
+        if not self._checked:
+            migrations.require_current(self.engine)
+            self._checked = True
+
     def upgrade(self) -> migrations.UpgradeReport:
-        return migrations.upgrade(self.engine)
+        report = migrations.upgrade(self.engine)
+        self._checked = not self._require_current  # look again before the next unit of work
+        return report
 
     def status(self) -> migrations.DatabaseStatus:
         return migrations.status(self.engine)
@@ -93,6 +121,7 @@ class Database:
     @contextmanager
     def unit_of_work(self, *, immediate: bool = False) -> Iterator[UnitOfWork]:
         """Commit on success, roll back on any error; ``immediate`` for SQLite writers."""
+        self.require_current()
         with transaction(self.engine, immediate=immediate) as session:
             yield UnitOfWork(session)
 

@@ -132,7 +132,7 @@ def import_command(
         if not path.exists():
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     files = collect_files(paths)
-    with open_database(database) as db:
+    with open_database(database, write=True) as db:
         outcomes = _import_all(db.engine, files, quiet=as_json, batch_size=batch_size)
         report = ImportReport(outcomes=list(outcomes))
     if as_json:
