@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import make_engine, sqlite_path, transaction
+from karr_db.errors import MissingDatabaseError
 
 if TYPE_CHECKING:
     from karr_db.repositories.agents import AgentsRepository
@@ -104,6 +105,10 @@ class Database:
         """Raise unless the database is at this release's head; checked once per
         ``Database`` (the version tables only, no row counts)."""
         if not self._checked:
+            path = sqlite_path(self.engine.url)
+            if path is not None and not path.exists():
+                # Connecting would create an empty file, which helps nobody.
+                raise MissingDatabaseError(str(path.absolute()))
             migrations.require_current(self.engine)
             self._checked = True
 
