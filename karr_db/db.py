@@ -72,9 +72,7 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(
-    url: str | URL | None = None, *, read_only: bool = False, **kwargs: Any
-) -> Engine:
+def make_engine(url: str | URL | None = None, *, read_only: bool = False, **kwargs: Any) -> Engine:
     """Build an engine configured the way every part of karr_db expects.
 
     ``read_only`` opens a SQLite file read-only and refuses one that does not

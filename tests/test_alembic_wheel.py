@@ -52,8 +52,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     site = Path(
-        _run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=root)
-        .stdout.strip()
+        _run(
+            python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=root
+        ).stdout.strip()
     )
     (site / "_karr_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     install = _run(
@@ -77,7 +78,8 @@ def test_plain_alembic_upgrades_with_the_shipped_ini(installed: Path, tmp_path: 
         python, "-c", "import karr_db.migrations.scripts as s; print(s.packaged_ini())",
         cwd=tmp_path,
     ).stdout.strip()  # fmt: skip
-    assert ini.startswith(str(installed)) and ini.endswith("karr_db/_alembic/alembic.ini")
+    assert ini.startswith(str(installed))
+    assert ini.endswith("karr_db/_alembic/alembic.ini")
     url = f"sqlite:///{tmp_path / 'plain.db'}"
 
     upgraded = _run(python, "-m", "alembic", "-c", ini, "-x", f"url={url}", "upgrade", "head",

@@ -80,7 +80,7 @@ def test_a_current_database_is_used_and_upgrade_needs_no_check(empty_url: str) -
 @pytest.mark.parametrize("read_only", [True, False])
 def test_a_missing_sqlite_file_is_refused_not_created(tmp_path: Path, read_only: bool) -> None:
     missing = tmp_path / "typo.db"
-    with pytest.raises(MissingDatabaseError, match="typo.db does not exist"):
+    with pytest.raises(MissingDatabaseError, match=r"typo\.db does not exist"):
         _use(f"sqlite:///{missing}", read_only=read_only)
     assert not missing.exists()
 

@@ -64,7 +64,8 @@ def test_adopting_a_sqlite_file_writes_a_backup_first(kitt_home: Path) -> None:
     assert report["adopted"] is True
     backup = Path(report["backup"])
     assert backup.parent == kitt_home
-    assert backup.name.startswith("kitt.backup-") and backup.suffix == ".db"
+    assert backup.name.startswith("kitt.backup-")
+    assert backup.suffix == ".db"
     # The copy is the database as it was: the earlier system's, every row.
     assert migrations.status(f"sqlite:///{backup}").kind is migrations.DatabaseKind.LEGACY
     assert _rows(backup, "runs") == runs_before

@@ -91,9 +91,7 @@ def test_sql_of_a_database_at_head_is_nothing_to_do(migrated_url: str) -> None:
     assert f"nothing to do: the database is at revision {head_revision()}" in printed.stderr
 
 
-def test_sql_of_a_legacy_database_is_refused_in_one_line(
-    empty_url: str, samples_dir: Path
-) -> None:
+def test_sql_of_a_legacy_database_is_refused_in_one_line(empty_url: str, samples_dir: Path) -> None:
     build_legacy(empty_url, 2, samples_dir)
     before = snapshot(empty_url)
 

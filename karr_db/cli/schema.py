@@ -22,6 +22,7 @@ from karr_db.cli._app import (
     warn,
 )
 from karr_db.db import sqlite_path
+from karr_db.errors import MissingDatabaseError
 
 
 @app.command("upgrade")
@@ -87,6 +88,13 @@ def upgrade_command(
     say(f"database at revision {report.to_revision}")
 
 
+def _require_file(url: str) -> None:
+    """Reading commands report a missing SQLite file instead of calling it empty."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise MissingDatabaseError(str(path.absolute()))
+
+
 def _absolute(path: Path | None) -> str:
     return str(path.absolute()) if path is not None else "-"
 
@@ -104,7 +112,9 @@ def status_command(database: DatabaseOption = None, as_json: JsonOption = False)
     Example: karr-db status --json
     """
     refuse_switch_over(database)
-    status = migrations.status(state.url(database))
+    url = state.url(database)
+    _require_file(url)
+    status = migrations.status(url)
     counts = status.row_counts
     if as_json:
         print_json(status.model_dump(mode="json"))
@@ -137,7 +147,9 @@ def check_command(database: DatabaseOption = None, as_json: JsonOption = False) 
     Example: karr-db check --database sqlite:///karr.db
     """
     refuse_switch_over(database)
-    findings = migrations.check(state.url(database))
+    url = state.url(database)
+    _require_file(url)
+    findings = migrations.check(url)
     if as_json:
         print_json(findings)
     elif findings:

@@ -171,7 +171,24 @@ def _status(
 def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
     """Report the database's revision, schema version, pending work and (unless
     ``row_counts=False``, which saves a COUNT per table) its rows per table;
-    writes nothing (a SQLite file is opened read-only and must exist)."""
+    writes nothing: a SQLite file is opened read-only, and one that does not
+    exist is reported empty (what ``upgrade`` would create) without creating it."""
+    url = None if isinstance(database, Engine) else normalize_url(database)
+    path = None if url is None else sqlite_path(url)
+    if url is not None and path is not None and not path.exists():
+        chain = revision_chain()
+        return DatabaseStatus(
+            url=url.render_as_string(hide_password=True),
+            dialect="sqlite",
+            kind=DatabaseKind.EMPTY,
+            alembic_revision=None,
+            schema_version=None,
+            head_revision=chain.head,
+            head_schema_version=chain.reference_version_at(chain.head),
+            pending=chain.after(None),
+            needs_adoption=False,
+            tables=[],
+        )
     with _engine(database, read_only=True) as engine, engine.connect() as connection:
         return _status(connection, script_directory(), row_counts=row_counts)
 
