@@ -134,12 +134,23 @@ def test_from_empty_renders_the_whole_schema_whatever_the_database(
 
 def _schema(snap: dict[str, Any]) -> dict[str, Any]:
     """Definitions only (the rows of schema_version carry the time they were
-    written), with SQLite's stored DDL compared token by token: a rendered
-    script indents with spaces where a live upgrade's DDL has tabs."""
+    written), with SQLite's stored DDL compared clause by clause, whitespace
+    aside: a rendered script indents with spaces where a live upgrade has tabs."""
     schema: dict[str, Any] = {}
     for name, table in snap.items():
         if name == "sqlite_master":
-            schema[name] = sorted((*row[:3], " ".join((row[3] or "").split())) for row in table)
+            # Clause order too: SQLAlchemy emits a table's foreign keys in set order,
+            # which differs between processes; column order is compared above.
+            schema[name] = sorted(
+                (*row[:3], sorted(" ".join(part.split()) for part in _clauses(row[3])))
+                for row in table
+            )
         else:
             schema[name] = {k: v for k, v in table.items() if k != "rows"}
     return schema
+
+
+def _clauses(sql: str | None) -> list[str]:
+    """The comma-separated parts of a statement, its closing parenthesis apart."""
+    text = " ".join((sql or "").split())
+    return text.removesuffix(")").rstrip().split(",") + ([")"] if text.endswith(")") else [])
