@@ -80,7 +80,12 @@ def upgrade_command(
     if report.backup:
         say(f"backup of the database before adoption: {report.backup}")
     if report.adopted:
-        say(f"adopted the legacy database (it was at revision {report.from_revision or '-'})")
+        was = (
+            f"schema_version {report.from_schema_version}"
+            if report.from_schema_version is not None
+            else "an unknown schema_version"
+        )
+        say(f"adopted the legacy database (it was at {was}, without an Alembic revision)")
     if report.applied:
         say(f"applied: {', '.join(report.applied)}")
     else:

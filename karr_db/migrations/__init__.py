@@ -100,6 +100,8 @@ class UpgradeReport(BaseModel):
     from_revision: str | None
     to_revision: str | None
     applied: list[str]
+    #: The schema_version the database was at before (a legacy one has no revision).
+    from_schema_version: int | None = None
     created: bool = False  # a new SQLite file was created
     backup: str | None = None  # the copy written before adopting a SQLite file
 
@@ -279,6 +281,7 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True) 
         from_revision=seen.alembic_revision,
         to_revision=after.alembic_revision,
         applied=applied,
+        from_schema_version=seen.schema_version,
         created=created,
         backup=backup_path,
     )
@@ -345,6 +348,17 @@ def _include_name(name: str | None, type_: str, _parent: object) -> bool:
     return type_ != "table" or name in KARR_TABLES
 
 
+def _include_object(dialect: str) -> Any:
+    """Leave out what the models create on another dialect only (``Index.ddl_if``),
+    which Alembic's comparison does not know about."""
+
+    def include(item: object, _name: str | None, _type: str, reflected: bool, _to: object) -> bool:
+        only = getattr(item, "_ddl_if", None)
+        return reflected or only is None or only.dialect in (None, dialect)
+
+    return include
+
+
 def check(database: Database) -> list[Finding]:
     """Compare the live schema with the models and ``schema_version`` with ``alembic_version``."""
     from alembic.autogenerate import compare_metadata
@@ -365,7 +379,12 @@ def check(database: Database) -> list[Finding]:
             )
         findings += _bridge_findings(connection, state, script)
         context = MigrationContext.configure(
-            connection, opts={**CONTEXT_OPTIONS, "include_name": _include_name}
+            connection,
+            opts={
+                **CONTEXT_OPTIONS,
+                "include_name": _include_name,
+                "include_object": _include_object(connection.dialect.name),
+            },
         )
         for diff in compare_metadata(context, Base.metadata):
             findings.append(Finding(kind="drift", message=_describe(diff)))

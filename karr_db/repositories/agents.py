@@ -1,6 +1,8 @@
 """Agents: registration, hashed tokens, heartbeats, staleness and retirement.
 
-Statuses the layer writes are ``online``, ``offline`` and ``busy``; anything
+Statuses: the reference's ``online``, ``offline`` and ``busy``, and beyond it
+the ``idle`` and ``running`` that KITT's agents send with their heartbeats (the
+earlier system stored whatever a heartbeat said, ``idle`` by default). Anything
 else an older database holds is returned as it is. Tags are stored
 comma-separated as the reference says; rows written by the earlier system may
 hold a JSON list, and both read the same.
@@ -29,13 +31,16 @@ from karr_db.errors import (
     StillReferencedError,
     ValidationError,
 )
+from karr_db.limits import earlier, moment_problem, text_problem
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
+from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventsRepository, EventType
 
 __all__ = [
     "AGENT_STATUSES",
+    "AGENT_STATUS_NOTES",
     "AgentCredentials",
     "AgentDTO",
     "AgentsRepository",
@@ -43,8 +48,17 @@ __all__ = [
     "parse_tags",
 ]
 
-#: The statuses this layer writes.
-AGENT_STATUSES = ("online", "offline", "busy")
+#: The statuses this layer writes: the reference's three, then (beyond the
+#: reference) the ones KITT's agents report in heartbeats.
+AGENT_STATUSES = ("online", "offline", "busy", "idle", "running")
+#: What each status means, and whether the reference names it.
+AGENT_STATUS_NOTES: dict[str, tuple[bool, str]] = {
+    "online": (True, "registered (or re-registered) and heartbeating"),
+    "offline": (True, "marked so when its heartbeat went stale"),
+    "busy": (True, "working, set by the layer's caller"),
+    "idle": (False, "heartbeat says: waiting for work (KITT's default)"),
+    "running": (False, "heartbeat says: running a benchmark"),
+}
 #: How many referencing ids a :class:`StillReferencedError` names per table.
 _NAMED_REFERENCES = 5
 
@@ -68,9 +82,14 @@ def format_tags(tags: Iterable[str]) -> str | None:
     """The stored (comma-separated) form; duplicates dropped, order kept."""
     clean: list[str] = []
     errors: list[FieldError] = []
+    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
+        raise ValidationError("agent", [FieldError("tags", "must be a list of strings")])
     for index, tag in enumerate(tags):
         stripped = tag.strip() if isinstance(tag, str) else ""
-        if not stripped:
+        problem = text_problem(tag) if isinstance(tag, str) else None
+        if problem:
+            errors.append(FieldError(f"tags.{index}", problem))
+        elif not stripped:
             errors.append(FieldError(f"tags.{index}", "must be a non-empty string"))
         elif "," in stripped:
             errors.append(FieldError(f"tags.{index}", "must not contain a comma"))
@@ -142,11 +161,30 @@ class AgentCredentials(DTO):
     token: SecretStr
 
 
-def _hardware(**fields: Any) -> dict[str, Any]:
+def _hardware(**values: Any) -> dict[str, Any]:
     """The hardware fields a caller actually passed (``None`` means unchanged)."""
-    return {name: value for name, value in fields.items() if value is not None}
+    return {name: value for name, value in values.items() if value is not None}
 
 
+def _check_columns(
+    *, port: int | None = None, gpu_count: int | None = None, ram_gb: int | None = None
+) -> None:
+    """INTEGER columns hold 32 bits on PostgreSQL; SQLite would keep 64, so both refuse more."""
+    fields(
+        "agent",
+        [
+            ("port", None if port is None or 0 < port < 65536 else "must be between 1 and 65535"),
+            ("gpu_count", None if gpu_count is None else int32(gpu_count)),
+            ("ram_gb", None if ram_gb is None else int32(ram_gb)),
+        ],
+    )
+
+
+def _check_now(now: datetime | None) -> None:
+    fields("agent query", [("now", None if now is None else moment_problem(now))])
+
+
+@checked
 class AgentsRepository:
     """Agents in the caller's transaction; every change appends its event."""
 
@@ -187,6 +225,7 @@ class AgentsRepository:
         older than ``now - stale_after``. Reading never writes: marking stale
         agents offline is :meth:`mark_stale_offline`.
         """
+        _check_now(now)
         query = select(Agent)
         if status is not None:
             query = query.where(Agent.status == status)
@@ -205,7 +244,7 @@ class AgentsRepository:
     def _stale_clause(threshold: timedelta, now: datetime | None) -> Any:
         # last_heartbeat is fixed-width UTC text on both dialects, so comparing
         # the text compares the times.
-        cutoff = (now or utcnow()) - threshold
+        cutoff = earlier(now or utcnow(), threshold)
         return or_(Agent.last_heartbeat.is_(None), Agent.last_heartbeat < cutoff)
 
     # --- registration and tokens -------------------------------------------------
@@ -216,7 +255,9 @@ class AgentsRepository:
         *,
         hostname: str | None = None,
         port: int | None = None,
-        tags: Iterable[str] = (),
+        token: str | SecretStr | None = None,
+        replace: bool = False,
+        tags: Iterable[str] | None = None,
         notes: str | None = None,
         gpu_info: str | None = None,
         gpu_count: int | None = None,
@@ -226,54 +267,116 @@ class AgentsRepository:
         fingerprint: str | None = None,
         kitt_version: str | None = None,
     ) -> AgentCredentials:
-        """Create an agent (``online``, heartbeat now) and its token, returned this once."""
+        """Create an agent (``online``, heartbeat now) with its token.
+
+        ``token``: the secret the agent generated and will send (KITT's agents
+        do); it is stored only as its hash and refused, with the field named,
+        when empty or too weak (see :func:`karr_db.tokens.token_problem`).
+        Without it a token is generated and returned this once.
+
+        ``replace``: an agent of that name already registered is updated
+        instead of refused with :class:`AlreadyExistsError` -- the explicit
+        upsert of an agent that re-registers after a restart. Its id,
+        ``registered_at`` and history stay; ``hostname``, ``port`` and any other
+        field passed are updated (``None`` leaves one as it is), the token is
+        replaced (the old one stops verifying at commit), the status becomes
+        ``online`` and the heartbeat now. Either way one ``agent.registered``
+        event is appended (``"replaced": true`` for an update). Two processes
+        registering the same name are serialised by the event-log lock, so
+        exactly one creates the agent.
+        """
+        errors: builtins.list[FieldError] = []
         if not name or not name.strip():
-            raise ValidationError("agent", [FieldError("name", "must not be empty")])
+            errors.append(FieldError("name", "must not be empty"))
+        if not errors:
+            problem = text_problem(name, indexed=True)
+            if problem:
+                errors.append(FieldError("name", problem))
         if port is not None and not 0 < port < 65536:
-            raise ValidationError("agent", [FieldError("port", "must be between 1 and 65535")])
-        stored_tags = format_tags(tags)
-        self._events.lock_log()
-        if self.session.scalar(select(Agent.id).where(Agent.name == name)) is not None:
-            raise AlreadyExistsError("agent", name)
-        token = tokens.generate_token()
-        now = utcnow()
-        agent_id = str(uuid.uuid4())
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(Agent).values(
-                        id=agent_id,
-                        name=name,
-                        hostname=hostname,
-                        port=port,
-                        token=tokens.hash_token(token),
-                        status="online",
-                        gpu_info=gpu_info,
-                        gpu_count=gpu_count,
-                        cpu_info=cpu_info,
-                        ram_gb=ram_gb,
-                        environment_type=environment_type,
-                        fingerprint=fingerprint,
-                        kitt_version=kitt_version,
-                        last_heartbeat=now,
-                        registered_at=now,
-                        notes=notes,
-                        tags=stored_tags,
-                    )
-                )
-        except IntegrityError:
-            raise AlreadyExistsError("agent", name) from None
-        self._events.append(
-            EventType.AGENT_REGISTERED,
-            source_id=agent_id,
-            data={
-                "name": name,
-                "hostname": hostname,
-                "port": port,
-                "tags": parse_tags(stored_tags),
-            },
+            errors.append(FieldError("port", "must be between 1 and 65535"))
+        errors.extend(
+            FieldError(field, problem)
+            for field, problem in (
+                ("gpu_count", None if gpu_count is None else int32(gpu_count)),
+                ("ram_gb", None if ram_gb is None else int32(ram_gb)),
+            )
+            if problem
         )
-        return AgentCredentials(agent=self.get(agent_id), token=SecretStr(token))
+        secret = token.get_secret_value() if isinstance(token, SecretStr) else token
+        if secret is not None:
+            problem = tokens.token_problem(secret)
+            if problem:
+                errors.append(FieldError("token", problem))
+        if errors:
+            raise ValidationError("agent", errors)
+        stored_tags = format_tags(tags) if tags is not None else None
+        secret = secret if secret is not None else tokens.generate_token()
+        hardware = _hardware(
+            gpu_info=gpu_info,
+            gpu_count=gpu_count,
+            cpu_info=cpu_info,
+            ram_gb=ram_gb,
+            environment_type=environment_type,
+            fingerprint=fingerprint,
+            kitt_version=kitt_version,
+        )
+        described = _hardware(hostname=hostname, port=port, notes=notes)
+        if tags is not None:
+            described["tags"] = stored_tags
+        self._events.lock_log()
+        existing = self.session.scalar(select(Agent.id).where(Agent.name == name))
+        if existing is not None and not replace:
+            raise AlreadyExistsError("agent", name)
+        now = utcnow()
+        if existing is None:
+            agent_id = str(uuid.uuid4())
+            try:
+                with self.session.begin_nested():
+                    self.session.execute(
+                        insert(Agent).values(
+                            id=agent_id,
+                            name=name,
+                            hostname=hostname,
+                            port=port,
+                            token=tokens.hash_token(secret),
+                            status="online",
+                            last_heartbeat=now,
+                            registered_at=now,
+                            notes=notes,
+                            tags=stored_tags,
+                            **hardware,
+                        )
+                    )
+            except IntegrityError:
+                # An insert by a writer that does not take the event-log lock.
+                existing = self.session.scalar(select(Agent.id).where(Agent.name == name))
+                if existing is None or not replace:
+                    raise AlreadyExistsError("agent", name) from None
+        if existing is not None:
+            agent_id = existing
+            self.session.execute(
+                update(Agent)
+                .where(Agent.id == agent_id)
+                .values(
+                    token=tokens.hash_token(secret),
+                    status="online",
+                    last_heartbeat=now,
+                    **described,
+                    **hardware,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        agent = self.get(agent_id)
+        data: dict[str, Any] = {
+            "name": name,
+            "hostname": agent.hostname,
+            "port": agent.port,
+            "tags": agent.tags,
+        }
+        if existing is not None:
+            data["replaced"] = True
+        self._events.append(EventType.AGENT_REGISTERED, source_id=agent_id, data=data)
+        return AgentCredentials(agent=agent, token=SecretStr(secret))
 
     def rotate_token(self, agent_id: str) -> AgentCredentials:
         """Replace the agent's token; the old one stops verifying at commit."""
@@ -364,6 +467,7 @@ class AgentsRepository:
         """Record a heartbeat: ``last_heartbeat`` (now, UTC), status and the
         hardware fields passed, in one UPDATE; a status change is also an event."""
         self._check_status(status)
+        _check_columns(gpu_count=gpu_count, ram_gb=ram_gb)
         self._events.lock_log()
         previous = self.session.scalar(
             select(Agent.status).where(Agent.id == agent_id).with_for_update()
@@ -407,6 +511,7 @@ class AgentsRepository:
         Returns the agents it changed (already-offline agents are left alone),
         each with an ``agent.status_changed`` event.
         """
+        _check_now(now)
         self._events.lock_log()
         stale = self._stale_clause(threshold, now)
         candidates = self.session.execute(
@@ -433,6 +538,7 @@ class AgentsRepository:
         tags: Iterable[str] | None = None,
     ) -> AgentDTO:
         """Change descriptive fields; ``None`` leaves a field as it is."""
+        _check_columns(port=port)
         values: dict[str, Any] = _hardware(hostname=hostname, port=port, notes=notes)
         if tags is not None:
             values["tags"] = format_tags(tags)
