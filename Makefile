@@ -57,8 +57,8 @@ bench-scale: install ## save and leaderboard at 1k, 10k and 100k stored runs (lo
 check-schema: install ## report drift between the models and the database
 	$(VENV)/bin/karr-db check
 
-sql: install ## print the PostgreSQL DDL of a full upgrade
-	$(VENV)/bin/alembic -x url=postgresql+psycopg://localhost/karr upgrade head --sql
+sql: install ## print the PostgreSQL DDL of a full upgrade (from an empty database)
+	$(VENV)/bin/karr-db upgrade --sql --from-empty --database postgresql+psycopg://localhost/karr
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

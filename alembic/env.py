@@ -13,10 +13,15 @@ from alembic.util import CommandError
 from karr_db.errors import KarrError
 from karr_db.migrations.runner import run_offline, run_online
 
-if context.config.config_file_name is not None and context.config.attributes.get(
-    "configure_logger", True
+# Logging only from a file that configures it: a minimal alembic.ini (no
+# [formatters] section) would otherwise crash fileConfig with KeyError.
+config = context.config
+if (
+    config.config_file_name is not None
+    and config.attributes.get("configure_logger", True)
+    and config.file_config.has_section("formatters")
 ):
-    fileConfig(context.config.config_file_name, disable_existing_loggers=False)
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 try:
     if context.is_offline_mode():

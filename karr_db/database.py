@@ -20,7 +20,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import make_engine, sqlite_path, transaction
+from karr_db.errors import MissingDatabaseError
 
 if TYPE_CHECKING:
     from karr_db.repositories.agents import AgentsRepository
@@ -68,21 +69,53 @@ class UnitOfWork:
 
 
 class Database:
-    """An engine plus the operations a script needs; owns the engine it creates."""
+    """An engine plus the operations a script needs; owns the engine it creates.
+
+    The first :meth:`unit_of_work` refuses a database this release cannot use
+    as it stands (empty, the earlier system's not yet adopted, behind, or
+    newer) with the layer's error naming the next step, instead of failing
+    later on a missing table or misreading a newer schema. Tools that migrate
+    pass ``require_current=False``; :meth:`upgrade`, :meth:`status` and
+    :meth:`check` never require it. ``read_only`` opens a SQLite file
+    read-only and refuses one that does not exist.
+    """
 
     def __init__(
-        self, url: str | URL | None = None, *, engine: Engine | None = None, **kwargs: Any
+        self,
+        url: str | URL | None = None,
+        *,
+        engine: Engine | None = None,
+        require_current: bool = True,
+        read_only: bool = False,
+        **kwargs: Any,
     ):
         self._owns_engine = engine is None
-        self.engine = engine if engine is not None else make_engine(url, **kwargs)
+        self.engine = (
+            engine if engine is not None else make_engine(url, read_only=read_only, **kwargs)
+        )
+        self._require_current = require_current
+        self._checked = not require_current
 
     @property
     def url(self) -> str:
         """The database URL with any password masked."""
         return self.engine.url.render_as_string(hide_password=True)
 
+    def require_current(self) -> None:
+        """Raise unless the database is at this release's head; checked once per
+        ``Database`` (the version tables only, no row counts)."""
+        if not self._checked:
+            path = sqlite_path(self.engine.url)
+            if path is not None and not path.exists():
+                # Connecting would create an empty file, which helps nobody.
+                raise MissingDatabaseError(str(path.absolute()))
+            migrations.require_current(self.engine)
+            self._checked = True
+
     def upgrade(self) -> migrations.UpgradeReport:
-        return migrations.upgrade(self.engine)
+        report = migrations.upgrade(self.engine)
+        self._checked = not self._require_current  # look again before the next unit of work
+        return report
 
     def status(self) -> migrations.DatabaseStatus:
         return migrations.status(self.engine)
@@ -110,6 +143,7 @@ class Database:
             immediate = not readonly
         if immediate and readonly:
             raise ValueError("a read-only unit of work takes no write lock: drop immediate=True")
+        self.require_current()
         with transaction(self.engine, immediate=immediate, readonly=readonly) as session:
             yield UnitOfWork(session)
 

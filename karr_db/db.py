@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -16,7 +17,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from karr_db.errors import ConcurrencyError, ConnectionLostError, DatabaseURLError, StorageError
+from karr_db.errors import (
+    ConcurrencyError,
+    ConnectionLostError,
+    DatabaseURLError,
+    MissingDatabaseError,
+    StorageError,
+)
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -26,6 +33,7 @@ __all__ = [
     "make_engine",
     "normalize_url",
     "session_factory",
+    "sqlite_path",
     "storage_error",
     "transaction",
 ]
@@ -53,6 +61,11 @@ def default_sqlite_path() -> Path:
     return Path(home).expanduser() / "karr.db"
 
 
+def earlier_sqlite_path() -> Path:
+    """Where the earlier system kept its database by default, beside ours."""
+    return default_sqlite_path().with_name("kitt.db")
+
+
 def default_database_url() -> str:
     """``KARR_DATABASE_URL`` if set, else the default SQLite file."""
     return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{default_sqlite_path()}"
@@ -69,15 +82,21 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
-    """Build an engine configured the way every part of karr_db expects."""
+def make_engine(url: str | URL | None = None, *, read_only: bool = False, **kwargs: Any) -> Engine:
+    """Build an engine configured the way every part of karr_db expects.
+
+    ``read_only`` opens a SQLite file read-only and refuses one that does not
+    exist (:class:`~karr_db.errors.MissingDatabaseError`), so that reading a
+    mistyped path never leaves an empty database there; PostgreSQL ignores it
+    (the server's grants decide).
+    """
     parsed = normalize_url(url if url is not None else default_database_url())
     # SQL logging (echo, or DEBUG on sqlalchemy.engine) and driver error messages
     # would otherwise carry bound values: token hashes, documents.
     kwargs.setdefault("hide_parameters", True)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        engine = _sqlite_engine(parsed, **kwargs)
+        engine = _sqlite_engine(parsed, read_only=read_only, **kwargs)
     elif backend == "postgresql":
         engine = _postgresql_engine(parsed, **kwargs)
     else:
@@ -104,12 +123,35 @@ def _hide_rows(engine: Engine) -> None:
         logger.addFilter(_NoRows())
 
 
-def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file a SQLite URL names (``None`` for PostgreSQL, memory or URI forms)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
     database = url.database
-    if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    path = sqlite_path(url)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT, **kwargs.pop("connect_args", {})}
+    if read_only and path is not None:
+        if not path.is_file():
+            raise MissingDatabaseError(str(path.absolute()))
+        # mode=ro: SQLite itself refuses to create or write the file. A file: URI
+        # (percent-encoded by as_uri) keeps any character of the path literal.
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        timeout = connect_args["timeout"]
+        kwargs["creator"] = lambda: sqlite3.connect(
+            uri, uri=True, timeout=timeout, check_same_thread=False
+        )
+    elif path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args=connect_args, **kwargs)
+    writable = not (read_only and path is not None)
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -121,7 +163,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
             cursor.execute("PRAGMA foreign_keys = ON")  # cascades do nothing without it
-            if database and database != ":memory:":
+            if database and database != ":memory:" and writable:
                 cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()

@@ -260,8 +260,10 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
     lines += [
         "",
         "Run `karr-db upgrade` (or `alembic upgrade head`) to apply pending revisions; it",
-        "first adopts a database of the earlier system. `karr-db upgrade --sql` prints the",
-        "DDL instead. Migrations are forward-only; downgrades are refused. Only the earlier",
+        "first adopts a database of the earlier system (a SQLite file is backed up first).",
+        "`karr-db upgrade --sql` prints the SQL it would run on that database instead (from",
+        "its current revision; `--from-empty` for the whole schema; adoption cannot be",
+        "rendered). Migrations are forward-only; downgrades are refused. Only the earlier",
         "system's schemas 1 and 2 are adopted; a database at any other `schema_version`",
         "without `alembic_version`, or at a revision this release does not know, is left",
         "untouched.",

@@ -105,6 +105,31 @@ class UnadoptableSchemaError(SchemaError):
         )
 
 
+class NotReadyError(SchemaError):
+    """The database is not at the schema this release reads and writes (empty,
+    not yet adopted, or behind); the message names the next step. Tools that
+    migrate open it with ``Database(url, require_current=False)``."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        self.kind = kind
+        super().__init__(message)
+
+
+class MissingDatabaseError(SchemaError):
+    """A SQLite file to be read does not exist: reading never creates one."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"database file {path} does not exist (check the path; `karr-db upgrade` "
+            "creates a new database there)"
+        )
+
+
+class BackupError(KarrError):
+    """A backup copy could not be written (or is not karr-db's to write)."""
+
+
 # --- domain errors raised by the repositories --------------------------------
 
 

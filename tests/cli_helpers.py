@@ -82,7 +82,7 @@ def write_variants(samples_dir: Path, target: Path, count: int) -> list[Path]:
     and with avg_tps rising, as ``<target>/<n>/metrics.json``."""
     from datetime import datetime, timedelta
 
-    base = json.loads((samples_dir / "sample_throughput.json").read_text(encoding="utf-8"))
+    base = json.loads((samples_dir / "sample_decode_speed.json").read_text(encoding="utf-8"))
     start = datetime(2026, 1, 1, 12, 0, 0)
     paths = []
     for n in range(count):

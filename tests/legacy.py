@@ -316,7 +316,7 @@ def populate(connection: Connection, version: int, samples_dir: Path) -> None:
             },
         )
     if version >= 2:
-        _populate_v2(connection, pg)
+        _populate_v2(connection, pg, first_run=f"run-0-{docs[0][0]}")
 
 
 def _sqlite_real(value: float) -> float | None:
@@ -324,7 +324,7 @@ def _sqlite_real(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _populate_v2(connection: Connection, pg: bool) -> None:
+def _populate_v2(connection: Connection, pg: bool, first_run: str) -> None:
     agents = [
         (
             "agent-1",
@@ -369,9 +369,9 @@ def _populate_v2(connection: Connection, pg: bool) -> None:
             "INSERT INTO quick_tests (id, agent_id, model_path, engine_name, benchmark_name, "
             "status, created_at, completed_at, result_id) VALUES ('qt-1', 'agent-1', '/m', "
             "'vllm', 'throughput', 'completed', '2026-02-12T10:00:00', '2026-02-12 10:05:00', "
-            "'run-0-' || :name)"
+            ":result)"
         ),
-        {"name": "sample_quality"},
+        {"result": first_run},
     )
     for i in range(1, 6):
         connection.execute(

@@ -58,7 +58,10 @@ def test_upgrade_sql_prints_ddl_without_touching_the_database(empty_url: str) ->
     result = cli("upgrade", "--sql", "--database", empty_url)
     assert result.exit_code == 0, result.output
     assert "CREATE TABLE runs" in result.stdout
-    assert cli("status", "--database", empty_url, "--json").json()["kind"] == "empty"
+    if empty_url.startswith("sqlite"):
+        assert not Path(empty_url.removeprefix("sqlite:///")).exists()
+    else:
+        assert cli("status", "--database", empty_url, "--json").json()["kind"] == "empty"
 
 
 def test_status_reports_revision_pending_and_row_counts(
@@ -81,7 +84,15 @@ def test_status_reports_revision_pending_and_row_counts(
     assert "benchmarks" in human.stdout
 
 
+def _empty_file(url: str) -> str:
+    """An empty database: for SQLite an existing, empty file (a missing one is an error)."""
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite:///")).touch()
+    return url
+
+
 def test_status_of_an_empty_database_lists_what_upgrade_would_apply(empty_url: str) -> None:
+    _empty_file(empty_url)
     status = cli("status", "--database", empty_url, "--json").json()
     assert status["kind"] == "empty"
     assert status["pending"] == REVISIONS
@@ -96,6 +107,7 @@ def test_check_passes_on_a_migrated_database(migrated_url: str) -> None:
 
 
 def test_check_exits_1_and_lists_each_finding(empty_url: str) -> None:
+    _empty_file(empty_url)
     result = cli("check", "--database", empty_url)
     assert result.exit_code == 1
     assert "state: database is empty: run upgrade" in result.stdout
@@ -189,7 +201,7 @@ def test_export_by_filters_writes_a_tree(
 ) -> None:
     import_samples(migrated_url, samples_dir)
     out = tmp_path / "export"
-    result = cli("export", "--engine", "llama_cpp", "-o", str(out), "--database", migrated_url)
+    result = cli("export", "--engine", "ollama", "-o", str(out), "--database", migrated_url)
     assert result.exit_code == 0, result.output
     assert "exported 2 run(s)" in result.stdout
     assert len(list(out.glob(f"*/{RESULT_FILE_NAME}"))) == 2
@@ -212,8 +224,8 @@ def test_list_is_newest_first_filtered_and_limited(migrated_url: str, samples_di
     assert stamps == sorted(stamps, reverse=True)
     limited = cli("list", "--database", migrated_url, "--json", "--limit", "2").json()["items"]
     assert [r["id"] for r in limited] == [r["id"] for r in runs[:2]]
-    vllm = cli("list", "--database", migrated_url, "--json", "--engine", "vllm").json()["items"]
-    assert [r["engine"] for r in vllm] == ["vllm"]
+    tgi = cli("list", "--database", migrated_url, "--json", "--engine", "tgi").json()["items"]
+    assert [r["engine"] for r in tgi] == ["tgi"]
     failed = cli("list", "--database", migrated_url, "--json", "--failed").json()["items"]
     assert [r["passed"] for r in failed] == [False]
     human = cli("list", "--database", migrated_url, "--limit", "2")
@@ -231,7 +243,7 @@ def test_show_prints_benchmarks_and_metrics(migrated_url: str, samples_dir: Path
     )
     detail = cli("show", throughput, "--database", migrated_url, "--json").json()
     assert len(detail["benchmarks"]) == 3
-    assert detail["benchmarks"][0]["metrics"]["avg_tps"] == pytest.approx(45.44)
+    assert detail["benchmarks"][0]["metrics"]["avg_tps"] == pytest.approx(45.6)
     human = cli("show", throughput, "--database", migrated_url)
     assert human.exit_code == 0
     assert "avg_tps" in human.stdout
@@ -242,7 +254,7 @@ def test_stats_counts_by_engine_and_model(migrated_url: str, samples_dir: Path) 
     import_samples(migrated_url, samples_dir)
     stats = cli("stats", "--database", migrated_url, "--json").json()
     assert (stats["runs"], stats["passed"], stats["failed"]) == (3, 2, 1)
-    assert {e["engine"]: e["runs"] for e in stats["by_engine"]} == {"llama_cpp": 2, "vllm": 1}
+    assert {e["engine"]: e["runs"] for e in stats["by_engine"]} == {"ollama": 2, "tgi": 1}
     assert sum(m["runs"] for m in stats["by_model"]) == 3
     assert "3 run(s): 2 passed, 1 failed" in cli("stats", "--database", migrated_url).stdout
 

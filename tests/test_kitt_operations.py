@@ -279,7 +279,7 @@ def test_stats_count_by_suite_too(session: Session, samples_dir: Path) -> None:
     for path in sorted(samples_dir.glob("*.json")):
         results.save(path.read_bytes())
     results.save(
-        dict(json.loads((samples_dir / "sample_quality.json").read_text()), suite_name=None)
+        dict(json.loads((samples_dir / "sample_accuracy.json").read_text()), suite_name=None)
     )
     stats = results.stats()
     suites = {g.name: (g.runs, g.passed, g.failed) for g in stats.by_suite}

@@ -25,7 +25,7 @@ from karr_db.kitt import KarrResultStore, ResultStore, ResultStoreFiles
 
 def _documents(samples_dir: Path) -> list[dict[str, Any]]:
     """Six documents over two engines, three models, two suites, both outcomes."""
-    base = json.loads((samples_dir / "sample_throughput.json").read_text())
+    base = json.loads((samples_dir / "sample_decode_speed.json").read_text())
     docs = []
     for n, (model, engine, suite, passed, tps) in enumerate(
         [

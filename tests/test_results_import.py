@@ -21,16 +21,16 @@ from tests.helpers import same
 def build_tree(samples_dir: Path, root: Path) -> dict[str, Path]:
     """A KITT-like results tree: good documents, a broken one and a non-object."""
     files = {
-        "quality": root / "2026" / "qwen" / "metrics.json",
-        "throughput": root / "2026" / "llama" / "run1" / "metrics.json",
+        "quality": root / "2026" / "mistral" / "metrics.json",
+        "throughput": root / "2026" / "qwen" / "run1" / "metrics.json",
         "broken": root / "broken" / "metrics.json",
         "list": root / "list" / "metrics.json",
         "invalid": root / "invalid" / "metrics.json",
     }
     for path in files.values():
         path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(samples_dir / "sample_quality.json", files["quality"])
-    shutil.copy(samples_dir / "sample_throughput.json", files["throughput"])
+    shutil.copy(samples_dir / "sample_accuracy.json", files["quality"])
+    shutil.copy(samples_dir / "sample_decode_speed.json", files["throughput"])
     files["broken"].write_text('{"model": "m", "engine": ')
     files["list"].write_text("[]")
     files["invalid"].write_text(json.dumps({"model": "m", "engine": "e", "timestamp": 5}))
@@ -51,7 +51,7 @@ def test_a_tree_imports_each_file_and_reports_every_outcome(
     engine: Engine, samples_dir: Path, tmp_path: Path
 ) -> None:
     files = build_tree(samples_dir, tmp_path)
-    explicit = samples_dir / "sample_test_agent_latency.json"
+    explicit = samples_dir / "sample_agent_latency.json"
     missing = tmp_path / "nope.json"
 
     report = import_paths(engine, [tmp_path, explicit, missing])
@@ -71,7 +71,7 @@ def test_a_tree_imports_each_file_and_reports_every_outcome(
     assert len(report.rejected) == 4
     quality = json.loads(files["quality"].read_text())
     assert by_path[files["quality"]].run_id == run_id_for(quality)
-    assert runs_and_rows(engine) == (3, 9, 68)
+    assert runs_and_rows(engine) == (3, 8, 65)
 
     again = import_paths(engine, [tmp_path])
     assert {Path(o.path) for o in again.already_present} == {
@@ -79,7 +79,7 @@ def test_a_tree_imports_each_file_and_reports_every_outcome(
         files["throughput"],
     }
     assert again.imported == []
-    assert runs_and_rows(engine) == (3, 9, 68)
+    assert runs_and_rows(engine) == (3, 8, 65)
 
 
 def test_export_writes_documents_that_import_back_as_the_same_runs(
@@ -115,11 +115,11 @@ def test_export_writes_documents_that_import_back_as_the_same_runs(
 def test_export_by_filter_and_one_run(engine: Engine, samples_dir: Path, tmp_path: Path) -> None:
     import_paths(engine, sorted(samples_dir.glob("*.json")))
     with transaction(engine) as session:
-        assert export_runs(session, tmp_path / "llama", {"engine": "llama_cpp"}) == 2
-        vllm = ResultsRepository(session).list_runs({"engine": "vllm"}).items[0].id
-        target = export_run(session, vllm, tmp_path / "one.json")
-    assert len(list((tmp_path / "llama").rglob("metrics.json"))) == 2
-    assert json.loads(target.read_text())["engine"] == "vllm"
+        assert export_runs(session, tmp_path / "ollama", {"engine": "ollama"}) == 2
+        tgi = ResultsRepository(session).list_runs({"engine": "tgi"}).items[0].id
+        target = export_run(session, tgi, tmp_path / "one.json")
+    assert len(list((tmp_path / "ollama").rglob("metrics.json"))) == 2
+    assert json.loads(target.read_text())["engine"] == "tgi"
 
 
 def test_directories_offer_metrics_json_else_every_json_file(tmp_path: Path) -> None:

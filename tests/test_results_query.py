@@ -376,9 +376,9 @@ def test_compare_names_a_missing_run(repo: ResultsRepository, runs: dict[str, st
 
 def test_samples_compare(session: Session, samples_dir: Path) -> None:
     repo = ResultsRepository(session)
-    a = repo.save(json.loads((samples_dir / "sample_throughput.json").read_text())).run.id
-    b = repo.save(json.loads((samples_dir / "sample_quality.json").read_text())).run.id
+    a = repo.save(json.loads((samples_dir / "sample_decode_speed.json").read_text())).run.id
+    b = repo.save(json.loads((samples_dir / "sample_accuracy.json").read_text())).run.id
     comparison = repo.compare([a, b])
     rows = {(r.test_name, r.run_number, r.metric): r for r in comparison.rows}
-    assert rows[("throughput", 2, "avg_tps")].values == [45.33, None]
-    assert rows[("mmlu", 1, "accuracy")].values == [None, 0.668]
+    assert rows[("throughput", 2, "avg_tps")].values == [45.21, None]
+    assert rows[("mmlu_pro", 1, "accuracy")].values == [None, 0.6125]

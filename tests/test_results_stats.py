@@ -18,7 +18,7 @@ def _save_samples(session: Session, samples_dir: Path) -> dict[str, dict[str, ob
     repo = ResultsRepository(session)
     for doc in docs.values():
         repo.save(doc)
-    unknown = dict(docs["sample_throughput"], passed=None, model="no-outcome")
+    unknown = dict(docs["sample_decode_speed"], passed=None, model="no-outcome")
     repo.save(unknown)
     return docs
 
@@ -43,7 +43,7 @@ def test_stats_fold_outcomes_by_engine_and_model(session: Session, samples_dir: 
     )
     assert stats.totals.passed == len(docs) - expected_failed
     engines = {g.name: (g.runs, g.passed, g.failed, g.unknown) for g in stats.by_engine}
-    assert engines == {"llama_cpp": (3, 2, 0, 1), "vllm": (1, 0, 1, 0)}
+    assert engines == {"ollama": (3, 2, 0, 1), "tgi": (1, 0, 1, 0)}
     models = {g.name: g.runs for g in stats.by_model}
     assert models["no-outcome"] == 1
     assert sum(models.values()) == stats.totals.runs
@@ -52,8 +52,8 @@ def test_stats_fold_outcomes_by_engine_and_model(session: Session, samples_dir: 
 def test_stats_take_the_run_filters(session: Session, samples_dir: Path) -> None:
     _save_samples(session, samples_dir)
     repo = ResultsRepository(session)
-    only = repo.stats({"engine": "vllm"})
-    assert (only.totals.runs, [g.name for g in only.by_engine]) == (1, ["vllm"])
+    only = repo.stats({"engine": "tgi"})
+    assert (only.totals.runs, [g.name for g in only.by_engine]) == (1, ["tgi"])
     assert repo.stats({"gpu_model": "no such gpu"}).totals.runs == 0
     with pytest.raises(InvalidQueryError, match="colour"):
         repo.stats({"colour": "red"})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -27,12 +28,15 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from karr_db import __version__, migrations
 from karr_db.cli._errors import Scrubber, describe
 from karr_db.database import Database
-from karr_db.db import DATABASE_URL_ENV, default_database_url
-from karr_db.errors import NewerSchemaError, SchemaError, UnadoptableSchemaError
-from karr_db.migrations.scripts import reference_versions
+from karr_db.db import (
+    DATABASE_URL_ENV,
+    default_database_url,
+    default_sqlite_path,
+    earlier_sqlite_path,
+)
+from karr_db.errors import SchemaError
 from karr_db.repositories.base import Page
 
 __all__ = ["DatabaseOption", "JsonOption", "app", "open_database", "state"]
@@ -220,6 +224,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from karr_db import __version__
+
         typer.echo(f"karr-db {__version__}")
         raise typer.Exit()
 
@@ -258,49 +264,42 @@ DatabaseOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
-class NotReadyError(SchemaError):
-    """The database cannot be read by this release as it stands."""
-
-
 @contextmanager
-def open_database(database: str | None) -> Iterator[Database]:
-    """The database to read or write, refused unless it is at this release's head.
-
-    Catching an empty, legacy or newer database here gives a message with the
-    next step instead of a driver error about a missing table or column.
+def open_database(database: str | None, *, write: bool = False) -> Iterator[Database]:
+    """The database to read (or, with ``write``, to write), refused unless it is at
+    this release's head: the library's readiness check, whose errors name the next
+    step. Reading opens a SQLite file read-only, so a mistyped path is reported,
+    not created.
     """
-    with Database(state.url(database)) as db:
-        status = db.status()
-        kind = status.kind
-        if kind is migrations.DatabaseKind.NEWER:
-            # Newer means an Alembic revision this release does not know: name
-            # both as revisions (schema_version only tracks the reference's versions).
-            found = (
-                f"revision {status.alembic_revision}"
-                if status.alembic_revision is not None
-                else f"schema_version {status.schema_version}"
-            )
-            raise NewerSchemaError(found, f"revision {status.head_revision}")
-        if kind is migrations.DatabaseKind.EMPTY:
-            raise NotReadyError("the database is empty: run `karr-db upgrade` to create the schema")
-        if kind is migrations.DatabaseKind.LEGACY:
-            raise NotReadyError(
-                f"the database is at legacy schema_version {status.schema_version}: "
-                "run `karr-db upgrade` to adopt it"
-            )
-        if kind is migrations.DatabaseKind.UNADOPTABLE:
-            assert status.schema_version is not None
-            raise UnadoptableSchemaError(status.schema_version, reference_versions())
-        if kind is not migrations.DatabaseKind.MANAGED:
-            raise NotReadyError(
-                f"the database cannot be used ({kind.value}): run `karr-db check` for details"
-            )
-        if status.pending:
-            raise NotReadyError(
-                f"the database needs migrating ({', '.join(status.pending)} pending): "
-                "run `karr-db upgrade`"
-            )
+    refuse_switch_over(database)
+    with Database(state.url(database), read_only=not write) as db:
+        db.require_current()
         yield db
+
+
+def refuse_switch_over(database: str | None) -> None:
+    """Stop before using a new default file while the earlier system's is beside it.
+
+    A user coming from the earlier system would otherwise get an empty
+    ``karr.db`` next to their history in ``kitt.db`` and no hint. Only the
+    fallback default counts: a --database or $KARR_DATABASE_URL is a choice.
+    """
+    if database or state.database or os.environ.get(DATABASE_URL_ENV):
+        return
+    default = default_sqlite_path()
+    earlier = earlier_sqlite_path()
+    if not default.exists() and earlier.is_file():
+        raise SwitchOverError(
+            f"{default} does not exist, but the earlier system's database {earlier} does: "
+            f"adopt it with `karr-db upgrade --database sqlite:///{earlier}` (a backup copy "
+            "is written beside it first), then use it with --database or $KARR_DATABASE_URL; "
+            f"to start an empty database instead, run `karr-db upgrade --database "
+            f"sqlite:///{default}`"
+        )
+
+
+class SwitchOverError(SchemaError):
+    """The default database is missing and the earlier system's is present."""
 
 
 # --- output -------------------------------------------------------------------

@@ -199,7 +199,7 @@ def import_command(
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
     files = collect_files(paths)
     done: list[ImportOutcome] = []
-    with open_database(database) as db, _Interrupt() as stop:
+    with open_database(database, write=True) as db, _Interrupt() as stop:
         try:
             done.extend(
                 _import_all(db.engine, files, quiet=as_json, batch_size=batch_size, stop=stop)

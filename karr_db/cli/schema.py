@@ -7,27 +7,49 @@ from typing import Annotated
 
 import typer
 
-from karr_db import docs, migrations
+from karr_db import migrations
 from karr_db.cli._app import (
     DatabaseOption,
     JsonOption,
     app,
     fmt,
     print_json,
+    refuse_switch_over,
     say,
     show,
     state,
     table,
     warn,
 )
-from karr_db.database import Database
+from karr_db.db import sqlite_path
+from karr_db.errors import MissingDatabaseError
 
 
 @app.command("upgrade")
 def upgrade_command(
     database: DatabaseOption = None,
     sql: Annotated[
-        bool, typer.Option("--sql", help="Print the DDL instead of running it.")
+        bool,
+        typer.Option(
+            "--sql",
+            help="Print the SQL upgrade would run on this database (from its current "
+            "revision) instead of running it.",
+        ),
+    ] = False,
+    from_empty: Annotated[
+        bool,
+        typer.Option(
+            "--from-empty",
+            help="With --sql: the whole schema, as for an empty database (the database "
+            "is not read).",
+        ),
+    ] = False,
+    no_backup: Annotated[
+        bool,
+        typer.Option(
+            "--no-backup",
+            help="Do not write a backup copy of a SQLite file before adopting it.",
+        ),
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -35,14 +57,28 @@ def upgrade_command(
 
     Example: karr-db upgrade --database postgresql://karr@db.example/karr
     """
+    refuse_switch_over(database)
     url = state.url(database)
+    if from_empty and not sql:
+        raise typer.BadParameter("--from-empty goes with --sql", param_hint="--from-empty")
     if sql:
-        state.stdout.write(migrations.upgrade_sql(url))
+        script = migrations.upgrade_sql(url, from_empty=from_empty)
+        path = sqlite_path(url)
+        if not from_empty and path is not None and not path.exists():
+            warn(f"{path.absolute()} does not exist: upgrade would create it with this SQL")
+        if not script.sql:
+            warn(f"nothing to do: the database is at revision {script.to_revision}, the head")
+            return
+        state.stdout.write(script.sql)
         return
-    report = migrations.upgrade(url)
+    report = migrations.upgrade(url, backup=not no_backup)
     if as_json:
         print_json(report)
         return
+    if report.created:
+        say(f"created a new database at {_absolute(sqlite_path(url))}")
+    if report.backup:
+        say(f"backup of the database before adoption: {report.backup}")
     if report.adopted:
         was = (
             f"schema_version {report.from_schema_version}"
@@ -57,6 +93,17 @@ def upgrade_command(
     say(f"database at revision {report.to_revision}")
 
 
+def _require_file(url: str) -> None:
+    """Reading commands report a missing SQLite file instead of calling it empty."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise MissingDatabaseError(str(path.absolute()))
+
+
+def _absolute(path: Path | None) -> str:
+    return str(path.absolute()) if path is not None else "-"
+
+
 app.command(
     "migrate",
     help="Alias of upgrade.\n\nExample: karr-db migrate",
@@ -69,8 +116,10 @@ def status_command(database: DatabaseOption = None, as_json: JsonOption = False)
 
     Example: karr-db status --json
     """
-    with Database(state.url(database)) as db:
-        status = db.status()
+    refuse_switch_over(database)
+    url = state.url(database)
+    _require_file(url)
+    status = migrations.status(url)
     counts = status.row_counts
     if as_json:
         print_json(status.model_dump(mode="json"))
@@ -102,7 +151,10 @@ def check_command(database: DatabaseOption = None, as_json: JsonOption = False) 
 
     Example: karr-db check --database sqlite:///karr.db
     """
-    findings = migrations.check(state.url(database))
+    refuse_switch_over(database)
+    url = state.url(database)
+    _require_file(url)
+    findings = migrations.check(url)
     if as_json:
         print_json(findings)
     elif findings:
@@ -119,7 +171,7 @@ def check_command(database: DatabaseOption = None, as_json: JsonOption = False) 
 def docs_command(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Where to write the schema reference.")
-    ] = docs.DEFAULT_PATH,
+    ] = Path("docs") / "database.md",  # docs.DEFAULT_PATH, without importing docs
     check: Annotated[
         bool,
         typer.Option("--check", help="Write nothing; exit 1 if the file is not up to date."),
@@ -129,6 +181,8 @@ def docs_command(
 
     Example: karr-db docs --check
     """
+    from karr_db import docs
+
     if check:
         current = output.read_text(encoding="utf-8") if output.is_file() else None
         if current != docs.render():
@@ -138,3 +192,61 @@ def docs_command(
         return
     changed = docs.write(output)
     say(f"{'wrote' if changed else 'unchanged:'} {output}")
+
+
+@app.command("backup")
+def backup_command(
+    path: Annotated[
+        str,
+        typer.Argument(
+            help="A SQLite file (or sqlite:/// URL); default: the command's database.",
+            show_default=False,
+        ),
+    ] = "",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a consistent copy of a SQLite database beside it (SQLite's online backup).
+
+    The copy is named <name>.backup-<UTC time>.db and never overwrites one.
+    PostgreSQL: use pg_dump (the error message shows how).
+
+    Example: karr-db backup ~/.kitt/kitt.db
+    """
+    from karr_db.backup import backup_database, backup_sqlite
+
+    if path and "://" not in path:
+        written = backup_sqlite(Path(path).expanduser())
+    else:
+        written = backup_database(path or state.url(database))
+    if as_json:
+        print_json({"backup": str(written)})
+        return
+    say(f"backup written to {written}")
+
+
+@app.command(
+    "alembic",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def alembic_command(ctx: typer.Context) -> None:
+    """Run Alembic against karr_db's own migration scripts (no alembic.ini needed).
+
+    Everything after `alembic` goes to Alembic as is; the database is -x url=...,
+    else --database before the command, else $KARR_DATABASE_URL, else the default.
+
+    Example: karr-db alembic -x url=sqlite:///karr.db current
+    """
+    from alembic.config import CommandLine
+
+    from karr_db.migrations.scripts import packaged_alembic_config
+
+    cli = CommandLine(prog="karr-db alembic")
+    options = cli.parser.parse_args(ctx.args)
+    if not hasattr(options, "cmd"):
+        cli.parser.print_help()
+        raise typer.Exit(2)
+    config = packaged_alembic_config(state.url(None) if state.database else None)
+    config.cmd_opts = options
+    cli.run_cmd(config, options)

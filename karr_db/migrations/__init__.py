@@ -10,37 +10,50 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
-from karr_db.db import make_engine, normalize_url
+from karr_db.db import make_engine, normalize_url, sqlite_path
+from karr_db.errors import (
+    NewerSchemaError,
+    NotReadyError,
+    SchemaError,
+    UnadoptableSchemaError,
+    UnversionedDatabaseError,
+)
 from karr_db.migrations.guards import guard_findings
-from karr_db.migrations.runner import CONTEXT_OPTIONS
 from karr_db.migrations.scripts import (
     KARR_TABLES,
     alembic_config,
     expected_schema_versions,
     reference_versions,
+    revision_chain,
     revision_for_version,
     script_directory,
 )
 from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
 from karr_db.models import Base
 
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+# Alembic is imported inside the functions that migrate, render or compare:
+# the readiness check (``require_current``) that every reading command runs
+# must not pay for it.
+
 __all__ = [
     "DatabaseKind",
     "DatabaseStatus",
     "Finding",
     "UpgradeReport",
+    "UpgradeSQL",
     "check",
+    "raise_unless_current",
+    "require_current",
     "status",
     "upgrade",
     "upgrade_sql",
@@ -90,14 +103,27 @@ class UpgradeReport(BaseModel):
     applied: list[str]
     #: The schema_version the database was at before (a legacy one has no revision).
     from_schema_version: int | None = None
+    created: bool = False  # a new SQLite file was created
+    backup: str | None = None  # the copy written before adopting a SQLite file
+
+
+class UpgradeSQL(BaseModel):
+    """What ``upgrade --sql`` renders for one database."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: DatabaseKind  # the database's state when it was read ("empty" with from_empty)
+    from_revision: str | None  # where the script starts (None: from an empty database)
+    to_revision: str
+    sql: str  # empty when there is nothing to do
 
 
 @contextmanager
-def _engine(database: Database) -> Iterator[Engine]:
+def _engine(database: Database, *, read_only: bool = False) -> Iterator[Engine]:
     if isinstance(database, Engine):
         yield database
         return
-    engine = make_engine(database, poolclass=sa.pool.NullPool)
+    engine = make_engine(database, poolclass=sa.pool.NullPool, read_only=read_only)
     try:
         yield engine
     finally:
@@ -148,15 +174,99 @@ def _status(
 def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
     """Report the database's revision, schema version, pending work and (unless
     ``row_counts=False``, which saves a COUNT per table) its rows per table;
-    writes nothing."""
-    with _engine(database) as engine, engine.connect() as connection:
+    writes nothing: a SQLite file is opened read-only, and one that does not
+    exist is reported empty (what ``upgrade`` would create) without creating it."""
+    url = None if isinstance(database, Engine) else normalize_url(database)
+    path = None if url is None else sqlite_path(url)
+    if url is not None and path is not None and not path.exists():
+        chain = revision_chain()
+        return DatabaseStatus(
+            url=url.render_as_string(hide_password=True),
+            dialect="sqlite",
+            kind=DatabaseKind.EMPTY,
+            alembic_revision=None,
+            schema_version=None,
+            head_revision=chain.head,
+            head_schema_version=chain.reference_version_at(chain.head),
+            pending=chain.after(None),
+            needs_adoption=False,
+            tables=[],
+        )
+    with _engine(database, read_only=True) as engine, engine.connect() as connection:
         return _status(connection, script_directory(), row_counts=row_counts)
 
 
-def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
-    """Adopt the database if needed and migrate it to ``revision``."""
+def raise_unless_current(state: DatabaseState) -> None:
+    """The layer's error, with the next step, for a database this release cannot
+    use as it stands: empty, legacy (not yet adopted), behind, or newer."""
+    kind = state.kind
+    if kind is DatabaseKind.MANAGED and state.alembic_revision == state.head_revision:
+        return
+    if kind is DatabaseKind.MANAGED:
+        assert state.alembic_revision is not None
+        pending = revision_chain().after(state.alembic_revision)
+        raise NotReadyError(
+            "behind",
+            f"the database is at revision {state.alembic_revision}, behind this release's "
+            f"{state.head_revision} ({', '.join(pending)} pending): run `karr-db upgrade` "
+            "(or karr_db.migrations.upgrade)",
+        )
+    if kind is DatabaseKind.NEWER:
+        raise NewerSchemaError(state.found, state.supported)
+    if kind is DatabaseKind.EMPTY:
+        raise NotReadyError(
+            "empty",
+            "the database is empty: run `karr-db upgrade` (or karr_db.migrations.upgrade) "
+            "to create the schema",
+        )
+    if kind is DatabaseKind.LEGACY:
+        raise NotReadyError(
+            "legacy",
+            f"the database is the earlier system's, at schema_version {state.schema_version}, "
+            "not yet adopted: run `karr-db upgrade` to adopt it (every row is kept; a SQLite "
+            "file is backed up first)",
+        )
+    if kind is DatabaseKind.UNADOPTABLE:
+        assert state.schema_version is not None
+        raise UnadoptableSchemaError(state.schema_version, revision_chain().reference_versions())
+    raise UnversionedDatabaseError(list(state.tables))
+
+
+def require_current(database: Database) -> DatabaseState:
+    """Refuse a database that is not at this release's head (see
+    :func:`raise_unless_current`), as Optuna's and MLflow's stores do.
+
+    Reads the version tables only: no row is counted and Alembic is not
+    imported, so it is cheap enough to run before every unit of work.
+    """
+    with _engine(database, read_only=True) as engine, engine.connect() as connection:
+        state = read_state(connection)
+    raise_unless_current(state)
+    return state
+
+
+def upgrade(database: Database, revision: str = "head", *, backup: bool = True) -> UpgradeReport:
+    """Adopt the database if needed and migrate it to ``revision``.
+
+    Before adopting a SQLite file (the earlier system's, changed in place) a
+    consistent copy is written beside it unless ``backup=False``; the report
+    names it, and says when the SQLite file did not exist and was created.
+    """
+    from alembic import command
+
     script = script_directory()
+    path = None if isinstance(database, Engine) else sqlite_path(normalize_url(database))
+    created = path is not None and not path.exists()
+    backup_path: str | None = None
     with _engine(database) as engine:
+        if backup and not created and engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                before = read_state(connection)
+            file = sqlite_path(engine.url)
+            if before.kind is DatabaseKind.LEGACY and file is not None:
+                from karr_db.backup import backup_sqlite
+
+                backup_path = str(backup_sqlite(file))
         config = alembic_config()
         config.attributes["engine"] = engine
         command.upgrade(config, revision)
@@ -173,16 +283,66 @@ def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
         to_revision=after.alembic_revision,
         applied=applied,
         from_schema_version=seen.schema_version,
+        created=created,
+        backup=backup_path,
     )
 
 
-def upgrade_sql(url: str | URL, revision: str = "head") -> str:
-    """The DDL an upgrade from an empty database would run, for review by a DBA."""
+class OfflineAdoptionError(SchemaError):
+    """Adopting a legacy database cannot be rendered as a script."""
+
+
+def upgrade_sql(
+    database: str | URL, revision: str = "head", *, from_empty: bool = False
+) -> UpgradeSQL:
+    """The SQL ``upgrade`` would run on *this* database, for a DBA to review and apply.
+
+    The database is read (read-only) to find where it stands: at head there is
+    nothing to do (``sql`` is empty); behind, the script starts at its current
+    revision; an empty database (or a SQLite file that does not exist yet) gets
+    the whole schema. ``from_empty`` renders the whole schema without looking at
+    the database. Adopting a legacy database is refused
+    (:class:`OfflineAdoptionError`): adoption inspects and converts the live
+    rows, which no script written in advance can do.
+    """
+    url = normalize_url(database)
+    state: DatabaseState | None = None
+    if not from_empty:
+        path = sqlite_path(url)
+        if path is None or path.exists():
+            with _engine(url, read_only=True) as engine, engine.connect() as connection:
+                state = read_state(connection)
+    chain = revision_chain()
+    target = chain.head if revision == "head" else revision
+    if state is None or state.kind is DatabaseKind.EMPTY:
+        start = None
+    elif state.kind is DatabaseKind.MANAGED:
+        start = state.alembic_revision
+        assert start is not None
+        if start == target or target in chain.order[: chain.order.index(start)]:
+            return UpgradeSQL(kind=state.kind, from_revision=start, to_revision=start, sql="")
+    elif state.kind is DatabaseKind.LEGACY:
+        raise OfflineAdoptionError(
+            f"cannot render the SQL of adopting this database offline: it is the earlier "
+            f"system's, at schema_version {state.schema_version}, and adoption inspects and "
+            "converts its rows as it goes; run `karr-db upgrade` on it (SQLite files are "
+            "backed up first) or on a copy, or review `karr-db upgrade --sql --from-empty`"
+        )
+    else:
+        raise_unless_current(state)  # newer, unversioned, unadoptable: their own errors
+        raise AssertionError(state.kind)  # pragma: no cover
+    from alembic import command
+
     buffer = io.StringIO()
-    config = alembic_config(normalize_url(url).render_as_string(hide_password=False))
+    config = alembic_config(url.render_as_string(hide_password=False))
     config.output_buffer = buffer
-    command.upgrade(config, revision, sql=True)
-    return buffer.getvalue()
+    command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
+    return UpgradeSQL(
+        kind=DatabaseKind.EMPTY if state is None else state.kind,
+        from_revision=start,
+        to_revision=target,
+        sql=buffer.getvalue(),
+    )
 
 
 def _include_name(name: str | None, type_: str, _parent: object) -> bool:
@@ -202,9 +362,14 @@ def _include_object(dialect: str) -> Any:
 
 def check(database: Database) -> list[Finding]:
     """Compare the live schema with the models and ``schema_version`` with ``alembic_version``."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from karr_db.migrations.runner import CONTEXT_OPTIONS
+
     script = script_directory()
     findings: list[Finding] = []
-    with _engine(database) as engine, engine.connect() as connection:
+    with _engine(database, read_only=True) as engine, engine.connect() as connection:
         state = _status(connection, script)
         if state.kind is not DatabaseKind.MANAGED:
             findings.append(Finding(kind="state", message=_state_message(state)))

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic.runtime.environment import EnvironmentContext
 from sqlalchemy import Connection
 
 from karr_db.db import SQLITE_BEGIN_OPTION, default_database_url, make_engine, normalize_url
@@ -21,6 +20,9 @@ from karr_db.migrations.scripts import reference_versions
 from karr_db.migrations.state import DatabaseKind, read_state
 from karr_db.models import Base
 from karr_db.models.types import format_timestamp, utcnow
+
+if TYPE_CHECKING:
+    from alembic.runtime.environment import EnvironmentContext
 
 #: Key of the PostgreSQL advisory lock that serialises concurrent upgrades
 #: ("KARR" in ASCII); held until the migration transaction ends.

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
 
-from karr_db.migrations.scripts import (
-    KARR_TABLES,
-    head_revision,
-    reference_version_at,
-    reference_versions,
-    revision_versions,
-)
+from karr_db.migrations.scripts import KARR_TABLES, RevisionChain, chain_of, revision_chain
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
 
 
 class DatabaseKind(enum.StrEnum):
@@ -49,8 +46,21 @@ class DatabaseState:
         return f"revision {self.head_revision} (reference schema version {self.head_version})"
 
 
-def read_state(connection: Connection, script: ScriptDirectory) -> DatabaseState:
-    """Classify the database without writing to it."""
+def read_state(
+    connection: Connection, script: ScriptDirectory | RevisionChain | None = None
+) -> DatabaseState:
+    """Classify the database without writing to it (and without counting rows).
+
+    Without ``script`` the revisions are read from their source, not through
+    Alembic: the readiness check of every reading command takes this path.
+    """
+    chain = (
+        revision_chain()
+        if script is None
+        else script
+        if isinstance(script, RevisionChain)
+        else chain_of(script)
+    )
     names = set(inspect(connection).get_table_names())
     tables = tuple(t for t in KARR_TABLES if t in names)
     alembic_revision: str | None = None
@@ -64,9 +74,9 @@ def read_state(connection: Connection, script: ScriptDirectory) -> DatabaseState
         schema_version = connection.execute(
             text("SELECT max(version) FROM schema_version")
         ).scalar_one_or_none()
-    versions = revision_versions(script)
-    head = head_revision(script)
-    head_version = reference_version_at(head, script)
+    versions = chain.recorded
+    head = chain.head
+    head_version = chain.reference_version_at(head)
 
     if alembic_revision is not None:
         # schema_version is the reference's bridge, not a second clock: a
@@ -75,7 +85,7 @@ def read_state(connection: Connection, script: ScriptDirectory) -> DatabaseState
     elif "alembic_version" in names and tables:
         kind = DatabaseKind.UNVERSIONED  # an emptied alembic_version table
     elif schema_version is not None:
-        adoptable = schema_version in reference_versions(script)
+        adoptable = schema_version in chain.reference_versions()
         kind = DatabaseKind.LEGACY if adoptable else DatabaseKind.UNADOPTABLE
     elif tables:
         kind = DatabaseKind.UNVERSIONED

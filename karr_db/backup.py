@@ -1,0 +1,64 @@
+"""Consistent copies of SQLite databases, before adoption or on demand.
+
+A plain file copy of a live SQLite database can tear (a writer mid-commit, a
+WAL not yet folded in); SQLite's online backup API (``sqlite3.Connection.backup``
+in the standard library) copies a consistent snapshot while others keep
+working. PostgreSQL databases are backed up with ``pg_dump``, not here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+
+from karr_db.db import normalize_url, sqlite_path
+from karr_db.errors import BackupError, MissingDatabaseError
+
+__all__ = ["PG_DUMP_HINT", "backup_database", "backup_sqlite"]
+
+#: What to do instead for a PostgreSQL database.
+PG_DUMP_HINT = (
+    "back up PostgreSQL with pg_dump, e.g. `pg_dump --format=custom --file karr.dump "
+    "'postgresql://USER@HOST/DBNAME'` (restore with pg_restore)"
+)
+
+
+def backup_sqlite(path: Path, *, now: datetime | None = None) -> Path:
+    """Write a consistent copy of the SQLite file ``path`` beside it and return
+    the copy's path: ``<stem>.backup-<UTC time><suffix>``, never overwriting."""
+    if not path.is_file():
+        raise MissingDatabaseError(str(path))
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.stem}.backup-{stamp}{path.suffix}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.stem}.backup-{stamp}-{n}{path.suffix}")
+    try:
+        source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            copy = sqlite3.connect(target)
+            try:
+                source.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            source.close()
+    except sqlite3.Error as exc:
+        target.unlink(missing_ok=True)
+        raise BackupError(f"backing up {path} failed: {exc}") from exc
+    return target
+
+
+def backup_database(url: str | URL) -> Path:
+    """The backup copy of the SQLite database ``url`` names (see :func:`backup_sqlite`)."""
+    parsed = normalize_url(make_url(url))
+    if parsed.get_backend_name() == "postgresql":
+        raise BackupError(f"karr-db backup copies SQLite files only: {PG_DUMP_HINT}")
+    path = sqlite_path(parsed)
+    if path is None:
+        raise BackupError(f"{parsed.database or 'an in-memory database'} is not a SQLite file")
+    return backup_sqlite(path)
