@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic import command
@@ -22,7 +23,9 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 
 from karr_db.db import make_engine, normalize_url
-from karr_db.migrations.runner import CONTEXT_OPTIONS
+from karr_db.errors import SchemaError
+from karr_db.migrations import timestamps
+from karr_db.migrations.runner import CONTEXT_OPTIONS, migration_transaction
 from karr_db.migrations.scripts import (
     KARR_TABLES,
     alembic_config,
@@ -38,8 +41,10 @@ __all__ = [
     "DatabaseKind",
     "DatabaseStatus",
     "Finding",
+    "TimestampRepair",
     "UpgradeReport",
     "check",
+    "repair_timestamps",
     "status",
     "upgrade",
     "upgrade_sql",
@@ -87,6 +92,24 @@ class UpgradeReport(BaseModel):
     from_revision: str | None
     to_revision: str | None
     applied: list[str]
+    # Timestamps (revision 0006 and adoption): the zone naive local times were
+    # read in, how many were, and rows rewritten into canonical text per column.
+    legacy_timezone: str | None = None
+    timestamps_interpreted: int = 0
+    timestamps_rewritten: dict[str, int] = {}
+    notes: list[str] = []
+
+
+class TimestampRepair(BaseModel):
+    """What :func:`repair_timestamps` did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    legacy_timezone: str  # the zone naive local times were read in
+    interpreted: int  # naive local values read in that zone
+    rewritten: dict[str, int]  # rows rewritten per ``table.column``
+    unreadable: dict[str, int]  # rows left alone: not a timestamp at all
+    notes: list[str] = []
 
 
 @contextmanager
@@ -150,12 +173,21 @@ def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
         return _status(connection, script_directory(), row_counts=row_counts)
 
 
-def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
-    """Adopt the database if needed and migrate it to ``revision``."""
+def upgrade(
+    database: Database, revision: str = "head", *, legacy_timezone: str | None = None
+) -> UpgradeReport:
+    """Adopt the database if needed and migrate it to ``revision``.
+
+    ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
+    database records, else UTC) is the IANA zone in which the earlier system
+    wrote its naive local times; a bad name is a ValidationError naming it.
+    """
+    zone = timestamps.resolve_zone(legacy_timezone)
     script = script_directory()
     with _engine(database) as engine:
         config = alembic_config()
         config.attributes["engine"] = engine
+        config.attributes[timestamps.ATTR_OPTION] = zone
         command.upgrade(config, revision)
         # The state env.py read under the migration lock, so that concurrent
         # upgraders each report only what they applied themselves.
@@ -164,11 +196,57 @@ def upgrade(database: Database, revision: str = "head") -> UpgradeReport:
             after = _status(connection, script)
     pending_then = _pending(seen, script)
     applied = [rev for rev in pending_then if rev not in after.pending]
+    reports: list[timestamps.TimestampReport] = config.attributes.get("karr_timestamp_reports", [])
+    total = timestamps.TimestampReport(zone=reports[0].zone) if reports else None
+    for report in reports:
+        assert total is not None
+        total.add(report)
     return UpgradeReport(
         adopted=seen.kind is DatabaseKind.LEGACY,
         from_revision=seen.alembic_revision,
         to_revision=after.alembic_revision,
         applied=applied,
+        legacy_timezone=total.zone if total else None,
+        timestamps_interpreted=total.interpreted if total else 0,
+        timestamps_rewritten=total.rewritten if total else {},
+        notes=list(config.attributes.get("karr_timestamp_notes", [])),
+    )
+
+
+def repair_timestamps(database: Database, *, legacy_timezone: str | None = None) -> TimestampRepair:
+    """Rewrite every timestamp text not in the canonical form, in one transaction.
+
+    For text an outside writer stored that the triggers of revision 0006 did
+    not recognise (or stored before they existed). Naive local times are read
+    in ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
+    database records, else UTC); a zone given is also recorded for the
+    triggers (and on PostgreSQL made the database's default TimeZone). Text
+    that is no timestamp at all is left alone and counted as unreadable.
+    """
+    zone = timestamps.resolve_zone(legacy_timezone)
+    script = script_directory()
+    with (
+        _engine(database) as engine,
+        engine.connect() as connection,
+        migration_transaction(connection),
+    ):
+        state = read_state(connection, script)
+        if state.kind is not DatabaseKind.MANAGED:
+            raise SchemaError(
+                f"repair-timestamps needs a database managed by karr_db; this one is "
+                f"{state.kind.value}: run upgrade first"
+            )
+        notes: list[str] = []
+        if zone is not None and timestamps.zone_table_exists(connection):
+            notes = timestamps.record_zone(connection, zone, database_default=True)
+        used = zone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+        report = timestamps.canonicalise(connection, used)
+    return TimestampRepair(
+        legacy_timezone=report.zone,
+        interpreted=report.interpreted,
+        rewritten=report.rewritten,
+        unreadable=report.unreadable,
+        notes=notes,
     )
 
 
@@ -206,6 +284,7 @@ def check(database: Database) -> list[Finding]:
             findings.append(Finding(kind="drift", message=_describe(diff)))
         findings += _sqlite_autoincrement_findings(connection)
         findings += _trigger_findings(connection, script, state.alembic_revision)
+        findings += _timestamp_findings(connection)
     return findings
 
 
@@ -320,3 +399,17 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _timestamp_findings(connection: Connection) -> list[Finding]:
+    """Timestamp text outside the canonical form orders and compares wrongly."""
+    return [
+        Finding(
+            kind="timestamps",
+            message=(
+                f"{column}: {count} value(s) not in the canonical form "
+                "'YYYY-MM-DD HH:MM:SS.ffffff+00:00'; run `karr-db repair-timestamps`"
+            ),
+        )
+        for column, count in timestamps.nonconforming(connection).items()
+    ]

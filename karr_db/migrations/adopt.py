@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -25,6 +26,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from karr_db.errors import AdoptionError
+from karr_db.migrations import timestamps
 from karr_db.migrations.scripts import reference_tables, revision_for_version
 from karr_db.models import Base
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, dumps_json
@@ -32,8 +34,18 @@ from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, dum
 _LEGACY_PREFIX = "_karr_legacy_"
 
 
-def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None:
-    """Conform a legacy database at ``version`` to the reference and stamp it."""
+def adopt(
+    connection: Connection,
+    version: int,
+    script: ScriptDirectory,
+    *,
+    legacy_timezone: ZoneInfo | None = None,
+) -> timestamps.TimestampReport:
+    """Conform a legacy database at ``version`` to the reference and stamp it.
+
+    Naive local times are read in ``legacy_timezone`` (else the zone the
+    database records, else UTC); what that did is returned.
+    """
     try:
         revision = revision_for_version(version, script)
     except KeyError:
@@ -41,12 +53,50 @@ def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None
             f"schema_version {version} was never written by the earlier system"
         ) from None
     tables = reference_tables(version, script)
+    zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
     _clear_karr_additions(connection, tables)
     if connection.dialect.name == "sqlite":
         _conform_sqlite(connection, tables)
+        report = _canonical_timestamps(connection, tables, zone)
     else:
+        report = _canonical_timestamps(connection, tables, zone)
         _conform_postgresql(connection, tables)
     MigrationContext.configure(connection).stamp(script, revision)
+    return report
+
+
+def _canonical_timestamps(
+    connection: Connection, tables: list[sa.Table], zone: ZoneInfo
+) -> timestamps.TimestampReport:
+    """Rewrite the earlier system's timestamp text into karr_db's canonical form.
+
+    SQLite: after the rebuild (whose value check has then already refused
+    what is no timestamp at all), on the reference tables. PostgreSQL: before
+    the columns become TIMESTAMPTZ, on the TEXT ones, so that the conversion
+    only ever casts canonical UTC text and never depends on the session's zone;
+    blanks stay for the conversion to make NULL (NOT NULL is still there).
+    """
+    names = {t.name for t in tables}
+    columns = [(t, c) for t, c in _all_timestamp_columns() if t in names]
+    if connection.dialect.name == "postgresql":
+        columns = [
+            (t, c)
+            for t, c in columns
+            if (live := _pg_columns(connection, t).get(c)) is not None
+            and live.type.startswith(_TEXT_TYPES)
+        ]
+    return timestamps.canonicalise(
+        connection, zone, columns, keep_blank=connection.dialect.name == "postgresql"
+    )
+
+
+def _all_timestamp_columns() -> list[tuple[str, str]]:
+    return [
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, UTCDateTime)
+    ]
 
 
 def _clear_karr_additions(connection: Connection, tables: list[sa.Table]) -> None:
