@@ -409,6 +409,8 @@ def _sqlite_rule(x: str) -> str:
     Forms: ``YYYY-MM-DD[T ]HH:MM:SS`` with an optional ``.fraction`` and an
     optional ``Z`` or ``+HH:MM`` offset. SQLite's datetime() applies offsets
     but keeps only whole seconds, so the fraction is carried over as text.
+    (``datetime(v)`` alone echoes 30 February back; a modifier makes it
+    normalise, so comparing with the input rejects impossible dates.)
     """
     zs = (
         f"(CASE WHEN substr({x}, -1) = 'Z' THEN 'Z' "
@@ -419,7 +421,7 @@ def _sqlite_rule(x: str) -> str:
     dot = f"substr({x}, 20, 1) = '.'"
     frac = f"(CASE WHEN {dot} THEN substr({x}, 21, length({x}) - 20 - length({zs})) ELSE '' END)"
     well_formed = (
-        f"substr({x}, 11, 1) IN ('T', ' ') AND datetime({base}) IS {base} AND "
+        f"substr({x}, 11, 1) IN ('T', ' ') AND datetime({base}, '+0 seconds') IS {base} AND "
         f"(CASE WHEN {dot} THEN length({frac}) >= 1 AND NOT ({frac} GLOB '*[^0-9]*') "
         f"ELSE length({x}) = 19 + length({zs}) END)"
     )
