@@ -81,8 +81,15 @@ class Database:
         """The database URL with any password masked."""
         return self.engine.url.render_as_string(hide_password=True)
 
-    def upgrade(self) -> migrations.UpgradeReport:
-        return migrations.upgrade(self.engine)
+    def upgrade(self, *, legacy_timezone: str | None = None) -> migrations.UpgradeReport:
+        """See :func:`karr_db.migrations.upgrade` (``legacy_timezone`` included)."""
+        return migrations.upgrade(self.engine, legacy_timezone=legacy_timezone)
+
+    def repair_timestamps(
+        self, *, legacy_timezone: str | None = None
+    ) -> migrations.TimestampRepair:
+        """See :func:`karr_db.migrations.repair_timestamps`."""
+        return migrations.repair_timestamps(self.engine, legacy_timezone=legacy_timezone)
 
     def status(self) -> migrations.DatabaseStatus:
         return migrations.status(self.engine)

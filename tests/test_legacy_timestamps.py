@@ -287,7 +287,9 @@ def test_the_default_zone_is_utc(
 def test_offsets_and_sqlite_defaults_are_never_shifted(empty_url: str, samples_dir: Path) -> None:
     made = history(samples_dir)
     build_legacy_history(empty_url, made)
-    migrations.upgrade(empty_url, legacy_timezone="Asia/Kolkata")  # not the zone they were in
+    with Database(empty_url) as db:
+        report = db.upgrade(legacy_timezone="Asia/Kolkata")  # not the zone they were in
+    assert report.legacy_timezone == "Asia/Kolkata"
     with Database(empty_url) as db, db.unit_of_work() as uow:
         runs = {r.id: r for r in uow.results.list_runs(limit=100).items}
         events = {e.id: e.created_at for e in uow.events.read_after().items}
@@ -474,3 +476,30 @@ def test_cli_repair_timestamps(migrated_url: str) -> None:
     assert outcome.exit_code == 0, outcome.output
     assert outcome.json()["rewritten"] == {"agents.last_heartbeat": 1}
     assert cli("check", "--database", migrated_url).exit_code == 0
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe"])
+def test_the_zone_table_gives_zoneinfos_offset_for_every_local_time(zone: str) -> None:
+    import bisect
+    import random
+
+    from karr_db.migrations.timestamps import zone_periods
+
+    tz = ZoneInfo(zone)
+    periods = zone_periods(tz)
+    starts = [start for start, _ in periods]
+    rng = random.Random(zone)
+    # Random local times, and times within two hours of each clock change
+    # (skipped and repeated hours included).
+    samples = [
+        datetime(1990, 1, 1) + timedelta(seconds=rng.randrange(60 * 366 * 86400))
+        for _ in range(2000)
+    ]
+    for start, _ in periods[1:]:
+        edge = datetime.fromisoformat(start)
+        samples += [edge + timedelta(seconds=s) for s in (-7200, -3601, -1, 0, 1, 1800, 3600)]
+    for local in samples:
+        want = local.replace(tzinfo=tz).utcoffset()
+        assert want is not None
+        got = periods[bisect.bisect_right(starts, local.strftime("%Y-%m-%d %H:%M:%S")) - 1][1]
+        assert got == int(want.total_seconds()), local

@@ -72,9 +72,10 @@ def _canonical_timestamps(
 
     SQLite: after the rebuild (whose value check has then already refused
     what is no timestamp at all), on the reference tables. PostgreSQL: before
-    the columns become TIMESTAMPTZ, on the TEXT ones, so that the conversion
-    only ever casts canonical UTC text and never depends on the session's zone;
-    blanks stay for the conversion to make NULL (NOT NULL is still there).
+    the columns become TIMESTAMPTZ, on the TEXT ones: the naive local values
+    only, since the conversion casts the rest in a UTC session (offsets kept,
+    naive space-separated text as UTC), which is the rule already; blanks stay
+    for the conversion to make NULL (NOT NULL is still there).
     """
     names = {t.name for t in tables}
     columns = [(t, c) for t, c in _all_timestamp_columns() if t in names]
@@ -85,8 +86,9 @@ def _canonical_timestamps(
             if (live := _pg_columns(connection, t).get(c)) is not None
             and live.type.startswith(_TEXT_TYPES)
         ]
+    postgresql = connection.dialect.name == "postgresql"
     return timestamps.canonicalise(
-        connection, zone, columns, keep_blank=connection.dialect.name == "postgresql"
+        connection, zone, columns, keep_blank=postgresql, local_only=postgresql
     )
 
 

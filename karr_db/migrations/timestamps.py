@@ -240,6 +240,7 @@ def canonicalise(
     columns: Iterable[tuple[str, str]] | None = None,
     *,
     keep_blank: bool = False,
+    local_only: bool = False,
 ) -> TimestampReport:
     """Rewrite every non-canonical timestamp text of ``columns`` in place.
 
@@ -248,6 +249,9 @@ def canonicalise(
     mapping table. Values that are no timestamp are left for the caller to
     refuse or report. ``keep_blank`` leaves ``''`` alone (PostgreSQL adoption
     turns it into NULL when it converts the column type, after NOT NULL goes).
+    ``local_only`` rewrites naive local (``T``) values alone, and none in UTC:
+    PostgreSQL adoption casts the rest to TIMESTAMPTZ in a UTC session, which
+    gives those instants already, and each rewrite costs a pass over the table.
     """
     report = TimestampReport(zone=zone.key)
     postgresql = connection.dialect.name == "postgresql"
@@ -262,7 +266,9 @@ def canonicalise(
         )
     try:
         for table, column in columns if columns is not None else timestamp_columns(connection):
-            _canonicalise_column(connection, zone, table, column, report, keep_blank, postgresql)
+            _canonicalise_column(
+                connection, zone, table, column, report, keep_blank, local_only, postgresql
+            )
     finally:
         if not postgresql:
             connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_MAP}")
@@ -276,11 +282,15 @@ def _canonicalise_column(
     column: str,
     report: TimestampReport,
     keep_blank: bool,
+    local_only: bool,
     postgresql: bool,
 ) -> None:
     t, c = _q(connection, table), _q(connection, column)
+    where = not_canonical_sql(connection, c)
+    if local_only:
+        where += f" AND strpos({c}, 'T') > 0"  # PostgreSQL only
     found = connection.exec_driver_sql(
-        f"SELECT {c}, count(*) FROM {t} WHERE {not_canonical_sql(connection, c)} GROUP BY {c}"
+        f"SELECT {c}, count(*) FROM {t} WHERE {where} GROUP BY {c}"
     ).all()
     if not found:
         return
@@ -293,16 +303,17 @@ def _canonicalise_column(
         except (ValueError, TypeError):
             counts["unreadable"] += n
             continue
-        if target is None and keep_blank:
+        if local:
+            counts["interpreted"] += n
+        if (target is None and keep_blank) or target == value:
             continue
-        if target == value:
+        if local_only and (not local or zone.key == "UTC"):
             continue
         mapping.append((value, target))
         counts["rewritten"] += n
-        if local:
-            counts["interpreted"] += n
     if counts["unreadable"]:
         report.unreadable[key] = counts["unreadable"]
+    report.interpreted += counts["interpreted"]
     if not mapping:
         return
     connection.exec_driver_sql(f"DELETE FROM {_MAP}")
@@ -321,7 +332,6 @@ def _canonicalise_column(
             f"WHERE {c} IN (SELECT src FROM {_MAP})"
         )
     report.rewritten[key] = counts["rewritten"]
-    report.interpreted += counts["interpreted"]
 
 
 def zone_rows(zone: ZoneInfo) -> list[dict[str, Any]]:
