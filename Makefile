@@ -4,7 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test soak lint format check-schema sql clean bench bench-quick bench-scale
+.PHONY: help install run test soak lint format check-schema sql clean bench bench-quick bench-scale
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
 
 $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,12 +32,13 @@ soak: install ## the reliability tests for about SOAK_SECONDS (default 300); fig
 	KARR_SOAK_SECONDS=$(SOAK_SECONDS) KARR_RELIABILITY_REPORT=$(abspath $(SOAK_REPORT)) \
 		timeout $$(( $(SOAK_SECONDS) * 3 + 600 )) $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy and the import-layer contract
 	$(VENV)/bin/ruff check karr_db tests alembic bench
 	$(VENV)/bin/ruff format --check karr_db tests alembic bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
-format: install
+format: install ## rewrite the code in ruff's format and apply its safe fixes
 	$(VENV)/bin/ruff format karr_db tests alembic bench
 	$(VENV)/bin/ruff check --fix karr_db tests alembic bench
 
@@ -56,5 +60,5 @@ check-schema: install ## report drift between the models and the database
 sql: install ## print the PostgreSQL DDL of a full upgrade
 	$(VENV)/bin/alembic -x url=postgresql+psycopg://localhost/karr upgrade head --sql
 
-clean:
+clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

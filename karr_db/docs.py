@@ -31,6 +31,16 @@ from sqlalchemy.types import TypeEngine
 from karr_db.migrations.scripts import head_revision, revision_versions, script_directory
 from karr_db.models import Base
 from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
+from karr_db.repositories._lifecycle import Transition
+from karr_db.repositories.agents import AGENT_STATUS_NOTES
+from karr_db.repositories.campaigns import (
+    CAMPAIGN_STATUS_NOTES,
+    CAMPAIGN_TRANSITIONS,
+    CONFIG_EDITABLE,
+    PLANNABLE,
+    UNDELETABLE,
+)
+from karr_db.repositories.quick_tests import QUICK_TEST_STATUS_NOTES, QUICK_TEST_TRANSITIONS
 
 __all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "render", "write"]
 
@@ -263,6 +273,75 @@ def _tables_section() -> list[str]:
     return lines
 
 
+def _statuses(statuses: Iterable[str]) -> str:
+    return ", ".join(f"`{s}`" for s in statuses)
+
+
+def _status_rows(notes: dict[Any, tuple[bool, str]]) -> list[str]:
+    rows = ["| Status | Meaning |", "|--------|---------|"]
+    for status, (in_reference, meaning) in notes.items():
+        mark = "" if in_reference else f" {_BEYOND}"
+        rows.append(f"| `{status}`{mark} | {_cell(meaning)} |")
+    return rows
+
+
+def _transition_rows(transitions: Iterable[Transition]) -> list[str]:
+    rows = ["| Verb | From | To | Also |", "|------|------|----|------|"]
+    for t in transitions:
+        rows.append(f"| `{t.verb}` | {_statuses(t.allowed_from)} | `{t.to}` | {_cell(t.effect)} |")
+    return rows
+
+
+def _status_section() -> list[str]:
+    """The state machines, rendered from the tables the repositories move rows by.
+
+    Bold captions, not ``###`` headings: in this document (as in the reference)
+    a ``###`` heading names a table of the schema.
+    """
+    return [
+        "## Statuses",
+        "",
+        "`status` columns are TEXT without a CHECK constraint, as in the reference, so a",
+        "row keeps whatever status its writer gave it and reads back as it is. The",
+        "repositories move rows only along the transitions below, each one conditional",
+        "UPDATE (`... WHERE status IN (...)`): of two processes racing over a row exactly",
+        "one wins, the other gets `InvalidTransitionError`. Statuses marked beyond the",
+        "reference are the ones the earlier system wrote and KITT's web services use.",
+        "",
+        "**`web_campaigns.status`**",
+        "",
+        *_status_rows(CAMPAIGN_STATUS_NOTES),
+        "",
+        *_transition_rows(CAMPAIGN_TRANSITIONS),
+        "",
+        f"`create` writes `draft`. The configuration changes only in {_statuses(CONFIG_EDITABLE)}",
+        f"(`update_config`); `set_total_runs` works in {_statuses(PLANNABLE)}; `record_run`",
+        f"needs `running`; `delete` is refused in {_statuses([UNDELETABLE])} and keeps the",
+        "campaign's events.",
+        "",
+        "**`quick_tests.status`**",
+        "",
+        "The reference names no quick-test statuses; all are karr_db's",
+        f"{_BEYOND}, and `queued` is also where the earlier system started them.",
+        "",
+        "| Status | Meaning |",
+        "|--------|---------|",
+        *[f"| `{s}` | {_cell(m)} |" for s, m in QUICK_TEST_STATUS_NOTES.items()],
+        "",
+        *_transition_rows(QUICK_TEST_TRANSITIONS),
+        "",
+        "`dispatch` writes `queued`.",
+        "",
+        "**`agents.status`**",
+        "",
+        *_status_rows(AGENT_STATUS_NOTES),
+        "",
+        "`register` writes `online` (also when it replaces an agent of the same name);",
+        "`heartbeat` writes the status it is given (any of the above); `mark_stale_offline`",
+        "writes `offline`. Agent statuses have no transition rules: an agent says what it is.",
+    ]
+
+
 def _indexes() -> list[Index]:
     found = [ix for table in _tables() for ix in table.indexes]
     found += list(Base.metadata.tables[VERSION_TABLE].indexes)
@@ -459,6 +538,7 @@ def render(script: ScriptDirectory | None = None) -> str:
             intro,
             _migration_section(revisions, head),
             _tables_section(),
+            _status_section(),
             _index_section(),
             _postgresql_section(),
             _timestamp_section(),

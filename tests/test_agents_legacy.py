@@ -45,8 +45,10 @@ def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: P
             assert uow.agents.verify_token("agent-1", "plain-secret-token")
             with pytest.raises(StillReferencedError, match="camp-1"):
                 uow.agents.retire("agent-1")
-            with pytest.raises(InvalidTransitionError, match="'draft'"):
-                uow.campaigns.start("camp-1")
+            # The earlier system's initial status is part of the one state machine.
+            assert uow.campaigns.launch("camp-1").status == "queued"
+            with pytest.raises(InvalidTransitionError, match="'queued'"):
+                uow.campaigns.update_config("camp-1", {"models": []})
             uow.agents.heartbeat("agent-2")
 
         with db.unit_of_work() as uow:
@@ -56,9 +58,10 @@ def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: P
             assert uow.agents.get("agent-2").status == "online"
             new = uow.events.read_after(last_legacy).items
             assert [(e.event_type, e.source_id, e.data) for e in new] == [
+                ("campaign.launched", "camp-1", {"from": "draft", "to": "queued"}),
                 (
                     "agent.status_changed",
                     "agent-2",
                     {"from": "idle", "to": "online", "reason": "heartbeat"},
-                )
+                ),
             ]

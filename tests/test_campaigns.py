@@ -33,7 +33,7 @@ def test_full_lifecycle_sets_times_counters_and_events(session: Session) -> None
     created = campaigns.create(
         "nightly", description="every model", config=config, agent_id=agent.id, total_runs=3
     )
-    assert created.status == "pending"
+    assert created.status == "draft"
     assert created.config == config
     assert (created.succeeded, created.failed, created.skipped, created.total_runs) == (0, 0, 0, 3)
     assert created.started_at is None
@@ -94,12 +94,12 @@ def test_failure_records_the_error_and_restart_clears_it(session: Session) -> No
     )
 
 
-def test_cancel_from_pending_or_running(session: Session) -> None:
+def test_cancel_from_draft_or_running(session: Session) -> None:
     campaigns = CampaignsRepository(session)
-    pending = campaigns.create("a")
+    draft = campaigns.create("a")
     running = campaigns.create("b")
     campaigns.start(running.id)
-    assert campaigns.cancel(pending.id).status == "cancelled"
+    assert campaigns.cancel(draft.id).status == "cancelled"
     cancelled = campaigns.cancel(running.id)
     assert cancelled.status == "cancelled"
     assert cancelled.completed_at is not None
@@ -215,7 +215,7 @@ def test_list_and_count_by_status_and_agent_newest_first(session: Session) -> No
     assert campaigns.count() == 8
     assert campaigns.count(status="running") == 3
     assert campaigns.count(agent_id=b.id) == 4
-    assert campaigns.count(status="pending", agent_id=b.id) == 2
+    assert campaigns.count(status="draft", agent_id=b.id) == 2
 
     with pytest.raises(InvalidQueryError):
         campaigns.list(cursor="not-a-cursor")

@@ -48,7 +48,7 @@ def test_campaigns_show_progress(migrated_url: str) -> None:
     (campaign,) = campaigns.json()
     assert (campaign["name"], campaign["status"], campaign["total_runs"]) == (
         "nightly",
-        "pending",
+        "draft",
         4,
     )
     assert campaign["agent_id"] == agent_id

@@ -1,5 +1,5 @@
-"""What the operations repositories share: guarded status transitions and
-newest-first keyset pages."""
+"""What the operations repositories share: guarded status transitions,
+newest-first keyset pages, and numbered pages with a total for dashboards."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
@@ -24,6 +25,35 @@ Out = TypeVar("Out", bound=DTO)
 
 #: The most rows one page returns.
 MAX_PAGE_SIZE = 500
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One verb of a state machine: the statuses it leaves, the one it enters, what
+    else it changes. The repositories move rows by these rows, and
+    ``docs/database.md`` renders them, so the code and the table cannot differ."""
+
+    verb: str
+    allowed_from: tuple[str, ...]
+    to: str
+    effect: str
+
+
+class NumberedPage(DTO, Generic[Out]):
+    """Page ``page`` (from 1) of ``page_size`` rows, and how many rows match in all.
+
+    For a dashboard's "page 3 of 12". Offset pages shift when rows are
+    inserted between two requests; the keyset :meth:`AssignedWork.list` does not.
+    """
+
+    items: list[Out]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return -(-self.total // self.page_size)
 
 
 def transition(
@@ -156,6 +186,40 @@ class AssignedWork(Generic[Row, Out]):
             self.session, query, self.model, limit=limit, cursor=cursor
         )
         return Page[Out](items=[self._dto(r) for r in rows], next_cursor=next_cursor)
+
+    def list_page(
+        self,
+        *,
+        page: int = 1,
+        page_size: int = 50,
+        status: str | None = None,
+        agent_id: str | None = None,
+    ) -> NumberedPage[Out]:
+        """Newest first, by page number, with the total.
+
+        The rows and the total come from one statement (``count(*) OVER ()``),
+        so they agree even while others write; only a page past the end needs
+        a second, counting one.
+        """
+        if page < 1:
+            raise InvalidQueryError(f"page must be 1 or more, got {page}")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidQueryError(
+                f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
+            )
+        query = (
+            select(self.model, func.count().over().label("total"))
+            .where(*self._filters(status, agent_id))
+            .order_by(self.model.created_at.desc().nulls_last(), self.model.id.desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+            .execution_options(populate_existing=True)
+        )
+        rows = self.session.execute(query).all()
+        total = int(rows[0].total) if rows else self.count(status=status, agent_id=agent_id)
+        return NumberedPage[Out](
+            items=[self._dto(r[0]) for r in rows], total=total, page=page, page_size=page_size
+        )
 
     def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:
         query = select(func.count()).select_from(self.model)

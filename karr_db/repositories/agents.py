@@ -1,6 +1,8 @@
 """Agents: registration, hashed tokens, heartbeats, staleness and retirement.
 
-Statuses the layer writes are ``online``, ``offline`` and ``busy``; anything
+Statuses: the reference's ``online``, ``offline`` and ``busy``, and beyond it
+the ``idle`` and ``running`` that KITT's agents send with their heartbeats (the
+earlier system stored whatever a heartbeat said, ``idle`` by default). Anything
 else an older database holds is returned as it is. Tags are stored
 comma-separated as the reference says; rows written by the earlier system may
 hold a JSON list, and both read the same.
@@ -36,6 +38,7 @@ from karr_db.repositories.events import EventsRepository, EventType
 
 __all__ = [
     "AGENT_STATUSES",
+    "AGENT_STATUS_NOTES",
     "AgentCredentials",
     "AgentDTO",
     "AgentsRepository",
@@ -43,8 +46,17 @@ __all__ = [
     "parse_tags",
 ]
 
-#: The statuses this layer writes.
-AGENT_STATUSES = ("online", "offline", "busy")
+#: The statuses this layer writes: the reference's three, then (beyond the
+#: reference) the ones KITT's agents report in heartbeats.
+AGENT_STATUSES = ("online", "offline", "busy", "idle", "running")
+#: What each status means, and whether the reference names it.
+AGENT_STATUS_NOTES: dict[str, tuple[bool, str]] = {
+    "online": (True, "registered (or re-registered) and heartbeating"),
+    "offline": (True, "marked so when its heartbeat went stale"),
+    "busy": (True, "working, set by the layer's caller"),
+    "idle": (False, "heartbeat says: waiting for work (KITT's default)"),
+    "running": (False, "heartbeat says: running a benchmark"),
+}
 #: How many referencing ids a :class:`StillReferencedError` names per table.
 _NAMED_REFERENCES = 5
 
@@ -216,7 +228,9 @@ class AgentsRepository:
         *,
         hostname: str | None = None,
         port: int | None = None,
-        tags: Iterable[str] = (),
+        token: str | SecretStr | None = None,
+        replace: bool = False,
+        tags: Iterable[str] | None = None,
         notes: str | None = None,
         gpu_info: str | None = None,
         gpu_count: int | None = None,
@@ -226,54 +240,104 @@ class AgentsRepository:
         fingerprint: str | None = None,
         kitt_version: str | None = None,
     ) -> AgentCredentials:
-        """Create an agent (``online``, heartbeat now) and its token, returned this once."""
+        """Create an agent (``online``, heartbeat now) with its token.
+
+        ``token``: the secret the agent generated and will send (KITT's agents
+        do); it is stored only as its hash and refused, with the field named,
+        when empty or too weak (see :func:`karr_db.tokens.token_problem`).
+        Without it a token is generated and returned this once.
+
+        ``replace``: an agent of that name already registered is updated
+        instead of refused with :class:`AlreadyExistsError` -- the explicit
+        upsert of an agent that re-registers after a restart. Its id,
+        ``registered_at`` and history stay; ``hostname``, ``port`` and any other
+        field passed are updated (``None`` leaves one as it is), the token is
+        replaced (the old one stops verifying at commit), the status becomes
+        ``online`` and the heartbeat now. Either way one ``agent.registered``
+        event is appended (``"replaced": true`` for an update). Two processes
+        registering the same name are serialised by the event-log lock, so
+        exactly one creates the agent.
+        """
+        errors: builtins.list[FieldError] = []
         if not name or not name.strip():
-            raise ValidationError("agent", [FieldError("name", "must not be empty")])
+            errors.append(FieldError("name", "must not be empty"))
         if port is not None and not 0 < port < 65536:
-            raise ValidationError("agent", [FieldError("port", "must be between 1 and 65535")])
-        stored_tags = format_tags(tags)
-        self._events.lock_log()
-        if self.session.scalar(select(Agent.id).where(Agent.name == name)) is not None:
-            raise AlreadyExistsError("agent", name)
-        token = tokens.generate_token()
-        now = utcnow()
-        agent_id = str(uuid.uuid4())
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(Agent).values(
-                        id=agent_id,
-                        name=name,
-                        hostname=hostname,
-                        port=port,
-                        token=tokens.hash_token(token),
-                        status="online",
-                        gpu_info=gpu_info,
-                        gpu_count=gpu_count,
-                        cpu_info=cpu_info,
-                        ram_gb=ram_gb,
-                        environment_type=environment_type,
-                        fingerprint=fingerprint,
-                        kitt_version=kitt_version,
-                        last_heartbeat=now,
-                        registered_at=now,
-                        notes=notes,
-                        tags=stored_tags,
-                    )
-                )
-        except IntegrityError:
-            raise AlreadyExistsError("agent", name) from None
-        self._events.append(
-            EventType.AGENT_REGISTERED,
-            source_id=agent_id,
-            data={
-                "name": name,
-                "hostname": hostname,
-                "port": port,
-                "tags": parse_tags(stored_tags),
-            },
+            errors.append(FieldError("port", "must be between 1 and 65535"))
+        secret = token.get_secret_value() if isinstance(token, SecretStr) else token
+        if secret is not None:
+            problem = tokens.token_problem(secret)
+            if problem:
+                errors.append(FieldError("token", problem))
+        if errors:
+            raise ValidationError("agent", errors)
+        stored_tags = format_tags(tags) if tags is not None else None
+        secret = secret if secret is not None else tokens.generate_token()
+        hardware = _hardware(
+            gpu_info=gpu_info,
+            gpu_count=gpu_count,
+            cpu_info=cpu_info,
+            ram_gb=ram_gb,
+            environment_type=environment_type,
+            fingerprint=fingerprint,
+            kitt_version=kitt_version,
         )
-        return AgentCredentials(agent=self.get(agent_id), token=SecretStr(token))
+        described = _hardware(hostname=hostname, port=port, notes=notes)
+        if tags is not None:
+            described["tags"] = stored_tags
+        self._events.lock_log()
+        existing = self.session.scalar(select(Agent.id).where(Agent.name == name))
+        if existing is not None and not replace:
+            raise AlreadyExistsError("agent", name)
+        now = utcnow()
+        if existing is None:
+            agent_id = str(uuid.uuid4())
+            try:
+                with self.session.begin_nested():
+                    self.session.execute(
+                        insert(Agent).values(
+                            id=agent_id,
+                            name=name,
+                            hostname=hostname,
+                            port=port,
+                            token=tokens.hash_token(secret),
+                            status="online",
+                            last_heartbeat=now,
+                            registered_at=now,
+                            notes=notes,
+                            tags=stored_tags,
+                            **hardware,
+                        )
+                    )
+            except IntegrityError:
+                # An insert by a writer that does not take the event-log lock.
+                existing = self.session.scalar(select(Agent.id).where(Agent.name == name))
+                if existing is None or not replace:
+                    raise AlreadyExistsError("agent", name) from None
+        if existing is not None:
+            agent_id = existing
+            self.session.execute(
+                update(Agent)
+                .where(Agent.id == agent_id)
+                .values(
+                    token=tokens.hash_token(secret),
+                    status="online",
+                    last_heartbeat=now,
+                    **described,
+                    **hardware,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        agent = self.get(agent_id)
+        data: dict[str, Any] = {
+            "name": name,
+            "hostname": agent.hostname,
+            "port": agent.port,
+            "tags": agent.tags,
+        }
+        if existing is not None:
+            data["replaced"] = True
+        self._events.append(EventType.AGENT_REGISTERED, source_id=agent_id, data=data)
+        return AgentCredentials(agent=agent, token=SecretStr(secret))
 
     def rotate_token(self, agent_id: str) -> AgentCredentials:
         """Replace the agent's token; the old one stops verifying at commit."""

@@ -1,10 +1,15 @@
-"""Campaigns: a guarded lifecycle and progress counters exact under concurrency.
+"""Campaigns: one guarded state machine and progress counters exact under concurrency.
 
-Lifecycle: ``pending -> running -> completed | failed``; ``cancelled`` from
-``pending`` or ``running``; a ``failed`` campaign can be restarted (back to
-``running``, error cleared, counters reset because a rerun counts every run
-again, finished ones as ``skipped``). Every transition is one conditional
-UPDATE, so of two processes racing over a campaign exactly one wins.
+The statuses are those of the reference (``pending``, ``running``,
+``completed``, ``failed``) and, beyond it, those the earlier system wrote and
+KITT's campaign service uses: ``draft`` (where a campaign is created and its
+configuration may change), ``queued`` (launched, waiting for an agent) and
+``cancelled``. :data:`CAMPAIGN_TRANSITIONS` is the whole machine, one row per
+verb; ``docs/database.md`` renders it. ``pending`` is the reference's name for
+a campaign waiting to run and behaves like ``queued``; rows in it keep working.
+
+Every transition is one conditional UPDATE, so of two processes racing over a
+campaign exactly one wins.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import (
@@ -28,19 +33,83 @@ from karr_db.errors import (
 )
 from karr_db.models import Agent, WebCampaign
 from karr_db.models.types import dumps_json, utcnow
-from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
-__all__ = ["CampaignDTO", "CampaignStatus", "CampaignsRepository", "RunOutcome"]
+__all__ = [
+    "CAMPAIGN_STATUS_NOTES",
+    "CAMPAIGN_TRANSITIONS",
+    "CONFIG_EDITABLE",
+    "PLANNABLE",
+    "UNDELETABLE",
+    "CampaignDTO",
+    "CampaignStatus",
+    "CampaignsRepository",
+    "RunOutcome",
+]
 
 
 class CampaignStatus(StrEnum):
+    DRAFT = "draft"
     PENDING = "pending"
+    QUEUED = "queued"
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+#: What each status means, and whether the reference names it (``True``) or
+#: the layer goes beyond it (``False``: the earlier system wrote it).
+CAMPAIGN_STATUS_NOTES: dict[CampaignStatus, tuple[bool, str]] = {
+    CampaignStatus.DRAFT: (False, "created, not launched; the only status whose config may change"),
+    CampaignStatus.PENDING: (True, "waiting to run; behaves like queued"),
+    CampaignStatus.QUEUED: (False, "launched, waiting for an agent to start it"),
+    CampaignStatus.RUNNING: (True, "an agent is running it; counters move"),
+    CampaignStatus.COMPLETED: (True, "finished; final"),
+    CampaignStatus.FAILED: (True, "stopped with an error; may be launched or restarted again"),
+    CampaignStatus.CANCELLED: (False, "stopped by a user; final"),
+}
+
+#: Statuses in which a campaign waits to be started.
+_WAITING = (CampaignStatus.DRAFT, CampaignStatus.PENDING, CampaignStatus.QUEUED)
+
+
+#: The campaign state machine, one row per repository verb.
+CAMPAIGN_TRANSITIONS: tuple[Transition, ...] = (
+    Transition(
+        "launch",
+        (CampaignStatus.DRAFT, CampaignStatus.FAILED),
+        CampaignStatus.QUEUED,
+        "error and completed_at cleared, counters reset (a relaunch counts every run again)",
+    ),
+    Transition("start", _WAITING, CampaignStatus.RUNNING, "started_at set"),
+    Transition(
+        "restart",
+        (CampaignStatus.FAILED,),
+        CampaignStatus.RUNNING,
+        "started_at renewed, error cleared, counters reset",
+    ),
+    Transition("complete", (CampaignStatus.RUNNING,), CampaignStatus.COMPLETED, "completed_at set"),
+    Transition(
+        "fail", (CampaignStatus.RUNNING,), CampaignStatus.FAILED, "error and completed_at set"
+    ),
+    Transition(
+        "cancel",
+        (*_WAITING, CampaignStatus.RUNNING),
+        CampaignStatus.CANCELLED,
+        "completed_at set",
+    ),
+)
+_BY_VERB = {t.verb: t for t in CAMPAIGN_TRANSITIONS}
+
+#: Statuses in which ``update_config`` is allowed (not a transition: the status stays).
+CONFIG_EDITABLE = (CampaignStatus.DRAFT,)
+#: Statuses in which ``set_total_runs`` is allowed.
+PLANNABLE = (*_WAITING, CampaignStatus.RUNNING)
+#: The status in which ``delete`` is refused (an agent is working on it).
+UNDELETABLE = CampaignStatus.RUNNING
 
 
 class RunOutcome(StrEnum):
@@ -93,6 +162,16 @@ class CampaignDTO(DTO):
         return self.succeeded + self.failed + self.skipped
 
 
+def _config_errors(config: Any) -> builtins.list[FieldError]:
+    if not isinstance(config, Mapping):
+        return [FieldError("config", "must be a JSON object")]
+    try:
+        dumps_json(dict(config))
+    except (TypeError, ValueError) as exc:
+        return [FieldError("config", f"not JSON-serialisable: {exc}")]
+    return []
+
+
 def _finished() -> ColumnElement[int]:
     """``succeeded + failed + skipped`` in SQL (legacy ``NULL`` counts as 0)."""
     return (
@@ -122,17 +201,13 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         agent_id: str | None = None,
         total_runs: int = 0,
     ) -> CampaignDTO:
-        """A new ``pending`` campaign with zeroed counters."""
+        """A new ``draft`` campaign with zeroed counters (as KITT's campaign service
+        creates them; :meth:`launch` or :meth:`start` moves it on)."""
         errors: builtins.list[FieldError] = []
         if not name or not name.strip():
             errors.append(FieldError("name", "must not be empty"))
-        if config is not None and not isinstance(config, Mapping):
-            errors.append(FieldError("config", "must be a JSON object"))
-        elif config is not None:
-            try:
-                dumps_json(dict(config))
-            except (TypeError, ValueError) as exc:
-                errors.append(FieldError("config", f"not JSON-serialisable: {exc}"))
+        if config is not None:
+            errors.extend(_config_errors(config))
         if total_runs < 0:
             errors.append(FieldError("total_runs", "must not be negative"))
         if errors:
@@ -149,7 +224,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
                         name=name,
                         description=description,
                         config_json=dict(config) if config is not None else None,
-                        status=CampaignStatus.PENDING.value,
+                        status=CampaignStatus.DRAFT.value,
                         agent_id=agent_id,
                         created_at=utcnow(),
                         total_runs=total_runs,
@@ -178,9 +253,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             update(WebCampaign)
             .where(
                 WebCampaign.id == campaign_id,
-                WebCampaign.status.in_(
-                    [CampaignStatus.PENDING.value, CampaignStatus.RUNNING.value]
-                ),
+                WebCampaign.status.in_([s.value for s in PLANNABLE]),
                 _finished() <= total_runs,
             )
             .values(total_runs=total_runs)
@@ -189,7 +262,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         ).one_or_none()
         if updated is None:
             current = self.get(campaign_id)
-            if current.status not in (CampaignStatus.PENDING, CampaignStatus.RUNNING):
+            if current.status not in PLANNABLE:
                 raise InvalidTransitionError(
                     "campaign", campaign_id, current.status, "a new total_runs"
                 )
@@ -201,14 +274,62 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         )
         return self.get(campaign_id)
 
-    # --- lifecycle ---------------------------------------------------------------
+    def update_config(self, campaign_id: str, config: Mapping[str, Any]) -> CampaignDTO:
+        """Replace the configuration of a ``draft`` campaign.
 
-    def start(self, campaign_id: str) -> CampaignDTO:
-        """``pending -> running``; sets ``started_at``."""
+        Conditional on the status in the UPDATE itself, so a launch that
+        commits first wins and the edit is refused with
+        :class:`InvalidTransitionError`: what an agent runs is never changed
+        under it.
+        """
+        errors = _config_errors(config)
+        if errors:
+            raise ValidationError("campaign", errors)
+        self._events.lock_log()
+        updated = self.session.execute(
+            update(WebCampaign)
+            .where(
+                WebCampaign.id == campaign_id,
+                WebCampaign.status.in_([s.value for s in CONFIG_EDITABLE]),
+            )
+            .values(config_json=dict(config))
+            .returning(WebCampaign.id)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if updated is None:
+            current = self.get(campaign_id)
+            raise InvalidTransitionError("campaign", campaign_id, current.status, "a new config")
+        self._events.append(
+            EventType.CAMPAIGN_UPDATED, source_id=campaign_id, data={"fields": ["config"]}
+        )
+        return self.get(campaign_id)
+
+    # --- lifecycle (see CAMPAIGN_TRANSITIONS) ------------------------------------
+
+    def launch(self, campaign_id: str) -> CampaignDTO:
+        """``draft | failed -> queued``: hand the campaign to the agents.
+
+        A relaunch of a failed campaign clears its error and counts every run
+        again, as :meth:`restart` does.
+        """
         return self._move(
             campaign_id,
-            (CampaignStatus.PENDING,),
-            CampaignStatus.RUNNING,
+            "launch",
+            EventType.CAMPAIGN_LAUNCHED,
+            {
+                "completed_at": None,
+                "error": None,
+                "succeeded": 0,
+                "failed": 0,
+                "skipped": 0,
+            },
+        )
+
+    def start(self, campaign_id: str) -> CampaignDTO:
+        """``draft | pending | queued -> running``; sets ``started_at``."""
+        return self._move(
+            campaign_id,
+            "start",
             EventType.CAMPAIGN_STARTED,
             {"started_at": utcnow(), "completed_at": None, "error": None},
         )
@@ -217,8 +338,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         """``failed -> running``: error cleared, ``started_at`` renewed, counters reset."""
         return self._move(
             campaign_id,
-            (CampaignStatus.FAILED,),
-            CampaignStatus.RUNNING,
+            "restart",
             EventType.CAMPAIGN_STARTED,
             {
                 "started_at": utcnow(),
@@ -233,32 +353,49 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     def complete(self, campaign_id: str) -> CampaignDTO:
         """``running -> completed``; sets ``completed_at``."""
         return self._move(
-            campaign_id,
-            (CampaignStatus.RUNNING,),
-            CampaignStatus.COMPLETED,
-            EventType.CAMPAIGN_COMPLETED,
-            {"completed_at": utcnow()},
+            campaign_id, "complete", EventType.CAMPAIGN_COMPLETED, {"completed_at": utcnow()}
         )
 
     def fail(self, campaign_id: str, error: str) -> CampaignDTO:
         """``running -> failed`` with the error; sets ``completed_at``."""
         return self._move(
             campaign_id,
-            (CampaignStatus.RUNNING,),
-            CampaignStatus.FAILED,
+            "fail",
             EventType.CAMPAIGN_FAILED,
             {"completed_at": utcnow(), "error": error},
             extra={"error": error},
         )
 
     def cancel(self, campaign_id: str) -> CampaignDTO:
-        """``pending | running -> cancelled``; sets ``completed_at``."""
+        """``draft | pending | queued | running -> cancelled``; sets ``completed_at``."""
         return self._move(
-            campaign_id,
-            (CampaignStatus.PENDING, CampaignStatus.RUNNING),
-            CampaignStatus.CANCELLED,
-            EventType.CAMPAIGN_CANCELLED,
-            {"completed_at": utcnow()},
+            campaign_id, "cancel", EventType.CAMPAIGN_CANCELLED, {"completed_at": utcnow()}
+        )
+
+    def delete(self, campaign_id: str) -> None:
+        """Delete a campaign that is not running; its events stay in the log.
+
+        One conditional DELETE (``WHERE status IS DISTINCT FROM 'running'``), so
+        a campaign that an agent starts concurrently is never deleted under it:
+        the loser gets :class:`InvalidTransitionError`.
+        """
+        self._events.lock_log()
+        deleted = self.session.execute(
+            delete(WebCampaign)
+            .where(
+                WebCampaign.id == campaign_id,
+                or_(WebCampaign.status.is_(None), WebCampaign.status != UNDELETABLE.value),
+            )
+            .returning(WebCampaign.name, WebCampaign.status)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if deleted is None:
+            current = self.get(campaign_id)  # NotFoundError when there is none
+            raise InvalidTransitionError("campaign", campaign_id, current.status, "deleted")
+        self._events.append(
+            EventType.CAMPAIGN_DELETED,
+            source_id=campaign_id,
+            data={"name": deleted.name, "status": deleted.status},
         )
 
     def record_run(self, campaign_id: str, outcome: RunOutcome) -> CampaignDTO:
@@ -312,27 +449,28 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     def _move(
         self,
         campaign_id: str,
-        allowed_from: tuple[CampaignStatus, ...],
-        to: CampaignStatus,
+        verb: str,
         event_type: EventType,
         values: dict[str, Any],
         *,
         extra: dict[str, Any] | None = None,
     ) -> CampaignDTO:
+        rule = _BY_VERB[verb]
         self._events.lock_log()
         _, previous = transition(
             self.session,
             WebCampaign,
             "campaign",
             campaign_id,
-            allowed_from=[s.value for s in allowed_from],
-            to=to.value,
+            # Plain text, not the enum: drivers adapt Enum members by name.
+            allowed_from=[str(s) for s in rule.allowed_from],
+            to=str(rule.to),
             values=values,
         )
         self._events.append(
             event_type,
             source_id=campaign_id,
-            data={"from": previous, "to": to.value, **(extra or {})},
+            data={"from": previous, "to": str(rule.to), **(extra or {})},
         )
         return self.get(campaign_id)
 

@@ -70,11 +70,13 @@ class EventType(StrEnum):
 
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_UPDATED = "campaign.updated"
+    CAMPAIGN_LAUNCHED = "campaign.launched"
     CAMPAIGN_STARTED = "campaign.started"
     CAMPAIGN_PROGRESSED = "campaign.progressed"
     CAMPAIGN_COMPLETED = "campaign.completed"
     CAMPAIGN_FAILED = "campaign.failed"
     CAMPAIGN_CANCELLED = "campaign.cancelled"
+    CAMPAIGN_DELETED = "campaign.deleted"
 
     QUICK_TEST_DISPATCHED = "quick_test.dispatched"
     QUICK_TEST_CLAIMED = "quick_test.claimed"

@@ -21,11 +21,17 @@ from sqlalchemy.exc import IntegrityError
 from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.models import Agent, QuickTest, Run
 from karr_db.models.types import utcnow
-from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
-__all__ = ["QuickTestDTO", "QuickTestStatus", "QuickTestsRepository"]
+__all__ = [
+    "QUICK_TEST_STATUS_NOTES",
+    "QUICK_TEST_TRANSITIONS",
+    "QuickTestDTO",
+    "QuickTestStatus",
+    "QuickTestsRepository",
+]
 
 
 class QuickTestStatus(StrEnum):
@@ -39,6 +45,45 @@ class QuickTestStatus(StrEnum):
 
 #: Statuses in which an agent holds the test.
 _HELD = (QuickTestStatus.CLAIMED.value, QuickTestStatus.RUNNING.value)
+
+#: What each status means. The reference names no quick-test statuses, so all
+#: are beyond it; ``queued`` is the earlier system's initial status too.
+QUICK_TEST_STATUS_NOTES: dict[QuickTestStatus, str] = {
+    QuickTestStatus.QUEUED: "dispatched, waiting for its agent to claim it",
+    QuickTestStatus.CLAIMED: "its agent took it (started_at set)",
+    QuickTestStatus.RUNNING: "its agent is running the benchmark",
+    QuickTestStatus.COMPLETED: "finished; result_id links the stored run",
+    QuickTestStatus.FAILED: "stopped with an error",
+    QuickTestStatus.CANCELLED: "withdrawn before an agent claimed it",
+}
+
+#: The quick-test state machine, one row per repository verb.
+QUICK_TEST_TRANSITIONS: tuple[Transition, ...] = (
+    Transition(
+        "claim_next",
+        (QuickTestStatus.QUEUED,),
+        QuickTestStatus.CLAIMED,
+        "the agent's oldest queued test, started_at set",
+    ),
+    Transition("start", (QuickTestStatus.CLAIMED,), QuickTestStatus.RUNNING, ""),
+    Transition(
+        "complete", (QuickTestStatus.RUNNING,), QuickTestStatus.COMPLETED, "result_id linked"
+    ),
+    Transition(
+        "fail",
+        (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
+        QuickTestStatus.FAILED,
+        "error set",
+    ),
+    Transition("cancel", (QuickTestStatus.QUEUED,), QuickTestStatus.CANCELLED, ""),
+    Transition(
+        "requeue",
+        (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
+        QuickTestStatus.QUEUED,
+        "started_at cleared, for a test whose agent went silent",
+    ),
+)
+_BY_VERB = {t.verb: t for t in QUICK_TEST_TRANSITIONS}
 
 
 class QuickTestDTO(DTO):
@@ -149,12 +194,14 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         Either way no two claimers ever receive the same test. ``None`` when
         the agent has nothing queued.
         """
+        rule = _BY_VERB["claim_next"]
+        waiting = [str(s) for s in rule.allowed_from]
         self._events.lock_log()
         oldest = (
             select(QuickTest.id)
             .where(
                 QuickTest.agent_id == agent_id,
-                QuickTest.status == QuickTestStatus.QUEUED.value,
+                QuickTest.status.in_(waiting),
             )
             .order_by(QuickTest.created_at.nulls_first(), QuickTest.id)
             .limit(1)
@@ -163,8 +210,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         )
         claimed = self.session.execute(
             update(QuickTest)
-            .where(QuickTest.id == oldest, QuickTest.status == QuickTestStatus.QUEUED.value)
-            .values(status=QuickTestStatus.CLAIMED.value, started_at=utcnow())
+            .where(QuickTest.id == oldest, QuickTest.status.in_(waiting))
+            .values(status=str(rule.to), started_at=utcnow())
             .returning(QuickTest.id)
             .execution_options(synchronize_session=False)
         ).one_or_none()
@@ -174,7 +221,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         self._events.append(
             EventType.QUICK_TEST_CLAIMED,
             source_id=test_id,
-            data={"from": "queued", "to": "claimed", "agent_id": agent_id},
+            data={"from": waiting[0], "to": str(rule.to), "agent_id": agent_id},
         )
         return self.get(test_id)
 
@@ -184,8 +231,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         """``claimed -> running``: the agent began the benchmark."""
         return self._move(
             test_id,
-            (QuickTestStatus.CLAIMED,),
-            QuickTestStatus.RUNNING,
+            "start",
             {},
             EventType.QUICK_TEST_STARTED,
         )
@@ -199,8 +245,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
             with self.session.begin_nested():
                 return self._move(
                     test_id,
-                    (QuickTestStatus.RUNNING,),
-                    QuickTestStatus.COMPLETED,
+                    "complete",
                     {"completed_at": utcnow(), "result_id": result_id},
                     EventType.QUICK_TEST_COMPLETED,
                     extra={"result_id": result_id},
@@ -212,8 +257,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         """``claimed | running -> failed`` with the error."""
         return self._move(
             test_id,
-            (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
-            QuickTestStatus.FAILED,
+            "fail",
             {"completed_at": utcnow(), "error": error},
             EventType.QUICK_TEST_FAILED,
             extra={"error": error},
@@ -223,8 +267,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         """``queued -> cancelled``: once an agent holds a test, fail it instead."""
         return self._move(
             test_id,
-            (QuickTestStatus.QUEUED,),
-            QuickTestStatus.CANCELLED,
+            "cancel",
             {"completed_at": utcnow()},
             EventType.QUICK_TEST_CANCELLED,
         )
@@ -233,8 +276,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         """``claimed | running -> queued``, for a test whose agent went silent."""
         return self._move(
             test_id,
-            (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
-            QuickTestStatus.QUEUED,
+            "requeue",
             {"started_at": None},
             EventType.QUICK_TEST_REQUEUED,
         )
@@ -242,26 +284,26 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
     def _move(
         self,
         test_id: str,
-        allowed_from: tuple[QuickTestStatus, ...],
-        to: QuickTestStatus,
+        verb: str,
         values: dict[str, Any],
         event_type: EventType,
         *,
         extra: dict[str, Any] | None = None,
     ) -> QuickTestDTO:
+        rule = _BY_VERB[verb]
         self._events.lock_log()
         row, previous = transition(
             self.session,
             QuickTest,
             "quick test",
             test_id,
-            allowed_from=[s.value for s in allowed_from],
-            to=to.value,
+            allowed_from=[str(s) for s in rule.allowed_from],
+            to=str(rule.to),
             values=values,
         )
         self._events.append(
             event_type,
             source_id=test_id,
-            data={"from": previous, "to": to.value, "agent_id": row.agent_id, **(extra or {})},
+            data={"from": previous, "to": str(rule.to), "agent_id": row.agent_id, **(extra or {})},
         )
         return self.get(test_id)

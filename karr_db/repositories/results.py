@@ -811,27 +811,30 @@ class ResultsRepository:
             return int(self.session.execute(stmt).scalar_one())
 
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
-        """Totals by outcome, overall and by engine and model, from one grouped statement
-        (a row per engine, model and outcome, folded here)."""
+        """Totals by outcome, overall and by engine, model and suite, from one grouped
+        statement (a row per engine, model, suite and outcome, folded here)."""
         f = _parse_filter(filters)
+        keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
         stmt = (
-            _with_hardware(
-                select(Run.engine, Run.model, Run.passed, func.count()).select_from(Run),
-                _filters_hardware(f),
-            )
+            _with_hardware(select(*keys, func.count()).select_from(Run), _filters_hardware(f))
             .where(*_conditions(f))
-            .group_by(Run.engine, Run.model, Run.passed)
+            .group_by(*keys)
         )
         with _translated("counting runs"):
             rows = self.session.execute(stmt).all()
         totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
-        groups: dict[str, dict[str | None, dict[str, int]]] = {"engine": {}, "model": {}}
-        for engine, model, passed, count in rows:
+        groups: dict[str, dict[str | None, dict[str, int]]] = {
+            "engine": {},
+            "model": {},
+            "suite": {},
+        }
+        for engine, model, suite, passed, count in rows:
             outcome = "unknown" if passed is None else "passed" if passed else "failed"
             for counts in (
                 totals,
                 groups["engine"].setdefault(engine, dict.fromkeys(totals, 0)),
                 groups["model"].setdefault(model, dict.fromkeys(totals, 0)),
+                groups["suite"].setdefault(suite, dict.fromkeys(totals, 0)),
             ):
                 counts["runs"] += count
                 counts[outcome] += count
@@ -841,7 +844,10 @@ class ResultsRepository:
             return [GroupCounts(name=name, **counts) for name, counts in ordered]
 
         return RunStats(
-            totals=OutcomeCounts(**totals), by_engine=listed("engine"), by_model=listed("model")
+            totals=OutcomeCounts(**totals),
+            by_engine=listed("engine"),
+            by_model=listed("model"),
+            by_suite=listed("suite"),
         )
 
     def list_runs(

@@ -142,17 +142,18 @@ class OutcomeCounts(ResultsDTO):
 
 
 class GroupCounts(OutcomeCounts):
-    """Outcome counts of the runs of one engine or one model (``None``: not recorded)."""
+    """Outcome counts of the runs of one engine, model or suite (``None``: not recorded)."""
 
     name: str | None
 
 
 class RunStats(ResultsDTO):
-    """Totals of the runs matching a filter, overall and by engine and by model."""
+    """Totals of the runs matching a filter, overall and by engine, model and suite."""
 
     totals: OutcomeCounts
     by_engine: list[GroupCounts]
     by_model: list[GroupCounts]
+    by_suite: list[GroupCounts]
 
 
 class ImportOutcome(ResultsDTO):
