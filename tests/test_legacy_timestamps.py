@@ -503,3 +503,26 @@ def test_the_zone_table_gives_zoneinfos_offset_for_every_local_time(zone: str) -
         assert want is not None
         got = periods[bisect.bisect_right(starts, local.strftime("%Y-%m-%d %H:%M:%S")) - 1][1]
         assert got == int(want.total_seconds()), local
+
+
+def test_check_notices_a_missing_zone_table_and_repair_restores_it(migrated_url: str) -> None:
+    from karr_db.migrations.timestamps import ZONE_TABLE
+
+    _raw_execute(migrated_url, [(f"DROP TABLE {ZONE_TABLE}", {})])
+    messages = [f.message for f in migrations.check(migrated_url)]
+    assert any(ZONE_TABLE in m for m in messages), messages
+
+    migrations.repair_timestamps(migrated_url, legacy_timezone="Asia/Kolkata")
+
+    assert migrations.check(migrated_url) == []
+    _raw_execute(
+        migrated_url,
+        [
+            (
+                "INSERT INTO agents (id, name, last_heartbeat) VALUES (:k, :k, :v)",
+                {"k": "a", "v": "2026-03-07T10:00:00"},
+            )
+        ],
+    )
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
+        assert uow.agents.get("a").last_heartbeat == datetime(2026, 3, 7, 4, 30, tzinfo=UTC)

@@ -237,7 +237,11 @@ def repair_timestamps(database: Database, *, legacy_timezone: str | None = None)
                 f"{state.kind.value}: run upgrade first"
             )
         notes: list[str] = []
-        if zone is not None and timestamps.zone_table_exists(connection):
+        applied = {
+            rev.revision
+            for rev in script.iterate_revisions(state.alembic_revision or "base", "base")
+        }
+        if zone is not None and timestamps.ZONE_REVISION in applied:
             notes = timestamps.record_zone(connection, zone, database_default=True)
         used = zone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
         report = timestamps.canonicalise(connection, used)
@@ -284,7 +288,7 @@ def check(database: Database) -> list[Finding]:
             findings.append(Finding(kind="drift", message=_describe(diff)))
         findings += _sqlite_autoincrement_findings(connection)
         findings += _trigger_findings(connection, script, state.alembic_revision)
-        findings += _timestamp_findings(connection)
+        findings += _timestamp_findings(connection, script, state.alembic_revision)
     return findings
 
 
@@ -401,9 +405,24 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
     return findings
 
 
-def _timestamp_findings(connection: Connection) -> list[Finding]:
-    """Timestamp text outside the canonical form orders and compares wrongly."""
-    return [
+def _timestamp_findings(
+    connection: Connection, script: ScriptDirectory, revision: str | None
+) -> list[Finding]:
+    """Timestamp text outside the canonical form orders and compares wrongly; the
+    triggers of revision 0006 cannot read local times without the zone table."""
+    applied = {rev.revision for rev in script.iterate_revisions(revision or "base", "base")}
+    missing = (
+        [
+            Finding(
+                kind="drift",
+                message=f"table {timestamps.ZONE_TABLE} missing from the database (or empty): "
+                "run `karr-db repair-timestamps --legacy-timezone ZONE`",
+            )
+        ]
+        if timestamps.ZONE_REVISION in applied and timestamps.recorded_zone(connection) is None
+        else []
+    )
+    return missing + [
         Finding(
             kind="timestamps",
             message=(

@@ -60,6 +60,7 @@ LEGACY_TIMEZONE_ENV = "KARR_LEGACY_TIMEZONE"
 
 #: Beyond the reference (revision 0006): the legacy zone's UTC offsets by local start.
 ZONE_TABLE = "karr_legacy_timezone"
+ZONE_REVISION = "0006"
 
 #: What the option is called in errors, whichever way it was given.
 OPTION = "legacy_timezone"
