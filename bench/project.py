@@ -49,9 +49,17 @@ class Project:
         with transaction(self.engine) as session:
             return ResultsRepository(session).leaderboard(metric, group_by=("model", "engine"))
 
+    def leaderboard_fast(self, metric: str) -> list[Any]:
+        """count/avg/min/max without the median: answered from the leaderboard aggregate."""
+        with transaction(self.engine) as session:
+            return ResultsRepository(session).leaderboard(
+                metric, group_by=("model", "engine"), median=False
+            )
+
     def history(self, metric: str, model: str, engine: str) -> list[Any]:
         with transaction(self.engine) as session:
-            return ResultsRepository(session).metric_history(metric, model=model, engine=engine)
+            history = ResultsRepository(session).metric_history(metric, model=model, engine=engine)
+            return history.items
 
     def detail(self, run_id: str) -> Any:
         with transaction(self.engine) as session:

@@ -39,12 +39,19 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from bench.baseline import RawBackend, RawPostgres, RawSqlite
-from bench.generator import LEADERBOARD_METRIC, MODELS, documents
+from bench.generator import ENGINES, LEADERBOARD_METRIC, MODELS, documents
 from bench.project import Project
 from karr_db import migrations
 from karr_db.db import make_engine, normalize_url
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Indexes beyond the reference, dropped for the one reference-schema comparison.
+BEYOND_REFERENCE_INDEXES = (
+    "idx_metrics_name_benchmark",
+    "idx_runs_model_engine_timestamp",
+    "idx_runs_passed",
+    "idx_runs_model_engine_latest",
+)
 POSTGRES_ENV = "KARR_BENCH_POSTGRES_URL"
 
 
@@ -203,17 +210,27 @@ def print_table(report: Report) -> None:
         print(format_row(row))
     if report.scaling:
         print()
-        print("scaling (runs already stored -> save throughput, leaderboard median latency)")
         print(
-            f"{'dialect':<10} {'runs':>8} {'save runs/s':>12} {'raw runs/s':>11} {'ratio':>7} "
-            f"{'lb p50 ms':>10} {'raw ms':>8} {'ratio':>7}"
+            "scaling (runs already stored -> save throughput, p50 latencies in ms; "
+            "ratio = project/raw, interleaved)"
+        )
+        print(
+            f"{'dialect':<10} {'runs':>8} {'save/s':>8} {'raw/s':>8} {'ratio':>6} "
+            + " ".join(f"{k + ' ms':>11} {'raw':>8} {'ratio':>6}" for k in SCALE_READS)
         )
         for s in report.scaling:
-            print(
-                f"{s['dialect']:<10} {s['runs']:>8,} {s['save']:>12.1f} {s['save_raw']:>11.1f} "
-                f"{s['save_raw'] / s['save']:>6.2f}x {s['lb']:>10.2f} {s['lb_raw']:>8.2f} "
-                f"{s['lb'] / s['lb_raw']:>6.2f}x"
+            cells = " ".join(
+                f"{s[k]:>11.2f} {s[k + '_raw']:>8.2f} {s[k] / s[k + '_raw']:>5.2f}x"
+                for k in SCALE_READS
             )
+            print(
+                f"{s['dialect']:<10} {s['runs']:>8,} {s['save']:>8.1f} {s['save_raw']:>8.1f} "
+                f"{s['save_raw'] / s['save']:>5.2f}x {cells}"
+            )
+
+
+#: The reads of the scaling table: latest 50, leaderboard from rows, from the aggregate, history.
+SCALE_READS = ("latest", "lb", "agg", "history")
 
 
 # --- databases ----------------------------------------------------------------------
@@ -349,6 +366,32 @@ def latencies(fn: Callable[[], Any], reps: int) -> tuple[float, float]:
     return statistics.median(samples), p95
 
 
+def interleaved(
+    project: Callable[[Any], Any], raw: Callable[[Any], Any], params: Sequence[Any], reps: int
+) -> tuple[list[float], list[float]]:
+    """Per-call milliseconds of both sides, calls alternating (which side goes first
+    alternates too) and parameters rotating, after one warm-up call each."""
+    project(params[0])
+    raw(params[0])
+    p: list[float] = []
+    r: list[float] = []
+    for i in range(reps):
+        arg = params[i % len(params)]
+        first, second = ((project, p), (raw, r)) if i % 2 == 0 else ((raw, r), (project, p))
+        for fn, samples in (first, second):
+            started = time.perf_counter()
+            fn(arg)
+            samples.append((time.perf_counter() - started) * 1000)
+    return p, r
+
+
+def p50_p95(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[
+        min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))
+    ]
+
+
 @contextmanager
 def profiled(name: str | None, wanted: set[str]) -> Iterator[None]:
     """cProfile the block when ``--profile`` names it; top functions printed."""
@@ -401,11 +444,9 @@ class Bench:
         docs = list(documents(n, seed=1))
         p_url, r_url = self.db.migrated(), self.db.migrated()
         project, raw = self.project(p_url), self.db.raw(r_url)
-        project.save(docs[0])
-        raw.save(docs[0])
         with profiled("save", self.profile):
-            p = _timed(lambda: [project.save(d) for d in docs[1:]])
-        r = _timed(lambda: [raw.save(d) for d in docs[1:]])
+            ps, rs = interleaved(project.save, raw.save, docs, n)
+        p, r = sum(ps[1:]) / 1000, sum(rs[1:]) / 1000
         project.close()
         raw.close()
         self.db.drop(p_url)
@@ -451,46 +492,81 @@ class Bench:
         populate(self.db, url, n, seed=3)
         print(f"  (populated {n:,} runs in {time.perf_counter() - started:.1f} s)", flush=True)
         project, raw = self.project(url), self.db.raw(url)
-        model, engine = MODELS[0], "vllm"
-        detail_id = raw.latest(model, engine, 1)[0][0]
-        cases: list[tuple[str, Callable[[], Any], Callable[[], Any]]] = [
+        pairs = [(m, e) for m in MODELS for e in ENGINES]
+        metrics = [LEADERBOARD_METRIC, "ttft_ms.p50", "tpot_ms.p95", "itl_ms.avg"]
+        run_ids = [row[0] for m, e in pairs[:10] for row in raw.latest(m, e, 3)]
+        cases: list[tuple[str, str, Callable[[Any], Any], Callable[[Any], Any], list[Any]]] = [
             (
+                "latest",
                 "latest 50 runs of a model+engine",
-                lambda: project.latest(model, engine),
-                lambda: raw.latest(model, engine),
+                lambda pe: project.latest(*pe),
+                lambda pe: raw.latest(*pe),
+                pairs,
             ),
             (
-                f"leaderboard {LEADERBOARD_METRIC} by model+engine",
-                lambda: project.leaderboard(LEADERBOARD_METRIC),
-                lambda: raw.leaderboard(LEADERBOARD_METRIC),
+                "leaderboard",
+                "leaderboard with median, from rows",
+                project.leaderboard,
+                raw.leaderboard,
+                metrics,
             ),
             (
+                "aggregate",
+                "leaderboard count/avg/min/max (aggregate)",
+                project.leaderboard_fast,
+                raw.leaderboard_fast,
+                metrics,
+            ),
+            (
+                "metric",
                 "metric history of a model/engine",
-                lambda: project.history(LEADERBOARD_METRIC, model, engine),
-                lambda: raw.history(LEADERBOARD_METRIC, model, engine),
+                lambda pe: project.history(LEADERBOARD_METRIC, *pe),
+                lambda pe: raw.history(LEADERBOARD_METRIC, *pe),
+                pairs,
             ),
-            (
-                "full detail of one run",
-                lambda: project.detail(detail_id),
-                lambda: raw.detail(detail_id),
-            ),
-            (
-                "count by passed",
-                lambda: project.count_passed(True),
-                lambda: raw.count_passed(True),
-            ),
+            ("full", "full detail of one run", project.detail, raw.detail, run_ids),
+            ("count", "count by passed", project.count_passed, raw.count_passed, [True, False]),
         ]
-        check_same_answers(project, raw, model, engine, detail_id)
-        for name, p_fn, r_fn in cases:
-            with profiled(name.split()[0], self.profile):
-                p50, p95 = latencies(p_fn, reps)
-            r50, r95 = latencies(r_fn, reps)
+        for m, e in pairs[:3]:
+            check_same_answers(project, raw, m, e, run_ids[0])
+        for key, name, p_fn, r_fn, params in cases:
+            with profiled(key, self.profile):
+                ps, rs = interleaved(p_fn, r_fn, params, reps)
+            (p50, p95), (r50, r95) = p50_p95(ps), p50_p95(rs)
             self.row(f"{name} (p50)", "ms", p50, r50, "latency", 1.5, f"@{n:,} runs")
             self.row(f"{name} (p95)", "ms", p95, r95, "latency", None)
         project.close()
         raw.close()
+        self.reference_schema(url, cases, n)
         self.export(url, n)
         self.db.drop(url)
+
+    def reference_schema(self, url: str, cases: list[Any], n: int) -> None:
+        """The same hand-written SQL with and without the indexes beyond the reference
+        (0004 and 0009), interleaved on two copies of one database."""
+        bare = self.db.copy(url)
+        with_indexes, without = self.db.raw(url), self.db.raw(bare)
+        conn: Any = without.conn  # type: ignore[attr-defined]
+        for name in BEYOND_REFERENCE_INDEXES:
+            conn.execute(f"DROP INDEX IF EXISTS {name}")
+        conn.execute("ANALYZE")
+        for key, name, _p, _r, params in cases:
+            if key not in ("latest", "leaderboard", "metric", "full", "count"):
+                continue
+            ref, ours = interleaved(
+                raw_call(without, key), raw_call(with_indexes, key), params, self.sizes.query_reps
+            )
+            self.row(
+                f"SQL {name}: reference schema / ours",
+                "ms",
+                p50_p95(ref)[0],
+                p50_p95(ours)[0],
+                "latency",
+                note=f"@{n:,} runs (raw SQL both sides)",
+            )
+        with_indexes.close()
+        without.close()
+        self.db.drop(bare)
 
     # events
 
@@ -499,13 +575,14 @@ class Bench:
         p_url, r_url = self.db.migrated(), self.db.migrated()
         project, raw = self.project(p_url), self.db.raw(r_url)
 
-        def raw_one() -> None:
-            for _ in range(s.events_single):
-                raw.append_events(1)
-
         with profiled("events", self.profile):
-            p = _timed(lambda: _repeat(project.append_event, s.events_single))
-        r = _timed(raw_one)
+            ps, rs = interleaved(
+                lambda _: project.append_event(),
+                lambda _: raw.append_events(1),
+                [None],
+                s.events_single,
+            )
+        p, r = sum(ps) / 1000, sum(rs) / 1000
         self.row(
             "events: append 1/transaction",
             "events/s",
@@ -536,8 +613,8 @@ class Bench:
         project.close()
         project = self.project(r_url)
         with profiled("tail", self.profile):
-            p = _timed(lambda: project.tail(0))
-        r = _timed(lambda: raw.tail(0))
+            ps, rs = interleaved(project.tail, raw.tail, [0], 2)
+        p, r = min(ps) / 1000, min(rs) / 1000
         self.row(
             f"events: tail reader catching up {have:,}",
             "events/s",
@@ -645,22 +722,44 @@ class Bench:
         print(f"  (populated in {time.perf_counter() - started:.1f} s)", flush=True)
         other = self.db.copy(base)
         project, raw = self.project(base), self.db.raw(other)
-        lb, _ = latencies(lambda: project.leaderboard(LEADERBOARD_METRIC), 5)
-        lb_raw, _ = latencies(lambda: raw.leaderboard(LEADERBOARD_METRIC), 5)
-        p = _timed(lambda: [project.save(d) for d in docs])
-        r = _timed(lambda: [raw.save(d) for d in docs])
+        pairs = [(m, e) for m in MODELS for e in ENGINES]
+        metrics = [LEADERBOARD_METRIC, "ttft_ms.p50", "tpot_ms.p95"]
+        reads: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any], list[Any]]] = {
+            "latest": (lambda pe: project.latest(*pe), lambda pe: raw.latest(*pe), pairs),
+            "lb": (project.leaderboard, raw.leaderboard, metrics),
+            "agg": (project.leaderboard_fast, raw.leaderboard_fast, metrics),
+            "history": (
+                lambda pe: project.history(LEADERBOARD_METRIC, *pe),
+                lambda pe: raw.history(LEADERBOARD_METRIC, *pe),
+                pairs,
+            ),
+        }
+        entry: dict[str, Any] = {"dialect": self.dialect, "runs": n}
+        for key, (p_fn, r_fn, params) in reads.items():
+            reps = 7 if key == "lb" and n >= 100_000 else 15
+            ps, rs = interleaved(p_fn, r_fn, params, reps)
+            entry[key], entry[f"{key}_raw"] = p50_p95(ps)[0], p50_p95(rs)[0]
+        ps, rs = interleaved(project.save, raw.save, docs, len(docs))
+        entry["save"], entry["save_raw"] = (
+            len(docs) / (sum(ps) / 1000),
+            len(docs) / (sum(rs) / 1000),
+        )
         project.close()
         raw.close()
         self.db.drop(base)
         self.db.drop(other)
-        return {
-            "dialect": self.dialect,
-            "runs": n,
-            "save": len(docs) / p,
-            "save_raw": len(docs) / r,
-            "lb": lb,
-            "lb_raw": lb_raw,
-        }
+        return entry
+
+
+def raw_call(backend: RawBackend, key: str) -> Callable[[Any], Any]:
+    """The baseline's side of a query workload, taking that workload's rotated parameter."""
+    if key == "latest":
+        return lambda pe: backend.latest(*pe)
+    if key == "metric":
+        return lambda pe: backend.history(LEADERBOARD_METRIC, *pe)
+    methods: dict[str, Callable[[Any], Any]] = {"leaderboard": backend.leaderboard}
+    methods |= {"full": backend.detail, "count": backend.count_passed}
+    return methods[key]
 
 
 def check_same_answers(
@@ -694,6 +793,17 @@ def check_same_answers(
         problems.append("run details differ")
     if project.count_passed(True) != raw.count_passed(True):
         problems.append("counts differ")
+    fast = project.leaderboard_fast(LEADERBOARD_METRIC)
+    raw_fast = raw.leaderboard_fast(LEADERBOARD_METRIC)
+    if [(b.group["model"], b.group["engine"], b.count, b.min, b.max) for b in fast] != [
+        (r[0], r[1], r[2], r[4], r[5]) for r in raw_fast
+    ]:
+        problems.append("aggregate leaderboards differ")
+    # ... and the aggregate agrees with the rows (averages to rounding).
+    for b, r in zip(fast, raw_board, strict=False):
+        if b.count != r[2] or abs((b.avg or 0) - r[3]) > 1e-9 * max(1.0, abs(r[3])):
+            problems.append(f"aggregate and rows differ: {b} != {r}")
+            break
     if problems:
         raise RuntimeError("project and baseline disagree: " + "; ".join(problems))
 

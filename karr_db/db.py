@@ -16,7 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from karr_db.errors import ConcurrencyError, ConnectionLostError, StorageError
+from karr_db.errors import ConcurrencyError, ConnectionLostError, DatabaseURLError, StorageError
 
 __all__ = [
     "DATABASE_URL_ENV",
@@ -54,7 +54,10 @@ def default_database_url() -> str:
 
 def normalize_url(url: str | URL) -> URL:
     """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except ValueError:  # SQLAlchemy's parser: a port that is not a number, an open bracket
+        raise DatabaseURLError("invalid database URL: the host or port cannot be read") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -72,7 +75,9 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     elif backend == "postgresql":
         engine = _postgresql_engine(parsed, **kwargs)
     else:
-        raise ValueError(f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL")
+        raise DatabaseURLError(
+            f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL"
+        )
     _hide_rows(engine)
     return engine
 

@@ -14,10 +14,13 @@ ER diagram. Whatever goes beyond the reference is marked so.
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +45,7 @@ from karr_db.repositories.campaigns import (
 )
 from karr_db.repositories.quick_tests import QUICK_TEST_STATUS_NOTES, QUICK_TEST_TRANSITIONS
 
-__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "render", "write"]
+__all__ = ["DEFAULT_PATH", "REFERENCE_INDEXES", "Edge", "lifecycle", "render", "write"]
 
 #: Where ``karr-db docs`` writes, relative to the checkout.
 DEFAULT_PATH = Path("docs") / "database.md"
@@ -354,6 +357,18 @@ def _table_name(index: Index) -> str:
     return index.table.name
 
 
+_DIALECT_NAMES = {"postgresql": "PostgreSQL", "sqlite": "SQLite"}
+
+
+def _index_term(expression: Any) -> str:
+    """A column as `name`, an ordered one as `name` DESC NULLS LAST (as PostgreSQL has it)."""
+    if isinstance(expression, Column):
+        return f"`{expression.name}`"
+    text = str(expression.compile(dialect=_POSTGRESQL))
+    name, _, order = text.partition(" ")
+    return f"`{name.split('.')[-1]}` {order}".strip()
+
+
 def _index_section() -> list[str]:
     lines = [
         "## Indexes",
@@ -364,8 +379,11 @@ def _index_section() -> list[str]:
         "|-------|-------|---------|-------|",
     ]
     for index in _indexes():
-        columns = ", ".join(f"`{c.name}`" for c in index.columns)
+        columns = ", ".join(_index_term(e) for e in index.expressions)
         notes = [] if index.name in REFERENCE_INDEXES else ["beyond the reference"]
+        only = getattr(index, "_ddl_if", None)
+        if only is not None and only.dialect:
+            notes.append(f"{_DIALECT_NAMES.get(only.dialect, only.dialect)} only")
         if index.unique:
             notes.insert(0, "unique")
         lines.append(f"| `{index.name}` | {_table_name(index)} | {columns} | {', '.join(notes)} |")
@@ -460,6 +478,31 @@ def _timestamp_section() -> list[str]:
     ]
 
 
+def _bounds_section() -> list[str]:
+    from karr_db import limits
+
+    columns = ", ".join(f"`{c}`" for c in limits.INDEXED_TEXT)
+    return [
+        "## Input Bounds",
+        "",
+        "Beyond the reference: every public entry point checks these bounds",
+        "before either dialect sees a value, so SQLite never stores what PostgreSQL would",
+        "refuse, and the refusal is a `ValidationError` naming the field:",
+        "",
+        "| Values | Bound | Why |",
+        "|--------|-------|-----|",
+        f"| {columns} | at most {limits.MAX_INDEXED_BYTES} bytes of UTF-8 "
+        "| a PostgreSQL btree entry holds 2704 bytes; "
+        "`idx_runs_model_engine_timestamp` holds a model and an engine |",
+        "| every text value | valid Unicode, no NUL | PostgreSQL TEXT cannot hold NUL; "
+        "UTF-8 cannot encode lone surrogates |",
+        f"| INTEGER columns (counts, ports, sizes, event ids) | {limits.INT32_MIN} to "
+        f"{limits.INT32_MAX} | PostgreSQL's INTEGER is 32 bits |",
+        "| timestamps | timezone-aware, years 1-9999 once in UTC (document timestamps: "
+        "1000-9999, not empty) | Python's datetime range; SQLite's fixed-width text |",
+    ]
+
+
 def _trigger_section(revisions: list[_Revision]) -> list[str]:
     rows = [
         f"| `{name}` | {dialect} | `{rev.revision}` | {rev.summary} |"
@@ -482,7 +525,14 @@ def _trigger_section(revisions: list[_Revision]) -> list[str]:
 
 
 def _er_section() -> list[str]:
-    lines = ["## Entity-Relationship Diagram", "", "```mermaid", "erDiagram"]
+    lines = [
+        "## Entity-Relationship Diagram",
+        "",
+        "Each column shows its SQLite type, and its PostgreSQL type in quotes.",
+        "",
+        "```mermaid",
+        "erDiagram",
+    ]
     for table in _all_tables():
         for column in table.columns:
             for fk in column.foreign_keys:
@@ -503,10 +553,111 @@ def _er_section() -> list[str]:
                 if present
             ]
             suffix = f" {', '.join(keys)}" if keys else ""
-            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}")
+            # Mermaid allows one word as the type: SQLite's, and PostgreSQL's as the comment.
+            pg = f' "PostgreSQL {_postgresql_type(column)}"'
+            lines.append(f"        {_sqlite_type(column)} {column.name}{suffix}{pg}")
         lines.append("    }")
     lines.append("```")
     return lines
+
+
+# --- lifecycle diagrams ------------------------------------------------------------
+#
+# Drawn from the same transition tables as the "Statuses" section (the tables
+# the repositories move rows by), so a changed state machine redraws itself.
+# The tables do not say which status a new row starts in; that is read from
+# the repository's ``insert(..).values(status=S.X.value)``.
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One arrow of a state diagram; ``source`` ``None`` is the creation of a row."""
+
+    source: str | None
+    target: str
+    verb: str
+
+
+def _created_statuses(repository: type, statuses: type[StrEnum]) -> list[tuple[str, str]]:
+    """(method, status) of each ``insert(..).values(status=...)`` in ``repository``."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(repository)))
+    found: list[tuple[str, str]] = []
+    for method in ast.walk(tree):
+        if not isinstance(method, ast.FunctionDef):
+            continue
+        for node in ast.walk(method):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "values"
+                and isinstance(node.func.value, ast.Call)
+                and isinstance(node.func.value.func, ast.Name)
+                and node.func.value.func.id == "insert"
+            ):
+                continue
+            for keyword in node.keywords:
+                value = keyword.value
+                if isinstance(value, ast.Attribute) and value.attr == "value":
+                    value = value.value
+                if (
+                    keyword.arg == "status"
+                    and isinstance(value, ast.Attribute)
+                    and isinstance(value.value, ast.Name)
+                    and value.value.id == statuses.__name__
+                ):
+                    found.append((method.name, statuses[value.attr].value))
+    return found
+
+
+def lifecycle(
+    transitions: Iterable[Transition], repository: type, statuses: type[StrEnum]
+) -> list[Edge]:
+    """The arrows of a state machine: creation, then every (from, verb, to) of its table."""
+    edges = [Edge(None, status, verb) for verb, status in _created_statuses(repository, statuses)]
+    edges += [
+        Edge(str(source), str(t.to), t.verb) for t in transitions for source in t.allowed_from
+    ]
+    return edges
+
+
+def _state_diagram(title: str, edges: list[Edge], statuses: type[StrEnum]) -> list[str]:
+    verbs: dict[tuple[str | None, str], list[str]] = {}
+    for edge in edges:
+        verbs.setdefault((edge.source, edge.target), []).append(edge.verb)
+    leaving = {edge.source for edge in edges}
+    lines = [f"**{title}**", "", "```mermaid", "stateDiagram-v2"]
+    for (source, target), names in verbs.items():
+        lines.append(f"    {source or '[*]'} --> {target} : {', '.join(names)}")
+    for status in statuses:
+        if status.value not in leaving:
+            lines.append(f"    {status.value} --> [*]")
+    lines.append("```")
+    return lines
+
+
+def _lifecycle_section() -> list[str]:
+    from karr_db.repositories.campaigns import CampaignsRepository, CampaignStatus
+    from karr_db.repositories.quick_tests import QuickTestsRepository, QuickTestStatus
+
+    return [
+        "## Lifecycle Diagrams",
+        "",
+        "The transitions of the Statuses section as state diagrams",
+        f"{_BEYOND}: each arrow is labelled with the repository method that makes",
+        "it; `[*]` is where a row starts and where no transition leads on.",
+        "",
+        *_state_diagram(
+            "Campaigns (`web_campaigns.status`)",
+            lifecycle(CAMPAIGN_TRANSITIONS, CampaignsRepository, CampaignStatus),
+            CampaignStatus,
+        ),
+        "",
+        *_state_diagram(
+            "Quick tests (`quick_tests.status`)",
+            lifecycle(QUICK_TEST_TRANSITIONS, QuickTestsRepository, QuickTestStatus),
+            QuickTestStatus,
+        ),
+    ]
 
 
 def _join(sections: Iterable[list[str]]) -> str:
@@ -542,7 +693,9 @@ def render(script: ScriptDirectory | None = None) -> str:
             _index_section(),
             _postgresql_section(),
             _timestamp_section(),
+            _bounds_section(),
             _trigger_section(revisions),
+            _lifecycle_section(),
             _er_section(),
         ]
     )

@@ -11,6 +11,12 @@ Rules the issue left open, decided here:
   keep but PostgreSQL could not would make the two backends disagree. Such a
   document is rejected on both dialects with a :class:`ValidationError` naming
   the field (keys included).
+* **Indexed text** (``model``, ``engine``, ``suite_name`` and the flattened
+  metric names) is at most :data:`~karr_db.limits.MAX_INDEXED_BYTES` bytes of
+  UTF-8, which PostgreSQL's btree indexes hold on every input; SQLite would
+  store more, so the bound is checked before either sees the document.
+* **Integers** anywhere in a parsed document must be printable as JSON:
+  Python refuses to render an int of more than ~4,300 digits as text.
 * **Timestamps** are ISO-8601 text. KITT writes naive local times without
   saying which zone; the normalised columns read a naive value as UTC (the
   layer-wide rule of :func:`karr_db.models.types.parse_timestamp`), while the
@@ -35,6 +41,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from pydantic import ValidationError as PydanticValidationError
 
 from karr_db.errors import FieldError, ValidationError
+from karr_db.limits import MAX_INDEXED_BYTES, text_problem
 from karr_db.models.types import dumps_document, encode_json, parse_timestamp
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "ValidatedDocument",
     "canonical_json",
     "flatten_metrics",
+    "json_value_problems",
     "load_document",
     "run_id_for",
 ]
@@ -82,6 +90,8 @@ def _check_timestamp(value: str | None) -> str | None:
     """Accept ISO-8601 text whose UTC reading fits the timestamp columns."""
     if value is None:
         return None
+    if not value.strip():
+        raise ValueError("timestamp is empty: give an ISO-8601 date and time")
     try:
         parsed = parse_timestamp(value)  # raises ValueError naming the text
     except OverflowError:
@@ -89,6 +99,19 @@ def _check_timestamp(value: str | None) -> str | None:
     if parsed is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
         raise ValueError(f"timestamp must fall in the years {MIN_YEAR}-{MAX_YEAR} (UTC)")
     return value
+
+
+def _check_indexed(value: str | None) -> str | None:
+    """Text of an indexed column: bounded so that both dialects store it."""
+    if value is not None:
+        problem = text_problem(value, indexed=True)
+        if problem:
+            raise ValueError(problem)
+    return value
+
+
+#: Text of an indexed column (see :mod:`karr_db.limits`).
+Indexed = Annotated[str, AfterValidator(_check_indexed)]
 
 
 class _Part(BaseModel):
@@ -133,10 +156,10 @@ class BenchmarkResult(_Part):
 class ResultDocument(_Part):
     """The fields of a KITT result document that the layer normalises."""
 
-    model: str
-    engine: str
+    model: Indexed
+    engine: Indexed
     timestamp: str
-    suite_name: str | None = None
+    suite_name: Indexed | None = None
     passed: bool | None = None
     total_benchmarks: Int32 | None = None
     passed_count: Int32 | None = None
@@ -230,18 +253,35 @@ def _string_problem(text: str) -> str | None:
     return None
 
 
-def _json_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[FieldError]:
+def _unprintable(value: int) -> bool:
+    """Whether Python refuses to write ``value`` as decimal text (its digit limit)."""
+    if value.bit_length() < 10_000:  # ~3,000 digits: below any limit Python allows
+        return False
+    try:
+        str(value)
+    except ValueError:
+        return True
+    return False
+
+
+def _json_problems(
+    value: Any, path: tuple[str | int, ...], *, tuples: bool = False
+) -> Iterator[FieldError]:
     """Every place where ``value`` is not a JSON value both dialects can store."""
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | float):
+        return
+    if isinstance(value, int):
+        if _unprintable(value):
+            yield FieldError(_location(path), "integer has too many digits to be written as JSON")
         return
     if isinstance(value, str):
         problem = _string_problem(value)
         if problem:
             yield FieldError(_location(path), f"string {problem}")
         return
-    if isinstance(value, list):
+    if isinstance(value, list) or (tuples and isinstance(value, tuple)):
         for index, item in enumerate(value):
-            yield from _json_problems(item, (*path, index))
+            yield from _json_problems(item, (*path, index), tuples=tuples)
         return
     if isinstance(value, dict):
         for key, item in value.items():
@@ -252,9 +292,17 @@ def _json_problems(value: Any, path: tuple[str | int, ...]) -> Iterator[FieldErr
             if problem:
                 yield FieldError(_location((*path, repr(key))), f"key {problem}")
                 continue
-            yield from _json_problems(item, (*path, key))
+            yield from _json_problems(item, (*path, key), tuples=tuples)
         return
     yield FieldError(_location(path), f"{type(value).__name__} is not a JSON value")
+
+
+def json_value_problems(value: Any, field: str) -> list[FieldError]:
+    """Why ``value`` (a campaign's configuration, an event's data) cannot be stored as
+    JSON on both dialects: the document rules, applied to any JSON value."""
+    if _too_deep(value):
+        return [FieldError(field, _TOO_DEEP)]
+    return list(_json_problems(value, (field,), tuples=True))
 
 
 def _flatten(
@@ -275,6 +323,13 @@ def _flatten(
                 continue
         else:
             continue  # strings, lists and nulls live only in raw_json
+        if len(name.encode("utf-8")) > MAX_INDEXED_BYTES:
+            yield FieldError(
+                _location((*path, key)),
+                f"metric name is longer than the {MAX_INDEXED_BYTES} bytes of UTF-8 "
+                "an indexed field holds once flattened",
+            )
+            continue
         if name in out:
             yield FieldError(
                 _location((*path, key)), f"metric name {name!r} is used twice once flattened"

@@ -20,6 +20,13 @@ def _restore(cls: type[KarrError], args: tuple[object, ...], state: dict[str, ob
     return error
 
 
+class DatabaseURLError(KarrError, ValueError):
+    """A database URL that cannot be parsed or names an unsupported database.
+
+    Also a :class:`ValueError`, which is what a bad URL raised before.
+    """
+
+
 class SchemaError(KarrError):
     """The database's schema cannot be used or migrated as asked."""
 
@@ -247,4 +254,19 @@ class CounterLimitError(KarrError):
         super().__init__(
             f"{entity} {key!r} plans {total_runs} run(s) but would count {finished_runs} "
             "finished; nothing was changed"
+        )
+
+
+class AmbiguousIdError(InvalidQueryError):
+    """A shortened id matches several stored ones; the message lists them."""
+
+    def __init__(self, entity: str, prefix: str, candidates: list[str], total: int) -> None:
+        self.entity = entity
+        self.prefix = prefix
+        self.candidates = candidates
+        self.total = total
+        more = f" and {total - len(candidates)} more" if total > len(candidates) else ""
+        super().__init__(
+            f"{entity} id prefix {prefix!r} is ambiguous: it matches {total} {entity}s "
+            f"({', '.join(candidates)}{more}); give more characters"
         )

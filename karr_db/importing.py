@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,21 +104,29 @@ IMPORT_BATCH_SIZE = 200
 
 
 def import_files(
-    engine: Engine, paths: Iterable[str | Path], *, batch_size: int = IMPORT_BATCH_SIZE
+    engine: Engine,
+    paths: Iterable[str | Path],
+    *,
+    batch_size: int = IMPORT_BATCH_SIZE,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Iterator[ImportOutcome]:
     """Import files in batches of ``batch_size`` per transaction; one outcome per file, in order.
 
     Outcomes of a batch are yielded once it is committed. If the database
     refuses a batch, its files are imported again one transaction each
     (:func:`import_file`), so only the file at fault is rejected.
+    ``should_stop`` is asked before each batch: true ends the import there,
+    so the outcomes yielded are exactly the files handled (a Ctrl-C).
     """
     batch: list[Path] = []
     for path in paths:
         batch.append(Path(path))
         if len(batch) >= batch_size:
+            if should_stop is not None and should_stop():
+                return
             yield from _import_batch(engine, batch)
             batch = []
-    if batch:
+    if batch and not (should_stop is not None and should_stop()):
         yield from _import_batch(engine, batch)
 
 

@@ -46,6 +46,8 @@ READ_WRITE_TABLES = (
     "agents",
     "web_campaigns",
     "quick_tests",
+    # Beyond the reference (revision 0010): every save and delete maintains it.
+    "leaderboard_aggregates",
 )
 #: Tables the application may only read and append to.
 APPEND_ONLY_TABLES = ("events",)

@@ -75,3 +75,55 @@ def import_samples(url: str, samples_dir: Path) -> list[str]:
     result = cli("import", "--database", url, "--json", str(samples_dir))
     assert result.exit_code == 0, result.output
     return [o["run_id"] for o in result.json()["outcomes"]]
+
+
+def write_variants(samples_dir: Path, target: Path, count: int) -> list[Path]:
+    """``count`` distinct documents made from the throughput sample, an hour apart
+    and with avg_tps rising, as ``<target>/<n>/metrics.json``."""
+    from datetime import datetime, timedelta
+
+    base = json.loads((samples_dir / "sample_throughput.json").read_text(encoding="utf-8"))
+    start = datetime(2026, 1, 1, 12, 0, 0)
+    paths = []
+    for n in range(count):
+        document = json.loads(json.dumps(base))
+        document["timestamp"] = (start + timedelta(hours=n)).isoformat()
+        for result in document["results"]:
+            if "avg_tps" in result["metrics"]:
+                result["metrics"]["avg_tps"] = 40.0 + n
+        path = target / f"{n:05d}" / "metrics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def run_in_pty(
+    *args: str, columns: int = 80, env: dict[str, str] | None = None, timeout: float = 120
+) -> tuple[int, str]:
+    """``karr-db ARGS`` on a pseudo-terminal of ``columns`` columns: exit code and screen text."""
+    import pty
+
+    leader, follower = pty.openpty()
+    environment = {k: v for k, v in os.environ.items() if k != "KARR_DATABASE_URL"}
+    environment.update({"COLUMNS": str(columns), "LINES": "50", "TERM": "xterm", **(env or {})})
+    with subprocess.Popen(
+        [str(KARR_DB), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=environment,
+    ) as process:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed: the process is done writing
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(timeout=timeout)
+    os.close(leader)
+    return process.returncode, b"".join(chunks).decode("utf-8", "replace")

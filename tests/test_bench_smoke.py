@@ -26,6 +26,8 @@ def test_bench_runs_every_workload(
         "save 1 document",
         "import",
         "leaderboard",
+        "leaderboard count/avg/min/max (aggregate)",
+        "reference schema / ours",
         "tail reader",
         "export",
         "alembic upgrade head",

@@ -159,8 +159,9 @@ def test_counters_never_pass_the_total_and_need_a_running_campaign(session: Sess
     assert campaigns.record_run(campaign.id, RunOutcome.FAILED).failed == 1
     with pytest.raises(NotFoundError):
         campaigns.record_run("nope", RunOutcome.FAILED)
-    with pytest.raises(ValueError, match="done"):
+    with pytest.raises(ValidationError, match="outcome: must be one of") as refused:
         campaigns.record_run(campaign.id, "done")  # type: ignore[arg-type]
+    assert refused.value.fields == ["outcome"]
 
 
 def test_legacy_null_counters_count_from_zero(session: Session) -> None:

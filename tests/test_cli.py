@@ -25,6 +25,8 @@ COMMANDS = (
     "stats",
     "leaderboard",
     "compare",
+    "metrics",
+    "history",
     "agents",
     "campaigns",
     "quick-tests",
@@ -203,15 +205,15 @@ def test_export_usage_errors_exit_2(migrated_url: str, tmp_path: Path) -> None:
 
 def test_list_is_newest_first_filtered_and_limited(migrated_url: str, samples_dir: Path) -> None:
     import_samples(migrated_url, samples_dir)
-    runs = cli("list", "--database", migrated_url, "--json").json()
+    runs = cli("list", "--database", migrated_url, "--json").json()["items"]
     stamps = [r["timestamp"] for r in runs]
     assert len(runs) == 3
     assert stamps == sorted(stamps, reverse=True)
-    limited = cli("list", "--database", migrated_url, "--json", "--limit", "2").json()
+    limited = cli("list", "--database", migrated_url, "--json", "--limit", "2").json()["items"]
     assert [r["id"] for r in limited] == [r["id"] for r in runs[:2]]
-    vllm = cli("list", "--database", migrated_url, "--json", "--engine", "vllm").json()
+    vllm = cli("list", "--database", migrated_url, "--json", "--engine", "vllm").json()["items"]
     assert [r["engine"] for r in vllm] == ["vllm"]
-    failed = cli("list", "--database", migrated_url, "--json", "--failed").json()
+    failed = cli("list", "--database", migrated_url, "--json", "--failed").json()["items"]
     assert [r["passed"] for r in failed] == [False]
     human = cli("list", "--database", migrated_url, "--limit", "2")
     assert human.exit_code == 0

@@ -42,7 +42,7 @@ def test_an_unreachable_database_is_one_line_without_the_password(args: tuple[st
     result = cli(*args, "--database", UNREACHABLE)
     assert result.exit_code == 1
     line = _one_error_line(result.stderr)
-    assert "cannot reach the database at postgresql://u:***@127.0.0.1:1/x" in line
+    assert "cannot connect to the database at postgresql://u:***@127.0.0.1:1/x" in line
     assert "is the server running" in line
     assert SECRET not in result.output
     assert "Traceback" not in result.output
@@ -51,7 +51,7 @@ def test_an_unreachable_database_is_one_line_without_the_password(args: tuple[st
 def test_the_installed_script_reports_an_unreachable_database_the_same_way() -> None:
     result = cli_process("list", env={"KARR_DATABASE_URL": UNREACHABLE})
     assert result.returncode == 1
-    assert "cannot reach the database" in _one_error_line(result.stderr)
+    assert "cannot connect to the database" in _one_error_line(result.stderr)
     assert SECRET not in result.stdout + result.stderr
 
 
@@ -61,7 +61,7 @@ def test_debug_shows_the_traceback_still_without_the_password() -> None:
     assert "Traceback" in result.stderr
     assert "OperationalError" in result.stderr
     assert SECRET not in result.output
-    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot connect")
 
 
 def test_a_driver_error_carrying_the_password_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,7 +69,9 @@ def test_a_driver_error_carrying_the_password_is_scrubbed(monkeypatch: pytest.Mo
     password = "hunter2-wrong"
 
     def refuse(self: Database) -> Any:
-        driver = Exception(
+        import psycopg.errors
+
+        driver = psycopg.errors.InvalidPassword(
             f'connection to "postgresql://karr:{password}@127.0.0.1/karr" failed: '
             f'FATAL: password authentication failed for user "karr" '
             f"(dsn: host=127.0.0.1 user=karr password={password} dbname=karr)"
@@ -193,13 +195,135 @@ def test_mask_url() -> None:
     assert mask_url("sqlite:///tmp/x.db") == "sqlite:///tmp/x.db"
 
 
-def test_describe_words_common_driver_failures() -> None:
+def test_describe_words_common_driver_failures(tmp_path: Path) -> None:
+    import psycopg
+    import psycopg.errors
+
     url = "postgresql://u:pw@127.0.0.1/karr"
 
-    def failure(message: str) -> str:
-        return describe(OperationalError("SELECT 1", {}, Exception(message)), url)
+    def failure(driver: Exception) -> str:
+        return describe(OperationalError("SELECT 1", {}, driver), url)
 
-    assert "does not exist: create it" in failure('database "karr" does not exist')
-    assert "cannot reach" in failure("could not translate host name")
-    assert "run `karr-db upgrade`" in failure("no such table: runs")
-    assert "pw" not in failure("something else").replace("postgresql://u:***@", "")
+    missing = psycopg.errors.InvalidCatalogName('database "karr" does not exist')
+    assert "does not exist: create it" in failure(missing)
+    assert "cannot connect" in failure(psycopg.OperationalError("could not translate host name"))
+    assert "pw" not in failure(Exception("something else")).replace("postgresql://u:***@", "")
+    sqlite_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    engine = make_engine(sqlite_url)
+    with pytest.raises(sa.exc.DBAPIError) as raised, engine.connect() as connection:
+        connection.exec_driver_sql("SELECT * FROM runs")
+    engine.dispose()
+    assert "run `karr-db upgrade`" in describe(raised.value, sqlite_url)
+
+
+# --- issue 11, item 6: malformed URLs, downgrades and other languages ---------------
+
+MALFORMED_URLS = [
+    "postgresql://u:secret-pw@127.0.0.1:notaport/x",
+    "postgresql://u:secret-pw@127.0.0.1:5432:99/x",
+    "postgresql://u:secret-pw@[::1/x",
+]
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_a_malformed_url_is_one_line(url: str) -> None:
+    result = cli("list", "--database", url)
+    assert result.exit_code == 1
+    assert "invalid database URL" in _one_error_line(result.stderr)
+    assert SECRET not in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_a_malformed_url_from_the_environment_is_one_line_from_the_installed_script(
+    url: str,
+) -> None:
+    result = cli_process("list", env={"KARR_DATABASE_URL": url})
+    assert result.returncode == 1
+    assert "invalid database URL" in _one_error_line(result.stderr)
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_malformed_url_shows_its_traceback_only_with_debug() -> None:
+    result = cli("--debug", "list", "--database", MALFORMED_URLS[0])
+    assert result.exit_code == 1
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: invalid database URL")
+    assert SECRET not in result.output
+
+
+def test_alembic_downgrade_is_refused_in_one_line(migrated_url: str, run_alembic: Any) -> None:
+    result = run_alembic(migrated_url, "downgrade", "-1")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    # alembic logs the refusal once on stderr and prints "FAILED: ..." on stdout
+    refusals = [line for line in result.stderr.splitlines() if "forward-only" in line]
+    assert len(refusals) == 1, result.stderr
+    assert result.stdout.strip().startswith("FAILED: downgrades are not supported")
+    # alembic's own --raiseerr is the --debug of that command
+    loud = run_alembic(migrated_url, "--raiseerr", "downgrade", "-1")
+    assert "Traceback" in loud.stderr
+
+
+def _driver_error(sqlstate_class: type[Exception], message: str) -> Exception:
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError("SELECT 1", {}, sqlstate_class(message))
+
+
+@pytest.mark.parametrize(
+    ("error", "english", "localized"),
+    [
+        (
+            "InvalidPassword",
+            'FATAL:  password authentication failed for user "karr"',
+            "FATAL:  Passwort-Authentifizierung für Benutzer »karr« fehlgeschlagen",
+        ),
+        (
+            "InvalidCatalogName",
+            'FATAL:  database "karr" does not exist',
+            "FATAL:  Datenbank »karr« existiert nicht",
+        ),
+        (
+            "UndefinedTable",
+            'relation "runs" does not exist',
+            "Relation »runs« existiert nicht",
+        ),
+        (
+            "InsufficientPrivilege",
+            "permission denied for table runs",
+            "keine Berechtigung für Tabelle runs",
+        ),
+        ("AdminShutdown", "terminating connection due to administrator command", "Abbruch"),
+    ],
+)
+def test_driver_errors_are_told_apart_by_sqlstate_not_by_language(
+    error: str, english: str, localized: str
+) -> None:
+    """A server with lc_messages=de gives the same one-liner as an English one."""
+    import psycopg.errors
+
+    kind = getattr(psycopg.errors, error)
+    url = "postgresql://karr:secret-pw@db.example/karr"
+    in_english = describe(_driver_error(kind, english), url)
+    in_german = describe(_driver_error(kind, localized), url)
+    shape = in_english.replace(english, "<driver>")
+    assert shape == in_german.replace(localized, "<driver>")
+    assert "database error on" not in shape  # classified, not the catch-all
+
+
+def test_lc_messages_in_another_language_gives_the_same_line(migrated_postgres_url: str) -> None:
+    """With a translated server (if this one has the locale), a real error reads the same."""
+    engine = make_engine(migrated_postgres_url)
+    try:
+        with engine.connect() as connection:
+            try:
+                connection.exec_driver_sql("SET lc_messages = 'de_DE.UTF-8'")
+            except sa.exc.DBAPIError:
+                pytest.skip("the server has no de_DE locale for lc_messages")
+            with pytest.raises(sa.exc.DBAPIError) as raised:
+                connection.exec_driver_sql("SELECT * FROM no_such_table")
+    finally:
+        engine.dispose()
+    line = describe(raised.value, migrated_postgres_url)
+    assert "has no KARR schema" in line

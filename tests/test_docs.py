@@ -44,7 +44,12 @@ def test_write_reports_whether_the_file_changed(tmp_path: Path) -> None:
 def test_tables_columns_and_types_agree_with_the_reference(
     reference: Reference, generated: Reference
 ) -> None:
-    assert set(generated.tables) == set(reference.tables)
+    assert set(reference.tables) <= set(generated.tables)
+    # A table beyond the reference (the leaderboard aggregate) says so in its description.
+    text = docs.render()
+    for table in set(generated.tables) - set(reference.tables):
+        section = text.split(f"### {table}\n", 1)[1].split("###", 1)[0]
+        assert "beyond the reference" in section.split("|", 1)[0], table
     for table, columns in reference.tables.items():
         ours = generated.tables[table]
         assert [c.name for c in ours] == [c.name for c in columns], table

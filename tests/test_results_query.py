@@ -342,14 +342,16 @@ def test_leaderboard_of_an_unknown_metric_is_empty(
 
 
 def test_metric_history_is_ordered_by_time(repo: ResultsRepository, runs: dict[str, str]) -> None:
-    points = repo.metric_history("avg_tps", model="llama", engine="vllm", test_name="throughput")
+    points = repo.metric_history(
+        "avg_tps", model="llama", engine="vllm", test_name="throughput"
+    ).items
     assert [(p.run_id, p.run_number, p.value) for p in points] == [
         (runs["a1"], 1, 10.0),
         (runs["a1"], 2, 20.0),
         (runs["a2"], 1, 30.0),
     ]
     assert points[0].timestamp == datetime(2026, 3, 1, 10, tzinfo=UTC)
-    nan_points = repo.metric_history("avg_tps", engine="llama_cpp")
+    nan_points = repo.metric_history("avg_tps", engine="llama_cpp").items
     assert nan_points[1].value is not None
     assert math.isnan(nan_points[1].value)
 

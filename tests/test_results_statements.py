@@ -64,8 +64,9 @@ def test_a_big_save_costs_a_handful_of_statements(session: Session) -> None:
     with counting(session) as large_statements:
         repo.save(large)
 
-    # check, run, hardware, benchmarks (+ their ids on SQLite), metrics, and
-    # the event log's append (one or two statements of its own)
+    # check, run, hardware, benchmarks (+ their ids on SQLite), metrics, the
+    # event log's append (one or two statements of its own), and the
+    # leaderboard aggregate's upsert (one; its lock is the event log's, re-taken)
     assert len(data_statements(large_statements)) <= 10
     assert len(large_statements) == len(small_statements)
     assert sum("INSERT INTO metrics" in s for s in large_statements) == 1

@@ -84,7 +84,9 @@ def test_a_database_written_with_versions_3_and_4_moves_to_the_new_numbering(
                 {"v": version, "t": "2026-11-27 10:00:00.000000+00:00"},
             )
     engine.dispose()
-    assert [f.kind for f in migrations.check(empty_url)] == ["pending", "bridge"]
+    # What later revisions add (an index, a table) is drift while they are pending.
+    kinds = [f.kind for f in migrations.check(empty_url) if f.kind != "drift"]
+    assert kinds == ["pending", "bridge"]
 
     report = migrations.upgrade(empty_url)
 

@@ -1,7 +1,7 @@
 """Revision 0006, beyond the reference: every stored time in one canonical text form.
 
 Revision ID: 0006
-Revises: 0005
+Revises: 0010
 Create Date: 2026-12-01
 
 Written by hand. The earlier system wrote local ``T``-separated times and
@@ -31,7 +31,7 @@ from karr_db.migrations import timestamps
 from karr_db.migrations.runner import record_schema_version, refuse_downgrade
 
 revision: str = "0006"
-down_revision: str | None = "0005"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

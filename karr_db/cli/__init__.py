@@ -6,7 +6,7 @@ or a repository through :class:`karr_db.database.Database`, and prints a table o
 with ``--json``, JSON.
 """
 
-from karr_db.cli import operations, results, schema, security
+from karr_db.cli import analysis, operations, results, schema, security
 from karr_db.cli._app import app
 
-__all__ = ["app", "operations", "results", "schema", "security"]
+__all__ = ["analysis", "app", "operations", "results", "schema", "security"]

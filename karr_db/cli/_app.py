@@ -12,18 +12,20 @@ import json
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, TextIO, TypeVar, cast
 
 import typer
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from rich import box
 from rich.console import Console
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from karr_db import __version__, migrations
 from karr_db.cli._errors import Scrubber, describe
@@ -52,7 +54,10 @@ Examples (each command's --help has its own):
   karr-db show RUN_ID                    benchmarks and metrics of a run
   karr-db stats                          totals by engine and model
   karr-db leaderboard --metric avg_tps --by model,engine
-  karr-db compare RUN_A RUN_B            metrics side by side
+  karr-db compare RUN_A RUN_B            metrics side by side (ids or unique prefixes)
+  karr-db metrics                        stored metric names, values per test
+  karr-db history --metric avg_tps       a metric over time, drawn in the terminal
+  karr-db export --format parquet -o v.parquet   one row per metric value
   karr-db agents                         registered agents
   karr-db campaigns                      campaigns and their progress
   karr-db quick-tests                    dispatched quick tests
@@ -130,8 +135,58 @@ class State:
 state = State()
 
 
+#: Metavars of options whose name says less than a word would.
+_METAVARS = {"database": "URL", "output": "PATH", "since": "WHEN", "until": "WHEN"}
+
+
+def _plain_metavars(params: list[Any]) -> None:
+    """Words instead of Python types in ``--help`` (``PATH...``, not ``<list[Path]>``).
+
+    Typer shows an unset metavar as the annotation; a word chosen here is set
+    on every parameter that has none, so new options get one too.
+    """
+    for param in params:
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = (param.name or "value").upper()
+            # An argument's help line would still append the annotation.
+            param.display_type_rich = _no_type  # type: ignore[method-assign]
+        elif isinstance(param, TyperOption) and not param.is_flag and param.metavar is None:
+            param.metavar = _METAVARS.get(param.name or "") or _word(param)
+
+
+def _word(param: Any) -> str:
+    """A metavar for the option's value type (Typer >= 0.20 keeps it in
+    ``type_descriptor``, older ones in click's ``type``)."""
+    descriptor = getattr(param, "type_descriptor", None)
+    annotation = getattr(descriptor, "annotation", None)
+    kind = str(getattr(getattr(param, "type", None), "name", "")).lower()
+    if annotation is int or kind.startswith("integer"):
+        return "N"
+    if annotation is float or kind.startswith("float"):
+        return "NUMBER"
+    if annotation is Path or kind == "path":
+        return "PATH"
+    return str(param.name or "value").upper()
+
+
+def _no_type(ctx: Any) -> None:
+    return None
+
+
 class _Group(TyperGroup):
     """Runs a command and turns any failure into one scrubbed line and exit code 1."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)
+        _plain_metavars(params)
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_metavars(command.params)
+        return command
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -218,10 +273,14 @@ def open_database(database: str | None) -> Iterator[Database]:
         status = db.status()
         kind = status.kind
         if kind is migrations.DatabaseKind.NEWER:
-            raise NewerSchemaError(
-                status.alembic_revision or f"schema_version {status.schema_version}",
-                f"revision {status.head_revision}",
+            # Newer means an Alembic revision this release does not know: name
+            # both as revisions (schema_version only tracks the reference's versions).
+            found = (
+                f"revision {status.alembic_revision}"
+                if status.alembic_revision is not None
+                else f"schema_version {status.schema_version}"
             )
+            raise NewerSchemaError(found, f"revision {status.head_revision}")
         if kind is migrations.DatabaseKind.EMPTY:
             raise NotReadyError("the database is empty: run `karr-db upgrade` to create the schema")
         if kind is migrations.DatabaseKind.LEGACY:
@@ -248,9 +307,15 @@ def open_database(database: str | None) -> Iterator[Database]:
 
 
 def jsonable(value: Any) -> Any:
-    """DTOs, lists and dicts as plain JSON values; NaN and infinities as strings."""
+    """DTOs, lists and dicts as plain JSON values; NaN and infinities as strings.
+
+    Every float that JSON cannot hold is ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``, wherever it sits (a metric, a campaign's config): DTOs are
+    dumped to Python first, because Pydantic's JSON would write ``null`` for
+    them in DTOs without ``ser_json_inf_nan="strings"``.
+    """
     if isinstance(value, BaseModel):
-        return json.loads(value.model_dump_json())
+        return jsonable(value.model_dump(mode="python"))
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -259,7 +324,9 @@ def jsonable(value: Any) -> Any:
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     if isinstance(value, datetime):
         return value.isoformat()
-    return value
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return to_jsonable_python(value)  # enums, dates, UUIDs, paths: as Pydantic writes them
 
 
 def print_json(value: Any, *, indent: int | None = 2) -> None:
@@ -267,6 +334,29 @@ def print_json(value: Any, *, indent: int | None = 2) -> None:
     text = json.dumps(jsonable(value), indent=indent, ensure_ascii=False, allow_nan=False)
     state.stdout.write(text + "\n")
     state.stdout.flush()
+
+
+def stream_json_object(name: str, items: Iterable[Any], after: Callable[[], dict[str, Any]]) -> int:
+    """Write ``{name: [...items], **after()}`` to stdout as :func:`print_json` would,
+    streaming the items; ``after`` is called once they are written (a cursor is
+    known only then). Returns the number of items."""
+    count = 0
+    state.stdout.write(f"{{\n  {json.dumps(name)}: ")
+    for item in items:
+        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(_indented(text)))
+        count += 1
+    state.stdout.write("[]" if count == 0 else "\n  ]")
+    for key, value in after().items():
+        text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(f",\n  {json.dumps(key)}: " + _indented(text).lstrip())
+    state.stdout.write("\n}\n")
+    state.stdout.flush()
+    return count
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
 
 
 def fmt(value: Any) -> str:

@@ -15,7 +15,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from karr_db.db import DATABASE_URL_ENV
-from karr_db.errors import KarrError, NewerSchemaError, StorageError, ValidationError
+from karr_db.errors import (
+    DatabaseURLError,
+    KarrError,
+    NewerSchemaError,
+    StorageError,
+    ValidationError,
+)
 
 __all__ = ["MASK", "Scrubber", "describe", "mask_url"]
 
@@ -61,7 +67,7 @@ def mask_url(url: str) -> str:
     """``url`` as it may be shown: ``postgresql://user:***@host/db``."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", url)
 
 
@@ -75,42 +81,84 @@ def _driver_message(exc: BaseException) -> str:
     return " ".join(text.split("\n(Background")[0].split())
 
 
-def _database_problem(message: str, url: str) -> str:
-    """Name the connection problem a driver message describes, and what to do."""
-    where = mask_url(url)
-    low = message.lower()
-    if "password authentication failed" in low or "no password supplied" in low:
-        return (
-            f"the database rejected the credentials for {where}: check the user name and password"
-        )
-    if "does not exist" in low and "database" in low:
-        return f"the database in {where} does not exist: create it (createdb) or fix the URL"
-    if "role" in low and "does not exist" in low:
-        return f"the user in {where} does not exist on the server: fix the URL or create the role"
-    if any(
-        s in low
-        for s in (
-            "connection refused",
-            "could not translate host name",
-            "name or service not known",
-            "timeout expired",
-            "no route to host",
-            "could not connect",
-            "connection failed",
-            "server closed the connection",
-        )
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The driver's exception behind ``exc`` (a StorageError's cause, a DBAPIError's orig)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return None
+        if isinstance(seen, DBAPIError):
+            return seen.orig if isinstance(seen.orig, BaseException) else None
+        seen = seen.__cause__
+    return None
+
+
+#: One-liners by SQLSTATE (or its two-character class): the code is the same
+#: whatever language the server's ``lc_messages`` speaks, its message is not.
+_BY_SQLSTATE: dict[str, str] = {
+    "28": "the database rejected the credentials for {where}: check the user name and password",
+    "3D000": "the database in {where} does not exist: create it (createdb) or fix the URL",
+    "42P01": "{where} has no KARR schema (or not all of it): run `karr-db upgrade` first",
+    "42703": "{where} has no KARR schema (or not all of it): run `karr-db upgrade` first",
+    "42501": "the user of {where} lacks a privilege this command needs ({detail}); "
+    "grant it (`karr-db grant`) or connect as another user",
+    "53300": "the server of {where} has no connection slot left: retry later",
+    "08": "cannot reach the database at {where}: is the server running and accepting "
+    "connections? ({hint}; {detail})",
+    "57P": "the server of {where} is shutting down or starting: retry in a moment ({detail})",
+    "40": "another transaction got in the way on {where}: run the command again ({detail})",
+    "55P03": "another transaction holds a lock on {where}: run the command again ({detail})",
+}
+#: SQLite result codes (``sqlite3.Error.sqlite_errorname``): SQLite's messages are
+#: English only, but the codes say the same more reliably.
+_BY_SQLITE_NAME: dict[str, str] = {
+    "SQLITE_CANTOPEN": "cannot open the SQLite file of {where}: check that its directory "
+    "exists and is writable",
+    "SQLITE_BUSY": "the SQLite file of {where} is locked by another writer: retry in a moment",
+    "SQLITE_LOCKED": "the SQLite file of {where} is locked by another writer: retry in a moment",
+    "SQLITE_READONLY": "the SQLite file of {where} is read-only: check its permissions",
+    "SQLITE_NOTADB": "{where} is not a SQLite database file: fix the URL",
+}
+
+
+def _classified(driver: BaseException | None, message: str, where: str) -> str | None:
+    """The one-liner for a driver error, from its codes alone (never its wording)."""
+    if driver is None:
+        return None
+    values = {"where": where, "detail": message, "hint": _URL_HINT}
+    sqlstate = getattr(driver, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate:
+        for key in (sqlstate, sqlstate[:3], sqlstate[:2]):
+            if key in _BY_SQLSTATE:
+                return _BY_SQLSTATE[key].format(**values)
+        return None
+    name = str(getattr(driver, "sqlite_errorname", "") or "")
+    for prefix, line in _BY_SQLITE_NAME.items():
+        if name.startswith(prefix):
+            return line.format(**values)
+    if name == "SQLITE_ERROR" and message.startswith("no such table"):
+        return _BY_SQLSTATE["42P01"].format(**values)  # SQLite's messages are never translated
+    if type(driver).__module__.startswith("psycopg") and type(driver).__name__ in (
+        "OperationalError",
+        "InterfaceError",
     ):
+        # No SQLSTATE: libpq failed before a session existed (refused, unresolved
+        # host, authentication, unknown database) and kept only its text, whose
+        # language is the client's or the server's. Say what is known, in one line.
         return (
-            f"cannot reach the database at {where}: is the server running and accepting "
-            f"connections? ({_URL_HINT})"
+            f"cannot connect to the database at {where}: is the server running and "
+            "accepting connections, and are the host, port, user, password and database "
+            f"in the URL right? ({_URL_HINT}; the driver said: {message})"
         )
-    if "unable to open database file" in low:
-        return f"cannot open the SQLite file of {where}: check that its directory is writable"
-    if "database is locked" in low:
-        return f"the SQLite file of {where} is locked by another writer: retry in a moment"
-    if "no such table" in low or ("relation" in low and "does not exist" in low):
-        return f"{where} has no KARR schema: run `karr-db upgrade` first"
-    return f"database error on {where}: {message}"
+    return None
+
+
+def _database_problem(exc: BaseException, message: str, url: str) -> str:
+    """Name the database problem behind ``exc``, and what to do."""
+    where = mask_url(url)
+    return _classified(_driver_error(exc), message, where) or (
+        f"database error on {where}: {message}"
+    )
 
 
 def describe(exc: BaseException, url: str | None) -> str:
@@ -120,8 +168,10 @@ def describe(exc: BaseException, url: str | None) -> str:
         return f"{shown}: {exc}"
     if isinstance(exc, ValidationError):
         return f"rejected: {exc}; fix the input and try again"
+    if isinstance(exc, DatabaseURLError):
+        return f"{exc} ({_URL_HINT})"
     if isinstance(exc, StorageError):
-        return _database_problem(exc.detail, url) if url else str(exc)
+        return _database_problem(exc, exc.detail, url) if url else str(exc)
     if isinstance(exc, KarrError):
         return str(exc)
     if isinstance(exc, ArgumentError):
@@ -131,7 +181,7 @@ def describe(exc: BaseException, url: str | None) -> str:
         )
     if isinstance(exc, SQLAlchemyError):
         message = _driver_message(exc)
-        return _database_problem(message, url) if url else f"database error: {message}"
+        return _database_problem(exc, message, url) if url else f"database error: {message}"
     if isinstance(exc, FileNotFoundError):
         return f"no such file or directory: {exc.filename}; check the path"
     if isinstance(exc, PermissionError):
@@ -139,7 +189,5 @@ def describe(exc: BaseException, url: str | None) -> str:
     if isinstance(exc, OSError):
         name = f": {exc.filename}" if exc.filename else ""
         return f"{exc.strerror or exc}{name}"
-    if isinstance(exc, ValueError) and "unsupported database" in str(exc):
-        return f"{exc} ({_URL_HINT})"
     first = " ".join(str(exc).split())
     return f"unexpected {type(exc).__name__}: {first}; rerun with --debug for the traceback"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 import typer
@@ -22,16 +24,55 @@ from karr_db.cli._app import (
 )
 from karr_db.database import Database
 from karr_db.repositories._lifecycle import MAX_PAGE_SIZE as WORK_PAGE_SIZE
+from karr_db.repositories.agents import AGENT_STATUSES
+from karr_db.repositories.campaigns import CampaignStatus
 from karr_db.repositories.events import MAX_PAGE_SIZE, EventDTO
+from karr_db.repositories.quick_tests import QuickTestStatus
 
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
-Status = Annotated[str | None, typer.Option("--status", help="Only this status.")]
+
+
+def _only_status(statuses: Iterable[str]) -> str:
+    """``--status`` help listing the statuses the code defines (read from its enum or
+    constants, so a status added there shows up here)."""
+    return f"Only this status: {', '.join(statuses)}."
+
+
+AgentStatusOption = Annotated[
+    str | None, typer.Option("--status", metavar="STATUS", help=_only_status(AGENT_STATUSES))
+]
+CampaignStatusOption = Annotated[
+    str | None,
+    typer.Option("--status", metavar="STATUS", help=_only_status(s.value for s in CampaignStatus)),
+]
+QuickTestStatusOption = Annotated[
+    str | None,
+    typer.Option("--status", metavar="STATUS", help=_only_status(s.value for s in QuickTestStatus)),
+]
+
+
+def check_status(status: str | None, known: Iterable[str], stored: Callable[[str], int]) -> None:
+    """A usage error (exit 2) for a status the code does not define and no row holds.
+
+    Statuses an older database wrote are still accepted when rows have them,
+    so filtering on a legacy value keeps working; a typo is caught.
+    """
+    valid = list(known)
+    if status is None or status in valid or stored(status) > 0:
+        return
+    close = difflib.get_close_matches(status, valid, 1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise typer.BadParameter(
+        f"unknown status {status!r}: use one of {', '.join(valid)}{hint}", param_hint="--status"
+    )
+
+
 AgentId = Annotated[str | None, typer.Option("--agent", help="Only work of this agent id.")]
 
 
 @app.command("agents")
 def agents_command(
-    status: Status = None,
+    status: AgentStatusOption = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only agents with this tag.")] = None,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
@@ -41,6 +82,7 @@ def agents_command(
     Example: karr-db agents --status online --tag gpu
     """
     with open_database(database) as db, db.unit_of_work() as uow:
+        check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s)))
         agents = uow.agents.list(status=status, tag=tag)
     if as_json:
         print_json(agents)
@@ -64,7 +106,7 @@ def agents_command(
 
 @app.command("campaigns")
 def campaigns_command(
-    status: Status = None,
+    status: CampaignStatusOption = None,
     agent: AgentId = None,
     limit: Limit = 50,
     database: DatabaseOption = None,
@@ -75,6 +117,9 @@ def campaigns_command(
     Example: karr-db campaigns --status running
     """
     with open_database(database) as db, db.unit_of_work() as uow:
+        check_status(
+            status, (c.value for c in CampaignStatus), lambda s: uow.campaigns.count(status=s)
+        )
         campaigns = list(
             paged(
                 lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page),
@@ -106,7 +151,7 @@ def campaigns_command(
 
 @app.command("quick-tests")
 def quick_tests_command(
-    status: Status = None,
+    status: QuickTestStatusOption = None,
     agent: AgentId = None,
     limit: Limit = 50,
     database: DatabaseOption = None,
@@ -117,6 +162,9 @@ def quick_tests_command(
     Example: karr-db quick-tests --status queued
     """
     with open_database(database) as db, db.unit_of_work() as uow:
+        check_status(
+            status, (q.value for q in QuickTestStatus), lambda s: uow.quick_tests.count(status=s)
+        )
         tests = list(
             paged(
                 lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page),
@@ -143,8 +191,12 @@ def quick_tests_command(
     say(f"{len(tests)} quick test(s)")
 
 
+def _event_data(event: EventDTO) -> str:
+    return json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _event_line(event: EventDTO) -> str:
-    data = json.dumps(event.data, ensure_ascii=False, separators=(",", ":"), default=str)
+    data = _event_data(event)
     return (
         f"{event.id:>6}  {fmt(event.created_at)}  {fmt(event.event_type):<24} "
         f"{fmt(event.source_id)}  {data}"
@@ -205,10 +257,20 @@ def events_command(
             if as_json:
                 print_json(backlog)
                 return
-            for event in backlog:
-                say(_event_line(event))
             if not backlog:
                 say("no events")
+                return
+            rows = table("id", "time", "type", "source", "data")
+            for event in backlog:
+                rows.add_row(
+                    str(event.id),
+                    fmt(event.created_at),
+                    fmt(event.event_type),
+                    fmt(event.source_id),
+                    _event_data(event),
+                )
+            show(rows)
+            say(f"{len(backlog)} event(s); --follow tails the log")
             return
         _follow(reader, backlog, start, interval, max_events, timeout, as_json)
 

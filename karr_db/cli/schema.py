@@ -56,7 +56,12 @@ def upgrade_command(
         print_json(report)
         return
     if report.adopted:
-        say(f"adopted the legacy database (it was at revision {report.from_revision or '-'})")
+        was = (
+            f"schema_version {report.from_schema_version}"
+            if report.from_schema_version is not None
+            else "an unknown schema_version"
+        )
+        say(f"adopted the legacy database (it was at {was}, without an Alembic revision)")
         say(
             f"read {report.timestamps_interpreted:,} naive local time(s) in "
             f"{report.legacy_timezone}; rewrote "

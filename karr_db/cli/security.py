@@ -23,7 +23,9 @@ def grant_command(
 
     SELECT/INSERT/UPDATE/DELETE on the tables, SELECT/INSERT on the append-only
     events, SELECT on the version tables, USAGE/SELECT on the sequences.
-    Idempotent: run it again after every upgrade.
+    It also revokes CREATE on the schema (public by default) from PUBLIC, so
+    no role that merely connects can create objects there (--sql shows every
+    statement). Idempotent: run it again after every upgrade.
 
     Example: karr-db grant karr_app --database postgresql://owner@db.example/karr
     """

@@ -99,6 +99,9 @@ class UpgradeReport(BaseModel):
     timestamps_rewritten: dict[str, int] = {}
     notes: list[str] = []
 
+    #: The schema_version the database was at before (a legacy one has no revision).
+    from_schema_version: int | None = None
+
 
 class TimestampRepair(BaseModel):
     """What :func:`repair_timestamps` did."""
@@ -210,6 +213,7 @@ def upgrade(
         timestamps_interpreted=total.interpreted if total else 0,
         timestamps_rewritten=total.rewritten if total else {},
         notes=list(config.attributes.get("karr_timestamp_notes", [])),
+        from_schema_version=seen.schema_version,
     )
 
 
@@ -267,6 +271,17 @@ def _include_name(name: str | None, type_: str, _parent: object) -> bool:
     return type_ != "table" or name in KARR_TABLES
 
 
+def _include_object(dialect: str) -> Any:
+    """Leave out what the models create on another dialect only (``Index.ddl_if``),
+    which Alembic's comparison does not know about."""
+
+    def include(item: object, _name: str | None, _type: str, reflected: bool, _to: object) -> bool:
+        only = getattr(item, "_ddl_if", None)
+        return reflected or only is None or only.dialect in (None, dialect)
+
+    return include
+
+
 def check(database: Database) -> list[Finding]:
     """Compare the live schema with the models and ``schema_version`` with ``alembic_version``."""
     script = script_directory()
@@ -282,7 +297,12 @@ def check(database: Database) -> list[Finding]:
             )
         findings += _bridge_findings(connection, state, script)
         context = MigrationContext.configure(
-            connection, opts={**CONTEXT_OPTIONS, "include_name": _include_name}
+            connection,
+            opts={
+                **CONTEXT_OPTIONS,
+                "include_name": _include_name,
+                "include_object": _include_object(connection.dialect.name),
+            },
         )
         for diff in compare_metadata(context, Base.metadata):
             findings.append(Finding(kind="drift", message=_describe(diff)))

@@ -4,6 +4,7 @@ from karr_db.models.agents import Agent
 from karr_db.models.base import NAMING_CONVENTION, Base
 from karr_db.models.campaigns import QuickTest, WebCampaign
 from karr_db.models.events import Event
+from karr_db.models.leaderboard import LeaderboardAggregate
 from karr_db.models.results import Benchmark, Hardware, Metric, Run
 from karr_db.models.schema import SchemaVersion
 
@@ -14,6 +15,7 @@ __all__ = [
     "Benchmark",
     "Event",
     "Hardware",
+    "LeaderboardAggregate",
     "Metric",
     "QuickTest",
     "Run",

@@ -92,6 +92,22 @@ class Run(Base):
         return f"Run(id={self.id!r}, model={self.model!r}, engine={self.engine!r})"
 
 
+#: Beyond the reference (revision 0009, see docs/performance.md), PostgreSQL
+#: only: the latest runs of a model and engine in the exact order ``list_runs``
+#: pages them (``timestamp DESC NULLS LAST, id DESC``), which the ascending
+#: index above cannot give PostgreSQL (walked backwards it puts NULLs first),
+#: so it sorted every run of the pair. SQLite orders NULLs lowest, so
+#: ``DESC`` is already ``NULLS LAST`` there and the ascending index serves it
+#: (SQLite also refuses ``NULLS LAST`` in an index).
+Index(
+    "idx_runs_model_engine_latest",
+    Run.model,
+    Run.engine,
+    Run.timestamp.desc().nulls_last(),
+    Run.id.desc(),
+).ddl_if(dialect="postgresql")
+
+
 class Benchmark(Base):
     """One benchmark result within a run."""
 

@@ -107,7 +107,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
         if not isinstance(key, str) or not (created is None or isinstance(created, str)):
             raise ValueError(cursor)
         return parse_timestamp(created), key
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error, OverflowError, RecursionError):
+        # Overflow: a forged timestamp at the calendar's edge; recursion: forged nesting.
         raise InvalidQueryError("malformed cursor") from None
 
 

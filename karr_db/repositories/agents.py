@@ -31,8 +31,10 @@ from karr_db.errors import (
     StillReferencedError,
     ValidationError,
 )
+from karr_db.limits import earlier, moment_problem, text_problem
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
+from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventsRepository, EventType
 
@@ -80,9 +82,14 @@ def format_tags(tags: Iterable[str]) -> str | None:
     """The stored (comma-separated) form; duplicates dropped, order kept."""
     clean: list[str] = []
     errors: list[FieldError] = []
+    if isinstance(tags, str | bytes) or not isinstance(tags, Iterable):
+        raise ValidationError("agent", [FieldError("tags", "must be a list of strings")])
     for index, tag in enumerate(tags):
         stripped = tag.strip() if isinstance(tag, str) else ""
-        if not stripped:
+        problem = text_problem(tag) if isinstance(tag, str) else None
+        if problem:
+            errors.append(FieldError(f"tags.{index}", problem))
+        elif not stripped:
             errors.append(FieldError(f"tags.{index}", "must be a non-empty string"))
         elif "," in stripped:
             errors.append(FieldError(f"tags.{index}", "must not contain a comma"))
@@ -154,11 +161,30 @@ class AgentCredentials(DTO):
     token: SecretStr
 
 
-def _hardware(**fields: Any) -> dict[str, Any]:
+def _hardware(**values: Any) -> dict[str, Any]:
     """The hardware fields a caller actually passed (``None`` means unchanged)."""
-    return {name: value for name, value in fields.items() if value is not None}
+    return {name: value for name, value in values.items() if value is not None}
 
 
+def _check_columns(
+    *, port: int | None = None, gpu_count: int | None = None, ram_gb: int | None = None
+) -> None:
+    """INTEGER columns hold 32 bits on PostgreSQL; SQLite would keep 64, so both refuse more."""
+    fields(
+        "agent",
+        [
+            ("port", None if port is None or 0 < port < 65536 else "must be between 1 and 65535"),
+            ("gpu_count", None if gpu_count is None else int32(gpu_count)),
+            ("ram_gb", None if ram_gb is None else int32(ram_gb)),
+        ],
+    )
+
+
+def _check_now(now: datetime | None) -> None:
+    fields("agent query", [("now", None if now is None else moment_problem(now))])
+
+
+@checked
 class AgentsRepository:
     """Agents in the caller's transaction; every change appends its event."""
 
@@ -199,6 +225,7 @@ class AgentsRepository:
         older than ``now - stale_after``. Reading never writes: marking stale
         agents offline is :meth:`mark_stale_offline`.
         """
+        _check_now(now)
         query = select(Agent)
         if status is not None:
             query = query.where(Agent.status == status)
@@ -217,7 +244,7 @@ class AgentsRepository:
     def _stale_clause(threshold: timedelta, now: datetime | None) -> Any:
         # last_heartbeat is fixed-width UTC text on both dialects, so comparing
         # the text compares the times.
-        cutoff = (now or utcnow()) - threshold
+        cutoff = earlier(now or utcnow(), threshold)
         return or_(Agent.last_heartbeat.is_(None), Agent.last_heartbeat < cutoff)
 
     # --- registration and tokens -------------------------------------------------
@@ -261,8 +288,20 @@ class AgentsRepository:
         errors: builtins.list[FieldError] = []
         if not name or not name.strip():
             errors.append(FieldError("name", "must not be empty"))
+        if not errors:
+            problem = text_problem(name, indexed=True)
+            if problem:
+                errors.append(FieldError("name", problem))
         if port is not None and not 0 < port < 65536:
             errors.append(FieldError("port", "must be between 1 and 65535"))
+        errors.extend(
+            FieldError(field, problem)
+            for field, problem in (
+                ("gpu_count", None if gpu_count is None else int32(gpu_count)),
+                ("ram_gb", None if ram_gb is None else int32(ram_gb)),
+            )
+            if problem
+        )
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token
         if secret is not None:
             problem = tokens.token_problem(secret)
@@ -428,6 +467,7 @@ class AgentsRepository:
         """Record a heartbeat: ``last_heartbeat`` (now, UTC), status and the
         hardware fields passed, in one UPDATE; a status change is also an event."""
         self._check_status(status)
+        _check_columns(gpu_count=gpu_count, ram_gb=ram_gb)
         self._events.lock_log()
         previous = self.session.scalar(
             select(Agent.status).where(Agent.id == agent_id).with_for_update()
@@ -471,6 +511,7 @@ class AgentsRepository:
         Returns the agents it changed (already-offline agents are left alone),
         each with an ``agent.status_changed`` event.
         """
+        _check_now(now)
         self._events.lock_log()
         stale = self._stale_clause(threshold, now)
         candidates = self.session.execute(
@@ -497,6 +538,7 @@ class AgentsRepository:
         tags: Iterable[str] | None = None,
     ) -> AgentDTO:
         """Change descriptive fields; ``None`` leaves a field as it is."""
+        _check_columns(port=port)
         values: dict[str, Any] = _hardware(hostname=hostname, port=port, notes=notes)
         if tags is not None:
             values["tags"] = format_tags(tags)

@@ -7,7 +7,8 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 T = TypeVar("T")
 
@@ -64,3 +65,10 @@ def next_sqlite_id(connection: Connection, table: str) -> int:
         f"coalesce((SELECT max(id) FROM {table}), 0)) + 1"
     ).scalar_one()
     return int(value)
+
+
+def dialect_insert(dialect: str, table: Table) -> Any:
+    """The dialect's own ``INSERT`` construct, which offers ``ON CONFLICT .. DO UPDATE``
+    (PostgreSQL's and SQLite's spell it alike)."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table)

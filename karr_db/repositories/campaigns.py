@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from karr_db.documents import json_value_problems
 from karr_db.errors import (
     CounterLimitError,
     FieldError,
@@ -34,6 +35,7 @@ from karr_db.errors import (
 from karr_db.models import Agent, WebCampaign
 from karr_db.models.types import dumps_json, utcnow
 from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
+from karr_db.repositories._validate import checked, int32
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
@@ -165,6 +167,9 @@ class CampaignDTO(DTO):
 def _config_errors(config: Any) -> builtins.list[FieldError]:
     if not isinstance(config, Mapping):
         return [FieldError("config", "must be a JSON object")]
+    problems = json_value_problems(dict(config), "config")  # surrogates, depth, huge ints
+    if problems:
+        return problems
     try:
         dumps_json(dict(config))
     except (TypeError, ValueError) as exc:
@@ -181,6 +186,14 @@ def _finished() -> ColumnElement[int]:
     )
 
 
+def _total_runs_problems(total_runs: int) -> builtins.list[FieldError]:
+    problem = int32(total_runs)
+    if problem is None and total_runs < 0:
+        problem = "must not be negative"
+    return [FieldError("total_runs", problem)] if problem else []
+
+
+@checked
 class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     """Campaigns in the caller's transaction; every change appends its event."""
 
@@ -208,8 +221,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             errors.append(FieldError("name", "must not be empty"))
         if config is not None:
             errors.extend(_config_errors(config))
-        if total_runs < 0:
-            errors.append(FieldError("total_runs", "must not be negative"))
+        errors.extend(_total_runs_problems(total_runs))
         if errors:
             raise ValidationError("campaign", errors)
         self._events.lock_log()
@@ -246,8 +258,9 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     def set_total_runs(self, campaign_id: str, total_runs: int) -> CampaignDTO:
         """Change the planned number of runs while the campaign is not finished;
         never below the runs already counted."""
-        if total_runs < 0:
-            raise ValidationError("campaign", [FieldError("total_runs", "must not be negative")])
+        problems = _total_runs_problems(total_runs)
+        if problems:
+            raise ValidationError("campaign", problems)
         self._events.lock_log()
         updated = self.session.execute(
             update(WebCampaign)
@@ -407,7 +420,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         (:class:`CounterLimitError`); a campaign that is not running refuses
         with :class:`InvalidTransitionError`.
         """
-        outcome = RunOutcome(outcome)
+        outcome = RunOutcome(outcome)  # the entry check allowed only its values
         column = getattr(WebCampaign, outcome.value)
         self._events.lock_log()
         updated = self.session.execute(

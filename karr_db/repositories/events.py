@@ -31,9 +31,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
-from karr_db.errors import InvalidQueryError, NotFoundError
+from karr_db.documents import json_value_problems
+from karr_db.errors import FieldError, InvalidQueryError, NotFoundError, ValidationError
+from karr_db.limits import text_problem
 from karr_db.models import Event
 from karr_db.models.types import dumps_json, format_timestamp, utcnow
+from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.base import DTO, arrays, next_sqlite_id, unnest_arrays
 
 __all__ = [
@@ -111,6 +114,7 @@ class EventPage(DTO):
 _EVENT_COLUMNS = (Event.id, Event.event_type, Event.source_id, Event.data, Event.created_at)
 
 
+@checked
 class EventsRepository:
     """Appends and reads events; it has no update or delete on purpose."""
 
@@ -152,7 +156,8 @@ class EventsRepository:
         its own last id anyway.
         """
         created = utcnow()
-        rows = [(str(t), s, None if d is None else dumps_json(d)) for t, s, d in events]
+        items = _checked_events(events)
+        rows = [(str(t), s, None if d is None else dumps_json(d)) for t, s, d in items]
         if not rows:
             return []
         self.lock_log()
@@ -186,6 +191,9 @@ class EventsRepository:
         return ids
 
     def get(self, event_id: int) -> EventDTO:
+        # Ids are PostgreSQL INTEGERs: a larger one is no event there, and must be
+        # none on SQLite too (where the driver would accept it).
+        fields("event", [("event_id", int32(event_id))])
         event = self.session.get(Event, event_id)
         if event is None:
             raise NotFoundError("event", event_id)
@@ -215,6 +223,7 @@ class EventsRepository:
             raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
+        fields("event query", [("after_id", int32(after_id))])  # the id column's range
         for name, bound in (("since", since), ("until", until)):
             if bound is not None and bound.utcoffset() is None:
                 raise InvalidQueryError(f"{name} must be a timezone-aware datetime")
@@ -243,6 +252,30 @@ class EventsRepository:
             last_id=items[-1].id if items else after_id,
             has_more=len(rows) > limit,
         )
+
+
+def _checked_events(events: Any) -> list[tuple[str, str | None, Any]]:
+    """The events to append, or one :class:`ValidationError` naming every bad field."""
+    if isinstance(events, str | bytes) or not isinstance(events, Iterable):
+        raise ValidationError("events", [FieldError("events", "must be a list of events")])
+    items = list(events)
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            errors.append(FieldError(f"{index}", "must be (event_type, source_id, data)"))
+            continue
+        event_type, source_id, data = item
+        problem = text_problem(event_type, indexed=True)
+        if problem:
+            errors.append(FieldError(f"{index}.event_type", problem))
+        problem = None if source_id is None else text_problem(source_id, indexed=True)
+        if problem:
+            errors.append(FieldError(f"{index}.source_id", problem))
+        if data is not None:
+            errors.extend(json_value_problems(data, f"{index}.data"))
+    if errors:
+        raise ValidationError("event", errors)
+    return [(item[0], item[1], item[2]) for item in items]
 
 
 def _has_event_after(connection: Connection, after_id: int) -> bool:

@@ -19,9 +19,11 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import FieldError, NotFoundError, ValidationError
+from karr_db.limits import earlier, moment_problem
 from karr_db.models import Agent, QuickTest, Run
 from karr_db.models.types import utcnow
 from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
+from karr_db.repositories._validate import checked, fields
 from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
@@ -103,6 +105,7 @@ class QuickTestDTO(DTO):
     error: str | None
 
 
+@checked
 class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
     """Quick tests in the caller's transaction; every change appends its event."""
 
@@ -117,7 +120,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
     ) -> builtins.list[QuickTestDTO]:
         """Claimed or running tests held longer than ``older_than`` (oldest first):
         candidates for :meth:`requeue` or :meth:`fail`. Reading never writes."""
-        cutoff = (now or utcnow()) - older_than
+        fields("quick test query", [("now", None if now is None else moment_problem(now))])
+        cutoff = earlier(now or utcnow(), older_than)
         rows = self.session.scalars(
             select(QuickTest)
             .where(

@@ -51,9 +51,18 @@ from sqlalchemy.orm import Session
 
 from karr_db.db import storage_error
 from karr_db.documents import ValidatedDocument, load_document
-from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
+from karr_db.errors import (
+    FieldError,
+    InvalidQueryError,
+    NotFoundError,
+    StillReferencedError,
+    ValidationError,
+)
+from karr_db.limits import text_problem
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run
 from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
+from karr_db.repositories import leaderboard_aggregate, results_lookup
+from karr_db.repositories._validate import checked
 from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import (
@@ -70,6 +79,7 @@ from karr_db.repositories.results_dto import (
     RunSummary,
     SaveResult,
 )
+from karr_db.repositories.results_page import page_statement
 
 __all__ = [
     "GROUP_FIELDS",
@@ -105,7 +115,22 @@ class RunFilter(BaseModel):
     @field_validator("since", "until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return parse_timestamp(value)
+        try:
+            return parse_timestamp(value)
+        except OverflowError:
+            raise ValueError("falls outside the years 1-9999 once converted to UTC") from None
+
+    @field_validator(
+        "model", "engine", "suite_name", "kitt_version", "gpu_model", "environment_type"
+    )
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        # Compared with stored text: a value no dialect can store matches nothing,
+        # but PostgreSQL would refuse the statement and SQLite's driver the encoding.
+        problem = None if value is None else text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 #: Order fields of :meth:`ResultsRepository.list_runs`.
@@ -138,6 +163,10 @@ def _parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
         return RunFilter()
     if isinstance(filters, RunFilter):
         return filters
+    if not isinstance(filters, Mapping):
+        raise InvalidQueryError(
+            f"invalid run filter: expected a mapping of filters, got {type(filters).__name__}"
+        )
     try:
         return RunFilter.model_validate(dict(filters))
     except PydanticValidationError as exc:
@@ -227,8 +256,10 @@ _SUMMARY_BY_ID = _summary_select().where(Run.id == bindparam("run_id"))
 
 def _summary(row: Any) -> RunSummary:
     """A summary from a row of :func:`_summary_select`, typed by the database already:
-    building it without validation is ~10x cheaper, which a page of 50 shows."""
-    return RunSummary.model_construct(**{name: row._mapping[name] for name in _SUMMARY_FIELDS})
+    building it without validation is ~10x cheaper, which a page of 50 shows. The
+    columns come in the fields' order (``_SUMMARY_COLUMNS``, ``results_page``), so the
+    row is zipped as a tuple instead of looked up by name per field."""
+    return RunSummary.model_construct(**dict(zip(_SUMMARY_FIELDS, row, strict=True)))
 
 
 _SUMMARY_FIELDS = tuple(RunSummary.model_fields)
@@ -311,8 +342,9 @@ def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, s
             value = text
     except InvalidQueryError:
         raise
-    except (ValueError, KeyError, TypeError, binascii.Error):
-        raise InvalidQueryError(f"malformed cursor {cursor!r}") from None
+    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError, RecursionError):
+        # Overflow: a forged timestamp at the calendar's edge; recursion: forged nesting.
+        raise InvalidQueryError("malformed cursor") from None
     return value, run_id
 
 
@@ -323,6 +355,57 @@ def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElem
         return and_(column.is_(None), id_after)
     beyond = column < value if descending else column > value
     return or_(column.is_(None), beyond, and_(column == value, id_after))
+
+
+# A metric history's cursor: the last point's run time, run id, benchmark id and
+# metric id, the four keys of its order.
+
+
+def _encode_point(
+    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
+) -> str:
+    payload = [timestamp.isoformat() if timestamp else None, run_id, benchmark_id, metric_id]
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        text, run_id, benchmark_id, metric_id = json.loads(raw)
+        ids = (benchmark_id, metric_id)
+        if (
+            not isinstance(run_id, str)
+            or not (text is None or isinstance(text, str))
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 2**63 for i in ids)
+        ):
+            raise ValueError("bad cursor fields")
+        return parse_timestamp(text), run_id, benchmark_id, metric_id
+    except (ValueError, TypeError, binascii.Error, OverflowError, RecursionError):
+        raise InvalidQueryError("malformed cursor") from None
+
+
+def _after_point(
+    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
+) -> ColumnElement[bool]:
+    """Points strictly after the given one in (time NULLS LAST, run, benchmark, metric) order."""
+    later_in_time = or_(
+        Run.id > run_id,
+        and_(
+            Run.id == run_id,
+            or_(
+                Benchmark.id > benchmark_id,
+                and_(Benchmark.id == benchmark_id, Metric.id > metric_id),
+            ),
+        ),
+    )
+    if timestamp is None:
+        return and_(Run.timestamp.is_(None), later_in_time)
+    return or_(
+        Run.timestamp > timestamp,
+        Run.timestamp.is_(None),
+        and_(Run.timestamp == timestamp, later_in_time),
+    )
 
 
 # --- the repository -----------------------------------------------------------
@@ -439,6 +522,7 @@ def _whole(value: int | float | None) -> int | None:
     return None if value is None else round(value)
 
 
+@checked
 class ResultsRepository:
     """Runs and their benchmarks, metrics and hardware; works in the caller's transaction."""
 
@@ -486,6 +570,10 @@ class ResultsRepository:
         on its own instead, so the error names the document that caused it
         and the others are kept.
         """
+        if not isinstance(documents, list | tuple):
+            raise ValidationError(
+                "result documents", [FieldError("documents", "must be a list of documents")]
+            )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
         with _translated("saving runs"):
             stored = self._summaries([d.run_id for d in docs])
@@ -640,6 +728,10 @@ class ResultsRepository:
             )
             for s in summaries
         )
+        # Beyond the reference: the leaderboard aggregate follows every save (one statement).
+        leaderboard_aggregate.add_runs(
+            self.session, [s.id for s in summaries], log_locked=bool(summaries)
+        )
         return summaries
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
@@ -704,6 +796,7 @@ class ResultsRepository:
                             .values(result_id=None)
                             .execution_options(synchronize_session=False)
                         )
+                    leaderboard_aggregate.remove_runs(self.session, [run_id])
                     deleted = self.session.execute(
                         delete(Run)
                         .where(Run.id == run_id)
@@ -789,6 +882,10 @@ class ResultsRepository:
         iterating.
         """
         f = _parse_filter(filters)
+        if not 1 <= batch_size <= MAX_LIMIT:
+            raise InvalidQueryError(
+                f"batch_size must be between 1 and {MAX_LIMIT}, got {batch_size}"
+            )
         stmt = (
             _with_hardware(select(Run.id, Run.raw_json).select_from(Run), _filters_hardware(f))
             .where(*_conditions(f))
@@ -880,23 +977,23 @@ class ResultsRepository:
         if cursor is not None:
             value, last_id = _decode_cursor(cursor, order_by, descending)
             conds.append(_after(column, descending, value, last_id))
-        order = column.desc() if descending else column.asc()
-        stmt = (
-            _summary_select()
-            .add_columns(column.label("_order_value"))
-            .where(*conds)
-            .order_by(order.nulls_last(), Run.id.desc() if descending else Run.id.asc())
-            .limit(limit + 1)
+        connection = self.session.connection()
+        stmt = page_statement(
+            conds,
+            column,
+            descending,
+            limit + 1,
+            offset or None,
+            hardware_filtered=_filters_hardware(f),
+            lateral=connection.dialect.name == "postgresql",
         )
-        if offset:
-            stmt = stmt.offset(offset)
         with _translated("listing runs"):
-            rows = self.session.execute(stmt).all()
+            rows = connection.execute(stmt).all()
         items = [_summary(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(order_by, descending, last._order_value, last.id)
+            next_cursor = _encode_cursor(order_by, descending, last._mapping[order_by], last.id)
         return Page[RunSummary](items=items, next_cursor=next_cursor)
 
     # --- analysis -----------------------------------------------------------
@@ -912,12 +1009,19 @@ class ResultsRepository:
         order_by: str = "avg",
         descending: bool = True,
         limit: int | None = None,
+        median: bool = True,
     ) -> list[AggregateRow]:
         """count/avg/min/max/median of one metric per group (one statement).
 
         Non-finite values are left out of the aggregates and counted in
         ``non_finite`` (see the module docstring). ``per_test`` adds the
         benchmark's test name to the grouping; ``test_name`` restricts to one.
+
+        ``median=False`` leaves the median out (``None``): then, unless a
+        filter needs the rows (``since``, ``until``, ``passed``), the answer
+        comes from the leaderboard aggregate (beyond the reference, see
+        :mod:`karr_db.repositories.leaderboard_aggregate`), whose cost does not
+        grow with the history.
         """
         f = _parse_filter(filters)
         if isinstance(group_by, str):
@@ -937,6 +1041,23 @@ class ResultsRepository:
             )
         if limit is not None:
             _check_limit(limit)
+        if not median:
+            if order_by == "median":
+                raise InvalidQueryError("order by median needs median=True")
+            chosen = f.model_dump(exclude_none=True)
+            if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
+                with _translated("computing a leaderboard"):
+                    return leaderboard_aggregate.leaderboard(
+                        self.session,
+                        metric,
+                        group_by=group_by,
+                        per_test=per_test,
+                        test_name=test_name,
+                        filters=chosen,
+                        order_by=order_by,
+                        descending=descending,
+                        limit=limit,
+                    )
 
         value = Metric.metric_value
         finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
@@ -978,22 +1099,22 @@ class ResultsRepository:
             .subquery()
         )
         v = type_coerce(inner.c.v, Double())
-        median: ColumnElement[Any]
+        median_of: ColumnElement[Any]
         if pg:
-            median = func.percentile_cont(0.5).within_group(inner.c.v)
+            median_of = func.percentile_cont(0.5).within_group(inner.c.v)
         else:
             middle = and_(
                 inner.c.v.is_not(None),
                 or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
             )
-            median = func.avg(case((middle, v), else_=None))
+            median_of = func.avg(case((middle, v), else_=None))
         group_columns = [inner.c[k.name] for k in keys]
         aggregates: dict[str, Any] = {
             "count": func.count(inner.c.v),
             "avg": type_coerce(func.avg(v), Double()),
             "min": type_coerce(func.min(v), Double()),
             "max": type_coerce(func.max(v), Double()),
-            "median": type_coerce(median, Double()),
+            "median": type_coerce(median_of, Double()),
         }
         sort_key = aggregates[order_by] if order_by in aggregates else inner.c[f"g_{order_by}"]
         stmt = (
@@ -1022,7 +1143,7 @@ class ResultsRepository:
                 avg=row.avg,
                 min=row.min,
                 max=row.max,
-                median=row.median,
+                median=row.median if median else None,
             )
             for row in rows
         ]
@@ -1035,9 +1156,15 @@ class ResultsRepository:
         engine: str | None = None,
         test_name: str | None = None,
         filters: RunFilter | Mapping[str, Any] | None = None,
-        limit: int | None = None,
-    ) -> list[MetricPoint]:
-        """One metric over time, oldest run first (one statement)."""
+        limit: int = MAX_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[MetricPoint]:
+        """One metric over time, oldest run first, one page at a time (one statement).
+
+        Page on with ``cursor=page.next_cursor`` (keyset on the run's time, run,
+        benchmark and metric row), so a history of any length is read in pages
+        of at most :data:`MAX_LIMIT` points instead of all at once.
+        """
         f = _parse_filter(filters)
         if model is not None or engine is not None:
             f = f.model_copy(
@@ -1046,11 +1173,12 @@ class ResultsRepository:
                     "engine": engine if engine is not None else f.engine,
                 }
             )
-        if limit is not None:
-            _check_limit(limit)
+        _check_limit(limit)
         conds = [Metric.metric_name == metric, *_conditions(f)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
+        if cursor is not None:
+            conds.append(_after_point(*_decode_point(cursor)))
         stmt = (
             _with_hardware(
                 select(
@@ -1059,6 +1187,8 @@ class ResultsRepository:
                     Benchmark.test_name,
                     Benchmark.run_number,
                     Metric.metric_value.label("value"),
+                    Benchmark.id.label("benchmark_id"),
+                    Metric.id.label("metric_id"),
                 )
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
@@ -1067,13 +1197,12 @@ class ResultsRepository:
             )
             .where(*conds)
             .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+            .limit(limit + 1)
         )
-        if limit is not None:
-            stmt = stmt.limit(limit)
         with _translated("reading a metric history"):
             rows = self.session.execute(stmt).all()
         # Columns come typed from the database: no per-row validation needed.
-        return [
+        items = [
             MetricPoint.model_construct(
                 run_id=r.run_id,
                 timestamp=r.timestamp,
@@ -1081,8 +1210,15 @@ class ResultsRepository:
                 run_number=r.run_number,
                 value=r.value,
             )
-            for r in rows
+            for r in rows[:limit]
         ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_point(
+                last.timestamp, last.run_id, last.benchmark_id, last.metric_id
+            )
+        return Page[MetricPoint](items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:
         """Metric values of two or more runs side by side, the first as baseline (one statement).
@@ -1142,3 +1278,42 @@ class ResultsRepository:
                 )
             )
         return Comparison(run_ids=ids, rows=result_rows)
+
+    # --- ids, metric names, tidy export (karr_db.repositories.results_lookup) ----
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (git-style);
+        :class:`AmbiguousIdError` lists the candidates when several do."""
+        with _translated("resolving a run id"):
+            return results_lookup.resolve_id(self.session, prefix)
+
+    def short_ids(
+        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
+    ) -> dict[str, str]:
+        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
+        with _translated("shortening run ids"):
+            return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
+
+    def metric_names(
+        self, *, test_name: str | None = None, per_test: bool = True
+    ) -> list[results_lookup.MetricName]:
+        """Stored metric names with their value counts, per test unless ``per_test=False``."""
+        with _translated("listing metric names"):
+            return results_lookup.metric_names(self.session, test_name=test_name, per_test=per_test)
+
+    def iter_metric_values(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[results_lookup.MetricValueRow]:
+        """One row per stored metric value of the matching runs (tidy data), streamed;
+        ``run_ids`` restricts to those runs."""
+        conditions = _conditions(_parse_filter(filters))
+        if run_ids is not None:
+            conditions.append(Run.id.in_(list(run_ids)))
+        with _translated("exporting metric values"):
+            yield from results_lookup.iter_metric_values(
+                self.session, conditions, batch_size=batch_size
+            )

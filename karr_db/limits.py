@@ -1,0 +1,109 @@
+"""The bounds every input meets, the same on both dialects.
+
+SQLite stores almost anything; PostgreSQL refuses some values outright (NUL in
+text, integers beyond its column types, index entries larger than a btree page
+allows). A value one dialect keeps and the other refuses would make them
+disagree, and a refusal that surfaces as a driver or Python exception breaks
+the layer's promise of its own errors. So every public entry point checks its
+input against these bounds first and names the field that breaks one.
+
+* **Text** must be valid Unicode (no lone surrogates: UTF-8 cannot encode them)
+  without the NUL character (PostgreSQL TEXT cannot hold it).
+* **Indexed text** (``runs.model``, ``runs.engine``, ``runs.suite_name``,
+  ``metrics.metric_name``, ``agents.name``, ``events.event_type``,
+  ``events.source_id``) is at most :data:`MAX_INDEXED_BYTES` bytes of UTF-8.
+  A PostgreSQL btree entry holds at most 2704 bytes, and
+  ``idx_runs_model_engine_timestamp`` holds a model *and* an engine: two
+  values of 1000 bytes plus a timestamp still fit, even incompressible ones.
+  The bound is in bytes because that is what the index limits: 1000 ASCII
+  characters, about 330 CJK characters, 250 emoji.
+* **Integers** of INTEGER columns (counts, ports, sizes) fit 32 bits, which is
+  what PostgreSQL's INTEGER holds; other integers (ids, offsets) fit 64 bits.
+* **Timestamps** are timezone-aware and stay within Python's years 1-9999 once
+  converted to UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+__all__ = [
+    "INDEXED_TEXT",
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "INT64_MIN",
+    "MAX_INDEXED_BYTES",
+    "earlier",
+    "integer_problem",
+    "moment_problem",
+    "text_problem",
+]
+
+#: Largest UTF-8 size of a value of an indexed text column (see module doc).
+MAX_INDEXED_BYTES = 1000
+#: The indexed text columns whose values come from callers, as ``table.column``
+#: (the other indexed text columns hold ids and times the layer writes itself).
+INDEXED_TEXT = (
+    "runs.model",
+    "runs.engine",
+    "runs.suite_name",
+    "metrics.metric_name",
+    "agents.name",
+    "events.event_type",
+    "events.source_id",
+)
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def text_problem(value: object, *, indexed: bool = False) -> str | None:
+    """Why ``value`` cannot be stored as text on both dialects, or ``None``."""
+    if not isinstance(value, str):
+        return f"must be a string, not {type(value).__name__}"
+    if "\x00" in value:
+        return "contains the NUL character, which PostgreSQL cannot store"
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "is not valid Unicode (lone surrogate)"
+    if indexed and size > MAX_INDEXED_BYTES:
+        return f"is {size} bytes of UTF-8, more than the {MAX_INDEXED_BYTES} an indexed field holds"
+    return None
+
+
+def integer_problem(value: object, *, low: int = INT64_MIN, high: int = INT64_MAX) -> str | None:
+    """Why ``value`` is not an integer in ``[low, high]``, or ``None``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer, not {type(value).__name__}"
+    if not low <= value <= high:
+        return f"must be between {low} and {high}"
+    return None
+
+
+def moment_problem(value: object) -> str | None:
+    """Why ``value`` is not a timezone-aware datetime that has a UTC reading, or ``None``."""
+    if not isinstance(value, datetime):
+        return f"must be a datetime, not {type(value).__name__}"
+    if value.utcoffset() is None:
+        return "must be a timezone-aware datetime"
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return "falls outside the years 1-9999 once converted to UTC"
+    return None
+
+
+def earlier(moment: datetime, delta: timedelta) -> datetime:
+    """``moment - delta``, clamped to the representable range instead of overflowing.
+
+    A cutoff before the first representable instant matches what it would
+    have matched (nothing stored is older), so clamping answers the question
+    the caller asked rather than refusing it.
+    """
+    try:
+        return moment - delta
+    except OverflowError:
+        edge = datetime.min if delta > timedelta(0) else datetime.max
+        return edge.replace(tzinfo=UTC)
