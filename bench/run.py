@@ -873,6 +873,7 @@ def _legacy_module() -> Any:
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses there look their module up by name
     spec.loader.exec_module(module)
     return module
 

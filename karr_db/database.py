@@ -112,10 +112,17 @@ class Database:
             migrations.require_current(self.engine)
             self._checked = True
 
-    def upgrade(self) -> migrations.UpgradeReport:
-        report = migrations.upgrade(self.engine)
+    def upgrade(self, *, legacy_timezone: str | None = None) -> migrations.UpgradeReport:
+        """See :func:`karr_db.migrations.upgrade` (``legacy_timezone`` included)."""
+        report = migrations.upgrade(self.engine, legacy_timezone=legacy_timezone)
         self._checked = not self._require_current  # look again before the next unit of work
         return report
+
+    def repair_timestamps(
+        self, *, legacy_timezone: str | None = None
+    ) -> migrations.TimestampRepair:
+        """See :func:`karr_db.migrations.repair_timestamps`."""
+        return migrations.repair_timestamps(self.engine, legacy_timezone=legacy_timezone)
 
     def status(self) -> migrations.DatabaseStatus:
         return migrations.status(self.engine)

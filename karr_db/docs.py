@@ -439,6 +439,47 @@ def _postgresql_section() -> list[str]:
     return lines
 
 
+def _timestamp_section() -> list[str]:
+    from karr_db.migrations import timestamps
+
+    return [
+        "## Timestamps",
+        "",
+        "Every time is stored as UTC. Where it is text (every timestamp on SQLite;",
+        "`agents.last_heartbeat` on PostgreSQL) it has one fixed-width form,",
+        "`YYYY-MM-DD HH:MM:SS.ffffff+00:00`, so comparing text compares instants and the",
+        "indexes serve ordering, keyset paging, ranges and staleness.",
+        "",
+        f"{_BEYOND} Revision `0006` keeps it so whoever writes: text in another form (the",
+        "earlier system's `datetime.now().isoformat()` local times, SQLite's",
+        "`datetime('now')` UTC defaults, `''` for unknown) is rewritten by triggers on",
+        "INSERT and UPDATE, by adoption, and by `karr-db repair-timestamps`. The rule: a",
+        "value with an offset or `Z` means that instant; a naive value with a `T` separator",
+        "is local time in the legacy time zone (`--legacy-timezone`, "
+        f"`${timestamps.LEGACY_TIMEZONE_ENV}`, default UTC); any",
+        "other naive value is UTC and never shifted; blank text is NULL. A repeated local",
+        "hour takes the earlier instant (Python's `fold=0`). `karr-db check` counts the text",
+        "in any other form, per column.",
+        "",
+        f"`{timestamps.ZONE_TABLE}` {_BEYOND}, not a model: the legacy zone's UTC offsets",
+        "(computed with Python's `zoneinfo`), read by the triggers since SQLite has no time",
+        "zone database.",
+        "",
+        "| Column | Type | Constraints | Description |",
+        "|--------|------|-------------|-------------|",
+        "| `local_start` | TEXT | PRIMARY KEY | Local wall-clock time from which the offset "
+        "applies |",
+        "| `utc_offset` | INTEGER | NOT NULL | Seconds east of UTC |",
+        "| `zone` | TEXT | NOT NULL | IANA name of the legacy zone |",
+        "",
+        "On PostgreSQL the TIMESTAMPTZ columns parse text themselves, reading naive text in",
+        "the session's `TimeZone`; adoption therefore makes the legacy zone the database's",
+        "default `TimeZone` (karr_db's own sessions use UTC), so that the earlier system's",
+        "code writing naive local times means the instants it meant. `''` cannot be stored",
+        "in a TIMESTAMPTZ column at all: such a write fails loudly.",
+    ]
+
+
 def _bounds_section() -> list[str]:
     from karr_db import limits
 
@@ -657,6 +698,7 @@ def render(script: ScriptDirectory | None = None) -> str:
             _status_section(),
             _index_section(),
             _postgresql_section(),
+            _timestamp_section(),
             _bounds_section(),
             _trigger_section(revisions),
             _lifecycle_section(),

@@ -13,10 +13,15 @@ from __future__ import annotations
 import json
 import math
 import random
+import sqlite3
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
@@ -606,3 +611,279 @@ def build_legacy_results(
         if "p50" in (result.get("metrics", {}).get("ttft_ms") or {})
     )
     return out
+
+
+# --- a history written the way the earlier system wrote times -------------------
+#
+# Its code stamped rows with ``datetime.now().isoformat()`` on a machine in some
+# zone (local, naive, ``T``, microseconds), copied the document's timestamp of
+# the same kind into ``runs.timestamp``, left ``created_at`` columns to SQLite's
+# ``datetime('now')`` (UTC, space, whole seconds), and wrote ``''`` for unknown.
+# The zone here is New York, and the runs cross its spring-forward
+# (2026-03-08 02:00 EST -> 03:00 EDT), so a fixed offset would not do either.
+
+HISTORY_ZONE = "America/New_York"
+HISTORY_START = datetime(2026, 3, 7, 9, 0, 0, tzinfo=UTC)
+HISTORY_RUNS = 37
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """One stored time: the form it was written in and the instant it means."""
+
+    form: str  # "local", "utc" (SQLite's datetime('now')), "offset" or "blank"
+    instant: datetime | None = None
+
+    def text(self, zone: ZoneInfo) -> str:
+        if self.form == "blank" or self.instant is None:
+            return ""
+        if self.form == "local":
+            return self.instant.astimezone(zone).replace(tzinfo=None).isoformat()
+        if self.form == "utc":
+            return self.instant.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return self.instant.astimezone(timezone(timedelta(hours=5, minutes=30))).isoformat()
+
+    @property
+    def expected(self) -> datetime | None:
+        if self.form == "blank" or self.instant is None:
+            return None
+        return self.instant.replace(microsecond=0) if self.form == "utc" else self.instant
+
+
+@dataclass
+class History:
+    """Rows to write and the instants every query must order them by."""
+
+    zone: ZoneInfo
+    rows: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def expected(self, table: str, column: str, key: str = "id") -> dict[Any, datetime | None]:
+        return {
+            row[key]: (row[column].expected if isinstance(row[column], Stamp) else row[column])
+            for name, row in self.rows
+            if name == table and column in row
+        }
+
+    def split(self, fraction: float) -> tuple[list[tuple[str, dict[str, Any]]], list[Any]]:
+        """The rows before and after a point in time order (runs and what hangs off them
+        stay together): the earlier system wrote the first part before adoption."""
+        cut = int(len(self.rows) * fraction)
+        while cut < len(self.rows) and self.rows[cut][0] in ("benchmarks", "metrics"):
+            cut += 1
+        return self.rows[:cut], self.rows[cut:]
+
+
+def _at(minutes: float, micro: int = 0) -> datetime:
+    return HISTORY_START + timedelta(minutes=minutes, microseconds=micro)
+
+
+def history(samples_dir: Path, zone: str = HISTORY_ZONE) -> History:
+    """37 runs, 3 agents, 6 campaigns, 6 quick tests and 10 events, times in mixed forms."""
+    docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(samples_dir.glob("*.json"))]
+    made = History(ZoneInfo(zone))
+    local = made.zone
+    bench_id = 100
+    for i in range(HISTORY_RUNS):
+        # Every 97 minutes from Saturday 04:00 in New York, across the clock change;
+        # a few runs carry an offset (never shifted), a few are unknown ('').
+        when = _at(97 * i, micro=1000 * i + 7)
+        form = "blank" if i % 11 == 5 else "offset" if i % 8 == 3 else "local"
+        stamp = Stamp(form, when)
+        doc = json.loads(json.dumps(docs[i % len(docs)]))
+        doc["timestamp"] = stamp.text(local)
+        doc["note"] = f"history run {i}"
+        run_id = f"{i:016x}"
+        made.rows.append(
+            (
+                "runs",
+                {
+                    "id": run_id,
+                    "model": doc["model"],
+                    "engine": doc["engine"],
+                    "suite_name": doc.get("suite_name"),
+                    "timestamp": stamp,
+                    "passed": int(bool(doc.get("passed"))),
+                    "kitt_version": doc.get("kitt_version"),
+                    "raw_json": doc,
+                    "created_at": Stamp("utc", when.replace(microsecond=0) + timedelta(seconds=1)),
+                },
+            )
+        )
+        for k, result in enumerate(doc.get("results", [])[:2]):
+            bench_id += 1
+            result_stamp = Stamp("local", when + timedelta(minutes=k + 1))
+            result["timestamp"] = result_stamp.text(local)
+            result.setdefault("metrics", {})["history_index"] = i
+            made.rows.append(
+                (
+                    "benchmarks",
+                    {
+                        "id": bench_id,
+                        "run_id": run_id,
+                        "test_name": result["test_name"],
+                        "test_version": result.get("test_version"),
+                        "run_number": result.get("run_number"),
+                        "passed": bool(result.get("passed")),
+                        "timestamp": result_stamp,
+                        "created_at": Stamp(
+                            "utc", when.replace(microsecond=0) + timedelta(seconds=2)
+                        ),
+                    },
+                )
+            )
+            made.rows.append(
+                (
+                    "metrics",
+                    {"benchmark_id": bench_id, "metric_name": "history_index", "metric_value": i},
+                )
+            )
+    last = _at(97 * (HISTORY_RUNS - 1))
+    for n, (name, age_hours, form) in enumerate(
+        [("dgx-01", 0.0, "local"), ("dgx-02", 3.0, "local"), ("spark", 0.5, "utc")]
+    ):
+        made.rows.append(
+            (
+                "agents",
+                {
+                    "id": f"agent-{n}",
+                    "name": name,
+                    "hostname": f"{name}.lab",
+                    "status": "idle",
+                    "last_heartbeat": Stamp(
+                        form, last - timedelta(hours=age_hours, microseconds=-n)
+                    ),
+                    "registered_at": Stamp("local", _at(-600 + n, micro=5)),
+                },
+            )
+        )
+    for n in range(6):
+        # Created one every 7 hours; explicit local stamps and left-to-default UTC
+        # ones alternate, which text order gets wrong on the same day.
+        created = _at(420 * n, micro=0 if n % 2 else 31 * n + 1)
+        made.rows.append(
+            (
+                "web_campaigns",
+                {
+                    "id": f"camp-{n}",
+                    "name": f"campaign {n}",
+                    "config_json": "{}",
+                    "status": "draft" if n % 3 == 0 else "completed",
+                    "agent_id": "agent-0",
+                    "created_at": Stamp("utc" if n % 2 else "local", created),
+                    "started_at": Stamp("blank")
+                    if n % 3 == 0
+                    else Stamp("local", created + timedelta(minutes=5)),
+                    "completed_at": Stamp("blank")
+                    if n % 3 == 0
+                    else Stamp("local", created + timedelta(minutes=65)),
+                },
+            )
+        )
+    for n in range(6):
+        created = _at(300 * n + 13, micro=0 if n % 2 else 17 * n + 3)
+        made.rows.append(
+            (
+                "quick_tests",
+                {
+                    "id": f"qt-{n}",
+                    "agent_id": "agent-1",
+                    "model_path": "/models/m",
+                    "engine_name": "vllm",
+                    "benchmark_name": "throughput",
+                    "status": "queued" if n < 3 else "running",
+                    "created_at": Stamp("utc" if n % 2 else "local", created),
+                    "started_at": Stamp("blank")
+                    if n < 3
+                    else Stamp("local", created + timedelta(minutes=2)),
+                },
+            )
+        )
+    for n in range(10):
+        made.rows.append(
+            (
+                "events",
+                {
+                    "id": n + 1,
+                    "event_type": "agent.heartbeat",
+                    "source_id": "agent-0",
+                    "data": json.dumps({"n": n}),
+                    "created_at": Stamp("utc" if n % 3 else "local", _at(211 * n, micro=n)),
+                },
+            )
+        )
+    return made
+
+
+def write_history(url: str, history: History, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Insert ``rows`` with the plain driver, in the earlier system's style.
+
+    Into a legacy database (TEXT columns) every stamp goes in as its text. Into
+    an adopted PostgreSQL database the TIMESTAMPTZ columns take what that code
+    would send there: its naive local text as is, ``now()``-like instants where
+    it relied on a default, and NULL (not '', which PostgreSQL refuses) for unknown.
+    """
+    pg = url.startswith("postgresql")
+    if pg:
+        connection: Any = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+        types = dict(
+            connection.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
+            ).fetchall()
+        )
+    else:
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+        types = {}
+    try:
+        for table, row in rows:
+            values: dict[str, Any] = {}
+            for column, value in row.items():
+                if isinstance(value, Stamp):
+                    kind = types.get(f"{table}.{column}", "text")
+                    if kind == "text":
+                        value = value.text(history.zone)
+                    elif kind.startswith("timestamp with"):
+                        value = (
+                            None
+                            if value.form == "blank"
+                            else value.expected
+                            if value.form == "utc"
+                            else value.text(history.zone)
+                        )
+                    else:  # the earlier PostgreSQL schema's TIMESTAMP DEFAULT now()
+                        value = value.instant.replace(tzinfo=None) if value.instant else None
+                elif isinstance(value, bool | int) and not isinstance(value, Stamp):
+                    kind = types.get(f"{table}.{column}", "integer")
+                    if kind == "boolean" or (pg and kind == "integer" and column == "passed"):
+                        value = bool(value) if kind == "boolean" else int(value)
+                    elif isinstance(value, bool):
+                        value = int(value)
+                elif isinstance(value, dict):
+                    value = json.dumps(value)
+                values[column] = value
+            names = ", ".join(f'"{c}"' for c in values)
+            marks = ", ".join((f"%({c})s" if pg else f":{c}") for c in values)
+            connection.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', values)
+        if pg:
+            for table in ("benchmarks", "metrics", "events"):
+                connection.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def build_legacy_history(url: str, history: History, rows: Iterable[Any] | None = None) -> None:
+    """A schema-2 legacy database holding ``rows`` of ``history`` (all by default)."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        for statement in legacy_ddl(connection.dialect.name, 2):
+            connection.exec_driver_sql(statement)
+        for version in (1, 2):
+            connection.execute(
+                sa.text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :t)"),
+                {"v": version, "t": f"2025-0{version}-01 08:00:00"},
+            )
+    engine.dispose()
+    write_history(url, history, history.rows if rows is None else rows)

@@ -129,7 +129,7 @@ def test_check_notices_a_missing_trigger(migrated_url: str) -> None:
     dialect = make_engine(migrated_url).dialect.name
     names = [
         name
-        for rev in script.walk_revisions()
+        for rev in reversed(list(script.walk_revisions()))  # oldest first: 0003's, on events
         for name in getattr(rev.module, f"{dialect.upper()}_TRIGGERS", ())
     ]
     if not names:

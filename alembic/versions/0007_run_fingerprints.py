@@ -1,7 +1,7 @@
 """Revision 0007, beyond the reference: a content lookup so that deduplication sees adopted runs.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 
 Written by hand. karr_db derives a run's id from its document's content, so
@@ -27,7 +27,7 @@ from alembic import context, op
 from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

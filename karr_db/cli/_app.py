@@ -50,6 +50,7 @@ Examples (each command's --help has its own):
   karr-db upgrade --sql > schema.sql     the DDL, for a DBA
   karr-db status --json                  revision, pending work, row counts
   karr-db check                          drift between models and database
+  karr-db repair-timestamps              rewrite times stored in other forms
   karr-db import ~/kitt-results          every result file below a directory
   karr-db export RUN_ID -o run.json      one run back to its document
   karr-db export --engine vllm -o out/   many runs, streamed

@@ -23,6 +23,17 @@ from karr_db.cli._app import (
 )
 from karr_db.db import sqlite_path
 from karr_db.errors import MissingDatabaseError
+from karr_db.migrations.timestamps import LEGACY_TIMEZONE_ENV
+
+LegacyTimezoneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--legacy-timezone",
+        envvar=LEGACY_TIMEZONE_ENV,
+        help="IANA zone in which the earlier system wrote naive local times "
+        "(default: the zone the database records, else UTC).",
+    ),
+]
 
 
 @app.command("upgrade")
@@ -51,11 +62,12 @@ def upgrade_command(
             help="Do not write a backup copy of a SQLite file before adopting it.",
         ),
     ] = False,
+    legacy_timezone: LegacyTimezoneOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Adopt a legacy database if needed and upgrade it to the newest schema.
 
-    Example: karr-db upgrade --database postgresql://karr@db.example/karr
+    Example: karr-db upgrade --legacy-timezone Europe/Berlin
     """
     refuse_switch_over(database)
     url = state.url(database)
@@ -71,7 +83,7 @@ def upgrade_command(
             return
         state.stdout.write(script.sql)
         return
-    report = migrations.upgrade(url, backup=not no_backup)
+    report = migrations.upgrade(url, backup=not no_backup, legacy_timezone=legacy_timezone)
     if as_json:
         print_json(report)
         return
@@ -86,6 +98,13 @@ def upgrade_command(
             else "an unknown schema_version"
         )
         say(f"adopted the legacy database (it was at {was}, without an Alembic revision)")
+        say(
+            f"read {report.timestamps_interpreted:,} naive local time(s) in "
+            f"{report.legacy_timezone}; rewrote "
+            f"{sum(report.timestamps_rewritten.values()):,} timestamp(s) into canonical UTC text"
+        )
+    for note in report.notes:
+        say(note)
     if report.applied:
         say(f"applied: {', '.join(report.applied)}")
     else:
@@ -108,6 +127,35 @@ app.command(
     "migrate",
     help="Alias of upgrade.\n\nExample: karr-db migrate",
 )(upgrade_command)
+
+
+@app.command("repair-timestamps")
+def repair_timestamps_command(
+    database: DatabaseOption = None,
+    legacy_timezone: LegacyTimezoneOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Rewrite timestamp text that is not in the canonical form, in one transaction.
+
+    For what `karr-db check` reports as "timestamps". A zone given here is also
+    recorded for the database's triggers.
+
+    Example: karr-db repair-timestamps --legacy-timezone America/New_York
+    """
+    report = migrations.repair_timestamps(state.url(database), legacy_timezone=legacy_timezone)
+    if as_json:
+        print_json(report)
+        return
+    for column, count in report.rewritten.items():
+        say(f"{column}: rewrote {count:,}")
+    for column, count in report.unreadable.items():
+        warn(f"{column}: {count:,} value(s) are no timestamp at all; left as they are")
+    for note in report.notes:
+        say(note)
+    say(
+        f"rewrote {sum(report.rewritten.values()):,} timestamp(s); read "
+        f"{report.interpreted:,} naive local time(s) in {report.legacy_timezone}"
+    )
 
 
 @app.command("status")

@@ -11,6 +11,7 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict
@@ -25,6 +26,7 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
+from karr_db.migrations import timestamps
 from karr_db.migrations.guards import guard_findings
 from karr_db.migrations.scripts import (
     KARR_TABLES,
@@ -49,10 +51,12 @@ __all__ = [
     "DatabaseKind",
     "DatabaseStatus",
     "Finding",
+    "TimestampRepair",
     "UpgradeReport",
     "UpgradeSQL",
     "check",
     "raise_unless_current",
+    "repair_timestamps",
     "require_current",
     "status",
     "upgrade",
@@ -101,6 +105,13 @@ class UpgradeReport(BaseModel):
     from_revision: str | None
     to_revision: str | None
     applied: list[str]
+    # Timestamps (revision 0006 and adoption): the zone naive local times were
+    # read in, how many were, and rows rewritten into canonical text per column.
+    legacy_timezone: str | None = None
+    timestamps_interpreted: int = 0
+    timestamps_rewritten: dict[str, int] = {}
+    notes: list[str] = []
+
     #: The schema_version the database was at before (a legacy one has no revision).
     from_schema_version: int | None = None
     created: bool = False  # a new SQLite file was created
@@ -116,6 +127,18 @@ class UpgradeSQL(BaseModel):
     from_revision: str | None  # where the script starts (None: from an empty database)
     to_revision: str
     sql: str  # empty when there is nothing to do
+
+
+class TimestampRepair(BaseModel):
+    """What :func:`repair_timestamps` did."""
+
+    model_config = ConfigDict(frozen=True)
+
+    legacy_timezone: str  # the zone naive local times were read in
+    interpreted: int  # naive local values read in that zone
+    rewritten: dict[str, int]  # rows rewritten per ``table.column``
+    unreadable: dict[str, int]  # rows left alone: not a timestamp at all
+    notes: list[str] = []
 
 
 @contextmanager
@@ -245,14 +268,26 @@ def require_current(database: Database) -> DatabaseState:
     return state
 
 
-def upgrade(database: Database, revision: str = "head", *, backup: bool = True) -> UpgradeReport:
+def upgrade(
+    database: Database,
+    revision: str = "head",
+    *,
+    backup: bool = True,
+    legacy_timezone: str | None = None,
+) -> UpgradeReport:
     """Adopt the database if needed and migrate it to ``revision``.
+
+    ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
+    database records, else UTC) is the IANA zone in which the earlier system
+    wrote its naive local times; a bad name is a ValidationError naming it.
 
     Before adopting a SQLite file (the earlier system's, changed in place) a
     consistent copy is written beside it unless ``backup=False``; the report
     names it, and says when the SQLite file did not exist and was created.
     """
     from alembic import command
+
+    zone = timestamps.resolve_zone(legacy_timezone)
 
     script = script_directory()
     path = None if isinstance(database, Engine) else sqlite_path(normalize_url(database))
@@ -269,6 +304,7 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True) 
                 backup_path = str(backup_sqlite(file))
         config = alembic_config()
         config.attributes["engine"] = engine
+        config.attributes[timestamps.ATTR_OPTION] = zone
         command.upgrade(config, revision)
         # The state env.py read under the migration lock, so that concurrent
         # upgraders each report only what they applied themselves.
@@ -277,14 +313,66 @@ def upgrade(database: Database, revision: str = "head", *, backup: bool = True) 
             after = _status(connection, script)
     pending_then = _pending(seen, script)
     applied = [rev for rev in pending_then if rev not in after.pending]
+    reports: list[timestamps.TimestampReport] = config.attributes.get("karr_timestamp_reports", [])
+    total = timestamps.TimestampReport(zone=reports[0].zone) if reports else None
+    for report in reports:
+        assert total is not None
+        total.add(report)
     return UpgradeReport(
         adopted=seen.kind is DatabaseKind.LEGACY,
         from_revision=seen.alembic_revision,
         to_revision=after.alembic_revision,
         applied=applied,
+        legacy_timezone=total.zone if total else None,
+        timestamps_interpreted=total.interpreted if total else 0,
+        timestamps_rewritten=total.rewritten if total else {},
+        notes=list(config.attributes.get("karr_timestamp_notes", [])),
         from_schema_version=seen.schema_version,
         created=created,
         backup=backup_path,
+    )
+
+
+def repair_timestamps(database: Database, *, legacy_timezone: str | None = None) -> TimestampRepair:
+    """Rewrite every timestamp text not in the canonical form, in one transaction.
+
+    For text an outside writer stored that the triggers of revision 0006 did
+    not recognise (or stored before they existed). Naive local times are read
+    in ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
+    database records, else UTC); a zone given is also recorded for the
+    triggers (and on PostgreSQL made the database's default TimeZone). Text
+    that is no timestamp at all is left alone and counted as unreadable.
+    """
+    from karr_db.migrations.runner import migration_transaction
+
+    zone = timestamps.resolve_zone(legacy_timezone)
+    script = script_directory()
+    with (
+        _engine(database) as engine,
+        engine.connect() as connection,
+        migration_transaction(connection),
+    ):
+        state = read_state(connection, script)
+        if state.kind is not DatabaseKind.MANAGED:
+            raise SchemaError(
+                f"repair-timestamps needs a database managed by karr_db; this one is "
+                f"{state.kind.value}: run upgrade first"
+            )
+        notes: list[str] = []
+        applied = {
+            rev.revision
+            for rev in script.iterate_revisions(state.alembic_revision or "base", "base")
+        }
+        if zone is not None and timestamps.ZONE_REVISION in applied:
+            notes = timestamps.record_zone(connection, zone, database_default=True)
+        used = zone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+        report = timestamps.canonicalise(connection, used)
+    return TimestampRepair(
+        legacy_timezone=report.zone,
+        interpreted=report.interpreted,
+        rewritten=report.rewritten,
+        unreadable=report.unreadable,
+        notes=notes,
     )
 
 
@@ -391,6 +479,7 @@ def check(database: Database) -> list[Finding]:
             findings.append(Finding(kind="drift", message=_describe(diff)))
         findings += _sqlite_autoincrement_findings(connection)
         findings += _trigger_findings(connection, script, state.alembic_revision)
+        findings += _timestamp_findings(connection, script, state.alembic_revision)
     return findings
 
 
@@ -500,3 +589,32 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _timestamp_findings(
+    connection: Connection, script: ScriptDirectory, revision: str | None
+) -> list[Finding]:
+    """Timestamp text outside the canonical form orders and compares wrongly; the
+    triggers of revision 0006 cannot read local times without the zone table."""
+    applied = {rev.revision for rev in script.iterate_revisions(revision or "base", "base")}
+    missing = (
+        [
+            Finding(
+                kind="drift",
+                message=f"table {timestamps.ZONE_TABLE} missing from the database (or empty): "
+                "run `karr-db repair-timestamps --legacy-timezone ZONE`",
+            )
+        ]
+        if timestamps.ZONE_REVISION in applied and timestamps.recorded_zone(connection) is None
+        else []
+    )
+    return missing + [
+        Finding(
+            kind="timestamps",
+            message=(
+                f"{column}: {count} value(s) not in the canonical form "
+                "'YYYY-MM-DD HH:MM:SS.ffffff+00:00'; run `karr-db repair-timestamps`"
+            ),
+        )
+        for column, count in timestamps.nonconforming(connection).items()
+    ]

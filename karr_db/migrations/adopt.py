@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -25,6 +26,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from karr_db.errors import AdoptionError
+from karr_db.migrations import timestamps
 from karr_db.migrations.scripts import reference_tables, revision_for_version
 from karr_db.models import Base
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, dumps_json
@@ -32,8 +34,18 @@ from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, dum
 _LEGACY_PREFIX = "_karr_legacy_"
 
 
-def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None:
-    """Conform a legacy database at ``version`` to the reference and stamp it."""
+def adopt(
+    connection: Connection,
+    version: int,
+    script: ScriptDirectory,
+    *,
+    legacy_timezone: ZoneInfo | None = None,
+) -> timestamps.TimestampReport:
+    """Conform a legacy database at ``version`` to the reference and stamp it.
+
+    Naive local times are read in ``legacy_timezone`` (else the zone the
+    database records, else UTC); what that did is returned.
+    """
     try:
         revision = revision_for_version(version, script)
     except KeyError:
@@ -41,13 +53,53 @@ def adopt(connection: Connection, version: int, script: ScriptDirectory) -> None
             f"schema_version {version} was never written by the earlier system"
         ) from None
     tables = reference_tables(version, script)
+    zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
     _clear_karr_additions(connection, tables)
     if connection.dialect.name == "sqlite":
         _conform_sqlite(connection, tables)
+        report = _canonical_timestamps(connection, tables, zone)
     else:
+        report = _canonical_timestamps(connection, tables, zone)
         _conform_postgresql(connection, tables)
     _derive(connection)
     MigrationContext.configure(connection).stamp(script, revision)
+    return report
+
+
+def _canonical_timestamps(
+    connection: Connection, tables: list[sa.Table], zone: ZoneInfo
+) -> timestamps.TimestampReport:
+    """Rewrite the earlier system's timestamp text into karr_db's canonical form.
+
+    SQLite: after the rebuild (whose value check has then already refused
+    what is no timestamp at all), on the reference tables. PostgreSQL: before
+    the columns become TIMESTAMPTZ, on the TEXT ones: the naive local values
+    only, since the conversion casts the rest in a UTC session (offsets kept,
+    naive space-separated text as UTC), which is the rule already; blanks stay
+    for the conversion to make NULL (NOT NULL is still there).
+    """
+    names = {t.name for t in tables}
+    columns = [(t, c) for t, c in _all_timestamp_columns() if t in names]
+    if connection.dialect.name == "postgresql":
+        columns = [
+            (t, c)
+            for t, c in columns
+            if (live := _pg_columns(connection, t).get(c)) is not None
+            and live.type.startswith(_TEXT_TYPES)
+        ]
+    postgresql = connection.dialect.name == "postgresql"
+    return timestamps.canonicalise(
+        connection, zone, columns, keep_blank=postgresql, local_only=postgresql
+    )
+
+
+def _all_timestamp_columns() -> list[tuple[str, str]]:
+    return [
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, UTCDateTime)
+    ]
 
 
 def _derive(connection: Connection) -> None:
@@ -65,8 +117,8 @@ def _clear_karr_additions(connection: Connection, tables: list[sa.Table]) -> Non
     The earlier system never wrote these objects; they are found in a karr_db
     database that lost its ``alembic_version`` table (its ``schema_version``
     rows still say 1 and 2). By the rule every revision follows, what karr_db
-    adds beyond the reference (tables, columns, indexes, triggers and ``karr_*``
-    functions) holds nothing that cannot be rebuilt from the reference tables,
+    adds beyond the reference (tables, columns, indexes, triggers, and ``karr_*``
+    tables and functions) holds nothing that cannot be rebuilt from the reference tables,
     which are kept row for row; the revisions rebuild it in the same transaction.
     """
     target = {t.name: t for t in tables}
@@ -74,6 +126,9 @@ def _clear_karr_additions(connection: Connection, tables: list[sa.Table]) -> Non
     for model_table in reversed(Base.metadata.sorted_tables):
         if model_table.name not in target and model_table.name in present:
             connection.exec_driver_sql(f"DROP TABLE {_q(connection, model_table.name)}")
+    for own in sorted(name for name in present if name.startswith("karr_")):
+        # karr_db's tables outside the models (such as the legacy zone's offsets).
+        connection.exec_driver_sql(f"DROP TABLE {_q(connection, own)}")
     karr = [name for name in target if name in present]
     if connection.dialect.name == "sqlite":
         # Indexes and triggers go with the table rebuild; later columns are not copied.

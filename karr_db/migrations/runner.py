@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -137,7 +138,17 @@ def _migrate(context: EnvironmentContext, connection: Connection) -> None:
         from karr_db.migrations.adopt import adopt
 
         assert state.schema_version is not None
-        adopt(connection, state.schema_version, script)
+        from karr_db.migrations import timestamps
+
+        attributes = context.config.attributes
+        report = adopt(
+            connection,
+            state.schema_version,
+            script,
+            legacy_timezone=timestamps.configured_zone(attributes),
+        )
+        attributes[timestamps.ATTR_ADOPTED] = ZoneInfo(report.zone)
+        attributes.setdefault("karr_timestamp_reports", []).append(report)
     context.configure(connection=connection, target_metadata=Base.metadata, **CONTEXT_OPTIONS)
     with context.begin_transaction():
         context.run_migrations()

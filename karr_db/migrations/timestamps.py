@@ -1,0 +1,623 @@
+"""Timestamp text the earlier system wrote, made into karr_db's one canonical form.
+
+karr_db stores a time on SQLite (and in ``agents.last_heartbeat`` on
+PostgreSQL, which the reference keeps TEXT) as fixed-width UTC text,
+``YYYY-MM-DD HH:MM:SS.ffffff+00:00``, so that comparing the text compares the
+instants and the indexes on those columns answer ordering, paging and ranges.
+The earlier system wrote two other forms into the same columns (and ``''`` for
+unknown), which sort wrongly against it and against each other:
+
+* ``datetime.now().isoformat()``: local wall-clock time, no offset, ``T``
+  separator, microseconds (``2026-02-26T21:14:07.512883``);
+* SQLite's ``datetime('now')`` defaults: UTC, space separator, no fraction
+  (``2026-02-26 21:14:07``).
+
+The rule, in Python here and in SQL in the triggers of revision 0006: a value
+with an offset (or ``Z``) means that instant; a naive value with a ``T``
+separator is local time in the *legacy time zone* (a setting, default UTC); any
+other naive value is UTC (never shifted); blank text is unknown (NULL).
+Ambiguous local times (the repeated hour when clocks go back) take the first
+of the two instants, as Python's ``zoneinfo`` does with ``fold=0``.
+
+SQLite has no time zone database, so the legacy zone is kept in the table
+``karr_legacy_timezone`` (beyond the reference) as the periods of its UTC
+offset, computed here from ``zoneinfo``; the triggers look the offset up there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from karr_db.errors import FieldError, ValidationError
+from karr_db.models import Base
+from karr_db.models.types import UTCDateTime, format_timestamp
+
+__all__ = [
+    "LEGACY_TIMEZONE_ENV",
+    "ZONE_TABLE",
+    "TimestampReport",
+    "canonical",
+    "canonicalise",
+    "nonconforming",
+    "resolve_zone",
+    "timestamp_columns",
+    "zone_periods",
+]
+
+#: The environment variable naming the zone of the earlier system's naive local times.
+LEGACY_TIMEZONE_ENV = "KARR_LEGACY_TIMEZONE"
+
+#: Beyond the reference (revision 0006): the legacy zone's UTC offsets by local start.
+ZONE_TABLE = "karr_legacy_timezone"
+ZONE_REVISION = "0006"
+
+#: What the option is called in errors, whichever way it was given.
+OPTION = "legacy_timezone"
+
+CANONICAL_GLOB = (
+    "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] "
+    "[0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]+00:00"
+)
+CANONICAL_REGEX = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}\+00:00$"
+_CANONICAL = re.compile(CANONICAL_REGEX)
+
+
+# --- the zone -----------------------------------------------------------------
+
+
+def resolve_zone(name: str | None, *, environ: Mapping[str, str] | None = None) -> ZoneInfo | None:
+    """The zone given (else ``$KARR_LEGACY_TIMEZONE``), or ``None`` when neither says one.
+
+    ``None`` lets the caller fall back to the zone a database already records,
+    then to UTC.
+    """
+    env = os.environ if environ is None else environ
+    text = name if name is not None else env.get(LEGACY_TIMEZONE_ENV)
+    if text is None or not text.strip():
+        return None
+    try:
+        return ZoneInfo(text.strip())
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as exc:
+        raise ValidationError(
+            "legacy time zone",
+            [
+                FieldError(
+                    OPTION,
+                    f"{text!r} is not an IANA time zone name such as 'Europe/Berlin' or 'UTC' "
+                    f"(option --legacy-timezone, environment {LEGACY_TIMEZONE_ENV}): {exc}",
+                )
+            ],
+        ) from None
+
+
+_SCAN_FROM = datetime(1900, 1, 1, tzinfo=UTC)
+_SCAN_TO = datetime(2200, 1, 1, tzinfo=UTC)
+_STEP = timedelta(days=1)
+_SECOND = timedelta(seconds=1)
+_LOCAL_FORMAT = "%Y-%m-%d %H:%M:%S"
+#: Earlier than any local time the table is asked about.
+_FIRST = "0000-01-01 00:00:00"
+
+
+def _offset(zone: ZoneInfo, instant: datetime) -> int:
+    delta = instant.astimezone(zone).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+@cache
+def zone_periods(zone: ZoneInfo) -> tuple[tuple[str, int], ...]:
+    """``(local start, UTC offset in seconds)`` rows for :data:`ZONE_TABLE`, oldest first.
+
+    A naive local time L has the offset of the last row whose start is <= L.
+    A period starts at its transition's instant plus the larger of the two
+    offsets around it, so that a repeated local hour keeps the earlier offset
+    and a skipped one the offset before it: Python's ``fold=0`` rule.
+    Transitions are found day by day from 1900 to 2200 and bisected to the second.
+    """
+    rows = [(_FIRST, _offset(zone, _SCAN_FROM))]
+    before = rows[0][1]
+    at = _SCAN_FROM
+    while at < _SCAN_TO:
+        nxt = at + _STEP
+        after = _offset(zone, nxt)
+        if after != before:
+            low, high = at, nxt  # offset(low) == before, offset(high) == after
+            while high - low > _SECOND:
+                mid = low + (high - low) / 2
+                mid = mid.replace(microsecond=0)
+                if mid <= low:
+                    mid = low + _SECOND
+                if _offset(zone, mid) == before:
+                    low = mid
+                else:
+                    high = mid
+            start = (high + timedelta(seconds=max(before, after))).replace(tzinfo=None)
+            rows.append((start.strftime(_LOCAL_FORMAT).rjust(19, "0"), after))
+            before = after
+        at = nxt
+    return tuple(rows)
+
+
+# --- one value ----------------------------------------------------------------
+
+
+def canonical(text: str, zone: ZoneInfo) -> tuple[str | None, bool]:
+    """The canonical text of a stored timestamp (``None`` for blank) and whether
+    it was a naive local time read in ``zone``; ``ValueError`` when it is no
+    ISO-8601 timestamp."""
+    value = text.strip()
+    if not value:
+        return None, False
+    parsed = datetime.fromisoformat(value)
+    local = False
+    if parsed.tzinfo is None:
+        local = "T" in value
+        parsed = parsed.replace(tzinfo=zone if local else UTC)
+    return format_timestamp(parsed), local
+
+
+def is_canonical(text: str) -> bool:
+    return bool(_CANONICAL.match(text))
+
+
+# --- columns ------------------------------------------------------------------
+
+
+def timestamp_columns(connection: Connection) -> list[tuple[str, str]]:
+    """``(table, column)`` of every timestamp stored as text on this dialect, model order."""
+    postgresql = connection.dialect.name == "postgresql"
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, UTCDateTime) and (not postgresql or column.type.text_only):
+                found.append((table.name, column.name))
+    return found
+
+
+def _q(connection: Connection, name: str) -> str:
+    return connection.dialect.identifier_preparer.quote(name)
+
+
+def not_canonical_sql(connection: Connection, column: str) -> str:
+    """A condition true for stored text that is not in the canonical form."""
+    if connection.dialect.name == "postgresql":
+        return f"{column} IS NOT NULL AND {column} !~ '{CANONICAL_REGEX}'"
+    return f"{column} IS NOT NULL AND NOT ({column} GLOB '{CANONICAL_GLOB}')"
+
+
+def nonconforming(connection: Connection) -> dict[str, int]:
+    """Rows per ``table.column`` whose timestamp text is not canonical (present tables only)."""
+    present = set(sa.inspect(connection).get_table_names())
+    counts: dict[str, int] = {}
+    for table, column in timestamp_columns(connection):
+        if table not in present:
+            continue
+        where = not_canonical_sql(connection, _q(connection, column))
+        n = connection.exec_driver_sql(
+            f"SELECT count(*) FROM {_q(connection, table)} WHERE {where}"
+        ).scalar_one()
+        if n:
+            counts[f"{table}.{column}"] = int(n)
+    return counts
+
+
+# --- rewriting many -----------------------------------------------------------
+
+
+@dataclass
+class TimestampReport:
+    """What a canonicalisation did: the zone, and rows per ``table.column``."""
+
+    zone: str
+    rewritten: dict[str, int] = field(default_factory=dict)
+    interpreted: int = 0  # naive local values read in the zone
+    unreadable: dict[str, int] = field(default_factory=dict)  # left as they were
+
+    def add(self, other: TimestampReport) -> None:
+        for key, n in other.rewritten.items():
+            self.rewritten[key] = self.rewritten.get(key, 0) + n
+        for key, n in other.unreadable.items():
+            self.unreadable[key] = self.unreadable.get(key, 0) + n
+        self.interpreted += other.interpreted
+
+
+_MAP = "karr_timestamp_map"
+
+
+def canonicalise(
+    connection: Connection,
+    zone: ZoneInfo,
+    columns: Iterable[tuple[str, str]] | None = None,
+    *,
+    keep_blank: bool = False,
+    local_only: bool = False,
+) -> TimestampReport:
+    """Rewrite every non-canonical timestamp text of ``columns`` in place.
+
+    Each distinct value is converted once in Python (``zoneinfo`` is the
+    authority) and applied with one UPDATE per column through a temporary
+    mapping table. Values that are no timestamp are left for the caller to
+    refuse or report. ``keep_blank`` leaves ``''`` alone (PostgreSQL adoption
+    turns it into NULL when it converts the column type, after NOT NULL goes).
+    ``local_only`` rewrites naive local (``T``) values alone, and none in UTC:
+    PostgreSQL adoption casts the rest to TIMESTAMPTZ in a UTC session, which
+    gives those instants already, and each rewrite costs a pass over the table.
+    """
+    report = TimestampReport(zone=zone.key)
+    postgresql = connection.dialect.name == "postgresql"
+    if postgresql:
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_MAP} (src TEXT PRIMARY KEY, dst TEXT) "
+            "ON COMMIT DROP"
+        )
+    else:
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_MAP} (src TEXT PRIMARY KEY, dst TEXT)"
+        )
+    try:
+        for table, column in columns if columns is not None else timestamp_columns(connection):
+            _canonicalise_column(
+                connection, zone, table, column, report, keep_blank, local_only, postgresql
+            )
+    finally:
+        if not postgresql:
+            connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_MAP}")
+    return report
+
+
+def _canonicalise_column(
+    connection: Connection,
+    zone: ZoneInfo,
+    table: str,
+    column: str,
+    report: TimestampReport,
+    keep_blank: bool,
+    local_only: bool,
+    postgresql: bool,
+) -> None:
+    t, c = _q(connection, table), _q(connection, column)
+    where = not_canonical_sql(connection, c)
+    if local_only:
+        where += f" AND strpos({c}, 'T') > 0"  # PostgreSQL only
+    found = connection.exec_driver_sql(
+        f"SELECT {c}, count(*) FROM {t} WHERE {where} GROUP BY {c}"
+    ).all()
+    if not found:
+        return
+    key = f"{table}.{column}"
+    mapping: list[tuple[str, str | None]] = []
+    counts: Counter[str] = Counter()
+    for value, n in found:
+        try:
+            target, local = canonical(value, zone)
+        except (ValueError, TypeError):
+            counts["unreadable"] += n
+            continue
+        if local:
+            counts["interpreted"] += n
+        if (target is None and keep_blank) or target == value:
+            continue
+        if local_only and (not local or zone.key == "UTC"):
+            continue
+        mapping.append((value, target))
+        counts["rewritten"] += n
+    if counts["unreadable"]:
+        report.unreadable[key] = counts["unreadable"]
+    report.interpreted += counts["interpreted"]
+    if not mapping:
+        return
+    connection.exec_driver_sql(f"DELETE FROM {_MAP}")
+    if postgresql:
+        connection.exec_driver_sql(
+            f"INSERT INTO {_MAP} (src, dst) SELECT * FROM unnest(%s::text[], %s::text[])",
+            ([m[0] for m in mapping], [m[1] for m in mapping]),
+        )
+        connection.exec_driver_sql(
+            f"UPDATE {t} SET {c} = m.dst FROM {_MAP} m WHERE {t}.{c} = m.src"
+        )
+    else:
+        connection.exec_driver_sql(f"INSERT INTO {_MAP} (src, dst) VALUES (?, ?)", mapping)
+        connection.exec_driver_sql(
+            f"UPDATE {t} SET {c} = (SELECT dst FROM {_MAP} WHERE src = {t}.{c}) "
+            f"WHERE {c} IN (SELECT src FROM {_MAP})"
+        )
+    report.rewritten[key] = counts["rewritten"]
+
+
+def zone_rows(zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The rows of :data:`ZONE_TABLE` for ``zone``."""
+    return [
+        {"local_start": start, "utc_offset": offset, "zone": zone.key}
+        for start, offset in zone_periods(zone)
+    ]
+
+
+# --- the zone recorded in the database -----------------------------------------
+
+
+def zone_table_exists(connection: Connection) -> bool:
+    return ZONE_TABLE in sa.inspect(connection).get_table_names()
+
+
+def recorded_zone(connection: Connection) -> ZoneInfo | None:
+    """The legacy zone the database records (revision 0006), if any."""
+    if not zone_table_exists(connection):
+        return None
+    name = connection.exec_driver_sql(f"SELECT min(zone) FROM {ZONE_TABLE}").scalar()
+    try:
+        return ZoneInfo(name) if name else None
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+ZONE_TABLE_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {ZONE_TABLE} ("
+    "local_start TEXT PRIMARY KEY, utc_offset INTEGER NOT NULL, zone TEXT NOT NULL)"
+)
+
+
+def record_zone(connection: Connection, zone: ZoneInfo, *, database_default: bool) -> list[str]:
+    """Store ``zone`` in :data:`ZONE_TABLE` (which the triggers read); notes for the report.
+
+    With ``database_default`` on PostgreSQL, also make it the database's
+    default ``TimeZone``: PostgreSQL reads naive text written into a
+    TIMESTAMPTZ column in the session's zone before any trigger could see it,
+    so that is the only way the earlier system's naive local times (from code
+    still writing during a switch-over) mean the instants they meant.
+    karr_db's own sessions set ``TimeZone=UTC`` and bind aware values, so they
+    are unaffected.
+    """
+    connection.exec_driver_sql(ZONE_TABLE_DDL)
+    connection.exec_driver_sql(f"DELETE FROM {ZONE_TABLE}")
+    table = sa.table(
+        ZONE_TABLE, sa.column("local_start"), sa.column("utc_offset"), sa.column("zone")
+    )
+    connection.execute(table.insert(), zone_rows(zone))
+    notes: list[str] = []
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"GRANT SELECT ON {ZONE_TABLE} TO PUBLIC")
+        if database_default:
+            notes += _set_database_timezone(connection, zone)
+    return notes
+
+
+def _set_database_timezone(connection: Connection, zone: ZoneInfo) -> list[str]:
+    name = connection.exec_driver_sql("SELECT current_database()").scalar_one()
+    literal = zone.key.replace("'", "''")
+    try:
+        with connection.begin_nested():
+            connection.exec_driver_sql(
+                f"ALTER DATABASE {_q(connection, name)} SET TimeZone = '{literal}'"
+            )
+    except sa.exc.DBAPIError as exc:
+        reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+        return [
+            f"the database's default TimeZone was not set to {zone.key} ({reason}); "
+            f"run ALTER DATABASE ... SET TimeZone = '{zone.key}' as its owner, or have the "
+            "earlier system's code connect with that TimeZone"
+        ]
+    return [f"the database's default TimeZone is now {zone.key}"]
+
+
+# --- SQL of the rule, for the triggers of revision 0006 -------------------------
+
+
+def _sqlite_rule(x: str) -> str:
+    """SQLite expression: the canonical text of ``x``, NULL for blank, ``x`` itself
+    when it is none of the forms below (check reports those, repair reads them).
+
+    Forms: ``YYYY-MM-DD[T ]HH:MM:SS`` with an optional ``.fraction`` and an
+    optional ``Z`` or ``+HH:MM`` offset. SQLite's datetime() applies offsets
+    but keeps only whole seconds, so the fraction is carried over as text.
+    (``datetime(v)`` alone echoes 30 February back; a modifier makes it
+    normalise, so comparing with the input rejects impossible dates.)
+    """
+    zs = (
+        f"(CASE WHEN substr({x}, -1) = 'Z' THEN 'Z' "
+        f"WHEN length({x}) >= 25 AND substr({x}, -6, 1) IN ('+', '-') "
+        f"AND substr({x}, -3, 1) = ':' THEN substr({x}, -6) ELSE '' END)"
+    )
+    base = f"(substr({x}, 1, 10) || ' ' || substr({x}, 12, 8))"
+    dot = f"substr({x}, 20, 1) = '.'"
+    frac = f"(CASE WHEN {dot} THEN substr({x}, 21, length({x}) - 20 - length({zs})) ELSE '' END)"
+    well_formed = (
+        f"substr({x}, 11, 1) IN ('T', ' ') AND datetime({base}, '+0 seconds') IS {base} AND "
+        f"(CASE WHEN {dot} THEN length({frac}) >= 1 AND NOT ({frac} GLOB '*[^0-9]*') "
+        f"ELSE length({x}) = 19 + length({zs}) END)"
+    )
+    offset = (
+        f"(SELECT utc_offset FROM {ZONE_TABLE} WHERE local_start <= {base} "
+        "ORDER BY local_start DESC LIMIT 1)"
+    )
+    utc = (
+        f"(CASE WHEN {zs} <> '' THEN datetime({base} || replace({zs}, 'Z', '+00:00')) "
+        f"WHEN substr({x}, 11, 1) = 'T' "
+        f"THEN datetime({base}, (-coalesce({offset}, 0)) || ' seconds') "
+        f"ELSE {base} END)"
+    )
+    return (
+        f"(CASE WHEN trim({x}) = '' THEN NULL "
+        f"WHEN {well_formed} AND {utc} IS NOT NULL "
+        f"THEN {utc} || '.' || substr({frac} || '000000', 1, 6) || '+00:00' "
+        f"ELSE {x} END)"
+    )
+
+
+def _sqlite_needs(x: str) -> str:
+    """True when the rule would change ``x`` (so a trigger never rewrites in vain)."""
+    return (
+        f"({x} IS NOT NULL AND NOT ({x} GLOB '{CANONICAL_GLOB}') AND {_sqlite_rule(x)} IS NOT {x})"
+    )
+
+
+def _trigger_tables() -> dict[str, list[str]]:
+    tables: dict[str, list[str]] = {}
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, UTCDateTime):
+                tables.setdefault(table.name, []).append(column.name)
+    return tables
+
+
+def sqlite_trigger_names() -> tuple[str, ...]:
+    names: list[str] = []
+    for table in _trigger_tables():
+        names.append(f"karr_{table}_canonical_time_insert")
+        if table != "events":  # events are never updated
+            names.append(f"karr_{table}_canonical_time_update")
+    return tuple(names)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sqlite_trigger_sql() -> list[str]:
+    """Triggers that rewrite, right after an INSERT or UPDATE, timestamp text a
+    writer outside karr_db stored in another form (karr_db's own writes are
+    canonical already and only pay the WHEN test)."""
+    statements = []
+    for table, columns in _trigger_tables().items():
+        t = _quote(table)
+        sets = ", ".join(
+            f"{_quote(c)} = CASE WHEN {_sqlite_needs(_quote(c))} THEN {_sqlite_rule(_quote(c))} "
+            f"ELSE {_quote(c)} END"
+            for c in columns
+        )
+        when = " OR ".join(_sqlite_needs(f"NEW.{_quote(c)}") for c in columns)
+        body = f"BEGIN UPDATE {t} SET {sets} WHERE rowid = NEW.rowid; END"
+        statements.append(
+            f"CREATE TRIGGER karr_{table}_canonical_time_insert AFTER INSERT ON {t} "
+            f"WHEN {when} {body}"
+        )
+        if table != "events":
+            of = ", ".join(_quote(c) for c in columns)
+            statements.append(
+                f"CREATE TRIGGER karr_{table}_canonical_time_update AFTER UPDATE OF {of} "
+                f"ON {t} WHEN {when} {body}"
+            )
+    return statements
+
+
+def sqlite_events_no_update_sql() -> str:
+    """Revision 0003's guard, letting through one kind of UPDATE only: rewriting
+    a non-canonical ``created_at`` into canonical text (or NULL for blank),
+    everything else unchanged; anything else stays refused."""
+    canon = f"GLOB '{CANONICAL_GLOB}'"
+    return (
+        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events WHEN NOT ("
+        "NEW.id IS OLD.id AND NEW.event_type IS OLD.event_type "
+        "AND NEW.source_id IS OLD.source_id AND NEW.data IS OLD.data "
+        f"AND OLD.created_at IS NOT NULL AND NOT (OLD.created_at {canon}) "
+        f"AND (NEW.created_at IS NULL OR NEW.created_at {canon})) "
+        "BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END"
+    )
+
+
+PG_FUNCTION = "karr_canonical_timestamp"
+PG_TRIGGER_FUNCTION = "karr_canonical_heartbeat"
+PG_TRIGGERS = ("karr_agents_canonical_time",)
+
+_PG_FORM = r"^(\d{4}-\d{2}-\d{2})([T ])(\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$"
+
+
+def postgresql_sql() -> list[str]:
+    """The same rule for ``agents.last_heartbeat``, the one timestamp PostgreSQL keeps as TEXT."""
+    return [
+        f"""
+        CREATE OR REPLACE FUNCTION {PG_FUNCTION}(value text) RETURNS text
+        LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
+        DECLARE
+            m text[];
+            b text;
+            utc timestamp;
+            off integer;
+        BEGIN
+            IF value IS NULL OR value ~ '{CANONICAL_REGEX}' THEN
+                RETURN value;
+            END IF;
+            IF btrim(value) = '' THEN
+                RETURN NULL;
+            END IF;
+            m := regexp_match(value, '{_PG_FORM}');
+            IF m IS NULL THEN
+                RETURN value;
+            END IF;
+            b := m[1] || ' ' || m[3];
+            BEGIN
+                IF to_char(b::timestamp, 'YYYY-MM-DD HH24:MI:SS') <> b THEN
+                    RETURN value;
+                END IF;
+                IF m[5] IS NOT NULL THEN
+                    utc := (b || replace(m[5], 'Z', '+00:00'))::timestamptz AT TIME ZONE 'UTC';
+                ELSIF m[2] = 'T' THEN
+                    SELECT utc_offset INTO off FROM {ZONE_TABLE}
+                    WHERE local_start <= b ORDER BY local_start DESC LIMIT 1;
+                    utc := b::timestamp - make_interval(secs => coalesce(off, 0));
+                ELSE
+                    utc := b::timestamp;
+                END IF;
+            EXCEPTION WHEN others THEN
+                RETURN value;
+            END;
+            RETURN to_char(utc, 'YYYY-MM-DD HH24:MI:SS') || '.'
+                || rpad(left(coalesce(m[4], ''), 6), 6, '0') || '+00:00';
+        END
+        $$
+        """,
+        f"""
+        CREATE OR REPLACE FUNCTION {PG_TRIGGER_FUNCTION}() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.last_heartbeat := {PG_FUNCTION}(NEW.last_heartbeat);
+            RETURN NEW;
+        END
+        $$
+        """,
+        f"""
+        CREATE TRIGGER {PG_TRIGGERS[0]} BEFORE INSERT OR UPDATE OF last_heartbeat ON agents
+        FOR EACH ROW WHEN (NEW.last_heartbeat !~ '{CANONICAL_REGEX}')
+        EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()
+        """,
+    ]
+
+
+# --- which zone -------------------------------------------------------------------
+
+#: ``Config.attributes`` keys shared by ``upgrade``, the runner and revision 0006.
+ATTR_OPTION = "karr_legacy_timezone"  # the zone the caller gave (ZoneInfo), if any
+ATTR_ADOPTED = "karr_legacy_zone_used"  # the zone adoption read naive times in
+
+
+def configured_zone(attributes: Mapping[str, Any]) -> ZoneInfo | None:
+    """The zone the caller gave: ``upgrade(legacy_timezone=...)``, else the environment."""
+    if ATTR_OPTION in attributes:
+        zone = attributes[ATTR_OPTION]
+        return zone if isinstance(zone, ZoneInfo) else None
+    return resolve_zone(None)
+
+
+def zone_for_revision(
+    connection: Connection | None, attributes: Mapping[str, Any]
+) -> tuple[ZoneInfo, bool]:
+    """The zone revision 0006 records, and whether it was chosen (by adoption or
+    the caller) rather than kept from the database or defaulted to UTC."""
+    adopted = attributes.get(ATTR_ADOPTED)
+    if isinstance(adopted, ZoneInfo):
+        return adopted, True
+    given = configured_zone(attributes)
+    if given is not None:
+        return given, True
+    recorded = recorded_zone(connection) if connection is not None else None
+    return (recorded or ZoneInfo("UTC")), False
