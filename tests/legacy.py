@@ -670,7 +670,18 @@ class History:
         cut = int(len(self.rows) * fraction)
         while cut < len(self.rows) and self.rows[cut][0] in ("benchmarks", "metrics"):
             cut += 1
+        # Adoption derives benchmark rows of its own, which take the next ids: the
+        # later writer's explicit ids move past them (here and in ``expected``).
+        for table, row in self.rows[cut:]:
+            if table == "benchmarks":
+                row["id"] += LATER_BENCHMARK_IDS
+            elif table == "metrics":
+                row["benchmark_id"] += LATER_BENCHMARK_IDS
         return self.rows[:cut], self.rows[cut:]
+
+
+#: Where the benchmark ids of rows written after adoption start (see ``History.split``).
+LATER_BENCHMARK_IDS = 1_000_000
 
 
 def _at(minutes: float, micro: int = 0) -> datetime:

@@ -38,12 +38,12 @@ class DatabaseState:
     def found(self) -> str:
         """The database's version, worded for messages."""
         if self.alembic_revision is not None:
-            return f"revision {self.alembic_revision} (schema_version {self.schema_version})"
+            return f"revision {self.alembic_revision}"
         return f"schema_version {self.schema_version}"
 
     @property
     def supported(self) -> str:
-        return f"revision {self.head_revision} (reference schema version {self.head_version})"
+        return f"revision {self.head_revision}"
 
 
 def read_state(

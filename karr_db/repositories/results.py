@@ -717,9 +717,10 @@ class ResultsRepository:
             stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
             by_id: dict[str, RunSummary] = {}
             for row in self.session.execute(stmt):
+                summary = _summary(tuple(row)[:-1])  # the last column is the fingerprint
                 if row._fingerprint is not None:
-                    found[row._fingerprint] = _summary(row)
-                by_id[row.id] = _summary(row)
+                    found[row._fingerprint] = summary
+                by_id[row.id] = summary
             for fingerprint in chunk:
                 if fingerprint not in found and fingerprint in by_id:
                     found[fingerprint] = by_id[fingerprint]
