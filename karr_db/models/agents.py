@@ -30,7 +30,7 @@ class Agent(Base):
         Text, comment="One-way hash of the agent's authentication token, never the token"
     )
     status: Mapped[str | None] = mapped_column(
-        Text, comment="Current status: online, offline or busy"
+        Text, comment="Current status: online, offline, busy, idle or running"
     )
     gpu_info: Mapped[str | None] = mapped_column(Text, comment="GPU description")
     gpu_count: Mapped[int | None] = mapped_column(Integer, comment="Number of GPUs on the agent")

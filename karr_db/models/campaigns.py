@@ -28,7 +28,8 @@ class WebCampaign(Base):
         JSONDocument, nullable=True, comment="The full campaign configuration"
     )
     status: Mapped[str | None] = mapped_column(
-        Text, comment="Current status: pending, running, completed, failed or cancelled"
+        Text,
+        comment="Current status: draft, pending, queued, running, completed, failed or cancelled",
     )
     agent_id: Mapped[str | None] = mapped_column(
         Text, ForeignKey("agents.id"), comment="Agent the campaign is assigned to"
@@ -70,7 +71,7 @@ class QuickTest(Base):
     benchmark_name: Mapped[str | None] = mapped_column(Text, comment="Benchmark to run")
     suite_name: Mapped[str | None] = mapped_column(Text, comment="Suite name, if any")
     status: Mapped[str | None] = mapped_column(
-        Text, comment="Current status: queued, running, completed, failed or cancelled"
+        Text, comment="Current status: queued, claimed, running, completed, failed or cancelled"
     )
     created_at: Mapped[datetime | None] = mapped_column(
         UTCDateTime, comment="When the test was dispatched (UTC)"

@@ -1,0 +1,58 @@
+"""Revision 0011, beyond the reference: the status columns' descriptions name every status.
+
+Revision ID: 0011
+Revises: 0010
+Create Date: 2026-12-01
+
+Written by hand. One state machine now accepts every status the earlier system
+wrote (campaigns ``draft`` and ``queued``, agents ``idle`` and ``running``), so
+the column descriptions (PostgreSQL comments, and the generated schema
+reference) list them. Comments only: no row and no type changes; SQLite keeps
+no comments, so there it does nothing.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+
+revision: str = "0011"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
+karr_schema_version: int | None = None
+
+#: (table, column, description); the models carry the same text.
+COMMENTS = [
+    (
+        "web_campaigns",
+        "status",
+        "Current status: draft, pending, queued, running, completed, failed or cancelled",
+    ),
+    (
+        "quick_tests",
+        "status",
+        "Current status: queued, claimed, running, completed, failed or cancelled",
+    ),
+    ("agents", "status", "Current status: online, offline, busy, idle or running"),
+]
+
+
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """This revision adds no tables."""
+    return []
+
+
+def upgrade() -> None:
+    if op.get_context().dialect.name == "postgresql":
+        for table, column, comment in COMMENTS:
+            op.alter_column(table, column, comment=comment, existing_type=sa.Text())
+    record_schema_version(karr_schema_version)
+
+
+def downgrade() -> None:
+    refuse_downgrade()
