@@ -80,7 +80,7 @@ from karr_db.repositories.results_dto import (
     RunSummary,
     SaveResult,
 )
-from karr_db.repositories.results_page import page_statement
+from karr_db.repositories.results_page import HEADLINE, RUN_COLUMNS, page_statement
 
 __all__ = [
     "GROUP_FIELDS",
@@ -229,23 +229,8 @@ def _conditions(f: RunFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
-_SUMMARY_COLUMNS = (
-    Run.id,
-    Run.model,
-    Run.engine,
-    Run.suite_name,
-    Run.timestamp,
-    Run.passed,
-    Run.total_benchmarks,
-    Run.passed_count,
-    Run.failed_count,
-    Run.total_time_seconds,
-    Run.kitt_version,
-    Run.created_at,
-    Hardware.gpu_model,
-    Hardware.gpu_count,
-    Hardware.environment_type,
-)
+#: A run summary's columns, in :class:`RunSummary`'s field order (the page's own).
+_SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
 
 
 def _summary_select() -> Select[*tuple[Any, ...]]:

@@ -22,9 +22,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, select, true
 
 from karr_db.models import Hardware, Run
 
-__all__ = ["page_statement"]
+__all__ = ["HEADLINE", "RUN_COLUMNS", "page_statement"]
 
-_RUN_COLUMNS = (
+RUN_COLUMNS = (
     Run.id,
     Run.model,
     Run.engine,
@@ -38,7 +38,7 @@ _RUN_COLUMNS = (
     Run.kitt_version,
     Run.created_at,
 )
-_HEADLINE = (Hardware.gpu_model, Hardware.gpu_count, Hardware.environment_type)
+HEADLINE = (Hardware.gpu_model, Hardware.gpu_count, Hardware.environment_type)
 
 
 def _first_hardware(run_id: Any, outer: Any) -> Any:
@@ -74,7 +74,7 @@ def page_statement(
     """
     if hardware_filtered:
         stmt = (
-            select(*_RUN_COLUMNS, *_HEADLINE)
+            select(*RUN_COLUMNS, *HEADLINE)
             .select_from(Run)
             .outerjoin(
                 Hardware,
@@ -86,7 +86,7 @@ def page_statement(
         )
         return stmt.offset(offset) if offset else stmt
     inner = (
-        select(*_RUN_COLUMNS)
+        select(*RUN_COLUMNS)
         .where(*conditions)
         .order_by(*_ordering(column, Run.id, descending))
         .limit(limit)
@@ -96,20 +96,20 @@ def page_statement(
     page = inner.subquery("page")
     if lateral:
         headline = (
-            select(*_HEADLINE)
+            select(*HEADLINE)
             .where(Hardware.run_id == page.c.id)
             .order_by(Hardware.id)
             .limit(1)
             .lateral("headline")
         )
         joined = page.outerjoin(headline, true())
-        hardware_columns: list[Any] = [headline.c[c.key] for c in _HEADLINE]
+        hardware_columns: list[Any] = [headline.c[c.key] for c in HEADLINE]
     else:
         joined = page.outerjoin(
             Hardware,
             and_(Hardware.run_id == page.c.id, Hardware.id == _first_hardware(page.c.id, page)),
         )
-        hardware_columns = list(_HEADLINE)
+        hardware_columns = list(HEADLINE)
     return (
         select(*page.c, *hardware_columns)
         .select_from(joined)
