@@ -547,7 +547,7 @@ def save_like_legacy(
 
 def latency_documents(samples_dir: Path, count: int) -> list[str]:
     """``count`` different latency documents (nested ``ttft_ms``), as JSON text."""
-    base = json.loads((samples_dir / "sample_test_agent_latency.json").read_text("utf-8"))
+    base = json.loads((samples_dir / "sample_agent_latency.json").read_text("utf-8"))
     docs = []
     for i in range(count):
         doc = json.loads(json.dumps(base))

@@ -32,7 +32,7 @@ Operation = Callable[[UnitOfWork, dict[str, Any]], object]
 
 
 def _document(samples_dir: Path, key: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((samples_dir / "sample_quality.json").read_text())
+    document: dict[str, Any] = json.loads((samples_dir / "sample_accuracy.json").read_text())
     document["model"] = f"lock-order-{key}"
     return document
 

@@ -58,7 +58,7 @@ def rederive_command(database: DatabaseOption = None, as_json: JsonOption = Fals
 
     Example: karr-db rederive
     """
-    with open_database(database) as db, _progress(as_json) as progress:
+    with open_database(database, write=True) as db, _progress(as_json) as progress:
         report = rederive(db.engine, progress=progress)
     if as_json:
         print_json(report)
