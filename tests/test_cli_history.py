@@ -79,8 +79,8 @@ def test_history_gives_json_and_csv_for_scripts(history_url: str) -> None:
 
 def test_history_filters_by_model_engine_and_test(history_url: str) -> None:
     base = ("history", "-d", history_url, "--metric", "avg_tps", "--json")
-    model = "/home/kitt/.kitt/models/Llama-3.1-8B-Instruct-Q4_K_M.gguf"
-    assert len(cli(*base, "--model", model, "--engine", "llama_cpp").json()) == RUNS * PER_RUN
+    model = "qwen2.5:14b-instruct-q5_K_M"
+    assert len(cli(*base, "--model", model, "--engine", "ollama").json()) == RUNS * PER_RUN
     assert cli(*base, "--engine", "vllm").json() == []
     assert len(cli(*base, "--test", "throughput").json()) == RUNS * PER_RUN
 

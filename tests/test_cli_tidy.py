@@ -71,11 +71,11 @@ def test_csv_export_has_one_row_per_metric_value(
 
 
 def test_csv_to_stdout_with_filters_and_a_run_prefix(migrated_url: str, stored: list[str]) -> None:
-    whole = cli("export", "-d", migrated_url, "--format", "csv", "-o", "-", "--engine", "vllm")
+    whole = cli("export", "-d", migrated_url, "--format", "csv", "-o", "-", "--engine", "tgi")
     assert whole.exit_code == 0, whole.output
     rows = list(csv.DictReader(io.StringIO(whole.stdout)))
     assert rows
-    assert {r["engine"] for r in rows} == {"vllm"}
+    assert {r["engine"] for r in rows} == {"tgi"}
     one = cli("export", "-d", migrated_url, "--format", "csv", "-o", "-", stored[0][:8])
     assert one.exit_code == 0, one.output
     assert {r["run_id"] for r in csv.DictReader(io.StringIO(one.stdout))} == {stored[0]}
@@ -84,12 +84,10 @@ def test_csv_to_stdout_with_filters_and_a_run_prefix(migrated_url: str, stored: 
 def test_the_api_writes_the_same_rows(migrated_url: str, stored: list[str]) -> None:
     out = io.StringIO()
     with Database(migrated_url) as db, db.unit_of_work() as uow:
-        count = tidy.export_metric_values(
-            uow.session, out, format="csv", filters={"engine": "vllm"}
-        )
-        rows = list(uow.results.iter_metric_values({"engine": "vllm"}, batch_size=7))
+        count = tidy.export_metric_values(uow.session, out, format="csv", filters={"engine": "tgi"})
+        rows = list(uow.results.iter_metric_values({"engine": "tgi"}, batch_size=7))
     assert count == len(rows) == len(out.getvalue().splitlines()) - 1
-    assert all(r.engine == "vllm" for r in rows)
+    assert rows and all(r.engine == "tgi" for r in rows)
 
 
 def test_parquet_export_keeps_types_and_non_finite_values(

@@ -731,6 +731,8 @@ def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> No
     # Derived by the layer: a copy of metrics.metric_name (bounded there) and a group
     # key that is an MD5 on PostgreSQL.
     layer_written |= {"leaderboard_aggregates.metric_name", "leaderboard_aggregates.group_key"}
+    # Content ids (36 characters) and copies of runs.id.
+    layer_written |= {"run_fingerprints.fingerprint", "run_fingerprints.run_id"}
     indexed: set[str] = set()
     for table in Base.metadata.tables.values():
         columns = [c for index in table.indexes for c in index.columns]
