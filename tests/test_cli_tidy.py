@@ -87,7 +87,8 @@ def test_the_api_writes_the_same_rows(migrated_url: str, stored: list[str]) -> N
         count = tidy.export_metric_values(uow.session, out, format="csv", filters={"engine": "tgi"})
         rows = list(uow.results.iter_metric_values({"engine": "tgi"}, batch_size=7))
     assert count == len(rows) == len(out.getvalue().splitlines()) - 1
-    assert rows and all(r.engine == "tgi" for r in rows)
+    assert rows
+    assert all(r.engine == "tgi" for r in rows)
 
 
 def test_parquet_export_keeps_types_and_non_finite_values(
