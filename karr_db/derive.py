@@ -58,6 +58,7 @@ from karr_db.models import Benchmark
 from karr_db.models.types import SQLITE_NAN, decode_json, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.base import arrays, unnest_arrays
+from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results import (
     _HARDWARE_COLUMNS,
     _METRIC_COLUMNS,
@@ -487,6 +488,9 @@ def rederive(
             connection = session.connection()
             if "run_fingerprints" not in inspect(connection).get_table_names():
                 raise SchemaError("the database is not at the head revision: run upgrade first")
+            # The event log's lock first, as every repository write takes it: fingerprint
+            # rows locked before it would deadlock against a concurrent save.
+            EventsRepository(session).lock_log()
             report = derive_rows(connection, progress=progress, batch_size=batch_size)
             added = fill_fingerprints(connection, batch_size=batch_size)
             if report.metrics_added or report.benchmarks_added or report.hardware_added:
