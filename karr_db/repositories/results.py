@@ -51,6 +51,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from karr_db.db import storage_error
+from karr_db.dialects import for_connection
 from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import (
     FieldError,
@@ -61,10 +62,10 @@ from karr_db.errors import (
 )
 from karr_db.limits import text_problem
 from karr_db.models import Benchmark, Hardware, Metric, QuickTest, Run, RunFingerprint
-from karr_db.models.types import SQLITE_NAN, Double, dumps_document, parse_timestamp, utcnow
+from karr_db.models.types import Double, dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate, results_lookup
 from karr_db.repositories._validate import checked
-from karr_db.repositories.base import Page, arrays, next_sqlite_id, unnest_arrays
+from karr_db.repositories.base import Page
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results_dto import (
     AggregateRow,
@@ -474,20 +475,6 @@ _METRIC_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
 COPY_FROM_DOCUMENTS = 2
 
 
-def _copy(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """COPY rows in through psycopg; its errors leave as SQLAlchemy's, like any statement's."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement, None, exc, connection.dialect.loaded_dbapi.Error
-        ) from exc
-
-
 def _bulk_insert(
     connection: Connection,
     table: str,
@@ -498,22 +485,9 @@ def _bulk_insert(
 ) -> None:
     """Insert driver-ready rows in one statement: executemany on SQLite, unnest on PostgreSQL.
 
-    Values must already be converted for the dialect (see :func:`_processor`);
-    JSON columns take JSON text, which PostgreSQL casts element by element.
+    Values must already be converted for the dialect (see :func:`_processor`).
     """
-    if not rows:
-        return
-    names = ", ".join(columns)
-    if connection.dialect.name == "postgresql" and copy:
-        _copy(connection, f"COPY {table} ({names}) FROM STDIN", rows)
-    elif connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(
-            f"INSERT INTO {table} ({names}) SELECT * FROM {unnest_arrays(table, columns)}",
-            arrays(rows),
-        )
-    else:
-        marks = ", ".join("?" * len(columns))
-        connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+    for_connection(connection).bulk_insert(connection, table, columns, rows, copy=copy)
 
 
 def _whole(value: int | float | None) -> int | None:
@@ -543,38 +517,9 @@ def hardware_row(doc: ValidatedDocument) -> tuple[Any, ...] | None:
 def insert_benchmark_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
     """Insert benchmark rows (:data:`_BENCHMARK_COLUMNS` order, driver-ready) in one
     statement (two on SQLite, which must hold the write lock); their ids in row order."""
-    if not rows:
-        return []
-    if connection.dialect.name == "postgresql":
-        # Ids are drawn from the column's sequence in a materialised CTE and
-        # matched to the rows by position, so the returned ids follow
-        # ``rows`` without relying on the order rows are inserted in.
-        columns = ", ".join(_BENCHMARK_COLUMNS)
-        result = connection.exec_driver_sql(
-            f"WITH input AS (SELECT * FROM {unnest_arrays('benchmarks', _BENCHMARK_COLUMNS)} "
-            f"WITH ORDINALITY AS t({columns}, n)), "
-            "numbered AS MATERIALIZED (SELECT n, "
-            "nextval(pg_get_serial_sequence('benchmarks', 'id')) AS id FROM input), "
-            f"inserted AS (INSERT INTO benchmarks (id, {columns}) "
-            f"SELECT numbered.id, {columns} FROM input JOIN numbered USING (n)) "
-            "SELECT id FROM numbered ORDER BY n",
-            arrays(rows),
-        )
-        return [row[0] for row in result]
-    # SQLite would need one ordered RETURNING per row. This transaction
-    # already holds the write lock (it inserted the runs), so nobody else
-    # can take ids meanwhile: number the rows from the AUTOINCREMENT
-    # counter (or the highest id, whichever is larger) and insert them
-    # with explicit ids, which advances the counter.
-    first = next_sqlite_id(connection, "benchmarks")
-    ids = list(range(first, first + len(rows)))
-    _bulk_insert(
-        connection,
-        "benchmarks",
-        ("id", *_BENCHMARK_COLUMNS),
-        [(i, *row) for i, row in zip(ids, rows, strict=True)],
+    return for_connection(connection).insert_numbered(
+        connection, "benchmarks", _BENCHMARK_COLUMNS, rows
     )
-    return ids
 
 
 @checked
@@ -805,7 +750,7 @@ class ResultsRepository:
         flats = (flat for doc in docs for flat in doc.metrics)
         # Flattened values are floats already; the only conversion left is
         # SQLite's NaN text (see Double). Inline: this runs ~200 times a run.
-        nan = None if dialect.name == "postgresql" else SQLITE_NAN
+        nan = for_connection(connection).stored_nan
         metric_rows = [
             (benchmark_id, f.name, f.value if nan is None or f.value == f.value else nan)
             for benchmark_id, flat in zip(ids, flats, strict=True)
@@ -1047,7 +992,7 @@ class ResultsRepository:
             limit + 1,
             offset or None,
             hardware_filtered=_filters_hardware(f),
-            lateral=connection.dialect.name == "postgresql",
+            lateral=for_connection(connection).lateral_pages,
         )
         with _translated("listing runs"):
             rows = connection.execute(stmt).all()
@@ -1131,23 +1076,9 @@ class ResultsRepository:
         conds = [Metric.metric_name == metric, *_conditions(f)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
-        # PostgreSQL has percentile_cont, which gives the same median without
-        # the two window passes (they made the leaderboard ~2x slower there);
-        # SQLite needs the row numbers.
-        pg = self.session.get_bind().dialect.name == "postgresql"
-        ranks = (
-            []
-            if pg
-            else [
-                func.row_number()
-                .over(
-                    partition_by=[*partition, case((finite, 1), else_=0)],
-                    order_by=finite_value,
-                )
-                .label("rn"),
-                func.count(finite_value).over(partition_by=partition or None).label("n"),
-            ]
-        )
+        # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
+        seam = for_connection(self.session.get_bind())
+        ranks = seam.median_ranks(partition, finite, finite_value)
         inner = (
             _with_hardware(
                 select(*keys, finite_value.label("v"), value.label("raw"), *ranks)
@@ -1161,15 +1092,7 @@ class ResultsRepository:
             .subquery()
         )
         v = type_coerce(inner.c.v, Double())
-        median_of: ColumnElement[Any]
-        if pg:
-            median_of = func.percentile_cont(0.5).within_group(inner.c.v)
-        else:
-            middle = and_(
-                inner.c.v.is_not(None),
-                or_(inner.c.rn == (inner.c.n + 1) // 2, inner.c.rn == (inner.c.n + 2) // 2),
-            )
-            median_of = func.avg(case((middle, v), else_=None))
+        median_of = seam.median(inner, v)
         group_columns = [inner.c[k.name] for k in keys]
         aggregates: dict[str, Any] = {
             "count": func.count(inner.c.v),
