@@ -8,7 +8,7 @@ fingerprint. The earlier system kept only top-level numeric metrics (so
 runs, once adopted, were missing from leaderboards and histories and from
 deduplication. Here every stored run gets what a fresh save of its
 ``raw_json`` would produce, by the same code (:func:`load_document`,
-:func:`~karr_db.repositories.results.hardware_row`).
+:func:`~karr_db.repositories.results.rows.hardware_row`).
 
 Rules, decided here where the issue was silent:
 
@@ -59,7 +59,7 @@ from karr_db.models import Benchmark
 from karr_db.models.types import decode_json, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.results import (
+from karr_db.repositories.results.rows import (
     _HARDWARE_COLUMNS,
     _METRIC_COLUMNS,
     _bulk_insert,

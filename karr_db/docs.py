@@ -26,11 +26,11 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Index, Table, UniqueConstraint
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeEngine
 
+from karr_db.dialects import for_dialect
 from karr_db.migrations.scripts import head_revision, revision_versions, script_directory
 from karr_db.models import Base
 from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
@@ -92,8 +92,8 @@ _KIND_LABELS: dict[type[TypeEngine[Any]], str] = {
     IntBool: "booleans",
 }
 _PG_NAMES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
-_SQLITE: Dialect = sqlite.dialect()
-_POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+_SQLITE: Dialect = for_dialect("sqlite").sqlalchemy_dialect
+_POSTGRESQL: Dialect = for_dialect("postgresql").sqlalchemy_dialect
 _BEYOND = "*(beyond the reference)*"
 
 

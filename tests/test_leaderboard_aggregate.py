@@ -26,7 +26,7 @@ from karr_db.migrations.scripts import script_directory
 from karr_db.models import Benchmark, LeaderboardAggregate, Metric
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.results import ResultsRepository
-from karr_db.repositories.results_dto import AggregateRow
+from karr_db.repositories.results.dto import AggregateRow
 from karr_db.retry import run_transaction
 from tests.legacy import build_legacy
 

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, Text
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -31,6 +32,8 @@ class Dialect(Protocol):
 
     #: SQLAlchemy's name of the dialect ("sqlite", "postgresql").
     name: str
+    #: SQLAlchemy's dialect object, to compile DDL or statements without a connection.
+    sqlalchemy_dialect: SQLAlchemyDialect
     #: The driver's placeholder for ``exec_driver_sql``.
     mark: str
     #: ``raw_json`` read back as JSON text by a driver-level SELECT.
@@ -45,6 +48,8 @@ class Dialect(Protocol):
     retries_begin_immediate: bool
     #: Whether database roles and grants exist.
     supports_roles: bool
+    #: Whether ``karr-db backup`` copies the database (a file) itself, or points to pg_dump.
+    backup_by_copy: bool
 
     def bulk_insert(
         self,
@@ -136,15 +141,8 @@ def _group_digest_default(element: group_digest, compiler: Any, **kw: Any) -> st
     return str(compiler.process(element.clauses, **kw))
 
 
-_KNOWN: dict[str, Dialect] = {}
-
-
 def for_dialect(name: str) -> Dialect:
     """The seam for SQLAlchemy's dialect ``name``; only SQLite and PostgreSQL exist."""
-    if not _KNOWN:  # the implementations import this module, hence not at the top
-        from karr_db.dialects import postgresql, sqlite
-
-        _KNOWN.update({"sqlite": sqlite.DIALECT, "postgresql": postgresql.DIALECT})
     try:
         return _KNOWN[name]
     except KeyError:
@@ -159,3 +157,10 @@ def for_connection(bind: Any) -> Dialect:
     if dialect is None:  # a Session
         dialect = bind.get_bind().dialect
     return for_dialect(dialect.name)
+
+
+# Last, as the implementations import the names above; importing them here also
+# registers their compilation hooks (group_digest) before any statement compiles.
+from karr_db.dialects import postgresql, sqlite  # noqa: E402
+
+_KNOWN: dict[str, Dialect] = {"sqlite": sqlite.DIALECT, "postgresql": postgresql.DIALECT}

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 
@@ -39,7 +40,7 @@ def unnest_arrays(table: str, columns: Sequence[str]) -> str:
 def _column_types(table: str) -> dict[str, str]:
     from karr_db.models import Base
 
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    dialect = PostgreSQLDialect.sqlalchemy_dialect
     return {c.name: c.type.compile(dialect=dialect) for c in Base.metadata.tables[table].columns}
 
 
@@ -66,6 +67,7 @@ class PostgreSQLDialect:
     """See :class:`karr_db.dialects.Dialect`."""
 
     name = "postgresql"
+    sqlalchemy_dialect: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     mark = "%s"
     raw_json_text = "raw_json::text"
     stored_nan: str | None = None
@@ -74,6 +76,7 @@ class PostgreSQLDialect:
     inserts_hold_log_lock = False
     retries_begin_immediate = False
     supports_roles = True
+    backup_by_copy = False
 
     def bulk_insert(
         self,
@@ -207,4 +210,4 @@ class PostgreSQLDialect:
         yield  # shared_buffers is the server's, not a connection's
 
 
-DIALECT = PostgreSQLDialect()
+DIALECT: PostgreSQLDialect = PostgreSQLDialect()

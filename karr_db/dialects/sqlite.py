@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, func, or_
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
@@ -34,6 +35,7 @@ class SQLiteDialect:
     """See :class:`karr_db.dialects.Dialect`."""
 
     name = "sqlite"
+    sqlalchemy_dialect: Dialect = sqlite.dialect()
     mark = "?"
     raw_json_text = "raw_json"
     stored_nan: str | None = SQLITE_NAN
@@ -45,6 +47,7 @@ class SQLiteDialect:
     # steady writes; taking the write lock at BEGIN guarantees the rerun progress.
     retries_begin_immediate = True
     supports_roles = False
+    backup_by_copy = True
 
     def bulk_insert(
         self,
@@ -181,4 +184,4 @@ class SQLiteDialect:
             connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
 
 
-DIALECT = SQLiteDialect()
+DIALECT: SQLiteDialect = SQLiteDialect()

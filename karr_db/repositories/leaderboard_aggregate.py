@@ -63,7 +63,7 @@ from karr_db.models import Benchmark, Hardware, LeaderboardAggregate, Metric, Ru
 from karr_db.models.leaderboard import AGGREGATE_KEY_COLUMNS
 from karr_db.models.types import Double
 from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.results_dto import AggregateRow
+from karr_db.repositories.results.dto import AggregateRow
 
 __all__ = [
     "AGGREGATE_FILTERS",
