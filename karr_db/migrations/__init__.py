@@ -1,7 +1,7 @@
 """Upgrade, inspect and check KARR databases from Python.
 
-Everything goes through the Alembic scripts (``alembic/`` in a checkout,
-``karr_db/_alembic`` in a wheel), so ``alembic upgrade head`` and these
+Everything goes through the Alembic scripts (``karr_db/migrations/alembic``, in
+a checkout and in a wheel), so ``alembic upgrade head`` and these
 functions behave the same: the same lock, the same legacy adoption.
 """
 
@@ -27,10 +27,11 @@ from karr_db.errors import (
     UnversionedDatabaseError,
 )
 from karr_db.migrations import timestamps
-from karr_db.migrations.guards import guard_findings
+from karr_db.migrations.guards import declared_object_findings, guard_findings
 from karr_db.migrations.scripts import (
     KARR_TABLES,
     alembic_config,
+    contracts_upto,
     expected_schema_versions,
     reference_versions,
     revision_chain,
@@ -359,11 +360,7 @@ def repair_timestamps(database: Database, *, legacy_timezone: str | None = None)
                 f"{state.kind.value}: run upgrade first"
             )
         notes: list[str] = []
-        applied = {
-            rev.revision
-            for rev in script.iterate_revisions(state.alembic_revision or "base", "base")
-        }
-        if zone is not None and timestamps.ZONE_REVISION in applied:
+        if zone is not None and _declares_zone_table(state.alembic_revision, script):
             notes = timestamps.record_zone(connection, zone, database_default=True)
         used = zone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
         report = timestamps.canonicalise(connection, used)
@@ -554,19 +551,23 @@ def _describe(diff: Any) -> str:
 def _trigger_findings(
     connection: Connection, script: ScriptDirectory, revision: str | None
 ) -> list[Finding]:
-    """Alembic does not compare triggers or functions: each revision that installs
-    event-log guards describes them in ``<DIALECT>_GUARDS`` (see
-    :mod:`karr_db.migrations.guards`), and each must still do what it did."""
+    """Alembic does not compare triggers or functions: each revision's contract
+    declares the ones it installs and, as guards, what they must do (see
+    :mod:`karr_db.migrations.guards`); each must still be there and do it."""
     dialect = connection.dialect.name
+    applied = contracts_upto(revision, script)
     expected: dict[tuple[str, str], Any] = {}  # a later revision's guard replaces its namesake
-    for rev in reversed(list(script.iterate_revisions(revision or "base", "base"))):
-        for guard in getattr(rev.module, f"{dialect.upper()}_GUARDS", ()):
+    for contract in applied.values():
+        for guard in contract.guards_on(dialect):
             expected[type(guard).__name__, guard.name] = guard
-    if not expected:
-        return []
-    return [
+    findings = [
         Finding(kind="drift", message=f"event-log guard: {problem}")
         for problem in guard_findings(connection, list(expected.values()))
+    ]
+    guarded = {name for _, name in expected}
+    return findings + [
+        Finding(kind="drift", message=f"{problem} (revision {rev})")
+        for rev, problem in declared_object_findings(connection, applied, skip=guarded)
     ]
 
 
@@ -596,7 +597,6 @@ def _timestamp_findings(
 ) -> list[Finding]:
     """Timestamp text outside the canonical form orders and compares wrongly; the
     triggers of revision 0006 cannot read local times without the zone table."""
-    applied = {rev.revision for rev in script.iterate_revisions(revision or "base", "base")}
     missing = (
         [
             Finding(
@@ -605,7 +605,7 @@ def _timestamp_findings(
                 "run `karr-db repair-timestamps --legacy-timezone ZONE`",
             )
         ]
-        if timestamps.ZONE_REVISION in applied and timestamps.recorded_zone(connection) is None
+        if _declares_zone_table(revision, script) and timestamps.recorded_zone(connection) is None
         else []
     )
     return missing + [
@@ -618,3 +618,11 @@ def _timestamp_findings(
         )
         for column, count in timestamps.nonconforming(connection).items()
     ]
+
+
+def _declares_zone_table(revision: str | None, script: ScriptDirectory) -> bool:
+    """Whether a database at ``revision`` has the legacy zone table (revision 0006's)."""
+    return any(
+        timestamps.ZONE_TABLE in contract.other_tables
+        for contract in contracts_upto(revision, script).values()
+    )
