@@ -136,24 +136,40 @@ class RevisionContract:
     other_tables: tuple[str, ...] = ()
     guards: tuple[Guard, ...] = ()
 
-    def __post_init__(self) -> None:
+    def problems(self) -> list[str]:
+        """What is ill-typed in this declaration (empty when it is sound).
+
+        Not raised from ``__init__``: the loader
+        (:func:`karr_db.migrations.scripts.contract_of`) raises them together,
+        naming the revision, which the contract does not know.
+        """
+        found = []
         version = self.reference_schema_version
         if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
-            raise TypeError(f"reference_schema_version must be an int or None, not {version!r}")
+            found.append(f"reference_schema_version must be an int or None, not {version!r}")
         if not callable(self.tables):
-            raise TypeError(f"tables must be a function of a MetaData, not {self.tables!r}")
+            found.append(f"tables must be a function of a MetaData, not {self.tables!r}")
         for field in fields(self):
             kind = _TUPLES.get(field.name)
             value = getattr(self, field.name)
-            if kind is None:
-                continue
-            if not isinstance(value, tuple) or not all(isinstance(v, kind) for v in value):
-                raise TypeError(f"{field.name} must be a tuple of {_name(kind)}, not {value!r}")
+            if kind is not None and (
+                not isinstance(value, tuple) or not all(isinstance(v, kind) for v in value)
+            ):
+                found.append(f"{field.name} must be a tuple of {_name(kind)}, not {value!r}")
+        if found:
+            return found
         named = [(ix.name, ix.dialects) for ix in self.indexes]
         named += [(t.name, (t.dialect,)) for t in self.triggers]
         for name, dialects in named:
             if not dialects or any(d not in DIALECTS for d in dialects):
-                raise ValueError(f"{name}: dialects must be among {DIALECTS}, not {dialects!r}")
+                found.append(f"{name}: dialects must be among {DIALECTS}, not {dialects!r}")
+        if found:
+            return found
+        try:
+            self.table_objects()
+        except Exception as exc:  # the revision's own code: report it, whatever it raised
+            found.append(f"tables() fails: {type(exc).__name__}: {exc}")
+        return found
 
     def table_objects(self, metadata: sa.MetaData | None = None) -> list[sa.Table]:
         """The declared tables, built (into ``metadata`` if given)."""

@@ -17,7 +17,7 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
-from karr_db.migrations.scripts import reference_versions
+from karr_db.migrations.scripts import contracts, reference_versions
 from karr_db.migrations.state import DatabaseKind, read_state
 from karr_db.models import Base
 from karr_db.models.types import format_timestamp, utcnow
@@ -48,6 +48,7 @@ def database_url(context: EnvironmentContext) -> str:
 
 def run_offline(context: EnvironmentContext) -> None:
     """Render the SQL of an upgrade (``--sql``) for a DBA to review and apply."""
+    contracts(context.script)  # what online upgrades check under the lock: sound scripts
     url = database_url(context)
     context.configure(
         url=url,

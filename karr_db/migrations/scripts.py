@@ -89,11 +89,17 @@ def contract_of(rev: Script) -> RevisionContract:
         raise RevisionContractError(
             where, f"`contract` must be a RevisionContract, not {type(contract).__name__}"
         )
-    try:
-        contract.table_objects()
-    except Exception as exc:  # a revision's tables() is the scripts' code, not ours
-        raise RevisionContractError(where, f"contract.tables() fails: {exc}") from exc
+    if id(contract) not in _VALIDATED:
+        problems = contract.problems()
+        if problems:
+            raise RevisionContractError(where, "; ".join(problems))
+        _VALIDATED[id(contract)] = contract
     return contract
+
+
+#: Contracts already found sound, by identity (kept alive, so an id is never reused):
+#: a module loads once, and building its tables once is enough.
+_VALIDATED: dict[int, RevisionContract] = {}
 
 
 def contracts(script: ScriptDirectory | None = None) -> dict[str, RevisionContract]:
