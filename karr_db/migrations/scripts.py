@@ -119,6 +119,12 @@ def contracts_upto(
     return {rev.revision: contract_of(rev) for rev in reversed(applied)}
 
 
+def other_tables_at(revision: str | None, script: ScriptDirectory | None = None) -> set[str]:
+    """The tables outside the models a database at ``revision`` has (such as
+    revision 0006's ``karr_legacy_timezone``), as the contracts declare them."""
+    return {name for c in contracts_upto(revision, script).values() for name in c.other_tables}
+
+
 def revision_versions(script: ScriptDirectory | None = None) -> dict[str, int | None]:
     """Map each revision id to the reference schema version it records in
     ``schema_version``, or ``None`` for karr_db's own revisions beyond the
