@@ -242,8 +242,9 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
     lines = [
         "## Migration System",
         "",
-        "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions (`alembic/versions/`,",
-        "shipped inside the wheel as `karr_db/_alembic`). Two numbers, two meanings:",
+        "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions",
+        "(`karr_db/migrations/alembic/versions/`, package data of the wheel too). Two numbers,",
+        "two meanings:",
         "Alembic records karr_db's revision in `alembic_version`; the earlier system's",
         "`schema_version` table records the reference's schema versions only (1 and 2),",
         "each written by the revision that implements it, in the same transaction as its",

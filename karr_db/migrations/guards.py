@@ -1,8 +1,9 @@
 """What the event log's guards must be, and the check that they still are.
 
-Revisions that install a guard (0003, 0008) describe it here as data; ``check``
-compares the live database with every description of the revisions the
-database has applied. It compares what a guard *does*, not its name: the table
+Revisions that install a guard (0003, 0006, 0008) describe it with these
+classes in their contract's ``guards`` (:mod:`karr_db.migrations.ops`);
+``check`` compares the live database with every description of the revisions
+the database has applied. It compares what a guard *does*, not its name: the table
 a trigger is on, when it fires and for which statements, whether it is enabled
 (a replica-only trigger does not fire in normal sessions), whether a WHEN
 clause or a column list narrows it, and the body of the function it runs (on

@@ -1,4 +1,6 @@
-"""What ``alembic/env.py`` runs: locking, safety checks and legacy adoption."""
+"""What ``karr_db/migrations/alembic/env.py`` runs: locking, safety checks and
+legacy adoption. Revisions reach ``record_schema_version``, ``refuse_downgrade``
+and ``create_tables`` through :mod:`karr_db.migrations.ops`, never directly."""
 
 from __future__ import annotations
 

@@ -11,12 +11,11 @@ at this revision; import nothing of karr_db but karr_db.migrations.ops.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 ${imports if imports else ""}
 from karr_db.migrations import ops
 
-revision: str = ${repr(up_revision)}
-down_revision: str | None = ${repr(down_revision)}
+revision: str = "${up_revision}"
+down_revision: str | None = ${f'"{down_revision}"' if down_revision else None}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
@@ -42,13 +41,19 @@ contract = ops.RevisionContract(
     triggers=(),  # ops.Trigger(name, table, dialect)
     functions=(),  # PostgreSQL function names
     other_tables=(),  # tables outside the models (karr_*)
-    guards=(),  # ops.SqliteTrigger / ops.PostgresFunction / ops.PostgresTrigger: what check verifies
+    # What check verifies a trigger or function does:
+    # ops.SqliteTrigger / ops.PostgresFunction / ops.PostgresTrigger.
+    guards=(),
 )
 
 
 def upgrade() -> None:
     ops.create_declared(contract)
-    ${upgrades if upgrades else "# what the contract cannot create by itself: triggers, functions, data"}
+    # What the contract cannot create by itself (trigger and function SQL, data):
+    # op.execute(...) from alembic, so that --sql renders it too.
+% if upgrades:
+    ${upgrades}
+% endif
     ops.record_schema_version(contract)
 
 
