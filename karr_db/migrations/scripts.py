@@ -82,8 +82,11 @@ def contract_of(rev: Script) -> RevisionContract:
     where = f"{rev.revision} ({Path(rev.path).name})"
     contract = getattr(rev.module, "contract", None)
     if contract is None:
+        old = " (it uses the old module attributes: see CONTRIBUTING.md, adding a revision)"
         raise RevisionContractError(
-            where, "declares no `contract = RevisionContract(...)` (karr_db.migrations.ops)"
+            where,
+            "declares no `contract = RevisionContract(...)` (karr_db.migrations.ops)"
+            + (old if hasattr(rev.module, "karr_schema_version") else ""),
         )
     if not isinstance(contract, RevisionContract):
         raise RevisionContractError(
