@@ -22,6 +22,10 @@ of the two instants, as Python's ``zoneinfo`` does with ``fold=0``.
 SQLite has no time zone database, so the legacy zone is kept in the table
 ``karr_legacy_timezone`` (beyond the reference) as the periods of its UTC
 offset, computed here from ``zoneinfo``; the triggers look the offset up there.
+
+A little over 400 lines on purpose: the rule, the zone table it reads and the
+rewrite of stored rows are one piece; the rule's SQL form (revision 0006's
+triggers) is in :mod:`karr_db.migrations.timestamp_triggers`.
 """
 
 from __future__ import annotations
