@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus, unquote
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from karr_db.db import DATABASE_URL_ENV
+from karr_db.engine import DATABASE_URL_ENV
 from karr_db.errors import (
     DatabaseURLError,
     KarrError,

@@ -50,8 +50,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from karr_db.db import storage_error
 from karr_db.documents import ValidatedDocument, load_document
+from karr_db.engine import storage_error
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
