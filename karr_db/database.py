@@ -105,8 +105,9 @@ class Database(Closing):
         """See :func:`karr_db.migrations.repair_timestamps`."""
         return migrations.repair_timestamps(self.engine, legacy_timezone=legacy_timezone)
 
-    def status(self) -> migrations.DatabaseStatus:
-        return migrations.status(self.engine)
+    def status(self, *, row_counts: bool = True) -> migrations.DatabaseStatus:
+        """See :func:`karr_db.migrations.status` (``row_counts=False`` counts nothing)."""
+        return migrations.status(self.engine, row_counts=row_counts)
 
     def check(self) -> list[migrations.Finding]:
         return migrations.check(self.engine)

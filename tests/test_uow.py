@@ -242,3 +242,9 @@ def test_importing_the_package_stays_light() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_database_status_counts_rows_only_when_asked(migrated_url: str) -> None:
+    with Database(migrated_url) as db:
+        assert db.status(row_counts=False).row_counts == {}
+        assert db.status().row_counts["runs"] == 0
