@@ -147,23 +147,26 @@ def transaction(
     Driver errors leave through :func:`translated`; :func:`run_transaction`
     re-runs a whole transaction on the retryable ones.
     """
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            with session.begin(), translated(operation):
-                if immediate or readonly:
-                    # The first connection a session procures gets these
-                    # options before its BEGIN is emitted.
-                    connection = session.connection(
-                        execution_options={
-                            SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
-                            READ_ONLY_OPTION: readonly,
-                        }
-                    )
-                    if readonly and connection.dialect.name == "postgresql":
-                        connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-                yield UnitOfWork(session)
-        except DBAPIError as exc:  # raised by COMMIT: the outcome may be unknown
-            raise storage_error(operation, exc, during_commit=True) from exc
+    # The outer translation sees only what COMMIT raises (the inner one has
+    # translated everything before): then the outcome may be unknown.
+    with (
+        Session(engine, expire_on_commit=False) as session,
+        translated(operation, during_commit=True),
+        session.begin(),
+        translated(operation),
+    ):
+        if immediate or readonly:
+            # The first connection a session procures gets these
+            # options before its BEGIN is emitted.
+            connection = session.connection(
+                execution_options={
+                    SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
+                    READ_ONLY_OPTION: readonly,
+                }
+            )
+            if readonly and connection.dialect.name == "postgresql":
+                connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        yield UnitOfWork(session)
 
 
 def run_transaction(

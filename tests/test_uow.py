@@ -103,6 +103,36 @@ def test_a_refused_statement_is_the_same_storage_error_from_every_entry_point(
     assert "no_such_table" in message
 
 
+def _refused_at_commit(uow: UnitOfWork) -> None:
+    """A constraint checked only at COMMIT, so the refusal comes from COMMIT itself."""
+    run = uow.session.execute
+    if uow.session.get_bind().dialect.name == "sqlite":
+        run(sa.text("PRAGMA defer_foreign_keys = ON"))
+        run(sa.text("CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY)"))
+        run(sa.text("CREATE TEMP TABLE child (parent_id INTEGER REFERENCES parent (id))"))
+        run(sa.text("INSERT INTO child VALUES (1)"))
+    else:
+        run(
+            sa.text(
+                "CREATE TEMP TABLE once (id int, CONSTRAINT once_id UNIQUE (id) "
+                "DEFERRABLE INITIALLY DEFERRED)"
+            )
+        )
+        run(sa.text("INSERT INTO once VALUES (1), (1)"))
+
+
+def test_a_refusal_at_commit_is_the_same_storage_error_from_every_entry_point(
+    engine: Engine,
+) -> None:
+    outcomes = {
+        name: _outcome(entry, engine, _refused_at_commit) for name, entry in ENTRIES.items()
+    }
+    assert len(set(outcomes.values())) == 1, outcomes
+    kind, message = outcomes["transaction"]
+    assert kind is StorageError
+    assert "FOREIGN KEY" in message or "once_id" in message
+
+
 @contextmanager
 def _held_write_lock(engine: Engine) -> Iterator[Callable[[UnitOfWork], None]]:
     """Another connection holds the lock that ``work`` needs, and ``work`` gives up
