@@ -9,66 +9,46 @@ this is the short path for everyone else::
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import make_engine, sqlite_path, transaction
+from karr_db.engine import make_engine, sqlite_path
 from karr_db.errors import MissingDatabaseError
+from karr_db.uow import UnitOfWork, transaction
+from karr_db.uow import translated as _translated
 
-if TYPE_CHECKING:
-    from karr_db.repositories.agents import AgentsRepository
-    from karr_db.repositories.campaigns import CampaignsRepository
-    from karr_db.repositories.events import EventsRepository
-    from karr_db.repositories.quick_tests import QuickTestsRepository
-    from karr_db.repositories.results import ResultsRepository
+__all__ = ["Closing", "Database", "UnitOfWork"]
 
 
-class UnitOfWork:
-    """One transaction and the repositories that work inside it."""
+class Closing(ABC):
+    """``with`` support for objects that hold connections: ``__exit__`` calls
+    :meth:`close`. Shared by :class:`Database` and KITT's result store, so both
+    release their engine the same way."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    @abstractmethod
+    def close(self) -> None:
+        """Release what the object holds."""
 
-    @cached_property
-    def results(self) -> ResultsRepository:
-        from karr_db.repositories.results import ResultsRepository
+    def __enter__(self) -> Self:
+        return self
 
-        return ResultsRepository(self.session)
-
-    @cached_property
-    def agents(self) -> AgentsRepository:
-        from karr_db.repositories.agents import AgentsRepository
-
-        return AgentsRepository(self.session)
-
-    @cached_property
-    def campaigns(self) -> CampaignsRepository:
-        from karr_db.repositories.campaigns import CampaignsRepository
-
-        return CampaignsRepository(self.session)
-
-    @cached_property
-    def quick_tests(self) -> QuickTestsRepository:
-        from karr_db.repositories.quick_tests import QuickTestsRepository
-
-        return QuickTestsRepository(self.session)
-
-    @cached_property
-    def events(self) -> EventsRepository:
-        from karr_db.repositories.events import EventsRepository
-
-        return EventsRepository(self.session)
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
 
 
-class Database:
+class Database(Closing):
     """An engine plus the operations a script needs; owns the engine it creates.
 
     The first :meth:`unit_of_work` refuses a database this release cannot use
@@ -109,7 +89,8 @@ class Database:
             if path is not None and not path.exists():
                 # Connecting would create an empty file, which helps nobody.
                 raise MissingDatabaseError(str(path.absolute()))
-            migrations.require_current(self.engine)
+            with _translated("checking the database's version"):
+                migrations.require_current(self.engine)
             self._checked = True
 
     def upgrade(self, *, legacy_timezone: str | None = None) -> migrations.UpgradeReport:
@@ -124,8 +105,9 @@ class Database:
         """See :func:`karr_db.migrations.repair_timestamps`."""
         return migrations.repair_timestamps(self.engine, legacy_timezone=legacy_timezone)
 
-    def status(self) -> migrations.DatabaseStatus:
-        return migrations.status(self.engine)
+    def status(self, *, row_counts: bool = True) -> migrations.DatabaseStatus:
+        """See :func:`karr_db.migrations.status` (``row_counts=False`` counts nothing)."""
+        return migrations.status(self.engine, row_counts=row_counts)
 
     def check(self) -> list[migrations.Finding]:
         return migrations.check(self.engine)
@@ -143,7 +125,7 @@ class Database:
         ``readonly=True``: no write lock, other writers go on, and any write
         is refused with :class:`~karr_db.errors.StorageError` on both dialects.
         ``immediate=False`` gives a DEFERRED writer (with the retry it needs,
-        see :func:`karr_db.retry.run_transaction`). No-ops on PostgreSQL but
+        see :func:`karr_db.uow.run_transaction`). No-ops on PostgreSQL but
         ``readonly``, which makes the transaction READ ONLY.
         """
         if immediate is None:
@@ -151,22 +133,15 @@ class Database:
         if immediate and readonly:
             raise ValueError("a read-only unit of work takes no write lock: drop immediate=True")
         self.require_current()
-        with transaction(self.engine, immediate=immediate, readonly=readonly) as session:
-            yield UnitOfWork(session)
+        with transaction(self.engine, immediate=immediate, readonly=readonly) as uow:
+            yield uow
 
     def dispose(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
 
-    def __enter__(self) -> Database:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """The same as :meth:`dispose` (what ``with`` calls)."""
         self.dispose()
 
     def __repr__(self) -> str:

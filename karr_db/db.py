@@ -1,241 +1,51 @@
-"""Engines and sessions: the one place where connections are configured."""
+"""Deprecated: the old home of engines and transactions, kept for one release.
+
+Engines, URLs and connection set-up moved to :mod:`karr_db.engine`, units of
+work to :mod:`karr_db.uow`. The names here are those modules' (re-exported),
+except :func:`transaction`, which keeps its old shape: it yields the unit of
+work's *session*, where :func:`karr_db.transaction` yields the
+:class:`~karr_db.uow.UnitOfWork` itself. The unused ``session_factory`` is gone.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
-from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from karr_db.errors import (
-    ConcurrencyError,
-    ConnectionLostError,
-    DatabaseURLError,
-    MissingDatabaseError,
-    StorageError,
+from karr_db import uow
+from karr_db.engine import (
+    DATABASE_URL_ENV,
+    HOME_ENV,
+    READ_ONLY_OPTION,
+    SQLITE_BEGIN_OPTION,
+    SQLITE_BUSY_TIMEOUT,
+    default_database_url,
+    default_sqlite_path,
+    earlier_sqlite_path,
+    make_engine,
+    normalize_url,
+    sqlite_path,
+    storage_error,
 )
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "HOME_ENV",
     "READ_ONLY_OPTION",
     "SQLITE_BEGIN_OPTION",
+    "SQLITE_BUSY_TIMEOUT",
     "default_database_url",
+    "default_sqlite_path",
+    "earlier_sqlite_path",
     "make_engine",
     "normalize_url",
-    "session_factory",
     "sqlite_path",
     "storage_error",
     "transaction",
 ]
-
-#: Environment variable naming the database; without it the SQLite default is used.
-DATABASE_URL_ENV = "KARR_DATABASE_URL"
-#: Directory of the default SQLite file (``$KARR_HOME/karr.db``, default ``~/.kitt``).
-HOME_ENV = "KARR_HOME"
-#: Connection execution option picking SQLite's BEGIN mode (``DEFERRED`` or
-#: ``IMMEDIATE``); writers that read before they write want ``IMMEDIATE`` so
-#: they take the write lock first instead of failing to upgrade a read lock.
-SQLITE_BEGIN_OPTION = "karr_sqlite_begin"
-#: Connection execution option making a transaction read only: SQLite's
-#: ``query_only`` pragma, PostgreSQL's ``SET TRANSACTION READ ONLY``. Readers
-#: use it so that they need no write lock, and a write in them is refused on
-#: both dialects alike instead of failing only under contention.
-READ_ONLY_OPTION = "karr_read_only"
-#: How long a SQLite connection waits for a competing writer, in seconds.
-SQLITE_BUSY_TIMEOUT = 30.0
-
-
-def default_sqlite_path() -> Path:
-    """Where the default SQLite database lives."""
-    home = os.environ.get(HOME_ENV) or "~/.kitt"
-    return Path(home).expanduser() / "karr.db"
-
-
-def earlier_sqlite_path() -> Path:
-    """Where the earlier system kept its database by default, beside ours."""
-    return default_sqlite_path().with_name("kitt.db")
-
-
-def default_database_url() -> str:
-    """``KARR_DATABASE_URL`` if set, else the default SQLite file."""
-    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{default_sqlite_path()}"
-
-
-def normalize_url(url: str | URL) -> URL:
-    """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
-    try:
-        parsed = make_url(url)
-    except ValueError:  # SQLAlchemy's parser: a port that is not a number, an open bracket
-        raise DatabaseURLError("invalid database URL: the host or port cannot be read") from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return parsed
-
-
-def make_engine(url: str | URL | None = None, *, read_only: bool = False, **kwargs: Any) -> Engine:
-    """Build an engine configured the way every part of karr_db expects.
-
-    ``read_only`` opens a SQLite file read-only and refuses one that does not
-    exist (:class:`~karr_db.errors.MissingDatabaseError`), so that reading a
-    mistyped path never leaves an empty database there; PostgreSQL ignores it
-    (the server's grants decide).
-    """
-    parsed = normalize_url(url if url is not None else default_database_url())
-    # SQL logging (echo, or DEBUG on sqlalchemy.engine) and driver error messages
-    # would otherwise carry bound values: token hashes, documents.
-    kwargs.setdefault("hide_parameters", True)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        engine = _sqlite_engine(parsed, read_only=read_only, **kwargs)
-    elif backend == "postgresql":
-        engine = _postgresql_engine(parsed, **kwargs)
-    else:
-        raise DatabaseURLError(
-            f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL"
-        )
-    _hide_rows(engine)
-    return engine
-
-
-class _NoRows(logging.Filter):
-    """Drops SQLAlchemy's debug records of result rows (``echo="debug"``): rows hold
-    token hashes and whole documents, and logs travel further than the database."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != "Row %r"
-
-
-def _hide_rows(engine: Engine) -> None:
-    logger = getattr(engine.logger, "logger", engine.logger)  # echo wraps the logger
-    if isinstance(logger, logging.Logger) and not any(
-        isinstance(f, _NoRows) for f in logger.filters
-    ):
-        logger.addFilter(_NoRows())
-
-
-def sqlite_path(url: str | URL) -> Path | None:
-    """The file a SQLite URL names (``None`` for PostgreSQL, memory or URI forms)."""
-    parsed = make_url(url)
-    database = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
-        return None
-    if database.startswith("file:"):
-        return None
-    return Path(database).expanduser()
-
-
-def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engine:
-    database = url.database
-    path = sqlite_path(url)
-    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT, **kwargs.pop("connect_args", {})}
-    if read_only and path is not None:
-        if not path.is_file():
-            raise MissingDatabaseError(str(path.absolute()))
-        # mode=ro: SQLite itself refuses to create or write the file. A file: URI
-        # (percent-encoded by as_uri) keeps any character of the path literal.
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        timeout = connect_args["timeout"]
-        kwargs["creator"] = lambda: sqlite3.connect(
-            uri, uri=True, timeout=timeout, check_same_thread=False
-        )
-    elif path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args=connect_args, **kwargs)
-    writable = not (read_only and path is not None)
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from pysqlite, which otherwise commits
-        # before DDL and never BEGINs for it; the "begin" hook below issues
-        # BEGIN itself, so DDL and SAVEPOINTs become transactional.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT * 1000)}")
-            cursor.execute("PRAGMA foreign_keys = ON")  # cascades do nothing without it
-            if database and database != ":memory:" and writable:
-                cursor.execute("PRAGMA journal_mode = WAL")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        options = connection.get_execution_options()
-        mode = options.get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
-            raise ValueError(f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE")
-        # query_only belongs to the connection, not the transaction: set it
-        # whenever it must change, so a pooled connection never stays read only.
-        read_only = bool(options.get(READ_ONLY_OPTION, False))
-        if connection.info.get(READ_ONLY_OPTION, False) != read_only:
-            connection.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
-            connection.info[READ_ONLY_OPTION] = read_only
-        connection.exec_driver_sql(f"BEGIN {mode}")
-
-    return engine
-
-
-def _postgresql_engine(url: URL, **kwargs: Any) -> Engine:
-    connect_args = {"options": "-c TimeZone=UTC", **kwargs.pop("connect_args", {})}
-    kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("json_serializer", partial(json.dumps, allow_nan=False, ensure_ascii=False))
-    return create_engine(url, connect_args=connect_args, **kwargs)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions whose objects stay readable after commit (DTOs are built from them)."""
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-#: PostgreSQL SQLSTATEs after which the server has rolled the transaction back
-#: and re-running it may succeed: serialization_failure, deadlock_detected,
-#: lock_not_available.
-_PG_CONFLICTS = frozenset({"40001", "40P01", "55P03"})
-#: admin_shutdown, crash_shutdown, cannot_connect_now (class 08 is checked apart).
-_PG_CONNECTION = frozenset({"57P01", "57P02", "57P03"})
-
-
-def storage_error(operation: str, exc: DBAPIError, *, during_commit: bool = False) -> StorageError:
-    """The layer's error for a driver error: retryable subclasses for passing causes.
-
-    Callers then decide on retrying from the type alone (see :mod:`karr_db.retry`)
-    instead of parsing dialect-specific codes and messages.
-    """
-    orig = exc.orig
-    detail = str(orig).strip() or type(orig).__name__
-    sqlstate = getattr(orig, "sqlstate", None)
-    driver_module = type(orig).__module__ or ""
-    if (
-        exc.connection_invalidated
-        or (sqlstate is not None and (sqlstate.startswith("08") or sqlstate in _PG_CONNECTION))
-        # psycopg raises OperationalError without a SQLSTATE only for a broken or
-        # refused connection: the server never answered.
-        or (
-            driver_module.startswith("psycopg")
-            and type(orig).__name__ == "OperationalError"
-            and sqlstate is None
-        )
-    ):
-        return ConnectionLostError(operation, detail, during_commit=during_commit)
-    if sqlstate in _PG_CONFLICTS:
-        return ConcurrencyError(operation, detail)
-    sqlite_name = str(getattr(orig, "sqlite_errorname", ""))
-    if sqlite_name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or detail in (
-        "database is locked",
-        "database table is locked",
-    ):
-        return ConcurrencyError(operation, detail)
-    return StorageError(operation, detail)
 
 
 @contextmanager
@@ -246,33 +56,8 @@ def transaction(
     readonly: bool = False,
     operation: str = "a transaction",
 ) -> Iterator[Session]:
-    """One session in one transaction: committed on success, rolled back on error.
-
-    ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL);
-    ``readonly`` refuses every write (:data:`READ_ONLY_OPTION`).
-    Driver errors leave as :class:`~karr_db.errors.StorageError` (retryable
-    ones as :class:`~karr_db.errors.ConcurrencyError` or
-    :class:`~karr_db.errors.ConnectionLostError`), so callers of the
-    repositories never catch driver exceptions; :func:`karr_db.retry.run_transaction`
-    re-runs a whole transaction on the retryable ones.
-    """
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            with session.begin():
-                try:
-                    if immediate or readonly:
-                        # The first connection a session procures gets these
-                        # options before its BEGIN is emitted.
-                        connection = session.connection(
-                            execution_options={
-                                SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
-                                READ_ONLY_OPTION: readonly,
-                            }
-                        )
-                        if readonly and connection.dialect.name == "postgresql":
-                            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-                    yield session
-                except DBAPIError as exc:
-                    raise storage_error(operation, exc) from exc
-        except DBAPIError as exc:  # raised by COMMIT: the outcome may be unknown
-            raise storage_error(operation, exc, during_commit=True) from exc
+    """:func:`karr_db.uow.transaction`, yielding its session as this function always did."""
+    with uow.transaction(
+        engine, immediate=immediate, readonly=readonly, operation=operation
+    ) as unit:
+        yield unit.session

@@ -26,12 +26,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from karr_db.db import transaction
 from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import KarrError
 from karr_db.repositories.results import ResultsRepository, RunFilter
 from karr_db.repositories.results.dto import ImportOutcome, ImportReport
-from karr_db.retry import run_transaction
+from karr_db.uow import run_transaction, transaction
 
 __all__ = [
     "RESULT_FILE_NAME",
@@ -81,7 +80,7 @@ def import_file(engine: Engine, path: str | Path) -> ImportOutcome:
         # lost during COMMIT may be: the rerun finds the run.
         saved = run_transaction(
             engine,
-            lambda session: ResultsRepository(session).save(data),
+            lambda uow: uow.results.save(data),
             immediate=True,
             idempotent=True,
             operation="importing a file",
@@ -151,8 +150,8 @@ def _import_batch(engine: Engine, paths: list[Path]) -> list[ImportOutcome]:
         outcomes.append(None)
     if valid:
         try:
-            with transaction(engine, immediate=True) as session:
-                saved = ResultsRepository(session).save_many([doc for _, doc in valid])
+            with transaction(engine, immediate=True) as uow:
+                saved = uow.results.save_many([doc for _, doc in valid])
         except (KarrError, SQLAlchemyError):
             for index, _ in valid:
                 outcomes[index] = import_file(engine, paths[index])

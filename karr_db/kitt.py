@@ -8,7 +8,7 @@ repositories, with KITT's return shapes::
     store = KarrResultStore("sqlite:///results.db")  # or postgresql://..., or a Database
 
 Every method runs in its own transaction (writes are retried on transient
-failures, as :func:`karr_db.retry.run_transaction` does) and raises only
+failures, as :func:`karr_db.uow.run_transaction` does) and raises only
 karr_db's errors (:mod:`karr_db.errors`).
 
 Where karr_db deliberately differs from KITT's own stores (none of these
@@ -44,7 +44,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
@@ -52,7 +51,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.database import Database
+from karr_db.database import Closing, Database
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
@@ -63,7 +62,7 @@ from karr_db.importing import collect_files, export_run, import_files
 from karr_db.models import Run
 from karr_db.repositories.results import MAX_LIMIT, ORDER_FIELDS, ResultsRepository
 from karr_db.repositories.results.dto import GroupCounts, ImportReport, RunSummary
-from karr_db.retry import run_transaction
+from karr_db.uow import UnitOfWork, run_transaction
 
 __all__ = ["AGGREGATE_FIELDS", "KarrResultStore", "ResultStore", "ResultStoreFiles"]
 
@@ -147,7 +146,7 @@ def _order(order_by: str | None) -> tuple[str, bool]:
     return field, descending
 
 
-class KarrResultStore:
+class KarrResultStore(Closing):
     """KITT's ``ResultStore`` (and the SQLite store's file operations) over karr_db.
 
     ``target`` is a database URL (``None``: ``KARR_DATABASE_URL`` or the default
@@ -169,7 +168,7 @@ class KarrResultStore:
 
     # --- plumbing -------------------------------------------------------------
 
-    def _write(self, work: Callable[[Session], T], operation: str, *, idempotent: bool) -> T:
+    def _write(self, work: Callable[[UnitOfWork], T], operation: str, *, idempotent: bool) -> T:
         return run_transaction(
             self.database.engine,
             work,
@@ -188,7 +187,7 @@ class KarrResultStore:
     def save_result(self, result_data: dict[str, Any]) -> str:
         """Store a document; its (content-derived) id, also when it was stored before."""
         saved = self._write(
-            lambda session: ResultsRepository(session).save(result_data),
+            lambda uow: uow.results.save(result_data),
             "saving a result",
             idempotent=True,
         )
@@ -300,9 +299,9 @@ class KarrResultStore:
         ``detach``, which clears their link in the same transaction.
         """
 
-        def work(session: Session) -> bool:
+        def work(uow: UnitOfWork) -> bool:
             try:
-                ResultsRepository(session).delete(result_id, detach=detach)
+                uow.results.delete(result_id, detach=detach)
             except NotFoundError:
                 return False
             return True
@@ -332,7 +331,7 @@ class KarrResultStore:
                 "result file", [FieldError("path", f"cannot read: {exc.strerror}")]
             ) from None
         saved = self._write(
-            lambda session: ResultsRepository(session).save(data),
+            lambda uow: uow.results.save(data),
             "importing a file",
             idempotent=True,
         )
@@ -367,19 +366,6 @@ class KarrResultStore:
                 raise ValidationError(
                     "export", [FieldError("output_path", f"cannot write: {exc.strerror}")]
                 ) from None
-
-    # --- context manager --------------------------------------------------------
-
-    def __enter__(self) -> KarrResultStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"KarrResultStore({self.database.url!r})"

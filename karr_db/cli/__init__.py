@@ -3,10 +3,10 @@
 Each command resolves the database (``--database``, else ``KARR_DATABASE_URL``,
 else the SQLite default), calls :mod:`karr_db.migrations`, :mod:`karr_db.importing`
 or a repository through :class:`karr_db.database.Database`, and prints a table or,
-with ``--json``, JSON.
+with ``--json``, JSON. A command's module is imported only when it runs
+(``_app.COMMAND_MODULES``), so each command pays only for what it uses.
 """
 
-from karr_db.cli import analysis, derive, operations, results, schema, security
 from karr_db.cli._app import app
 
-__all__ = ["analysis", "app", "derive", "operations", "results", "schema", "security"]
+__all__ = ["app"]

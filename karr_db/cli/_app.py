@@ -7,6 +7,7 @@ line and exits 1 (tracebacks only with ``--debug``, scrubbed too).
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import math
@@ -18,9 +19,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar, cast
 
 import typer
+import typer.main
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from rich import box
@@ -29,17 +31,27 @@ from rich.table import Table
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from karr_db.cli._errors import Scrubber, describe
-from karr_db.database import Database
-from karr_db.db import (
+from karr_db.engine import (
     DATABASE_URL_ENV,
     default_database_url,
     default_sqlite_path,
     earlier_sqlite_path,
 )
 from karr_db.errors import SchemaError
-from karr_db.repositories.base import Page
 
-__all__ = ["DatabaseOption", "JsonOption", "app", "open_database", "state"]
+if TYPE_CHECKING:
+    from karr_db.database import Database
+    from karr_db.repositories.base import Page
+
+__all__ = [
+    "COMMAND_MODULES",
+    "DatabaseOption",
+    "JsonOption",
+    "app",
+    "load_commands",
+    "open_database",
+    "state",
+]
 
 #: Examples shown by ``karr-db --help`` (each command's own help has its example too).
 EXAMPLES = """\
@@ -179,15 +191,72 @@ def _no_type(ctx: Any) -> None:
     return None
 
 
+#: The module of ``karr_db.cli`` defining each command, in the order ``--help``
+#: lists them. A command's module, and what it imports, is loaded only when that
+#: command runs: ``karr-db list`` imports neither Alembic nor the agents' code.
+#: A test keeps this table equal to what the modules register.
+COMMAND_MODULES: dict[str, str] = {
+    "import": "results",
+    "export": "results",
+    "list": "results",
+    "show": "results",
+    "stats": "results",
+    "leaderboard": "results",
+    "compare": "results",
+    "metrics": "analysis",
+    "history": "analysis",
+    "rederive": "derive",
+    "agents": "operations",
+    "campaigns": "operations",
+    "quick-tests": "operations",
+    "events": "operations",
+    "upgrade": "schema",
+    "migrate": "schema",
+    "repair-timestamps": "schema",
+    "status": "schema",
+    "check": "schema",
+    "docs": "schema",
+    "backup": "schema",
+    "alembic": "schema",
+    "grant": "security",
+}
+
+
+def load_commands(names: Iterable[str] | None = None) -> None:
+    """Import the modules defining ``names`` (every command when ``None``)."""
+    wanted = COMMAND_MODULES.values() if names is None else map(COMMAND_MODULES.get, names)
+    for module in dict.fromkeys(m for m in wanted if m is not None):
+        importlib.import_module(f"karr_db.cli.{module}")
+
+
 class _Group(TyperGroup):
-    """Runs a command and turns any failure into one scrubbed line and exit code 1."""
+    """Runs a command and turns any failure into one scrubbed line and exit code 1.
+
+    Commands are loaded on demand (:data:`COMMAND_MODULES`); an unknown name
+    loads them all, so that typo suggestions weigh every command.
+    """
 
     def get_params(self, ctx: Any) -> list[Any]:
         params: list[Any] = super().get_params(ctx)
         _plain_metavars(params)
         return params
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMAND_MODULES, *(name for name in self.commands if name not in COMMAND_MODULES)]
+
+    def _load(self, cmd_name: str) -> None:
+        load_commands([cmd_name] if cmd_name in COMMAND_MODULES else None)
+        for info in app.registered_commands:
+            if info.name is not None and info.name not in self.commands:
+                self.commands[info.name] = typer.main.get_command_from_info(
+                    info,
+                    pretty_exceptions_short=app.pretty_exceptions_short,
+                    rich_markup_mode=app.rich_markup_mode,
+                )
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands:
+            self._load(cmd_name)
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             _plain_metavars(command.params)
@@ -272,6 +341,8 @@ def open_database(database: str | None, *, write: bool = False) -> Iterator[Data
     step. Reading opens a SQLite file read-only, so a mistyped path is reported,
     not created.
     """
+    from karr_db.database import Database
+
     refuse_switch_over(database)
     with Database(state.url(database), read_only=not write) as db:
         db.require_current()

@@ -14,7 +14,7 @@ from urllib.parse import quote, quote_plus, unquote
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from karr_db.db import DATABASE_URL_ENV
+from karr_db.engine import DATABASE_URL_ENV
 from karr_db.errors import (
     DatabaseURLError,
     KarrError,
@@ -170,8 +170,9 @@ def describe(exc: BaseException, url: str | None) -> str:
         return f"rejected: {exc}; fix the input and try again"
     if isinstance(exc, DatabaseURLError):
         return f"{exc} ({_URL_HINT})"
-    if isinstance(exc, StorageError):
-        return _database_problem(exc, exc.detail, url) if url else str(exc)
+    if isinstance(exc, StorageError):  # the driver's words, on one line
+        detail = " ".join(exc.detail.split())
+        return _database_problem(exc, detail, url) if url else " ".join(str(exc).split())
     if isinstance(exc, KarrError):
         return str(exc)
     if isinstance(exc, ArgumentError):

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO, cast
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from karr_db import tidy
 from karr_db.cli._app import (
@@ -146,6 +145,8 @@ def _import_all(
             say(_outcome_line(outcome))
             yield outcome
         return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
     columns = (
         TextColumn("importing"),
         BarColumn(),

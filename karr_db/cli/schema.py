@@ -21,7 +21,7 @@ from karr_db.cli._app import (
     table,
     warn,
 )
-from karr_db.db import sqlite_path
+from karr_db.engine import sqlite_path
 from karr_db.errors import MissingDatabaseError
 from karr_db.migrations.timestamps import LEGACY_TIMEZONE_ENV
 

@@ -50,6 +50,9 @@ class Dialect(Protocol):
     supports_roles: bool
     #: Whether ``karr-db backup`` copies the database (a file) itself, or points to pg_dump.
     backup_by_copy: bool
+    #: What makes a read-only unit of work refuse writes at BEGIN (``None``: the
+    #: connection's own setting does, as SQLite's ``query_only`` pragma).
+    read_only_statement: str | None
 
     def bulk_insert(
         self,

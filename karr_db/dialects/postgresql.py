@@ -77,6 +77,7 @@ class PostgreSQLDialect:
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False
+    read_only_statement: str | None = "SET TRANSACTION READ ONLY"
 
     def bulk_insert(
         self,

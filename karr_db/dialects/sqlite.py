@@ -48,6 +48,7 @@ class SQLiteDialect:
     retries_begin_immediate = True
     supports_roles = False
     backup_by_copy = True
+    read_only_statement: str | None = None
 
     def bulk_insert(
         self,

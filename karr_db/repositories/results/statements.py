@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import DBAPIError
 
-from karr_db.db import storage_error
+from karr_db.engine import storage_error
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
 from karr_db.repositories.results.dto import HardwareInfo, RunSummary
 from karr_db.repositories.results.filters import _with_hardware

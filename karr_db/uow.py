@@ -1,0 +1,218 @@
+"""The unit of work: one transaction, its repositories, and the one error translation.
+
+Every way karr_db opens a transaction for a caller ends here::
+
+    with transaction(engine, immediate=True) as uow:  # karr_db.transaction
+        uow.results.save(document)
+    run_transaction(engine, lambda uow: uow.results.save(document), idempotent=True)
+    with Database(url) as db, db.unit_of_work() as uow:  # checks the schema first
+        uow.events.append(...)
+
+All three yield a :class:`UnitOfWork`, and driver errors leave all three the
+same way, through :func:`translated`: as :class:`~karr_db.errors.StorageError`,
+or its retryable subclasses :class:`~karr_db.errors.ConcurrencyError` and
+:class:`~karr_db.errors.ConnectionLostError` (:func:`karr_db.engine.storage_error`
+decides which). So callers of the repositories never catch a driver exception.
+
+:func:`run_transaction` re-runs a whole unit of work after a transient failure.
+A deadlock, a serialization failure or a SQLite lock that outlived the busy
+timeout rolls the transaction back; so does a lost connection before COMMIT.
+In each case nothing was written, and the only correct recovery is to run the
+*whole* unit of work again from its first statement (re-running one statement
+would act on reads made in a transaction that no longer exists). It never
+re-runs work whose outcome is unknown: a connection lost *during* COMMIT may
+or may not have committed, so that error is re-raised unless the caller
+declares the work ``idempotent`` (saving a result document is: its run id
+comes from its content, so a second save finds the first). ``work`` must have
+no effects outside the database, since it may run more than once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import TYPE_CHECKING, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from karr_db.dialects import for_connection
+from karr_db.engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION, storage_error
+from karr_db.errors import ConcurrencyError, ConnectionLostError, TransientStorageError
+
+if TYPE_CHECKING:
+    from karr_db.repositories.agents import AgentsRepository
+    from karr_db.repositories.campaigns import CampaignsRepository
+    from karr_db.repositories.events import EventsRepository
+    from karr_db.repositories.quick_tests import QuickTestsRepository
+    from karr_db.repositories.results import ResultsRepository
+
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_DEADLINE",
+    "UnitOfWork",
+    "run_transaction",
+    "transaction",
+    "translated",
+]
+
+T = TypeVar("T")
+
+#: Runs of the work at most (the first one included).
+DEFAULT_ATTEMPTS = 8
+#: No new attempt starts after this many seconds.
+DEFAULT_DEADLINE = 60.0
+#: Back-off before attempt n+1 is uniform in [0, min(cap, base * 2**n)] ("full jitter"),
+#: so competing retriers spread out instead of colliding again.
+BACKOFF_BASE = 0.02
+BACKOFF_CAP = 1.0
+
+log = logging.getLogger(__name__)
+
+
+class UnitOfWork:
+    """One transaction's session and the repositories that work inside it.
+
+    Repositories are built on first use (and their modules imported then), so a
+    unit of work that reads runs does not pay for the agents' code.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @cached_property
+    def results(self) -> ResultsRepository:
+        from karr_db.repositories.results import ResultsRepository
+
+        return ResultsRepository(self.session)
+
+    @cached_property
+    def agents(self) -> AgentsRepository:
+        from karr_db.repositories.agents import AgentsRepository
+
+        return AgentsRepository(self.session)
+
+    @cached_property
+    def campaigns(self) -> CampaignsRepository:
+        from karr_db.repositories.campaigns import CampaignsRepository
+
+        return CampaignsRepository(self.session)
+
+    @cached_property
+    def quick_tests(self) -> QuickTestsRepository:
+        from karr_db.repositories.quick_tests import QuickTestsRepository
+
+        return QuickTestsRepository(self.session)
+
+    @cached_property
+    def events(self) -> EventsRepository:
+        from karr_db.repositories.events import EventsRepository
+
+        return EventsRepository(self.session)
+
+    def __repr__(self) -> str:
+        return f"UnitOfWork({self.session.bind!r})"
+
+
+@contextmanager
+def translated(operation: str, *, during_commit: bool = False) -> Iterator[None]:
+    """Driver errors raised inside leave as the layer's (see the module docstring).
+
+    ``during_commit`` marks a lost connection's outcome as unknown. The one
+    place a unit of work translates; the readiness check of
+    :meth:`karr_db.database.Database.unit_of_work` runs under it too.
+    """
+    try:
+        yield
+    except DBAPIError as exc:
+        raise storage_error(operation, exc, during_commit=during_commit) from exc
+
+
+@contextmanager
+def transaction(
+    engine: Engine,
+    *,
+    immediate: bool = False,
+    readonly: bool = False,
+    operation: str = "a transaction",
+) -> Iterator[UnitOfWork]:
+    """One unit of work in one transaction: committed on success, rolled back on error.
+
+    ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL);
+    ``readonly`` refuses every write (:data:`~karr_db.engine.READ_ONLY_OPTION`).
+    Driver errors leave through :func:`translated`; :func:`run_transaction`
+    re-runs a whole transaction on the retryable ones.
+    """
+    # The outer translation sees only what COMMIT raises (the inner one has
+    # translated everything before): then the outcome may be unknown.
+    with (
+        Session(engine, expire_on_commit=False) as session,
+        translated(operation, during_commit=True),
+        session.begin(),
+        translated(operation),
+    ):
+        if immediate or readonly:
+            # The first connection a session procures gets these
+            # options before its BEGIN is emitted.
+            connection = session.connection(
+                execution_options={
+                    SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
+                    READ_ONLY_OPTION: readonly,
+                }
+            )
+            statement = for_connection(connection).read_only_statement
+            if readonly and statement is not None:
+                connection.exec_driver_sql(statement)
+        yield UnitOfWork(session)
+
+
+def run_transaction(
+    engine: Engine,
+    work: Callable[[UnitOfWork], T],
+    *,
+    immediate: bool = False,
+    idempotent: bool = False,
+    attempts: int = DEFAULT_ATTEMPTS,
+    deadline: float = DEFAULT_DEADLINE,
+    operation: str = "a transaction",
+    on_retry: Callable[[int, TransientStorageError], None] | None = None,
+) -> T:
+    """``work(uow)`` in its own :func:`transaction`, committed; re-run on transient failures.
+
+    Retries :class:`~karr_db.errors.ConcurrencyError` and
+    :class:`~karr_db.errors.ConnectionLostError` (the latter during COMMIT only
+    when ``idempotent``), at most ``attempts`` runs and no new run after
+    ``deadline`` seconds; then the last error is raised. Every other error is
+    raised at once. ``on_retry(attempt, error)`` is told of each retry.
+    """
+    if attempts < 1:
+        raise ValueError("attempts must be at least 1")
+    started = time.monotonic()
+    attempt = 1
+    while True:
+        try:
+            with transaction(engine, immediate=immediate, operation=operation) as uow:
+                return work(uow)
+        except TransientStorageError as exc:
+            if isinstance(exc, ConnectionLostError) and exc.during_commit and not idempotent:
+                raise  # it may have committed: running it again could do it twice
+            if attempt >= attempts or time.monotonic() - started >= deadline:
+                raise
+            log.info(
+                "retrying %s after a transient failure (attempt %d): %s", operation, attempt, exc
+            )
+            if on_retry is not None:
+                on_retry(attempt, exc)
+            if isinstance(exc, ConcurrencyError) and for_connection(engine).retries_begin_immediate:
+                # A DEFERRED transaction that read, then could not write because
+                # another writer committed in between, would lose that race again
+                # and again under steady writes; taking the write lock at BEGIN
+                # (waiting out the busy timeout) guarantees the rerun progress.
+                immediate = True
+            time.sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+            attempt += 1
