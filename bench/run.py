@@ -22,6 +22,7 @@ import os
 import platform
 import pstats
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -720,6 +721,8 @@ class Bench:
         base = self.db.migrated()
         populate(self.db, base, n, seed=5, batch=2000)
         print(f"  (populated in {time.perf_counter() - started:.1f} s)", flush=True)
+        sizes = storage(self.db, base)
+        print(f"  storage bytes at {n:,} runs: {json.dumps(sizes)}", flush=True)
         other = self.db.copy(base)
         project, raw = self.project(base), self.db.raw(other)
         pairs = [(m, e) for m in MODELS for e in ENGINES]
@@ -749,6 +752,35 @@ class Bench:
         self.db.drop(base)
         self.db.drop(other)
         return entry
+
+
+def storage(databases: Databases, url: str) -> dict[str, int]:
+    """Bytes per table, indexes and TOAST included (PostgreSQL: pg_total_relation_size;
+    SQLite: the pages dbstat attributes to the table and its indexes), plus the total."""
+    target = databases.raw_target(url)
+    if databases.dialect == "postgresql":
+        with psycopg.connect(target, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE c.relkind = 'r' AND n.nspname = 'public'"
+            ).fetchall()
+            total = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        sizes = {str(name): int(size) for name, size in rows}
+        sizes["(database)"] = int(total[0]) if total else 0
+        return sizes
+    checkpoint(url)
+    conn = sqlite3.connect(target)
+    try:
+        rows = conn.execute(
+            "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d "
+            "LEFT JOIN sqlite_master m ON m.name = d.name GROUP BY 1"
+        ).fetchall()
+    finally:
+        conn.close()
+    sizes = {str(name): int(size) for name, size in rows}
+    sizes["(database)"] = Path(target).stat().st_size
+    return sizes
 
 
 def raw_call(backend: RawBackend, key: str) -> Callable[[Any], Any]:
