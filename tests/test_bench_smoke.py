@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import main
+from bench.cli import main
 
 
 def test_bench_runs_every_workload(
