@@ -40,7 +40,7 @@ class Sizes:
             export_runs=20_000,
             adopt_runs=20_000,
             bulk_docs=2000,
-            bulk_calls=4,
+            bulk_calls=2,
             deletes=30,
         )
 
