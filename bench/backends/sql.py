@@ -291,6 +291,8 @@ GROUP BY model, engine
 ORDER BY avg(v) DESC NULLS LAST, model, engine
 """
 
+#: The first page of a history: ``metric_history`` answers at most MAX_LIMIT (1,000)
+#: points per call, so the same question is the same 1,000 points.
 HISTORY_SQL = """
 SELECT r.id, r.timestamp, b.test_name, b.run_number, m.metric_value
 FROM metrics m
@@ -298,6 +300,7 @@ JOIN benchmarks b ON b.id = m.benchmark_id
 JOIN runs r ON r.id = b.run_id
 WHERE m.metric_name = %s AND r.model = %s AND r.engine = %s
 ORDER BY r.timestamp NULLS LAST, r.id, b.id, m.id
+LIMIT 1000
 """
 
 DETAIL_RUN = f"""
