@@ -51,7 +51,7 @@ bench: install ## full benchmark on both dialects, with scaling at 1k and 10k ru
 bench-quick: install ## the same workloads at small sizes (about a minute)
 	$(PY) -m bench --quick $(BENCH_ARGS)
 
-bench-scale: install ## save and leaderboard at 1k, 10k and 100k stored runs (long)
+bench-scale: install ## save, latest, leaderboards, history and bytes per run at 1k, 10k and 100k runs (long)
 	$(PY) -m bench --only scaling --scale 1000,10000,100000 $(BENCH_ARGS)
 
 check-schema: install ## report drift between the models and the database

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import main
+from bench.cli import main
 
 
 def test_bench_runs_every_workload(
@@ -36,3 +36,20 @@ def test_bench_runs_every_workload(
         assert workload in out
     assert "scaling" in out
     assert list(tmp_path.iterdir()) == []  # every file and database cleaned up
+
+
+def test_bench_answer_checks_refuse_a_different_answer() -> None:
+    """The per-call comparison is what keeps a faster baseline honest: it must refuse."""
+    from bench.harness import Disagreement, same_history, same_value
+
+    same_value(3, 3, "count")
+    with pytest.raises(Disagreement):
+        same_value(3, 4, "count")
+
+    class Point:
+        def __init__(self, run_id: str, value: float) -> None:
+            self.run_id, self.test_name, self.value = run_id, "t", value
+
+    same_history([Point("a", 1.0)], [("a", None, "t", 1, 1.0)], "pair")
+    with pytest.raises(Disagreement):
+        same_history([Point("a", 1.0)], [("a", None, "t", 1, 2.0)], "pair")

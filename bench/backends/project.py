@@ -26,6 +26,14 @@ class Project:
         with transaction(self.engine, immediate=True) as session:
             return ResultsRepository(session).save(doc).run.id
 
+    def save_many(self, docs: list[dict[str, Any]]) -> int:
+        with transaction(self.engine, immediate=True) as session:
+            return sum(r.created for r in ResultsRepository(session).save_many(docs))
+
+    def delete(self, run_id: str) -> None:
+        with transaction(self.engine, immediate=True) as session:
+            ResultsRepository(session).delete(run_id)
+
     def import_files(self, paths: list[Path]) -> int:
         report = import_paths(self.engine, paths)
         return sum(o.status == "imported" for o in report.outcomes)
