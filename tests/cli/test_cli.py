@@ -10,9 +10,9 @@ import pytest
 from karr_db import docs
 from karr_db.importing import RESULT_FILE_NAME
 from karr_db.migrations.scripts import head_revision, reference_version_at, script_directory
-from tests.cli_helpers import cli, cli_process, copy_samples, import_samples
+from tests.support.cli import cli, cli_process, copy_samples, import_samples
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMANDS = (
     "upgrade",
     "migrate",
@@ -361,7 +361,7 @@ def test_import_on_a_terminal_draws_progress_instead_of_lines(
     import os
     import subprocess
 
-    from tests.cli_helpers import KARR_DB
+    from tests.support.cli import KARR_DB
 
     leader, follower = pty.openpty()
     environment = {k: v for k, v in os.environ.items() if k != "KARR_DATABASE_URL"}

@@ -13,7 +13,7 @@ from sqlalchemy.exc import OperationalError
 from karr_db.cli._errors import Scrubber, describe, mask_url
 from karr_db.database import Database
 from karr_db.db import make_engine
-from tests.cli_helpers import cli, cli_process, import_samples
+from tests.support.cli import cli, cli_process, import_samples
 
 #: A closed port on the loopback interface: connections are refused at once.
 UNREACHABLE = "postgresql://u:secret-pw@127.0.0.1:1/x"

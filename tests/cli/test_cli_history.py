@@ -23,7 +23,7 @@ from karr_db.repositories.quick_tests import (
     QuickTestsRepository,
     QuickTestStatus,
 )
-from tests.cli_helpers import cli, run_in_pty, write_variants
+from tests.support.cli import cli, run_in_pty, write_variants
 
 RUNS = 12
 PER_RUN = 3  # the throughput sample has three throughput benchmarks (run numbers 1-3)

@@ -10,7 +10,7 @@ import pytest
 
 from karr_db.database import Database
 from karr_db.errors import AmbiguousIdError, NotFoundError
-from tests.cli_helpers import cli, import_samples, run_in_pty, write_variants
+from tests.support.cli import cli, import_samples, run_in_pty, write_variants
 
 VARIANTS = 40  # 40 ids over 16 hex digits: some first characters must repeat
 

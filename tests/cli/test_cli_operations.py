@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from karr_db.database import Database
-from tests.cli_helpers import KARR_DB, cli, import_samples
+from tests.support.cli import KARR_DB, cli, import_samples
 
 
 def _populate(url: str) -> tuple[str, str]:

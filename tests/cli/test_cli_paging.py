@@ -10,7 +10,7 @@ import pytest
 from karr_db.cli import results as results_cli
 from karr_db.db import make_engine, transaction
 from karr_db.repositories.results import ResultsRepository
-from tests.cli_helpers import cli
+from tests.support.cli import cli
 
 RUNS = 7
 

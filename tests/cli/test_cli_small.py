@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from karr_db.database import Database
 from karr_db.db import make_engine
 from karr_db.migrations.scripts import head_revision
-from tests.cli_helpers import KARR_DB, cli, import_samples, write_variants
-from tests.legacy import build_legacy
-from tests.test_cli import COMMANDS, REVISIONS
+from tests.cli.test_cli import COMMANDS, REVISIONS
+from tests.support.cli import KARR_DB, cli, import_samples, write_variants
+from tests.support.legacy import build_legacy
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ctrl_c_during_import_says_what_was_stored_and_how_to_resume(

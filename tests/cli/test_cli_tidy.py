@@ -13,7 +13,7 @@ import pytest
 
 from karr_db import tidy
 from karr_db.database import Database
-from tests.cli_helpers import cli, import_samples, write_variants
+from tests.support.cli import cli, import_samples, write_variants
 
 COLUMNS = [
     "run_id",

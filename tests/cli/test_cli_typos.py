@@ -13,7 +13,7 @@ from karr_db.errors import ValidationError
 from karr_db.repositories.campaigns import CampaignStatus
 from karr_db.repositories.quick_tests import QuickTestStatus
 from karr_db.timespec import parse_point_in_time
-from tests.cli_helpers import cli, import_samples, write_variants
+from tests.support.cli import cli, import_samples, write_variants
 
 
 def test_metric_names_are_listed_with_counts_per_test(migrated_url: str, samples_dir: Path) -> None:

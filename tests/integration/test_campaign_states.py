@@ -24,8 +24,8 @@ from karr_db.repositories.campaigns import (
     CAMPAIGN_TRANSITIONS,
     CampaignStatus,
 )
-from tests.legacy import build_legacy
-from tests.test_reference import FACTS
+from tests.support.legacy import build_legacy
+from tests.support.reference import FACTS
 
 #: Campaigns as the earlier system (or a writer outside the layer) left them.
 LEFT_BEHIND = {

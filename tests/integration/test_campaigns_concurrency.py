@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 
-from ops_helpers import PROCESSES, engine_for, record_runs, run_workers, start_campaigns
-
 from karr_db.db import transaction
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
+from tests.support.workers import PROCESSES, engine_for, record_runs, run_workers, start_campaigns
 
 TOTAL_RUNS = 240
 PER_WORKER = 100  # 300 attempts for 240 planned runs: 60 must be refused

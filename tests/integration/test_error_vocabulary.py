@@ -40,7 +40,7 @@ from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository, RunFilter
-from tests.strategies import documents, json_values
+from tests.support.strategies import documents, json_values
 
 REPOSITORIES = (
     ResultsRepository,

@@ -6,10 +6,9 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from ops_helpers import PROCESSES, TIMEOUT, append_events, engine_for
-
 from karr_db.db import transaction
 from karr_db.repositories.events import EventDTO, EventsRepository
+from tests.support.workers import PROCESSES, TIMEOUT, append_events, engine_for
 
 PER_WORKER = 150
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import multiprocessing
 
-from kitt_workers import launch_campaigns, register_agents, start_or_delete
-from ops_helpers import PROCESSES, engine_for, run_workers
 from sqlalchemy import Engine
 
 from karr_db.db import transaction
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
+from tests.support.workers import (
+    PROCESSES,
+    engine_for,
+    launch_campaigns,
+    register_agents,
+    run_workers,
+    start_or_delete,
+)
 
 NAMES = [f"agent-{i}" for i in range(20)]
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import same
 
 from karr_db.database import Database
 from karr_db.documents import run_id_for
@@ -21,6 +20,7 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.kitt import KarrResultStore, ResultStore, ResultStoreFiles
+from tests.support.equality import same
 
 
 def _documents(samples_dir: Path) -> list[dict[str, Any]]:

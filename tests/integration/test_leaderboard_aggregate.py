@@ -28,7 +28,7 @@ from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.results import ResultsRepository
 from karr_db.repositories.results_dto import AggregateRow
 from karr_db.retry import run_transaction
-from tests.legacy import build_legacy
+from tests.support.legacy import build_legacy
 
 METRIC = "tps"
 GROUPINGS: list[tuple[str, ...]] = [

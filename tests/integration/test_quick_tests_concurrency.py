@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import multiprocessing
 
-from ops_helpers import PROCESSES, claim_all, engine_for, run_workers
-
 from karr_db.db import transaction
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
+from tests.support.workers import PROCESSES, claim_all, engine_for, run_workers
 
 TESTS = 90
 

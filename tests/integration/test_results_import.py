@@ -15,7 +15,7 @@ from karr_db.documents import run_id_for
 from karr_db.importing import collect_files, export_run, export_runs, import_files, import_paths
 from karr_db.models import Benchmark, Metric, Run
 from karr_db.repositories.results import ResultsRepository
-from tests.helpers import same
+from tests.support.equality import same
 
 
 def build_tree(samples_dir: Path, root: Path) -> dict[str, Path]:

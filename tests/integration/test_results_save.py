@@ -19,8 +19,8 @@ from karr_db.documents import load_document, run_id_for
 from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
 from karr_db.repositories.results import ResultsRepository
-from tests.helpers import same
-from tests.strategies import documents
+from tests.support.equality import same
+from tests.support.strategies import documents
 
 
 def sample(samples_dir: Path, name: str) -> dict[str, Any]:

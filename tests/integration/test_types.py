@@ -21,7 +21,7 @@ from karr_db.models.types import (
     format_timestamp,
     parse_timestamp,
 )
-from tests.helpers import same
+from tests.support.equality import same
 
 runs = Base.metadata.tables["runs"]
 metrics = Base.metadata.tables["metrics"]
@@ -117,7 +117,7 @@ def test_naive_datetime_is_refused_by_the_column(engine: sa.Engine) -> None:
 
 def test_text_timestamps_of_the_earlier_system_read_back(sqlite_databases: Any) -> None:
     # SQLite only: PostgreSQL's TIMESTAMPTZ columns cannot hold text.
-    url = sqlite_databases.create(migrated=True)
+    url = sqlite_databases.migrated()
     engine = make_engine(url)
     forms = ["2026-02-12 10:00:00", "2026-02-12T10:00:00.123456", "2026-02-12T10:00:00+00:00", ""]
     with engine.begin() as connection:

@@ -16,8 +16,9 @@ from karr_db.migrations.scripts import head_revision
 from karr_db.migrations.timestamps import is_canonical
 from karr_db.models import Base
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, parse_timestamp
-from tests.helpers import head_version, same, schema_versions
-from tests.legacy import build_legacy, snapshot
+from tests.support.equality import same
+from tests.support.helpers import head_version, schema_versions
+from tests.support.legacy import build_legacy, snapshot
 
 #: Tables adoption adds rows to: the versions it applies, and the benchmarks,
 #: metrics and hardware a save of each run's raw_json derives (karr_db.derive).
@@ -115,7 +116,7 @@ def test_adoption_keeps_sqlite_values_byte_for_byte(
     # stay identical; PostgreSQL converts types and is compared through the
     # models' types above. Timestamps are the exception: they become the one
     # canonical text of the same instant (tests/test_legacy_timestamps.py).
-    empty_url = sqlite_databases.create()
+    empty_url = sqlite_databases.empty()
     build_legacy(empty_url, 2, samples_dir)
     before = _raw_rows(empty_url)
     migrations.upgrade(empty_url)

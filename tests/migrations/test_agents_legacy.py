@@ -12,7 +12,7 @@ from karr_db.database import Database
 from karr_db.errors import InvalidTransitionError, StillReferencedError
 from karr_db.models import Agent
 from karr_db.tokens import hash_token
-from tests.legacy import build_legacy
+from tests.support.legacy import build_legacy
 
 
 def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from karr_db.migrations.scripts import head_revision
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from karr_db.db import make_engine, transaction
 from karr_db.derive import rederive
 from karr_db.importing import import_paths
 from karr_db.repositories.results import ResultsRepository
-from tests.legacy import build_legacy_results, legacy_run_id, save_like_legacy
+from tests.support.legacy import build_legacy_results, legacy_run_id, save_like_legacy
 
 #: Processes racing; hard limit on a multi-process test, in seconds.
 PROCESSES = 3

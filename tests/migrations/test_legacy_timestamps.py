@@ -20,7 +20,7 @@ import pytest
 
 from karr_db import migrations
 from karr_db.database import Database
-from tests.legacy import (
+from tests.support.legacy import (
     HISTORY_ZONE,
     History,
     Stamp,
@@ -447,7 +447,7 @@ def test_the_database_rule_agrees_with_zoneinfo_around_clock_changes(migrated_ur
 
 
 def test_cli_upgrade_takes_the_zone_and_says_what_it_did(empty_url: str, samples_dir: Path) -> None:
-    from tests.cli_helpers import cli
+    from tests.support.cli import cli
 
     made = history(samples_dir, zone="Europe/Berlin")
     build_legacy_history(empty_url, made)
@@ -465,7 +465,7 @@ def test_cli_upgrade_takes_the_zone_and_says_what_it_did(empty_url: str, samples
 
 
 def test_cli_repair_timestamps(migrated_url: str) -> None:
-    from tests.cli_helpers import cli
+    from tests.support.cli import cli
 
     _raw_execute(
         migrated_url,

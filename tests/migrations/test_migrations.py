@@ -21,10 +21,10 @@ from karr_db.db import make_engine
 from karr_db.errors import DowngradeRefusedError, NewerSchemaError, UnversionedDatabaseError
 from karr_db.migrations.scripts import alembic_config, head_revision, script_directory
 from karr_db.models import Base
-from tests.helpers import alembic_versions, head_version, schema_versions
-from tests.legacy import snapshot
+from tests.support.helpers import alembic_versions, head_version, schema_versions
+from tests.support.legacy import snapshot
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_package_schema_version_is_the_head_version() -> None:

@@ -23,8 +23,8 @@ from karr_db.database import Database
 from karr_db.db import make_engine
 from karr_db.errors import MissingDatabaseError, NewerSchemaError, NotReadyError
 from karr_db.migrations.scripts import chain_of, head_revision, revision_chain, script_directory
-from tests.cli_helpers import cli_process, import_samples
-from tests.legacy import build_legacy
+from tests.support.cli import cli_process, import_samples
+from tests.support.legacy import build_legacy
 
 
 def _use(url: str, **options: object) -> int:
@@ -155,7 +155,7 @@ def test_reading_a_missing_file_says_so_and_creates_nothing(
 
 
 def test_reading_leaves_the_sqlite_file_unchanged(sqlite_databases: Any, samples_dir: Path) -> None:
-    migrated_url = sqlite_databases.create(migrated=True)
+    migrated_url = sqlite_databases.migrated()
     import_samples(migrated_url, samples_dir)
     path = Path(migrated_url.removeprefix("sqlite:///"))
     engine = make_engine(migrated_url)

@@ -14,9 +14,9 @@ from karr_db.database import Database
 from karr_db.db import make_engine, transaction
 from karr_db.derive import rederive
 from karr_db.repositories.results import ResultsRepository
-from tests.cli_helpers import cli
-from tests.helpers import same
-from tests.legacy import build_legacy_results, legacy_run_id, save_like_legacy, snapshot
+from tests.support.cli import cli
+from tests.support.equality import same
+from tests.support.legacy import build_legacy_results, legacy_run_id, save_like_legacy, snapshot
 
 
 def _derived(url: str, run_id: str) -> dict[tuple[str | None, str], Any]:

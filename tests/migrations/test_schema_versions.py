@@ -20,8 +20,8 @@ from karr_db.db import make_engine
 from karr_db.errors import UnadoptableSchemaError
 from karr_db.migrations.scripts import head_revision, script_directory
 from karr_db.repositories.results import ResultsRepository
-from tests.helpers import alembic_versions, schema_versions
-from tests.legacy import build_legacy, snapshot
+from tests.support.helpers import alembic_versions, schema_versions
+from tests.support.legacy import build_legacy, snapshot
 
 ALL_REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from karr_db import migrations
-from tests.cli_helpers import cli_process
-from tests.legacy import build_legacy
+from tests.support.cli import cli_process
+from tests.support.legacy import build_legacy
 
 
 @pytest.fixture

@@ -8,35 +8,18 @@ empty database or when asked (``--from-empty``).
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
 from sqlalchemy.engine import make_url
 
 from karr_db import migrations
 from karr_db.migrations.scripts import head_revision, revision_chain
-from tests.cli_helpers import cli_process
-from tests.legacy import build_legacy, snapshot
-
-
-def _twin(url: str, request: pytest.FixtureRequest) -> str:
-    """A copy of the database at ``url`` (same schema, same rows)."""
-    if url.startswith("sqlite"):
-        source = Path(make_url(url).database or "")
-        target = source.with_name(f"twin_{uuid.uuid4().hex[:8]}.db")
-        shutil.copyfile(source, target)
-        return f"sqlite:///{target}"
-    databases = request.getfixturevalue("postgres_databases")
-    name = f"karr_twin_{uuid.uuid4().hex[:12]}"
-    with databases.admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
-    request.addfinalizer(lambda: databases.drop(name))
-    return str(databases.url(name))
+from tests.support.cli import cli_process
+from tests.support.legacy import build_legacy, snapshot
 
 
 def _apply(url: str, sql: str) -> None:
@@ -61,10 +44,10 @@ def _behind(url: str, samples_dir: Path) -> str:
 
 
 def test_sql_of_an_adopted_database_behind_head_starts_at_its_revision(
-    empty_url: str, samples_dir: Path, request: pytest.FixtureRequest
+    empty_url: str, samples_dir: Path, copy_database: Callable[[str], str]
 ) -> None:
     start = _behind(empty_url, samples_dir)
-    twin = _twin(empty_url, request)
+    twin = copy_database(empty_url)
 
     printed = cli_process("upgrade", "--sql", "--database", empty_url)
 
@@ -107,7 +90,7 @@ def test_sql_of_a_legacy_database_is_refused_in_one_line(empty_url: str, samples
 
 
 def test_sql_of_an_empty_database_is_the_whole_schema(
-    empty_url: str, request: pytest.FixtureRequest
+    empty_url: str, copy_database: Callable[[str], str]
 ) -> None:
     printed = cli_process("upgrade", "--sql", "--database", empty_url)
     assert printed.returncode == 0, printed.stderr
@@ -116,7 +99,7 @@ def test_sql_of_an_empty_database_is_the_whole_schema(
         assert not Path(make_url(empty_url).database or "").exists()  # not created by reading
         assert "does not exist: upgrade would create it" in printed.stderr
         sqlite3.connect(make_url(empty_url).database or "").close()
-    twin = _twin(empty_url, request)
+    twin = copy_database(empty_url)
     _apply(empty_url, printed.stdout)
     migrations.upgrade(twin)
     assert _schema(snapshot(empty_url)) == _schema(snapshot(twin))

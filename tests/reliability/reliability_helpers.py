@@ -14,8 +14,6 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
 from karr_db.documents import load_document
 from karr_db.errors import TransientStorageError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
@@ -32,6 +30,7 @@ from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.retry import run_transaction
+from tests.support.workers import engine_for
 
 #: ``make soak`` sets this; 0 means the short CI run.
 SOAK_SECONDS = float(os.environ.get("KARR_SOAK_SECONDS") or 0)
@@ -42,15 +41,6 @@ WORKER_TIMEOUT = 120.0 + SOAK_SECONDS
 def budget(ci_seconds: float, soak_share: float) -> float:
     """Seconds a test may spend: its CI figure, or its share of the soak."""
     return max(ci_seconds, SOAK_SECONDS * soak_share)
-
-
-@contextmanager
-def engine_for(url: str) -> Iterator[Engine]:
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 # --- documents -------------------------------------------------------------------

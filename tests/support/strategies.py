@@ -1,4 +1,4 @@
-"""Hypothesis strategies for KITT result documents, and a NaN-aware equality.
+"""Hypothesis strategies for KITT result documents (compare them with ``equality.same``).
 
 Strings avoid NUL and lone surrogates, which the layer rejects on purpose
 (tested separately); floats include NaN, the infinities, ``-0.0`` and large

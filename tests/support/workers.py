@@ -1,12 +1,14 @@
-"""Worker functions for the multi-process tests of the operations repositories.
+"""Worker functions for the multi-process tests of the operations repositories and of
+KITT's web-service operations.
 
 Top-level functions taking the database URL, so that ``spawn`` children can
-import and run them; each builds its own engine and disposes of it.
+import and run them; each builds its own engine (:func:`engine_for`) and disposes of it.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +18,13 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine
 
 from karr_db.db import make_engine, transaction
-from karr_db.errors import CounterLimitError, InvalidTransitionError
+from karr_db.errors import (
+    AlreadyExistsError,
+    CounterLimitError,
+    InvalidTransitionError,
+    NotFoundError,
+)
+from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
@@ -94,5 +102,70 @@ def start_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
                     CampaignsRepository(session).start(campaign_id)
                 won.append(campaign_id)
             except InvalidTransitionError:
+                pass
+    return won
+
+
+# --- KITT's web-service operations ------------------------------------------------
+
+
+def register_agents(url: str, names: list[str], replace: bool) -> dict[str, str]:
+    """Register every name with a token of this process's own; name -> token of
+    each registration that was accepted."""
+    accepted: dict[str, str] = {}
+    with engine_for(url) as engine:
+        for name in names:
+            token = secrets.token_urlsafe(32)
+            try:
+                with transaction(engine, immediate=True) as session:
+                    AgentsRepository(session).register(
+                        name, hostname=f"host-{token[:6]}", port=8090, token=token, replace=replace
+                    )
+            except AlreadyExistsError:
+                continue
+            accepted[name] = token
+    return accepted
+
+
+def launch_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
+    """Try to launch every campaign; the ids this process won."""
+    won: list[str] = []
+    with engine_for(url) as engine:
+        for campaign_id in campaign_ids:
+            try:
+                with transaction(engine, immediate=True) as session:
+                    CampaignsRepository(session).launch(campaign_id)
+                won.append(campaign_id)
+            except InvalidTransitionError:
+                pass
+    return won
+
+
+def delete_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
+    """Try to delete every campaign; the ids this process deleted."""
+    deleted: list[str] = []
+    with engine_for(url) as engine:
+        for campaign_id in campaign_ids:
+            try:
+                with transaction(engine, immediate=True) as session:
+                    CampaignsRepository(session).delete(campaign_id)
+                deleted.append(campaign_id)
+            except (InvalidTransitionError, NotFoundError):
+                pass
+    return deleted
+
+
+def start_or_delete(url: str, campaign_ids: list[str], action: str) -> list[str]:
+    """``start_campaigns`` or :func:`delete_campaigns`, by name (one pool, two jobs)."""
+    if action == "delete":
+        return delete_campaigns(url, campaign_ids)
+    won: list[str] = []
+    with engine_for(url) as engine:
+        for campaign_id in campaign_ids:
+            try:
+                with transaction(engine, immediate=True) as session:
+                    CampaignsRepository(session).start(campaign_id)
+                won.append(campaign_id)
+            except (InvalidTransitionError, NotFoundError):
                 pass
     return won

@@ -9,10 +9,9 @@ import pytest
 
 from karr_db import docs
 from karr_db.models import Base
-from tests.test_reference import Reference, parse_document
-from tests.test_reference import reference as reference  # the fixture
+from tests.support.reference import Reference, parse_document
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = REPO_ROOT / docs.DEFAULT_PATH
 
 

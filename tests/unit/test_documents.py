@@ -18,8 +18,8 @@ from karr_db.documents import (
 )
 from karr_db.errors import ValidationError
 from karr_db.models.types import decode_json, dumps_json, encode_json
-from tests.helpers import same
-from tests.strategies import documents, json_values
+from tests.support.equality import same
+from tests.support.strategies import documents, json_values
 
 
 def minimal(**extra: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from karr_db.documents import load_document, run_id_for
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_samples_live_inside_the_repository(samples_dir: Path) -> None:
