@@ -3,7 +3,8 @@
 PostgreSQL comes from ``KARR_TEST_POSTGRES_URL`` when set, else from
 testcontainers when Docker answers; otherwise PostgreSQL tests are skipped with
 a reason, or fail when ``KARR_REQUIRE_POSTGRES=1``. Each test that asks for a
-database gets its own, created and dropped around it.
+database gets its own, created and dropped around it (``tests.support.databases``).
+``postgres_only`` / ``sqlite_only`` keep a test, or one case of it, to one dialect.
 """
 
 from __future__ import annotations
@@ -102,7 +103,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         wanted = {d for m, d in DIALECT_MARKERS.items() if item.get_closest_marker(m)}
         if len(wanted) > 1:
             raise pytest.UsageError(f"{item.nodeid}: both postgres_only and sqlite_only")
-        (dropped if dialect is not None and wanted and dialect not in wanted else kept).append(item)
+        if dialect is not None and wanted and dialect not in wanted:
+            dropped.append(item)
+            continue
+        kept.append(item)
+        # Tag each case with its dialect too, so `-m "not postgres_only"` runs without a server.
+        fixtures = getattr(item, "fixturenames", ())
+        if dialect == "postgresql" or any(f.endswith("_postgres_url") for f in fixtures):
+            item.add_marker(pytest.mark.postgres_only)
+        elif dialect == "sqlite":
+            item.add_marker(pytest.mark.sqlite_only)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
