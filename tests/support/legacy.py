@@ -249,28 +249,14 @@ def populate(connection: Connection, version: int, samples_dir: Path) -> None:
     for n, (name, raw) in enumerate(docs):
         doc = json.loads(raw)
         run_id = f"run-{n}-{name}"
-        connection.execute(
-            sa.text(
-                "INSERT INTO runs (id, model, engine, suite_name, timestamp, passed, "
-                "total_benchmarks, passed_count, failed_count, total_time_seconds, "
-                "kitt_version, raw_json, created_at) VALUES (:id, :model, :engine, :suite, "
-                ":ts, :passed, :total, :pc, :fc, :tts, :kv, :raw, :created)"
-            ),
-            {
-                "id": run_id,
-                "model": doc["model"],
-                "engine": doc["engine"],
-                "suite": doc.get("suite_name"),
-                "ts": LEGACY_TIMES[n % len(LEGACY_TIMES)],
-                "passed": int(bool(doc.get("passed"))),
-                "total": doc.get("total_benchmarks"),
-                "pc": doc.get("passed_count"),
-                "fc": doc.get("failed_count"),
-                "tts": doc.get("total_time_seconds"),
-                "kv": doc.get("kitt_version"),
-                "raw": raw,
-                "created": "2026-02-12 10:00:01" if n % 2 else None,
-            },
+        _insert_run(
+            connection,
+            run_id,
+            doc,
+            raw,
+            timestamp=LEGACY_TIMES[n % len(LEGACY_TIMES)],
+            passed=int(bool(doc.get("passed"))),
+            created_at="2026-02-12 10:00:01" if n % 2 else None,
         )
         for result in doc.get("results", []):
             bench_id += 1
@@ -291,37 +277,86 @@ def populate(connection: Connection, version: int, samples_dir: Path) -> None:
                     "created": "" if bench_id % 2 else "2026-02-12 10:00:02",
                 },
             )
-            for key, value in result.get("metrics", {}).items():
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    connection.execute(
-                        sa.text(
-                            "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
-                            "VALUES (:b, :k, :v)"
-                        ),
-                        {"b": bench_id * 3, "k": key, "v": value if pg else _sqlite_real(value)},
-                    )
-        system = doc.get("system_info") or {}
-        gpu = system.get("gpu") or {}
-        connection.execute(
-            sa.text(
-                "INSERT INTO hardware (run_id, gpu_model, gpu_vram_gb, gpu_count, cpu_model, "
-                "cpu_cores, ram_gb, environment_type, fingerprint) VALUES (:run, :gm, :gv, :gc, "
-                ":cm, :cc, :ram, :env, :fp)"
-            ),
-            {
-                "run": run_id,
-                "gm": gpu.get("model"),
-                "gv": gpu.get("vram_gb"),
-                "gc": gpu.get("count"),
-                "cm": (system.get("cpu") or {}).get("model"),
-                "cc": (system.get("cpu") or {}).get("cores"),
-                "ram": system.get("ram_gb"),
-                "env": system.get("environment_type"),
-                "fp": system.get("fingerprint"),
-            },
-        )
+            _insert_metrics(connection, bench_id * 3, result, pg)
+        _insert_hardware(connection, run_id, doc)
     if version >= 2:
         _populate_v2(connection, pg, first_run=f"run-0-{docs[0][0]}")
+
+
+def _insert_run(
+    connection: Connection,
+    run_id: str,
+    doc: dict[str, Any],
+    raw: str,
+    *,
+    timestamp: str,
+    passed: int | bool,
+    created_at: str | None,
+) -> None:
+    """One ``runs`` row as the earlier system wrote it (``raw`` is the document's own text)."""
+    connection.execute(
+        sa.text(
+            "INSERT INTO runs (id, model, engine, suite_name, timestamp, passed, "
+            "total_benchmarks, passed_count, failed_count, total_time_seconds, "
+            "kitt_version, raw_json, created_at) VALUES (:id, :model, :engine, :suite, "
+            ":ts, :passed, :total, :pc, :fc, :tts, :kv, :raw, :created)"
+        ),
+        {
+            "id": run_id,
+            "model": doc.get("model", ""),
+            "engine": doc.get("engine", ""),
+            "suite": doc.get("suite_name"),
+            "ts": timestamp,
+            "passed": passed,
+            "total": doc.get("total_benchmarks"),
+            "pc": doc.get("passed_count"),
+            "fc": doc.get("failed_count"),
+            "tts": doc.get("total_time_seconds"),
+            "kv": doc.get("kitt_version"),
+            "raw": raw,
+            "created": created_at,
+        },
+    )
+
+
+def _insert_metrics(
+    connection: Connection, benchmark_id: int, result: dict[str, Any], pg: bool
+) -> None:
+    """The numeric metrics of one result (the earlier system kept no other kind)."""
+    for key, value in result.get("metrics", {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
+                    "VALUES (:b, :k, :v)"
+                ),
+                {"b": benchmark_id, "k": key, "v": value if pg else _sqlite_real(value)},
+            )
+
+
+def _insert_hardware(connection: Connection, run_id: str, doc: dict[str, Any]) -> None:
+    """The run's ``hardware`` row, from ``system_info`` (whose ``cpu`` may be a bare string)."""
+    system = doc.get("system_info") or {}
+    gpu = system.get("gpu") or {}
+    cpu = system.get("cpu")
+    connection.execute(
+        sa.text(
+            "INSERT INTO hardware (run_id, gpu_model, gpu_vram_gb, gpu_count, cpu_model, "
+            "cpu_cores, ram_gb, environment_type, fingerprint) VALUES (:run, :gm, :gv, :gc, "
+            ":cm, :cc, :ram, :env, :fp)"
+        ),
+        {
+            "run": run_id,
+            "gm": gpu.get("model"),
+            "gv": gpu.get("vram_gb"),
+            "gc": gpu.get("count"),
+            "cm": cpu.get("model") if isinstance(cpu, dict) else cpu,
+            "cc": cpu.get("cores") if isinstance(cpu, dict) else None,
+            "ram": system.get("ram_gb"),
+            "env": system.get("environment_type"),
+            "fp": system.get("fingerprint"),
+        },
+    )
 
 
 def _sqlite_real(value: float) -> float | None:
@@ -470,28 +505,14 @@ def save_like_legacy(
         for c in sa.inspect(connection).get_columns("runs")
     )
     doc = json.loads(raw)
-    connection.execute(
-        sa.text(
-            "INSERT INTO runs (id, model, engine, suite_name, timestamp, passed, "
-            "total_benchmarks, passed_count, failed_count, total_time_seconds, "
-            "kitt_version, raw_json, created_at) VALUES (:id, :model, :engine, :suite, "
-            ":ts, :passed, :total, :pc, :fc, :tts, :kv, :raw, :created)"
-        ),
-        {
-            "id": run_id,
-            "model": doc.get("model", ""),
-            "engine": doc.get("engine", ""),
-            "suite": doc.get("suite_name"),
-            "ts": doc.get("timestamp", ""),
-            "passed": bool(doc.get("passed")) if native_bool else int(bool(doc.get("passed"))),
-            "total": doc.get("total_benchmarks"),
-            "pc": doc.get("passed_count"),
-            "fc": doc.get("failed_count"),
-            "tts": doc.get("total_time_seconds"),
-            "kv": doc.get("kitt_version"),
-            "raw": raw,
-            "created": created_at,
-        },
+    _insert_run(
+        connection,
+        run_id,
+        doc,
+        raw,
+        timestamp=doc.get("timestamp", ""),
+        passed=bool(doc.get("passed")) if native_bool else int(bool(doc.get("passed"))),
+        created_at=created_at,
     )
     ids = []
     for result in doc.get("results", []):
@@ -512,36 +533,8 @@ def save_like_legacy(
             },
         ).scalar_one()
         ids.append(bench_id)
-        for key, value in result.get("metrics", {}).items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                connection.execute(
-                    sa.text(
-                        "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
-                        "VALUES (:b, :k, :v)"
-                    ),
-                    {"b": bench_id, "k": key, "v": value if pg else _sqlite_real(value)},
-                )
-    system = doc.get("system_info") or {}
-    gpu = system.get("gpu") or {}
-    cpu = system.get("cpu")
-    connection.execute(
-        sa.text(
-            "INSERT INTO hardware (run_id, gpu_model, gpu_vram_gb, gpu_count, cpu_model, "
-            "cpu_cores, ram_gb, environment_type, fingerprint) VALUES (:run, :gm, :gv, :gc, "
-            ":cm, :cc, :ram, :env, :fp)"
-        ),
-        {
-            "run": run_id,
-            "gm": gpu.get("model"),
-            "gv": gpu.get("vram_gb"),
-            "gc": gpu.get("count"),
-            "cm": cpu.get("model") if isinstance(cpu, dict) else cpu,
-            "cc": cpu.get("cores") if isinstance(cpu, dict) else None,
-            "ram": system.get("ram_gb"),
-            "env": system.get("environment_type"),
-            "fp": system.get("fingerprint"),
-        },
-    )
+        _insert_metrics(connection, bench_id, result, pg)
+    _insert_hardware(connection, run_id, doc)
     return ids
 
 

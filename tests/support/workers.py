@@ -92,18 +92,29 @@ def record_runs(url: str, campaign_id: str, outcomes: list[str]) -> dict[str, in
     return accepted
 
 
-def start_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
-    """Try to start every campaign; the ids this process won."""
+def _transition_each(
+    url: str,
+    campaign_ids: list[str],
+    action: str,
+    lost: tuple[type[Exception], ...] = (InvalidTransitionError,),
+) -> list[str]:
+    """Apply ``CampaignsRepository.<action>`` to every campaign, one transaction each; the
+    ids this process won (a race lost raises one of ``lost``)."""
     won: list[str] = []
     with engine_for(url) as engine:
         for campaign_id in campaign_ids:
             try:
                 with transaction(engine, immediate=True) as session:
-                    CampaignsRepository(session).start(campaign_id)
+                    getattr(CampaignsRepository(session), action)(campaign_id)
                 won.append(campaign_id)
-            except InvalidTransitionError:
+            except lost:
                 pass
     return won
+
+
+def start_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
+    """Try to start every campaign; the ids this process won."""
+    return _transition_each(url, campaign_ids, "start")
 
 
 # --- KITT's web-service operations ------------------------------------------------
@@ -129,43 +140,19 @@ def register_agents(url: str, names: list[str], replace: bool) -> dict[str, str]
 
 def launch_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
     """Try to launch every campaign; the ids this process won."""
-    won: list[str] = []
-    with engine_for(url) as engine:
-        for campaign_id in campaign_ids:
-            try:
-                with transaction(engine, immediate=True) as session:
-                    CampaignsRepository(session).launch(campaign_id)
-                won.append(campaign_id)
-            except InvalidTransitionError:
-                pass
-    return won
+    return _transition_each(url, campaign_ids, "launch")
 
 
 def delete_campaigns(url: str, campaign_ids: list[str]) -> list[str]:
     """Try to delete every campaign; the ids this process deleted."""
-    deleted: list[str] = []
-    with engine_for(url) as engine:
-        for campaign_id in campaign_ids:
-            try:
-                with transaction(engine, immediate=True) as session:
-                    CampaignsRepository(session).delete(campaign_id)
-                deleted.append(campaign_id)
-            except (InvalidTransitionError, NotFoundError):
-                pass
-    return deleted
+    return _transition_each(url, campaign_ids, "delete", (InvalidTransitionError, NotFoundError))
 
 
 def start_or_delete(url: str, campaign_ids: list[str], action: str) -> list[str]:
-    """``start_campaigns`` or :func:`delete_campaigns`, by name (one pool, two jobs)."""
-    if action == "delete":
-        return delete_campaigns(url, campaign_ids)
-    won: list[str] = []
-    with engine_for(url) as engine:
-        for campaign_id in campaign_ids:
-            try:
-                with transaction(engine, immediate=True) as session:
-                    CampaignsRepository(session).start(campaign_id)
-                won.append(campaign_id)
-            except (InvalidTransitionError, NotFoundError):
-                pass
-    return won
+    """Start or delete every campaign, by ``action`` (one pool, two jobs); the ids won.
+
+    A start may find the campaign deleted by the other job: that is a race lost too.
+    """
+    if action not in ("start", "delete"):
+        raise ValueError(f"unknown action {action!r}")
+    return _transition_each(url, campaign_ids, action, (InvalidTransitionError, NotFoundError))
