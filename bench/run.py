@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import importlib.util
 import json
 import multiprocessing
 import os
@@ -26,7 +25,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -43,6 +41,8 @@ from bench.generator import ENGINES, LEADERBOARD_METRIC, MODELS, documents
 from bench.project import Project
 from karr_db import migrations
 from karr_db.db import make_engine, normalize_url
+from tests.support import legacy
+from tests.support.databases import Databases as ThrowawayDatabases
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Indexes beyond the reference, dropped for the one reference-schema comparison.
@@ -236,31 +236,12 @@ SCALE_READS = ("latest", "lb", "agg", "history")
 # --- databases ----------------------------------------------------------------------
 
 
-class Databases:
-    """Throwaway migrated databases of one dialect, copied from one template."""
+class Databases(ThrowawayDatabases):
+    """Throwaway migrated databases of one dialect (tests.support.databases), and the raw
+    driver's view of them."""
 
     def __init__(self, dialect: str, workdir: Path, server: str | None) -> None:
-        self.dialect = dialect
-        self.workdir = workdir
-        self.server = server
-        self.prefix = f"karr_bench_{uuid.uuid4().hex[:8]}"
-        self.created: list[str] = []
-        self._template: str | None = None
-        self._count = 0
-
-    def _name(self) -> str:
-        self._count += 1
-        return f"{self.prefix}_{self._count}"
-
-    def _admin(self) -> psycopg.Connection[Any]:
-        assert self.server is not None
-        return psycopg.connect(self.server, autocommit=True)
-
-    def url(self, name: str) -> str:
-        if self.dialect == "sqlite":
-            return f"sqlite:///{self.workdir / name}.db"
-        assert self.server is not None
-        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
+        super().__init__(dialect, workdir, server, prefix="karr_bench")
 
     def raw_target(self, url: str) -> str:
         """What the raw driver connects with: a file path or a libpq URL."""
@@ -269,58 +250,9 @@ class Databases:
             return str(parsed.database)
         return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def empty(self) -> str:
-        name = self._name()
-        if self.dialect == "postgresql":
-            with self._admin() as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return self.url(name)
-
-    def copy(self, source_url: str) -> str:
-        """A new database with the contents of ``source_url`` (nobody may be connected)."""
-        name = self._name()
-        if self.dialect == "sqlite":
-            checkpoint(source_url)
-            shutil.copyfile(str(make_url(source_url).database), self.workdir / f"{name}.db")
-        else:
-            source = make_url(source_url).database
-            with self._admin() as conn:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-        self.created.append(name)
-        return self.url(name)
-
-    def migrated(self) -> str:
-        if self._template is None:
-            self._template = self.empty()
-            migrations.upgrade(self._template)
-        return self.copy(self._template)
-
-    def drop(self, url: str) -> None:
-        name = make_url(url).database or ""
-        if self.dialect == "sqlite":
-            for suffix in ("", "-wal", "-shm"):
-                Path(name + suffix).unlink(missing_ok=True)
-            return
-        with self._admin() as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def drop_all(self) -> None:
-        for name in self.created:
-            with suppress(Exception):
-                self.drop(self.url(name))
-
     def raw(self, url: str) -> RawBackend:
         target = self.raw_target(url)
         return RawSqlite(target) if self.dialect == "sqlite" else RawPostgres(target)
-
-
-def checkpoint(url: str) -> None:
-    """Fold a SQLite WAL into the file (before copying it)."""
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    engine.dispose()
 
 
 def populate(databases: Databases, url: str, runs: int, *, seed: int, batch: int = 1000) -> None:
@@ -867,20 +799,8 @@ def replay(databases: Databases, url: str, statements: list[tuple[str, Any, bool
                     cur.fetchall()
 
 
-def _legacy_module() -> Any:
-    """tests/legacy.py: the earlier system's DDL (shared with the adoption tests)."""
-    spec = importlib.util.spec_from_file_location("karr_legacy", ROOT / "tests" / "legacy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses there look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_legacy_v1(databases: Databases, url: str, runs: int) -> None:
     """A schema-1 database of the earlier system holding ``runs`` generated runs (raw inserts)."""
-    legacy = _legacy_module()
     pg = databases.dialect == "postgresql"
     ddl = legacy.legacy_ddl(databases.dialect, 1)
     run_rows, bench_rows, metric_rows, hw_rows = [], [], [], []
