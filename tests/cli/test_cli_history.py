@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def _diagram(text: str, title: str) -> str:
     ],
 )
 def test_docs_draw_each_lifecycle_from_its_transition_table(
-    title: str, table: tuple[Any, ...], repository: type, statuses: type
+    title: str, table: tuple[Any, ...], repository: type, statuses: type[StrEnum]
 ) -> None:
     body = _diagram(docs.render(), title)
     assert body.startswith("stateDiagram-v2\n")

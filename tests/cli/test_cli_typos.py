@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 import pytest
@@ -71,7 +72,7 @@ def test_an_empty_database_says_no_metrics_are_stored(migrated_url: str) -> None
     ],
 )
 def test_an_unknown_status_is_a_usage_error_listing_the_statuses(
-    migrated_url: str, command: str, statuses: type | None, typo: str, meant: str
+    migrated_url: str, command: str, statuses: type[StrEnum] | None, typo: str, meant: str
 ) -> None:
     result = cli(command, "--database", migrated_url, "--status", typo)
     assert result.exit_code == 2

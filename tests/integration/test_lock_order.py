@@ -101,14 +101,17 @@ def test_crossed_orders_do_not_deadlock(
 ) -> None:
     with Database(migrated_postgres_url) as db:
         objects = _setup(db, samples_dir)
-        a_holds_y, b_pid = threading.Event(), []
+        a_holds_y = threading.Event()
+        b_pid: list[int] = []
         outcomes: dict[str, BaseException | None] = {}
 
         def transaction_b() -> None:
             try:
                 assert a_holds_y.wait(30)
                 with db.unit_of_work() as uow:
-                    b_pid.append(uow.session.scalar(sa.select(sa.func.pg_backend_pid())))
+                    b_pid.append(
+                        uow.session.execute(sa.select(sa.func.pg_backend_pid())).scalar_one()
+                    )
                     SHARED[shared](uow, objects)
                 outcomes["B"] = None
             except BaseException as exc:

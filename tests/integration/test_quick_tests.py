@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -142,7 +143,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(
     tests = QuickTestsRepository(session)
     test = dispatch(session, agent_id)
     insert_run(session, "run-1")
-    steps = {
+    steps: dict[str, Callable[[], object]] = {
         "claim": lambda: tests.claim_next(agent_id),
         "start": lambda: tests.start(test.id),
         "complete": lambda: tests.complete(test.id, result_id="run-1"),

@@ -64,7 +64,7 @@ def test_a_tree_imports_each_file_and_reports_every_outcome(
         explicit,
     }
     assert by_path[files["broken"]].reason is not None
-    assert "not JSON" in by_path[files["broken"]].reason
+    assert "not JSON" in (by_path[files["broken"]].reason or "")
     assert "expected a JSON object" in (by_path[files["list"]].reason or "")
     assert "timestamp" in (by_path[files["invalid"]].reason or "")
     assert "cannot read" in (by_path[missing].reason or "")

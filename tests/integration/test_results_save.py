@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -374,10 +375,11 @@ def test_driver_errors_leave_as_storage_errors(empty_url: str) -> None:
     """A database without the schema, opened past the readiness check: the
     repository still raises only its own errors."""
     with Database(empty_url, require_current=False) as db:
-        for call in (
+        calls: tuple[Callable[[Any], object], ...] = (
             lambda uow: uow.results.list_runs(),
             lambda uow: uow.results.count(),
             lambda uow: uow.results.save(minimal()),
-        ):
+        )
+        for call in calls:
             with pytest.raises(StorageError), db.unit_of_work() as uow:
                 call(uow)

@@ -60,7 +60,7 @@ def test_importing_adopted_documents_creates_nothing(
 ) -> None:
     legacy = build_legacy_results(empty_url, samples_dir)
     migrations.upgrade(empty_url)
-    owners = {}
+    owners: dict[str, str] = {}
     for n, (run_id, raw) in enumerate(legacy.runs):
         (tmp_path / f"{n:03d}.json").write_text(raw, encoding="utf-8")
         owners.setdefault(raw, run_id)

@@ -103,7 +103,7 @@ def test_since_and_until_count_by_the_instants(legacy: tuple[str, History]) -> N
     assert [r.id for r in window.items] == [
         k
         for k in _oldest_first(expected)
-        if expected[k] and instants[5] <= expected[k] < instants[9]
+        if (at := expected[k]) is not None and instants[5] <= at < instants[9]
     ]
 
 
@@ -146,10 +146,10 @@ def test_stale_agents_are_found_and_marked_offline(legacy: tuple[str, History]) 
         with db.unit_of_work() as uow:
             marked = uow.agents.mark_stale_offline(timedelta(hours=3), now=now)
         with db.unit_of_work() as uow:
-            offline = sorted(a.name for a in uow.agents.list(status="offline"))
+            offline = sorted((a.name for a in uow.agents.list(status="offline")), key=str)
     assert within_hour == stale(timedelta(hours=1)) == sorted(names.values())
     assert within_3h == stale(timedelta(hours=3)) == ["dgx-02"]
-    assert sorted(a.name for a in marked) == offline == ["dgx-02"]
+    assert sorted((a.name for a in marked), key=str) == offline == ["dgx-02"]
 
 
 def test_metric_history_is_in_the_order_of_the_instants(legacy: tuple[str, History]) -> None:
@@ -340,13 +340,13 @@ def _raw_execute(url: str, statements: list[tuple[str, dict[str, Any]]]) -> None
             for sql, params in statements:
                 connection.execute(sql.replace(":v", "%(v)s").replace(":k", "%(k)s"), params)
         return
-    connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+    lite = sqlite3.connect(url.removeprefix("sqlite:///"))
     try:
-        with connection:
+        with lite:
             for sql, params in statements:
-                connection.execute(sql, params)
+                lite.execute(sql, params)
     finally:
-        connection.close()
+        lite.close()
 
 
 def test_check_counts_other_forms_per_column_and_repair_rewrites_them(
@@ -427,7 +427,7 @@ def test_the_database_rule_agrees_with_zoneinfo_around_clock_changes(migrated_ur
         ]
         _raw_execute(migrated_url, statements)
         with Database(migrated_url) as db, db.engine.connect() as connection:
-            stored = dict(
+            stored: dict[str, Any] = dict(
                 connection.exec_driver_sql(
                     "SELECT id, last_heartbeat FROM agents WHERE id LIKE %s"
                     if migrated_url.startswith("postgresql")

@@ -150,7 +150,7 @@ def test_a_result_without_its_benchmark_row_gets_one(empty_url: str, samples_dir
     with transaction(make_engine(empty_url)) as session:
         detail = ResultsRepository(session).get(quality)
     names = [b.test_name for b in detail.benchmarks]
-    assert sorted(names) == sorted(["mmlu_pro", "humaneval", "ifeval", "long_context"])
+    assert sorted(names, key=str) == sorted(["mmlu_pro", "humaneval", "ifeval", "long_context"])
     assert [b.id for b in detail.benchmarks][: len(kept)] == [row[0] for row in kept]
     humaneval = next(b for b in detail.benchmarks if b.test_name == "humaneval")
     assert humaneval.metrics["pass_at_1"] is not None

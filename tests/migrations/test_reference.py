@@ -106,7 +106,7 @@ def test_tables_and_columns_match_the_reference(reference: Reference, engine: sa
                 for column in columns:
                     assert declared[column.name] == column.type, f"{table}.{column.name}"
             else:
-                types = dict(
+                types: dict[str, str] = dict(
                     connection.execute(
                         sa.text(
                             "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "

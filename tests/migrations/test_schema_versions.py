@@ -120,7 +120,9 @@ def test_a_head_database_that_lost_alembic_version_is_adopted_back_to_a_checked_
     assert snapshot(migrated_url)["runs"]["rows"] == runs_before
     engine = make_engine(migrated_url)
     with engine.connect() as connection, Session(bind=connection) as session:
-        assert ResultsRepository(session).get_summary(saved.run.id).id == saved.run.id
+        summary = ResultsRepository(session).get_summary(saved.run.id)
+        assert summary is not None
+        assert summary.id == saved.run.id
     engine.dispose()
 
 

@@ -108,10 +108,13 @@ def check_store(engine: Engine) -> StoreCheck:
         for bid, run_id, name in session.execute(
             sa.select(Benchmark.id, Benchmark.run_id, Benchmark.test_name).order_by(Benchmark.id)
         ):
+            assert run_id is not None, f"benchmark {bid} without a run"
             benchmarks.setdefault(run_id, []).append((bid, name))
         metrics: dict[int, list[str]] = {}
-        for bid, name in session.execute(sa.select(Metric.benchmark_id, Metric.metric_name)):
-            metrics.setdefault(bid, []).append(name)
+        for owner, name in session.execute(sa.select(Metric.benchmark_id, Metric.metric_name)):
+            assert owner is not None, f"metric {name} without a benchmark"
+            assert name is not None, f"a metric of benchmark {owner} without a name"
+            metrics.setdefault(owner, []).append(name)
         hardware = Counter(session.scalars(sa.select(Hardware.run_id)))
         saved_events = Counter(
             session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.saved"))
@@ -173,7 +176,7 @@ def sqlite_writer(
             if op % 3 == 2:
                 run_transaction(
                     engine,
-                    lambda s, op=op: EventsRepository(s).append(
+                    lambda s, op=op: EventsRepository(s).append(  # type: ignore[misc]
                         "test.appended", source_id=f"w{worker}", data={"op": op}
                     ),
                     on_retry=count_retry,
@@ -184,7 +187,7 @@ def sqlite_writer(
                 document = variant(samples, key)
                 saved = run_transaction(
                     engine,
-                    lambda s, d=document: ResultsRepository(s).save(d),
+                    lambda s, d=document: ResultsRepository(s).save(d),  # type: ignore[misc]
                     idempotent=True,
                     on_retry=count_retry,
                 )
@@ -245,7 +248,7 @@ def postgres_worker(
                 document = variant(samples, key)
                 saved = run_transaction(
                     engine,
-                    lambda s, d=document: ResultsRepository(s).save(d),
+                    lambda s, d=document: ResultsRepository(s).save(d),  # type: ignore[misc]
                     idempotent=True,
                     on_retry=count_retry,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,11 @@ from tests.reliability.reliability_helpers import (
     WORKER_TIMEOUT,
     budget,
     check_store,
-    engine_for,
     postgres_worker,
     sqlite_reader,
     sqlite_writer,
 )
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 
@@ -123,7 +124,7 @@ def test_retry_reruns_the_victim_of_a_postgres_deadlock(migrated_postgres_url: s
         assert errors == []
         assert len(retried) == 1, "exactly one deadlock victim, retried once"
         with transaction(engine) as session:
-            descriptions = session.scalars(
+            descriptions: Sequence[Any] = session.scalars(
                 sa.select(sa.column("description"))
                 .select_from(sa.table("web_campaigns"))
                 .order_by(sa.column("id"))

@@ -24,12 +24,12 @@ from karr_db.models import Run
 from tests.reliability.reliability_helpers import (
     budget,
     check_store,
-    engine_for,
     load_samples,
     write_tree,
 )
 from tests.reliability.reliability_helpers import variant as make_variant
 from tests.support.legacy import build_legacy
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 

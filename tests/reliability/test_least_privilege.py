@@ -21,7 +21,8 @@ from karr_db.repositories.events import EventsRepository, wait_for_events
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.security import GrantError, grant, grant_statements
-from tests.reliability.reliability_helpers import check_store, engine_for, load_samples, variant
+from tests.reliability.reliability_helpers import check_store, load_samples, variant
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 
