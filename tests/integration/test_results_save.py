@@ -20,6 +20,7 @@ from karr_db.documents import load_document, run_id_for
 from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
 from karr_db.repositories.results import ResultsRepository
+from tests.support.documents import minimal
 from tests.support.equality import same
 from tests.support.strategies import documents
 
@@ -27,10 +28,6 @@ from tests.support.strategies import documents
 def sample(samples_dir: Path, name: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((samples_dir / name).read_text())
     return document
-
-
-def minimal(**extra: Any) -> dict[str, Any]:
-    return {"model": "m", "engine": "vllm", "timestamp": "2026-01-02T03:04:05", **extra}
 
 
 def metric_values(session: Session, run_id: str) -> dict[tuple[str | None, str | None], Any]:

@@ -18,12 +18,9 @@ from karr_db.documents import (
 )
 from karr_db.errors import ValidationError
 from karr_db.models.types import decode_json, dumps_json, encode_json
+from tests.support.documents import minimal
 from tests.support.equality import same
 from tests.support.strategies import documents, json_values
-
-
-def minimal(**extra: Any) -> dict[str, Any]:
-    return {"model": "m", "engine": "e", "timestamp": "2026-02-27T03:40:12.007731", **extra}
 
 
 def test_flattening_dots_nested_names_and_keeps_only_numbers() -> None:
