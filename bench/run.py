@@ -44,7 +44,6 @@ from karr_db.db import make_engine, normalize_url
 from tests.support import legacy
 from tests.support.databases import Databases as ThrowawayDatabases
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Indexes beyond the reference, dropped for the one reference-schema comparison.
 BEYOND_REFERENCE_INDEXES = (
     "idx_metrics_name_benchmark",
