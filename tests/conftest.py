@@ -3,26 +3,25 @@
 PostgreSQL comes from ``KARR_TEST_POSTGRES_URL`` when set, else from
 testcontainers when Docker answers; otherwise PostgreSQL tests are skipped with
 a reason, or fail when ``KARR_REQUIRE_POSTGRES=1``. Each test that asks for a
-database gets its own, created and dropped around it.
+database gets its own, created and dropped around it (``tests.support.databases``).
+``postgres_only`` / ``sqlite_only`` keep a test, or one case of it, to one dialect.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from karr_db import migrations
 from karr_db.db import make_engine, normalize_url
+from tests.support import REPO_ROOT, SAMPLES_DIR
+from tests.support.databases import DIALECTS, Databases
+from tests.support.reference import Reference, load_facts
 
 POSTGRES_URL_ENV = "KARR_TEST_POSTGRES_URL"
 REQUIRE_POSTGRES_ENV = "KARR_REQUIRE_POSTGRES"
@@ -30,7 +29,6 @@ HOW_TO_ENABLE = (
     f"PostgreSQL tests need {POSTGRES_URL_ENV} (for example "
     "postgresql://postgres@127.0.0.1:5432/test) or a running Docker for testcontainers"
 )
-BACKENDS = ("sqlite", "postgresql")
 
 
 def _docker_available() -> bool:
@@ -67,85 +65,60 @@ def _need_postgres(server: str | None) -> str:
     return server
 
 
-class PostgresDatabases:
-    """Creates throwaway databases (optionally from a migrated template)."""
-
-    def __init__(self, server: str) -> None:
-        self.server = server
-        self.admin = sa.create_engine(
-            server, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
-        )
-        self._template: str | None = None
-
-    def url(self, name: str) -> str:
-        return make_url(self.server).set(database=name).render_as_string(hide_password=False)
-
-    def create(self, *, migrated: bool = False) -> str:
-        name = f"karr_test_{uuid.uuid4().hex[:12]}"
-        template = f" TEMPLATE {self.template()}" if migrated else ""
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{template}')
-        return name
-
-    def template(self) -> str:
-        if self._template is None:
-            name = self.create()
-            migrations.upgrade(self.url(name))
-            self._template = name
-        return self._template
-
-    def drop(self, name: str) -> None:
-        with self.admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-    def close(self) -> None:
-        if self._template is not None:
-            self.drop(self._template)
-        self.admin.dispose()
-
-
 @pytest.fixture(scope="session")
-def postgres_databases(postgres_server: str | None) -> Iterator[PostgresDatabases | None]:
+def postgres_databases(
+    postgres_server: str | None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Databases | None]:
     if postgres_server is None:
         yield None
         return
-    databases = PostgresDatabases(postgres_server)
+    databases = Databases("postgresql", tmp_path_factory.mktemp("postgresql"), postgres_server)
     yield databases
-    databases.close()
-
-
-class SqliteDatabases:
-    """Creates SQLite files (optionally copied from a migrated template)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._template: Path | None = None
-
-    def create(self, *, migrated: bool = False) -> str:
-        path = self.root / f"karr_{uuid.uuid4().hex[:12]}.db"
-        if migrated:
-            shutil.copyfile(self.template(), path)
-        return f"sqlite:///{path}"
-
-    def template(self) -> Path:
-        if self._template is None:
-            path = self.root / "template.db"
-            url = f"sqlite:///{path}"
-            migrations.upgrade(url)
-            engine = make_engine(url)
-            with engine.connect() as conn:  # fold the WAL into the file before copying
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            engine.dispose()
-            self._template = path
-        return self._template
+    databases.drop_all()
 
 
 @pytest.fixture(scope="session")
-def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
-    return SqliteDatabases(tmp_path_factory.mktemp("sqlite"))
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Databases]:
+    databases = Databases("sqlite", tmp_path_factory.mktemp("sqlite"))
+    yield databases
+    databases.drop_all()
 
 
-@pytest.fixture(params=BACKENDS)
+#: Markers that keep a test to one dialect, and the ``backend`` each one keeps.
+DIALECT_MARKERS = {"postgres_only": "postgresql", "sqlite_only": "sqlite"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the other dialect's case of a test marked ``postgres_only`` or ``sqlite_only``.
+
+    Deselected, not skipped: a case that cannot apply to a dialect is not a
+    skip to read past in every report. The marker may sit on the test, its
+    module (``pytestmark``) or one ``pytest.param`` of it.
+    """
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        dialect = callspec.params.get("backend") if callspec is not None else None
+        wanted = {d for m, d in DIALECT_MARKERS.items() if item.get_closest_marker(m)}
+        if len(wanted) > 1:
+            raise pytest.UsageError(f"{item.nodeid}: both postgres_only and sqlite_only")
+        if dialect is not None and wanted and dialect not in wanted:
+            dropped.append(item)
+            continue
+        kept.append(item)
+        # Tag each case with its dialect too, so `-m "not postgres_only"` runs without a server.
+        fixtures = getattr(item, "fixturenames", ())
+        if dialect == "postgresql" or any(f.endswith("_postgres_url") for f in fixtures):
+            item.add_marker(pytest.mark.postgres_only)
+        elif dialect == "sqlite":
+            item.add_marker(pytest.mark.sqlite_only)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture(params=DIALECTS)
 def backend(request: pytest.FixtureRequest) -> str:
     """The dialect under test; every storage test runs once per dialect."""
     name: str = request.param
@@ -155,15 +128,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 def _database(request: pytest.FixtureRequest, backend: str, *, migrated: bool) -> Iterator[str]:
-    if backend == "sqlite":
-        yield request.getfixturevalue("sqlite_databases").create(migrated=migrated)
-        return
-    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    name = databases.create(migrated=migrated)
+    fixture = "sqlite_databases" if backend == "sqlite" else "postgres_databases"
+    databases: Databases = request.getfixturevalue(fixture)
+    url = databases.migrated() if migrated else databases.empty()
     try:
-        yield databases.url(name)
+        yield url
     finally:
-        databases.drop(name)
+        databases.drop(url)
 
 
 @pytest.fixture
@@ -176,6 +147,20 @@ def empty_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
 def migrated_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str]:
     """A brand-new database already upgraded to head."""
     yield from _database(request, backend, migrated=True)
+
+
+@pytest.fixture
+def copy_database(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Copy a database of either dialect (same schema, same rows); the copy is dropped after."""
+
+    def copy(url: str) -> str:
+        fixture = "sqlite_databases" if url.startswith("sqlite") else "postgres_databases"
+        databases: Databases = request.getfixturevalue(fixture)
+        twin = databases.copy(url)
+        request.addfinalizer(lambda: databases.drop(twin))
+        return twin
+
+    return copy
 
 
 @pytest.fixture
@@ -197,18 +182,16 @@ def session(engine: Engine) -> Iterator[Session]:
         transaction.rollback()
 
 
-#: KITT result documents written for these tests (three runs: an accuracy suite
-#: on tgi that failed one benchmark, and a throughput and a latency run on ollama).
-SAMPLES_DIR = Path(__file__).resolve().parent / "data" / "samples"
-
-
 @pytest.fixture
 def samples_dir() -> Path:
     """The repository's own sample documents: a plain clone needs nothing beside it."""
     return SAMPLES_DIR
 
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+@pytest.fixture(scope="session")
+def reference() -> Reference:
+    """The reference schema's facts (``tests/data/reference_schema.json``)."""
+    return load_facts()
 
 
 @pytest.fixture

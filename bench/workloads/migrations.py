@@ -7,9 +7,7 @@ transaction: what the migration framework costs around its SQL.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,7 +23,8 @@ from bench.generator import documents
 from bench.harness import profiled, timed
 from bench.workloads import Context
 from karr_db import migrations as karr_migrations
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
+from tests.support import legacy
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -86,20 +85,8 @@ def replay(databases: Databases, url: str, statements: list[tuple[str, Any, bool
                     cur.fetchall()
 
 
-def _legacy_module() -> Any:
-    """tests/legacy.py: the earlier system's DDL (shared with the adoption tests)."""
-    spec = importlib.util.spec_from_file_location("karr_legacy", ROOT / "tests" / "legacy.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses there look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def build_legacy_v1(databases: Databases, url: str, runs: int) -> None:
     """A schema-1 database of the earlier system holding ``runs`` generated runs (raw inserts)."""
-    legacy = _legacy_module()
     pg = databases.dialect == "postgresql"
     ddl = legacy.legacy_ddl(databases.dialect, 1)
     run_rows, bench_rows, metric_rows, hw_rows = [], [], [], []

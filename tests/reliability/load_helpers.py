@@ -13,10 +13,9 @@ import time
 import traceback
 from typing import Any
 
-from reliability_helpers import load_samples, variant
-
 from karr_db.database import Database
 from karr_db.repositories.campaigns import RunOutcome
+from tests.reliability.reliability_helpers import load_samples, variant
 
 
 def _failed(report: dict[str, Any], exc: BaseException) -> None:

@@ -14,8 +14,6 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
 from karr_db.documents import load_document
 from karr_db.errors import TransientStorageError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
@@ -32,6 +30,7 @@ from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.retry import run_transaction
+from tests.support.workers import engine_for
 
 #: ``make soak`` sets this; 0 means the short CI run.
 SOAK_SECONDS = float(os.environ.get("KARR_SOAK_SECONDS") or 0)
@@ -42,15 +41,6 @@ WORKER_TIMEOUT = 120.0 + SOAK_SECONDS
 def budget(ci_seconds: float, soak_share: float) -> float:
     """Seconds a test may spend: its CI figure, or its share of the soak."""
     return max(ci_seconds, SOAK_SECONDS * soak_share)
-
-
-@contextmanager
-def engine_for(url: str) -> Iterator[Engine]:
-    engine = make_engine(url)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 # --- documents -------------------------------------------------------------------
@@ -118,10 +108,13 @@ def check_store(engine: Engine) -> StoreCheck:
         for bid, run_id, name in session.execute(
             sa.select(Benchmark.id, Benchmark.run_id, Benchmark.test_name).order_by(Benchmark.id)
         ):
+            assert run_id is not None, f"benchmark {bid} without a run"
             benchmarks.setdefault(run_id, []).append((bid, name))
         metrics: dict[int, list[str]] = {}
-        for bid, name in session.execute(sa.select(Metric.benchmark_id, Metric.metric_name)):
-            metrics.setdefault(bid, []).append(name)
+        for owner, name in session.execute(sa.select(Metric.benchmark_id, Metric.metric_name)):
+            assert owner is not None, f"metric {name} without a benchmark"
+            assert name is not None, f"a metric of benchmark {owner} without a name"
+            metrics.setdefault(owner, []).append(name)
         hardware = Counter(session.scalars(sa.select(Hardware.run_id)))
         saved_events = Counter(
             session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.saved"))
@@ -183,7 +176,7 @@ def sqlite_writer(
             if op % 3 == 2:
                 run_transaction(
                     engine,
-                    lambda s, op=op: EventsRepository(s).append(
+                    lambda s, op=op: EventsRepository(s).append(  # type: ignore[misc]
                         "test.appended", source_id=f"w{worker}", data={"op": op}
                     ),
                     on_retry=count_retry,
@@ -194,7 +187,7 @@ def sqlite_writer(
                 document = variant(samples, key)
                 saved = run_transaction(
                     engine,
-                    lambda s, d=document: ResultsRepository(s).save(d),
+                    lambda s, d=document: ResultsRepository(s).save(d),  # type: ignore[misc]
                     idempotent=True,
                     on_retry=count_retry,
                 )
@@ -255,7 +248,7 @@ def postgres_worker(
                 document = variant(samples, key)
                 saved = run_transaction(
                     engine,
-                    lambda s, d=document: ResultsRepository(s).save(d),
+                    lambda s, d=document: ResultsRepository(s).save(d),  # type: ignore[misc]
                     idempotent=True,
                     on_retry=count_retry,
                 )

@@ -5,20 +5,12 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from reliability_helpers import (
-    WORKER_TIMEOUT,
-    budget,
-    check_store,
-    engine_for,
-    postgres_worker,
-    sqlite_reader,
-    sqlite_writer,
-)
 from sqlalchemy.orm import Session
 
 from karr_db.db import transaction
@@ -28,6 +20,15 @@ from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.retry import run_transaction
+from tests.reliability.reliability_helpers import (
+    WORKER_TIMEOUT,
+    budget,
+    check_store,
+    postgres_worker,
+    sqlite_reader,
+    sqlite_writer,
+)
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 
@@ -38,7 +39,7 @@ def test_retry_reruns_a_sqlite_transaction_that_lost_its_snapshot(
     """A DEFERRED transaction reads, another writer commits, the first writes: SQLite
     refuses at once ("database is locked", whatever the busy timeout). The layer says
     ConcurrencyError, and run_transaction re-runs the whole function, which then wins."""
-    url = sqlite_databases.create(migrated=True)
+    url = sqlite_databases.migrated()
     read_done, other_committed = threading.Event(), threading.Event()
     attempts: list[int] = []
 
@@ -123,7 +124,7 @@ def test_retry_reruns_the_victim_of_a_postgres_deadlock(migrated_postgres_url: s
         assert errors == []
         assert len(retried) == 1, "exactly one deadlock victim, retried once"
         with transaction(engine) as session:
-            descriptions = session.scalars(
+            descriptions: Sequence[Any] = session.scalars(
                 sa.select(sa.column("description"))
                 .select_from(sa.table("web_campaigns"))
                 .order_by(sa.column("id"))
@@ -134,7 +135,7 @@ def test_retry_reruns_the_victim_of_a_postgres_deadlock(migrated_postgres_url: s
 def test_concurrent_writers_on_one_sqlite_file(
     sqlite_databases: Any, samples_dir: Path, figures: Any
 ) -> None:
-    url = sqlite_databases.create(migrated=True)
+    url = sqlite_databases.migrated()
     writers, readers = 3, 2
     seconds = budget(6.0, 0.15)
     max_ops = 200 if seconds <= 6.0 else 1_000_000

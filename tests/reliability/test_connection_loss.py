@@ -16,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from reliability_helpers import check_store, load_samples, variant
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -26,6 +25,7 @@ from karr_db.db import make_engine, transaction
 from karr_db.errors import ConnectionLostError, StorageError
 from karr_db.repositories.results import ResultsRepository
 from karr_db.retry import run_transaction
+from tests.reliability.reliability_helpers import check_store, load_samples, variant
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
 

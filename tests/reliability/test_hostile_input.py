@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_helpers import SOAK_SECONDS, check_store, load_samples, variant
 from sqlalchemy import Engine
 
 from karr_db.db import transaction
@@ -22,8 +21,9 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import GROUP_FIELDS, ORDER_FIELDS, ResultsRepository, RunFilter
-from tests.helpers import same
-from tests.strategies import KNOWN_TOP_LEVEL, documents, json_values
+from tests.reliability.reliability_helpers import SOAK_SECONDS, check_store, load_samples, variant
+from tests.support.equality import same
+from tests.support.strategies import KNOWN_TOP_LEVEL, documents, json_values
 
 pytestmark = pytest.mark.reliability
 
@@ -43,7 +43,7 @@ SQLISH = [
 ]
 
 unicode_text = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     min_size=1,
     max_size=40,
 )

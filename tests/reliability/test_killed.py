@@ -10,19 +10,26 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from legacy import build_legacy
-from reliability_helpers import budget, check_store, engine_for, load_samples, write_tree
-from reliability_helpers import variant as make_variant
 
 from karr_db import migrations
 from karr_db.db import make_engine, transaction
 from karr_db.importing import import_paths
 from karr_db.models import Run
+from tests.reliability.reliability_helpers import (
+    budget,
+    check_store,
+    load_samples,
+    write_tree,
+)
+from tests.reliability.reliability_helpers import variant as make_variant
+from tests.support.legacy import build_legacy
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 
@@ -173,27 +180,11 @@ def _fingerprint(url: str) -> dict[str, Any]:
         engine.dispose()
 
 
-def _copy(backend: str, source: str, request: pytest.FixtureRequest) -> str:
-    if backend == "sqlite":
-        import shutil
-
-        target = source.replace(".db", f"-{time.time_ns()}.db")
-        shutil.copyfile(source.removeprefix("sqlite:///"), target.removeprefix("sqlite:///"))
-        return target
-    databases = request.getfixturevalue("postgres_databases")
-    name = f"karr_test_copy_{time.time_ns()}"
-    template = sa.engine.make_url(source).database
-    with databases.admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    request.addfinalizer(lambda: databases.drop(name))
-    return str(databases.url(name))
-
-
 def test_killed_upgrade_leaves_old_or_new_version(
     empty_url: str,
     backend: str,
     samples_dir: Path,
-    request: pytest.FixtureRequest,
+    copy_database: Callable[[str], str],
     figures: Any,
 ) -> None:
     build_legacy(empty_url, 2, samples_dir)
@@ -211,7 +202,7 @@ def test_killed_upgrade_leaves_old_or_new_version(
         )
 
     # One uncut run: what "new" looks like, and how long an upgrade takes.
-    reference = _copy(backend, empty_url, request)
+    reference = copy_database(empty_url)
     started = time.monotonic()
     with run_upgrade(reference) as process:
         assert process.wait(timeout=600) == 0
@@ -231,7 +222,7 @@ def test_killed_upgrade_leaves_old_or_new_version(
     trials = 0
     started = time.monotonic()
     while trials < 3 or time.monotonic() - started < seconds:
-        url = _copy(backend, empty_url, request)
+        url = copy_database(empty_url)
         with run_upgrade(url) as process:
             delay = rng.uniform(0.4, 0.95) * duration
             kill_at = time.monotonic() + delay

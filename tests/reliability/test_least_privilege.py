@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from reliability_helpers import check_store, engine_for, load_samples, variant
 from sqlalchemy.engine import make_url
 
 from karr_db import migrations
@@ -22,6 +21,8 @@ from karr_db.repositories.events import EventsRepository, wait_for_events
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.security import GrantError, grant, grant_statements
+from tests.reliability.reliability_helpers import check_store, load_samples, variant
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 
@@ -140,7 +141,7 @@ def test_grant_statements_quote_the_role_and_refuse_sqlite(sqlite_databases: Any
     statements = grant_statements('odd"; DROP TABLE runs; --')
     assert all('"odd""; DROP TABLE runs; --"' in s for s in statements if "PUBLIC" not in s)
     with pytest.raises(GrantError, match="PostgreSQL"):
-        grant(sqlite_databases.create(migrated=True), "anyone")
+        grant(sqlite_databases.migrated(), "anyone")
 
 
 def test_grant_refuses_the_owner(migrated_postgres_url: str) -> None:
@@ -150,7 +151,7 @@ def test_grant_refuses_the_owner(migrated_postgres_url: str) -> None:
 
 
 def test_grant_command_is_idempotent(app_role: tuple[str, str], migrated_postgres_url: str) -> None:
-    from cli_helpers import cli
+    from tests.support.cli import cli
 
     role, url = app_role
     for _ in range(2):

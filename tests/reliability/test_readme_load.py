@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from load_helpers import readme_reader, readme_writer
-from reliability_helpers import WORKER_TIMEOUT, budget, check_store, engine_for
 
 from karr_db.database import Database
 from karr_db.models import Event
+from tests.reliability.load_helpers import readme_reader, readme_writer
+from tests.reliability.reliability_helpers import WORKER_TIMEOUT, budget, check_store
+from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
 

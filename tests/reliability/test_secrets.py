@@ -11,8 +11,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from cli_helpers import cli
-from reliability_helpers import load_samples, variant
 from sqlalchemy.engine import make_url
 
 from karr_db.db import make_engine, transaction
@@ -22,6 +20,8 @@ from karr_db.models import Agent
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.tokens import hash_token
+from tests.reliability.reliability_helpers import load_samples, variant
+from tests.support.cli import cli
 
 pytestmark = pytest.mark.reliability
 

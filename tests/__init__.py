@@ -1,0 +1,1 @@
+"""karr_db's test suite: a package, so that ``tests.support`` imports one way everywhere."""

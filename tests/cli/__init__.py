@@ -1,0 +1,1 @@
+"""The karr-db command line."""

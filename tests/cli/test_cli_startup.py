@@ -1,0 +1,84 @@
+"""``karr-db`` imports what a command uses and nothing else (issue 15, item 4).
+
+Timing is measured, not asserted (docs/performance.md, "CLI start-up"); these
+tests pin what makes it fast: which modules a command loads.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from karr_db.cli import app
+from karr_db.cli._app import COMMAND_MODULES, load_commands
+from tests.support.cli import import_samples
+
+
+def test_the_command_table_is_what_the_modules_register() -> None:
+    load_commands()
+    registered = {
+        info.name: info.callback.__module__.removeprefix("karr_db.cli.")
+        for info in app.registered_commands
+        if info.callback is not None
+    }
+    assert registered == COMMAND_MODULES
+
+
+def _modules_after(*args: str) -> list[str]:
+    """Run ``karr-db ARGS`` in a fresh interpreter; the modules it imported."""
+    probe = textwrap.dedent(
+        f"""
+        import json, sys
+        from karr_db.cli import app
+        try:
+            app({list(args)!r}, prog_name="karr-db")
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        print(json.dumps(sorted(sys.modules)))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert out.returncode == 0, out.stderr
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_list_imports_neither_alembic_nor_other_commands(
+    migrated_url: str, samples_dir: Path
+) -> None:
+    import_samples(migrated_url, samples_dir)
+    loaded = _modules_after("list", "--database", migrated_url)
+    assert [m for m in loaded if m.split(".")[0] == "alembic"] == []
+    unrelated = {
+        "karr_db.cli.operations",
+        "karr_db.cli.schema",
+        "karr_db.cli.analysis",
+        "karr_db.docs",
+        "karr_db.derive",
+        "karr_db.repositories.agents",
+        "karr_db.repositories.campaigns",
+        "karr_db.repositories.quick_tests",
+        "karr_db.migrations.adopt",
+        "karr_db.migrations.runner",
+    }
+    assert unrelated.isdisjoint(loaded), sorted(unrelated & set(loaded))
+
+
+def test_help_still_lists_every_command() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", "from karr_db.cli import app; app(['--help'], prog_name='karr-db')"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    listed = [
+        line.split()[0]
+        for line in out.stdout.split("Commands:")[1].split("Examples")[0].splitlines()
+        if line.strip() and line.startswith("  ") and not line.startswith("    ")
+    ]
+    assert listed == list(COMMAND_MODULES)

@@ -1,0 +1,1 @@
+"""Repositories and models on both dialects."""

@@ -1,0 +1,349 @@
+"""The leaderboard aggregate equals the row-level answer, whatever was saved and deleted (issue 15).
+
+The reference for every comparison is the row-level leaderboard of the same
+repository (``median=True`` reads the rows) and, for the table itself, a
+:func:`rebuild` from the rows.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
+
+from karr_db import migrations
+from karr_db.db import make_engine, transaction
+from karr_db.errors import InvalidQueryError
+from karr_db.migrations.scripts import contract_of, script_directory
+from karr_db.models import Benchmark, LeaderboardAggregate, Metric
+from karr_db.repositories import leaderboard_aggregate
+from karr_db.repositories.results import ResultsRepository
+from karr_db.repositories.results.dto import AggregateRow
+from karr_db.retry import run_transaction
+from tests.support.legacy import build_legacy
+
+METRIC = "tps"
+GROUPINGS: list[tuple[str, ...]] = [
+    ("model",),
+    ("model", "engine"),
+    ("gpu_model",),
+    ("engine", "environment_type"),
+    ("suite_name", "kitt_version"),
+]
+
+values = st.one_of(
+    st.floats(min_value=-1e6, max_value=1e6, allow_nan=False),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0.0]),
+)
+documents = st.fixed_dictionaries(
+    {
+        # Few groups, so that runs share them and deletes take away extremes.
+        "model": st.sampled_from(["llama", "qwen"]),
+        "engine": st.sampled_from(["vllm", "tgi"]),
+        "suite": st.just("quick"),
+        "gpu": st.sampled_from([None, "H100"]),
+        "tests": st.lists(
+            st.tuples(st.sampled_from(["throughput", "latency"]), st.lists(values, max_size=3)),
+            min_size=1,
+            max_size=3,
+        ),
+    }
+)
+#: (True, document) saves; (False, index) deletes the index-th run still stored.
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just(True), documents),
+        st.tuples(st.just(False), st.integers(min_value=0, max_value=50)),
+    ),
+    min_size=1,
+    max_size=16,
+)
+
+
+def document(spec: dict[str, Any], tag: int) -> dict[str, Any]:
+    return {
+        "model": spec["model"],
+        "engine": spec["engine"],
+        "suite_name": spec["suite"],
+        "kitt_version": "1.7.0",
+        "timestamp": f"2026-03-01T10:00:{tag % 60:02d}",
+        "results": [
+            {
+                "test_name": test,
+                "run_number": number,
+                "metrics": {METRIC: value, "other": 1.0, "tag": float(tag)},
+            }
+            for test, numbers in spec["tests"]
+            for number, value in enumerate(numbers or [1.0])
+        ],
+        "system_info": {
+            "gpu": None if spec["gpu"] is None else {"model": spec["gpu"], "count": 1},
+            "environment_type": "dgx" if spec["gpu"] == "H100" else "native_linux",
+        },
+    }
+
+
+def close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+
+
+def same_board(fast: list[AggregateRow], rows: list[AggregateRow]) -> None:
+    """Same groups in the same order, same counts and extremes, averages to rounding."""
+    assert [(r.group, r.test_name) for r in fast] == [(r.group, r.test_name) for r in rows]
+    for a, b in zip(fast, rows, strict=True):
+        assert (a.count, a.non_finite, a.min, a.max) == (b.count, b.non_finite, b.min, b.max)
+        assert close(a.avg, b.avg), (a, b)
+        assert a.median is None
+
+
+def check_against_rows(repo: ResultsRepository) -> None:
+    for group_by in GROUPINGS:
+        for order_by in ("avg", "count", "max", group_by[0]):
+            kwargs: dict[str, Any] = {"group_by": group_by, "order_by": order_by}
+            rows = repo.leaderboard(METRIC, **kwargs)
+            same_board(repo.leaderboard(METRIC, median=False, **kwargs), rows)
+    per_test = repo.leaderboard(METRIC, group_by=("model",), per_test=True, median=False)
+    same_board(per_test, repo.leaderboard(METRIC, group_by=("model",), per_test=True))
+    for filters in ({"engine": "vllm"}, {"gpu_model": "H100"}, {"suite_name": "quick"}):
+        same_board(
+            repo.leaderboard(METRIC, filters=filters, median=False, test_name="latency"),
+            repo.leaderboard(METRIC, filters=filters, test_name="latency"),
+        )
+
+
+def aggregate_table(session: Session) -> dict[tuple[str, str], tuple[Any, ...]]:
+    table = LeaderboardAggregate.__table__
+    rows = session.execute(select(table)).all()
+    return {(r.metric_name, r.group_key): tuple(r)[2:] for r in rows}
+
+
+def same_table(session: Session) -> None:
+    """The maintained table equals one rebuilt from the rows (sums to rounding)."""
+    maintained = aggregate_table(session)
+    with session.begin_nested() as savepoint:
+        leaderboard_aggregate.rebuild(session)
+        rebuilt = aggregate_table(session)
+        savepoint.rollback()
+    assert maintained.keys() == rebuilt.keys()
+    for key, row in maintained.items():
+        other = rebuilt[key]
+        sum_at = len(row) - 4  # value_sum, value_min, value_max, non_finite
+        assert row[:sum_at] == other[:sum_at]
+        assert close(row[sum_at], other[sum_at])
+        assert row[sum_at + 1 :] == other[sum_at + 1 :]
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=operations)
+def test_the_aggregate_equals_the_rows_after_random_saves_and_deletes(
+    session: Session, ops: list[tuple[bool, Any]]
+) -> None:
+    repo = ResultsRepository(session)
+    with session.begin_nested() as savepoint:
+        stored: list[str] = []
+        for tag, (is_save, what) in enumerate(ops):
+            if is_save:
+                result = repo.save(document(what, tag))
+                if result.created:
+                    stored.append(result.run.id)
+            elif stored:
+                repo.delete(stored.pop(what % len(stored)))
+        check_against_rows(repo)
+        same_table(session)
+        savepoint.rollback()
+
+
+def test_save_many_and_a_repeated_save_count_each_run_once(session: Session) -> None:
+    repo = ResultsRepository(session)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}
+    docs = [
+        document({**spec, "tests": [("throughput", [float(i), math.nan])]}, i) for i in range(5)
+    ]
+    repo.save_many(docs)
+    repo.save_many(docs)
+    repo.save(docs[0])
+    (row,) = repo.leaderboard(METRIC, median=False, test_name="throughput")
+    assert (row.count, row.non_finite, row.min, row.max) == (5, 5, 0.0, 4.0)
+    assert close(row.avg, 2.0)
+    same_table(session)
+
+
+def test_deleting_a_groups_extremes_recomputes_them(session: Session) -> None:
+    repo = ResultsRepository(session)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}
+    ids = [
+        repo.save(document({**spec, "tests": [("throughput", [v])]}, i)).run.id
+        for i, v in enumerate([5.0, -3.0, 9.0, math.inf])
+    ]
+    repo.delete(ids[1])  # the minimum
+    repo.delete(ids[2])  # the maximum
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.non_finite, row.min, row.max, row.avg) == (1, 1, 5.0, 5.0, 5.0)
+    repo.delete(ids[0])
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.non_finite, row.min, row.max, row.avg) == (0, 1, None, None, None)
+    repo.delete(ids[3])
+    assert repo.leaderboard(METRIC, median=False) == []
+    assert aggregate_table(session) == {}
+
+
+def test_filters_the_aggregate_cannot_answer_come_from_the_rows(session: Session) -> None:
+    repo = ResultsRepository(session)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}
+    repo.save(document({**spec, "tests": [("throughput", [1.0, 3.0])]}, 1))
+    since = {"since": "2026-03-01T10:00:00"}
+    board = repo.leaderboard(METRIC, filters=since, median=False)
+    assert [(r.count, r.avg, r.median) for r in board] == [(2, 2.0, None)]
+    assert repo.leaderboard(METRIC, filters={"since": "2027-01-01"}, median=False) == []
+    with pytest.raises(InvalidQueryError, match="median"):
+        repo.leaderboard(METRIC, order_by="median", median=False)
+
+
+def test_maintained_keeps_the_aggregate_right_around_re_derived_rows(session: Session) -> None:
+    repo = ResultsRepository(session)
+    spec = {"model": "qwen", "engine": "tgi", "suite": "quick", "gpu": "H100"}
+    run_id = repo.save(document({**spec, "tests": [("throughput", [2.0])]}, 1)).run.id
+    benchmark_id = session.execute(
+        select(Benchmark.id).where(Benchmark.run_id == run_id)
+    ).scalar_one()
+    with leaderboard_aggregate.maintained(session, [run_id]):
+        # what a re-derivation does: more metric rows for a stored run
+        session.execute(
+            insert(Metric).values(
+                [
+                    {"benchmark_id": benchmark_id, "metric_name": METRIC, "metric_value": 10.0},
+                    {"benchmark_id": benchmark_id, "metric_name": "derived", "metric_value": 1.0},
+                ]
+            )
+        )
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.min, row.max, row.avg) == (2, 2.0, 10.0, 6.0)
+    same_table(session)
+    check_against_rows(repo)
+
+
+def _writer(engine: Engine, worker: int, rounds: int, errors: list[BaseException]) -> None:
+    try:
+        mine: list[str] = []
+        for i in range(rounds):
+            spec = {
+                "model": ["llama", "qwen"][i % 2],
+                "engine": "vllm",
+                "suite": "quick",
+                "gpu": ["H100", "L4", None][(worker + i) % 3],
+                "tests": [("throughput", [float(worker * 100 + i), float(i % 7)])],
+            }
+            doc = document(spec, worker * 1000 + i)
+
+            def save(session: Session, doc: dict[str, Any] = doc) -> str:
+                return ResultsRepository(session).save(doc).run.id
+
+            mine.append(run_transaction(engine, save, immediate=True))
+            if i % 3 == 2:
+                victim = mine.pop(0)
+
+                def remove(session: Session, victim: str = victim) -> None:
+                    ResultsRepository(session).delete(victim)
+
+                run_transaction(engine, remove, immediate=True)
+    except BaseException as exc:  # reported by the test thread
+        errors.append(exc)
+
+
+def test_concurrent_writers_leave_the_aggregate_equal_to_the_rows(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    errors: list[BaseException] = []
+    threads = [
+        threading.Thread(target=_writer, args=(engine, worker, 9, errors)) for worker in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with transaction(engine) as session:
+        check_against_rows(ResultsRepository(session))
+        same_table(session)
+        assert ResultsRepository(session).count() == 4 * 6
+    engine.dispose()
+
+
+def test_the_upgrade_builds_the_aggregate_from_rows_already_stored(migrated_url: str) -> None:
+    engine = make_engine(migrated_url)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}
+    with transaction(engine) as session:
+        repo = ResultsRepository(session)
+        for i in range(4):
+            repo.save(document({**spec, "tests": [("throughput", [float(i), math.nan])]}, i))
+        expected = aggregate_table(session)
+    # Back to the revision before the table: the rows stay, the aggregate goes.
+    (creating,) = [
+        rev
+        for rev in script_directory().walk_revisions()
+        if "leaderboard_aggregates" in contract_of(rev).table_names()
+    ]
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE leaderboard_aggregates"))
+        connection.execute(
+            sa.text("UPDATE alembic_version SET version_num = :v"), {"v": creating.down_revision}
+        )
+    migrations.upgrade(migrated_url)
+    with transaction(engine) as session:
+        assert aggregate_table(session) == expected
+        check_against_rows(ResultsRepository(session))
+    assert migrations.check(migrated_url) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_adopted_database_starts_with_a_complete_aggregate(
+    empty_url: str, version: int, samples_dir: Path
+) -> None:
+    build_legacy(empty_url, version, samples_dir)
+    migrations.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    with transaction(engine) as session:
+        names = session.execute(select(Metric.metric_name).distinct()).scalars().all()
+        assert names  # the samples have metrics
+        repo = ResultsRepository(session)
+        for name in sorted(n for n in names if n is not None)[:5]:
+            for group_by in GROUPINGS[:3]:
+                same_board(
+                    repo.leaderboard(name, group_by=group_by, median=False),
+                    repo.leaderboard(name, group_by=group_by),
+                )
+        same_table(session)
+    engine.dispose()
+
+
+def test_values_near_the_largest_double_neither_refuse_the_save_nor_break_the_aggregate(
+    session: Session,
+) -> None:
+    # A sum of two of them overflows a double; PostgreSQL raises on that overflow.
+    repo = ResultsRepository(session)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}
+    big = 1.7e308
+    run_id = repo.save(document({**spec, "tests": [("throughput", [big, big])]}, 1)).run.id
+    repo.save(document({**spec, "tests": [("throughput", [big])]}, 2))
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.min, row.max) == (3, big, big)
+    assert close(row.avg, big)
+    repo.delete(run_id)
+    (row,) = repo.leaderboard(METRIC, median=False)
+    assert (row.count, row.min, row.max) == (1, big, big)
+    assert close(row.avg, big)
+    same_table(session)

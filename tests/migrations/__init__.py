@@ -1,0 +1,1 @@
+"""Revisions, adoption of the earlier system's databases, the reference schema."""

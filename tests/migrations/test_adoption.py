@@ -1,0 +1,216 @@
+"""Adopting databases written by the earlier migration system (no alembic_version)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from karr_db import migrations
+from karr_db.db import make_engine
+from karr_db.errors import AdoptionError
+from karr_db.migrations.scripts import head_revision
+from karr_db.migrations.timestamps import is_canonical
+from karr_db.models import Base
+from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, parse_timestamp
+from tests.support.equality import same
+from tests.support.helpers import head_version, schema_versions
+from tests.support.legacy import build_legacy, snapshot
+
+#: Tables adoption adds rows to: the versions it applies, and the benchmarks,
+#: metrics and hardware a save of each run's raw_json derives (karr_db.derive).
+ADDED_TO = frozenset({"schema_version", "benchmarks", "metrics", "hardware"})
+
+
+def _raw_rows(url: str) -> dict[str, dict[Any, dict[str, Any]]]:
+    """Rows as the raw driver returns them from the legacy schema, keyed by primary key."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    rows: dict[str, dict[Any, dict[str, Any]]] = {}
+    with engine.connect() as connection:
+        present = set(sa.inspect(connection).get_table_names())
+        for table in Base.metadata.sorted_tables:
+            if table.name not in present:
+                continue
+            pk = table.primary_key.columns[0].name
+            result = connection.exec_driver_sql(f'SELECT * FROM "{table.name}"').mappings()
+            rows[table.name] = {row[pk]: dict(row) for row in result}
+    engine.dispose()
+    return rows
+
+
+def _typed_rows(url: str) -> dict[str, dict[Any, dict[str, Any]]]:
+    """Rows read through the models' types after adoption."""
+    engine = make_engine(url)
+    rows: dict[str, dict[Any, dict[str, Any]]] = {}
+    with engine.connect() as connection:
+        for table in Base.metadata.sorted_tables:
+            pk = table.primary_key.columns[0].name
+            result = connection.execute(sa.select(table)).mappings()
+            rows[table.name] = {row[pk]: dict(row) for row in result}
+    engine.dispose()
+    return rows
+
+
+def _as_typed(value: Any, column: sa.Column[Any]) -> Any:
+    """What a legacy value must read back as through the column's type."""
+    kind = column.type
+    if value is None:
+        return None
+    if isinstance(kind, UTCDateTime):
+        return parse_timestamp(value)
+    if isinstance(kind, JSONDocument):
+        return json.loads(value) if isinstance(value, str) else value
+    if isinstance(kind, IntBool):
+        return bool(value)
+    if isinstance(kind, Double):
+        return float(value)
+    return value
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_adoption_keeps_every_row_and_leaves_no_drift(
+    empty_url: str, backend: str, version: int, samples_dir: Path
+) -> None:
+    build_legacy(empty_url, version, samples_dir)
+    before = _raw_rows(empty_url)
+    state = migrations.status(empty_url)
+    assert state.needs_adoption
+    assert state.schema_version == version
+    assert migrations.check(empty_url)  # a legacy database is a finding until adopted
+
+    report = migrations.upgrade(empty_url)
+
+    assert report.adopted
+    assert report.to_revision == head_revision()
+    after = _typed_rows(empty_url)
+    compared = 0
+    for table_name, rows in before.items():
+        table = Base.metadata.tables[table_name]
+        if table_name in ADDED_TO:  # versions applied, rows re-derived from raw_json
+            assert after[table_name].keys() >= rows.keys()
+        else:
+            assert after[table_name].keys() == rows.keys(), table_name
+        for key, row in rows.items():
+            for column in table.columns:
+                expected = _as_typed(row[column.name], column)
+                actual = after[table_name][key][column.name]
+                assert same(expected, actual), (table_name, key, column.name, expected, actual)
+                compared += 1
+    assert compared > 400  # the data set really was compared
+    raw_json = {k: r["raw_json"] for k, r in after["runs"].items()}
+    assert any(
+        v["results"][0]["metrics"].get("broken") != v["results"][0]["metrics"].get("broken")
+        for v in raw_json.values()
+    ), "the NaN written by the earlier system reads back as NaN"
+    assert migrations.check(empty_url) == []
+    assert schema_versions(empty_url) == list(range(1, head_version() + 1))
+
+
+def test_adoption_keeps_sqlite_values_byte_for_byte(
+    sqlite_databases: Any, samples_dir: Path
+) -> None:
+    # SQLite only: there adoption changes no column type, so stored values must
+    # stay identical; PostgreSQL converts types and is compared through the
+    # models' types above. Timestamps are the exception: they become the one
+    # canonical text of the same instant (tests/test_legacy_timestamps.py).
+    empty_url = sqlite_databases.empty()
+    build_legacy(empty_url, 2, samples_dir)
+    before = _raw_rows(empty_url)
+    migrations.upgrade(empty_url)
+    after = _raw_rows(empty_url)
+    for table, rows in before.items():
+        if table == "schema_version":
+            continue
+        times = [
+            c.name for c in Base.metadata.tables[table].columns if isinstance(c.type, UTCDateTime)
+        ]
+        if table in ADDED_TO:  # derived rows are added; the legacy ones stay as they were
+            assert set(rows) <= set(after[table]), table
+        else:
+            assert after[table].keys() == rows.keys(), table
+        for key, row in rows.items():
+            for name, value in row.items():
+                stored = after[table][key][name]
+                if name in times:
+                    assert parse_timestamp(stored) == parse_timestamp(value), (table, key, name)
+                    assert stored is None or is_canonical(stored), (table, key, name)
+                else:
+                    assert stored == value, (table, key, name)
+
+
+def test_adopted_sequences_never_reuse_ids(empty_url: str, samples_dir: Path) -> None:
+    build_legacy(empty_url, 2, samples_dir)
+    migrations.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    events = Base.metadata.tables["events"]
+    benchmarks = Base.metadata.tables["benchmarks"]
+    with engine.begin() as connection:
+        event_id = connection.execute(
+            sa.insert(events).values(event_type="x.y").returning(events.c.id)
+        ).scalar_one()
+        highest = connection.execute(sa.select(sa.func.max(benchmarks.c.id))).scalar_one()
+        bench_id = connection.execute(
+            sa.insert(benchmarks).values(test_name="t").returning(benchmarks.c.id)
+        ).scalar_one()
+    engine.dispose()
+    assert event_id == 10  # 6..9 were used once and deleted
+    assert bench_id > highest
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("runs", "timestamp", "yesterday"),
+        ("runs", "raw_json", "{not json"),
+        ("metrics", "metric_value", "fast"),
+    ],
+)
+def test_unconvertible_value_stops_adoption_and_changes_nothing(
+    empty_url: str, samples_dir: Path, table: str, column: str, value: str
+) -> None:
+    if table == "metrics" and empty_url.startswith("postgresql"):
+        # A REAL column holds text only on SQLite; on PostgreSQL the earlier
+        # schema could not have stored it, so use a TEXT-typed column there.
+        table, column = "benchmarks", "timestamp"
+    build_legacy(empty_url, 1, samples_dir)
+    engine = sa.create_engine(empty_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    pk = "id"
+    with engine.begin() as connection:
+        victim = connection.exec_driver_sql(f"SELECT max({pk}) FROM {table}").scalar_one()
+        connection.execute(
+            sa.text(f"UPDATE {table} SET {column} = :v WHERE {pk} = :k"), {"v": value, "k": victim}
+        )
+    engine.dispose()
+    before = snapshot(empty_url)
+
+    with pytest.raises(AdoptionError) as caught:
+        migrations.upgrade(empty_url)
+
+    message = str(caught.value)
+    assert f"{table}.{column}" in message
+    assert repr(victim) in message
+    assert caught.value.table == table
+    assert caught.value.column == column
+    assert caught.value.row == victim
+    assert snapshot(empty_url) == before
+
+
+def test_column_unknown_to_the_reference_is_refused(empty_url: str, samples_dir: Path) -> None:
+    build_legacy(empty_url, 1, samples_dir, extra=["ALTER TABLE runs ADD COLUMN gpu_temp REAL"])
+    before = snapshot(empty_url)
+    with pytest.raises(AdoptionError, match=r"runs\.gpu_temp"):
+        migrations.upgrade(empty_url)
+    assert snapshot(empty_url) == before
+
+
+def test_adoption_through_the_alembic_command(
+    empty_url: str, samples_dir: Path, run_alembic: Any
+) -> None:
+    build_legacy(empty_url, 1, samples_dir)
+    result = run_alembic(empty_url, "upgrade", "head")
+    assert result.returncode == 0, result.stderr
+    assert migrations.check(empty_url) == []
+    assert schema_versions(empty_url) == list(range(1, head_version() + 1))

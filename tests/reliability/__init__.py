@@ -1,0 +1,1 @@
+"""Crash, load, connection-loss, hostile-input and security tests."""

@@ -1,0 +1,1 @@
+"""Tests without a database: documents, samples, the generated docs."""
