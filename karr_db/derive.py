@@ -40,12 +40,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from itertools import chain
+from multiprocessing import get_context
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
@@ -63,8 +68,8 @@ from karr_db.documents import (
     load_document,
 )
 from karr_db.errors import KarrError, SchemaError
-from karr_db.models import Benchmark
 from karr_db.limits import MAX_INDEXED_BYTES
+from karr_db.models import Benchmark
 from karr_db.models.types import (
     SQLITE_NAN,
     decode_json,
@@ -151,16 +156,31 @@ class DeriveReport(BaseModel):
 # --- reading stored runs ---------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Derived:
+#: One result of a document as its benchmark row needs it: test name, version,
+#: run number, passed, timestamp text, and its flattened (name, value) pairs.
+_Result = tuple[str, str | None, int | None, bool | None, str | None, list[tuple[str, float]]]
+
+
+class _Derived(NamedTuple):
     """What derivation needs of one document a save accepts: exactly what
-    :func:`load_document` and :func:`hardware_row` give, without the rest."""
+    :func:`load_document` and :func:`hardware_row` give, without the rest. Plain
+    values, so that worker processes can hand it back cheaply."""
 
     fingerprint: str
-    #: The document's results, each with its flattened (name, value) pairs.
-    results: list[tuple[BenchmarkResult, list[tuple[str, float]]]]
+    results: list[_Result]
     #: The ``hardware`` row a save writes (its first column the fingerprint), or None.
     hardware: tuple[Any, ...] | None
+
+
+def _result(result: BenchmarkResult, flat: list[tuple[str, float]]) -> _Result:
+    return (
+        result.test_name,
+        result.test_version,
+        result.run_number,
+        result.passed,
+        result.timestamp,
+        flat,
+    )
 
 
 @dataclass
@@ -216,7 +236,7 @@ def _derived(text: str | None) -> _Derived:
     return _Derived(
         doc.run_id,
         [
-            (result, [(f.name, f.value) for f in flat])
+            _result(result, [(f.name, f.value) for f in flat])
             for result, flat in zip(doc.model.results, doc.metrics, strict=True)
         ],
         hardware_row(doc),
@@ -254,7 +274,7 @@ def _quick(text: str | None) -> _Derived | None:
         model = ResultDocument.model_validate(document)
     except PydanticValidationError:
         return None
-    results: list[tuple[BenchmarkResult, list[tuple[str, float]]]] = []
+    results: list[_Result] = []
     for result in model.results:
         flat: list[tuple[str, float]] = []
         if not _flat(result.metrics, "", flat):
@@ -265,7 +285,7 @@ def _quick(text: str | None) -> _Derived | None:
             for name in names
         ):
             return None
-        results.append((result, flat))
+        results.append(_result(result, flat))
     run_id = _run_id(canonical)
     hardware = None
     if model.system_info is not None:
@@ -349,15 +369,29 @@ def _batches(connection: Connection, batch_size: int) -> Iterator[list[tuple[Any
         last = rows[-1][0]
 
 
-def _load(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[_Stored]:
+def _parse(texts: list[str | None]) -> list[_Derived | str]:
+    """:func:`_derived` of each text, or why a save would refuse it (run in a worker
+    process or in this one)."""
+    parsed: list[_Derived | str] = []
+    for text in texts:
+        try:
+            parsed.append(_derived(text))
+        except (KarrError, ValueError) as exc:
+            parsed.append(str(exc))
+    return parsed
+
+
+def _load(
+    connection: Connection, rows: Sequence[tuple[Any, ...]], parsed: Sequence[_Derived | str]
+) -> list[_Stored]:
     """The batch's documents and their existing derived rows (three statements)."""
     runs = {r[0]: _Stored(r[0], r[1]) for r in rows}
-    for run_id, _, text in rows:
+    for (run_id, _, _), result in zip(rows, parsed, strict=True):
         stored = runs[run_id]
-        try:
-            stored.document = _derived(text)
-        except (KarrError, ValueError) as exc:
-            stored.problem = str(exc)
+        if isinstance(result, str):
+            stored.problem = result
+        else:
+            stored.document = result
     ids = list(runs)
     marks = _placeholders(connection, len(ids))
     for bid, run_id, name in connection.exec_driver_sql(
@@ -411,8 +445,8 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
         rows_by_name: dict[str | None, deque[int]] = {}
         for bid, name in run.benchmarks:
             rows_by_name.setdefault(name, deque()).append(bid)
-        for result, flat in doc.results:
-            matches = rows_by_name.get(result.test_name)
+        for test_name, version, number, passed, timestamp, flat in doc.results:
+            matches = rows_by_name.get(test_name)
             if matches:
                 bid = matches.popleft()
                 present = run.metric_names[bid]
@@ -426,11 +460,11 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
             new_benchmarks.append(
                 (
                     run.id,
-                    result.test_name,
-                    result.test_version,
-                    result.run_number,
-                    flag(result.passed),
-                    stamp(parse_timestamp(result.timestamp)),
+                    test_name,
+                    version,
+                    number,
+                    flag(passed),
+                    stamp(parse_timestamp(timestamp)),
                     created,
                 )
             )
@@ -458,15 +492,19 @@ def derive_rows(
     *,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
 ) -> DeriveReport:
     """Give every stored run the benchmark, metric and hardware rows a fresh save of its
     ``raw_json`` would produce, in the caller's transaction (see the module docstring).
 
     On SQLite the transaction must hold the write lock (adoption's does;
     :func:`rederive` begins IMMEDIATE). The fingerprints computed on the way are
-    kept for :func:`fill_fingerprints` in the same transaction.
+    kept for :func:`fill_fingerprints` in the same transaction. ``workers``
+    processes check the documents (see :func:`_workers` for the default; 0 checks
+    them here); only this connection writes.
     """
     total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
+    count = _workers(total) if workers is None else workers
     if connection.dialect.name == "sqlite":
         # Millions of metric rows go into tables and indexes far larger than
         # SQLite's default 2 MB page cache; a larger cache for this connection
@@ -474,27 +512,110 @@ def derive_rows(
         cache = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
         connection.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
         try:
-            return _derive_all(connection, total, progress, batch_size)
+            return _derive_all(connection, total, progress, batch_size, count)
         finally:
             connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
-    return _derive_all(connection, total, progress, batch_size)
+    return _derive_all(connection, total, progress, batch_size, count)
+
+
+#: Runs from which :func:`derive_rows` checks documents in worker processes by
+#: default: starting them (a fresh interpreter importing the layer) costs about
+#: a second, what checking ~2,000 documents here costs.
+POOL_FROM_RUNS = 2000
+
+
+def _workers(total: int) -> int:
+    """Worker processes for ``total`` runs: one per CPU (at most 4), none for few runs."""
+    if total < POOL_FROM_RUNS:
+        return 0
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+class _Parser:
+    """Checks the documents of the next batch while this process writes the rows of
+    the current one: in ``workers`` processes (spawned, so that no database
+    connection or lock is inherited), or here when there are none or they fail."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            try:
+                self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+            except (OSError, ValueError) as exc:
+                logger.warning("checking documents in this process: %s", exc)
+
+    def submit(self, texts: list[str | None]) -> Callable[[], list[_Derived | str]]:
+        """Start checking ``texts``; the returned call gives the results in order."""
+        pool = self.pool
+        if pool is None:
+            return lambda: _parse(texts)
+        size = -(-len(texts) // self.workers)
+        try:
+            futures = [
+                pool.submit(_parse, texts[start : start + size])
+                for start in range(0, len(texts), size)
+            ]
+        except (BrokenProcessPool, RuntimeError) as exc:
+            return self._here(texts, exc)
+
+        def results() -> list[_Derived | str]:
+            try:
+                return [item for future in futures for item in future.result()]
+            except (BrokenProcessPool, OSError) as exc:
+                return self._here(texts, exc)()
+
+        return results
+
+    def _here(
+        self, texts: list[str | None], exc: BaseException
+    ) -> Callable[[], list[_Derived | str]]:
+        logger.warning("worker processes failed (%s); checking documents in this process", exc)
+        self.close()
+        return lambda: _parse(texts)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+#: Batches whose documents are being checked while one is written.
+_AHEAD = 2
 
 
 def _derive_all(
-    connection: Connection, total: int, progress: Progress | None, batch_size: int
+    connection: Connection,
+    total: int,
+    progress: Progress | None,
+    batch_size: int,
+    workers: int,
 ) -> DeriveReport:
     report = DeriveReport()
     stash = _stash(connection)
     done = 0
-    for rows in _batches(connection, batch_size):
-        runs = _load(connection, rows)
-        report = report.merged(_derive_batch(connection, runs))
-        for run in runs:
-            if run.document is not None:
-                stash[run.id] = (run.document.fingerprint, run.age())
-        done += len(rows)
-        if progress is not None:
-            progress(done, total)
+    parser = _Parser(workers)
+    pending: deque[tuple[list[tuple[Any, ...]], Callable[[], list[_Derived | str]]]] = deque()
+    try:
+        # Batches ahead: their documents are checked (in the workers) while the
+        # rows of the oldest go in here.
+        for rows in chain(_batches(connection, batch_size), [None]):
+            if rows is not None:
+                pending.append((rows, parser.submit([r[2] for r in rows])))
+                if len(pending) <= _AHEAD:
+                    continue
+            while pending and (rows is None or len(pending) > _AHEAD):
+                current, results = pending.popleft()
+                runs = _load(connection, current, results())
+                report = report.merged(_derive_batch(connection, runs))
+                for run in runs:
+                    if run.document is not None:
+                        stash[run.id] = (run.document.fingerprint, run.age())
+                done += len(current)
+                if progress is not None:
+                    progress(done, total)
+    finally:
+        parser.close()
     if report.refused:
         logger.warning(
             "%d stored document(s) would be refused by a save; nothing derived for them, e.g. %s",
