@@ -34,6 +34,14 @@ Rules, decided here where the issue was silent:
 Everything runs in the caller's transaction (adoption's, or one opened by
 :func:`rederive`), a batch of runs at a time, with the bulk insert path of
 ``save_many`` (``executemany`` on SQLite, ``COPY``/``unnest`` on PostgreSQL).
+
+Speed (issue 10, item 9: adoption with derivation within 3x of adoption
+without): documents are checked by :func:`_quick`, the save path's checks with
+cheaper code, which accepts only what :func:`load_document` accepts and gives
+the same rows (anything else goes through :func:`load_document` itself;
+``tests/test_derive_fast.py`` holds the two together); and, from
+:data:`POOL_FROM_RUNS` runs, in forked worker processes two batches ahead of
+the writes, which stay on the caller's one connection and transaction.
 """
 
 from __future__ import annotations
@@ -49,7 +57,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
@@ -525,23 +533,32 @@ POOL_FROM_RUNS = 2000
 
 
 def _workers(total: int) -> int:
-    """Worker processes for ``total`` runs: one per CPU (at most 4), none for few runs."""
-    if total < POOL_FROM_RUNS:
+    """Worker processes for ``total`` runs: one per CPU (at most 4); none for few runs,
+    nor where processes cannot be forked (see :class:`_Parser`)."""
+    if total < POOL_FROM_RUNS or "fork" not in get_all_start_methods():
         return 0
     return max(1, min(4, os.cpu_count() or 1))
 
 
 class _Parser:
-    """Checks the documents of the next batch while this process writes the rows of
-    the current one: in ``workers`` processes (spawned, so that no database
-    connection or lock is inherited), or here when there are none or they fail."""
+    """Checks the documents of the batches ahead while this process writes the rows
+    of the current one: in ``workers`` processes, or here when there are none or
+    they fail.
+
+    Workers are forked: a spawned one re-imports the caller's main module, and a
+    script calling ``upgrade`` without an ``if __name__ == "__main__"`` guard would
+    run its upgrade again in the worker, which would wait for this transaction's
+    lock while this transaction waits for the worker. A forked worker only runs
+    :func:`_parse` on the texts it is sent; it never touches the connection it
+    inherits and leaves through ``os._exit``.
+    """
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
         if workers > 0:
             try:
-                self.pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+                self.pool = ProcessPoolExecutor(workers, mp_context=get_context("fork"))
             except (OSError, ValueError) as exc:
                 logger.warning("checking documents in this process: %s", exc)
 
