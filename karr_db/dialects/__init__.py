@@ -83,6 +83,12 @@ class Dialect(Protocol):
     ) -> int:
         """Insert rows, skipping conflicting ones (``ON CONFLICT DO NOTHING``); how many went in."""
 
+    def metric_names_of(
+        self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
+    ) -> list[tuple[int, str]]:
+        """``(benchmark_id, metric_name)`` of the metric rows of some benchmarks, which
+        belong to ``run_ids``: by the cheapest plan each database has for it."""
+
     def lock_event_log(self, connection: Connection) -> None:
         """Take the event log's append lock until the transaction ends."""
 

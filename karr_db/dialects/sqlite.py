@@ -105,6 +105,19 @@ class SQLiteDialect:
         )
         return max(int(result.rowcount or 0), 0)
 
+    def metric_names_of(
+        self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
+    ) -> list[tuple[int, str]]:
+        # From the runs' benchmarks to their metrics: a plain join may start at
+        # metrics and scan every metric row once per call.
+        marks = ", ".join("?" * len(run_ids))
+        rows = connection.exec_driver_sql(
+            "SELECT benchmark_id, metric_name FROM metrics WHERE benchmark_id IN "
+            f"(SELECT id FROM benchmarks WHERE run_id IN ({marks}))",
+            tuple(run_ids),
+        ).all()
+        return [(row[0], row[1]) for row in rows]
+
     def lock_event_log(self, connection: Connection) -> None:
         # An INSERT that inserts nothing takes the database's write lock (waiting
         # out the busy timeout), so a DEFERRED transaction that reads before it
