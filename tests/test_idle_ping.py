@@ -1,0 +1,79 @@
+"""PostgreSQL pooled connections: pinged after idling, read-only without an extra statement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from karr_db import db
+from karr_db.db import make_engine, transaction
+from karr_db.errors import StorageError
+
+
+def _statements(engine: sa.Engine) -> list[str]:
+    sent: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _record(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    return sent
+
+
+def _backend_pid(engine: sa.Engine) -> int:
+    with transaction(engine) as session:
+        return int(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+
+
+def test_a_connection_killed_while_idle_is_replaced_at_checkout(
+    migrated_postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)  # every pooled connection counts as idle
+    engine = make_engine(migrated_postgres_url, pool_size=1, max_overflow=0)
+    admin = make_engine(migrated_postgres_url, poolclass=sa.pool.NullPool)
+    try:
+        pid = _backend_pid(engine)
+        with admin.connect() as connection:
+            assert connection.execute(sa.select(sa.func.pg_terminate_backend(pid))).scalar_one()
+        assert _backend_pid(engine) != pid  # the ping found it dead: a new connection
+    finally:
+        engine.dispose()
+        admin.dispose()
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged(migrated_postgres_url: str) -> None:
+    engine = make_engine(migrated_postgres_url, pool_size=1, max_overflow=0)
+    try:
+        _backend_pid(engine)
+        sent = _statements(engine)
+        with transaction(engine) as session:
+            session.connection().exec_driver_sql("SELECT 2")
+        assert sent == ["SELECT 2"]  # no SELECT 1 of a ping before it
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("pre_ping", [None, True])
+def test_read_only_units_of_work_send_no_extra_statement(
+    migrated_postgres_url: str, pre_ping: bool | None
+) -> None:
+    """BEGIN READ ONLY comes from psycopg's read_only, not a SET TRANSACTION statement;
+    the next unit of work on the same pooled connection is writable again (also
+    with SQLAlchemy's own pre-ping, whose SELECT 1 leaves a transaction open)."""
+    options = {} if pre_ping is None else {"pool_pre_ping": True}
+    engine = make_engine(migrated_postgres_url, pool_size=1, max_overflow=0, **options)
+    try:
+        sent = _statements(engine)
+        with transaction(engine, readonly=True) as session:
+            connection = session.connection()
+            assert connection.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
+        assert sent == ["SHOW transaction_read_only"]
+        with pytest.raises(StorageError), transaction(engine, readonly=True) as session:
+            session.connection().exec_driver_sql("CREATE TEMP TABLE t (x int)")
+        with transaction(engine) as session:
+            value = session.connection().exec_driver_sql("SHOW transaction_read_only")
+            assert value.scalar_one() == "off"
+    finally:
+        engine.dispose()
