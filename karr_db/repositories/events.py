@@ -239,7 +239,7 @@ class EventsRepository:
             params["since"] = since
         if until is not None:
             params["until"] = until
-        stmt = _read_statement(connection.dialect.name, frozenset(params))
+        stmt = _read_statement(frozenset(params))
         rows = connection.execute(stmt, params).all()
         items = [_event(row) for row in rows[:limit]]
         return EventPage.model_construct(
@@ -253,7 +253,7 @@ _event = row_builder(EventDTO)
 
 
 @cache
-def _read_statement(dialect: str, shape: frozenset[str]) -> Select[Any]:
+def _read_statement(shape: frozenset[str]) -> Select[Any]:
     """The statement of :meth:`EventsRepository.read_after` for one set of filters,
     built once: columns, not ORM entities, and values as bound parameters.
 
@@ -263,12 +263,11 @@ def _read_statement(dialect: str, shape: frozenset[str]) -> Select[Any]:
     dialects, so PostgreSQL skips psycopg's parse plus the marker walk over it
     for payloads that hold no marker.
     """
-    data = cast(Event.data, Text) if dialect == "postgresql" else type_coerce(Event.data, Text)
     stmt = select(
         Event.id,
         Event.event_type,
         Event.source_id,
-        type_coerce(data, _JSONText()),
+        type_coerce(cast(Event.data, Text), _JSONText()),  # a no-op CAST on SQLite
         Event.created_at,
     ).where(Event.id > bindparam("after_id"))
     if "event_types" in shape:
