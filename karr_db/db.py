@@ -181,7 +181,21 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
         if connection.info.get(READ_ONLY_OPTION, False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
             connection.info[READ_ONLY_OPTION] = read_only
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        statement = f"BEGIN {mode}"
+        # Straight to the driver: through exec_driver_sql this BEGIN was a fifth of
+        # an empty unit of work (execution context, result, events). Its errors
+        # (SQLITE_BUSY after the busy timeout) still leave as SQLAlchemy's.
+        try:
+            connection.connection.dbapi_connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                statement,
+                None,
+                exc,
+                sqlite3.Error,
+                hide_parameters=True,
+                dialect=connection.dialect,
+            ) from exc
 
     return engine
 

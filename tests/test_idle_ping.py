@@ -1,4 +1,4 @@
-"""PostgreSQL pooled connections: pinged after idling, read-only without an extra statement."""
+"""Connections: pinged after idling (PostgreSQL), read-only and BEGIN without extra statements."""
 
 from __future__ import annotations
 
@@ -76,4 +76,29 @@ def test_read_only_units_of_work_send_no_extra_statement(
             value = session.connection().exec_driver_sql("SHOW transaction_read_only")
             assert value.scalar_one() == "off"
     finally:
+        engine.dispose()
+
+
+def test_a_busy_sqlite_begin_is_a_concurrency_error(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN goes straight to the driver; a write lock it cannot get within the busy
+    timeout still leaves as the layer's retryable error, not sqlite3's."""
+    import sqlite3
+
+    from karr_db.errors import ConcurrencyError
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT", 0.05)
+    path = tmp_path / "busy.db"
+    engine = make_engine(f"sqlite:///{path}")
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ConcurrencyError), transaction(engine, immediate=True):
+            pass
+        holder.execute("ROLLBACK")
+        with transaction(engine, immediate=True) as session:  # the pooled connection is fine
+            assert session.connection().exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        holder.close()
         engine.dispose()
