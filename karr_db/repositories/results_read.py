@@ -28,7 +28,13 @@ from sqlalchemy import (
 
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories.base import row_builder
-from karr_db.repositories.results_dto import MetricPoint, RunSummary
+from karr_db.repositories.results_dto import (
+    BenchmarkDetail,
+    HardwareInfo,
+    MetricPoint,
+    RunDetail,
+    RunSummary,
+)
 from karr_db.repositories.results_page import page_statement
 
 #: Every read statement here: columns of any types.
@@ -56,6 +62,11 @@ _EQUAL: dict[str, Any] = {
 _FILTERS = (*_EQUAL, "since", "until")
 
 summary = row_builder(RunSummary)
+detail = row_builder(RunDetail, (*RunSummary.model_fields, "benchmarks", "hardware"))
+benchmark = row_builder(BenchmarkDetail)
+hardware = row_builder(HardwareInfo)
+#: Where each order field sits in a summary row (its cursor value is read from there).
+SUMMARY_INDEX = {name: index for index, name in enumerate(RunSummary.model_fields)}
 point = row_builder(MetricPoint)
 
 
