@@ -123,8 +123,10 @@ class Raw:
             if self.dialect == "sqlite":  # psycopg decodes jsonb and timestamptz itself
                 for row in rows:
                     _ = None if row[3] is None else json.loads(row[3])
-                    _ = None if row[4] is None else datetime.fromisoformat(row[4]).replace(
-                        tzinfo=UTC
+                    _ = (
+                        None
+                        if row[4] is None
+                        else datetime.fromisoformat(row[4]).replace(tzinfo=UTC)
                     )
             read += len(rows)
             if len(rows) < 1000:

@@ -8,7 +8,7 @@ import pytest
 
 from karr_db.repositories.base import row_builder
 from karr_db.repositories.events import EventDTO
-from karr_db.repositories.results_dto import AggregateRow, MetricPoint, RunSummary
+from karr_db.repositories.results.dto import AggregateRow, MetricPoint, RunSummary
 
 
 def test_equals_the_validated_dto() -> None:
@@ -45,5 +45,5 @@ def test_refuses_what_it_cannot_build() -> None:
         row_builder(MetricPoint, ["run_id", "nope"])
     with pytest.raises(ValueError, match="plain default"):
         row_builder(AggregateRow, ["metric"])  # group, count, ... are required
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="shorter"):
         row_builder(MetricPoint)(("too", "short"))

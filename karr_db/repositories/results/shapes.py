@@ -28,14 +28,14 @@ from sqlalchemy import (
 
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories.base import row_builder
-from karr_db.repositories.results_dto import (
+from karr_db.repositories.results.dto import (
     BenchmarkDetail,
     HardwareInfo,
     MetricPoint,
     RunDetail,
     RunSummary,
 )
-from karr_db.repositories.results_page import page_statement
+from karr_db.repositories.results.page import page_statement
 
 #: Every read statement here: columns of any types.
 Statement = Select[*tuple[Any, ...]]
