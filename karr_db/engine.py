@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 
 from karr_db.errors import (
     ConcurrencyError,
@@ -181,16 +182,90 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
         if connection.info.get(READ_ONLY_OPTION, False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
             connection.info[READ_ONLY_OPTION] = read_only
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        statement = f"BEGIN {mode}"
+        # Straight to the driver: through exec_driver_sql this BEGIN was a fifth of
+        # an empty unit of work (execution context, result, events). Its errors
+        # (SQLITE_BUSY after the busy timeout) still leave as SQLAlchemy's.
+        try:
+            connection.connection.dbapi_connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(
+                statement,
+                None,
+                exc,
+                sqlite3.Error,
+                hide_parameters=True,
+                dialect=connection.dialect,
+            ) from exc
 
     return engine
 
 
+#: A pooled PostgreSQL connection idle for longer than this (seconds) is pinged at
+#: checkout before it is handed out; see :func:`_ping_idle_connections`.
+PING_AFTER_IDLE = 1.0
+_IDLE_SINCE = "karr_idle_since"
+
+
 def _postgresql_engine(url: URL, **kwargs: Any) -> Engine:
     connect_args = {"options": "-c TimeZone=UTC", **kwargs.pop("connect_args", {})}
-    kwargs.setdefault("pool_pre_ping", True)
+    ping_idle = "pool_pre_ping" not in kwargs
     kwargs.setdefault("json_serializer", partial(json.dumps, allow_nan=False, ensure_ascii=False))
-    return create_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    if ping_idle:
+        _ping_idle_connections(engine)
+    else:
+
+        @event.listens_for(engine, "checkout")
+        def _close_ping_transaction(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            # SQLAlchemy's ping leaves psycopg in the transaction its SELECT 1
+            # opened; closed here so that BEGIN READ ONLY can still be chosen.
+            from psycopg.pq import TransactionStatus
+
+            if dbapi_connection.info.transaction_status != TransactionStatus.IDLE:
+                dbapi_connection.rollback()
+
+    return engine
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it sat idle for
+    :data:`PING_AFTER_IDLE` seconds: a dead one (server restarted, backend
+    terminated while idle) is replaced before the caller sees it.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: two round trips
+    (psycopg's implicit BEGIN and ``SELECT 1``) on top of a read's one, most of
+    what a short read cost on loopback. A connection checked in a moment ago is
+    alive unless its backend died in that moment; then the first statement fails
+    with :class:`~karr_db.errors.ConnectionLostError` (retryable,
+    :func:`karr_db.retry.run_transaction` re-runs it) and SQLAlchemy invalidates
+    the pool, so the next unit of work connects afresh. A server restart takes
+    longer than the threshold, so every connection that lived through one is pinged.
+    Pass ``pool_pre_ping=True`` to :func:`make_engine` to ping on every checkout.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE:
+            return  # just connected, or in use a moment ago
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                # The pool discards this connection and checks out another (or a new one).
+                raise DisconnectionError(str(exc)) from exc
+            raise
 
 
 #: PostgreSQL SQLSTATEs after which the server has rolled the transaction back

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -159,15 +159,16 @@ def transaction(
         if immediate or readonly:
             # The first connection a session procures gets these
             # options before its BEGIN is emitted.
-            connection = session.connection(
-                execution_options={
-                    SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
-                    READ_ONLY_OPTION: readonly,
-                }
-            )
-            statement = for_connection(connection).read_only_statement
-            if readonly and statement is not None:
-                connection.exec_driver_sql(statement)
+            options: dict[str, Any] = {
+                SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
+                READ_ONLY_OPTION: readonly,
+            }
+            if readonly:
+                # PostgreSQL: psycopg opens the transaction with BEGIN READ ONLY,
+                # no SET TRANSACTION round trip (reset when the connection goes
+                # back to the pool). SQLite: the engine's query_only pragma.
+                options.update(for_connection(engine).read_only_options)
+            session.connection(execution_options=options)
         yield UnitOfWork(session)
 
 

@@ -12,7 +12,7 @@ before (see tests/test_results_statements.py and docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -50,9 +50,9 @@ class Dialect(Protocol):
     supports_roles: bool
     #: Whether ``karr-db backup`` copies the database (a file) itself, or points to pg_dump.
     backup_by_copy: bool
-    #: What makes a read-only unit of work refuse writes at BEGIN (``None``: the
-    #: connection's own setting does, as SQLite's ``query_only`` pragma).
-    read_only_statement: str | None
+    #: Execution options that make a read-only unit of work refuse writes from its
+    #: BEGIN on (none on SQLite: the engine's ``query_only`` pragma does).
+    read_only_options: Mapping[str, Any]
 
     def bulk_insert(
         self,

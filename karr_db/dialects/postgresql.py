@@ -4,10 +4,11 @@ ids from sequences, the advisory lock, LISTEN/NOTIFY, ``percentile_cont``."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func
@@ -77,7 +78,7 @@ class PostgreSQLDialect:
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False
-    read_only_statement: str | None = "SET TRANSACTION READ ONLY"
+    read_only_options: Mapping[str, Any] = MappingProxyType({"postgresql_readonly": True})
 
     def bulk_insert(
         self,

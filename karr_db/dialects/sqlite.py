@@ -4,9 +4,10 @@ the write lock, BEGIN IMMEDIATE-style locking, polling instead of notifications.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, func, or_
@@ -48,7 +49,7 @@ class SQLiteDialect:
     retries_begin_immediate = True
     supports_roles = False
     backup_by_copy = True
-    read_only_statement: str | None = None
+    read_only_options: Mapping[str, Any] = MappingProxyType({})
 
     def bulk_insert(
         self,

@@ -64,18 +64,33 @@ def parse_timestamp(value: str | datetime | None) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        parsed = value
-    else:
-        text = value.strip()
-        if not text:
-            return None
+        parsed: datetime | None = value
+    elif value[:1].isdigit():
+        # The common case, the canonical text this layer writes, parsed as is
+        # (stripping and re-zoning every stored timestamp was a quarter of a page).
         try:
-            parsed = datetime.fromisoformat(text)
+            parsed = datetime.fromisoformat(value)
         except ValueError:
-            raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
+            parsed = _parse_text(value)
+    else:
+        parsed = _parse_text(value)
+    if parsed is None:
+        return None
+    if parsed.tzinfo is UTC:  # what fromisoformat gives for +00:00, and psycopg in UTC
+        return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _parse_text(value: str) -> datetime | None:
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not an ISO-8601 timestamp: {value!r}") from None
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -302,15 +317,24 @@ class JSONDocument(TypeDecorator[Any]):
         if value is None:
             return None
         if dialect.name != "postgresql":
-            if not value.strip():
-                return None
-            # json.loads also accepts the bare NaN/Infinity tokens that the
-            # earlier system's json.dumps wrote.
-            parsed = json.loads(value)
-            if "$" not in value and "\\u0024" not in value:
-                # No "$" anywhere, so no marker key: the walk of decode_json
-                # would change nothing (it was most of reading an event or a
-                # document back).
-                return parsed
-            value = parsed
+            return loads_json(value)
         return decode_json(value)
+
+
+def loads_json(text: str | None) -> Any:
+    """The value of stored JSON text (SQLite's column, or JSONB read as ``::text``).
+
+    Reading JSONB as text and decoding it here spares PostgreSQL readers the
+    :func:`decode_json` walk over psycopg's parsed value whenever the text has
+    no marker, as on SQLite.
+    """
+    if text is None or not text or (text[0].isspace() and not text.strip()):
+        return None
+    # json.loads also accepts the bare NaN/Infinity tokens that the earlier
+    # system's json.dumps wrote.
+    parsed = json.loads(text)
+    if "$" not in text and "\\u0024" not in text:
+        # No "$" anywhere, so no marker key: the walk of decode_json would
+        # change nothing (it was most of reading an event or a document back).
+        return parsed
+    return decode_json(parsed)

@@ -17,6 +17,7 @@ from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.base import Page
+from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import (
     AggregateRow,
     Comparison,
@@ -31,7 +32,6 @@ from karr_db.repositories.results.filters import (
     LEADERBOARD_ORDER_FIELDS,
     MAX_LIMIT,
     RunFilter,
-    _after_point,
     _check_limit,
     _conditions,
     _decode_point,
@@ -233,60 +233,33 @@ class ResultsAnalysis:
         benchmark and metric row), so a history of any length is read in pages
         of at most :data:`MAX_LIMIT` points instead of all at once.
         """
-        f = _parse_filter(filters)
-        if model is not None or engine is not None:
-            f = f.model_copy(
-                update={
-                    "model": model if model is not None else f.model,
-                    "engine": engine if engine is not None else f.engine,
-                }
-            )
+        params = shapes.filter_params(_parse_filter(filters))
+        if model is not None:
+            params["f_model"] = model
+        if engine is not None:
+            params["f_engine"] = engine
         _check_limit(limit)
-        conds = [Metric.metric_name == metric, *_conditions(f)]
+        params["metric"] = metric
+        params["limit"] = limit + 1
         if test_name is not None:
-            conds.append(Benchmark.test_name == test_name)
+            params["test_name"] = test_name
+        after: str | None = None
         if cursor is not None:
-            conds.append(_after_point(*_decode_point(cursor)))
-        stmt = (
-            _with_hardware(
-                select(
-                    Run.id.label("run_id"),
-                    Run.timestamp,
-                    Benchmark.test_name,
-                    Benchmark.run_number,
-                    Metric.metric_value.label("value"),
-                    Benchmark.id.label("benchmark_id"),
-                    Metric.id.label("metric_id"),
-                )
-                .select_from(Metric)
-                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-                .join(Run, Run.id == Benchmark.run_id),
-                _filters_hardware(f),
-            )
-            .where(*conds)
-            .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
-            .limit(limit + 1)
-        )
+            timestamp, run_id, benchmark_id, metric_id = _decode_point(cursor)
+            after = "null" if timestamp is None else "value"
+            params.update(c_run=run_id, c_benchmark=benchmark_id, c_metric=metric_id)
+            if timestamp is not None:
+                params["c_time"] = timestamp
+        stmt = shapes.history_statement(params, test_name is not None, after)
         with _translated("reading a metric history"):
-            rows = self.session.execute(stmt).all()
+            rows = self.session.connection().execute(stmt, params).all()
         # Columns come typed from the database: no per-row validation needed.
-        items = [
-            MetricPoint.model_construct(
-                run_id=r.run_id,
-                timestamp=r.timestamp,
-                test_name=r.test_name,
-                run_number=r.run_number,
-                value=r.value,
-            )
-            for r in rows[:limit]
-        ]
+        items = [shapes.point(r[:5]) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_point(
-                last.timestamp, last.run_id, last.benchmark_id, last.metric_id
-            )
-        return Page[MetricPoint](items=items, next_cursor=next_cursor)
+            next_cursor = _encode_point(last[1], last[0], last[5], last[6])
+        return Page[MetricPoint].model_construct(items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:
         """Metric values of two or more runs side by side, the first as baseline (one statement).

@@ -61,8 +61,8 @@ def page_statement(
     conditions: list[ColumnElement[bool]],
     column: Any,
     descending: bool,
-    limit: int,
-    offset: int | None,
+    limit: Any,
+    offset: Any | None,
     *,
     hardware_filtered: bool,
     lateral: bool,
@@ -70,7 +70,8 @@ def page_statement(
     """One page of run summaries, ``limit`` rows at most, in the cursor order.
 
     The columns are the summary's, named as :class:`RunSummary`'s fields (the
-    order value is read from its own column, not selected twice).
+    order value is read from its own column, not selected twice). ``limit`` and
+    ``offset`` (``None``: none) are numbers or bound parameters.
     """
     if hardware_filtered:
         stmt = (
@@ -84,14 +85,14 @@ def page_statement(
             .order_by(*_ordering(column, Run.id, descending))
             .limit(limit)
         )
-        return stmt.offset(offset) if offset else stmt
+        return stmt.offset(offset) if offset is not None else stmt
     inner = (
         select(*RUN_COLUMNS)
         .where(*conditions)
         .order_by(*_ordering(column, Run.id, descending))
         .limit(limit)
     )
-    if offset:
+    if offset is not None:
         inner = inner.offset(offset)
     page = inner.subquery("page")
     if lateral:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
@@ -15,12 +15,12 @@ from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Run
 from karr_db.repositories.base import Page
 from karr_db.repositories.results import lookup as results_lookup
-from karr_db.repositories.results.dto import BenchmarkDetail, HardwareInfo, RunDetail, RunSummary
+from karr_db.repositories.results import shapes
+from karr_db.repositories.results.dto import RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     MAX_LIMIT,
     ORDER_FIELDS,
     RunFilter,
-    _after,
     _check_limit,
     _conditions,
     _decode_cursor,
@@ -29,12 +29,10 @@ from karr_db.repositories.results.filters import (
     _parse_filter,
     _with_hardware,
 )
-from karr_db.repositories.results.page import page_statement
 from karr_db.repositories.results.statements import (
     _DETAIL_BENCHMARKS,
     _DETAIL_METRICS,
     _DETAIL_RUN,
-    _HARDWARE_FIELDS,
     _SUMMARY_BY_ID,
     _SUMMARY_FIELDS,
     _summary,
@@ -73,30 +71,16 @@ class ResultsReads:
                 raise NotFoundError("run", run_id)
             benchmarks = connection.execute(_DETAIL_BENCHMARKS, {"run_id": run_id}).all()
             metrics = connection.execute(_DETAIL_METRICS, {"run_id": run_id}).all()
-        by_benchmark: dict[int, dict[str, float | None]] = {b.id: {} for b in benchmarks}
+        by_benchmark: dict[int, dict[str, float | None]] = {b[0]: {} for b in benchmarks}
         for benchmark_id, name, value in metrics:
             by_benchmark[int(benchmark_id or 0)][name or ""] = value  # joined: never NULL
-        fields = run._mapping
-        hardware = (
-            HardwareInfo.model_construct(**{f: fields[f"hw_{f}"] for f in _HARDWARE_FIELDS})
-            if fields["hw_id"] is not None
-            else None
-        )
-        return RunDetail.model_construct(
-            **{f: fields[f] for f in _SUMMARY_FIELDS},
-            benchmarks=[
-                BenchmarkDetail.model_construct(
-                    id=b.id,
-                    test_name=b.test_name,
-                    test_version=b.test_version,
-                    run_number=b.run_number,
-                    passed=b.passed,
-                    timestamp=b.timestamp,
-                    metrics=by_benchmark[b.id],
-                )
-                for b in benchmarks
-            ],
-            hardware=hardware,
+        width = len(_SUMMARY_FIELDS)  # then the hardware row's id and its fields
+        return shapes.detail(
+            (
+                *run[:width],
+                [shapes.benchmark((*b, by_benchmark[b[0]])) for b in benchmarks],
+                None if run[width] is None else shapes.hardware(run[width + 1 :]),
+            )
         )
 
     def get_document(self, run_id: str) -> dict[str, Any]:
@@ -132,16 +116,11 @@ class ResultsReads:
             yield from ((row[0], row[1]) for row in self.session.execute(stmt))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
-        """How many runs match (one statement)."""
-        f = _parse_filter(filters)
-        stmt = _with_hardware(
-            # count(*), not count(id): the id is a non-null key, and without it the
-            # count is answered from an index alone (idx_runs_passed, say).
-            select(func.count()).select_from(Run),
-            _filters_hardware(f),
-        ).where(*_conditions(f))
+        """How many runs match (one statement, built once per set of filters)."""
+        params = shapes.filter_params(_parse_filter(filters))
         with _translated("counting runs"):
-            return int(self.session.execute(stmt).scalar_one())
+            connection = self.session.connection()
+            return int(connection.execute(shapes.count_statement(params), params).scalar_one())
 
     def list_runs(
         self,
@@ -169,28 +148,35 @@ class ResultsReads:
         if offset is not None and offset < 0:
             raise InvalidQueryError(f"offset must not be negative, got {offset}")
         column = ORDER_FIELDS[order_by]
-        conds = _conditions(f)
+        params = shapes.filter_params(f)
+        after: str | None = None
         if cursor is not None:
             value, last_id = _decode_cursor(cursor, order_by, descending)
-            conds.append(_after(column, descending, value, last_id))
+            after = "null" if value is None else "value"
+            params["c_id"] = last_id
+            if value is not None:
+                params["c_value"] = value
         connection = self.session.connection()
-        stmt = page_statement(
-            conds,
+        stmt = shapes.list_statement(
+            params,
             column,
             descending,
-            limit + 1,
-            offset or None,
-            hardware_filtered=_filters_hardware(f),
+            after,
+            bool(offset),
             lateral=for_connection(connection).lateral_pages,
         )
+        params["limit"] = limit + 1
+        if offset:
+            params["offset"] = offset
         with _translated("listing runs"):
-            rows = connection.execute(stmt).all()
-        items = [_summary(row) for row in rows[:limit]]
+            rows = connection.execute(stmt, params).all()
+        items = [shapes.summary(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_cursor(order_by, descending, last._mapping[order_by], last.id)
-        return Page[RunSummary](items=items, next_cursor=next_cursor)
+            value = last[shapes.SUMMARY_INDEX[order_by]]
+            next_cursor = _encode_cursor(order_by, descending, value, last[0])
+        return Page[RunSummary].model_construct(items=items, next_cursor=next_cursor)
 
     # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
 
