@@ -34,7 +34,7 @@ from bench.report import Report, print_table
 from bench.sizes import Sizes
 from bench.workloads import Context, steps
 from bench.workloads.scaling import scaling
-from karr_db.db import normalize_url
+from karr_db.engine import normalize_url
 
 POSTGRES_ENV = "KARR_BENCH_POSTGRES_URL"
 

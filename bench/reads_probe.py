@@ -29,7 +29,8 @@ from typing import Any
 
 import psycopg
 
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results import ResultsRepository
 

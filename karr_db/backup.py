@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 
-from karr_db.db import normalize_url, sqlite_path
 from karr_db.dialects import for_dialect
+from karr_db.engine import normalize_url, sqlite_path
 from karr_db.errors import BackupError, MissingDatabaseError
 
 __all__ = ["PG_DUMP_HINT", "backup_database", "backup_sqlite"]

@@ -65,7 +65,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.engine import URL
 
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
 from karr_db.dialects import for_connection
 from karr_db.documents import (
     MAX_DEPTH,
@@ -76,6 +76,7 @@ from karr_db.documents import (
     _run_id,
     load_document,
 )
+from karr_db.engine import make_engine
 from karr_db.errors import KarrError, SchemaError
 from karr_db.limits import MAX_INDEXED_BYTES
 from karr_db.models import Benchmark

@@ -30,8 +30,8 @@ from __future__ import annotations
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
-from karr_db.db import make_engine
 from karr_db.dialects import for_connection
+from karr_db.engine import make_engine
 from karr_db.errors import KarrError, NotFoundError
 
 __all__ = [

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from karr_db.db import make_engine, normalize_url
+from karr_db.engine import make_engine, normalize_url
 from tests.support import REPO_ROOT, SAMPLES_DIR
 from tests.support.databases import DIALECTS, Databases
 from tests.support.reference import Reference, load_facts

@@ -15,7 +15,7 @@ from bench.backends.project import Project
 from bench.databases import Databases
 from bench.report import Report, Row
 from bench.sizes import Sizes
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 
 
 @dataclass

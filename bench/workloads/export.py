@@ -19,7 +19,7 @@ from typing import Any
 from bench.backends import raw_backend
 from bench.backends.project import Project
 from bench.workloads import Context
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 
 
 def _rss_kb(field_name: str) -> int:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
-from karr_db.db import make_engine, normalize_url, sqlite_path
+from karr_db.engine import make_engine, normalize_url, sqlite_path
 from karr_db.errors import (
     NewerSchemaError,
     NotReadyError,

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from karr_db.db import SQLITE_BEGIN_OPTION, default_database_url, make_engine, normalize_url
+from karr_db.engine import SQLITE_BEGIN_OPTION, default_database_url, make_engine, normalize_url
 from karr_db.errors import (
     NewerSchemaError,
     SchemaError,

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from karr_db.db import normalize_url, sqlite_path
+from karr_db.engine import normalize_url, sqlite_path
 from karr_db.errors import SchemaError
 from karr_db.migrations import timestamps
 from karr_db.migrations.readiness import (

@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from karr_db.cli._errors import Scrubber, describe, mask_url
 from karr_db.database import Database
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from tests.support.cli import cli, cli_process, import_samples
 
 #: A closed port on the loopback interface: connections are refused at once.

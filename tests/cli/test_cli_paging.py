@@ -8,7 +8,8 @@ import json
 import pytest
 
 from karr_db.cli import results as results_cli
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.repositories.results import ResultsRepository
 from tests.support.cli import cli
 

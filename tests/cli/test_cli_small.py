@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from karr_db.database import Database
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.migrations.scripts import head_revision
 from tests.cli.test_cli import COMMANDS, REVISIONS
 from tests.support.cli import KARR_DB, cli, import_samples, write_variants

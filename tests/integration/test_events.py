@@ -11,7 +11,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.errors import InvalidQueryError, NotFoundError, StorageError
 from karr_db.models.types import utcnow
 from karr_db.repositories.events import EventsRepository, EventType, wait_for_events

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.errors import StorageError
 from karr_db.repositories.events import EventsRepository
 

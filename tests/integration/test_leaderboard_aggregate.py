@@ -20,7 +20,8 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.errors import InvalidQueryError
 from karr_db.migrations.scripts import contract_of, script_directory
 from karr_db.models import Benchmark, LeaderboardAggregate, Metric

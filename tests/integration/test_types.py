@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.exc import StatementError
 
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.models import Base
 from karr_db.models.types import (
     TIMESTAMP_FORMAT,

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from karr_db import migrations
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.errors import AdoptionError
 from karr_db.migrations.scripts import head_revision
 from karr_db.migrations.timestamps import is_canonical

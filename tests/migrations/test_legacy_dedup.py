@@ -11,8 +11,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
 from karr_db.derive import rederive
+from karr_db.engine import make_engine
 from karr_db.importing import import_paths
 from karr_db.repositories.results import ResultsRepository
 from tests.support.legacy import build_legacy_results, legacy_run_id, save_like_legacy

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from karr_db import migrations
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.errors import DowngradeRefusedError, NewerSchemaError, UnversionedDatabaseError
 from karr_db.migrations.scripts import (
     alembic_config,

@@ -20,7 +20,7 @@ from sqlalchemy import event
 
 from karr_db import migrations
 from karr_db.database import Database
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.errors import MissingDatabaseError, NewerSchemaError, NotReadyError
 from karr_db.migrations.scripts import chain_of, head_revision, revision_chain, script_directory
 from tests.support.cli import cli_process, import_samples

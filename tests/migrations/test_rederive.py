@@ -11,8 +11,9 @@ import sqlalchemy as sa
 
 from karr_db import migrations
 from karr_db.database import Database
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
 from karr_db.derive import rederive
+from karr_db.engine import make_engine
 from karr_db.repositories.results import ResultsRepository
 from tests.support.cli import cli
 from tests.support.equality import same

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from karr_db import migrations
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.errors import RevisionContractError
 from karr_db.migrations.scripts import (
     alembic_config,

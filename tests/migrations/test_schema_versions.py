@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.errors import UnadoptableSchemaError
 from karr_db.migrations.scripts import head_revision, script_directory
 from karr_db.repositories.results import ResultsRepository

@@ -21,7 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.errors import ConnectionLostError, StorageError
 from karr_db.repositories.results import ResultsRepository
 from karr_db.retry import run_transaction

@@ -18,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from karr_db import migrations
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.importing import import_paths
 from karr_db.models import Run
 from tests.reliability.reliability_helpers import (

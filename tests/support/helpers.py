@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from karr_db.db import make_engine
+from karr_db.engine import make_engine
 from karr_db.migrations.scripts import head_revision, reference_version_at
 
 

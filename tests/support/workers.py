@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from karr_db.db import make_engine, transaction
+from karr_db.db import transaction
+from karr_db.engine import make_engine
 from karr_db.errors import (
     AlreadyExistsError,
     CounterLimitError,
