@@ -1,32 +1,20 @@
-"""Pieces every repository shares."""
+"""Dialect helpers the repositories share (the contract itself is in ``_common``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Connection, Table, Text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-T = TypeVar("T")
-
-
-class DTO(BaseModel):
-    """Base of every DTO: immutable, built from ORM rows before the session closes."""
-
-    model_config = ConfigDict(frozen=True, from_attributes=True)
-
-
-class Page(DTO, Generic[T]):
-    """One page of results and the opaque cursor of the next (``None`` at the end)."""
-
-    items: list[T]
-    next_cursor: str | None = None
-
+# The DTO base and the page live with the rest of the repository contract;
+# imported here so that ``from karr_db.repositories.base import DTO, Page`` keeps working.
+from karr_db.repositories._common import DTO as DTO
+from karr_db.repositories._common import Page as Page
 
 # --- bulk inserts shared by the results and events repositories -----------------
 #
