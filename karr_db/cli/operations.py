@@ -23,10 +23,10 @@ from karr_db.cli._app import (
     table,
 )
 from karr_db.database import Database
-from karr_db.repositories._lifecycle import MAX_PAGE_SIZE as WORK_PAGE_SIZE
+from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AGENT_STATUSES
 from karr_db.repositories.campaigns import CampaignStatus
-from karr_db.repositories.events import MAX_PAGE_SIZE, EventDTO
+from karr_db.repositories.events import EventDTO, EventType
 from karr_db.repositories.quick_tests import QuickTestStatus
 
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
@@ -82,8 +82,14 @@ def agents_command(
     Example: karr-db agents --status online --tag gpu
     """
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
-        check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s)))
-        agents = uow.agents.list(status=status, tag=tag)
+        check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
+        agents = list(
+            paged(
+                lambda **page: uow.agents.list(status=status, tag=tag, **page),
+                None,
+                page_size=PAGE_LIMIT,
+            )
+        )
     if as_json:
         print_json(agents)
         return
@@ -124,7 +130,7 @@ def campaigns_command(
             paged(
                 lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page),
                 limit,
-                page_size=WORK_PAGE_SIZE,
+                page_size=PAGE_LIMIT,
             )
         )
     if as_json:
@@ -169,7 +175,7 @@ def quick_tests_command(
             paged(
                 lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page),
                 limit,
-                page_size=WORK_PAGE_SIZE,
+                page_size=PAGE_LIMIT,
             )
         )
     if as_json:
@@ -216,7 +222,7 @@ class _Reader:
         with self.db.unit_of_work(readonly=True) as uow:
             return uow.events.last_id()
 
-    def after(self, after_id: int, limit: int = MAX_PAGE_SIZE) -> tuple[list[EventDTO], bool]:
+    def after(self, after_id: int, limit: int = PAGE_LIMIT) -> tuple[list[EventDTO], bool]:
         with self.db.unit_of_work(readonly=True) as uow:
             page = uow.events.read_after(
                 after_id, event_types=self.types, source_id=self.source, limit=limit
@@ -230,7 +236,12 @@ def events_command(
         int | None, typer.Option("--after", min=0, help="Start after this event id.")
     ] = None,
     event_type: Annotated[
-        list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            help=f"Only this event type (repeatable): {', '.join(EventType)}.",
+        ),
     ] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this source id.")] = None,
     limit: Limit = 50,
@@ -252,7 +263,7 @@ def events_command(
     with open_database(database) as db:
         reader = _Reader(db, event_type or None, source)
         start = after if after is not None else max(0, reader.last_id() - limit)
-        backlog, _ = reader.after(start, min(limit, MAX_PAGE_SIZE))
+        backlog, _ = reader.after(start, min(limit, PAGE_LIMIT))
         if not follow:
             if as_json:
                 print_json(backlog)
