@@ -157,7 +157,8 @@ def test_read_after_is_a_page_too(session: Session) -> None:
 
 def test_old_limit_names_are_the_public_limit() -> None:
     from karr_db.repositories import _lifecycle, events
-    from karr_db.repositories.base import DTO, Page as BasePage
+    from karr_db.repositories.base import DTO
+    from karr_db.repositories.base import Page as BasePage
 
     assert events.MAX_PAGE_SIZE == _lifecycle.MAX_PAGE_SIZE == PAGE_LIMIT
     assert BasePage is Page
