@@ -51,11 +51,19 @@ QuickTestStatusOption = Annotated[
 ]
 
 
-def check_status(status: str | None, known: Iterable[str], stored: Callable[[str], int]) -> None:
-    """A usage error (exit 2) for a status the code does not define and no row holds.
+def check_status(
+    status: str | None,
+    known: Iterable[str],
+    stored: Callable[[str], int],
+    *,
+    what: str = "status",
+    option: str = "--status",
+) -> None:
+    """A usage error (exit 2) for a status (or event type) the code does not define
+    and no row holds.
 
-    Statuses an older database wrote are still accepted when rows have them,
-    so filtering on a legacy value keeps working; a typo is caught.
+    Values an older database (or another writer) stored are still accepted when
+    rows have them, so filtering on a legacy value keeps working; a typo is caught.
     """
     valid = list(known)
     if status is None or status in valid or stored(status) > 0:
@@ -63,7 +71,7 @@ def check_status(status: str | None, known: Iterable[str], stored: Callable[[str
     close = difflib.get_close_matches(status, valid, 1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise typer.BadParameter(
-        f"unknown status {status!r}: use one of {', '.join(valid)}{hint}", param_hint="--status"
+        f"unknown {what} {status!r}: use one of {', '.join(valid)}{hint}", param_hint=option
     )
 
 
@@ -261,6 +269,15 @@ def events_command(
     Example: karr-db events --follow --type run.saved
     """
     with open_database(database) as db:
+        with db.unit_of_work(readonly=True) as uow:
+            for name in event_type or []:
+                check_status(
+                    name,
+                    (t.value for t in EventType),
+                    lambda t: len(uow.events.list(event_types=[t], limit=1)),
+                    what="event type",
+                    option="--type",
+                )
         reader = _Reader(db, event_type or None, source)
         start = after if after is not None else max(0, reader.last_id() - limit)
         backlog, _ = reader.after(start, min(limit, PAGE_LIMIT))
