@@ -141,13 +141,23 @@ def _field_names(dto: type[BaseModel]) -> tuple[str, ...]:
     return tuple(dto.model_fields)
 
 
-def build(dto: type[D], row: Sequence[Any]) -> D:
-    """``dto`` from a row whose values come in its fields' order, without validation.
+def build(dto: type[D], row: Sequence[Any] | None = None, /, **values: Any) -> D:
+    """``dto`` without validation, from a row whose values come in its fields' order
+    or from ``values`` by field name.
 
-    Only for values read from typed columns (see the module docstring); the
-    ``strict`` zip refuses a row of the wrong width instead of shifting fields.
+    Only for values read from typed columns or already validated (see the module
+    docstring). The ``strict`` zip refuses a row of the wrong width instead of
+    shifting fields; a name that is not a field is a ``TypeError``.
     """
-    return dto.model_construct(**dict(zip(_field_names(dto), row, strict=True)))
+    names = _field_names(dto)
+    if row is not None:
+        if values:
+            raise TypeError("build takes a row or field values, not both")
+        return dto.model_construct(**dict(zip(names, row, strict=True)))
+    unknown = values.keys() - set(names)
+    if unknown:
+        raise TypeError(f"{dto.__name__} has no field(s) {sorted(unknown)}")
+    return dto.model_construct(**values)
 
 
 class RowShape(Generic[D]):
