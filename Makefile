@@ -33,14 +33,14 @@ soak: install ## the reliability tests for about SOAK_SECONDS (default 300); fig
 		timeout $$(( $(SOAK_SECONDS) * 3 + 600 )) $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
 lint: install ## ruff, mypy and the import-layer contract
-	$(VENV)/bin/ruff check karr_db tests alembic bench
-	$(VENV)/bin/ruff format --check karr_db tests alembic bench
+	$(VENV)/bin/ruff check karr_db tests bench
+	$(VENV)/bin/ruff format --check karr_db tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 format: install ## rewrite the code in ruff's format and apply its safe fixes
-	$(VENV)/bin/ruff format karr_db tests alembic bench
-	$(VENV)/bin/ruff check --fix karr_db tests alembic bench
+	$(VENV)/bin/ruff format karr_db tests bench
+	$(VENV)/bin/ruff check --fix karr_db tests bench
 
 # Benchmarks against raw sqlite3/psycopg baselines (docs/performance.md).
 # PostgreSQL: KARR_BENCH_POSTGRES_URL or KARR_TEST_POSTGRES_URL (a server URL;

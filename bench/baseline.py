@@ -33,7 +33,7 @@ import psycopg
 
 from karr_db.documents import RUN_ID_NAMESPACE
 
-#: Same key as the project's event log lock (see karr_db.repositories.events).
+#: Same key as the project's event log lock (see karr_db.dialects.postgresql).
 EVENT_LOCK = 0x4B455654
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import URL, make_url
 
 from karr_db.db import normalize_url, sqlite_path
+from karr_db.dialects import for_dialect
 from karr_db.errors import BackupError, MissingDatabaseError
 
 __all__ = ["PG_DUMP_HINT", "backup_database", "backup_sqlite"]
@@ -56,7 +57,7 @@ def backup_sqlite(path: Path, *, now: datetime | None = None) -> Path:
 def backup_database(url: str | URL) -> Path:
     """The backup copy of the SQLite database ``url`` names (see :func:`backup_sqlite`)."""
     parsed = normalize_url(make_url(url))
-    if parsed.get_backend_name() == "postgresql":
+    if not for_dialect(parsed.get_backend_name()).backup_by_copy:
         raise BackupError(f"karr-db backup copies SQLite files only: {PG_DUMP_HINT}")
     path = sqlite_path(parsed)
     if path is None:

@@ -8,7 +8,7 @@ fingerprint. The earlier system kept only top-level numeric metrics (so
 runs, once adopted, were missing from leaderboards and histories and from
 deduplication. Here every stored run gets what a fresh save of its
 ``raw_json`` would produce, by the same code (:func:`load_document`,
-:func:`~karr_db.repositories.results.hardware_row`).
+:func:`~karr_db.repositories.results.rows.hardware_row`).
 
 Rules, decided here where the issue was silent:
 
@@ -52,14 +52,14 @@ from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.engine import URL
 
 from karr_db.db import make_engine, transaction
+from karr_db.dialects import for_connection
 from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import KarrError, SchemaError
 from karr_db.models import Benchmark
-from karr_db.models.types import SQLITE_NAN, decode_json, parse_timestamp, utcnow
+from karr_db.models.types import decode_json, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories.base import arrays, unnest_arrays
 from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.results import (
+from karr_db.repositories.results.rows import (
     _HARDWARE_COLUMNS,
     _METRIC_COLUMNS,
     _bulk_insert,
@@ -181,19 +181,18 @@ def _instant(value: Any) -> datetime | None:
 
 
 def _raw_json_text(connection: Connection) -> str:
-    return "raw_json::text" if connection.dialect.name == "postgresql" else "raw_json"
+    return for_connection(connection).raw_json_text
 
 
 def _placeholders(connection: Connection, count: int) -> str:
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
-    return ", ".join([mark] * count)
+    return ", ".join([for_connection(connection).mark] * count)
 
 
 def _batches(connection: Connection, batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
     """(id, created_at, raw_json text) of every run, in id order, a batch at a time."""
     last: str | None = None
     sql = f"SELECT id, created_at, {_raw_json_text(connection)} FROM runs"
-    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    mark = for_connection(connection).mark
     while True:
         where = f" WHERE id > {mark}" if last is not None else ""
         params: tuple[Any, ...] = (last,) if last is not None else ()
@@ -249,7 +248,7 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
     dialect = connection.dialect
     flag = _processor(Benchmark.__table__.c.passed, dialect)
     stamp = _processor(Benchmark.__table__.c.timestamp, dialect)
-    nan = None if dialect.name == "postgresql" else SQLITE_NAN
+    nan = for_connection(connection).stored_nan
     created = stamp(utcnow())
     metric_rows: list[tuple[Any, ...]] = []
     hardware: list[tuple[Any, ...]] = []
@@ -326,17 +325,11 @@ def derive_rows(
     kept for :func:`fill_fingerprints` in the same transaction.
     """
     total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
-    if connection.dialect.name == "sqlite":
-        # Millions of metric rows go into tables and indexes far larger than
-        # SQLite's default 2 MB page cache; a larger cache for this connection
-        # keeps their index pages in memory (restored afterwards).
-        cache = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
-        connection.exec_driver_sql(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
-        try:
-            return _derive_all(connection, total, progress, batch_size)
-        finally:
-            connection.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
-    return _derive_all(connection, total, progress, batch_size)
+    # Millions of metric rows go into tables and indexes far larger than
+    # SQLite's default 2 MB page cache; a larger cache for this connection
+    # keeps their index pages in memory (restored afterwards).
+    with for_connection(connection).large_cache(connection, SQLITE_CACHE_KIB):
+        return _derive_all(connection, total, progress, batch_size)
 
 
 def _derive_all(
@@ -390,10 +383,9 @@ def fill_fingerprints(connection: Connection, *, batch_size: int = BATCH_SIZE) -
     """
     stash = _stash(connection)
     connection.info.pop(_STASH, None)
-    dialect = connection.dialect
     candidates: dict[str, tuple[tuple[Any, ...], str]] = {}  # fingerprint -> (age, run id)
     last = ""
-    mark = "%s" if dialect.name == "postgresql" else "?"
+    mark = for_connection(connection).mark
     while True:
         rows = connection.exec_driver_sql(
             "SELECT r.id, r.created_at, (SELECT min(b.id) FROM benchmarks b WHERE b.run_id = r.id) "
@@ -448,20 +440,9 @@ def _offer(
 def _insert_fingerprints(connection: Connection, entries: list[tuple[str, str]]) -> int:
     if not entries:
         return 0
-    columns = ("fingerprint", "run_id")
-    if connection.dialect.name == "postgresql":
-        result = connection.exec_driver_sql(
-            "INSERT INTO run_fingerprints (fingerprint, run_id) "
-            f"SELECT * FROM {unnest_arrays('run_fingerprints', columns)} ON CONFLICT DO NOTHING",
-            arrays(entries),
-        )
-    else:
-        result = connection.exec_driver_sql(
-            "INSERT INTO run_fingerprints (fingerprint, run_id) VALUES (?, ?) "
-            "ON CONFLICT DO NOTHING",
-            entries,
-        )
-    return max(int(result.rowcount or 0), 0)
+    return for_connection(connection).insert_ignore(
+        connection, "run_fingerprints", ("fingerprint", "run_id"), entries
+    )
 
 
 # --- the public entry points -------------------------------------------------------------

@@ -31,6 +31,15 @@ class SchemaError(KarrError):
     """The database's schema cannot be used or migrated as asked."""
 
 
+class RevisionContractError(SchemaError):
+    """A migration script has no valid ``contract`` (a defect of the scripts, not
+    of the database): named, so the broken revision is found at once."""
+
+    def __init__(self, revision: str, problem: str) -> None:
+        self.revision = revision
+        super().__init__(f"revision {revision}: {problem}")
+
+
 class NewerSchemaError(SchemaError):
     """The database was written by a newer release than this one."""
 

@@ -30,7 +30,7 @@ from karr_db.db import transaction
 from karr_db.documents import ValidatedDocument, load_document
 from karr_db.errors import KarrError
 from karr_db.repositories.results import ResultsRepository, RunFilter
-from karr_db.repositories.results_dto import ImportOutcome, ImportReport
+from karr_db.repositories.results.dto import ImportOutcome, ImportReport
 from karr_db.retry import run_transaction
 
 __all__ = [

@@ -63,7 +63,7 @@ from karr_db.importing import collect_files, export_run, import_files
 from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Run
 from karr_db.repositories.results import ORDER_FIELDS, ResultsRepository
-from karr_db.repositories.results_dto import GroupCounts, ImportReport, RunSummary
+from karr_db.repositories.results.dto import GroupCounts, ImportReport, RunSummary
 from karr_db.retry import run_transaction
 
 __all__ = ["AGGREGATE_FIELDS", "KarrResultStore", "ResultStore", "ResultStoreFiles"]

@@ -33,6 +33,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from karr_db.db import transaction
+from karr_db.dialects import for_connection
 from karr_db.errors import ConcurrencyError, ConnectionLostError, TransientStorageError
 
 __all__ = ["DEFAULT_ATTEMPTS", "DEFAULT_DEADLINE", "run_transaction"]
@@ -88,7 +89,7 @@ def run_transaction(
             )
             if on_retry is not None:
                 on_retry(attempt, exc)
-            if isinstance(exc, ConcurrencyError) and engine.dialect.name == "sqlite":
+            if isinstance(exc, ConcurrencyError) and for_connection(engine).retries_begin_immediate:
                 # A DEFERRED transaction that read, then could not write because
                 # another writer committed in between, would lose that race again
                 # and again under steady writes; taking the write lock at BEGIN

@@ -31,6 +31,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 
 from karr_db.db import make_engine
+from karr_db.dialects import for_connection
 from karr_db.errors import KarrError, NotFoundError
 
 __all__ = [
@@ -112,7 +113,7 @@ def grant(target: Engine | str | URL, role: str, *, schema: str = "public") -> l
     """
     engine = target if isinstance(target, Engine) else make_engine(target)
     try:
-        if engine.dialect.name != "postgresql":
+        if not for_connection(engine).supports_roles:
             raise GrantError(
                 "roles and grants are a PostgreSQL feature; protect a SQLite file with "
                 "file-system permissions"

@@ -1,6 +1,6 @@
 """Plain Alembic against an installed wheel, outside the checkout.
 
-The wheel ships the scripts and an ``alembic.ini`` in ``karr_db/_alembic``;
+The wheel ships the scripts and an ``alembic.ini`` in ``karr_db/migrations/alembic``;
 ``karr-db alembic ...`` passes through to Alembic with that configuration.
 The fresh virtual environment gets the wheel alone; its dependencies come
 from this environment's site-packages, appended after its own, so that the
@@ -79,7 +79,7 @@ def test_plain_alembic_upgrades_with_the_shipped_ini(installed: Path, tmp_path: 
         cwd=tmp_path,
     ).stdout.strip()  # fmt: skip
     assert ini.startswith(str(installed))
-    assert ini.endswith("karr_db/_alembic/alembic.ini")
+    assert ini.endswith("karr_db/migrations/alembic/alembic.ini")
     url = f"sqlite:///{tmp_path / 'plain.db'}"
 
     upgraded = _run(python, "-m", "alembic", "-c", ini, "-x", f"url={url}", "upgrade", "head",

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from karr_db import docs, migrations
+from karr_db import migrations
+from karr_db.cli import docs
 from karr_db.database import Database, UnitOfWork
 from karr_db.errors import InvalidTransitionError, ValidationError
 from karr_db.repositories.agents import AGENT_STATUS_NOTES, AGENT_STATUSES

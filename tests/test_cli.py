@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from karr_db import docs
+from karr_db.cli import docs
 from karr_db.importing import RESULT_FILE_NAME
 from karr_db.migrations.scripts import head_revision, reference_version_at, script_directory
 from tests.cli_helpers import cli, cli_process, copy_samples, import_samples

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from karr_db import docs
+from karr_db.cli import docs
 from karr_db.models import Base
 from karr_db.repositories._lifecycle import Transition
 from karr_db.repositories.campaigns import (

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from karr_db import docs
+from karr_db.cli import docs
 from karr_db.models import Base
 from tests.test_reference import Reference, parse_document
 from tests.test_reference import reference as reference  # the fixture

@@ -476,16 +476,12 @@ STRATEGIES: dict[str, S] = {
         )
     },
     "AgentsRepository.get": {"agent_id": _world_key("agent")},
-    "AgentsRepository.find": {"agent_id": _world_key("agent")},
     "AgentsRepository.get_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
-    "AgentsRepository.find_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
     "AgentsRepository.list": {
         "status": maybe_text,
         "tag": maybe_text,
         "stale_after": st.one_of(st.none(), hostile_duration),
         "now": st.one_of(st.none(), hostile_moment),
-        "limit": hostile_int,
-        "cursor": cursors,
     },
     "AgentsRepository.register": {
         "name": hostile_text,
@@ -550,15 +546,6 @@ STRATEGIES: dict[str, S] = {
     },
     "EventsRepository.append_many": {"events": events},
     "EventsRepository.get": {"event_id": hostile_int},
-    "EventsRepository.find": {"event_id": hostile_int},
-    "EventsRepository.list": {
-        "event_types": st.one_of(st.none(), text_lists),
-        "source_id": maybe_text,
-        "since": st.one_of(st.none(), hostile_moment),
-        "until": st.one_of(st.none(), hostile_moment),
-        "limit": hostile_int,
-        "cursor": cursors,
-    },
     "EventsRepository.last_id": {},
     "EventsRepository.read_after": {
         "after_id": hostile_int,
@@ -576,7 +563,6 @@ _WORK_COMMON: S = {
 }
 for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository", "quick_test")):
     STRATEGIES[f"{_name}.get"] = {"key": _world_key(_kind)}
-    STRATEGIES[f"{_name}.find"] = {"key": _world_key(_kind)}
     STRATEGIES[f"{_name}.list"] = {
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),

@@ -69,8 +69,9 @@ def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None
 
 def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
     # Summaries are built by zipping rows with the fields: the orders must agree.
-    from karr_db.repositories import results, results_page
-    from karr_db.repositories.results_dto import RunSummary
+    from karr_db.repositories.results import page as results_page
+    from karr_db.repositories.results import statements as results
+    from karr_db.repositories.results.dto import RunSummary
 
     fields = list(RunSummary.model_fields)
     assert [c.key for c in results._SUMMARY_COLUMNS] == fields

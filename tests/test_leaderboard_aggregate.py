@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from karr_db import migrations
 from karr_db.db import make_engine, transaction
 from karr_db.errors import InvalidQueryError
-from karr_db.migrations.scripts import script_directory
+from karr_db.migrations.scripts import contract_of, script_directory
 from karr_db.models import Benchmark, LeaderboardAggregate, Metric
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.results import ResultsRepository
-from karr_db.repositories.results_dto import AggregateRow
+from karr_db.repositories.results.dto import AggregateRow
 from karr_db.retry import run_transaction
 from tests.legacy import build_legacy
 
@@ -294,7 +294,7 @@ def test_the_upgrade_builds_the_aggregate_from_rows_already_stored(migrated_url:
     (creating,) = [
         rev
         for rev in script_directory().walk_revisions()
-        if any(t.name == "leaderboard_aggregates" for t in rev.module.tables(sa.MetaData()))
+        if "leaderboard_aggregates" in contract_of(rev).table_names()
     ]
     with engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE leaderboard_aggregates"))

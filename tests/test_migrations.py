@@ -19,7 +19,12 @@ from alembic import command
 from karr_db import migrations
 from karr_db.db import make_engine
 from karr_db.errors import DowngradeRefusedError, NewerSchemaError, UnversionedDatabaseError
-from karr_db.migrations.scripts import alembic_config, head_revision, script_directory
+from karr_db.migrations.scripts import (
+    alembic_config,
+    contracts,
+    head_revision,
+    script_directory,
+)
 from karr_db.models import Base
 from tests.helpers import alembic_versions, head_version, schema_versions
 from tests.legacy import snapshot
@@ -36,11 +41,12 @@ def test_package_schema_version_is_the_head_version() -> None:
 def test_one_head_and_schema_version_records_the_reference_versions_only() -> None:
     script = script_directory()
     assert len(script.get_heads()) == 1
-    assert all(hasattr(r.module, "karr_schema_version") for r in script.walk_revisions())
+    declared = contracts(script)
+    assert set(declared) == {r.revision for r in script.walk_revisions()}
     recorded = {
-        r.revision: r.module.karr_schema_version
-        for r in script.walk_revisions()
-        if r.module.karr_schema_version is not None
+        revision: contract.reference_schema_version
+        for revision, contract in declared.items()
+        if contract.reference_schema_version is not None
     }
     # The reference's versions, each by the revision that implements it; every
     # revision of karr_db's own (0003 on) records nothing.
@@ -128,9 +134,9 @@ def test_check_notices_a_missing_trigger(migrated_url: str) -> None:
     script = script_directory()
     dialect = make_engine(migrated_url).dialect.name
     names = [
-        name
-        for rev in reversed(list(script.walk_revisions()))  # oldest first: 0003's, on events
-        for name in getattr(rev.module, f"{dialect.upper()}_TRIGGERS", ())
+        trigger.name
+        for contract in contracts(script).values()  # oldest first: 0003's, on events
+        for trigger in contract.triggers_on(dialect)
     ]
     if not names:
         pytest.fail("no revision declares triggers; this test guards the append-only guard")
@@ -204,15 +210,13 @@ FAILING_REVISION = '''
 import sqlalchemy as sa
 from alembic import op
 
+from karr_db.migrations import ops
+
 revision = "9999"
 down_revision = {down!r}
 branch_labels = None
 depends_on = None
-karr_schema_version = {version}
-
-
-def tables(metadata):
-    return []
+contract = ops.RevisionContract(reference_schema_version={version})
 
 
 def upgrade():
@@ -235,7 +239,11 @@ def downgrade():
 def failing_scripts(tmp_path: Path) -> Path:
     """A copy of the migration scripts with one more revision that fails halfway."""
     target = tmp_path / "alembic"
-    shutil.copytree(REPO_ROOT / "alembic", target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "karr_db" / "migrations" / "alembic",
+        target,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     (target / "versions" / "9999_fails.py").write_text(
         FAILING_REVISION.format(down=head_revision(), version=head_version() + 1)
     )
@@ -347,8 +355,8 @@ def test_wheel_carries_the_migration_scripts(tmp_path: Path) -> None:
     )
     (wheel,) = wheels.glob("karr_db-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "karr_db/_alembic/env.py" in names
-    assert any(n.startswith("karr_db/_alembic/versions/0001") for n in names)
+    assert "karr_db/migrations/alembic/env.py" in names
+    assert any(n.startswith("karr_db/migrations/alembic/versions/0001") for n in names)
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
@@ -358,7 +366,7 @@ def test_wheel_carries_the_migration_scripts(tmp_path: Path) -> None:
         import karr_db, karr_db.migrations as m
         from karr_db.migrations.scripts import script_location
         assert karr_db.__file__.startswith({str(site)!r}), karr_db.__file__
-        assert script_location().name == "_alembic", script_location()
+        assert script_location().parent.name == "migrations", script_location()
         m.upgrade("sqlite:///{database}")
         print(m.status("sqlite:///{database}").kind.value)
         """

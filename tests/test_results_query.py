@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedError
 from karr_db.models import Benchmark, Event, Hardware, Metric, QuickTest, Run
 from karr_db.repositories.results import ResultsRepository
-from karr_db.repositories.results_dto import AggregateRow, RunSummary
+from karr_db.repositories.results.dto import AggregateRow, RunSummary
 
 
 def doc(

@@ -38,7 +38,7 @@ from karr_db.cli.results import (
     require_metric,
 )
 from karr_db.repositories.results import MAX_LIMIT
-from karr_db.repositories.results_dto import MetricPoint
+from karr_db.repositories.results.dto import MetricPoint
 
 #: The chart's height in lines (without title and axis labels) at most.
 CHART_HEIGHT = 20

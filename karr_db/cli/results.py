@@ -40,8 +40,8 @@ from karr_db.importing import (
 )
 from karr_db.repositories.base import Page
 from karr_db.repositories.results import MAX_LIMIT
-from karr_db.repositories.results_dto import GroupCounts, ImportOutcome, ImportReport, RunSummary
-from karr_db.repositories.results_lookup import nearest_metrics
+from karr_db.repositories.results.dto import GroupCounts, ImportOutcome, ImportReport, RunSummary
+from karr_db.repositories.results.lookup import nearest_metrics
 from karr_db.timespec import EXAMPLES as TIME_EXAMPLES
 from karr_db.timespec import parse_point_in_time
 

@@ -229,7 +229,7 @@ def docs_command(
 
     Example: karr-db docs --check
     """
-    from karr_db import docs
+    from karr_db.cli import docs
 
     if check:
         current = output.read_text(encoding="utf-8") if output.is_file() else None

@@ -1,8 +1,9 @@
 """What the event log's guards must be, and the check that they still are.
 
-Revisions that install a guard (0003, 0008) describe it here as data; ``check``
-compares the live database with every description of the revisions the
-database has applied. It compares what a guard *does*, not its name: the table
+Revisions that install a guard (0003, 0006, 0008) describe it with these
+classes in their contract's ``guards`` (:mod:`karr_db.migrations.ops`);
+``check`` compares the live database with every description of the revisions
+the database has applied. It compares what a guard *does*, not its name: the table
 a trigger is on, when it fires and for which statements, whether it is enabled
 (a replica-only trigger does not fire in normal sessions), whether a WHEN
 clause or a column list narrows it, and the body of the function it runs (on
@@ -11,15 +12,20 @@ SQLite, the trigger's whole SQL). A same-name no-op fails the check.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from karr_db.migrations.ops import RevisionContract
 
 __all__ = [
     "PostgresFunction",
     "PostgresTrigger",
     "SqliteTrigger",
+    "declared_object_findings",
     "guard_findings",
     "normalized",
 ]
@@ -158,3 +164,43 @@ def _postgres_trigger(
     if (function, function_schema) != (guard.function, schema):
         return [f"trigger {guard.name} runs {function_schema}.{function}, not {guard.function}"]
     return []
+
+
+def declared_object_findings(
+    connection: Connection, contracts: Mapping[str, RevisionContract], *, skip: set[str]
+) -> list[tuple[str, str]]:
+    """(revision, message) for each trigger or function a contract declares that
+    the database lacks; ``skip`` names what a guard already checks more closely."""
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        live = {
+            (str(name), str(table))
+            for name, table in connection.exec_driver_sql(
+                "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger'"
+            )
+        }
+        functions: set[str] = set()
+    else:
+        live = {
+            (str(name), str(table))
+            for name, table in connection.exec_driver_sql(
+                "SELECT t.tgname, c.relname FROM pg_trigger t "
+                "JOIN pg_class c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal"
+            )
+        }
+        functions = {
+            str(name)
+            for (name,) in connection.exec_driver_sql(
+                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = current_schema()"
+            )
+        }
+    problems = []
+    for revision, contract in contracts.items():
+        for trigger in contract.triggers_on(dialect):
+            if trigger.name not in skip and (trigger.name, trigger.table) not in live:
+                problems.append((revision, f"trigger {trigger.name} missing from {trigger.table}"))
+        for function in contract.functions_on(dialect):
+            if function not in skip and function not in functions:
+                problems.append((revision, f"function {function} missing from the database"))
+    return problems

@@ -1,4 +1,6 @@
-"""What ``alembic/env.py`` runs: locking, safety checks and legacy adoption."""
+"""What ``karr_db/migrations/alembic/env.py`` runs: locking, safety checks and
+legacy adoption. Revisions reach ``record_schema_version``, ``refuse_downgrade``
+and ``create_tables`` through :mod:`karr_db.migrations.ops`, never directly."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
-from karr_db.migrations.scripts import reference_versions
+from karr_db.migrations.scripts import contracts, reference_versions
 from karr_db.migrations.state import DatabaseKind, read_state
 from karr_db.models import Base
 from karr_db.models.types import format_timestamp, utcnow
@@ -48,6 +50,7 @@ def database_url(context: EnvironmentContext) -> str:
 
 def run_offline(context: EnvironmentContext) -> None:
     """Render the SQL of an upgrade (``--sql``) for a DBA to review and apply."""
+    contracts(context.script)  # what online upgrades check under the lock: sound scripts
     url = database_url(context)
     context.configure(
         url=url,

@@ -17,25 +17,26 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-import karr_db
+from karr_db.errors import RevisionContractError
 from karr_db.models import Base
 
 if TYPE_CHECKING:
     from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from alembic.script import Script, ScriptDirectory
+
+    from karr_db.migrations.ops import RevisionContract
 
 #: The tables KARR owns; other tables in a shared database are left alone.
 KARR_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)
 
 
 def script_location() -> Path:
-    """The migration scripts: inside the package when installed from a wheel,
-    else the ``alembic/`` directory of the checkout."""
-    package_dir = Path(karr_db.__file__).resolve().parent
-    for candidate in (package_dir / "_alembic", package_dir.parent / "alembic"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise RuntimeError(f"karr_db migration scripts not found next to {package_dir}")
+    """The migration scripts: ``karr_db/migrations/alembic``, in a checkout and in
+    a wheel alike (they are package data, so no build step has to copy them)."""
+    location = Path(__file__).resolve().parent / "alembic"
+    if not (location / "env.py").is_file():
+        raise RuntimeError(f"karr_db migration scripts not found in {location}")
+    return location
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -50,7 +51,7 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def packaged_ini() -> Path:
-    """The ``alembic.ini`` that ships with the scripts (``karr_db/_alembic`` in a wheel)."""
+    """The ``alembic.ini`` that ships with the scripts (``karr_db/migrations/alembic``)."""
     return script_location() / "alembic.ini"
 
 
@@ -73,22 +74,74 @@ def script_directory() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
+def contract_of(rev: Script) -> RevisionContract:
+    """The revision's declared contract, validated: a missing or ill-typed one is
+    a :class:`RevisionContractError` naming the revision (and its file)."""
+    from karr_db.migrations.ops import RevisionContract
+
+    where = f"{rev.revision} ({Path(rev.path).name})"
+    contract = getattr(rev.module, "contract", None)
+    if contract is None:
+        old = " (it uses the old module attributes: see CONTRIBUTING.md, adding a revision)"
+        raise RevisionContractError(
+            where,
+            "declares no `contract = RevisionContract(...)` (karr_db.migrations.ops)"
+            + (old if hasattr(rev.module, "karr_schema_version") else ""),
+        )
+    if not isinstance(contract, RevisionContract):
+        raise RevisionContractError(
+            where, f"`contract` must be a RevisionContract, not {type(contract).__name__}"
+        )
+    if id(contract) not in _VALIDATED:
+        problems = contract.problems()
+        if problems:
+            raise RevisionContractError(where, "; ".join(problems))
+        _VALIDATED[id(contract)] = contract
+    return contract
+
+
+#: Contracts already found sound, by identity (kept alive, so an id is never reused):
+#: a module loads once, and building its tables once is enough.
+_VALIDATED: dict[int, RevisionContract] = {}
+
+
+def contracts(script: ScriptDirectory | None = None) -> dict[str, RevisionContract]:
+    """Every revision's contract, oldest first (each validated as it loads)."""
+    script = script or script_directory()
+    return {rev.revision: contract_of(rev) for rev in reversed(list(script.walk_revisions()))}
+
+
+def contracts_upto(
+    revision: str | None, script: ScriptDirectory | None = None
+) -> dict[str, RevisionContract]:
+    """The contracts of the revisions a database at ``revision`` has applied, oldest first."""
+    script = script or script_directory()
+    if revision is None:
+        return {}
+    applied = list(script.iterate_revisions(revision, "base"))
+    return {rev.revision: contract_of(rev) for rev in reversed(applied)}
+
+
+def other_tables_at(revision: str | None, script: ScriptDirectory | None = None) -> set[str]:
+    """The tables outside the models a database at ``revision`` has (such as
+    revision 0006's ``karr_legacy_timezone``), as the contracts declare them."""
+    return {name for c in contracts_upto(revision, script).values() for name in c.other_tables}
+
+
 def revision_versions(script: ScriptDirectory | None = None) -> dict[str, int | None]:
     """Map each revision id to the reference schema version it records in
     ``schema_version``, or ``None`` for karr_db's own revisions beyond the
     reference, which record nothing there (``alembic_version`` tracks them)."""
-    script = script or script_directory()
-    versions: dict[str, int | None] = {}
-    for rev in script.walk_revisions():
-        if not hasattr(rev.module, "karr_schema_version"):
-            raise RuntimeError(f"revision {rev.revision} does not declare karr_schema_version")
-        version = rev.module.karr_schema_version
-        if version is not None and not isinstance(version, int):
-            raise RuntimeError(f"revision {rev.revision}: karr_schema_version must be int or None")
-        versions[rev.revision] = version
+    versions = {
+        revision: contract.reference_schema_version
+        for revision, contract in contracts(script).items()
+    }
     recorded = [v for v in versions.values() if v is not None]
     if len(recorded) != len(set(recorded)):
-        raise RuntimeError("two revisions record the same schema version")
+        raise RevisionContractError(
+            ", ".join(r for r, v in versions.items() if v is not None and recorded.count(v) > 1),
+            "two revisions record the same reference schema version",
+        )
     return versions
 
 
@@ -136,8 +189,8 @@ def reference_tables(version: int, script: ScriptDirectory | None = None) -> lis
     script = script or script_directory()
     metadata = sa.MetaData()
     target = revision_for_version(version, script)
-    for rev in reversed(list(script.iterate_revisions(target, "base"))):
-        rev.module.tables(metadata)
+    for contract in contracts_upto(target, script).values():
+        contract.table_objects(metadata)
     return list(metadata.sorted_tables)
 
 
@@ -178,6 +231,24 @@ def chain_of(script: ScriptDirectory) -> RevisionChain:
     return RevisionChain(order, revision_versions(script))
 
 
+#: Not read from the source: the light reader hands over to Alembic's loading,
+#: which validates the contract and names what is wrong.
+_UNREAD = object()
+
+
+def _declared_version(value: ast.expr) -> object:
+    """``reference_schema_version`` of a ``RevisionContract(...)`` call, literally."""
+    if not isinstance(value, ast.Call):
+        return _UNREAD
+    for keyword in value.keywords:
+        if keyword.arg == "reference_schema_version":
+            try:
+                return ast.literal_eval(keyword.value)
+            except ValueError:
+                return _UNREAD
+    return _UNREAD
+
+
 @cache
 def revision_chain() -> RevisionChain:
     """The chain read from the revision files' module-level assignments, without
@@ -193,15 +264,19 @@ def revision_chain() -> RevisionChain:
                 target, value = node.target, node.value
             else:
                 continue
-            if isinstance(target, ast.Name):
+            if not isinstance(target, ast.Name):
+                continue
+            if target.id == "contract":
+                values["contract"] = _declared_version(value)
+            else:
                 with suppress(ValueError):
                     values[target.id] = ast.literal_eval(value)
         revision, down = values.get("revision"), values.get("down_revision")
-        version = values.get("karr_schema_version")
+        version = values.get("contract", _UNREAD)
         if not isinstance(revision, str):
             continue
         if not (down is None or isinstance(down, str)) or not (
-            version is None or isinstance(version, int)
+            version is None or (isinstance(version, int) and not isinstance(version, bool))
         ):
             return chain_of(script_directory())
         declared[revision] = (down, version)

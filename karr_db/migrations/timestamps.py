@@ -22,6 +22,10 @@ of the two instants, as Python's ``zoneinfo`` does with ``fold=0``.
 SQLite has no time zone database, so the legacy zone is kept in the table
 ``karr_legacy_timezone`` (beyond the reference) as the periods of its UTC
 offset, computed here from ``zoneinfo``; the triggers look the offset up there.
+
+A little over 400 lines on purpose: the rule, the zone table it reads and the
+rewrite of stored rows are one piece; the rule's SQL form (revision 0006's
+triggers) is in :mod:`karr_db.migrations.timestamp_triggers`.
 """
 
 from __future__ import annotations
@@ -60,7 +64,6 @@ LEGACY_TIMEZONE_ENV = "KARR_LEGACY_TIMEZONE"
 
 #: Beyond the reference (revision 0006): the legacy zone's UTC offsets by local start.
 ZONE_TABLE = "karr_legacy_timezone"
-ZONE_REVISION = "0006"
 
 #: What the option is called in errors, whichever way it was given.
 OPTION = "legacy_timezone"
@@ -408,189 +411,6 @@ def _set_database_timezone(connection: Connection, zone: ZoneInfo) -> list[str]:
             "earlier system's code connect with that TimeZone"
         ]
     return [f"the database's default TimeZone is now {zone.key}"]
-
-
-# --- SQL of the rule, for the triggers of revision 0006 -------------------------
-
-
-def _sqlite_rule(x: str) -> str:
-    """SQLite expression: the canonical text of ``x``, NULL for blank, ``x`` itself
-    when it is none of the forms below (check reports those, repair reads them).
-
-    Forms: ``YYYY-MM-DD[T ]HH:MM:SS`` with an optional ``.fraction`` and an
-    optional ``Z`` or ``+HH:MM`` offset. SQLite's datetime() applies offsets
-    but keeps only whole seconds, so the fraction is carried over as text.
-    (``datetime(v)`` alone echoes 30 February back; a modifier makes it
-    normalise, so comparing with the input rejects impossible dates.)
-    """
-    zs = (
-        f"(CASE WHEN substr({x}, -1) = 'Z' THEN 'Z' "
-        f"WHEN length({x}) >= 25 AND substr({x}, -6, 1) IN ('+', '-') "
-        f"AND substr({x}, -3, 1) = ':' THEN substr({x}, -6) ELSE '' END)"
-    )
-    base = f"(substr({x}, 1, 10) || ' ' || substr({x}, 12, 8))"
-    dot = f"substr({x}, 20, 1) = '.'"
-    frac = f"(CASE WHEN {dot} THEN substr({x}, 21, length({x}) - 20 - length({zs})) ELSE '' END)"
-    well_formed = (
-        f"substr({x}, 11, 1) IN ('T', ' ') AND datetime({base}, '+0 seconds') IS {base} AND "
-        f"(CASE WHEN {dot} THEN length({frac}) >= 1 AND NOT ({frac} GLOB '*[^0-9]*') "
-        f"ELSE length({x}) = 19 + length({zs}) END)"
-    )
-    offset = (
-        f"(SELECT utc_offset FROM {ZONE_TABLE} WHERE local_start <= {base} "
-        "ORDER BY local_start DESC LIMIT 1)"
-    )
-    utc = (
-        f"(CASE WHEN {zs} <> '' THEN datetime({base} || replace({zs}, 'Z', '+00:00')) "
-        f"WHEN substr({x}, 11, 1) = 'T' "
-        f"THEN datetime({base}, (-coalesce({offset}, 0)) || ' seconds') "
-        f"ELSE {base} END)"
-    )
-    return (
-        f"(CASE WHEN trim({x}) = '' THEN NULL "
-        f"WHEN {well_formed} AND {utc} IS NOT NULL "
-        f"THEN {utc} || '.' || substr({frac} || '000000', 1, 6) || '+00:00' "
-        f"ELSE {x} END)"
-    )
-
-
-def _sqlite_needs(x: str) -> str:
-    """True when the rule would change ``x`` (so a trigger never rewrites in vain)."""
-    return (
-        f"({x} IS NOT NULL AND NOT ({x} GLOB '{CANONICAL_GLOB}') AND {_sqlite_rule(x)} IS NOT {x})"
-    )
-
-
-def _trigger_tables() -> dict[str, list[str]]:
-    tables: dict[str, list[str]] = {}
-    for table in Base.metadata.sorted_tables:
-        for column in table.columns:
-            if isinstance(column.type, UTCDateTime):
-                tables.setdefault(table.name, []).append(column.name)
-    return tables
-
-
-def sqlite_trigger_names() -> tuple[str, ...]:
-    names: list[str] = []
-    for table in _trigger_tables():
-        names.append(f"karr_{table}_canonical_time_insert")
-        if table != "events":  # events are never updated
-            names.append(f"karr_{table}_canonical_time_update")
-    return tuple(names)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sqlite_trigger_sql() -> list[str]:
-    """Triggers that rewrite, right after an INSERT or UPDATE, timestamp text a
-    writer outside karr_db stored in another form (karr_db's own writes are
-    canonical already and only pay the WHEN test)."""
-    statements = []
-    for table, columns in _trigger_tables().items():
-        t = _quote(table)
-        sets = ", ".join(
-            f"{_quote(c)} = CASE WHEN {_sqlite_needs(_quote(c))} THEN {_sqlite_rule(_quote(c))} "
-            f"ELSE {_quote(c)} END"
-            for c in columns
-        )
-        when = " OR ".join(_sqlite_needs(f"NEW.{_quote(c)}") for c in columns)
-        body = f"BEGIN UPDATE {t} SET {sets} WHERE rowid = NEW.rowid; END"
-        statements.append(
-            f"CREATE TRIGGER karr_{table}_canonical_time_insert AFTER INSERT ON {t} "
-            f"WHEN {when} {body}"
-        )
-        if table != "events":
-            of = ", ".join(_quote(c) for c in columns)
-            statements.append(
-                f"CREATE TRIGGER karr_{table}_canonical_time_update AFTER UPDATE OF {of} "
-                f"ON {t} WHEN {when} {body}"
-            )
-    return statements
-
-
-def sqlite_events_no_update_sql() -> str:
-    """Revision 0003's guard, letting through one kind of UPDATE only: rewriting
-    a non-canonical ``created_at`` into canonical text (or NULL for blank),
-    everything else unchanged; anything else stays refused."""
-    canon = f"GLOB '{CANONICAL_GLOB}'"
-    return (
-        "CREATE TRIGGER events_no_update BEFORE UPDATE ON events WHEN NOT ("
-        "NEW.id IS OLD.id AND NEW.event_type IS OLD.event_type "
-        "AND NEW.source_id IS OLD.source_id AND NEW.data IS OLD.data "
-        f"AND OLD.created_at IS NOT NULL AND NOT (OLD.created_at {canon}) "
-        f"AND (NEW.created_at IS NULL OR NEW.created_at {canon})) "
-        "BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed'); END"
-    )
-
-
-PG_FUNCTION = "karr_canonical_timestamp"
-PG_TRIGGER_FUNCTION = "karr_canonical_heartbeat"
-PG_TRIGGERS = ("karr_agents_canonical_time",)
-
-_PG_FORM = r"^(\d{4}-\d{2}-\d{2})([T ])(\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$"
-
-
-def postgresql_sql() -> list[str]:
-    """The same rule for ``agents.last_heartbeat``, the one timestamp PostgreSQL keeps as TEXT."""
-    return [
-        f"""
-        CREATE OR REPLACE FUNCTION {PG_FUNCTION}(value text) RETURNS text
-        LANGUAGE plpgsql STABLE SET search_path FROM CURRENT AS $$
-        DECLARE
-            m text[];
-            b text;
-            utc timestamp;
-            off integer;
-        BEGIN
-            IF value IS NULL OR value ~ '{CANONICAL_REGEX}' THEN
-                RETURN value;
-            END IF;
-            IF btrim(value) = '' THEN
-                RETURN NULL;
-            END IF;
-            m := regexp_match(value, '{_PG_FORM}');
-            IF m IS NULL THEN
-                RETURN value;
-            END IF;
-            b := m[1] || ' ' || m[3];
-            BEGIN
-                IF to_char(b::timestamp, 'YYYY-MM-DD HH24:MI:SS') <> b THEN
-                    RETURN value;
-                END IF;
-                IF m[5] IS NOT NULL THEN
-                    utc := (b || replace(m[5], 'Z', '+00:00'))::timestamptz AT TIME ZONE 'UTC';
-                ELSIF m[2] = 'T' THEN
-                    SELECT utc_offset INTO off FROM {ZONE_TABLE}
-                    WHERE local_start <= b ORDER BY local_start DESC LIMIT 1;
-                    utc := b::timestamp - make_interval(secs => coalesce(off, 0));
-                ELSE
-                    utc := b::timestamp;
-                END IF;
-            EXCEPTION WHEN others THEN
-                RETURN value;
-            END;
-            RETURN to_char(utc, 'YYYY-MM-DD HH24:MI:SS') || '.'
-                || rpad(left(coalesce(m[4], ''), 6), 6, '0') || '+00:00';
-        END
-        $$
-        """,
-        f"""
-        CREATE OR REPLACE FUNCTION {PG_TRIGGER_FUNCTION}() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            NEW.last_heartbeat := {PG_FUNCTION}(NEW.last_heartbeat);
-            RETURN NEW;
-        END
-        $$
-        """,
-        f"""
-        CREATE TRIGGER {PG_TRIGGERS[0]} BEFORE INSERT OR UPDATE OF last_heartbeat ON agents
-        FOR EACH ROW WHEN (NEW.last_heartbeat !~ '{CANONICAL_REGEX}')
-        EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()
-        """,
-    ]
 
 
 # --- which zone -------------------------------------------------------------------

@@ -23,7 +23,6 @@ append to their commit, which the dashboard's write rate affords easily.
 from __future__ import annotations
 
 import builtins
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -32,11 +31,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 
+from karr_db.dialects import for_connection
+from karr_db.dialects.postgresql import EVENT_LOG_LOCK_KEY
 from karr_db.documents import json_value_problems
 from karr_db.errors import FieldError, InvalidQueryError, ValidationError
 from karr_db.limits import text_problem
 from karr_db.models import Event
-from karr_db.models.types import dumps_json, format_timestamp, utcnow
+from karr_db.models.types import dumps_json, utcnow
 from karr_db.repositories._common import (
     DTO,
     PAGE_LIMIT,
@@ -48,7 +49,6 @@ from karr_db.repositories._common import (
     found,
 )
 from karr_db.repositories._validate import checked, fields, int32
-from karr_db.repositories.base import arrays, next_sqlite_id
 
 __all__ = [
     "EVENTS_CHANNEL",
@@ -59,10 +59,6 @@ __all__ = [
     "EventsRepository",
     "wait_for_events",
 ]
-
-#: PostgreSQL advisory lock key serialising appends ("KEVT" in ASCII); distinct
-#: from the migration lock so that migrations and appends do not contend.
-EVENT_LOG_LOCK_KEY = 0x4B455654
 
 #: PostgreSQL NOTIFY channel told the id of each appended event (at commit).
 EVENTS_CHANNEL = "karr_events"
@@ -160,10 +156,7 @@ class EventsRepository:
         # Plain SQL: this runs on every write, and an ORM statement cost ~1 ms
         # of Python here, about as much as the rest of the append.
         connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK_KEY})")
-        else:
-            connection.exec_driver_sql("INSERT INTO events (event_type) SELECT NULL WHERE 0")
+        for_connection(connection).lock_event_log(connection)
 
     def append(
         self, event_type: EventType | str, *, source_id: str | None = None, data: Any = None
@@ -186,24 +179,7 @@ class EventsRepository:
             return []
         self.lock_log()
         connection = self.session.connection()
-        if connection.dialect.name == "postgresql":
-            # Revision 0008's function takes the lock, draws the ids from the
-            # sequence under it (gapless), inserts and notifies: the one way the
-            # application role may append, so it can choose no id.
-            result = connection.exec_driver_sql(
-                "SELECT karr_append_events(%s::text[], %s::text[], %s::jsonb[], %s)",
-                (*arrays(rows), created),
-            )
-            return [int(i) for i in result.scalar_one()]
-        first = next_sqlite_id(connection, "events")
-        stamp = format_timestamp(created)
-        ids = list(range(first, first + len(rows)))
-        connection.exec_driver_sql(
-            "INSERT INTO events (id, event_type, source_id, data, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [(i, *row, stamp) for i, row in zip(ids, rows, strict=True)],
-        )
-        return ids
+        return for_connection(connection).append_events(connection, rows, created)
 
     def find(self, event_id: int) -> EventDTO | None:
         """The event with this id, or ``None``."""
@@ -329,29 +305,10 @@ def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
     outside any transaction), checking the log after LISTEN so that a commit in
     between is not missed. SQLite has no notifications: it polls.
     """
-    deadline = time.monotonic() + timeout
-    with engine.connect() as connection:
-        if engine.dialect.name != "postgresql":
-            while True:
-                with connection.begin():
-                    if _has_event_after(connection, after_id):
-                        return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                time.sleep(min(SQLITE_POLL_INTERVAL, remaining))
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql(f"LISTEN {EVENTS_CHANNEL}")
-        try:
-            driver = connection.connection.driver_connection
-            assert driver is not None
-            while True:
-                if _has_event_after(connection, after_id):
-                    return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                for _ in driver.notifies(timeout=remaining, stop_after=1):
-                    pass
-        finally:
-            connection.exec_driver_sql(f"UNLISTEN {EVENTS_CHANNEL}")
+    return for_connection(engine).wait_for_events(
+        engine,
+        lambda connection: _has_event_after(connection, after_id),
+        channel=EVENTS_CHANNEL,
+        timeout=timeout,
+        poll_interval=SQLITE_POLL_INTERVAL,
+    )

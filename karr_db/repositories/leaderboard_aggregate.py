@@ -58,12 +58,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from karr_db.dialects import for_connection, for_dialect, group_digest
 from karr_db.models import Benchmark, Hardware, LeaderboardAggregate, Metric, Run
 from karr_db.models.leaderboard import AGGREGATE_KEY_COLUMNS
 from karr_db.models.types import Double
-from karr_db.repositories.base import dialect_insert, group_digest
 from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.results_dto import AggregateRow
+from karr_db.repositories.results.dto import AggregateRow
 
 __all__ = [
     "AGGREGATE_FILTERS",
@@ -176,13 +176,12 @@ def _add_statement(dialect: str) -> Any:
     """INSERT .. SELECT .. ON CONFLICT DO UPDATE: the runs' contributions, one statement,
     built once per dialect (in key order, so row locks are always taken in one order)."""
     source = _contributions(_OF_RUNS).order_by(Metric.metric_name, "group_key")
-    stmt = dialect_insert(dialect, _T).from_select(list(_COLUMNS), source)
+    seam = for_dialect(dialect)
+    stmt = seam.upsert(_T).from_select(list(_COLUMNS), source)
     new = stmt.excluded
     # least/greatest skip NULLs on PostgreSQL; SQLite's min/max of several
     # arguments return NULL if any is, hence the coalesces.
-    least, greatest = (
-        (func.least, func.greatest) if dialect == "postgresql" else (func.min, func.max)
-    )
+    least, greatest = seam.extremes()
 
     def extreme(pick: Any, old: Any, added: Any) -> Any:
         return type_coerce(pick(func.coalesce(old, added), func.coalesce(added, old)), Double())
@@ -214,8 +213,7 @@ def add_runs(session: Session, run_ids: Sequence[str], *, log_locked: bool = Fal
     if not run_ids:
         return
     connection = session.connection()
-    if connection.dialect.name == "postgresql" and not log_locked:
-        # SQLite: the rows were just inserted, so this transaction has the write lock.
+    if not (log_locked or for_connection(connection).inserts_hold_log_lock):
         connection = _lock(session)
     connection.execute(_add_statement(connection.dialect.name), {"run_ids": list(run_ids)})
 

@@ -6,8 +6,10 @@ databases, adopting legacy ones) lives in ``karr_db.migrations.runner`` so that
 """
 
 from logging.config import fileConfig
+from typing import cast
 
 from alembic import context
+from alembic.runtime.environment import EnvironmentContext
 from alembic.util import CommandError
 
 from karr_db.errors import KarrError
@@ -23,11 +25,13 @@ if (
 ):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
+# ``alembic.context`` is a module that proxies the running EnvironmentContext.
+environment = cast(EnvironmentContext, context)
 try:
     if context.is_offline_mode():
-        run_offline(context)
+        run_offline(environment)
     else:
-        run_online(context)
+        run_online(environment)
 except KarrError as exc:
     # From the ``alembic`` command (it sets cmd_opts), a refusal is alembic's own
     # one-line "FAILED: ..." (``--raiseerr`` shows the traceback); callers of the

@@ -22,17 +22,13 @@ the SQL.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
 
-from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
-
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -67,14 +63,14 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [fingerprints]
 
 
-def upgrade() -> None:
-    create_tables(tables(sa.MetaData()))
-    if not context.is_offline_mode():
-        from karr_db.derive import fill_fingerprints
+contract = ops.RevisionContract(reference_schema_version=None, tables=tables)
 
-        fill_fingerprints(op.get_bind())
-    record_schema_version(karr_schema_version)
+
+def upgrade() -> None:
+    ops.create_declared(contract)
+    ops.fill_fingerprints()
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

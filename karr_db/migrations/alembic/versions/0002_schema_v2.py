@@ -13,15 +13,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
-karr_schema_version = 2
 
 TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
 JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
@@ -168,10 +166,13 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [agents, web_campaigns, quick_tests, events]
 
 
+contract = ops.RevisionContract(reference_schema_version=2, tables=tables)
+
+
 def upgrade() -> None:
-    create_tables(tables(sa.MetaData()))
-    record_schema_version(karr_schema_version)
+    ops.create_declared(contract)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

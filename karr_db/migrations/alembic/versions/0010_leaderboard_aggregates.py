@@ -19,22 +19,23 @@ table as it is at this revision.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
-DOUBLE = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
+DOUBLE: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 KEYS = (
     "test_name",
     "model",
@@ -68,7 +69,11 @@ COMMENTS = {
     "value_max": "Largest finite value",
     "non_finite": "How many NaN or infinite values (left out of the rest)",
 }
-TYPES = {"row_count": sa.Integer(), "value_count": sa.Integer(), "non_finite": sa.Integer()}
+TYPES: dict[str, sa.types.TypeEngine[Any]] = {
+    "row_count": sa.Integer(),
+    "value_count": sa.Integer(),
+    "non_finite": sa.Integer(),
+}
 TYPES |= {"value_sum": DOUBLE, "value_min": DOUBLE, "value_max": DOUBLE}
 NOT_NULL = {"metric_name", "group_key", "row_count", "value_count", "value_sum", "non_finite"}
 
@@ -101,8 +106,8 @@ def build_sql(dialect: str) -> str:
     # Sums are kept times 2^-64 so that they cannot overflow; values below 2^-960
     # count as 0 there (PostgreSQL raises on a product underflowing to 0).
     scaled = f"CASE WHEN abs({value}) < {2.0**-960!r} THEN 0.0 ELSE {value} * {2.0**-64!r} END"
-    sources = ("b.test_name", "r.model", "r.engine", "r.suite_name", "r.kitt_version")
-    sources += ("h.gpu_model", "h.environment_type")
+    sources: tuple[str, ...] = ("b.test_name", "r.model", "r.engine", "r.suite_name")
+    sources += ("r.kitt_version", "h.gpu_model", "h.environment_type")
     key = " || ".join(_key(c) for c in sources)
     if dialect == "postgresql":
         key = f"md5({key})"  # a btree entry is bounded (2704 bytes); the encoding is not
@@ -123,11 +128,14 @@ GROUP BY m.metric_name, {", ".join(sources)}
 """
 
 
+contract = ops.RevisionContract(reference_schema_version=None, tables=tables)
+
+
 def upgrade() -> None:
-    create_tables(tables(sa.MetaData()))
+    ops.create_declared(contract)
     op.execute(build_sql(op.get_context().dialect.name))
-    record_schema_version(karr_schema_version)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

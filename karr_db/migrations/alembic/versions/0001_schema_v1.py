@@ -14,21 +14,21 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations.runner import create_tables, record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Recorded in the legacy ``schema_version`` table, in this revision's transaction.
-karr_schema_version = 1
 
 # TEXT / INTEGER / REAL on SQLite; the reference's native types on PostgreSQL.
 TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
 JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
 BOOLEAN = sa.Integer().with_variant(postgresql.BOOLEAN(), "postgresql")
-DOUBLE = sa.REAL().with_variant(postgresql.DOUBLE_PRECISION(), "postgresql")
+DOUBLE: sa.types.TypeEngine[float] = sa.REAL().with_variant(
+    postgresql.DOUBLE_PRECISION(), "postgresql"
+)
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -198,10 +198,13 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [schema_version, runs, benchmarks, metrics, hardware]
 
 
+contract = ops.RevisionContract(reference_schema_version=1, tables=tables)
+
+
 def upgrade() -> None:
-    create_tables(tables(sa.MetaData()))
-    record_schema_version(karr_schema_version)
+    ops.create_declared(contract)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, aliased
 
 from karr_db.errors import AmbiguousIdError, FieldError, NotFoundError, ValidationError
 from karr_db.models import Benchmark, Hardware, Metric, Run
-from karr_db.repositories.results_dto import ResultsDTO
+from karr_db.repositories.results.dto import ResultsDTO
 
 __all__ = [
     "MIN_SHORT_ID",

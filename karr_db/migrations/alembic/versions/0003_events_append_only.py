@@ -17,32 +17,17 @@ Note for later revisions: a SQLite "move and copy" batch operation on
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations.guards import (
-    TG_BEFORE,
-    TG_DELETE,
-    TG_ROW,
-    TG_TRUNCATE,
-    TG_UPDATE,
-    PostgresFunction,
-    PostgresTrigger,
-    SqliteTrigger,
-)
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
-#: Names ``check`` can look for (``sqlite_master`` / ``pg_trigger``).
 SQLITE_TRIGGERS = ("events_no_update", "events_no_delete")
-POSTGRESQL_TRIGGERS = ("events_append_only", "events_no_truncate")
 POSTGRESQL_FUNCTION = "karr_events_append_only"
 
 _SQLITE = [
@@ -83,26 +68,32 @@ _POSTGRESQL = [
 ]
 
 
-#: What ``check`` verifies: each guard's table, timing, statements, state and code.
-SQLITE_GUARDS = [
-    SqliteTrigger(name, "events", sql.strip())
-    for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
-]
-POSTGRESQL_GUARDS = [
-    PostgresFunction(POSTGRESQL_FUNCTION, _BODY),
-    PostgresTrigger(
-        "events_append_only",
-        "events",
-        TG_BEFORE | TG_ROW | TG_UPDATE | TG_DELETE,
-        POSTGRESQL_FUNCTION,
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    triggers=(
+        *(ops.Trigger(name, "events", "sqlite") for name in SQLITE_TRIGGERS),
+        ops.Trigger("events_append_only", "events", "postgresql"),
+        ops.Trigger("events_no_truncate", "events", "postgresql"),
     ),
-    PostgresTrigger("events_no_truncate", "events", TG_BEFORE | TG_TRUNCATE, POSTGRESQL_FUNCTION),
-]
-
-
-def tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """This revision adds no tables."""
-    return []
+    functions=(POSTGRESQL_FUNCTION,),
+    # What ``check`` verifies: each guard's table, timing, statements, state and code.
+    guards=(
+        *(
+            ops.SqliteTrigger(name, "events", sql.strip())
+            for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
+        ),
+        ops.PostgresFunction(POSTGRESQL_FUNCTION, _BODY),
+        ops.PostgresTrigger(
+            "events_append_only",
+            "events",
+            ops.TG_BEFORE | ops.TG_ROW | ops.TG_UPDATE | ops.TG_DELETE,
+            POSTGRESQL_FUNCTION,
+        ),
+        ops.PostgresTrigger(
+            "events_no_truncate", "events", ops.TG_BEFORE | ops.TG_TRUNCATE, POSTGRESQL_FUNCTION
+        ),
+    ),
+)
 
 
 def upgrade() -> None:
@@ -110,8 +101,8 @@ def upgrade() -> None:
     statements = _POSTGRESQL if dialect == "postgresql" else _SQLITE
     for statement in statements:
         op.execute(statement.strip())
-    record_schema_version(karr_schema_version)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

@@ -19,30 +19,26 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
 #: The numbers revisions 0003 and 0004 wrote before this revision.
 KARR_WRITTEN = (3, 4)
 
 
-def tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """This revision adds no tables."""
-    return []
+contract = ops.RevisionContract(reference_schema_version=None)
 
 
 def upgrade() -> None:
     schema_version = sa.table("schema_version", sa.column("version", sa.Integer))
     op.execute(schema_version.delete().where(schema_version.c.version.in_(KARR_WRITTEN)))
-    record_schema_version(karr_schema_version)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

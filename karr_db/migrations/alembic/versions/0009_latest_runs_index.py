@@ -16,38 +16,38 @@ serves the page; it also refuses ``NULLS LAST`` in an index).
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
 
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0009"
 down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
-
-def tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """This revision adds no tables."""
-    return []
+#: PostgreSQL only: SQLite's ascending index already serves the page (see above).
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    indexes=(
+        ops.Index(
+            "idx_runs_model_engine_latest",
+            "runs",
+            (
+                "model",
+                "engine",
+                sa.column("timestamp").desc().nulls_last(),
+                sa.column("id").desc(),
+            ),
+            dialects=("postgresql",),
+        ),
+    ),
+)
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.create_index(
-            "idx_runs_model_engine_latest",
-            "runs",
-            [
-                sa.column("model"),
-                sa.column("engine"),
-                sa.column("timestamp").desc().nulls_last(),
-                sa.column("id").desc(),
-            ],
-        )
-    record_schema_version(karr_schema_version)
+    ops.create_declared(contract)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

@@ -24,22 +24,17 @@ Plain SQL through ``op.execute`` so that offline ``--sql`` mode renders it too.
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations.guards import PostgresFunction, SqliteTrigger
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0008"
 down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version``.
-karr_schema_version: int | None = None
 
 SQLITE_TRIGGERS = ("events_no_rewrite", "events_ids_ascend")
-POSTGRESQL_TRIGGERS: tuple[str, ...] = ()
 #: The append function and its arguments (for GRANT EXECUTE).
 POSTGRESQL_APPEND_FUNCTION = "karr_append_events"
 POSTGRESQL_APPEND_SIGNATURE = f"{POSTGRESQL_APPEND_FUNCTION}(text[], text[], jsonb[], timestamptz)"
@@ -104,23 +99,23 @@ _POSTGRESQL = [
     f"REVOKE ALL ON FUNCTION {POSTGRESQL_APPEND_SIGNATURE} FROM PUBLIC",
 ]
 
-SQLITE_GUARDS = [
-    SqliteTrigger(name, "events", sql.strip())
-    for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
-]
-POSTGRESQL_GUARDS = [
-    PostgresFunction(
-        POSTGRESQL_APPEND_FUNCTION,
-        _APPEND_BODY,
-        security_definer=True,
-        search_path="{schema}, pg_temp",
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    triggers=tuple(ops.Trigger(name, "events", "sqlite") for name in SQLITE_TRIGGERS),
+    functions=(POSTGRESQL_APPEND_FUNCTION,),
+    guards=(
+        *(
+            ops.SqliteTrigger(name, "events", sql.strip())
+            for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
+        ),
+        ops.PostgresFunction(
+            POSTGRESQL_APPEND_FUNCTION,
+            _APPEND_BODY,
+            security_definer=True,
+            search_path="{schema}, pg_temp",
+        ),
     ),
-]
-
-
-def tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """This revision adds no tables."""
-    return []
+)
 
 
 def upgrade() -> None:
@@ -128,8 +123,8 @@ def upgrade() -> None:
     statements = _POSTGRESQL if dialect == "postgresql" else _SQLITE
     for statement in statements:
         op.execute(statement.strip())
-    record_schema_version(karr_schema_version)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

@@ -9,7 +9,14 @@ differs from :func:`render`, and another compares it with the reference.
 
 The layout follows the reference ("Database Schema Reference"): the migration
 system, one table per table, the indexes, the PostgreSQL differences; plus an
-ER diagram. Whatever goes beyond the reference is marked so.
+ER diagram. Whatever goes beyond the reference is marked so. What each
+revision adds (its triggers, its reference schema version) comes from the
+revision's declared contract (:mod:`karr_db.migrations.ops`).
+
+It lives with the CLI (``karr-db docs``), not in the runtime package root: no
+application code renders documentation. One module of ~700 lines on purpose:
+each section is a short function over the same models, and splitting them
+would only scatter the reference's layout across files.
 """
 
 from __future__ import annotations
@@ -26,12 +33,13 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Index, Table, UniqueConstraint
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeEngine
 
-from karr_db.migrations.scripts import head_revision, revision_versions, script_directory
+from karr_db.dialects import for_dialect
+from karr_db.migrations.ops import DIALECTS
+from karr_db.migrations.scripts import contracts, head_revision, script_directory
 from karr_db.models import Base
 from karr_db.models.types import IntBool, JSONDocument, UTCDateTime
 from karr_db.repositories._lifecycle import Transition
@@ -92,8 +100,8 @@ _KIND_LABELS: dict[type[TypeEngine[Any]], str] = {
     IntBool: "booleans",
 }
 _PG_NAMES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
-_SQLITE: Dialect = sqlite.dialect()
-_POSTGRESQL: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+_SQLITE: Dialect = for_dialect("sqlite").sqlalchemy_dialect
+_POSTGRESQL: Dialect = for_dialect("postgresql").sqlalchemy_dialect
 _BEYOND = "*(beyond the reference)*"
 
 
@@ -123,16 +131,16 @@ def _purpose(summary: str) -> str:
 
 
 def _revisions(script: ScriptDirectory) -> list[_Revision]:
-    versions = revision_versions(script)
+    declared = contracts(script)
     revisions = []
     reference = 0
     for rev in reversed(list(script.walk_revisions())):
         module = rev.module
+        contract = declared[rev.revision]
         triggers = {
-            dialect: tuple(getattr(module, f"{dialect.upper()}_TRIGGERS", ()))
-            for dialect in ("sqlite", "postgresql")
+            dialect: tuple(t.name for t in contract.triggers_on(dialect)) for dialect in DIALECTS
         }
-        recorded = versions[rev.revision]
+        recorded = contract.reference_schema_version
         reference = recorded if recorded is not None else reference
         revisions.append(
             _Revision(
@@ -234,8 +242,9 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
     lines = [
         "## Migration System",
         "",
-        "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions (`alembic/versions/`,",
-        "shipped inside the wheel as `karr_db/_alembic`). Two numbers, two meanings:",
+        "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions",
+        "(`karr_db/migrations/alembic/versions/`, package data of the wheel too). Two numbers,",
+        "two meanings:",
         "Alembic records karr_db's revision in `alembic_version`; the earlier system's",
         "`schema_version` table records the reference's schema versions only (1 and 2),",
         "each written by the revision that implements it, in the same transaction as its",

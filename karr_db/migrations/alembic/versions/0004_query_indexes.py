@@ -20,36 +20,30 @@ does not have; each earned its place in the benchmark (docs/performance.md):
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
-
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
-INDEXES = [
-    ("idx_metrics_name_benchmark", "metrics", ["metric_name", "benchmark_id", "metric_value"]),
-    ("idx_runs_model_engine_timestamp", "runs", ["model", "engine", "timestamp"]),
-    ("idx_runs_passed", "runs", ["passed"]),
-]
-
-
-def tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """This revision adds no tables."""
-    return []
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    indexes=(
+        ops.Index(
+            "idx_metrics_name_benchmark", "metrics", ("metric_name", "benchmark_id", "metric_value")
+        ),
+        ops.Index("idx_runs_model_engine_timestamp", "runs", ("model", "engine", "timestamp")),
+        ops.Index("idx_runs_passed", "runs", ("passed",)),
+    ),
+)
 
 
 def upgrade() -> None:
-    for name, table, columns in INDEXES:
-        op.create_index(name, table, columns)
-    record_schema_version(karr_schema_version)
+    ops.create_declared(contract)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

@@ -16,15 +16,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations.runner import record_schema_version, refuse_downgrade
+from karr_db.migrations import ops
 
 revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Beyond the reference: records nothing in ``schema_version`` (``alembic_version`` tracks it).
-karr_schema_version: int | None = None
 
 #: (table, column, description); the models carry the same text.
 COMMENTS = [
@@ -42,17 +40,15 @@ COMMENTS = [
 ]
 
 
-def tables(metadata: sa.MetaData) -> list[sa.Table]:
-    """This revision adds no tables."""
-    return []
+contract = ops.RevisionContract(reference_schema_version=None)
 
 
 def upgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         for table, column, comment in COMMENTS:
             op.alter_column(table, column, comment=comment, existing_type=sa.Text())
-    record_schema_version(karr_schema_version)
+    ops.record_schema_version(contract)
 
 
 def downgrade() -> None:
-    refuse_downgrade()
+    ops.refuse_downgrade()

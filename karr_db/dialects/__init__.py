@@ -1,0 +1,166 @@
+"""The dialect seam: every dialect-specific statement outside DDL and the TypeDecorators.
+
+Repositories and services never ask ``dialect.name``; they ask
+:func:`for_connection` for the :class:`Dialect` of their connection and call
+it. Two implementations, :mod:`.sqlite` and :mod:`.postgresql`, each a plain
+module-level object (Prefect's ``query_components`` idea without its
+injection machinery). Anything that would branch on the dialect belongs here,
+so adding a backend, or reading what differs between the two, means reading
+this package only. The statements are exactly the ones the repositories ran
+before (see tests/test_results_statements.py and docs/performance.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Connection, Engine, Table, Text
+from sqlalchemy.engine import Dialect as SQLAlchemyDialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
+
+from karr_db.errors import DatabaseURLError
+
+__all__ = ["Dialect", "arrays", "for_connection", "for_dialect", "group_digest"]
+
+
+class Dialect(Protocol):
+    """What differs between SQLite and PostgreSQL, as operations the callers need."""
+
+    #: SQLAlchemy's name of the dialect ("sqlite", "postgresql").
+    name: str
+    #: SQLAlchemy's dialect object, to compile DDL or statements without a connection.
+    sqlalchemy_dialect: SQLAlchemyDialect
+    #: The driver's placeholder for ``exec_driver_sql``.
+    mark: str
+    #: ``raw_json`` read back as JSON text by a driver-level SELECT.
+    raw_json_text: str
+    #: What a NaN metric value is handed to the driver as (``None``: the float itself).
+    stored_nan: str | None
+    #: Whether run pages join the first hardware row with LATERAL.
+    lateral_pages: bool
+    #: Whether inserting rows already holds the event-log lock (SQLite's write lock).
+    inserts_hold_log_lock: bool
+    #: Whether a retry after a lost write race should BEGIN IMMEDIATE.
+    retries_begin_immediate: bool
+    #: Whether database roles and grants exist.
+    supports_roles: bool
+    #: Whether ``karr-db backup`` copies the database (a file) itself, or points to pg_dump.
+    backup_by_copy: bool
+
+    def bulk_insert(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+        *,
+        copy: bool = False,
+    ) -> None:
+        """Insert driver-ready rows in one statement (``copy``: COPY where it exists)."""
+
+    def insert_numbered(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> list[int]:
+        """Insert rows, drawing their serial ids; the ids in row order."""
+
+    def insert_ignore(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> int:
+        """Insert rows, skipping conflicting ones (``ON CONFLICT DO NOTHING``); how many went in."""
+
+    def lock_event_log(self, connection: Connection) -> None:
+        """Take the event log's append lock until the transaction ends."""
+
+    def append_events(
+        self,
+        connection: Connection,
+        rows: list[tuple[str, str | None, str | None]],
+        created: datetime,
+    ) -> list[int]:
+        """Append ``(event_type, source_id, data JSON text)`` rows under the lock; their ids."""
+
+    def wait_for_events(
+        self,
+        engine: Engine,
+        found: Callable[[Connection], bool],
+        *,
+        channel: str,
+        timeout: float,
+        poll_interval: float,
+    ) -> bool:
+        """Block until ``found`` (LISTEN on ``channel``, or polling), at most ``timeout`` s."""
+
+    def upsert(self, table: Table) -> Any:
+        """The dialect's ``INSERT`` construct, which offers ``ON CONFLICT ..``."""
+
+    def extremes(self) -> tuple[Any, Any]:
+        """``least``/``greatest`` of several arguments (NULL-skipping or not, see callers)."""
+
+    def median_ranks(
+        self, partition: list[Any], finite: ColumnElement[bool], value: ColumnElement[Any]
+    ) -> list[Any]:
+        """Window columns the median needs in the inner query (none where it is built in)."""
+
+    def median(self, inner: Any, value: ColumnElement[Any]) -> ColumnElement[Any]:
+        """The median of ``inner.c.v`` per group, over :meth:`median_ranks`' columns."""
+
+    def large_cache(self, connection: Connection, kib: int) -> AbstractContextManager[None]:
+        """A larger page cache for one connection's bulk work, where it is tunable."""
+
+
+def arrays(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
+    """Rows turned into one list per column (array parameters, one per column)."""
+    return tuple(list(column) for column in zip(*rows, strict=True))
+
+
+class group_digest(FunctionElement[str]):
+    """A group key short enough for an index: the text itself on SQLite, whose
+    index entries have no size limit, its MD5 on PostgreSQL, whose btree entries
+    must stay under 2704 bytes while a key of several bounded texts may not
+    (compiled in :mod:`.postgresql`)."""
+
+    type = Text()
+    inherit_cache = True
+    name = "group_digest"
+
+
+@compiles(group_digest)
+def _group_digest_default(element: group_digest, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.clauses, **kw))
+
+
+def for_dialect(name: str) -> Dialect:
+    """The seam for SQLAlchemy's dialect ``name``; only SQLite and PostgreSQL exist."""
+    try:
+        return _KNOWN[name]
+    except KeyError:
+        raise DatabaseURLError(
+            f"unsupported database {name!r}: karr_db supports sqlite and postgresql"
+        ) from None
+
+
+def for_connection(bind: Any) -> Dialect:
+    """The seam for a connection, engine or session (anything bound to a dialect)."""
+    dialect = getattr(bind, "dialect", None)
+    if dialect is None:  # a Session
+        dialect = bind.get_bind().dialect
+    return for_dialect(dialect.name)
+
+
+# Last, as the implementations import the names above; importing them here also
+# registers their compilation hooks (group_digest) before any statement compiles.
+from karr_db.dialects import postgresql, sqlite  # noqa: E402
+
+_KNOWN: dict[str, Dialect] = {"sqlite": sqlite.DIALECT, "postgresql": postgresql.DIALECT}

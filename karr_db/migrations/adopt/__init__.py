@@ -1,0 +1,115 @@
+"""Adopting databases written by the earlier, hand-rolled migration system.
+
+Such a database has ``schema_version`` rows but no ``alembic_version``. It is
+brought to the reference schema of its version (index and constraint names,
+nullability, defaults, and on PostgreSQL the column types) without losing or
+altering a row, then stamped at the matching revision so that Alembic carries
+on from there. Everything happens inside the caller's migration transaction:
+a value that cannot be converted stops adoption with an error naming the
+table, column and row, and nothing is changed.
+
+The target of version N is what revisions 1..N create (each revision's contract
+describes its tables as ``sa.Table`` objects), not the models, which move on
+with later revisions; what the later revisions' contracts declare is removed
+first (:mod:`.clear`) and those revisions run again. The work is split by
+concern: :mod:`.clear`, :mod:`.sqlite` (rebuild), :mod:`.postgresql` (alter in
+place), with what both share in :mod:`._common`.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
+
+from karr_db.errors import AdoptionError
+from karr_db.migrations import timestamps
+from karr_db.migrations.adopt.clear import clear_karr_additions
+from karr_db.migrations.adopt.postgresql import TEXT_TYPES, conform_postgresql, pg_columns
+from karr_db.migrations.adopt.sqlite import conform_sqlite
+from karr_db.migrations.scripts import contracts, reference_tables, revision_for_version
+from karr_db.models import Base
+from karr_db.models.types import UTCDateTime
+
+__all__ = ["adopt"]
+
+
+def adopt(
+    connection: Connection,
+    version: int,
+    script: ScriptDirectory,
+    *,
+    legacy_timezone: ZoneInfo | None = None,
+) -> timestamps.TimestampReport:
+    """Conform a legacy database at ``version`` to the reference and stamp it.
+
+    Naive local times are read in ``legacy_timezone`` (else the zone the
+    database records, else UTC); what that did is returned.
+    """
+    try:
+        revision = revision_for_version(version, script)
+    except KeyError:
+        raise AdoptionError(
+            f"schema_version {version} was never written by the earlier system"
+        ) from None
+    tables = reference_tables(version, script)
+    zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+    chain = contracts(script)
+    later = list(chain.values())[list(chain).index(revision) + 1 :]
+    clear_karr_additions(connection, tables, later)
+    if connection.dialect.name == "sqlite":
+        conform_sqlite(connection, tables)
+        report = _canonical_timestamps(connection, tables, zone)
+    else:
+        report = _canonical_timestamps(connection, tables, zone)
+        conform_postgresql(connection, tables)
+    _derive(connection)
+    MigrationContext.configure(connection).stamp(script, revision)
+    return report
+
+
+def _canonical_timestamps(
+    connection: Connection, tables: list[sa.Table], zone: ZoneInfo
+) -> timestamps.TimestampReport:
+    """Rewrite the earlier system's timestamp text into karr_db's canonical form.
+
+    SQLite: after the rebuild (whose value check has then already refused
+    what is no timestamp at all), on the reference tables. PostgreSQL: before
+    the columns become TIMESTAMPTZ, on the TEXT ones: the naive local values
+    only, since the conversion casts the rest in a UTC session (offsets kept,
+    naive space-separated text as UTC), which is the rule already; blanks stay
+    for the conversion to make NULL (NOT NULL is still there).
+    """
+    names = {t.name for t in tables}
+    columns = [(t, c) for t, c in _all_timestamp_columns() if t in names]
+    if connection.dialect.name == "postgresql":
+        columns = [
+            (t, c)
+            for t, c in columns
+            if (live := pg_columns(connection, t).get(c)) is not None
+            and live.type.startswith(TEXT_TYPES)
+        ]
+    postgresql = connection.dialect.name == "postgresql"
+    return timestamps.canonicalise(
+        connection, zone, columns, keep_blank=postgresql, local_only=postgresql
+    )
+
+
+def _all_timestamp_columns() -> list[tuple[str, str]]:
+    return [
+        (table.name, column.name)
+        for table in Base.metadata.sorted_tables
+        for column in table.columns
+        if isinstance(column.type, UTCDateTime)
+    ]
+
+
+def _derive(connection: Connection) -> None:
+    """Benchmarks, metrics and hardware of the adopted runs as a fresh save would
+    write them (the earlier system skipped nested metrics); see karr_db.derive."""
+    from karr_db.derive import derive_adopted
+
+    derive_adopted(connection)

@@ -1,0 +1,158 @@
+"""Where a database stands: ``status`` (for people) and ``require_current`` (the
+cheap gate every unit of work passes), both read-only.
+
+Alembic is not imported here at all: the readiness check reads the revision
+chain from the scripts' source (:func:`karr_db.migrations.scripts.revision_chain`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from karr_db.db import make_engine, normalize_url, sqlite_path
+from karr_db.errors import (
+    NewerSchemaError,
+    NotReadyError,
+    UnadoptableSchemaError,
+    UnversionedDatabaseError,
+)
+from karr_db.migrations.reports import Database, DatabaseStatus
+from karr_db.migrations.scripts import revision_chain, revision_for_version, script_directory
+from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+__all__ = ["raise_unless_current", "require_current", "status"]
+
+
+@contextmanager
+def open_engine(database: Database, *, read_only: bool = False) -> Iterator[Engine]:
+    if isinstance(database, Engine):
+        yield database
+        return
+    engine = make_engine(database, poolclass=sa.pool.NullPool, read_only=read_only)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def pending_revisions(state: DatabaseState, script: ScriptDirectory) -> list[str]:
+    if state.kind in (DatabaseKind.NEWER, DatabaseKind.UNVERSIONED):
+        return []
+    base: str | None = state.alembic_revision
+    if state.kind is DatabaseKind.LEGACY and state.schema_version is not None:
+        base = revision_for_version(state.schema_version, script)
+    revisions = script.iterate_revisions("heads", base or "base")
+    return [rev.revision for rev in reversed(list(revisions))]
+
+
+def read_status(
+    connection: Connection, script: ScriptDirectory, *, row_counts: bool = False
+) -> DatabaseStatus:
+    state = read_state(connection, script)
+    counts = (
+        {
+            name: int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(sa.table(name))
+                ).scalar_one()
+            )
+            for name in state.tables
+        }
+        if row_counts and state.kind in (DatabaseKind.MANAGED, DatabaseKind.LEGACY)
+        else {}
+    )
+    return DatabaseStatus(
+        url=connection.engine.url.render_as_string(hide_password=True),
+        dialect=connection.dialect.name,
+        kind=state.kind,
+        alembic_revision=state.alembic_revision,
+        schema_version=state.schema_version,
+        head_revision=state.head_revision,
+        head_schema_version=state.head_version,
+        pending=pending_revisions(state, script),
+        needs_adoption=state.kind is DatabaseKind.LEGACY,
+        tables=list(state.tables),
+        row_counts=counts,
+    )
+
+
+def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
+    """Report the database's revision, schema version, pending work and (unless
+    ``row_counts=False``, which saves a COUNT per table) its rows per table;
+    writes nothing: a SQLite file is opened read-only, and one that does not
+    exist is reported empty (what ``upgrade`` would create) without creating it."""
+    url = None if isinstance(database, Engine) else normalize_url(database)
+    path = None if url is None else sqlite_path(url)
+    if url is not None and path is not None and not path.exists():
+        chain = revision_chain()
+        return DatabaseStatus(
+            url=url.render_as_string(hide_password=True),
+            dialect="sqlite",
+            kind=DatabaseKind.EMPTY,
+            alembic_revision=None,
+            schema_version=None,
+            head_revision=chain.head,
+            head_schema_version=chain.reference_version_at(chain.head),
+            pending=chain.after(None),
+            needs_adoption=False,
+            tables=[],
+        )
+    with open_engine(database, read_only=True) as engine, engine.connect() as connection:
+        return read_status(connection, script_directory(), row_counts=row_counts)
+
+
+def raise_unless_current(state: DatabaseState) -> None:
+    """The layer's error, with the next step, for a database this release cannot
+    use as it stands: empty, legacy (not yet adopted), behind, or newer."""
+    kind = state.kind
+    if kind is DatabaseKind.MANAGED and state.alembic_revision == state.head_revision:
+        return
+    if kind is DatabaseKind.MANAGED:
+        assert state.alembic_revision is not None
+        pending = revision_chain().after(state.alembic_revision)
+        raise NotReadyError(
+            "behind",
+            f"the database is at revision {state.alembic_revision}, behind this release's "
+            f"{state.head_revision} ({', '.join(pending)} pending): run `karr-db upgrade` "
+            "(or karr_db.migrations.upgrade)",
+        )
+    if kind is DatabaseKind.NEWER:
+        raise NewerSchemaError(state.found, state.supported)
+    if kind is DatabaseKind.EMPTY:
+        raise NotReadyError(
+            "empty",
+            "the database is empty: run `karr-db upgrade` (or karr_db.migrations.upgrade) "
+            "to create the schema",
+        )
+    if kind is DatabaseKind.LEGACY:
+        raise NotReadyError(
+            "legacy",
+            f"the database is the earlier system's, at schema_version {state.schema_version}, "
+            "not yet adopted: run `karr-db upgrade` to adopt it (every row is kept; a SQLite "
+            "file is backed up first)",
+        )
+    if kind is DatabaseKind.UNADOPTABLE:
+        assert state.schema_version is not None
+        raise UnadoptableSchemaError(state.schema_version, revision_chain().reference_versions())
+    raise UnversionedDatabaseError(list(state.tables))
+
+
+def require_current(database: Database) -> DatabaseState:
+    """Refuse a database that is not at this release's head (see
+    :func:`raise_unless_current`), as Optuna's and MLflow's stores do.
+
+    Reads the version tables only: no row is counted and Alembic is not
+    imported, so it is cheap enough to run before every unit of work.
+    """
+    with open_engine(database, read_only=True) as engine, engine.connect() as connection:
+        state = read_state(connection)
+    raise_unless_current(state)
+    return state

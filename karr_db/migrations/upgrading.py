@@ -1,0 +1,197 @@
+"""Changing a database: ``upgrade`` (adopting a legacy one first), its offline
+form ``upgrade_sql`` (``--sql``), and ``repair_timestamps``.
+
+Alembic is imported inside the functions: importing the package for a
+readiness check must not pay for it.
+"""
+
+from __future__ import annotations
+
+import io
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+
+from karr_db.db import normalize_url, sqlite_path
+from karr_db.errors import SchemaError
+from karr_db.migrations import timestamps
+from karr_db.migrations.readiness import (
+    open_engine,
+    pending_revisions,
+    raise_unless_current,
+    read_status,
+)
+from karr_db.migrations.reports import Database, TimestampRepair, UpgradeReport, UpgradeSQL
+from karr_db.migrations.scripts import (
+    alembic_config,
+    other_tables_at,
+    revision_chain,
+    script_directory,
+)
+from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
+
+__all__ = ["OfflineAdoptionError", "repair_timestamps", "upgrade", "upgrade_sql"]
+
+
+def upgrade(
+    database: Database,
+    revision: str = "head",
+    *,
+    backup: bool = True,
+    legacy_timezone: str | None = None,
+) -> UpgradeReport:
+    """Adopt the database if needed and migrate it to ``revision``.
+
+    ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
+    database records, else UTC) is the IANA zone in which the earlier system
+    wrote its naive local times; a bad name is a ValidationError naming it.
+
+    Before adopting a SQLite file (the earlier system's, changed in place) a
+    consistent copy is written beside it unless ``backup=False``; the report
+    names it, and says when the SQLite file did not exist and was created.
+    """
+    from alembic import command
+
+    zone = timestamps.resolve_zone(legacy_timezone)
+
+    script = script_directory()
+    path = None if isinstance(database, Engine) else sqlite_path(normalize_url(database))
+    created = path is not None and not path.exists()
+    backup_path: str | None = None
+    with open_engine(database) as engine:
+        if backup and not created and engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                before = read_state(connection)
+            file = sqlite_path(engine.url)
+            if before.kind is DatabaseKind.LEGACY and file is not None:
+                from karr_db.backup import backup_sqlite
+
+                backup_path = str(backup_sqlite(file))
+        config = alembic_config()
+        config.attributes["engine"] = engine
+        config.attributes[timestamps.ATTR_OPTION] = zone
+        command.upgrade(config, revision)
+        # The state env.py read under the migration lock, so that concurrent
+        # upgraders each report only what they applied themselves.
+        seen: DatabaseState = config.attributes["karr_state"]
+        with engine.connect() as connection:
+            after = read_status(connection, script)
+    pending_then = pending_revisions(seen, script)
+    applied = [rev for rev in pending_then if rev not in after.pending]
+    reports: list[timestamps.TimestampReport] = config.attributes.get("karr_timestamp_reports", [])
+    total = timestamps.TimestampReport(zone=reports[0].zone) if reports else None
+    for report in reports:
+        assert total is not None
+        total.add(report)
+    return UpgradeReport(
+        adopted=seen.kind is DatabaseKind.LEGACY,
+        from_revision=seen.alembic_revision,
+        to_revision=after.alembic_revision,
+        applied=applied,
+        legacy_timezone=total.zone if total else None,
+        timestamps_interpreted=total.interpreted if total else 0,
+        timestamps_rewritten=total.rewritten if total else {},
+        notes=list(config.attributes.get("karr_timestamp_notes", [])),
+        from_schema_version=seen.schema_version,
+        created=created,
+        backup=backup_path,
+    )
+
+
+def repair_timestamps(database: Database, *, legacy_timezone: str | None = None) -> TimestampRepair:
+    """Rewrite every timestamp text not in the canonical form, in one transaction.
+
+    For text an outside writer stored that the triggers of revision 0006 did
+    not recognise (or stored before they existed). Naive local times are read
+    in ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
+    database records, else UTC); a zone given is also recorded for the
+    triggers (and on PostgreSQL made the database's default TimeZone). Text
+    that is no timestamp at all is left alone and counted as unreadable.
+    """
+    from karr_db.migrations.runner import migration_transaction
+
+    zone = timestamps.resolve_zone(legacy_timezone)
+    script = script_directory()
+    with (
+        open_engine(database) as engine,
+        engine.connect() as connection,
+        migration_transaction(connection),
+    ):
+        state = read_state(connection, script)
+        if state.kind is not DatabaseKind.MANAGED:
+            raise SchemaError(
+                f"repair-timestamps needs a database managed by karr_db; this one is "
+                f"{state.kind.value}: run upgrade first"
+            )
+        notes: list[str] = []
+        if zone is not None and timestamps.ZONE_TABLE in other_tables_at(
+            state.alembic_revision, script
+        ):
+            notes = timestamps.record_zone(connection, zone, database_default=True)
+        used = zone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+        report = timestamps.canonicalise(connection, used)
+    return TimestampRepair(
+        legacy_timezone=report.zone,
+        interpreted=report.interpreted,
+        rewritten=report.rewritten,
+        unreadable=report.unreadable,
+        notes=notes,
+    )
+
+
+class OfflineAdoptionError(SchemaError):
+    """Adopting a legacy database cannot be rendered as a script."""
+
+
+def upgrade_sql(
+    database: str | URL, revision: str = "head", *, from_empty: bool = False
+) -> UpgradeSQL:
+    """The SQL ``upgrade`` would run on *this* database, for a DBA to review and apply.
+
+    The database is read (read-only) to find where it stands: at head there is
+    nothing to do (``sql`` is empty); behind, the script starts at its current
+    revision; an empty database (or a SQLite file that does not exist yet) gets
+    the whole schema. ``from_empty`` renders the whole schema without looking at
+    the database. Adopting a legacy database is refused
+    (:class:`OfflineAdoptionError`): adoption inspects and converts the live
+    rows, which no script written in advance can do.
+    """
+    url = normalize_url(database)
+    state: DatabaseState | None = None
+    if not from_empty:
+        path = sqlite_path(url)
+        if path is None or path.exists():
+            with open_engine(url, read_only=True) as engine, engine.connect() as connection:
+                state = read_state(connection)
+    chain = revision_chain()
+    target = chain.head if revision == "head" else revision
+    if state is None or state.kind is DatabaseKind.EMPTY:
+        start = None
+    elif state.kind is DatabaseKind.MANAGED:
+        start = state.alembic_revision
+        assert start is not None
+        if start == target or target in chain.order[: chain.order.index(start)]:
+            return UpgradeSQL(kind=state.kind, from_revision=start, to_revision=start, sql="")
+    elif state.kind is DatabaseKind.LEGACY:
+        raise OfflineAdoptionError(
+            f"cannot render the SQL of adopting this database offline: it is the earlier "
+            f"system's, at schema_version {state.schema_version}, and adoption inspects and "
+            "converts its rows as it goes; run `karr-db upgrade` on it (SQLite files are "
+            "backed up first) or on a copy, or review `karr-db upgrade --sql --from-empty`"
+        )
+    else:
+        raise_unless_current(state)  # newer, unversioned, unadoptable: their own errors
+        raise AssertionError(state.kind)  # pragma: no cover
+    from alembic import command
+
+    buffer = io.StringIO()
+    config = alembic_config(url.render_as_string(hide_password=False))
+    config.output_buffer = buffer
+    command.upgrade(config, f"{start}:{target}" if start else target, sql=True)
+    return UpgradeSQL(
+        kind=DatabaseKind.EMPTY if state is None else state.kind,
+        from_revision=start,
+        to_revision=target,
+        sql=buffer.getvalue(),
+    )

@@ -1,0 +1,90 @@
+"""KITT result documents: save, read, query, aggregate, compare and delete runs.
+
+Every query is one SQL statement (full detail of a run is three), filters and
+order fields are whitelisted, and a save costs a handful of statements however
+many metrics the document has (benchmarks inserted with one
+``INSERT .. RETURNING``, metrics with one executemany).
+
+NaN semantics of aggregates: NaN and the infinities are legal metric values
+and round-trip, but the leaderboard leaves them out of ``count``, ``avg``,
+``min``, ``max`` and ``median`` on both dialects (PostgreSQL would otherwise
+let NaN win every ``max`` and SQLite would order its ``'NaN'`` text after all
+numbers); each aggregate row counts them in ``non_finite`` instead. The median
+is computed in the same statement with window functions, so both dialects
+support it and agree with PostgreSQL's ``percentile_cont(0.5)``.
+
+``metric_value`` keeps every value including NaN and the infinities, but not
+the sign of zero (SQLite's REAL folds ``-0.0`` into ``0``); the document in
+``raw_json`` keeps it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from karr_db.repositories._validate import checked
+from karr_db.repositories.results.analysis import ResultsAnalysis
+from karr_db.repositories.results.dto import (
+    AggregateRow,
+    BenchmarkDetail,
+    Comparison,
+    ComparisonRow,
+    GroupCounts,
+    HardwareInfo,
+    ImportOutcome,
+    ImportReport,
+    MetricPoint,
+    OutcomeCounts,
+    ResultsDTO,
+    RunDetail,
+    RunStats,
+    RunSummary,
+    SaveResult,
+)
+from karr_db.repositories.results.filters import (
+    GROUP_FIELDS,
+    LEADERBOARD_ORDER_FIELDS,
+    MAX_LIMIT,
+    ORDER_FIELDS,
+    RunFilter,
+)
+from karr_db.repositories.results.reads import ResultsReads
+from karr_db.repositories.results.writer import ResultsWriter
+
+__all__ = [
+    "GROUP_FIELDS",
+    "LEADERBOARD_ORDER_FIELDS",
+    "MAX_LIMIT",
+    "ORDER_FIELDS",
+    "AggregateRow",
+    "BenchmarkDetail",
+    "Comparison",
+    "ComparisonRow",
+    "GroupCounts",
+    "HardwareInfo",
+    "ImportOutcome",
+    "ImportReport",
+    "MetricPoint",
+    "OutcomeCounts",
+    "ResultsDTO",
+    "ResultsRepository",
+    "RunDetail",
+    "RunFilter",
+    "RunStats",
+    "RunSummary",
+    "SaveResult",
+]
+
+
+@checked
+class ResultsRepository(ResultsWriter, ResultsReads, ResultsAnalysis):
+    """Runs and their benchmarks, metrics and hardware; works in the caller's transaction.
+
+    Its methods live with their kind (:mod:`.writer`, :mod:`.reads`,
+    :mod:`.analysis`) and share ``session``; they stay methods of one object
+    (not functions it forwards to) so that one write can call another through
+    ``self``, which tests rely on to interleave a concurrent save.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session

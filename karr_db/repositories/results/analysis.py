@@ -1,0 +1,348 @@
+"""Analyses over stored runs: stats, the leaderboard, metric history and
+comparisons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import and_, case, func, literal, select, type_coerce
+from sqlalchemy.orm import Session
+
+from karr_db.dialects import for_connection
+from karr_db.errors import InvalidQueryError, NotFoundError
+from karr_db.models import Benchmark, Hardware, Metric, Run
+from karr_db.models.types import Double
+from karr_db.repositories import leaderboard_aggregate
+from karr_db.repositories.base import Page
+from karr_db.repositories.results.dto import (
+    AggregateRow,
+    Comparison,
+    ComparisonRow,
+    GroupCounts,
+    MetricPoint,
+    OutcomeCounts,
+    RunStats,
+)
+from karr_db.repositories.results.filters import (
+    GROUP_FIELDS,
+    LEADERBOARD_ORDER_FIELDS,
+    MAX_LIMIT,
+    RunFilter,
+    _after_point,
+    _check_limit,
+    _conditions,
+    _decode_point,
+    _encode_point,
+    _filters_hardware,
+    _parse_filter,
+    _with_hardware,
+)
+from karr_db.repositories.results.statements import _translated
+
+
+class ResultsAnalysis:
+    """The analyses of :class:`~karr_db.repositories.results.ResultsRepository`."""
+
+    session: Session
+
+    def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
+        """Totals by outcome, overall and by engine, model and suite, from one grouped
+        statement (a row per engine, model, suite and outcome, folded here)."""
+        f = _parse_filter(filters)
+        keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
+        stmt = (
+            _with_hardware(select(*keys, func.count()).select_from(Run), _filters_hardware(f))
+            .where(*_conditions(f))
+            .group_by(*keys)
+        )
+        with _translated("counting runs"):
+            rows = self.session.execute(stmt).all()
+        totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
+        groups: dict[str, dict[str | None, dict[str, int]]] = {
+            "engine": {},
+            "model": {},
+            "suite": {},
+        }
+        for engine, model, suite, passed, count in rows:
+            outcome = "unknown" if passed is None else "passed" if passed else "failed"
+            for counts in (
+                totals,
+                groups["engine"].setdefault(engine, dict.fromkeys(totals, 0)),
+                groups["model"].setdefault(model, dict.fromkeys(totals, 0)),
+                groups["suite"].setdefault(suite, dict.fromkeys(totals, 0)),
+            ):
+                counts["runs"] += count
+                counts[outcome] += count
+
+        def listed(key: str) -> list[GroupCounts]:
+            ordered = sorted(groups[key].items(), key=lambda item: (item[0] is None, item[0] or ""))
+            return [GroupCounts(name=name, **counts) for name, counts in ordered]
+
+        return RunStats(
+            totals=OutcomeCounts(**totals),
+            by_engine=listed("engine"),
+            by_model=listed("model"),
+            by_suite=listed("suite"),
+        )
+
+    def leaderboard(
+        self,
+        metric: str,
+        *,
+        group_by: Sequence[str] = ("model",),
+        per_test: bool = False,
+        test_name: str | None = None,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        order_by: str = "avg",
+        descending: bool = True,
+        limit: int | None = None,
+        median: bool = True,
+    ) -> list[AggregateRow]:
+        """count/avg/min/max/median of one metric per group (one statement).
+
+        Non-finite values are left out of the aggregates and counted in
+        ``non_finite`` (see the module docstring). ``per_test`` adds the
+        benchmark's test name to the grouping; ``test_name`` restricts to one.
+
+        ``median=False`` leaves the median out (``None``): then, unless a
+        filter needs the rows (``since``, ``until``, ``passed``), the answer
+        comes from the leaderboard aggregate (beyond the reference, see
+        :mod:`karr_db.repositories.leaderboard_aggregate`), whose cost does not
+        grow with the history.
+        """
+        f = _parse_filter(filters)
+        if isinstance(group_by, str):
+            group_by = (group_by,)
+        unknown = [g for g in group_by if g not in GROUP_FIELDS]
+        if unknown or not group_by:
+            raise InvalidQueryError(
+                f"unknown group field(s) {unknown!r}; group by one or more of "
+                f"{', '.join(GROUP_FIELDS)}"
+            )
+        if len(set(group_by)) != len(group_by):
+            raise InvalidQueryError(f"group fields repeat: {list(group_by)!r}")
+        if order_by not in (*LEADERBOARD_ORDER_FIELDS, *group_by):
+            raise InvalidQueryError(
+                f"unknown leaderboard order {order_by!r}; use one of "
+                f"{', '.join((*LEADERBOARD_ORDER_FIELDS, *group_by))}"
+            )
+        if limit is not None:
+            _check_limit(limit)
+        if not median:
+            if order_by == "median":
+                raise InvalidQueryError("order by median needs median=True")
+            chosen = f.model_dump(exclude_none=True)
+            if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
+                with _translated("computing a leaderboard"):
+                    return leaderboard_aggregate.leaderboard(
+                        self.session,
+                        metric,
+                        group_by=group_by,
+                        per_test=per_test,
+                        test_name=test_name,
+                        filters=chosen,
+                        order_by=order_by,
+                        descending=descending,
+                        limit=limit,
+                    )
+
+        value = Metric.metric_value
+        finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
+        finite_value = type_coerce(case((finite, value), else_=None), Double())
+        keys: list[Any] = [GROUP_FIELDS[g].label(f"g_{g}") for g in group_by]
+        if per_test:
+            keys.append(Benchmark.test_name.label("g__test"))
+        partition = [k.element for k in keys]
+        conds = [Metric.metric_name == metric, *_conditions(f)]
+        if test_name is not None:
+            conds.append(Benchmark.test_name == test_name)
+        # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
+        seam = for_connection(self.session.get_bind())
+        ranks = seam.median_ranks(partition, finite, finite_value)
+        inner = (
+            _with_hardware(
+                select(*keys, finite_value.label("v"), value.label("raw"), *ranks)
+                .select_from(Metric)
+                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+                .join(Run, Run.id == Benchmark.run_id),
+                _filters_hardware(f)
+                or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
+            )
+            .where(*conds)
+            .subquery()
+        )
+        v = type_coerce(inner.c.v, Double())
+        median_of = seam.median(inner, v)
+        group_columns = [inner.c[k.name] for k in keys]
+        aggregates: dict[str, Any] = {
+            "count": func.count(inner.c.v),
+            "avg": type_coerce(func.avg(v), Double()),
+            "min": type_coerce(func.min(v), Double()),
+            "max": type_coerce(func.max(v), Double()),
+            "median": type_coerce(median_of, Double()),
+        }
+        sort_key = aggregates[order_by] if order_by in aggregates else inner.c[f"g_{order_by}"]
+        stmt = (
+            select(
+                *group_columns,
+                *(expr.label(name) for name, expr in aggregates.items()),
+                (func.count(inner.c.raw) - func.count(inner.c.v)).label("non_finite"),
+            )
+            .group_by(*group_columns)
+            .order_by(
+                (sort_key.desc() if descending else sort_key.asc()).nulls_last(),
+                *(c.asc().nulls_last() for c in group_columns),
+            )
+        )
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with _translated("computing a leaderboard"):
+            rows = self.session.execute(stmt).all()
+        return [
+            AggregateRow(
+                group={g: row._mapping[f"g_{g}"] for g in group_by},
+                test_name=row._mapping["g__test"] if per_test else test_name,
+                metric=metric,
+                count=row.count,
+                non_finite=row.non_finite,
+                avg=row.avg,
+                min=row.min,
+                max=row.max,
+                median=row.median if median else None,
+            )
+            for row in rows
+        ]
+
+    def metric_history(
+        self,
+        metric: str,
+        *,
+        model: str | None = None,
+        engine: str | None = None,
+        test_name: str | None = None,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        limit: int = MAX_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[MetricPoint]:
+        """One metric over time, oldest run first, one page at a time (one statement).
+
+        Page on with ``cursor=page.next_cursor`` (keyset on the run's time, run,
+        benchmark and metric row), so a history of any length is read in pages
+        of at most :data:`MAX_LIMIT` points instead of all at once.
+        """
+        f = _parse_filter(filters)
+        if model is not None or engine is not None:
+            f = f.model_copy(
+                update={
+                    "model": model if model is not None else f.model,
+                    "engine": engine if engine is not None else f.engine,
+                }
+            )
+        _check_limit(limit)
+        conds = [Metric.metric_name == metric, *_conditions(f)]
+        if test_name is not None:
+            conds.append(Benchmark.test_name == test_name)
+        if cursor is not None:
+            conds.append(_after_point(*_decode_point(cursor)))
+        stmt = (
+            _with_hardware(
+                select(
+                    Run.id.label("run_id"),
+                    Run.timestamp,
+                    Benchmark.test_name,
+                    Benchmark.run_number,
+                    Metric.metric_value.label("value"),
+                    Benchmark.id.label("benchmark_id"),
+                    Metric.id.label("metric_id"),
+                )
+                .select_from(Metric)
+                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+                .join(Run, Run.id == Benchmark.run_id),
+                _filters_hardware(f),
+            )
+            .where(*conds)
+            .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+            .limit(limit + 1)
+        )
+        with _translated("reading a metric history"):
+            rows = self.session.execute(stmt).all()
+        # Columns come typed from the database: no per-row validation needed.
+        items = [
+            MetricPoint.model_construct(
+                run_id=r.run_id,
+                timestamp=r.timestamp,
+                test_name=r.test_name,
+                run_number=r.run_number,
+                value=r.value,
+            )
+            for r in rows[:limit]
+        ]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_point(
+                last.timestamp, last.run_id, last.benchmark_id, last.metric_id
+            )
+        return Page[MetricPoint](items=items, next_cursor=next_cursor)
+
+    def compare(self, run_ids: Sequence[str]) -> Comparison:
+        """Metric values of two or more runs side by side, the first as baseline (one statement).
+
+        Benchmarks are matched by (test name, run number); a run that lacks a
+        metric shows ``None`` there.
+        """
+        ids = list(dict.fromkeys(run_ids))
+        if len(ids) < 2:
+            raise InvalidQueryError("compare needs at least two different run ids")
+        stmt = (
+            select(
+                Run.id,
+                Benchmark.test_name,
+                Benchmark.run_number,
+                Metric.metric_name,
+                Metric.metric_value,
+            )
+            .select_from(Run)
+            .outerjoin(Benchmark, Benchmark.run_id == Run.id)
+            .outerjoin(Metric, Metric.benchmark_id == Benchmark.id)
+            .where(Run.id.in_(ids))
+            .order_by(Benchmark.id, Metric.id)
+        )
+        with _translated("comparing runs"):
+            rows = self.session.execute(stmt).all()
+        found = {row[0] for row in rows}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise NotFoundError("run", missing[0] if len(missing) == 1 else missing)
+        position = {run_id: i for i, run_id in enumerate(ids)}
+        table: dict[tuple[str | None, int | None, str], list[float | None]] = {}
+        order: list[tuple[str | None, int | None, str]] = []
+        for run_id, test, number, name, value in rows:
+            if name is None:
+                continue
+            key = (test, number, name)
+            if key not in table:
+                table[key] = [None] * len(ids)
+                order.append(key)
+            table[key][position[run_id]] = value
+        # Rows come in benchmark-id order of whichever run was stored first;
+        # sorting by key gives the same table whatever the storage order.
+        order.sort(key=lambda k: (k[0] or "", k[1] if k[1] is not None else -1, k[2]))
+        result_rows = []
+        for key in order:
+            values = table[key]
+            base = values[0]
+            differences = [None if base is None or x is None else x - base for x in values]
+            result_rows.append(
+                ComparisonRow(
+                    test_name=key[0],
+                    run_number=key[1],
+                    metric=key[2],
+                    values=values,
+                    differences=differences,
+                )
+            )
+        return Comparison(run_ids=ids, rows=result_rows)

@@ -1,0 +1,278 @@
+"""The filters runs are selected by: :class:`RunFilter`, its SQL conditions, the
+whitelisted order and group fields, the page limit and the keyset cursors.
+
+Every value a caller can pass ends up here as a bound parameter or a
+whitelisted column, never as SQL text.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+
+from karr_db.errors import InvalidQueryError
+from karr_db.limits import text_problem
+from karr_db.models import Benchmark, Hardware, Metric, Run
+from karr_db.models.types import parse_timestamp
+
+MAX_LIMIT = 1000
+
+
+class RunFilter(BaseModel):
+    """The filters runs can be selected by; any other key is an error.
+
+    ``since`` is inclusive and ``until`` exclusive; naive datetimes are UTC.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str | None = None
+    engine: str | None = None
+    suite_name: str | None = Field(
+        default=None, validation_alias=AliasChoices("suite_name", "suite")
+    )
+    passed: bool | None = None
+    kitt_version: str | None = None
+    gpu_model: str | None = None
+    environment_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @field_validator("since", "until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        try:
+            return parse_timestamp(value)
+        except OverflowError:
+            raise ValueError("falls outside the years 1-9999 once converted to UTC") from None
+
+    @field_validator(
+        "model", "engine", "suite_name", "kitt_version", "gpu_model", "environment_type"
+    )
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        # Compared with stored text: a value no dialect can store matches nothing,
+        # but PostgreSQL would refuse the statement and SQLite's driver the encoding.
+        problem = None if value is None else text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+#: Order fields of :meth:`ResultsRepository.list_runs`.
+ORDER_FIELDS: dict[str, Any] = {
+    "timestamp": Run.timestamp,
+    "created_at": Run.created_at,
+    "model": Run.model,
+    "engine": Run.engine,
+    "suite_name": Run.suite_name,
+    "kitt_version": Run.kitt_version,
+    "total_time_seconds": Run.total_time_seconds,
+}
+_DATETIME_ORDER = frozenset({"timestamp", "created_at"})
+
+#: What a leaderboard can group by.
+GROUP_FIELDS: dict[str, Any] = {
+    "model": Run.model,
+    "engine": Run.engine,
+    "suite_name": Run.suite_name,
+    "kitt_version": Run.kitt_version,
+    "gpu_model": Hardware.gpu_model,
+    "environment_type": Hardware.environment_type,
+}
+#: What a leaderboard can be ordered by (besides its group fields).
+LEADERBOARD_ORDER_FIELDS = ("avg", "min", "max", "median", "count")
+
+
+def _parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
+    if filters is None:
+        return RunFilter()
+    if isinstance(filters, RunFilter):
+        return filters
+    if not isinstance(filters, Mapping):
+        raise InvalidQueryError(
+            f"invalid run filter: expected a mapping of filters, got {type(filters).__name__}"
+        )
+    try:
+        return RunFilter.model_validate(dict(filters))
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: "
+            + ("unknown filter" if err["type"] == "extra_forbidden" else err["msg"])
+            for err in exc.errors(include_input=False, include_url=False)
+        )
+        raise InvalidQueryError(f"invalid run filter: {problems}") from None
+
+
+def _first_hardware_id() -> Any:
+    """The run's first hardware row: a run shows one hardware headline, never duplicates."""
+    return (
+        select(func.min(Hardware.id))
+        .where(Hardware.run_id == Run.id)
+        .correlate(Run)
+        .scalar_subquery()
+    )
+
+
+_S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
+
+
+def _with_hardware(stmt: _S, needed: bool = True) -> _S:
+    """Join each run's first hardware row, when ``needed``.
+
+    The join costs a correlated ``min(id)`` lookup per run: on 20,000 runs it
+    was most of a ``count`` and of a metric history, so statements that show
+    no hardware column and filter on none leave it out.
+    """
+    if not needed:
+        return stmt
+    return stmt.outerjoin(
+        Hardware, and_(Hardware.run_id == Run.id, Hardware.id == _first_hardware_id())
+    )
+
+
+def _filters_hardware(f: RunFilter) -> bool:
+    return f.gpu_model is not None or f.environment_type is not None
+
+
+def _conditions(f: RunFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    equal: list[tuple[Any, Any]] = [
+        (Run.model, f.model),
+        (Run.engine, f.engine),
+        (Run.suite_name, f.suite_name),
+        (Run.passed, f.passed),
+        (Run.kitt_version, f.kitt_version),
+        (Hardware.gpu_model, f.gpu_model),
+        (Hardware.environment_type, f.environment_type),
+    ]
+    conds.extend(column == value for column, value in equal if value is not None)
+    if f.since is not None:
+        conds.append(Run.timestamp >= f.since)
+    if f.until is not None:
+        conds.append(Run.timestamp < f.until)
+    return conds
+
+
+#: A run summary's columns, in :class:`RunSummary`'s field order (the page's own).
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+
+
+# --- keyset cursors -----------------------------------------------------------
+#
+# A cursor is base64url of a small JSON object: the order field and direction
+# it was made for, the last row's order value (as text, ``None`` for NULL) and
+# its id. Rows are ordered by (value, id) with NULLs last in both directions,
+# so the page after a cursor is "rows strictly after that pair", which stays
+# right however many runs are inserted meanwhile.
+
+
+def _encode_cursor(order_by: str, descending: bool, value: Any, run_id: str) -> str:
+    if isinstance(value, datetime):
+        text: str | None = value.isoformat()
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = None if value is None else str(value)
+    payload = {"o": order_by, "d": descending, "v": text, "id": run_id}
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+        text, run_id = payload["v"], payload["id"]
+        if not isinstance(run_id, str) or not (text is None or isinstance(text, str)):
+            raise ValueError("bad cursor fields")
+        if payload["o"] != order_by or payload["d"] is not descending:
+            raise InvalidQueryError(
+                f"cursor was made for order {payload['o']!r} "
+                f"({'descending' if payload['d'] else 'ascending'}); "
+                "pass the same order_by and descending as the first page"
+            )
+        if text is None:
+            value: Any = None
+        elif order_by in _DATETIME_ORDER:
+            value = parse_timestamp(text)
+        elif order_by == "total_time_seconds":
+            value = float(text)
+        else:
+            value = text
+    except InvalidQueryError:
+        raise
+    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError, RecursionError):
+        # Overflow: a forged timestamp at the calendar's edge; recursion: forged nesting.
+        raise InvalidQueryError("malformed cursor") from None
+    return value, run_id
+
+
+def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElement[bool]:
+    """Rows strictly after (value, run_id) in the (value NULLS LAST, id) order."""
+    id_after = Run.id < run_id if descending else Run.id > run_id
+    if value is None:
+        return and_(column.is_(None), id_after)
+    beyond = column < value if descending else column > value
+    return or_(column.is_(None), beyond, and_(column == value, id_after))
+
+
+# A metric history's cursor: the last point's run time, run id, benchmark id and
+# metric id, the four keys of its order.
+
+
+def _encode_point(
+    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
+) -> str:
+    payload = [timestamp.isoformat() if timestamp else None, run_id, benchmark_id, metric_id]
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        text, run_id, benchmark_id, metric_id = json.loads(raw)
+        ids = (benchmark_id, metric_id)
+        if (
+            not isinstance(run_id, str)
+            or not (text is None or isinstance(text, str))
+            or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < 2**63 for i in ids)
+        ):
+            raise ValueError("bad cursor fields")
+        return parse_timestamp(text), run_id, benchmark_id, metric_id
+    except (ValueError, TypeError, binascii.Error, OverflowError, RecursionError):
+        raise InvalidQueryError("malformed cursor") from None
+
+
+def _after_point(
+    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
+) -> ColumnElement[bool]:
+    """Points strictly after the given one in (time NULLS LAST, run, benchmark, metric) order."""
+    later_in_time = or_(
+        Run.id > run_id,
+        and_(
+            Run.id == run_id,
+            or_(
+                Benchmark.id > benchmark_id,
+                and_(Benchmark.id == benchmark_id, Metric.id > metric_id),
+            ),
+        ),
+    )
+    if timestamp is None:
+        return and_(Run.timestamp.is_(None), later_in_time)
+    return or_(
+        Run.timestamp > timestamp,
+        Run.timestamp.is_(None),
+        and_(Run.timestamp == timestamp, later_in_time),
+    )

@@ -1,0 +1,234 @@
+"""Reads of runs: summaries, full detail, documents, counts, pages, ids and
+metric names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from karr_db.dialects import for_connection
+from karr_db.errors import InvalidQueryError, NotFoundError
+from karr_db.models import Run
+from karr_db.repositories.base import Page
+from karr_db.repositories.results import lookup as results_lookup
+from karr_db.repositories.results.dto import BenchmarkDetail, HardwareInfo, RunDetail, RunSummary
+from karr_db.repositories.results.filters import (
+    MAX_LIMIT,
+    ORDER_FIELDS,
+    RunFilter,
+    _after,
+    _check_limit,
+    _conditions,
+    _decode_cursor,
+    _encode_cursor,
+    _filters_hardware,
+    _parse_filter,
+    _with_hardware,
+)
+from karr_db.repositories.results.page import page_statement
+from karr_db.repositories.results.statements import (
+    _DETAIL_BENCHMARKS,
+    _DETAIL_METRICS,
+    _DETAIL_RUN,
+    _HARDWARE_FIELDS,
+    _SUMMARY_BY_ID,
+    _SUMMARY_FIELDS,
+    _summary,
+    _translated,
+)
+
+
+class ResultsReads:
+    """The reads of :class:`~karr_db.repositories.results.ResultsRepository`."""
+
+    session: Session
+
+    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
+        """One run's columns and hardware headline (one statement)."""
+        with _translated("reading a run"):
+            # A prebuilt Core statement on the session's connection: every save
+            # starts with this lookup, and building and ORM-compiling the
+            # statement anew cost more than running it (~1 ms of Python).
+            row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
+        if row is None:
+            if missing_ok:
+                return None
+            raise NotFoundError("run", run_id)
+        return _summary(row)
+
+    def get(self, run_id: str) -> RunDetail:
+        """A run in full: three statements (run + hardware, benchmarks, metrics).
+
+        Plain column selects, not ORM entities: loading ~200 Metric objects
+        into the identity map and validating the DTOs cost ~20x the queries.
+        """
+        connection = self.session.connection()
+        with _translated("reading a run"):
+            run = connection.execute(_DETAIL_RUN, {"run_id": run_id}).first()
+            if run is None:
+                raise NotFoundError("run", run_id)
+            benchmarks = connection.execute(_DETAIL_BENCHMARKS, {"run_id": run_id}).all()
+            metrics = connection.execute(_DETAIL_METRICS, {"run_id": run_id}).all()
+        by_benchmark: dict[int, dict[str, float | None]] = {b.id: {} for b in benchmarks}
+        for benchmark_id, name, value in metrics:
+            by_benchmark[int(benchmark_id or 0)][name or ""] = value  # joined: never NULL
+        fields = run._mapping
+        hardware = (
+            HardwareInfo.model_construct(**{f: fields[f"hw_{f}"] for f in _HARDWARE_FIELDS})
+            if fields["hw_id"] is not None
+            else None
+        )
+        return RunDetail.model_construct(
+            **{f: fields[f] for f in _SUMMARY_FIELDS},
+            benchmarks=[
+                BenchmarkDetail.model_construct(
+                    id=b.id,
+                    test_name=b.test_name,
+                    test_version=b.test_version,
+                    run_number=b.run_number,
+                    passed=b.passed,
+                    timestamp=b.timestamp,
+                    metrics=by_benchmark[b.id],
+                )
+                for b in benchmarks
+            ],
+            hardware=hardware,
+        )
+
+    def get_document(self, run_id: str) -> dict[str, Any]:
+        """The stored document, equal to the one saved (NaN and infinities as floats)."""
+        with _translated("reading a run"):
+            row = self.session.execute(select(Run.raw_json).where(Run.id == run_id)).first()
+        if row is None:
+            raise NotFoundError("run", run_id)
+        document: dict[str, Any] = row[0]
+        return document
+
+    def iter_documents(
+        self, filters: RunFilter | Mapping[str, Any] | None = None, *, batch_size: int = 100
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(run id, document) of every matching run, streamed in batches.
+
+        Uses ``yield_per`` (a server-side cursor on PostgreSQL), so memory does
+        not grow with the number of runs; the session must stay open while
+        iterating.
+        """
+        f = _parse_filter(filters)
+        if not 1 <= batch_size <= MAX_LIMIT:
+            raise InvalidQueryError(
+                f"batch_size must be between 1 and {MAX_LIMIT}, got {batch_size}"
+            )
+        stmt = (
+            _with_hardware(select(Run.id, Run.raw_json).select_from(Run), _filters_hardware(f))
+            .where(*_conditions(f))
+            .order_by(Run.id)
+            .execution_options(yield_per=batch_size)
+        )
+        with _translated("exporting runs"):
+            yield from ((row[0], row[1]) for row in self.session.execute(stmt))
+
+    def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
+        """How many runs match (one statement)."""
+        f = _parse_filter(filters)
+        stmt = _with_hardware(
+            # count(*), not count(id): the id is a non-null key, and without it the
+            # count is answered from an index alone (idx_runs_passed, say).
+            select(func.count()).select_from(Run),
+            _filters_hardware(f),
+        ).where(*_conditions(f))
+        with _translated("counting runs"):
+            return int(self.session.execute(stmt).scalar_one())
+
+    def list_runs(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        order_by: str = "timestamp",
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int | None = None,
+    ) -> Page[RunSummary]:
+        """One page of run summaries (one statement).
+
+        Page on with ``cursor=page.next_cursor`` (keyset: stable while runs are
+        inserted) or with ``offset``; not both.
+        """
+        f = _parse_filter(filters)
+        if order_by not in ORDER_FIELDS:
+            raise InvalidQueryError(
+                f"unknown order field {order_by!r}; use one of {', '.join(ORDER_FIELDS)}"
+            )
+        _check_limit(limit)
+        if cursor is not None and offset is not None:
+            raise InvalidQueryError("pass either a cursor or an offset, not both")
+        if offset is not None and offset < 0:
+            raise InvalidQueryError(f"offset must not be negative, got {offset}")
+        column = ORDER_FIELDS[order_by]
+        conds = _conditions(f)
+        if cursor is not None:
+            value, last_id = _decode_cursor(cursor, order_by, descending)
+            conds.append(_after(column, descending, value, last_id))
+        connection = self.session.connection()
+        stmt = page_statement(
+            conds,
+            column,
+            descending,
+            limit + 1,
+            offset or None,
+            hardware_filtered=_filters_hardware(f),
+            lateral=for_connection(connection).lateral_pages,
+        )
+        with _translated("listing runs"):
+            rows = connection.execute(stmt).all()
+        items = [_summary(row) for row in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor(order_by, descending, last._mapping[order_by], last.id)
+        return Page[RunSummary](items=items, next_cursor=next_cursor)
+
+    # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (git-style);
+        :class:`AmbiguousIdError` lists the candidates when several do."""
+        with _translated("resolving a run id"):
+            return results_lookup.resolve_id(self.session, prefix)
+
+    def short_ids(
+        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
+    ) -> dict[str, str]:
+        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
+        with _translated("shortening run ids"):
+            return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
+
+    def metric_names(
+        self, *, test_name: str | None = None, per_test: bool = True
+    ) -> list[results_lookup.MetricName]:
+        """Stored metric names with their value counts, per test unless ``per_test=False``."""
+        with _translated("listing metric names"):
+            return results_lookup.metric_names(self.session, test_name=test_name, per_test=per_test)
+
+    def iter_metric_values(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[results_lookup.MetricValueRow]:
+        """One row per stored metric value of the matching runs (tidy data), streamed;
+        ``run_ids`` restricts to those runs."""
+        if not 1 <= batch_size <= 100_000:
+            raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
+        conditions = _conditions(_parse_filter(filters))
+        if run_ids is not None:
+            conditions.append(Run.id.in_(list(run_ids)))
+        with _translated("exporting metric values"):
+            yield from results_lookup.iter_metric_values(
+                self.session, conditions, batch_size=batch_size
+            )

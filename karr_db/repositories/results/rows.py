@@ -1,0 +1,119 @@
+"""The rows a save writes, as driver-ready tuples, and their one-statement inserts.
+
+Shared by the writer and by re-derivation (:mod:`karr_db.derive`), which must
+write exactly the rows a fresh save would. Values are converted by the
+columns' own bind processors; the inserts themselves are the dialect seam's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection
+
+from karr_db.dialects import for_connection
+from karr_db.documents import ValidatedDocument
+
+
+def _processor(column: Any, dialect: Any) -> Any:
+    """The column type's bind conversion for ``dialect`` (identity when it has none)."""
+    process = column.type.bind_processor(dialect)
+    return process if process is not None else _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_RUN_COLUMNS = (
+    "id",
+    "model",
+    "engine",
+    "suite_name",
+    "timestamp",
+    "passed",
+    "total_benchmarks",
+    "passed_count",
+    "failed_count",
+    "total_time_seconds",
+    "kitt_version",
+    "raw_json",
+    "created_at",
+)
+_HARDWARE_COLUMNS = (
+    "run_id",
+    "gpu_model",
+    "gpu_vram_gb",
+    "gpu_count",
+    "cpu_model",
+    "cpu_cores",
+    "ram_gb",
+    "environment_type",
+    "fingerprint",
+)
+_BENCHMARK_COLUMNS = (
+    "run_id",
+    "test_name",
+    "test_version",
+    "run_number",
+    "passed",
+    "timestamp",
+    "created_at",
+)
+_METRIC_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
+
+
+#: PostgreSQL inserts of several documents at once (imports) use COPY: for an
+#: import batch of 200 runs (~40,000 metric rows) ``INSERT .. SELECT FROM
+#: unnest`` took about twice as long as COPY; for one run's rows the two are
+#: alike, and a single save keeps plain INSERTs, visible to statement-level
+#: instrumentation.
+COPY_FROM_DOCUMENTS = 2
+
+
+def _bulk_insert(
+    connection: Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    copy: bool = False,
+) -> None:
+    """Insert driver-ready rows in one statement: executemany on SQLite, unnest on PostgreSQL.
+
+    Values must already be converted for the dialect (see :func:`_processor`).
+    """
+    for_connection(connection).bulk_insert(connection, table, columns, rows, copy=copy)
+
+
+def _whole(value: int | float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def hardware_row(doc: ValidatedDocument) -> tuple[Any, ...] | None:
+    """The ``hardware`` row (in :data:`_HARDWARE_COLUMNS` order) a save of ``doc``
+    writes, or ``None`` when it has no ``system_info``; re-derivation uses it too."""
+    info = doc.model.system_info
+    if info is None:
+        return None
+    gpu, cpu = info.gpu, info.cpu
+    return (
+        doc.run_id,
+        gpu.model if gpu else None,
+        _whole(gpu.vram_gb) if gpu else None,
+        gpu.count if gpu else None,
+        cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
+        None if cpu is None or isinstance(cpu, str) else cpu.cores,
+        _whole(info.ram_gb),
+        info.environment_type,
+        info.fingerprint,
+    )
+
+
+def insert_benchmark_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
+    """Insert benchmark rows (:data:`_BENCHMARK_COLUMNS` order, driver-ready) in one
+    statement (two on SQLite, which must hold the write lock); their ids in row order."""
+    return for_connection(connection).insert_numbered(
+        connection, "benchmarks", _BENCHMARK_COLUMNS, rows
+    )

@@ -1,0 +1,328 @@
+"""The bulk-write engine: saves of one or many documents with a fixed number of
+statements (the dialect seam does the inserts), and deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, union_all, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from karr_db.dialects import for_connection
+from karr_db.documents import ValidatedDocument, load_document
+from karr_db.errors import FieldError, NotFoundError, StillReferencedError, ValidationError
+from karr_db.models import QuickTest, Run, RunFingerprint
+from karr_db.models.types import dumps_document, parse_timestamp, utcnow
+from karr_db.repositories import leaderboard_aggregate
+from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.results.dto import RunSummary, SaveResult
+from karr_db.repositories.results.rows import (
+    _HARDWARE_COLUMNS,
+    _METRIC_COLUMNS,
+    _RUN_COLUMNS,
+    COPY_FROM_DOCUMENTS,
+    _bulk_insert,
+    _processor,
+    hardware_row,
+    insert_benchmark_rows,
+)
+from karr_db.repositories.results.statements import (
+    _SUMMARY_BY_CONTENT,
+    _summary,
+    _summary_select,
+    _translated,
+)
+
+
+class ResultsWriter:
+    """The writes of :class:`~karr_db.repositories.results.ResultsRepository`."""
+
+    session: Session
+
+    def _lock(self) -> None:
+        """Every write takes the event-log lock before its first read or row, like
+        the operations repositories (see :meth:`EventsRepository.lock_log`): one
+        lock order, so no two repository transactions can deadlock, and on SQLite
+        the write lock before the existence check, so the upgrade cannot fail."""
+        EventsRepository(self.session).lock_log()
+
+    def save(self, document: str | bytes | Mapping[str, Any] | ValidatedDocument) -> SaveResult:
+        """Store a result document (JSON text or parsed object); idempotent.
+
+        The run id is derived from the content, so saving the same document
+        again (in any process, on either dialect) returns the stored run with
+        ``created=False``. A concurrent save of the same document loses the
+        race on the primary key inside a SAVEPOINT and returns the winner's
+        run. Raises :class:`ValidationError` for a bad document (nothing
+        written). The event-log lock (on SQLite the write lock) is taken
+        before the existence check, so the check-then-insert cannot be refused
+        for a lock upgrade, nor deadlock against another repository write.
+        """
+        doc = document if isinstance(document, ValidatedDocument) else load_document(document)
+        with _translated("saving a run"):
+            self._lock()
+            existing = self._find_content(doc.run_id)
+            if existing is not None:
+                return SaveResult(run=existing, created=False)
+            try:
+                with self.session.begin_nested():
+                    (summary,) = self._insert_many([doc])
+            except IntegrityError:
+                existing = self._find_content(doc.run_id)
+                if existing is None:  # not a duplicate run: some other constraint
+                    raise
+                return SaveResult(run=existing, created=False)
+        return SaveResult(run=summary, created=True)
+
+    def save_many(
+        self, documents: Sequence[str | bytes | Mapping[str, Any] | ValidatedDocument]
+    ) -> list[SaveResult]:
+        """Store many documents at the cost of a few statements in all; one result each, in order.
+
+        The bulk path of imports: one query finds the runs already stored, and
+        the new ones go in with one statement per table, in one SAVEPOINT. All
+        documents are validated first (a :class:`ValidationError` writes
+        nothing). If the bulk insert fails (a concurrent save of the same
+        document, or a row the database refuses), each new document is saved
+        on its own instead, so the error names the document that caused it
+        and the others are kept.
+        """
+        if not isinstance(documents, list | tuple):
+            raise ValidationError(
+                "result documents", [FieldError("documents", "must be a list of documents")]
+            )
+        docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
+        with _translated("saving runs"):
+            self._lock()
+            stored = self._summaries([d.run_id for d in docs])
+            fresh: dict[str, ValidatedDocument] = {}
+            for doc in docs:
+                if doc.run_id not in stored:
+                    fresh.setdefault(doc.run_id, doc)
+            created: dict[str, RunSummary] = {}
+            if fresh:
+                try:
+                    with self.session.begin_nested():
+                        summaries = self._insert_many(list(fresh.values()))
+                    created = {s.id: s for s in summaries}
+                except IntegrityError:
+                    for doc in fresh.values():
+                        result = self.save(doc)
+                        if result.created:
+                            created[doc.run_id] = result.run
+                        else:
+                            stored[doc.run_id] = result.run
+        results = []
+        reported: set[str] = set()
+        for doc in docs:
+            if doc.run_id in created and doc.run_id not in reported:
+                reported.add(doc.run_id)
+                results.append(SaveResult(run=created[doc.run_id], created=True))
+            else:
+                run = stored.get(doc.run_id) or created[doc.run_id]
+                results.append(SaveResult(run=run, created=False))
+        return results
+
+    def _find_content(self, fingerprint: str) -> RunSummary | None:
+        """The stored run holding this content (see :data:`_SUMMARY_BY_CONTENT`), if any."""
+        row = (
+            self.session.connection()
+            .execute(_SUMMARY_BY_CONTENT, {"fingerprint": fingerprint})
+            .first()
+        )
+        return None if row is None else _summary(row)
+
+    def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """The stored runs holding the contents ``run_ids`` (content-derived ids, i.e.
+        fingerprints), by fingerprint; one statement per 500 ids.
+
+        A run is found by its fingerprint row (adopted runs keep legacy ids) or,
+        lacking one, by its id; where both exist the fingerprint's owner wins,
+        as in :meth:`save`.
+        """
+        unique = list(dict.fromkeys(run_ids))
+        found: dict[str, RunSummary] = {}
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            owners = select(RunFingerprint.run_id).where(RunFingerprint.fingerprint.in_(chunk))
+            base = (
+                _summary_select()
+                .add_columns(RunFingerprint.fingerprint.label("_fingerprint"))
+                .outerjoin(RunFingerprint, RunFingerprint.run_id == Run.id)
+            )
+            # Two branches, not one OR: PostgreSQL answers "id IN (subquery) OR id IN
+            # (list)" with a scan of every run; each branch alone uses an index.
+            stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
+            by_id: dict[str, RunSummary] = {}
+            for row in self.session.execute(stmt):
+                summary = _summary(tuple(row)[:-1])  # the last column is the fingerprint
+                if row._fingerprint is not None:
+                    found[row._fingerprint] = summary
+                by_id[row.id] = summary
+            for fingerprint in chunk:
+                if fingerprint not in found and fingerprint in by_id:
+                    found[fingerprint] = by_id[fingerprint]
+        return found
+
+    def _insert_many(self, docs: Sequence[ValidatedDocument]) -> list[RunSummary]:
+        """Insert validated documents with a fixed number of statements, whatever their number.
+
+        Rows go to the driver as plain tuples (``executemany`` on SQLite, one
+        set-based ``INSERT .. SELECT FROM unnest(..)`` per table on
+        PostgreSQL), converted by the columns' own bind processors. The ORM's
+        bulk insert spent ~20 µs of Python per metric row building parameter
+        dictionaries, and psycopg's ``executemany`` runs one INSERT per row on
+        the server; see docs/performance.md.
+        """
+        connection = self.session.connection()
+        dialect = connection.dialect
+        now = utcnow()
+        runs, hardware, summaries = [], [], []
+        for doc in docs:
+            m = doc.model
+            run = RunSummary.model_construct(
+                id=doc.run_id,
+                model=m.model,
+                engine=m.engine,
+                suite_name=m.suite_name,
+                timestamp=m.run_timestamp,
+                passed=m.passed,
+                total_benchmarks=m.total_benchmarks,
+                passed_count=m.passed_count,
+                failed_count=m.failed_count,
+                total_time_seconds=m.total_time_seconds,
+                kitt_version=m.kitt_version,
+                created_at=now,
+                gpu_model=None,
+                gpu_count=None,
+                environment_type=None,
+            )
+            row = hardware_row(doc)
+            if row is not None:
+                hardware.append(row)
+                run = run.model_copy(
+                    update={"gpu_model": row[1], "gpu_count": row[3], "environment_type": row[7]}
+                )
+            summaries.append(run)
+            runs.append(doc)
+
+        stamp = _processor(Run.__table__.c.timestamp, dialect)
+        flag = _processor(Run.__table__.c.passed, dialect)
+        number = _processor(Run.__table__.c.total_time_seconds, dialect)
+        created = stamp(now)
+        run_rows = [
+            (
+                s.id,
+                s.model,
+                s.engine,
+                s.suite_name,
+                stamp(s.timestamp),
+                flag(s.passed),
+                s.total_benchmarks,
+                s.passed_count,
+                s.failed_count,
+                number(s.total_time_seconds),
+                s.kitt_version,
+                dumps_document(doc.document),
+                created,
+            )
+            for s, doc in zip(summaries, docs, strict=True)
+        ]
+        copy = len(docs) >= COPY_FROM_DOCUMENTS
+        _bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
+        # The content's owner: a concurrent save of the same content (or
+        # re-derivation giving it to an adopted run) conflicts here.
+        _bulk_insert(
+            connection,
+            "run_fingerprints",
+            ("fingerprint", "run_id"),
+            [(s.id, s.id) for s in summaries],
+            copy=copy,
+        )
+        _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
+
+        bench_rows = [
+            (
+                doc.run_id,
+                r.test_name,
+                r.test_version,
+                r.run_number,
+                flag(r.passed),
+                stamp(parse_timestamp(r.timestamp)),
+                created,
+            )
+            for doc in docs
+            for r in doc.model.results
+        ]
+        ids = self._insert_benchmarks(bench_rows)
+        flats = (flat for doc in docs for flat in doc.metrics)
+        # Flattened values are floats already; the only conversion left is
+        # SQLite's NaN text (see Double). Inline: this runs ~200 times a run.
+        nan = for_connection(connection).stored_nan
+        metric_rows = [
+            (benchmark_id, f.name, f.value if nan is None or f.value == f.value else nan)
+            for benchmark_id, flat in zip(ids, flats, strict=True)
+            for f in flat
+        ]
+        _bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
+
+        EventsRepository(self.session).append_many(
+            (
+                "run.saved",
+                s.id,
+                {"model": s.model, "engine": s.engine, "suite_name": s.suite_name},
+            )
+            for s in summaries
+        )
+        # Beyond the reference: the leaderboard aggregate follows every save (one statement).
+        leaderboard_aggregate.add_runs(
+            self.session, [s.id for s in summaries], log_locked=bool(summaries)
+        )
+        return summaries
+
+    def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
+        """Insert benchmark rows in one statement (two on SQLite); their ids in row order."""
+        return insert_benchmark_rows(self.session.connection(), rows)
+
+    def delete(self, run_id: str, *, detach: bool = False) -> None:
+        """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
+
+        A run that quick tests point to is refused with
+        :class:`StillReferencedError` naming them, unless ``detach`` is true,
+        which clears their ``result_id`` in the same transaction.
+        """
+        with _translated("deleting a run"):
+            self._lock()
+            referencing = list(
+                self.session.scalars(
+                    select(QuickTest.id).where(QuickTest.result_id == run_id).order_by(QuickTest.id)
+                )
+            )
+            if referencing and not detach:
+                raise StillReferencedError(
+                    "run", run_id, [f"quick test {qid}" for qid in referencing]
+                )
+            try:
+                with self.session.begin_nested():
+                    if referencing:
+                        self.session.execute(
+                            update(QuickTest)
+                            .where(QuickTest.result_id == run_id)
+                            .values(result_id=None)
+                            .execution_options(synchronize_session=False)
+                        )
+                    leaderboard_aggregate.remove_runs(self.session, [run_id])
+                    deleted = self.session.execute(
+                        delete(Run)
+                        .where(Run.id == run_id)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if getattr(deleted, "rowcount", 0) == 0:
+                        raise NotFoundError("run", run_id)
+                    EventsRepository(self.session).append("run.deleted", source_id=run_id)
+            except IntegrityError:
+                # A quick test started pointing at the run after the check above.
+                raise StillReferencedError("run", run_id, ["a quick test"]) from None
