@@ -16,7 +16,7 @@ from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories.base import Page
+from karr_db.repositories._common import Page, build
 from karr_db.repositories.results.dto import (
     AggregateRow,
     Comparison,
@@ -270,16 +270,9 @@ class ResultsAnalysis:
         with _translated("reading a metric history"):
             rows = self.session.execute(stmt).all()
         # Columns come typed from the database: no per-row validation needed.
-        items = [
-            MetricPoint.model_construct(
-                run_id=r.run_id,
-                timestamp=r.timestamp,
-                test_name=r.test_name,
-                run_number=r.run_number,
-                value=r.value,
-            )
-            for r in rows[:limit]
-        ]
+        # The first five columns are the point's fields, in order (the ids after
+        # them only make the cursor).
+        items = [build(MetricPoint, r[:5]) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]

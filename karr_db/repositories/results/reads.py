@@ -4,6 +4,7 @@ metric names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -13,11 +14,10 @@ from sqlalchemy.orm import Session
 from karr_db.dialects import for_connection
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Run
-from karr_db.repositories.base import Page
+from karr_db.repositories._common import Page, build, check_limit, found
 from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results.dto import BenchmarkDetail, HardwareInfo, RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
-    MAX_LIMIT,
     ORDER_FIELDS,
     RunFilter,
     _after,
@@ -47,21 +47,36 @@ class ResultsReads:
 
     session: Session
 
-    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
-        """One run's columns and hardware headline (one statement)."""
+    def find_summary(self, run_id: str) -> RunSummary | None:
+        """One run's columns and hardware headline (one statement), or ``None``."""
         with _translated("reading a run"):
             # A prebuilt Core statement on the session's connection: every save
             # starts with this lookup, and building and ORM-compiling the
             # statement anew cost more than running it (~1 ms of Python).
             row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
-        if row is None:
-            if missing_ok:
-                return None
-            raise NotFoundError("run", run_id)
-        return _summary(row)
+        return None if row is None else _summary(row)
+
+    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
+        """One run's summary; :class:`NotFoundError` naming it when there is none.
+
+        ``missing_ok=True`` (deprecated, kept for this release) returns ``None``
+        instead: call :meth:`find_summary`.
+        """
+        if missing_ok:
+            warnings.warn(
+                "get_summary(missing_ok=True) is deprecated; use find_summary(run_id)",
+                DeprecationWarning,
+                stacklevel=3,  # past the entry check's wrapper, to the caller
+            )
+            return self.find_summary(run_id)
+        return found("run", run_id, self.find_summary(run_id))
 
     def get(self, run_id: str) -> RunDetail:
-        """A run in full: three statements (run + hardware, benchmarks, metrics).
+        """A run in full; :class:`NotFoundError` naming it when there is none."""
+        return found("run", run_id, self.find(run_id))
+
+    def find(self, run_id: str) -> RunDetail | None:
+        """A run in full, or ``None``: three statements (run + hardware, benchmarks, metrics).
 
         Plain column selects, not ORM entities: loading ~200 Metric objects
         into the identity map and validating the DTOs cost ~20x the queries.
@@ -70,7 +85,7 @@ class ResultsReads:
         with _translated("reading a run"):
             run = connection.execute(_DETAIL_RUN, {"run_id": run_id}).first()
             if run is None:
-                raise NotFoundError("run", run_id)
+                return None
             benchmarks = connection.execute(_DETAIL_BENCHMARKS, {"run_id": run_id}).all()
             metrics = connection.execute(_DETAIL_METRICS, {"run_id": run_id}).all()
         by_benchmark: dict[int, dict[str, float | None]] = {b.id: {} for b in benchmarks}
@@ -78,24 +93,15 @@ class ResultsReads:
             by_benchmark[int(benchmark_id or 0)][name or ""] = value  # joined: never NULL
         fields = run._mapping
         hardware = (
-            HardwareInfo.model_construct(**{f: fields[f"hw_{f}"] for f in _HARDWARE_FIELDS})
+            build(HardwareInfo, [fields[f"hw_{f}"] for f in _HARDWARE_FIELDS])
             if fields["hw_id"] is not None
             else None
         )
-        return RunDetail.model_construct(
+        return build(
+            RunDetail,
             **{f: fields[f] for f in _SUMMARY_FIELDS},
-            benchmarks=[
-                BenchmarkDetail.model_construct(
-                    id=b.id,
-                    test_name=b.test_name,
-                    test_version=b.test_version,
-                    run_number=b.run_number,
-                    passed=b.passed,
-                    timestamp=b.timestamp,
-                    metrics=by_benchmark[b.id],
-                )
-                for b in benchmarks
-            ],
+            # A benchmark row is its DTO's fields in order, less the metrics.
+            benchmarks=[build(BenchmarkDetail, (*b, by_benchmark[b.id])) for b in benchmarks],
             hardware=hardware,
         )
 
@@ -118,10 +124,7 @@ class ResultsReads:
         iterating.
         """
         f = _parse_filter(filters)
-        if not 1 <= batch_size <= MAX_LIMIT:
-            raise InvalidQueryError(
-                f"batch_size must be between 1 and {MAX_LIMIT}, got {batch_size}"
-            )
+        check_limit(batch_size, name="batch_size")
         stmt = (
             _with_hardware(select(Run.id, Run.raw_json).select_from(Run), _filters_hardware(f))
             .where(*_conditions(f))
@@ -232,3 +235,23 @@ class ResultsReads:
             yield from results_lookup.iter_metric_values(
                 self.session, conditions, batch_size=batch_size
             )
+
+    def list(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        order_by: str = "timestamp",
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int | None = None,
+    ) -> Page[RunSummary]:
+        """The repositories' ``list``: :meth:`list_runs`, one page of run summaries."""
+        return self.list_runs(
+            filters,
+            order_by=order_by,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+            offset=offset,
+        )
