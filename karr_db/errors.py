@@ -232,6 +232,18 @@ class InvalidQueryError(KarrError):
     """An unknown filter, order field or malformed cursor."""
 
 
+class PageLimitError(ValidationError, InvalidQueryError):
+    """A page size outside ``1..PAGE_LIMIT`` (:data:`karr_db.limits.PAGE_LIMIT`).
+
+    A :class:`ValidationError` naming the parameter (``limit``, ``page_size``),
+    and still an :class:`InvalidQueryError`, which is what it was before the
+    repositories shared one page contract.
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__("page request", [FieldError(field, message)])
+
+
 class StorageError(KarrError):
     """The database refused an operation for a reason outside the input (lock, lost connection).
 

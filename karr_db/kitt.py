@@ -59,8 +59,9 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.importing import collect_files, export_run, import_files
+from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Run
-from karr_db.repositories.results import MAX_LIMIT, ORDER_FIELDS, ResultsRepository
+from karr_db.repositories.results import ORDER_FIELDS, ResultsRepository
 from karr_db.repositories.results.dto import GroupCounts, ImportReport, RunSummary
 from karr_db.uow import UnitOfWork, run_transaction
 
@@ -228,7 +229,7 @@ class KarrResultStore(Closing):
         with self._read() as results:
             cursor: str | None = None
             while limit is None or len(out) < limit:
-                want = MAX_LIMIT if limit is None else min(MAX_LIMIT, limit - len(out))
+                want = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - len(out))
                 page = results.list_runs(
                     filters,
                     order_by=field,
@@ -251,7 +252,7 @@ class KarrResultStore(Closing):
         with self._read() as results:
             cursor: str | None = None
             while True:
-                page = results.list_runs(limit=MAX_LIMIT, cursor=cursor)
+                page = results.list_runs(limit=PAGE_LIMIT, cursor=cursor)
                 out += [_summary(run) for run in page.items]
                 cursor = page.next_cursor
                 if cursor is None:
@@ -372,7 +373,7 @@ class KarrResultStore(Closing):
 
 
 def _documents(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """The documents of ``run_ids`` in one statement (a page is at most MAX_LIMIT ids)."""
+    """The documents of ``run_ids`` in one statement (a page is at most PAGE_LIMIT ids)."""
     if not run_ids:
         return {}
     rows = session.execute(select(Run.id, Run.raw_json).where(Run.id.in_(run_ids))).all()

@@ -21,6 +21,9 @@ input against these bounds first and names the field that breaks one.
   what PostgreSQL's INTEGER holds; other integers (ids, offsets) fit 64 bits.
 * **Timestamps** are timezone-aware and stay within Python's years 1-9999 once
   converted to UTC.
+* **Pages** hold at most :data:`PAGE_LIMIT` rows, whatever the listing (runs,
+  metric histories, agents, campaigns, quick tests, events): a caller that
+  wants more follows ``next_cursor``, so no read holds more than one page.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "MAX_INDEXED_BYTES",
+    "PAGE_LIMIT",
     "earlier",
     "integer_problem",
     "moment_problem",
@@ -53,6 +57,11 @@ INDEXED_TEXT = (
     "events.event_type",
     "events.source_id",
 )
+
+#: The most rows one page of any ``list`` returns. One bound for every listing:
+#: results, metric histories and events served 1000 before it was shared, and
+#: campaigns and quick tests 500; the larger one refuses nothing that worked.
+PAGE_LIMIT = 1000
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

@@ -511,6 +511,9 @@ def _bounds_section() -> list[str]:
         f"{limits.INT32_MAX} | PostgreSQL's INTEGER is 32 bits |",
         "| timestamps | timezone-aware, years 1-9999 once in UTC (document timestamps: "
         "1000-9999, not empty) | Python's datetime range; SQLite's fixed-width text |",
+        f"| `limit` of every `list` (runs, metric histories, agents, campaigns, quick tests, "
+        f"events) and `page_size` of `list_page` | 1 to {limits.PAGE_LIMIT} rows a page "
+        "| no read holds more than one page; `next_cursor` pages on |",
     ]
 
 

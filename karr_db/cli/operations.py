@@ -23,10 +23,10 @@ from karr_db.cli._app import (
     table,
 )
 from karr_db.database import Database
-from karr_db.repositories._lifecycle import MAX_PAGE_SIZE as WORK_PAGE_SIZE
+from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AGENT_STATUSES
 from karr_db.repositories.campaigns import CampaignStatus
-from karr_db.repositories.events import MAX_PAGE_SIZE, EventDTO
+from karr_db.repositories.events import EventDTO, EventType
 from karr_db.repositories.quick_tests import QuickTestStatus
 
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
@@ -51,11 +51,19 @@ QuickTestStatusOption = Annotated[
 ]
 
 
-def check_status(status: str | None, known: Iterable[str], stored: Callable[[str], int]) -> None:
-    """A usage error (exit 2) for a status the code does not define and no row holds.
+def check_status(
+    status: str | None,
+    known: Iterable[str],
+    stored: Callable[[str], int],
+    *,
+    what: str = "status",
+    option: str = "--status",
+) -> None:
+    """A usage error (exit 2) for a status (or event type) the code does not define
+    and no row holds.
 
-    Statuses an older database wrote are still accepted when rows have them,
-    so filtering on a legacy value keeps working; a typo is caught.
+    Values an older database (or another writer) stored are still accepted when
+    rows have them, so filtering on a legacy value keeps working; a typo is caught.
     """
     valid = list(known)
     if status is None or status in valid or stored(status) > 0:
@@ -63,7 +71,7 @@ def check_status(status: str | None, known: Iterable[str], stored: Callable[[str
     close = difflib.get_close_matches(status, valid, 1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise typer.BadParameter(
-        f"unknown status {status!r}: use one of {', '.join(valid)}{hint}", param_hint="--status"
+        f"unknown {what} {status!r}: use one of {', '.join(valid)}{hint}", param_hint=option
     )
 
 
@@ -82,8 +90,14 @@ def agents_command(
     Example: karr-db agents --status online --tag gpu
     """
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
-        check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s)))
-        agents = uow.agents.list(status=status, tag=tag)
+        check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
+        agents = list(
+            paged(
+                lambda **page: uow.agents.list(status=status, tag=tag, **page),
+                None,
+                page_size=PAGE_LIMIT,
+            )
+        )
     if as_json:
         print_json(agents)
         return
@@ -124,7 +138,7 @@ def campaigns_command(
             paged(
                 lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page),
                 limit,
-                page_size=WORK_PAGE_SIZE,
+                page_size=PAGE_LIMIT,
             )
         )
     if as_json:
@@ -169,7 +183,7 @@ def quick_tests_command(
             paged(
                 lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page),
                 limit,
-                page_size=WORK_PAGE_SIZE,
+                page_size=PAGE_LIMIT,
             )
         )
     if as_json:
@@ -216,7 +230,7 @@ class _Reader:
         with self.db.unit_of_work(readonly=True) as uow:
             return uow.events.last_id()
 
-    def after(self, after_id: int, limit: int = MAX_PAGE_SIZE) -> tuple[list[EventDTO], bool]:
+    def after(self, after_id: int, limit: int = PAGE_LIMIT) -> tuple[list[EventDTO], bool]:
         with self.db.unit_of_work(readonly=True) as uow:
             page = uow.events.read_after(
                 after_id, event_types=self.types, source_id=self.source, limit=limit
@@ -230,7 +244,12 @@ def events_command(
         int | None, typer.Option("--after", min=0, help="Start after this event id.")
     ] = None,
     event_type: Annotated[
-        list[str] | None, typer.Option("--type", help="Only this event type (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--type",
+            metavar="TYPE",
+            help=f"Only this event type (repeatable): {', '.join(EventType)}.",
+        ),
     ] = None,
     source: Annotated[str | None, typer.Option("--source", help="Only this source id.")] = None,
     limit: Limit = 50,
@@ -250,9 +269,18 @@ def events_command(
     Example: karr-db events --follow --type run.saved
     """
     with open_database(database) as db:
+        with db.unit_of_work(readonly=True) as uow:
+            for name in event_type or []:
+                check_status(
+                    name,
+                    (t.value for t in EventType),
+                    lambda t: len(uow.events.list(event_types=[t], limit=1)),
+                    what="event type",
+                    option="--type",
+                )
         reader = _Reader(db, event_type or None, source)
         start = after if after is not None else max(0, reader.last_id() - limit)
-        backlog, _ = reader.after(start, min(limit, MAX_PAGE_SIZE))
+        backlog, _ = reader.after(start, min(limit, PAGE_LIMIT))
         if not follow:
             if as_json:
                 print_json(backlog)

@@ -3,28 +3,34 @@ newest-first keyset pages, and numbered pages with a total for dashboards."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from karr_db.errors import InvalidQueryError, InvalidTransitionError, NotFoundError
 from karr_db.models import QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
-from karr_db.repositories.base import DTO, Page
+from karr_db.repositories._common import (
+    DTO,
+    PAGE_LIMIT,
+    Page,
+    RowShape,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    found,
+)
 from karr_db.repositories.events import EventsRepository
 
 Row = TypeVar("Row", WebCampaign, QuickTest)
 Out = TypeVar("Out", bound=DTO)
 
-#: The most rows one page returns.
-MAX_PAGE_SIZE = 500
+#: The most rows one page returns: the one public limit (an alias kept for one release).
+MAX_PAGE_SIZE = PAGE_LIMIT
 
 
 @dataclass(frozen=True)
@@ -95,36 +101,33 @@ def transition(
     return row, previous or ""
 
 
-def _encode_cursor(created_at: datetime | None, key: str) -> str:
-    raw = json.dumps([created_at.isoformat() if created_at else None, key])
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime | None, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created, key = json.loads(raw)
-        if not isinstance(key, str) or not (created is None or isinstance(created, str)):
-            raise ValueError(cursor)
-        return parse_timestamp(created), key
-    except (ValueError, TypeError, binascii.Error, OverflowError, RecursionError):
-        # Overflow: a forged timestamp at the calendar's edge; recursion: forged nesting.
-        raise InvalidQueryError("malformed cursor") from None
+def _read_key(payload: Any) -> tuple[datetime | None, str]:
+    created, key = payload
+    if not isinstance(key, str) or not (created is None or isinstance(created, str)):
+        raise ValueError("bad cursor fields")
+    return parse_timestamp(created), key
 
 
 def newest_first(
-    session: Session, query: Select[Row], model: type[Row], *, limit: int, cursor: str | None
-) -> tuple[list[Row], str | None]:
-    """One page of ``query`` ordered newest first (``created_at`` then ``id``, both
-    descending, rows without a creation time last), resuming after ``cursor``.
+    session: Session,
+    shape: RowShape[Out],
+    model: type[Row],
+    conditions: list[Any],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> Page[Out]:
+    """One page of the rows matching ``conditions``, newest first (``created_at``
+    then ``id``, both descending, rows without a creation time last), resuming
+    after ``cursor``.
 
     Keyset rather than offset pages, so that rows inserted while a client pages
     through neither repeat nor push others off a page.
     """
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    check_limit(limit)
+    query = select(*shape.columns).where(*conditions)
     if cursor is not None:
-        created, key = _decode_cursor(cursor)
+        created, key = decode_cursor(cursor, _read_key)
         if created is None:
             query = query.where(model.created_at.is_(None), model.id < key)
         else:
@@ -136,11 +139,12 @@ def newest_first(
                 )
             )
     query = query.order_by(model.created_at.desc().nulls_last(), model.id.desc())
-    rows = list(session.scalars(query.limit(limit + 1)).all())
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], _encode_cursor(last.created_at, last.id)
+    items = shape.many(session.execute(query.limit(limit + 1)).all())
+    if len(items) <= limit:
+        return Page[Out](items=items)
+    last: Any = items[limit - 1]
+    created_at = last.created_at.isoformat() if last.created_at else None
+    return Page[Out](items=items[:limit], next_cursor=encode_cursor([created_at, last.id]))
 
 
 class AssignedWork(Generic[Row, Out]):
@@ -149,21 +153,23 @@ class AssignedWork(Generic[Row, Out]):
 
     model: type[Row]
     entity: str
+    #: The DTO's columns (see :class:`~karr_db.repositories._common.RowShape`).
+    shape: RowShape[Out]
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self._events = EventsRepository(session)
 
-    def _dto(self, row: Row) -> Out:
-        raise NotImplementedError
+    def find(self, key: str) -> Out | None:
+        """The row with this id, or ``None``."""
+        row = self.session.execute(
+            select(*self.shape.columns).where(self.model.id == key)
+        ).one_or_none()
+        return None if row is None else self.shape.one(row)
 
     def get(self, key: str) -> Out:
-        row = self.session.scalars(
-            select(self.model).where(self.model.id == key).execution_options(populate_existing=True)
-        ).one_or_none()
-        if row is None:
-            raise NotFoundError(self.entity, key)
-        return self._dto(row)
+        """The row with this id; :class:`NotFoundError` naming it when there is none."""
+        return found(self.entity, key, self.find(key))
 
     def _filters(self, status: str | None, agent_id: str | None) -> list[Any]:
         clauses: list[Any] = []
@@ -182,11 +188,14 @@ class AssignedWork(Generic[Row, Out]):
         cursor: str | None = None,
     ) -> Page[Out]:
         """Newest first, one page at a time (pass ``next_cursor`` back)."""
-        query = select(self.model).where(*self._filters(status, agent_id))
-        rows, next_cursor = newest_first(
-            self.session, query, self.model, limit=limit, cursor=cursor
+        return newest_first(
+            self.session,
+            self.shape,
+            self.model,
+            self._filters(status, agent_id),
+            limit=limit,
+            cursor=cursor,
         )
-        return Page[Out](items=[self._dto(r) for r in rows], next_cursor=next_cursor)
 
     def list_page(
         self,
@@ -204,22 +213,21 @@ class AssignedWork(Generic[Row, Out]):
         """
         if page < 1:
             raise InvalidQueryError(f"page must be 1 or more, got {page}")
-        if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise InvalidQueryError(
-                f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}"
-            )
+        check_limit(page_size, name="page_size")
         query = (
-            select(self.model, func.count().over().label("total"))
+            select(*self.shape.columns, func.count().over().label("total"))
             .where(*self._filters(status, agent_id))
             .order_by(self.model.created_at.desc().nulls_last(), self.model.id.desc())
             .offset((page - 1) * page_size)
             .limit(page_size)
-            .execution_options(populate_existing=True)
         )
         rows = self.session.execute(query).all()
-        total = int(rows[0].total) if rows else self.count(status=status, agent_id=agent_id)
+        total = int(rows[0][-1]) if rows else self.count(status=status, agent_id=agent_id)
         return NumberedPage[Out](
-            items=[self._dto(r[0]) for r in rows], total=total, page=page, page_size=page_size
+            items=[self.shape.one(r[:-1]) for r in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
         )
 
     def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError, InternalError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -34,8 +34,17 @@ from karr_db.errors import (
 from karr_db.limits import earlier, moment_problem, text_problem
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
+from karr_db.repositories._common import (
+    DTO,
+    PAGE_LIMIT,
+    Page,
+    RowShape,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    found,
+)
 from karr_db.repositories._validate import checked, fields, int32
-from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventsRepository, EventType
 
 __all__ = [
@@ -121,28 +130,6 @@ class AgentDTO(DTO):
     tags: list[str]
     has_token: bool
 
-    @classmethod
-    def from_row(cls, agent: Agent) -> AgentDTO:
-        return cls(
-            id=agent.id,
-            name=agent.name,
-            hostname=agent.hostname,
-            port=agent.port,
-            status=agent.status,
-            gpu_info=agent.gpu_info,
-            gpu_count=agent.gpu_count,
-            cpu_info=agent.cpu_info,
-            ram_gb=agent.ram_gb,
-            environment_type=agent.environment_type,
-            fingerprint=agent.fingerprint,
-            kitt_version=agent.kitt_version,
-            last_heartbeat=agent.last_heartbeat,
-            registered_at=agent.registered_at,
-            notes=agent.notes,
-            tags=parse_tags(agent.tags),
-            has_token=bool(agent.token),
-        )
-
     def is_stale(self, threshold: timedelta, *, now: datetime | None = None) -> bool:
         """No heartbeat at all, or none within ``threshold`` of ``now``."""
         if self.last_heartbeat is None:
@@ -159,6 +146,30 @@ class AgentCredentials(DTO):
 
     agent: AgentDTO
     token: SecretStr
+
+
+#: How an agent is read: tags parsed from either stored form, and of the token
+#: only whether there is one.
+_SHAPE = RowShape(
+    AgentDTO,
+    {
+        **{
+            name: getattr(Agent, name)
+            for name in AgentDTO.model_fields
+            if name not in ("tags", "has_token")
+        },
+        "tags": Agent.tags,
+        "has_token": Agent.token,
+    },
+    convert={"tags": parse_tags, "has_token": bool},
+)
+
+
+def _read_name_key(payload: Any) -> tuple[str | None, str]:
+    name, key = payload
+    if not isinstance(key, str) or not (name is None or isinstance(name, str)):
+        raise ValueError("bad cursor fields")
+    return name, key
 
 
 def _hardware(**values: Any) -> dict[str, Any]:
@@ -184,6 +195,13 @@ def _check_now(now: datetime | None) -> None:
     fields("agent query", [("now", None if now is None else moment_problem(now))])
 
 
+def _after_name(name: str | None, agent_id: str) -> Any:
+    """Agents strictly after (name, id) in the (name NULLS FIRST, id) order."""
+    if name is None:
+        return or_(Agent.name.is_not(None), and_(Agent.name.is_(None), Agent.id > agent_id))
+    return or_(Agent.name > name, and_(Agent.name == name, Agent.id > agent_id))
+
+
 @checked
 class AgentsRepository:
     """Agents in the caller's transaction; every change appends its event."""
@@ -194,22 +212,25 @@ class AgentsRepository:
 
     # --- reading ---------------------------------------------------------------
 
-    def _row(self, agent_id: str) -> Agent:
-        agent = self.session.scalars(
-            select(Agent).where(Agent.id == agent_id).execution_options(populate_existing=True)
+    def find(self, agent_id: str) -> AgentDTO | None:
+        """The agent with this id, or ``None``."""
+        row = self.session.execute(
+            select(*_SHAPE.columns).where(Agent.id == agent_id)
         ).one_or_none()
-        if agent is None:
-            raise NotFoundError("agent", agent_id)
-        return agent
+        return None if row is None else _SHAPE.one(row)
 
     def get(self, agent_id: str) -> AgentDTO:
-        return AgentDTO.from_row(self._row(agent_id))
+        """The agent with this id; :class:`NotFoundError` naming it when there is none."""
+        return found("agent", agent_id, self.find(agent_id))
+
+    def find_by_name(self, name: str) -> AgentDTO | None:
+        """The agent registered under ``name``, or ``None``."""
+        row = self.session.execute(select(*_SHAPE.columns).where(Agent.name == name)).one_or_none()
+        return None if row is None else _SHAPE.one(row)
 
     def get_by_name(self, name: str) -> AgentDTO:
-        agent = self.session.scalars(select(Agent).where(Agent.name == name)).one_or_none()
-        if agent is None:
-            raise NotFoundError("agent", name)
-        return AgentDTO.from_row(agent)
+        """The agent registered under ``name``; :class:`NotFoundError` naming it."""
+        return found("agent", name, self.find_by_name(name))
 
     def list(
         self,
@@ -218,27 +239,53 @@ class AgentsRepository:
         tag: str | None = None,
         stale_after: timedelta | None = None,
         now: datetime | None = None,
-    ) -> list[AgentDTO]:
-        """Agents by name; filters: exact status, exact tag, and staleness.
+        limit: int = PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[AgentDTO]:
+        """Agents by name (nameless legacy rows first), one page at a time;
+        filters: exact status, exact tag, and staleness.
 
         With ``stale_after``, only agents whose last heartbeat is missing or
         older than ``now - stale_after``. Reading never writes: marking stale
-        agents offline is :meth:`mark_stale_offline`.
+        agents offline is :meth:`mark_stale_offline`. ``limit`` defaults to the
+        largest page because this returned every agent before it returned
+        pages; a fleet beyond that pages on with ``cursor=page.next_cursor``.
         """
         _check_now(now)
-        query = select(Agent)
+        check_limit(limit)
+        conditions: builtins.list[Any] = []
         if status is not None:
-            query = query.where(Agent.status == status)
-        if tag is not None:
+            conditions.append(Agent.status == status)
+        wanted = None if tag is None else tag.strip()
+        if wanted is not None:
             # Narrow in SQL; the exact match (``gpu`` is not ``gpu2``) happens
             # below, because the column may hold either stored form.
-            query = query.where(Agent.tags.contains(tag.strip(), autoescape=True))
+            conditions.append(Agent.tags.contains(wanted, autoescape=True))
         if stale_after is not None:
-            query = query.where(self._stale_clause(stale_after, now))
-        agents = [AgentDTO.from_row(a) for a in self.session.scalars(query.order_by(Agent.name))]
-        if tag is not None:
-            agents = [a for a in agents if tag.strip() in a.tags]
-        return agents
+            conditions.append(self._stale_clause(stale_after, now))
+        after = None if cursor is None else decode_cursor(cursor, _read_name_key)
+        items: builtins.list[AgentDTO] = []
+        while True:
+            query = select(*_SHAPE.columns).where(*conditions)
+            if after is not None:
+                query = query.where(_after_name(*after))
+            rows = self.session.execute(
+                query.order_by(Agent.name.asc().nulls_first(), Agent.id).limit(limit + 1)
+            ).all()
+            for row in rows:
+                agent = _SHAPE.one(row)
+                if wanted is not None and wanted not in agent.tags:
+                    after = (agent.name, agent.id)
+                    continue
+                if len(items) == limit:
+                    last = items[-1]
+                    return Page[AgentDTO](
+                        items=items, next_cursor=encode_cursor([last.name, last.id])
+                    )
+                items.append(agent)
+                after = (agent.name, agent.id)
+            if len(rows) <= limit:
+                return Page[AgentDTO](items=items)
 
     @staticmethod
     def _stale_clause(threshold: timedelta, now: datetime | None) -> Any:
@@ -499,7 +546,7 @@ class AgentsRepository:
         """Set the status without a heartbeat (for example ``busy`` while it runs work)."""
         self._check_status(status)
         self._events.lock_log()
-        previous = self._row(agent_id).status
+        previous = self.get(agent_id).status
         if previous != status:
             self.session.execute(update(Agent).where(Agent.id == agent_id).values(status=status))
             self._status_event(agent_id, previous, status, reason="set")
@@ -545,7 +592,7 @@ class AgentsRepository:
         if tags is not None:
             values["tags"] = format_tags(tags)
         self._events.lock_log()
-        self._row(agent_id)
+        self.get(agent_id)
         if values:
             self.session.execute(update(Agent).where(Agent.id == agent_id).values(**values))
             self._events.append(
@@ -562,7 +609,7 @@ class AgentsRepository:
         :class:`StillReferencedError` names them and nothing is deleted.
         """
         self._events.lock_log()
-        agent = self._row(agent_id)
+        agent = self.get(agent_id)
         self._refuse_if_referenced(agent_id)
         try:
             with self.session.begin_nested():

@@ -34,9 +34,9 @@ from karr_db.errors import (
 )
 from karr_db.models import Agent, WebCampaign
 from karr_db.models.types import dumps_json, utcnow
+from karr_db.repositories._common import DTO, RowShape
 from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
 from karr_db.repositories._validate import checked, int32
-from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
 __all__ = [
@@ -140,28 +140,36 @@ class CampaignDTO(DTO):
     skipped: int
     error: str | None
 
-    @classmethod
-    def from_row(cls, row: WebCampaign) -> CampaignDTO:
-        return cls(
-            id=row.id,
-            name=row.name,
-            description=row.description,
-            config=row.config_json,
-            status=row.status,
-            agent_id=row.agent_id,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            completed_at=row.completed_at,
-            total_runs=row.total_runs or 0,
-            succeeded=row.succeeded or 0,
-            failed=row.failed or 0,
-            skipped=row.skipped or 0,
-            error=row.error,
-        )
-
     @property
     def finished_runs(self) -> int:
         return self.succeeded + self.failed + self.skipped
+
+
+def _zero(count: int | None) -> int:
+    return count or 0
+
+
+#: How a campaign is read (counters of legacy rows may be ``NULL``: they read as 0).
+_SHAPE = RowShape(
+    CampaignDTO,
+    {
+        "id": WebCampaign.id,
+        "name": WebCampaign.name,
+        "description": WebCampaign.description,
+        "config": WebCampaign.config_json,
+        "status": WebCampaign.status,
+        "agent_id": WebCampaign.agent_id,
+        "created_at": WebCampaign.created_at,
+        "started_at": WebCampaign.started_at,
+        "completed_at": WebCampaign.completed_at,
+        "total_runs": WebCampaign.total_runs,
+        "succeeded": WebCampaign.succeeded,
+        "failed": WebCampaign.failed,
+        "skipped": WebCampaign.skipped,
+        "error": WebCampaign.error,
+    },
+    convert={name: _zero for name in ("total_runs", "succeeded", "failed", "skipped")},
+)
 
 
 def _config_errors(config: Any) -> builtins.list[FieldError]:
@@ -199,9 +207,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
 
     model = WebCampaign
     entity = "campaign"
-
-    def _dto(self, row: WebCampaign) -> CampaignDTO:
-        return CampaignDTO.from_row(row)
+    shape = _SHAPE
 
     # --- creating and configuring ------------------------------------------------
 

@@ -22,6 +22,7 @@ append to their commit, which the dashboard's write rate affords easily.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -46,12 +47,23 @@ from sqlalchemy.orm import Session
 from karr_db.dialects import for_connection
 from karr_db.dialects.postgresql import EVENT_LOG_LOCK_KEY
 from karr_db.documents import json_value_problems
-from karr_db.errors import FieldError, InvalidQueryError, NotFoundError, ValidationError
+from karr_db.errors import FieldError, InvalidQueryError, ValidationError
 from karr_db.limits import text_problem
 from karr_db.models import Event
 from karr_db.models.types import dumps_json, loads_json, utcnow
+from karr_db.repositories._common import (
+    DTO,
+    PAGE_LIMIT,
+    Page,
+    RowShape,
+    build,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    found,
+    row_builder,
+)
 from karr_db.repositories._validate import checked, fields, int32
-from karr_db.repositories.base import DTO, row_builder
 
 __all__ = [
     "EVENTS_CHANNEL",
@@ -68,8 +80,8 @@ EVENTS_CHANNEL = "karr_events"
 #: How often :func:`wait_for_events` polls SQLite, in seconds.
 SQLITE_POLL_INTERVAL = 0.2
 
-#: The most events one read returns.
-MAX_PAGE_SIZE = 1000
+#: The most events one read returns: the one public limit (an alias kept for one release).
+MAX_PAGE_SIZE = PAGE_LIMIT
 
 
 class EventType(StrEnum):
@@ -113,12 +125,25 @@ class EventDTO(DTO):
     created_at: datetime | None
 
 
-class EventPage(DTO):
-    """Events in id order; ``last_id`` is what to pass as ``after_id`` next time."""
+class EventPage(Page[EventDTO]):
+    """Events in id order: a :class:`Page` (``next_cursor`` while ``has_more``),
+    and ``last_id``, what to pass as ``after_id`` next time (a tail keeps it
+    even when it has caught up)."""
 
-    items: list[EventDTO]
     last_id: int
     has_more: bool
+
+
+_EVENT_COLUMNS = (Event.id, Event.event_type, Event.source_id, Event.data, Event.created_at)
+#: How an event is read: its columns in the DTO's fields' order.
+_SHAPE = RowShape(EventDTO, dict(zip(EventDTO.model_fields, _EVENT_COLUMNS, strict=True)))
+
+
+def _read_after_id(payload: Any) -> int:
+    (after_id,) = payload
+    if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
+        raise ValueError("bad cursor fields")
+    return after_id
 
 
 @checked
@@ -148,11 +173,13 @@ class EventsRepository:
         connection = self.session.connection()
         for_connection(connection).lock_event_log(connection)
 
-    def append(self, event_type: str, *, source_id: str | None = None, data: Any = None) -> int:
+    def append(
+        self, event_type: EventType | str, *, source_id: str | None = None, data: Any = None
+    ) -> int:
         """Append one event in the caller's transaction and return its id."""
         return self.append_many([(event_type, source_id, data)])[0]
 
-    def append_many(self, events: Iterable[tuple[str, str | None, Any]]) -> list[int]:
+    def append_many(self, events: Iterable[tuple[EventType | str, str | None, Any]]) -> list[int]:
         """Append ``(event_type, source_id, data)`` events in one statement; their ids in order.
 
         One lock, then one statement for the rows and (PostgreSQL) one NOTIFY
@@ -169,14 +196,17 @@ class EventsRepository:
         connection = self.session.connection()
         return for_connection(connection).append_events(connection, rows, created)
 
-    def get(self, event_id: int) -> EventDTO:
+    def find(self, event_id: int) -> EventDTO | None:
+        """The event with this id, or ``None``."""
         # Ids are PostgreSQL INTEGERs: a larger one is no event there, and must be
         # none on SQLite too (where the driver would accept it).
         fields("event", [("event_id", int32(event_id))])
-        event = self.session.get(Event, event_id)
-        if event is None:
-            raise NotFoundError("event", event_id)
-        return EventDTO.model_validate(event)
+        row = self.session.execute(select(*_SHAPE.columns).where(Event.id == event_id)).first()
+        return None if row is None else _SHAPE.one(row)
+
+    def get(self, event_id: int) -> EventDTO:
+        """The event with this id; :class:`NotFoundError` naming it when there is none."""
+        return found("event", event_id, self.find(event_id))
 
     def last_id(self) -> int:
         """The newest visible id (0 for an empty log): where a new reader starts tailing."""
@@ -198,8 +228,7 @@ class EventsRepository:
         do not break resumption: ids only grow, so resuming after the last
         matching id can skip only events that do not match.
         """
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidQueryError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+        check_limit(limit)
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
         fields("event query", [("after_id", int32(after_id))])  # the id column's range
@@ -219,10 +248,37 @@ class EventsRepository:
         stmt = _read_statement(frozenset(params))
         rows = connection.execute(stmt, params).all()
         items = [_event(row) for row in rows[:limit]]
-        return EventPage.model_construct(
+        last_id = items[-1].id if items else after_id
+        has_more = len(rows) > limit
+        return build(
+            EventPage,
             items=items,
-            last_id=items[-1].id if items else after_id,
-            has_more=len(rows) > limit,
+            next_cursor=encode_cursor([last_id]) if has_more else None,
+            last_id=last_id,
+            has_more=has_more,
+        )
+
+    def list(
+        self,
+        *,
+        event_types: builtins.list[str] | None = None,
+        source_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> EventPage:
+        """Events in id order from the first, one page at a time (pass
+        ``next_cursor`` back): the repositories' ``list`` contract over
+        :meth:`read_after`, which a tail that resumes from an id uses."""
+        after_id = 0 if cursor is None else decode_cursor(cursor, _read_after_id)
+        return self.read_after(
+            after_id,
+            event_types=event_types,
+            source_id=source_id,
+            since=since,
+            until=until,
+            limit=limit,
         )
 
 

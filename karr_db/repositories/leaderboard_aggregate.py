@@ -63,7 +63,7 @@ from karr_db.dialects import for_connection, for_dialect, group_digest
 from karr_db.models import Benchmark, Hardware, LeaderboardAggregate, Metric, Run
 from karr_db.models.leaderboard import AGGREGATE_KEY_COLUMNS
 from karr_db.models.types import Double
-from karr_db.repositories.base import row_builder
+from karr_db.repositories._common import row_builder
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results.dto import AggregateRow
 

@@ -22,9 +22,9 @@ from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import earlier, moment_problem
 from karr_db.models import Agent, QuickTest, Run
 from karr_db.models.types import utcnow
+from karr_db.repositories._common import DTO, RowShape
 from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
 from karr_db.repositories._validate import checked, fields
-from karr_db.repositories.base import DTO
 from karr_db.repositories.events import EventType
 
 __all__ = [
@@ -105,15 +105,19 @@ class QuickTestDTO(DTO):
     error: str | None
 
 
+#: How a quick test is read: its columns, in the DTO's fields' order.
+_SHAPE = RowShape(
+    QuickTestDTO, {name: getattr(QuickTest, name) for name in QuickTestDTO.model_fields}
+)
+
+
 @checked
 class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
     """Quick tests in the caller's transaction; every change appends its event."""
 
     model = QuickTest
     entity = "quick test"
-
-    def _dto(self, row: QuickTest) -> QuickTestDTO:
-        return QuickTestDTO.model_validate(row)
+    shape = _SHAPE
 
     def find_stale(
         self, older_than: timedelta, *, now: datetime | None = None
@@ -122,15 +126,15 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         candidates for :meth:`requeue` or :meth:`fail`. Reading never writes."""
         fields("quick test query", [("now", None if now is None else moment_problem(now))])
         cutoff = earlier(now or utcnow(), older_than)
-        rows = self.session.scalars(
-            select(QuickTest)
+        rows = self.session.execute(
+            select(*_SHAPE.columns)
             .where(
                 QuickTest.status.in_(_HELD),
                 or_(QuickTest.started_at.is_(None), QuickTest.started_at < cutoff),
             )
             .order_by(QuickTest.started_at, QuickTest.id)
         )
-        return [QuickTestDTO.model_validate(r) for r in rows]
+        return _SHAPE.many(rows.all())
 
     # --- the queue ---------------------------------------------------------------
 

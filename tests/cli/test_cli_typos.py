@@ -12,6 +12,7 @@ from sqlalchemy import text
 from karr_db.database import Database
 from karr_db.errors import ValidationError
 from karr_db.repositories.campaigns import CampaignStatus
+from karr_db.repositories.events import EventType
 from karr_db.repositories.quick_tests import QuickTestStatus
 from karr_db.timespec import parse_point_in_time
 from tests.support.cli import cli, import_samples, write_variants
@@ -135,3 +136,20 @@ def test_a_bad_time_is_a_usage_error_in_the_layers_words(command: str) -> None:
     assert result.exit_code == 2
     assert "'last tuesday' is not a point in time; use e.g. 7d" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unknown_event_type_is_a_usage_error_naming_the_enum(migrated_url: str) -> None:
+    result = cli("events", "--database", migrated_url, "--type", "run.savd")
+    assert result.exit_code == 2
+    assert "unknown event type 'run.savd'" in result.stderr
+    assert "did you mean 'run.saved'" in result.stderr
+    assert all(t.value in result.stderr for t in EventType)
+    assert cli("events", "--database", migrated_url, "--type", "run.saved").exit_code == 0
+
+
+def test_an_event_type_another_writer_stored_is_accepted(migrated_url: str) -> None:
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
+        uow.events.append("dashboard.login", source_id="u1")
+    result = cli("events", "--database", migrated_url, "--type", "dashboard.login", "--json")
+    assert result.exit_code == 0, result.output
+    assert [e["event_type"] for e in result.json()] == ["dashboard.login"]

@@ -421,11 +421,21 @@ STRATEGIES: dict[str, S] = {
     "ResultsRepository.delete": {"run_id": _world_key("run"), "detach": hostile_bool},
     "ResultsRepository.get_summary": {"run_id": _world_key("run"), "missing_ok": hostile_bool},
     "ResultsRepository.get": {"run_id": _world_key("run")},
+    "ResultsRepository.find": {"run_id": _world_key("run")},
+    "ResultsRepository.find_summary": {"run_id": _world_key("run")},
     "ResultsRepository.get_document": {"run_id": _world_key("run")},
     "ResultsRepository.iter_documents": {"filters": filters, "batch_size": hostile_int},
     "ResultsRepository.count": {"filters": filters},
     "ResultsRepository.stats": {"filters": filters},
     "ResultsRepository.list_runs": {
+        "filters": filters,
+        "order_by": st.one_of(st.sampled_from(["timestamp", "model"]), hostile_text),
+        "descending": hostile_bool,
+        "limit": hostile_int,
+        "cursor": cursors,
+        "offset": st.one_of(st.none(), hostile_int),
+    },
+    "ResultsRepository.list": {
         "filters": filters,
         "order_by": st.one_of(st.sampled_from(["timestamp", "model"]), hostile_text),
         "descending": hostile_bool,
@@ -476,12 +486,16 @@ STRATEGIES: dict[str, S] = {
         )
     },
     "AgentsRepository.get": {"agent_id": _world_key("agent")},
+    "AgentsRepository.find": {"agent_id": _world_key("agent")},
     "AgentsRepository.get_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
+    "AgentsRepository.find_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
     "AgentsRepository.list": {
         "status": maybe_text,
         "tag": maybe_text,
         "stale_after": st.one_of(st.none(), hostile_duration),
         "now": st.one_of(st.none(), hostile_moment),
+        "limit": hostile_int,
+        "cursor": cursors,
     },
     "AgentsRepository.register": {
         "name": hostile_text,
@@ -546,6 +560,15 @@ STRATEGIES: dict[str, S] = {
     },
     "EventsRepository.append_many": {"events": events},
     "EventsRepository.get": {"event_id": hostile_int},
+    "EventsRepository.find": {"event_id": hostile_int},
+    "EventsRepository.list": {
+        "event_types": st.one_of(st.none(), text_lists),
+        "source_id": maybe_text,
+        "since": st.one_of(st.none(), hostile_moment),
+        "until": st.one_of(st.none(), hostile_moment),
+        "limit": hostile_int,
+        "cursor": cursors,
+    },
     "EventsRepository.last_id": {},
     "EventsRepository.read_after": {
         "after_id": hostile_int,
@@ -563,6 +586,7 @@ _WORK_COMMON: S = {
 }
 for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository", "quick_test")):
     STRATEGIES[f"{_name}.get"] = {"key": _world_key(_kind)}
+    STRATEGIES[f"{_name}.find"] = {"key": _world_key(_kind)}
     STRATEGIES[f"{_name}.list"] = {
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),

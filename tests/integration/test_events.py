@@ -96,7 +96,16 @@ def test_bad_queries_are_domain_errors(session: Session) -> None:
 
 def test_repository_offers_no_update_or_delete() -> None:
     public = {name for name in dir(EventsRepository) if not name.startswith("_")}
-    assert public == {"append", "append_many", "get", "last_id", "lock_log", "read_after"}
+    assert public == {
+        "append",
+        "append_many",
+        "find",
+        "get",
+        "last_id",
+        "list",
+        "lock_log",
+        "read_after",
+    }
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from karr_db.repositories.base import row_builder
+from karr_db.repositories._common import row_builder
 from karr_db.repositories.events import EventDTO
 from karr_db.repositories.results.dto import AggregateRow, MetricPoint, RunSummary
 

@@ -16,7 +16,7 @@ from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories.base import Page
+from karr_db.repositories._common import Page, build
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import (
     AggregateRow,
@@ -259,7 +259,7 @@ class ResultsAnalysis:
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = _encode_point(last[1], last[0], last[5], last[6])
-        return Page[MetricPoint].model_construct(items=items, next_cursor=next_cursor)
+        return build(Page[MetricPoint], items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:
         """Metric values of two or more runs side by side, the first as baseline (one statement).

@@ -7,9 +7,6 @@ whitelisted column, never as SQL text.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -22,8 +19,10 @@ from karr_db.errors import InvalidQueryError
 from karr_db.limits import text_problem
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import parse_timestamp
+from karr_db.repositories._common import PAGE_LIMIT, check_limit, decode_cursor, encode_cursor
 
-MAX_LIMIT = 1000
+#: The public page limit (:data:`karr_db.limits.PAGE_LIMIT`), under its old name.
+MAX_LIMIT = PAGE_LIMIT
 
 
 class RunFilter(BaseModel):
@@ -164,13 +163,12 @@ def _conditions(f: RunFilter) -> list[ColumnElement[bool]]:
 
 #: A run summary's columns, in :class:`RunSummary`'s field order (the page's own).
 def _check_limit(limit: int) -> None:
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidQueryError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    check_limit(limit)
 
 
 # --- keyset cursors -----------------------------------------------------------
 #
-# A cursor is base64url of a small JSON object: the order field and direction
+# A cursor (the common codec's) holds a small JSON object: the order field and direction
 # it was made for, the last row's order value (as text, ``None`` for NULL) and
 # its id. Rows are ordered by (value, id) with NULLs last in both directions,
 # so the page after a cursor is "rows strictly after that pair", which stays
@@ -184,15 +182,11 @@ def _encode_cursor(order_by: str, descending: bool, value: Any, run_id: str) -> 
         text = repr(value)
     else:
         text = None if value is None else str(value)
-    payload = {"o": order_by, "d": descending, "v": text, "id": run_id}
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor({"o": order_by, "d": descending, "v": text, "id": run_id})
 
 
 def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        payload = json.loads(raw)
+    def read(payload: Any) -> tuple[Any, str]:
         text, run_id = payload["v"], payload["id"]
         if not isinstance(run_id, str) or not (text is None or isinstance(text, str)):
             raise ValueError("bad cursor fields")
@@ -210,12 +204,9 @@ def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, s
             value = float(text)
         else:
             value = text
-    except InvalidQueryError:
-        raise
-    except (ValueError, KeyError, TypeError, binascii.Error, OverflowError, RecursionError):
-        # Overflow: a forged timestamp at the calendar's edge; recursion: forged nesting.
-        raise InvalidQueryError("malformed cursor") from None
-    return value, run_id
+        return value, run_id
+
+    return decode_cursor(cursor, read)
 
 
 def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElement[bool]:
@@ -234,15 +225,14 @@ def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElem
 def _encode_point(
     timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
 ) -> str:
-    payload = [timestamp.isoformat() if timestamp else None, run_id, benchmark_id, metric_id]
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return encode_cursor(
+        [timestamp.isoformat() if timestamp else None, run_id, benchmark_id, metric_id]
+    )
 
 
 def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        text, run_id, benchmark_id, metric_id = json.loads(raw)
+    def read(payload: Any) -> tuple[datetime | None, str, int, int]:
+        text, run_id, benchmark_id, metric_id = payload
         ids = (benchmark_id, metric_id)
         if (
             not isinstance(run_id, str)
@@ -251,8 +241,8 @@ def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
         ):
             raise ValueError("bad cursor fields")
         return parse_timestamp(text), run_id, benchmark_id, metric_id
-    except (ValueError, TypeError, binascii.Error, OverflowError, RecursionError):
-        raise InvalidQueryError("malformed cursor") from None
+
+    return decode_cursor(cursor, read)
 
 
 def _after_point(

@@ -4,6 +4,7 @@ metric names.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -13,12 +14,11 @@ from sqlalchemy.orm import Session
 from karr_db.dialects import for_connection
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Run
-from karr_db.repositories.base import Page
+from karr_db.repositories._common import Page, build, check_limit, found
 from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
-    MAX_LIMIT,
     ORDER_FIELDS,
     RunFilter,
     _check_limit,
@@ -45,21 +45,36 @@ class ResultsReads:
 
     session: Session
 
-    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
-        """One run's columns and hardware headline (one statement)."""
+    def find_summary(self, run_id: str) -> RunSummary | None:
+        """One run's columns and hardware headline (one statement), or ``None``."""
         with _translated("reading a run"):
             # A prebuilt Core statement on the session's connection: every save
             # starts with this lookup, and building and ORM-compiling the
             # statement anew cost more than running it (~1 ms of Python).
             row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
-        if row is None:
-            if missing_ok:
-                return None
-            raise NotFoundError("run", run_id)
-        return _summary(row)
+        return None if row is None else _summary(row)
+
+    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
+        """One run's summary; :class:`NotFoundError` naming it when there is none.
+
+        ``missing_ok=True`` (deprecated, kept for this release) returns ``None``
+        instead: call :meth:`find_summary`.
+        """
+        if missing_ok:
+            warnings.warn(
+                "get_summary(missing_ok=True) is deprecated; use find_summary(run_id)",
+                DeprecationWarning,
+                stacklevel=3,  # past the entry check's wrapper, to the caller
+            )
+            return self.find_summary(run_id)
+        return found("run", run_id, self.find_summary(run_id))
 
     def get(self, run_id: str) -> RunDetail:
-        """A run in full: three statements (run + hardware, benchmarks, metrics).
+        """A run in full; :class:`NotFoundError` naming it when there is none."""
+        return found("run", run_id, self.find(run_id))
+
+    def find(self, run_id: str) -> RunDetail | None:
+        """A run in full, or ``None``: three statements (run + hardware, benchmarks, metrics).
 
         Plain column selects, not ORM entities: loading ~200 Metric objects
         into the identity map and validating the DTOs cost ~20x the queries.
@@ -68,7 +83,7 @@ class ResultsReads:
         with _translated("reading a run"):
             run = connection.execute(_DETAIL_RUN, {"run_id": run_id}).first()
             if run is None:
-                raise NotFoundError("run", run_id)
+                return None
             benchmarks = connection.execute(_DETAIL_BENCHMARKS, {"run_id": run_id}).all()
             metrics = connection.execute(_DETAIL_METRICS, {"run_id": run_id}).all()
         by_benchmark: dict[int, dict[str, float | None]] = {b[0]: {} for b in benchmarks}
@@ -102,10 +117,7 @@ class ResultsReads:
         iterating.
         """
         f = _parse_filter(filters)
-        if not 1 <= batch_size <= MAX_LIMIT:
-            raise InvalidQueryError(
-                f"batch_size must be between 1 and {MAX_LIMIT}, got {batch_size}"
-            )
+        check_limit(batch_size, name="batch_size")
         stmt = (
             _with_hardware(select(Run.id, Run.raw_json).select_from(Run), _filters_hardware(f))
             .where(*_conditions(f))
@@ -176,7 +188,7 @@ class ResultsReads:
             last = rows[limit - 1]
             value = last[shapes.SUMMARY_INDEX[order_by]]
             next_cursor = _encode_cursor(order_by, descending, value, last[0])
-        return Page[RunSummary].model_construct(items=items, next_cursor=next_cursor)
+        return build(Page[RunSummary], items=items, next_cursor=next_cursor)
 
     # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
 
@@ -218,3 +230,23 @@ class ResultsReads:
             yield from results_lookup.iter_metric_values(
                 self.session, conditions, batch_size=batch_size
             )
+
+    def list(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        order_by: str = "timestamp",
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int | None = None,
+    ) -> Page[RunSummary]:
+        """The repositories' ``list``: :meth:`list_runs`, one page of run summaries."""
+        return self.list_runs(
+            filters,
+            order_by=order_by,
+            descending=descending,
+            limit=limit,
+            cursor=cursor,
+            offset=offset,
+        )

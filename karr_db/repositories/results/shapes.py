@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 
 from karr_db.models import Benchmark, Hardware, Metric, Run
-from karr_db.repositories.base import row_builder
+from karr_db.repositories._common import row_builder
 from karr_db.repositories.results.dto import (
     BenchmarkDetail,
     HardwareInfo,

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from karr_db.engine import storage_error
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
+from karr_db.repositories._common import build
 from karr_db.repositories.results.dto import HardwareInfo, RunSummary
 from karr_db.repositories.results.filters import _with_hardware
 from karr_db.repositories.results.page import HEADLINE, RUN_COLUMNS
@@ -55,7 +56,7 @@ def _summary(row: Any) -> RunSummary:
     building it without validation is ~10x cheaper, which a page of 50 shows. The
     columns come in the fields' order (``_SUMMARY_COLUMNS``, ``page``), so the
     row is zipped as a tuple instead of looked up by name per field."""
-    return RunSummary.model_construct(**dict(zip(_SUMMARY_FIELDS, row, strict=True)))
+    return build(RunSummary, row)
 
 
 _SUMMARY_FIELDS = tuple(RunSummary.model_fields)

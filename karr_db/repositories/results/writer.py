@@ -17,7 +17,8 @@ from karr_db.errors import FieldError, NotFoundError, StillReferencedError, Vali
 from karr_db.models import QuickTest, Run, RunFingerprint
 from karr_db.models.types import dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories.events import EventsRepository
+from karr_db.repositories._common import build
+from karr_db.repositories.events import EventsRepository, EventType
 from karr_db.repositories.results.dto import RunSummary, SaveResult
 from karr_db.repositories.results.rows import (
     _HARDWARE_COLUMNS,
@@ -183,7 +184,8 @@ class ResultsWriter:
         runs, hardware, summaries = [], [], []
         for doc in docs:
             m = doc.model
-            run = RunSummary.model_construct(
+            run = build(
+                RunSummary,
                 id=doc.run_id,
                 model=m.model,
                 engine=m.engine,
@@ -271,7 +273,7 @@ class ResultsWriter:
 
         EventsRepository(self.session).append_many(
             (
-                "run.saved",
+                EventType.RUN_SAVED,
                 s.id,
                 {"model": s.model, "engine": s.engine, "suite_name": s.suite_name},
             )
@@ -322,7 +324,7 @@ class ResultsWriter:
                     )
                     if getattr(deleted, "rowcount", 0) == 0:
                         raise NotFoundError("run", run_id)
-                    EventsRepository(self.session).append("run.deleted", source_id=run_id)
+                    EventsRepository(self.session).append(EventType.RUN_DELETED, source_id=run_id)
             except IntegrityError:
                 # A quick test started pointing at the run after the check above.
                 raise StillReferencedError("run", run_id, ["a quick test"]) from None

@@ -1,0 +1,233 @@
+"""The one repository contract, checked over every repository on both dialects:
+``get`` raises NotFoundError naming the key, ``find`` returns None, ``list``
+returns a Page that pages on with ``next_cursor``, and a limit above the one
+public limit is a ValidationError naming ``limit``. The names the contract
+replaced keep working for this release."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+import karr_db
+from karr_db.errors import InvalidQueryError, NotFoundError, ValidationError
+from karr_db.limits import PAGE_LIMIT
+from karr_db.repositories._common import Page, decode_cursor, encode_cursor
+from karr_db.repositories.agents import AgentsRepository
+from karr_db.repositories.campaigns import CampaignsRepository
+from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.quick_tests import QuickTestsRepository
+from karr_db.repositories.results import ResultsRepository
+
+
+def _agents(session: Session) -> list[Any]:
+    agents = AgentsRepository(session)
+    return [agents.register(f"agent-{n}").agent.id for n in range(3)]
+
+
+def _campaigns(session: Session) -> list[Any]:
+    campaigns = CampaignsRepository(session)
+    return [campaigns.create(f"campaign-{n}").id for n in range(3)]
+
+
+def _quick_tests(session: Session) -> list[Any]:
+    agent = AgentsRepository(session).register("runner").agent.id
+    tests = QuickTestsRepository(session)
+    return [
+        tests.dispatch(agent, model_path=f"m{n}", engine_name="e", benchmark_name="b").id
+        for n in range(3)
+    ]
+
+
+def _events(session: Session) -> list[Any]:
+    events = EventsRepository(session)
+    return [events.append(EventType.AGENT_UPDATED, source_id=f"s{n}") for n in range(3)]
+
+
+def _results(session: Session) -> list[Any]:
+    results = ResultsRepository(session)
+    return [
+        results.save(
+            {"model": f"m{n}", "engine": "vllm", "timestamp": f"2026-01-0{n + 1}T00:00:00"}
+        ).run.id
+        for n in range(3)
+    ]
+
+
+@dataclass(frozen=True)
+class Case:
+    repository: Callable[[Session], Any]
+    make: Callable[[Session], list[Any]]
+    missing: Any
+
+
+CASES = {
+    "agents": Case(AgentsRepository, _agents, "no-such-agent"),
+    "campaigns": Case(CampaignsRepository, _campaigns, "no-such-campaign"),
+    "quick_tests": Case(QuickTestsRepository, _quick_tests, "no-such-test"),
+    "events": Case(EventsRepository, _events, 2_000_000_000),
+    "results": Case(ResultsRepository, _results, "no-such-run"),
+}
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest) -> Case:
+    return CASES[request.param]
+
+
+def test_get_raises_not_found_naming_the_key(session: Session, case: Case) -> None:
+    case.make(session)
+    with pytest.raises(NotFoundError) as raised:
+        case.repository(session).get(case.missing)
+    assert raised.value.key == case.missing
+    assert repr(case.missing) in str(raised.value)
+
+
+def test_find_returns_none_or_what_get_returns(session: Session, case: Case) -> None:
+    keys = case.make(session)
+    repository = case.repository(session)
+    assert repository.find(case.missing) is None
+    assert repository.find(keys[0]) == repository.get(keys[0])
+
+
+def test_list_returns_pages_that_follow_next_cursor(session: Session, case: Case) -> None:
+    keys = case.make(session)
+    repository = case.repository(session)
+    whole = repository.list(limit=PAGE_LIMIT)
+    assert isinstance(whole, Page)
+    assert whole.next_cursor is None
+    seen: list[Any] = []
+    cursor = None
+    while True:
+        page = repository.list(limit=1, cursor=cursor)
+        assert isinstance(page, Page)
+        assert len(page.items) <= 1
+        seen += [item.id for item in page.items]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [item.id for item in whole.items]
+    assert set(keys) <= set(seen)
+
+
+def test_a_limit_beyond_the_public_one_names_limit(session: Session, case: Case) -> None:
+    repository = case.repository(session)
+    for limit in (0, PAGE_LIMIT + 1):
+        with pytest.raises(ValidationError) as raised:
+            repository.list(limit=limit)
+        assert raised.value.fields == ["limit"]
+        assert isinstance(raised.value, InvalidQueryError)  # what it raised before
+
+
+def test_a_foreign_cursor_is_malformed_not_a_crash(session: Session, case: Case) -> None:
+    repository = case.repository(session)
+    for cursor in ("not a cursor", encode_cursor({"o": 1}), encode_cursor([1, 2, 3])):
+        with pytest.raises(InvalidQueryError, match="malformed cursor"):
+            repository.list(cursor=cursor)
+
+
+def test_the_codec_round_trips_and_refuses_forgeries() -> None:
+    payload = ["2026-01-01T00:00:00+00:00", "ünï", 3, None]
+    assert decode_cursor(encode_cursor(payload), lambda p: p) == payload
+    with pytest.raises(InvalidQueryError, match="malformed cursor"):
+        decode_cursor("%%%", lambda p: p)
+    with pytest.raises(InvalidQueryError, match="malformed cursor"):
+        decode_cursor(encode_cursor([1]), lambda p: p["key"])
+
+
+# --- the names the contract replaced --------------------------------------------
+
+
+def test_agents_list_still_reads_as_the_list_it_was(session: Session) -> None:
+    agents = AgentsRepository(session)
+    assert agents.list() == []
+    keys = _agents(session)
+    listed = agents.list()
+    assert len(listed) == 3
+    assert [a.id for a in listed] == keys  # by name: agent-0, agent-1, agent-2
+    assert listed[0].id == keys[0]
+    assert listed == listed.items
+    assert agents.get_by_name("agent-1").id == keys[1]
+    assert agents.find_by_name("nobody") is None
+
+
+def test_read_after_is_a_page_too(session: Session) -> None:
+    _events(session)
+    events = EventsRepository(session)
+    first = events.read_after(0, limit=2)
+    assert isinstance(first, Page)
+    assert first.has_more
+    assert first.next_cursor is not None
+    rest = events.list(cursor=first.next_cursor)
+    assert rest.items == events.read_after(first.last_id).items
+    assert not rest.has_more
+    assert rest.next_cursor is None
+
+
+def test_get_summary_missing_ok_still_works_deprecated(session: Session) -> None:
+    results = ResultsRepository(session)
+    run_id = _results(session)[0]
+    assert results.find_summary("no-such-run") is None
+    with pytest.warns(DeprecationWarning, match="find_summary"):
+        assert results.get_summary("no-such-run", missing_ok=True) is None
+    assert results.get_summary(run_id) == results.find_summary(run_id)
+    with pytest.raises(NotFoundError, match="no-such-run"):
+        results.get_summary("no-such-run")
+    assert results.list(limit=2) == results.list_runs(limit=2)
+
+
+def test_old_limit_names_are_the_public_limit() -> None:
+    from karr_db.repositories import _lifecycle, events, results
+    from karr_db.repositories.base import DTO
+    from karr_db.repositories.base import Page as BasePage
+
+    assert events.MAX_PAGE_SIZE == _lifecycle.MAX_PAGE_SIZE == results.MAX_LIMIT == PAGE_LIMIT
+    assert BasePage is Page
+    assert issubclass(Page, DTO)
+
+
+# --- the conventions, checked in the source ----------------------------------------
+
+_PACKAGE = Path(karr_db.__file__).parent
+#: Modules the contract has not reached yet: the maintained leaderboard, which
+#: another change is making faster with its own row building at the same time.
+_NOT_YET = {"leaderboard_aggregate.py"}
+
+
+def _sources(*folders: str) -> list[Path]:
+    return [
+        path
+        for folder in folders
+        for path in sorted((_PACKAGE / folder).rglob("*.py"))
+        if path.name not in _NOT_YET
+    ]
+
+
+def test_dtos_are_built_only_by_the_common_helper() -> None:
+    """Skipping validation happens in ``_common.build`` only (inputs may still validate)."""
+    offenders = [
+        f"{path.relative_to(_PACKAGE)}:{node.lineno}"
+        for path in _sources("repositories")
+        if path.name != "_common.py"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "model_construct"
+    ]
+    assert offenders == []
+
+
+def test_event_types_are_spelled_only_by_their_enum() -> None:
+    spelled = {str(t) for t in EventType}
+    offenders = [
+        f"{path.relative_to(_PACKAGE)}:{node.lineno}: {node.value!r}"
+        for path in _sources("repositories", "cli")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in spelled
+        if not (path.name == "events.py" and path.parent.name == "repositories")
+    ]
+    assert offenders == []
