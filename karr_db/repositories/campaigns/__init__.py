@@ -17,14 +17,11 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from karr_db.documents import json_value_problems
 from karr_db.errors import (
     CounterLimitError,
     FieldError,
@@ -33,10 +30,26 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.models import Agent, WebCampaign
-from karr_db.models.types import dumps_json, utcnow
-from karr_db.repositories._common import DTO, RowShape
-from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
-from karr_db.repositories._validate import checked, int32
+from karr_db.models.types import utcnow
+from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories._validate import checked
+from karr_db.repositories.campaigns.dto import (
+    SHAPE,
+    CampaignDTO,
+    RunOutcome,
+    config_errors,
+    finished,
+    total_runs_problems,
+)
+from karr_db.repositories.campaigns.transitions import (
+    BY_VERB,
+    CAMPAIGN_STATUS_NOTES,
+    CAMPAIGN_TRANSITIONS,
+    CONFIG_EDITABLE,
+    PLANNABLE,
+    UNDELETABLE,
+    CampaignStatus,
+)
 from karr_db.repositories.events import EventType
 
 __all__ = [
@@ -52,162 +65,13 @@ __all__ = [
 ]
 
 
-class CampaignStatus(StrEnum):
-    DRAFT = "draft"
-    PENDING = "pending"
-    QUEUED = "queued"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-#: What each status means, and whether the reference names it (``True``) or
-#: the layer goes beyond it (``False``: the earlier system wrote it).
-CAMPAIGN_STATUS_NOTES: dict[CampaignStatus, tuple[bool, str]] = {
-    CampaignStatus.DRAFT: (False, "created, not launched; the only status whose config may change"),
-    CampaignStatus.PENDING: (True, "waiting to run; behaves like queued"),
-    CampaignStatus.QUEUED: (False, "launched, waiting for an agent to start it"),
-    CampaignStatus.RUNNING: (True, "an agent is running it; counters move"),
-    CampaignStatus.COMPLETED: (True, "finished; final"),
-    CampaignStatus.FAILED: (True, "stopped with an error; may be launched or restarted again"),
-    CampaignStatus.CANCELLED: (False, "stopped by a user; final"),
-}
-
-#: Statuses in which a campaign waits to be started.
-_WAITING = (CampaignStatus.DRAFT, CampaignStatus.PENDING, CampaignStatus.QUEUED)
-
-
-#: The campaign state machine, one row per repository verb.
-CAMPAIGN_TRANSITIONS: tuple[Transition, ...] = (
-    Transition(
-        "launch",
-        (CampaignStatus.DRAFT, CampaignStatus.FAILED),
-        CampaignStatus.QUEUED,
-        "error and completed_at cleared, counters reset (a relaunch counts every run again)",
-    ),
-    Transition("start", _WAITING, CampaignStatus.RUNNING, "started_at set"),
-    Transition(
-        "restart",
-        (CampaignStatus.FAILED,),
-        CampaignStatus.RUNNING,
-        "started_at renewed, error cleared, counters reset",
-    ),
-    Transition("complete", (CampaignStatus.RUNNING,), CampaignStatus.COMPLETED, "completed_at set"),
-    Transition(
-        "fail", (CampaignStatus.RUNNING,), CampaignStatus.FAILED, "error and completed_at set"
-    ),
-    Transition(
-        "cancel",
-        (*_WAITING, CampaignStatus.RUNNING),
-        CampaignStatus.CANCELLED,
-        "completed_at set",
-    ),
-)
-_BY_VERB = {t.verb: t for t in CAMPAIGN_TRANSITIONS}
-
-#: Statuses in which ``update_config`` is allowed (not a transition: the status stays).
-CONFIG_EDITABLE = (CampaignStatus.DRAFT,)
-#: Statuses in which ``set_total_runs`` is allowed.
-PLANNABLE = (*_WAITING, CampaignStatus.RUNNING)
-#: The status in which ``delete`` is refused (an agent is working on it).
-UNDELETABLE = CampaignStatus.RUNNING
-
-
-class RunOutcome(StrEnum):
-    """How one run of a campaign ended; names the counter it increments."""
-
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-
-
-class CampaignDTO(DTO):
-    """A campaign with its configuration parsed; counters read ``NULL`` as 0."""
-
-    id: str
-    name: str | None
-    description: str | None
-    config: Any
-    status: str | None
-    agent_id: str | None
-    created_at: datetime | None
-    started_at: datetime | None
-    completed_at: datetime | None
-    total_runs: int
-    succeeded: int
-    failed: int
-    skipped: int
-    error: str | None
-
-    @property
-    def finished_runs(self) -> int:
-        return self.succeeded + self.failed + self.skipped
-
-
-def _zero(count: int | None) -> int:
-    return count or 0
-
-
-#: How a campaign is read (counters of legacy rows may be ``NULL``: they read as 0).
-_SHAPE = RowShape(
-    CampaignDTO,
-    {
-        "id": WebCampaign.id,
-        "name": WebCampaign.name,
-        "description": WebCampaign.description,
-        "config": WebCampaign.config_json,
-        "status": WebCampaign.status,
-        "agent_id": WebCampaign.agent_id,
-        "created_at": WebCampaign.created_at,
-        "started_at": WebCampaign.started_at,
-        "completed_at": WebCampaign.completed_at,
-        "total_runs": WebCampaign.total_runs,
-        "succeeded": WebCampaign.succeeded,
-        "failed": WebCampaign.failed,
-        "skipped": WebCampaign.skipped,
-        "error": WebCampaign.error,
-    },
-    convert={name: _zero for name in ("total_runs", "succeeded", "failed", "skipped")},
-)
-
-
-def _config_errors(config: Any) -> builtins.list[FieldError]:
-    if not isinstance(config, Mapping):
-        return [FieldError("config", "must be a JSON object")]
-    problems = json_value_problems(dict(config), "config")  # surrogates, depth, huge ints
-    if problems:
-        return problems
-    try:
-        dumps_json(dict(config))
-    except (TypeError, ValueError) as exc:
-        return [FieldError("config", f"not JSON-serialisable: {exc}")]
-    return []
-
-
-def _finished() -> ColumnElement[int]:
-    """``succeeded + failed + skipped`` in SQL (legacy ``NULL`` counts as 0)."""
-    return (
-        func.coalesce(WebCampaign.succeeded, 0)
-        + func.coalesce(WebCampaign.failed, 0)
-        + func.coalesce(WebCampaign.skipped, 0)
-    )
-
-
-def _total_runs_problems(total_runs: int) -> builtins.list[FieldError]:
-    problem = int32(total_runs)
-    if problem is None and total_runs < 0:
-        problem = "must not be negative"
-    return [FieldError("total_runs", problem)] if problem else []
-
-
 @checked
 class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     """Campaigns in the caller's transaction; every change appends its event."""
 
     model = WebCampaign
     entity = "campaign"
-    shape = _SHAPE
+    shape = SHAPE
 
     # --- creating and configuring ------------------------------------------------
 
@@ -226,8 +90,8 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         if not name or not name.strip():
             errors.append(FieldError("name", "must not be empty"))
         if config is not None:
-            errors.extend(_config_errors(config))
-        errors.extend(_total_runs_problems(total_runs))
+            errors.extend(config_errors(config))
+        errors.extend(total_runs_problems(total_runs))
         if errors:
             raise ValidationError("campaign", errors)
         self._events.lock_log()
@@ -264,7 +128,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     def set_total_runs(self, campaign_id: str, total_runs: int) -> CampaignDTO:
         """Change the planned number of runs while the campaign is not finished;
         never below the runs already counted."""
-        problems = _total_runs_problems(total_runs)
+        problems = total_runs_problems(total_runs)
         if problems:
             raise ValidationError("campaign", problems)
         self._events.lock_log()
@@ -273,7 +137,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             .where(
                 WebCampaign.id == campaign_id,
                 WebCampaign.status.in_([s.value for s in PLANNABLE]),
-                _finished() <= total_runs,
+                finished() <= total_runs,
             )
             .values(total_runs=total_runs)
             .returning(WebCampaign.id)
@@ -301,7 +165,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         :class:`InvalidTransitionError`: what an agent runs is never changed
         under it.
         """
-        errors = _config_errors(config)
+        errors = config_errors(config)
         if errors:
             raise ValidationError("campaign", errors)
         self._events.lock_log()
@@ -434,7 +298,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             .where(
                 WebCampaign.id == campaign_id,
                 WebCampaign.status == CampaignStatus.RUNNING.value,
-                _finished() < func.coalesce(WebCampaign.total_runs, 0),
+                finished() < func.coalesce(WebCampaign.total_runs, 0),
             )
             .values({column: func.coalesce(column, 0) + 1})
             .returning(WebCampaign.id)
@@ -474,7 +338,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         *,
         extra: dict[str, Any] | None = None,
     ) -> CampaignDTO:
-        rule = _BY_VERB[verb]
+        rule = BY_VERB[verb]
         self._events.lock_log()
         _, previous = transition(
             self.session,

@@ -1,0 +1,146 @@
+"""Reading agents, and the pieces every writing concern shares.
+
+:class:`AgentReads` is the base the token and heartbeat concerns build on: the
+session, the event log, lookups and the stale-heartbeat condition.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from karr_db.errors import (
+    FieldError,
+    ValidationError,
+)
+from karr_db.limits import earlier
+from karr_db.models import Agent
+from karr_db.models.types import utcnow
+from karr_db.repositories._common import (
+    PAGE_LIMIT,
+    Page,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    found,
+)
+from karr_db.repositories.agents.dto import (
+    AGENT_STATUSES,
+    SHAPE,
+    AgentDTO,
+    after_name,
+    check_now,
+    read_name_key,
+)
+from karr_db.repositories.events import EventsRepository, EventType
+
+
+class AgentReads:
+    """Agents in the caller's transaction: lookups, pages, and the shared helpers."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._events = EventsRepository(session)
+
+    # --- reading ---------------------------------------------------------------
+
+    def find(self, agent_id: str) -> AgentDTO | None:
+        """The agent with this id, or ``None``."""
+        row = self.session.execute(select(*SHAPE.columns).where(Agent.id == agent_id)).one_or_none()
+        return None if row is None else SHAPE.one(row)
+
+    def get(self, agent_id: str) -> AgentDTO:
+        """The agent with this id; :class:`NotFoundError` naming it when there is none."""
+        return found("agent", agent_id, self.find(agent_id))
+
+    def find_by_name(self, name: str) -> AgentDTO | None:
+        """The agent registered under ``name``, or ``None``."""
+        row = self.session.execute(select(*SHAPE.columns).where(Agent.name == name)).one_or_none()
+        return None if row is None else SHAPE.one(row)
+
+    def get_by_name(self, name: str) -> AgentDTO:
+        """The agent registered under ``name``; :class:`NotFoundError` naming it."""
+        return found("agent", name, self.find_by_name(name))
+
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        tag: str | None = None,
+        stale_after: timedelta | None = None,
+        now: datetime | None = None,
+        limit: int = PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[AgentDTO]:
+        """Agents by name (nameless legacy rows first), one page at a time;
+        filters: exact status, exact tag, and staleness.
+
+        With ``stale_after``, only agents whose last heartbeat is missing or
+        older than ``now - stale_after``. Reading never writes: marking stale
+        agents offline is :meth:`mark_stale_offline`. ``limit`` defaults to the
+        largest page because this returned every agent before it returned
+        pages; a fleet beyond that pages on with ``cursor=page.next_cursor``.
+        """
+        check_now(now)
+        check_limit(limit)
+        conditions: builtins.list[Any] = []
+        if status is not None:
+            conditions.append(Agent.status == status)
+        wanted = None if tag is None else tag.strip()
+        if wanted is not None:
+            # Narrow in SQL; the exact match (``gpu`` is not ``gpu2``) happens
+            # below, because the column may hold either stored form.
+            conditions.append(Agent.tags.contains(wanted, autoescape=True))
+        if stale_after is not None:
+            conditions.append(self._stale_clause(stale_after, now))
+        after = None if cursor is None else decode_cursor(cursor, read_name_key)
+        items: builtins.list[AgentDTO] = []
+        while True:
+            query = select(*SHAPE.columns).where(*conditions)
+            if after is not None:
+                query = query.where(after_name(*after))
+            rows = self.session.execute(
+                query.order_by(Agent.name.asc().nulls_first(), Agent.id).limit(limit + 1)
+            ).all()
+            for row in rows:
+                agent = SHAPE.one(row)
+                if wanted is not None and wanted not in agent.tags:
+                    after = (agent.name, agent.id)
+                    continue
+                if len(items) == limit:
+                    last = items[-1]
+                    return Page[AgentDTO](
+                        items=items, next_cursor=encode_cursor([last.name, last.id])
+                    )
+                items.append(agent)
+                after = (agent.name, agent.id)
+            if len(rows) <= limit:
+                return Page[AgentDTO](items=items)
+
+    @staticmethod
+    def _stale_clause(threshold: timedelta, now: datetime | None) -> Any:
+        # last_heartbeat is fixed-width UTC text on both dialects, so comparing
+        # the text compares the times.
+        cutoff = earlier(now or utcnow(), threshold)
+        return or_(Agent.last_heartbeat.is_(None), Agent.last_heartbeat < cutoff)
+
+    # --- helpers --------------------------------------------------------------
+
+    @staticmethod
+    def _check_status(status: str) -> None:
+        if status not in AGENT_STATUSES:
+            raise ValidationError(
+                "agent status",
+                [FieldError("status", f"must be one of {', '.join(AGENT_STATUSES)}")],
+            )
+
+    def _status_event(self, agent_id: str, previous: str | None, status: str, reason: str) -> None:
+        self._events.append(
+            EventType.AGENT_STATUS_CHANGED,
+            source_id=agent_id,
+            data={"from": previous, "to": status, "reason": reason},
+        )
