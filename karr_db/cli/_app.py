@@ -196,8 +196,8 @@ def _no_type(ctx: Any) -> None:
 #: command runs: ``karr-db list`` imports neither Alembic nor the agents' code.
 #: A test keeps this table equal to what the modules register.
 COMMAND_MODULES: dict[str, str] = {
-    "import": "results",
-    "export": "results",
+    "import": "transfer",
+    "export": "transfer",
     "list": "results",
     "show": "results",
     "stats": "results",

@@ -27,15 +27,15 @@ from karr_db.cli._app import (
     state,
     table,
 )
-from karr_db.cli.results import (
+from karr_db.cli._options import (
     Engine,
     Gpu,
     Model,
     Since,
     Suite,
     Until,
-    _filters,
     require_metric,
+    run_filters,
 )
 from karr_db.repositories.results import MAX_LIMIT
 from karr_db.repositories.results.dto import MetricPoint
@@ -102,7 +102,8 @@ def history_command(
     """
     if as_csv and as_json:
         raise typer.BadParameter("choose --json or --csv", param_hint="--csv")
-    filters = _filters(suite_name=suite, gpu_model=gpu, since=since, until=until)
+    # model and engine are arguments of their own in metric_history, not filters.
+    filters = run_filters({"suite": suite, "gpu": gpu, "since": since, "until": until})
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         points = list(
             paged(

@@ -1,7 +1,7 @@
 """Agents: registration, hashed tokens, heartbeats, staleness and retirement.
 
 Split by concern: ``dto`` (statuses, tag forms, DTOs), ``reading``
-(lookups and pages), ``tokens`` and ``heartbeats``; the repository here adds
+(lookups and pages), ``credentials`` (tokens) and ``heartbeats``; the repository here adds
 registration, updates and retirement and inherits the rest. Every public name
 is importable from here as it was from the single module.
 """
@@ -28,6 +28,7 @@ from karr_db.limits import text_problem
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
 from karr_db.repositories._validate import checked, int32
+from karr_db.repositories.agents.credentials import AgentTokens
 from karr_db.repositories.agents.dto import (
     AGENT_STATUS_NOTES,
     AGENT_STATUSES,
@@ -40,7 +41,6 @@ from karr_db.repositories.agents.dto import (
     passed_fields,
 )
 from karr_db.repositories.agents.heartbeats import AgentHeartbeats
-from karr_db.repositories.agents.tokens import AgentTokens
 from karr_db.repositories.events import EventType
 
 __all__ = [
