@@ -1,0 +1,48 @@
+"""The leaderboard aggregate (``leaderboard_aggregates``, beyond the reference): upkeep and reads.
+
+Every metric row counts once in the aggregate row of its metric and group (the
+finest grouping a leaderboard offers: test name, model, engine, suite, KITT
+version and the run's hardware headline), under the same NaN semantics as the
+row-level leaderboard: finite values go into count, sum, min and max;
+NaN and the infinities only into ``non_finite``; every row, NULL ones too, into
+``row_count`` (a group is dropped when it has no rows left).
+
+Upkeep, in the caller's transaction (all or nothing with the change itself):
+
+* :func:`add_runs` after a run's rows were inserted (every save does it),
+* :func:`remove_runs` before a run's rows go (every delete does it),
+* :func:`maintained` around any other change to runs' rows (re-derived
+  metrics, a changed hardware row): it removes their contribution first and
+  adds it back after,
+* :func:`rebuild` recomputes everything from the rows (adoption, repairs).
+
+Count, sum and non-finite count follow additions and removals exactly; a
+removal that takes away a group's minimum or maximum recomputes that group's
+extremes from its remaining rows (a delete then costs a read of the group).
+Sums are floating point: after many removals an average can differ from the
+row-level one in its last digits; :func:`rebuild` resets them.
+
+Concurrency: on PostgreSQL every upkeep first takes the event log's lock
+(:meth:`EventsRepository.lock_log`, which every save and delete takes anyway),
+so aggregate rows are changed by one writer at a time, in the order the locks
+were granted: no lost update, no deadlock, and the extremes recomputed by a
+removal cannot miss a concurrent save's values. SQLite has one writer anyway.
+"""
+
+from karr_db.repositories.leaderboard_aggregate.reads import leaderboard
+from karr_db.repositories.leaderboard_aggregate.statements import AGGREGATE_FILTERS
+from karr_db.repositories.leaderboard_aggregate.upkeep import (
+    add_runs,
+    maintained,
+    rebuild,
+    remove_runs,
+)
+
+__all__ = [
+    "AGGREGATE_FILTERS",
+    "add_runs",
+    "leaderboard",
+    "maintained",
+    "rebuild",
+    "remove_runs",
+]
