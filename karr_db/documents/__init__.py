@@ -4,6 +4,10 @@ The document itself is what the layer keeps (``runs.raw_json``); the Pydantic
 model here only checks it and reads the fields that are normalised into
 columns, so unknown keys survive untouched.
 
+Split by concern: ``model`` (the Pydantic model), ``checks`` (what JSON both
+dialects can store), ``flatten`` (metrics to rows) and ``identity`` (canonical
+text and run id); :func:`load_document` here runs them in order.
+
 Rules the issue left open, decided here:
 
 * **Strings** must be valid Unicode without the NUL character: PostgreSQL
@@ -29,20 +33,44 @@ Rules the issue left open, decided here:
 
 from __future__ import annotations
 
-import json
-import math
-import uuid
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from karr_db.documents.checks import MAX_DEPTH as MAX_DEPTH
+from karr_db.documents.checks import (
+    TOO_DEEP,
+    json_problems,
+    json_value_problems,
+    parse_text,
+    too_deep,
+)
+from karr_db.documents.flatten import flatten_into, flatten_metrics
+from karr_db.documents.identity import (
+    RUN_ID_NAMESPACE,
+    canonical_json,
+    clean_text,
+    run_id_for,
+    run_id_of,
+)
+from karr_db.documents.model import MAX_YEAR as MAX_YEAR
+from karr_db.documents.model import MIN_YEAR as MIN_YEAR
+from karr_db.documents.model import (
+    WHAT,
+    BenchmarkResult,
+    CpuInfo,
+    FlatMetric,
+    GpuInfo,
+    ResultDocument,
+    SystemInfo,
+    ValidatedDocument,
+)
+from karr_db.documents.model import Indexed as Indexed
+from karr_db.documents.model import Int32 as Int32
+from karr_db.documents.model import Size as Size
 from karr_db.errors import FieldError, ValidationError
-from karr_db.limits import MAX_INDEXED_BYTES, text_problem
-from karr_db.models.types import dumps_document, encode_json, parse_timestamp
+from karr_db.models.types import dumps_document
 
 __all__ = [
     "RUN_ID_NAMESPACE",
@@ -60,362 +88,20 @@ __all__ = [
     "run_id_for",
 ]
 
-#: Namespace of content-derived run ids. Never change it: every stored id
-#: depends on it.
-RUN_ID_NAMESPACE = uuid.UUID("6f1f3a52-58c1-4d8e-9a57-2b0c7d1e4a90")
-
-#: What the documents are called in error messages.
-WHAT = "result document"
-
-#: INTEGER columns are 32-bit on PostgreSQL; a larger count is a bad document.
-Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
-
-
-def _check_size(value: int | float) -> int | float:
-    if not math.isfinite(value) or not -(2**31) <= round(value) <= 2**31 - 1:
-        raise ValueError("must be a finite number that fits a 32-bit integer column")
-    return value
-
-
-#: A size in GB: KITT may write a float; the INTEGER column keeps it rounded.
-Size = Annotated[int | float, AfterValidator(_check_size)]
-
-
-#: Years the normalised timestamp columns can hold on both dialects (SQLite
-#: keeps fixed-width text, which needs four-digit years).
-MIN_YEAR, MAX_YEAR = 1000, 9999
-
-
-def _check_timestamp(value: str | None) -> str | None:
-    """Accept ISO-8601 text whose UTC reading fits the timestamp columns."""
-    if value is None:
-        return None
-    if not value.strip():
-        raise ValueError("timestamp is empty: give an ISO-8601 date and time")
-    try:
-        parsed = parse_timestamp(value)  # raises ValueError naming the text
-    except OverflowError:
-        parsed = None
-    if parsed is None or not MIN_YEAR <= parsed.year <= MAX_YEAR:
-        raise ValueError(f"timestamp must fall in the years {MIN_YEAR}-{MAX_YEAR} (UTC)")
-    return value
-
-
-def _check_indexed(value: str | None) -> str | None:
-    """Text of an indexed column: bounded so that both dialects store it."""
-    if value is not None:
-        problem = text_problem(value, indexed=True)
-        if problem:
-            raise ValueError(problem)
-    return value
-
-
-#: Text of an indexed column (see :mod:`karr_db.limits`).
-Indexed = Annotated[str, AfterValidator(_check_indexed)]
-
-
-class _Part(BaseModel):
-    """Strict (no "5" for 5) and open: unknown keys are allowed and ignored here."""
-
-    model_config = ConfigDict(strict=True, extra="allow")
-
-
-class GpuInfo(_Part):
-    model: str | None = None
-    vram_gb: Size | None = None
-    count: Int32 | None = None
-
-
-class CpuInfo(_Part):
-    model: str | None = None
-    cores: Int32 | None = None
-
-
-class SystemInfo(_Part):
-    gpu: GpuInfo | None = None
-    cpu: CpuInfo | str | None = None
-    ram_gb: Size | None = None
-    environment_type: str | None = None
-    fingerprint: str | None = None
-
-
-class BenchmarkResult(_Part):
-    test_name: str
-    test_version: str | None = None
-    run_number: Int32 | None = None
-    passed: bool | None = None
-    timestamp: str | None = None
-    metrics: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("timestamp")
-    @classmethod
-    def _valid_timestamp(cls, value: str | None) -> str | None:
-        return _check_timestamp(value)
-
-
-class ResultDocument(_Part):
-    """The fields of a KITT result document that the layer normalises."""
-
-    model: Indexed
-    engine: Indexed
-    timestamp: str
-    suite_name: Indexed | None = None
-    passed: bool | None = None
-    total_benchmarks: Int32 | None = None
-    passed_count: Int32 | None = None
-    failed_count: Int32 | None = None
-    total_time_seconds: float | None = None
-    kitt_version: str | None = None
-    results: list[BenchmarkResult] = Field(default_factory=list)
-    system_info: SystemInfo | None = None
-
-    @field_validator("timestamp")
-    @classmethod
-    def _valid_timestamp(cls, value: str) -> str:
-        _check_timestamp(value)
-        return value
-
-    @property
-    def run_timestamp(self) -> datetime | None:
-        return parse_timestamp(self.timestamp)
-
-
-class FlatMetric(NamedTuple):
-    """One numeric metric value under its dotted name.
-
-    A named tuple, not a frozen dataclass: a document has ~200 of them, and
-    building frozen dataclasses was a third of validating one (re-deriving
-    20,000 adopted runs builds four million).
-    """
-
-    name: str
-    value: float
-
-
-@dataclass(frozen=True)
-class ValidatedDocument:
-    """A document that passed every check, with what saving it needs."""
-
-    document: dict[str, Any]
-    model: ResultDocument
-    run_id: str
-    #: One list of flattened metrics per item of ``results``.
-    metrics: list[list[FlatMetric]]
-
-
-# --- loading and checking -----------------------------------------------------
-
-
-def _parse_text(data: str | bytes) -> Any:
-    try:
-        # Python's json accepts the bare NaN/Infinity tokens KITT writes.
-        return json.loads(data)
-    except UnicodeDecodeError as exc:
-        raise ValidationError(WHAT, [FieldError("<document>", f"not UTF-8 text: {exc}")]) from None
-    except ValueError as exc:
-        raise ValidationError(WHAT, [FieldError("<document>", f"not JSON: {exc}")]) from None
-    except RecursionError:
-        raise ValidationError(WHAT, [FieldError("<document>", _TOO_DEEP)]) from None
-
-
-#: Deepest nesting of arrays and objects a document may have. KITT writes a
-#: handful of levels; the bound keeps the recursive checks and encoders here
-#: (and PostgreSQL's JSON parser) far from their stack limits, so a hostile
-#: document is refused by name instead of crashing the caller.
-MAX_DEPTH = 64
-_TOO_DEEP = f"arrays and objects nested deeper than {MAX_DEPTH} levels"
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether ``value`` nests deeper than :data:`MAX_DEPTH` (iterative: no recursion limit)."""
-    if not isinstance(value, Mapping | list | tuple):
-        return False
-    # Only containers go on the stack (scalars, most of a document, are skipped
-    # where they are found): this walk ran on every value of every document.
-    scalars = (str, int, float)
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        children: Any = item.values() if isinstance(item, Mapping) else item
-        for child in children:
-            if child is None or isinstance(child, scalars):
-                continue
-            if isinstance(child, Mapping | list | tuple):
-                stack.append((child, depth + 1))
-    return False
-
-
-def _location(path: tuple[str | int, ...]) -> str:
-    return ".".join(str(p) for p in path) or "<document>"
-
-
-def _string_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "contains the NUL character, which PostgreSQL cannot store"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "is not valid Unicode (lone surrogate)"
-    return None
-
-
-def _unprintable(value: int) -> bool:
-    """Whether Python refuses to write ``value`` as decimal text (its digit limit)."""
-    if value.bit_length() < 10_000:  # ~3,000 digits: below any limit Python allows
-        return False
-    try:
-        str(value)
-    except ValueError:
-        return True
-    return False
-
-
-def _json_problems(
-    value: Any, path: tuple[str | int, ...], *, tuples: bool = False
-) -> Iterator[FieldError]:
-    """Every place where ``value`` is not a JSON value both dialects can store."""
-    if value is None or isinstance(value, bool | float):
-        return
-    if isinstance(value, int):
-        if _unprintable(value):
-            yield FieldError(_location(path), "integer has too many digits to be written as JSON")
-        return
-    if isinstance(value, str):
-        problem = _string_problem(value)
-        if problem:
-            yield FieldError(_location(path), f"string {problem}")
-        return
-    if isinstance(value, list) or (tuples and isinstance(value, tuple)):
-        for index, item in enumerate(value):
-            yield from _json_problems(item, (*path, index), tuples=tuples)
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                yield FieldError(_location((*path, str(key))), "object keys must be strings")
-                continue
-            problem = _string_problem(key)
-            if problem:
-                yield FieldError(_location((*path, repr(key))), f"key {problem}")
-                continue
-            yield from _json_problems(item, (*path, key), tuples=tuples)
-        return
-    yield FieldError(_location(path), f"{type(value).__name__} is not a JSON value")
-
-
-def json_value_problems(value: Any, field: str) -> list[FieldError]:
-    """Why ``value`` (a campaign's configuration, an event's data) cannot be stored as
-    JSON on both dialects: the document rules, applied to any JSON value."""
-    if _too_deep(value):
-        return [FieldError(field, _TOO_DEEP)]
-    return list(_json_problems(value, (field,), tuples=True))
-
-
-def _flatten(
-    value: Mapping[str, Any], prefix: str, out: dict[str, float], path: tuple[str | int, ...]
-) -> Iterator[FieldError]:
-    for key, item in value.items():
-        name = f"{prefix}{key}"
-        if isinstance(item, dict):
-            yield from _flatten(item, f"{name}.", out, (*path, key))
-            continue
-        if isinstance(item, bool):
-            number = 1.0 if item else 0.0
-        elif isinstance(item, int | float):
-            try:
-                number = float(item)
-            except OverflowError:
-                yield FieldError(_location((*path, key)), "integer too large for a metric value")
-                continue
-        else:
-            continue  # strings, lists and nulls live only in raw_json
-        if len(name.encode("utf-8")) > MAX_INDEXED_BYTES:
-            yield FieldError(
-                _location((*path, key)),
-                f"metric name is longer than the {MAX_INDEXED_BYTES} bytes of UTF-8 "
-                "an indexed field holds once flattened",
-            )
-            continue
-        if name in out:
-            yield FieldError(
-                _location((*path, key)), f"metric name {name!r} is used twice once flattened"
-            )
-            continue
-        out[name] = number
-
-
-def flatten_metrics(metrics: Mapping[str, Any]) -> list[FlatMetric]:
-    """Every numeric value of a ``metrics`` object, nested objects under dotted names.
-
-    Booleans count as 1.0/0.0; strings, lists and nulls are skipped (they stay
-    in the document). NaN and infinities are kept as they are.
-    """
-    out: dict[str, float] = {}
-    errors = list(_flatten(metrics, "", out, ("metrics",)))
-    if errors:
-        raise ValidationError(WHAT, errors)
-    return [FlatMetric(name, value) for name, value in out.items()]
-
-
-def canonical_json(document: Any) -> str:
-    """The one text of a document that its id is derived from (key order ignored)."""
-    if _string_keys_only(document):
-        return dumps_document(document, sort_keys=True)
-    return json.dumps(
-        encode_json(document),
-        sort_keys=True,
-        ensure_ascii=False,
-        allow_nan=False,
-        separators=(",", ":"),
-    )
-
-
-def _string_keys_only(value: Any) -> bool:
-    """Whether every object key is a string (always true of parsed JSON)."""
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _string_keys_only(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_string_keys_only(v) for v in value)
-    return True
-
-
-def run_id_for(document: Any) -> str:
-    """The content-derived run id: UUIDv5 of the canonical JSON, as a full UUID string."""
-    return _run_id(canonical_json(document))
-
-
-def _run_id(canonical: str) -> str:
-    return str(uuid.uuid5(RUN_ID_NAMESPACE, canonical))
-
-
-def _clean_text(canonical: str) -> bool:
-    """Whether the canonical text of a parsed JSON document shows no string both
-    dialects cannot store: ``json.dumps`` escapes NUL as ``\\u0000`` and writes
-    lone surrogates raw (which UTF-8 refuses)."""
-    if "\\u0000" in canonical:
-        return False
-    try:
-        canonical.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
 
 def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
     """Check a result document (JSON text or an already parsed object).
 
     Raises :class:`ValidationError` naming every bad field; nothing else.
     """
-    document = _parse_text(data) if isinstance(data, str | bytes) else data
+    document = parse_text(data) if isinstance(data, str | bytes) else data
     if not isinstance(document, Mapping):
         raise ValidationError(
             WHAT,
             [FieldError("<document>", f"expected a JSON object, got {type(document).__name__}")],
         )
-    if _too_deep(document):
-        raise ValidationError(WHAT, [FieldError("<document>", _TOO_DEEP)])
+    if too_deep(document):
+        raise ValidationError(WHAT, [FieldError("<document>", TOO_DEEP)])
     document = dict(document)
     canonical: str | None = None
     if isinstance(data, str | bytes):
@@ -423,9 +109,9 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
         # possible problem (NUL, lone surrogates) shows in its canonical text:
         # the full walk is needed only when the text shows one.
         canonical = dumps_document(document, sort_keys=True)
-        errors = [] if _clean_text(canonical) else list(_json_problems(document, ()))
+        errors = [] if clean_text(canonical) else list(json_problems(document, ()))
     else:
-        errors = list(_json_problems(document, ()))
+        errors = list(json_problems(document, ()))
     if errors:
         raise ValidationError(WHAT, errors)
     try:
@@ -435,12 +121,12 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
     metrics: list[list[FlatMetric]] = []
     for index, result in enumerate(model.results):
         out: dict[str, float] = {}
-        errors.extend(_flatten(result.metrics, "", out, ("results", index, "metrics")))
+        errors.extend(flatten_into(result.metrics, "", out, ("results", index, "metrics")))
         metrics.append([FlatMetric(name, value) for name, value in out.items()])
     if errors:
         raise ValidationError(WHAT, errors)
     if canonical is None:  # the checks above ensured string keys
         canonical = dumps_document(document, sort_keys=True)
     return ValidatedDocument(
-        document=document, model=model, run_id=_run_id(canonical), metrics=metrics
+        document=document, model=model, run_id=run_id_of(canonical), metrics=metrics
     )
