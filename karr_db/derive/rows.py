@@ -67,20 +67,35 @@ class _Stored:
 
 
 def _batches(connection: Connection, batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
-    """(id, created_at, raw_json text) of every run, in id order, a batch at a time."""
-    last: str | None = None
-    sql = f"SELECT id, created_at, {_raw_json_text(connection)} FROM runs"
-    mark = for_connection(connection).mark
-    while True:
-        where = f" WHERE id > {mark}" if last is not None else ""
-        params: tuple[Any, ...] = (last,) if last is not None else ()
-        rows = connection.exec_driver_sql(
-            f"{sql}{where} ORDER BY id LIMIT {int(batch_size)}", params
-        ).all()
-        if not rows:
-            return
-        yield [(r[0], _instant(r[1]), r[2]) for r in rows]
-        last = rows[-1][0]
+    """(id, created_at, raw_json text) of every run, a batch at a time, in the order their
+    benchmark rows were written (runs without any last, then by id).
+
+    That order, not the run ids' (random hex for the earlier system), keeps each
+    batch's benchmark ids together: the existing metric names are read, and the new
+    metric rows go into ``idx_metrics_benchmark_id``, a few neighbouring pages at a
+    time rather than all over an index of millions of entries.
+    """
+    order = connection.exec_driver_sql(
+        "SELECT r.id FROM runs r LEFT JOIN "
+        "(SELECT run_id, min(id) AS first FROM benchmarks GROUP BY run_id) b ON b.run_id = r.id "
+        "ORDER BY b.first IS NULL, b.first, r.id"
+    ).all()
+    ids = [row[0] for row in order]
+    sql = f"SELECT id, created_at, {_raw_json_text(connection)} FROM runs WHERE id IN "
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        rows = {
+            r[0]: r
+            for r in connection.exec_driver_sql(
+                f"{sql}({_placeholders(connection, len(chunk))})", tuple(chunk)
+            ).all()
+        }
+        # A run deleted since the ids were read is left out.
+        batch = [
+            (r[0], _instant(r[1]), r[2]) for r in (rows.get(i) for i in chunk) if r is not None
+        ]
+        if batch:
+            yield batch
 
 
 def _load(
@@ -105,9 +120,9 @@ def _load(
     names: dict[int, set[str]] = {}
     for stored in runs.values():
         names.update(stored.metric_names)
-    lookup = for_connection(connection).metric_names_of(connection, list(names), ids)
-    for bid, name in lookup:
-        names[bid].add(name)
+    groups = for_connection(connection).metric_name_groups(connection, list(names), ids)
+    for bid, group in groups:
+        names[bid].update(group)
     for (run_id,) in connection.exec_driver_sql(
         f"SELECT DISTINCT run_id FROM hardware WHERE run_id IN ({marks})", tuple(ids)
     ).all():

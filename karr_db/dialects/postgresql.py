@@ -155,6 +155,18 @@ class PostgreSQLDialect:
         ).all()
         return [(row[0], row[1]) for row in rows]
 
+    def metric_name_groups(
+        self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
+    ) -> list[tuple[int, list[str]]]:
+        # One row and one text array per benchmark: re-deriving 20,000 legacy runs
+        # read a million (id, name) rows one Python row each (~15 s of the process).
+        rows = connection.exec_driver_sql(
+            "SELECT benchmark_id, array_agg(metric_name) FROM metrics "
+            "WHERE benchmark_id = ANY(%s) GROUP BY benchmark_id",
+            (benchmark_ids,),
+        ).all()
+        return [(row[0], row[1]) for row in rows]
+
     def lock_event_log(self, connection: Connection) -> None:
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK_KEY})")
 

@@ -119,6 +119,16 @@ class SQLiteDialect:
         ).all()
         return [(row[0], row[1]) for row in rows]
 
+    def metric_name_groups(
+        self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
+    ) -> list[tuple[int, list[str]]]:
+        # SQLite hands rows over in-process; grouping them here costs what a
+        # group_concat would, without a separator that a name might contain.
+        groups: dict[int, list[str]] = {}
+        for benchmark_id, name in self.metric_names_of(connection, benchmark_ids, run_ids):
+            groups.setdefault(benchmark_id, []).append(name)
+        return list(groups.items())
+
     def lock_event_log(self, connection: Connection) -> None:
         # An INSERT that inserts nothing takes the database's write lock (waiting
         # out the busy timeout), so a DEFERRED transaction that reads before it
