@@ -184,7 +184,7 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
     ids = insert_benchmark_rows(connection, new_benchmarks)
     for bid, flat_values in zip(ids, new_metrics, strict=True):
         metric_rows.extend((bid, name, value(number)) for name, number in flat_values)
-    _bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=True)
+    for_connection(connection).bulk_load(connection, "metrics", _METRIC_COLUMNS, metric_rows)
     _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=True)
     return DeriveReport(
         runs=len(runs),

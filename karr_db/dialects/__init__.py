@@ -65,6 +65,16 @@ class Dialect(Protocol):
     ) -> None:
         """Insert driver-ready rows in one statement (``copy``: COPY where it exists)."""
 
+    def bulk_load(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Insert many driver-ready rows of plain values (int, str, float, None) by the
+        cheapest path there is: re-derivation's millions of metric rows."""
+
     def insert_numbered(
         self,
         connection: Connection,

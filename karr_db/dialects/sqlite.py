@@ -66,6 +66,15 @@ class SQLiteDialect:
         marks = ", ".join("?" * len(columns))
         connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
+    def bulk_load(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        self.bulk_insert(connection, table, columns, rows)
+
     def insert_numbered(
         self,
         connection: Connection,
