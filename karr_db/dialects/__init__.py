@@ -12,7 +12,7 @@ before (see tests/test_results_statements.py and docs/performance.md).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -65,6 +65,16 @@ class Dialect(Protocol):
     ) -> None:
         """Insert driver-ready rows in one statement (``copy``: COPY where it exists)."""
 
+    def bulk_load(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        """Insert many driver-ready rows of plain values (int, str, float, None) by the
+        cheapest path there is: re-derivation's millions of metric rows."""
+
     def insert_numbered(
         self,
         connection: Connection,
@@ -88,6 +98,13 @@ class Dialect(Protocol):
     ) -> list[tuple[int, str]]:
         """``(benchmark_id, metric_name)`` of the metric rows of some benchmarks, which
         belong to ``run_ids``: by the cheapest plan each database has for it."""
+
+    def metric_name_groups(
+        self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
+    ) -> Iterable[tuple[int, Sequence[str]]]:
+        """The metric names of each of some benchmarks (which belong to ``run_ids``) that
+        has any, one ``(benchmark_id, names)`` per benchmark: what :meth:`metric_names_of`
+        gives, grouped, where the database can send it grouped more cheaply."""
 
     def lock_event_log(self, connection: Connection) -> None:
         """Take the event log's append lock until the transaction ends."""

@@ -66,6 +66,15 @@ class SQLiteDialect:
         marks = ", ".join("?" * len(columns))
         connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
+    def bulk_load(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: list[tuple[Any, ...]],
+    ) -> None:
+        self.bulk_insert(connection, table, columns, rows)
+
     def insert_numbered(
         self,
         connection: Connection,
@@ -118,6 +127,16 @@ class SQLiteDialect:
             tuple(run_ids),
         ).all()
         return [(row[0], row[1]) for row in rows]
+
+    def metric_name_groups(
+        self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
+    ) -> list[tuple[int, list[str]]]:
+        # SQLite hands rows over in-process; grouping them here costs what a
+        # group_concat would, without a separator that a name might contain.
+        groups: dict[int, list[str]] = {}
+        for benchmark_id, name in self.metric_names_of(connection, benchmark_ids, run_ids):
+            groups.setdefault(benchmark_id, []).append(name)
+        return list(groups.items())
 
     def lock_event_log(self, connection: Connection) -> None:
         # An INSERT that inserts nothing takes the database's write lock (waiting

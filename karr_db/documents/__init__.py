@@ -72,10 +72,6 @@ from karr_db.documents.model import Size as Size
 from karr_db.errors import FieldError, ValidationError
 from karr_db.models.types import dumps_document
 
-# The names derive.py has imported by (it runs the identity step on its own).
-_clean_text = clean_text
-_run_id = run_id_of
-
 __all__ = [
     "RUN_ID_NAMESPACE",
     "BenchmarkResult",

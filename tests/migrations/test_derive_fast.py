@@ -324,3 +324,31 @@ def test_worker_processes_derive_what_this_process_derives(session: Session) -> 
             for rows in (saved[run_id], rederived):
                 rows["metrics"] = [sorted(m, key=lambda row: row[0]) for m in rows["metrics"]]
         assert _same(rederived, saved[run_id])
+
+
+def test_batches_in_benchmark_order_add_only_the_missing_metrics(session: Session) -> None:
+    """Batches follow the order benchmark rows were written, not run ids: runs that kept
+    their top-level metrics (as the earlier system stored them) and runs that kept
+    nothing, spread over several batches, end with exactly the rows the saves wrote."""
+    repo = ResultsRepository(session)
+    run_ids = [repo.save(document).run.id for document in generator_documents(6, seed=5)]
+    saved = {run_id: _derived_rows(session, run_id) for run_id in run_ids}
+    connection = session.connection()
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    for index, run_id in enumerate(run_ids):
+        if index % 2:
+            _forget_derived(session, run_id, None)
+            continue
+        connection.exec_driver_sql(
+            f"DELETE FROM metrics WHERE metric_name LIKE {mark} AND benchmark_id IN "
+            f"(SELECT id FROM benchmarks WHERE run_id = {mark})",
+            ("%.%", run_id),
+        )
+    report = derive_rows(connection, workers=0, batch_size=2)
+    assert (report.runs, report.refused) == (6, 0)
+    assert derive_rows(connection, workers=0, batch_size=4).metrics_added == 0
+    for run_id in run_ids:
+        rederived = _derived_rows(session, run_id)
+        for rows in (saved[run_id], rederived):
+            rows["metrics"] = [sorted(m, key=lambda row: row[0]) for m in rows["metrics"]]
+        assert _same(rederived, saved[run_id])

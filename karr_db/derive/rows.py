@@ -1,0 +1,266 @@
+"""Reading stored runs a batch at a time and inserting the rows they lack."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import chain
+from typing import Any
+
+from sqlalchemy import Connection
+
+from karr_db.derive.common import (
+    BATCH_SIZE,
+    EXAMPLES,
+    DeriveReport,
+    Progress,
+    _instant,
+    _placeholders,
+    _raw_json_text,
+    _stash,
+)
+from karr_db.derive.parse import _Derived
+from karr_db.derive.workers import _Parser, _workers
+from karr_db.dialects import for_connection
+from karr_db.models import Benchmark
+from karr_db.models.types import parse_timestamp, utcnow
+from karr_db.repositories.results.rows import (
+    _HARDWARE_COLUMNS,
+    _METRIC_COLUMNS,
+    _bulk_insert,
+    _processor,
+    insert_benchmark_rows,
+)
+
+logger = logging.getLogger(__name__)
+
+#: SQLite page cache while deriving, in KiB (the default is 2,000).
+SQLITE_CACHE_KIB = 256 * 1024
+
+
+@dataclass
+class _Stored:
+    """One stored run as derivation sees it."""
+
+    id: str
+    created_at: datetime | None
+    document: _Derived | None = None
+    problem: str | None = None
+    #: (id, test name) of its benchmark rows, in id order.
+    benchmarks: list[tuple[int, str | None]] = field(default_factory=list)
+    metric_names: dict[int, set[str]] = field(default_factory=dict)
+    has_hardware: bool = False
+
+    def age(self) -> tuple[Any, ...]:
+        """Oldest first: created_at (unknown last), first benchmark id, id."""
+        first = self.benchmarks[0][0] if self.benchmarks else None
+        return (
+            self.created_at is None,
+            self.created_at or datetime.min,
+            first is None,
+            first or 0,
+            self.id,
+        )
+
+
+def _batches(connection: Connection, batch_size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """(id, created_at, raw_json text) of every run, a batch at a time, in the order their
+    benchmark rows were written (runs without any last, then by id).
+
+    That order, not the run ids' (random hex for the earlier system), keeps each
+    batch's benchmark ids together: the existing metric names are read, and the new
+    metric rows go into ``idx_metrics_benchmark_id``, a few neighbouring pages at a
+    time rather than all over an index of millions of entries.
+    """
+    order = connection.exec_driver_sql(
+        "SELECT r.id FROM runs r LEFT JOIN "
+        "(SELECT run_id, min(id) AS first FROM benchmarks GROUP BY run_id) b ON b.run_id = r.id "
+        "ORDER BY b.first IS NULL, b.first, r.id"
+    ).all()
+    ids = [row[0] for row in order]
+    sql = f"SELECT id, created_at, {_raw_json_text(connection)} FROM runs WHERE id IN "
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        rows = {
+            r[0]: r
+            for r in connection.exec_driver_sql(
+                f"{sql}({_placeholders(connection, len(chunk))})", tuple(chunk)
+            ).all()
+        }
+        # A run deleted since the ids were read is left out.
+        batch = [
+            (r[0], _instant(r[1]), r[2]) for r in (rows.get(i) for i in chunk) if r is not None
+        ]
+        if batch:
+            yield batch
+
+
+def _load(
+    connection: Connection, rows: Sequence[tuple[Any, ...]], parsed: Sequence[_Derived | str]
+) -> list[_Stored]:
+    """The batch's documents and their existing derived rows (three statements)."""
+    runs = {r[0]: _Stored(r[0], r[1]) for r in rows}
+    for (run_id, _, _), result in zip(rows, parsed, strict=True):
+        stored = runs[run_id]
+        if isinstance(result, str):
+            stored.problem = result
+        else:
+            stored.document = result
+    ids = list(runs)
+    marks = _placeholders(connection, len(ids))
+    for bid, run_id, name in connection.exec_driver_sql(
+        f"SELECT id, run_id, test_name FROM benchmarks WHERE run_id IN ({marks}) ORDER BY id",
+        tuple(ids),
+    ).all():
+        runs[run_id].benchmarks.append((bid, name))
+        runs[run_id].metric_names[bid] = set()
+    names: dict[int, set[str]] = {}
+    for stored in runs.values():
+        names.update(stored.metric_names)
+    groups = for_connection(connection).metric_name_groups(connection, list(names), ids)
+    for bid, group in groups:
+        names[bid].update(group)
+    for (run_id,) in connection.exec_driver_sql(
+        f"SELECT DISTINCT run_id FROM hardware WHERE run_id IN ({marks})", tuple(ids)
+    ).all():
+        runs[run_id].has_hardware = True
+    return list(runs.values())
+
+
+def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
+    """Insert what a fresh save of each document would have and the run lacks."""
+    dialect = connection.dialect
+    flag = _processor(Benchmark.__table__.c.passed, dialect)
+    stamp = _processor(Benchmark.__table__.c.timestamp, dialect)
+    nan = for_connection(connection).stored_nan
+    created = stamp(utcnow())
+    metric_rows: list[tuple[Any, ...]] = []
+    hardware: list[tuple[Any, ...]] = []
+    new_benchmarks: list[tuple[Any, ...]] = []
+    new_metrics: list[list[tuple[str, float]]] = []  # per new benchmark
+    refused: list[str] = []
+
+    def value(number: float) -> Any:
+        return number if nan is None or number == number else nan
+
+    for run in runs:
+        doc = run.document
+        if doc is None:
+            refused.append(f"{run.id}: {run.problem}")
+            continue
+        rows_by_name: dict[str | None, deque[int]] = {}
+        for bid, name in run.benchmarks:
+            rows_by_name.setdefault(name, deque()).append(bid)
+        for test_name, version, number, passed, timestamp, flat in doc.results:
+            matches = rows_by_name.get(test_name)
+            if matches:
+                bid = matches.popleft()
+                present = run.metric_names[bid]
+                if nan is None:
+                    metric_rows.extend((bid, n, v) for n, v in flat if n not in present)
+                else:
+                    metric_rows.extend(
+                        (bid, n, v if v == v else nan) for n, v in flat if n not in present
+                    )
+                continue
+            new_benchmarks.append(
+                (
+                    run.id,
+                    test_name,
+                    version,
+                    number,
+                    flag(passed),
+                    stamp(parse_timestamp(timestamp)),
+                    created,
+                )
+            )
+            new_metrics.append(flat)
+        if not run.has_hardware and doc.hardware is not None:
+            hardware.append((run.id, *doc.hardware[1:]))  # the run keeps its own id
+
+    ids = insert_benchmark_rows(connection, new_benchmarks)
+    for bid, flat_values in zip(ids, new_metrics, strict=True):
+        metric_rows.extend((bid, name, value(number)) for name, number in flat_values)
+    for_connection(connection).bulk_load(connection, "metrics", _METRIC_COLUMNS, metric_rows)
+    _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=True)
+    return DeriveReport(
+        runs=len(runs),
+        benchmarks_added=len(new_benchmarks),
+        metrics_added=len(metric_rows),
+        hardware_added=len(hardware),
+        refused=len(refused),
+        refused_examples=refused[:EXAMPLES],
+    )
+
+
+def derive_rows(
+    connection: Connection,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+) -> DeriveReport:
+    """Give every stored run the benchmark, metric and hardware rows a fresh save of its
+    ``raw_json`` would produce, in the caller's transaction (see the module docstring).
+
+    On SQLite the transaction must hold the write lock (adoption's does;
+    :func:`rederive` begins IMMEDIATE). The fingerprints computed on the way are
+    kept for :func:`fill_fingerprints` in the same transaction. ``workers``
+    processes check the documents (see :func:`_workers` for the default; 0 checks
+    them here); only this connection writes.
+    """
+    total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
+    count = _workers(total) if workers is None else workers
+    # Millions of metric rows go into tables and indexes far larger than
+    # SQLite's default 2 MB page cache; a larger cache for this connection
+    # keeps their index pages in memory (restored afterwards).
+    with for_connection(connection).large_cache(connection, SQLITE_CACHE_KIB):
+        return _derive_all(connection, total, progress, batch_size, count)
+
+
+#: Batches whose documents are being checked while one is written.
+_AHEAD = 2
+
+
+def _derive_all(
+    connection: Connection,
+    total: int,
+    progress: Progress | None,
+    batch_size: int,
+    workers: int,
+) -> DeriveReport:
+    report = DeriveReport()
+    stash = _stash(connection)
+    done = 0
+    parser = _Parser(workers)
+    pending: deque[tuple[list[tuple[Any, ...]], Callable[[], list[_Derived | str]]]] = deque()
+    try:
+        # Batches ahead: their documents are checked (in the workers) while the
+        # rows of the oldest go in here.
+        for rows in chain(_batches(connection, batch_size), [None]):
+            if rows is not None:
+                pending.append((rows, parser.submit([r[2] for r in rows])))
+                if len(pending) <= _AHEAD:
+                    continue
+            while pending and (rows is None or len(pending) > _AHEAD):
+                current, results = pending.popleft()
+                runs = _load(connection, current, results())
+                report = report.merged(_derive_batch(connection, runs))
+                for run in runs:
+                    if run.document is not None:
+                        stash[run.id] = (run.document.fingerprint, run.age())
+                done += len(current)
+                if progress is not None:
+                    progress(done, total)
+    finally:
+        parser.close()
+    if report.refused:
+        logger.warning(
+            "%d stored document(s) would be refused by a save; nothing derived for them, e.g. %s",
+            report.refused,
+            "; ".join(report.refused_examples),
+        )
+    return report
