@@ -39,7 +39,7 @@ Speed (issue 10, item 9: adoption with derivation within 3x of adoption
 without): documents are checked by :func:`_quick`, the save path's checks with
 cheaper code, which accepts only what :func:`load_document` accepts and gives
 the same rows (anything else goes through :func:`load_document` itself;
-``tests/test_derive_fast.py`` holds the two together); and, from
+``tests/migrations/test_derive_fast.py`` holds the two together); and, from
 :data:`POOL_FROM_RUNS` runs, in forked worker processes two batches ahead of
 the writes, which stay on the caller's one connection and transaction.
 """
