@@ -7,7 +7,7 @@ module-level object (Prefect's ``query_components`` idea without its
 injection machinery). Anything that would branch on the dialect belongs here,
 so adding a backend, or reading what differs between the two, means reading
 this package only. The statements are exactly the ones the repositories ran
-before (see tests/test_results_statements.py and docs/performance.md).
+before (see tests/integration/test_results_statements.py and docs/performance.md).
 """
 
 from __future__ import annotations

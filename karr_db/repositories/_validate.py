@@ -17,7 +17,7 @@ own validators, and field-specific bounds (32-bit columns, indexed text) are
 checked by the methods that write those fields (see :mod:`karr_db.limits`).
 
 Checking from the annotations means a new method is covered the day it is
-written; ``tests/test_error_vocabulary.py`` proves it for every method.
+written; ``tests/integration/test_error_vocabulary.py`` proves it for every method.
 """
 
 from __future__ import annotations

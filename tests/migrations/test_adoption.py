@@ -115,7 +115,7 @@ def test_adoption_keeps_sqlite_values_byte_for_byte(
     # SQLite only: there adoption changes no column type, so stored values must
     # stay identical; PostgreSQL converts types and is compared through the
     # models' types above. Timestamps are the exception: they become the one
-    # canonical text of the same instant (tests/test_legacy_timestamps.py).
+    # canonical text of the same instant (tests/migrations/test_legacy_timestamps.py).
     empty_url = sqlite_databases.empty()
     build_legacy(empty_url, 2, samples_dir)
     before = _raw_rows(empty_url)
