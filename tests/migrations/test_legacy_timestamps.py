@@ -6,6 +6,9 @@ same columns. Every query that orders, pages, filters or ages by time must give
 the answer the instants give, after adoption and after the earlier system's
 code (still running during a switch-over) writes more rows with the plain
 driver, on both dialects.
+
+Longer than ~400 lines on purpose: one case per query that reads time, each on
+the same adopted fixture.
 """
 
 from __future__ import annotations

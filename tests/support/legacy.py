@@ -6,6 +6,10 @@ REAL, TEXT and INTEGER columns where the reference says DOUBLE PRECISION,
 TIMESTAMPTZ, JSONB and BOOLEAN. Its data mixed local ``T``-separated and UTC
 space-separated timestamps, used ``''`` for unknown times, wrote NaN with
 Python's ``json.dumps``, kept agent tokens in plain text and tags as JSON lists.
+
+Longer than ~400 lines on purpose: the earlier system's two DDL versions per
+dialect and the rows it wrote are one fixture, and splitting them would separate
+facts that are only true together.
 """
 
 from __future__ import annotations
