@@ -3,15 +3,21 @@
 Commands are thin: they resolve the database, call the Python API and print.
 Failures of any kind end in :meth:`_Group.invoke`, which prints one scrubbed
 line and exits 1 (tracebacks only with ``--debug``, scrubbed too).
+
+Rich is imported only when something is drawn with it: the consoles are made
+on first use, and plain lines and tables written off a terminal, where Rich
+would write exactly the same bytes, skip it (:func:`plain_table`).
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import io
 import json
 import math
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -25,9 +31,6 @@ import typer
 import typer.main
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from karr_db.cli._errors import Scrubber, describe
@@ -40,6 +43,9 @@ from karr_db.engine import (
 from karr_db.errors import SchemaError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
     from karr_db.database import Database
     from karr_db.repositories.base import Page
 
@@ -119,11 +125,32 @@ class State:
     current: str | None = None  # the URL the command opened, for error messages
     stdout: _ScrubbedStream = field(init=False)
     stderr: _ScrubbedStream = field(init=False)
-    out: Console = field(init=False)
-    err: Console = field(init=False)
+    _out: Console | None = field(init=False, default=None, repr=False)
+    _err: Console | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.reset()
+
+    @property
+    def out(self) -> Console:
+        """Rich's console on stdout, made (and Rich imported) on first use."""
+        if self._out is None:
+            from rich.console import Console
+
+            # Off a terminal nothing should wrap or wear colour: output goes to files and pipes.
+            wide = None if self.stdout.isatty() else PLAIN_WIDTH
+            self._out = Console(file=cast(TextIO, self.stdout), width=wide, highlight=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """Rich's console on stderr, made on first use."""
+        if self._err is None:
+            from rich.console import Console
+
+            wide = None if self.stderr.isatty() else PLAIN_WIDTH
+            self._err = Console(file=cast(TextIO, self.stderr), width=wide)
+        return self._err
 
     def reset(self, database: str | None = None, debug: bool = False) -> None:
         self.scrub = Scrubber()
@@ -132,12 +159,7 @@ class State:
         self.current = None
         self.stdout = _ScrubbedStream(sys.stdout, self.scrub)
         self.stderr = _ScrubbedStream(sys.stderr, self.scrub)
-        # Off a terminal nothing should wrap or wear colour: output goes to files and pipes.
-        wide = None if self.stdout.isatty() else 200
-        self.out = Console(file=cast(TextIO, self.stdout), width=wide, highlight=False)
-        self.err = Console(
-            file=cast(TextIO, self.stderr), width=None if self.stderr.isatty() else 200
-        )
+        self._out = self._err = None  # bound to these streams when first used
         self.scrub.add_url(database)
         self.scrub.add_url(default_database_url())
 
@@ -449,6 +471,9 @@ def fmt(value: Any) -> str:
 
 def table(*columns: str, title: str | None = None) -> Table:
     """A table in the one plain style every command uses (it reads well in pipes too)."""
+    from rich import box
+    from rich.table import Table
+
     return Table(
         *columns, title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD
     )
@@ -460,7 +485,99 @@ def show(renderable: Any) -> None:
 
 def say(text: str) -> None:
     """A line of human output (never parsed as Rich markup)."""
+    if _plain_stdout() and _plain_text(text):
+        _write(text + "\n")
+        return
     state.out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+# --- output without Rich ------------------------------------------------------------
+#
+# Off a terminal Rich draws no colour and wraps nothing up to PLAIN_WIDTH, so for
+# printable ASCII that holds no markup and no emoji code, its output is a function
+# of the text alone; these write those bytes without importing Rich (a tenth of a
+# command's start-up). Anything else goes through Rich as before.
+# tests/cli/test_cli_plain_output.py compares the two on generated input.
+
+#: The width of Rich's consoles off a terminal.
+PLAIN_WIDTH = 200
+
+#: Environment that makes Rich treat a pipe as a terminal (or a notebook).
+_RICH_ENVIRONMENT = (
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "DATABRICKS_RUNTIME_VERSION",
+)
+
+#: Rich's emoji code pattern (``:name:``, ``:name-emoji:``).
+_EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
+def _plain_stdout() -> bool:
+    """Whether Rich would write plain text to stdout (no terminal, colour or notebook)."""
+    return not (
+        state.stdout.isatty()
+        or sys.platform == "win32"
+        or hasattr(builtins, "get_ipython")
+        or any(name in os.environ for name in _RICH_ENVIRONMENT)
+    )
+
+
+def _plain_text(text: str) -> bool:
+    """Whether Rich would print ``text`` as it is: printable ASCII, no markup, no
+    emoji code (a time's ``:02:`` names none: Rich has no one- or two-digit code)."""
+    return (
+        _PRINTABLE_ASCII.fullmatch(text) is not None
+        and "[" not in text
+        and all(_names_no_emoji(found.group(2)) for found in _EMOJI_CODE.finditer(text))
+    )
+
+
+def _names_no_emoji(name: str) -> bool:
+    return not name or (len(name) <= 2 and name.isdigit())
+
+
+def _write(text: str) -> None:
+    # One write per print, then a flush, as Rich's console does.
+    state.stdout.write(text)
+    state.stdout.flush()
+
+
+def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
+    """Write ``cells`` (header: column) as :func:`table` draws them off a terminal,
+    without Rich; ``False`` (nothing written) where that is not certain to be
+    byte-identical: on a terminal, for text Rich might change, or for a table
+    wider than Rich's console, which Rich would shrink."""
+    if not _plain_stdout():
+        return False
+    columns = list(cells.items())
+    if not all(_plain_text(text) for name, values in columns for text in (name, *values)):
+        return False
+    # Rich measures the header only when it is shown.
+    widths = [max([len(name) if header else 0, *map(len, values)]) for name, values in columns]
+    # One space of padding each side of a cell, one between cells, and an edge each side.
+    total = sum(widths) + 3 * len(widths) + 1
+    if total > PLAIN_WIDTH or not all(widths):  # Rich would shrink it, or pad a void
+        return False
+    blank = " " * total + "\n"
+    lines = [blank]
+    if header:
+        lines.append(_plain_row([name for name, _ in columns], widths))
+        lines.append(" " + "\u2500".join("\u2500" * (w + 2) for w in widths) + " \n")
+    lines.extend(_plain_row(list(row), widths) for row in zip(*cells.values(), strict=True))
+    lines.append(blank)
+    _write("".join(lines))
+    return True
+
+
+def _plain_row(values: list[str], widths: list[int]) -> str:
+    return (
+        " "
+        + " ".join(f" {value.ljust(width)} " for value, width in zip(values, widths, strict=True))
+        + " \n"
+    )
 
 
 def warn(text: str) -> None:

@@ -21,6 +21,7 @@ from karr_db.cli._app import (
     fmt,
     open_database,
     paged,
+    plain_table,
     print_json,
     say,
     show,
@@ -435,6 +436,9 @@ def list_command(
             }
             if state.stdout.isatty():
                 cells = _fit(cells, state.out.width)
+            elif plain_table(cells, header=shown == 0):  # a pipe: the same bytes, no Rich
+                shown += len(chunk)
+                continue
             rows = table(*cells)
             rows.show_header = shown == 0  # one table to the eye, one page in memory
             for column in rows.columns:
