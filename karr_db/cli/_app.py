@@ -3,37 +3,29 @@
 Commands are thin: they resolve the database, call the Python API and print.
 Failures of any kind end in :meth:`_Group.invoke`, which prints one scrubbed
 line and exits 1 (tracebacks only with ``--debug``, scrubbed too).
+
+What commands write with (streams, tables, JSON, paging) is in
+:mod:`karr_db.cli._output`; the run filters they share in :mod:`karr_db.cli._options`.
 """
 
 from __future__ import annotations
 
 import importlib
-import io
-import json
-import math
 import os
-import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
-from pydantic import BaseModel
-from pydantic_core import to_jsonable_python
-from rich import box
-from rich.console import Console
-from rich.table import Table
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
-from karr_db.cli._errors import Scrubber, describe
+from karr_db.cli._errors import describe
+from karr_db.cli._output import state
 from karr_db.engine import (
     DATABASE_URL_ENV,
-    default_database_url,
     default_sqlite_path,
     earlier_sqlite_path,
 )
@@ -41,7 +33,6 @@ from karr_db.errors import SchemaError
 
 if TYPE_CHECKING:
     from karr_db.database import Database
-    from karr_db.repositories.base import Page
 
 __all__ = [
     "COMMAND_MODULES",
@@ -84,72 +75,6 @@ Examples (each command's --help has its own):
 
 The database is --database URL, else $KARR_DATABASE_URL, else ~/.kitt/karr.db.
 """
-
-
-class _ScrubbedStream(io.TextIOBase):
-    """A text stream that masks passwords before they reach the real one.
-
-    Bound to the stream of the invocation (test runners swap ``sys.stdout``
-    per call), never looked up again: a live display that redirects
-    ``sys.stdout`` to its console must not be written back into itself.
-    """
-
-    def __init__(self, target: TextIO, scrub: Scrubber) -> None:
-        self._target = target
-        self._scrub = scrub
-
-    def write(self, text: str) -> int:
-        self._target.write(self._scrub(text))
-        return len(text)
-
-    def flush(self) -> None:
-        self._target.flush()
-
-    def isatty(self) -> bool:
-        return self._target.isatty()
-
-
-@dataclass
-class State:
-    """What the callback decided for this invocation."""
-
-    scrub: Scrubber = field(default_factory=Scrubber)
-    database: str | None = None
-    debug: bool = False
-    current: str | None = None  # the URL the command opened, for error messages
-    stdout: _ScrubbedStream = field(init=False)
-    stderr: _ScrubbedStream = field(init=False)
-    out: Console = field(init=False)
-    err: Console = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.reset()
-
-    def reset(self, database: str | None = None, debug: bool = False) -> None:
-        self.scrub = Scrubber()
-        self.database = database
-        self.debug = debug
-        self.current = None
-        self.stdout = _ScrubbedStream(sys.stdout, self.scrub)
-        self.stderr = _ScrubbedStream(sys.stderr, self.scrub)
-        # Off a terminal nothing should wrap or wear colour: output goes to files and pipes.
-        wide = None if self.stdout.isatty() else 200
-        self.out = Console(file=cast(TextIO, self.stdout), width=wide, highlight=False)
-        self.err = Console(
-            file=cast(TextIO, self.stderr), width=None if self.stderr.isatty() else 200
-        )
-        self.scrub.add_url(database)
-        self.scrub.add_url(default_database_url())
-
-    def url(self, database: str | None = None) -> str:
-        """The command's --database, else the global one, else the environment or default."""
-        url = database or self.database or default_database_url()
-        self.scrub.add_url(url)
-        self.current = url
-        return url
-
-
-state = State()
 
 
 #: Metavars of options whose name says less than a word would.
@@ -372,114 +297,3 @@ def refuse_switch_over(database: str | None) -> None:
 
 class SwitchOverError(SchemaError):
     """The default database is missing and the earlier system's is present."""
-
-
-# --- output -------------------------------------------------------------------
-
-
-def jsonable(value: Any) -> Any:
-    """DTOs, lists and dicts as plain JSON values; NaN and infinities as strings.
-
-    Every float that JSON cannot hold is ``"NaN"``, ``"Infinity"`` or
-    ``"-Infinity"``, wherever it sits (a metric, a campaign's config): DTOs are
-    dumped to Python first, because Pydantic's JSON would write ``null`` for
-    them in DTOs without ``ser_json_inf_nan="strings"``.
-    """
-    if isinstance(value, BaseModel):
-        return jsonable(value.model_dump(mode="python"))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if value is None or isinstance(value, str | int | float):
-        return value
-    return to_jsonable_python(value)  # enums, dates, UUIDs, paths: as Pydantic writes them
-
-
-def print_json(value: Any, *, indent: int | None = 2) -> None:
-    """Write JSON to stdout as is (never wrapped or coloured)."""
-    text = json.dumps(jsonable(value), indent=indent, ensure_ascii=False, allow_nan=False)
-    state.stdout.write(text + "\n")
-    state.stdout.flush()
-
-
-def stream_json_object(name: str, items: Iterable[Any], after: Callable[[], dict[str, Any]]) -> int:
-    """Write ``{name: [...items], **after()}`` to stdout as :func:`print_json` would,
-    streaming the items; ``after`` is called once they are written (a cursor is
-    known only then). Returns the number of items."""
-    count = 0
-    state.stdout.write(f"{{\n  {json.dumps(name)}: ")
-    for item in items:
-        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
-        state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(_indented(text)))
-        count += 1
-    state.stdout.write("[]" if count == 0 else "\n  ]")
-    for key, value in after().items():
-        text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
-        state.stdout.write(f",\n  {json.dumps(key)}: " + _indented(text).lstrip())
-    state.stdout.write("\n}\n")
-    state.stdout.flush()
-    return count
-
-
-def _indented(text: str) -> str:
-    return "\n".join("  " + line for line in text.split("\n"))
-
-
-def fmt(value: Any) -> str:
-    """A cell of a human-readable table."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value).replace("inf", "Infinity").replace("nan", "NaN")
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "-"
-    return str(value)
-
-
-def table(*columns: str, title: str | None = None) -> Table:
-    """A table in the one plain style every command uses (it reads well in pipes too)."""
-    return Table(
-        *columns, title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD
-    )
-
-
-def show(renderable: Any) -> None:
-    state.out.print(renderable)
-
-
-def say(text: str) -> None:
-    """A line of human output (never parsed as Rich markup)."""
-    state.out.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def warn(text: str) -> None:
-    state.err.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-Item = TypeVar("Item")
-
-
-def paged(fetch: Callable[..., Page[Item]], limit: int | None, *, page_size: int) -> Iterator[Item]:
-    """Items of a keyset-paged ``list`` up to ``limit`` (all when ``None``), asking
-    for at most ``page_size`` rows a call, the most the repository serves."""
-    cursor: str | None = None
-    left = limit
-    while left is None or left > 0:
-        page = fetch(limit=page_size if left is None else min(left, page_size), cursor=cursor)
-        yield from page.items
-        if left is not None:
-            left -= len(page.items)
-        if page.next_cursor is None:
-            return
-        cursor = page.next_cursor

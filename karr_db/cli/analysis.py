@@ -14,19 +14,7 @@ from typing import Annotated, TextIO, cast
 
 import typer
 
-from karr_db.cli._app import (
-    DatabaseOption,
-    JsonOption,
-    app,
-    fmt,
-    open_database,
-    paged,
-    print_json,
-    say,
-    show,
-    state,
-    table,
-)
+from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
 from karr_db.cli._options import (
     Engine,
     Gpu,
@@ -37,6 +25,7 @@ from karr_db.cli._options import (
     require_metric,
     run_filters,
 )
+from karr_db.cli._output import fmt, paged, print_json, say, show, state, table
 from karr_db.repositories.results import MAX_LIMIT
 from karr_db.repositories.results.dto import MetricPoint
 

@@ -7,17 +7,8 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from karr_db.cli._app import (
-    DatabaseOption,
-    JsonOption,
-    app,
-    open_database,
-    print_json,
-    show,
-    state,
-    table,
-    warn,
-)
+from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._output import print_json, show, state, table, warn
 from karr_db.derive import Progress as ProgressCallback
 from karr_db.derive import rederive
 

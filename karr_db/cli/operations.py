@@ -10,18 +10,8 @@ from typing import Annotated
 
 import typer
 
-from karr_db.cli._app import (
-    DatabaseOption,
-    JsonOption,
-    app,
-    fmt,
-    open_database,
-    paged,
-    print_json,
-    say,
-    show,
-    table,
-)
+from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._output import fmt, paged, print_json, say, show, table
 from karr_db.database import Database
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AGENT_STATUSES

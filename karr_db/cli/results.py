@@ -11,20 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from karr_db.cli._app import (
-    DatabaseOption,
-    JsonOption,
-    app,
-    fmt,
-    open_database,
-    paged,
-    print_json,
-    say,
-    show,
-    state,
-    stream_json_object,
-    table,
-)
+from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
 from karr_db.cli._options import (
     Engine,
     Environment,
@@ -37,6 +24,17 @@ from karr_db.cli._options import (
     Until,
     require_metric,
     run_filters,
+)
+from karr_db.cli._output import (
+    fmt,
+    paged,
+    plain_table,
+    print_json,
+    say,
+    show,
+    state,
+    stream_json_object,
+    table,
 )
 from karr_db.repositories.base import Page
 from karr_db.repositories.results import MAX_LIMIT
@@ -100,6 +98,9 @@ def list_command(
             }
             if state.stdout.isatty():
                 cells = _fit(cells, state.out.width)
+            elif plain_table(cells, header=shown == 0):  # a pipe: the same bytes, no Rich
+                shown += len(chunk)
+                continue
             rows = table(*cells)
             rows.show_header = shown == 0  # one table to the eye, one page in memory
             for column in rows.columns:

@@ -8,19 +8,8 @@ from typing import Annotated
 import typer
 
 from karr_db import migrations
-from karr_db.cli._app import (
-    DatabaseOption,
-    JsonOption,
-    app,
-    fmt,
-    print_json,
-    refuse_switch_over,
-    say,
-    show,
-    state,
-    table,
-    warn,
-)
+from karr_db.cli._app import DatabaseOption, JsonOption, app, refuse_switch_over
+from karr_db.cli._output import fmt, print_json, say, show, state, table, warn
 from karr_db.engine import sqlite_path
 from karr_db.errors import MissingDatabaseError
 from karr_db.migrations.timestamps import LEGACY_TIMEZONE_ENV

@@ -7,7 +7,8 @@ from typing import Annotated
 import typer
 
 from karr_db import security
-from karr_db.cli._app import DatabaseOption, app, say, state
+from karr_db.cli._app import DatabaseOption, app
+from karr_db.cli._output import say, state
 
 
 @app.command("grant")

@@ -14,18 +14,7 @@ from typing import Annotated, Any, TextIO, cast
 import typer
 
 from karr_db import tidy
-from karr_db.cli._app import (
-    DatabaseOption,
-    JsonOption,
-    app,
-    open_database,
-    print_json,
-    say,
-    show,
-    state,
-    table,
-    warn,
-)
+from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
 from karr_db.cli._options import (
     Engine,
     Environment,
@@ -38,6 +27,7 @@ from karr_db.cli._options import (
     Until,
     run_filters,
 )
+from karr_db.cli._output import print_json, say, show, state, table, warn
 from karr_db.importing import (
     IMPORT_BATCH_SIZE,
     collect_files,

@@ -8,10 +8,15 @@ injection machinery). Anything that would branch on the dialect belongs here,
 so adding a backend, or reading what differs between the two, means reading
 this package only. The statements are exactly the ones the repositories ran
 before (see tests/integration/test_results_statements.py and docs/performance.md).
+
+An implementation is imported when its dialect is first asked for
+(:func:`for_dialect`), so a SQLite user never loads SQLAlchemy's PostgreSQL
+dialect (a tenth of ``karr-db list``'s start-up) and the reverse.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -24,7 +29,20 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from karr_db.errors import DatabaseURLError
 
-__all__ = ["Dialect", "arrays", "for_connection", "for_dialect", "group_digest"]
+__all__ = [
+    "EVENT_LOG_LOCK_KEY",
+    "Dialect",
+    "arrays",
+    "for_connection",
+    "for_dialect",
+    "group_digest",
+]
+
+#: Advisory lock key serialising event appends on PostgreSQL ("KEVT" in ASCII);
+#: distinct from the migration lock so that migrations and appends do not
+#: contend. Revision 0008's ``karr_append_events`` takes the same key. Kept
+#: here, not in :mod:`.postgresql`, so that naming it loads no dialect.
+EVENT_LOG_LOCK_KEY = 0x4B455654
 
 
 class Dialect(Protocol):
@@ -164,17 +182,42 @@ class group_digest(FunctionElement[str]):
 
 @compiles(group_digest)
 def _group_digest_default(element: group_digest, compiler: Any, **kw: Any) -> str:
+    # A dialect whose implementation is not loaded yet may have a rule of its own
+    # (PostgreSQL's md5, registered by :mod:`.postgresql`): load it and compile
+    # again, so no statement compiles before its dialect's rule exists.
+    name = compiler.dialect.name
+    if name in _IMPLEMENTATIONS and name not in _LOADED:
+        for_dialect(name)
+        return str(compiler.process(element, **kw))
     return str(compiler.process(element.clauses, **kw))
 
 
+#: The module implementing each dialect, imported on first use.
+_IMPLEMENTATIONS: dict[str, str] = {
+    "sqlite": "karr_db.dialects.sqlite",
+    "postgresql": "karr_db.dialects.postgresql",
+}
+_LOADED: dict[str, Dialect] = {}
+
+
 def for_dialect(name: str) -> Dialect:
-    """The seam for SQLAlchemy's dialect ``name``; only SQLite and PostgreSQL exist."""
+    """The seam for SQLAlchemy's dialect ``name``; only SQLite and PostgreSQL exist.
+
+    The implementation is imported on the first call for ``name`` (which also
+    registers its compilation rules, such as :class:`group_digest`'s).
+    """
     try:
-        return _KNOWN[name]
+        return _LOADED[name]
     except KeyError:
+        pass
+    module = _IMPLEMENTATIONS.get(name)
+    if module is None:
         raise DatabaseURLError(
             f"unsupported database {name!r}: karr_db supports sqlite and postgresql"
-        ) from None
+        )
+    dialect: Dialect = importlib.import_module(module).DIALECT
+    _LOADED[name] = dialect
+    return dialect
 
 
 def for_connection(bind: Any) -> Dialect:
@@ -183,10 +226,3 @@ def for_connection(bind: Any) -> Dialect:
     if dialect is None:  # a Session
         dialect = bind.get_bind().dialect
     return for_dialect(dialect.name)
-
-
-# Last, as the implementations import the names above; importing them here also
-# registers their compilation hooks (group_digest) before any statement compiles.
-from karr_db.dialects import postgresql, sqlite  # noqa: E402
-
-_KNOWN: dict[str, Dialect] = {"sqlite": sqlite.DIALECT, "postgresql": postgresql.DIALECT}

@@ -17,14 +17,9 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 
-from karr_db.dialects import arrays, group_digest
+from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, group_digest
 
 __all__ = ["DIALECT", "EVENT_LOG_LOCK_KEY", "PostgreSQLDialect", "unnest_arrays"]
-
-#: Advisory lock key serialising appends ("KEVT" in ASCII); distinct from the
-#: migration lock so that migrations and appends do not contend. Revision 0008's
-#: ``karr_append_events`` takes the same key.
-EVENT_LOG_LOCK_KEY = 0x4B455654
 
 
 def unnest_arrays(table: str, columns: Sequence[str]) -> str:

@@ -3,6 +3,8 @@ cheap gate every unit of work passes), both read-only.
 
 Alembic is not imported here at all: the readiness check reads the revision
 chain from the scripts' source (:func:`karr_db.migrations.scripts.revision_chain`).
+Nor are the report models (Pydantic classes) until :func:`status` builds one:
+``require_current`` runs before every command and needs none of them.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
-from karr_db.migrations.reports import Database, DatabaseStatus
 from karr_db.migrations.scripts import revision_chain, revision_for_version, script_directory
 from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
+
+    from karr_db.migrations.reports import Database, DatabaseStatus
 
 __all__ = ["raise_unless_current", "require_current", "status"]
 
@@ -56,6 +59,8 @@ def pending_revisions(state: DatabaseState, script: ScriptDirectory) -> list[str
 def read_status(
     connection: Connection, script: ScriptDirectory, *, row_counts: bool = False
 ) -> DatabaseStatus:
+    from karr_db.migrations.reports import DatabaseStatus
+
     state = read_state(connection, script)
     counts = (
         {
@@ -92,6 +97,8 @@ def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
     url = None if isinstance(database, Engine) else normalize_url(database)
     path = None if url is None else sqlite_path(url)
     if url is not None and path is not None and not path.exists():
+        from karr_db.migrations.reports import DatabaseStatus
+
         chain = revision_chain()
         return DatabaseStatus(
             url=url.render_as_string(hide_password=True),

@@ -4,6 +4,11 @@ The reference declares TEXT/INTEGER/REAL columns on SQLite and richer types on
 PostgreSQL ("PostgreSQL Differences"). These decorators give each dialect its
 declared type while Python code sees one set of values: aware UTC datetimes,
 bools, floats and parsed JSON.
+
+SQLAlchemy's PostgreSQL dialect is imported only by the PostgreSQL branches
+(:func:`_timestamptz`, :func:`_jsonb`), where that dialect is already loaded: a SQLite user
+never pays for importing it. The other types are SQLAlchemy's generic ones,
+which the dialect modules merely re-export, so the DDL is the same.
 """
 
 from __future__ import annotations
@@ -15,9 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Integer, Text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import REAL, TypeDecorator, TypeEngine
+from sqlalchemy.types import BOOLEAN, DOUBLE_PRECISION, REAL, TypeDecorator, TypeEngine
 
 __all__ = [
     "Double",
@@ -31,6 +35,20 @@ __all__ = [
     "parse_timestamp",
     "utcnow",
 ]
+
+
+def _timestamptz() -> TypeEngine[Any]:
+    """PostgreSQL's ``TIMESTAMP WITH TIME ZONE``."""
+    from sqlalchemy.dialects.postgresql import TIMESTAMP
+
+    return TIMESTAMP(timezone=True)
+
+
+def _jsonb() -> TypeEngine[Any]:
+    """PostgreSQL's ``JSONB``."""
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    return JSONB()
 
 
 # --- timestamps -------------------------------------------------------------
@@ -112,7 +130,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if self._native(dialect):
-            return postgresql.TIMESTAMP(timezone=True)
+            return _timestamptz()
         return Text()
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
@@ -136,7 +154,7 @@ class IntBool(TypeDecorator[bool]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return postgresql.BOOLEAN()
+            return BOOLEAN()
         return Integer()
 
     def process_bind_param(self, value: bool | None, dialect: Dialect) -> Any:
@@ -165,8 +183,8 @@ class Double(TypeDecorator[float]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return postgresql.DOUBLE_PRECISION()
-        return sqlite.REAL()
+            return DOUBLE_PRECISION()
+        return REAL()
 
     def process_bind_param(self, value: float | None, dialect: Dialect) -> Any:
         if value is None:
@@ -303,7 +321,7 @@ class JSONDocument(TypeDecorator[Any]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "postgresql":
-            return postgresql.JSONB()
+            return _jsonb()
         return Text()
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:

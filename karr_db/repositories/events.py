@@ -44,8 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from karr_db.dialects import for_connection
-from karr_db.dialects.postgresql import EVENT_LOG_LOCK_KEY
+from karr_db.dialects import EVENT_LOG_LOCK_KEY, for_connection
 from karr_db.documents import json_value_problems
 from karr_db.errors import FieldError, InvalidQueryError, ValidationError
 from karr_db.limits import text_problem

@@ -1,0 +1,321 @@
+"""What every command writes with: the invocation's streams (passwords masked),
+tables, JSON and plain lines, and paging through a repository's ``list``.
+
+Rich is imported only when something is drawn with it; off a terminal, plain
+ASCII lines and tables are written directly, byte for byte what Rich writes
+(tests/cli/test_cli_plain_output.py compares the two).
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
+
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from karr_db.cli._errors import Scrubber
+from karr_db.engine import default_database_url
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from karr_db.repositories.base import Page
+
+
+class _ScrubbedStream(io.TextIOBase):
+    """A text stream that masks passwords before they reach the real one.
+
+    Bound to the stream of the invocation (test runners swap ``sys.stdout``
+    per call), never looked up again: a live display that redirects
+    ``sys.stdout`` to its console must not be written back into itself.
+    """
+
+    def __init__(self, target: TextIO, scrub: Scrubber) -> None:
+        self._target = target
+        self._scrub = scrub
+
+    def write(self, text: str) -> int:
+        self._target.write(self._scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._target.flush()
+
+    def isatty(self) -> bool:
+        return self._target.isatty()
+
+
+@dataclass
+class State:
+    """What the callback decided for this invocation."""
+
+    scrub: Scrubber = field(default_factory=Scrubber)
+    database: str | None = None
+    debug: bool = False
+    current: str | None = None  # the URL the command opened, for error messages
+    stdout: _ScrubbedStream = field(init=False)
+    stderr: _ScrubbedStream = field(init=False)
+    _out: Console | None = field(init=False, default=None, repr=False)
+    _err: Console | None = field(init=False, default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    @property
+    def out(self) -> Console:
+        """Rich's console on stdout, made (and Rich imported) on first use."""
+        if self._out is None:
+            from rich.console import Console
+
+            # Off a terminal nothing should wrap or wear colour: output goes to files and pipes.
+            wide = None if self.stdout.isatty() else PLAIN_WIDTH
+            self._out = Console(file=cast(TextIO, self.stdout), width=wide, highlight=False)
+        return self._out
+
+    @property
+    def err(self) -> Console:
+        """Rich's console on stderr, made on first use."""
+        if self._err is None:
+            from rich.console import Console
+
+            wide = None if self.stderr.isatty() else PLAIN_WIDTH
+            self._err = Console(file=cast(TextIO, self.stderr), width=wide)
+        return self._err
+
+    def reset(self, database: str | None = None, debug: bool = False) -> None:
+        self.scrub = Scrubber()
+        self.database = database
+        self.debug = debug
+        self.current = None
+        self.stdout = _ScrubbedStream(sys.stdout, self.scrub)
+        self.stderr = _ScrubbedStream(sys.stderr, self.scrub)
+        self._out = self._err = None  # bound to these streams when first used
+        self.scrub.add_url(database)
+        self.scrub.add_url(default_database_url())
+
+    def url(self, database: str | None = None) -> str:
+        """The command's --database, else the global one, else the environment or default."""
+        url = database or self.database or default_database_url()
+        self.scrub.add_url(url)
+        self.current = url
+        return url
+
+
+state = State()
+
+
+# --- output -------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """DTOs, lists and dicts as plain JSON values; NaN and infinities as strings.
+
+    Every float that JSON cannot hold is ``"NaN"``, ``"Infinity"`` or
+    ``"-Infinity"``, wherever it sits (a metric, a campaign's config): DTOs are
+    dumped to Python first, because Pydantic's JSON would write ``null`` for
+    them in DTOs without ``ser_json_inf_nan="strings"``.
+    """
+    if isinstance(value, BaseModel):
+        return jsonable(value.model_dump(mode="python"))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float):
+        return value
+    return to_jsonable_python(value)  # enums, dates, UUIDs, paths: as Pydantic writes them
+
+
+def print_json(value: Any, *, indent: int | None = 2) -> None:
+    """Write JSON to stdout as is (never wrapped or coloured)."""
+    text = json.dumps(jsonable(value), indent=indent, ensure_ascii=False, allow_nan=False)
+    state.stdout.write(text + "\n")
+    state.stdout.flush()
+
+
+def stream_json_object(name: str, items: Iterable[Any], after: Callable[[], dict[str, Any]]) -> int:
+    """Write ``{name: [...items], **after()}`` to stdout as :func:`print_json` would,
+    streaming the items; ``after`` is called once they are written (a cursor is
+    known only then). Returns the number of items."""
+    count = 0
+    state.stdout.write(f"{{\n  {json.dumps(name)}: ")
+    for item in items:
+        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(_indented(text)))
+        count += 1
+    state.stdout.write("[]" if count == 0 else "\n  ]")
+    for key, value in after().items():
+        text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
+        state.stdout.write(f",\n  {json.dumps(key)}: " + _indented(text).lstrip())
+    state.stdout.write("\n}\n")
+    state.stdout.flush()
+    return count
+
+
+def _indented(text: str) -> str:
+    return "\n".join("  " + line for line in text.split("\n"))
+
+
+def fmt(value: Any) -> str:
+    """A cell of a human-readable table."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value).replace("inf", "Infinity").replace("nan", "NaN")
+        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    """A table in the one plain style every command uses (it reads well in pipes too)."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(
+        *columns, title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD
+    )
+
+
+def show(renderable: Any) -> None:
+    state.out.print(renderable)
+
+
+def say(text: str) -> None:
+    """A line of human output (never parsed as Rich markup)."""
+    if _plain_stdout() and _plain_text(text):
+        _write(text + "\n")
+        return
+    state.out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+# --- output without Rich ------------------------------------------------------------
+#
+# Off a terminal Rich draws no colour and wraps nothing up to PLAIN_WIDTH, so for
+# printable ASCII that holds no markup and no emoji code, its output is a function
+# of the text alone; these write those bytes without importing Rich (a tenth of a
+# command's start-up). Anything else goes through Rich as before.
+# tests/cli/test_cli_plain_output.py compares the two on generated input.
+
+#: The width of Rich's consoles off a terminal.
+PLAIN_WIDTH = 200
+
+#: Environment that makes Rich treat a pipe as a terminal (or a notebook).
+_RICH_ENVIRONMENT = (
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "DATABRICKS_RUNTIME_VERSION",
+)
+
+#: Rich's emoji code pattern (``:name:``, ``:name-emoji:``).
+_EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
+def _plain_stdout() -> bool:
+    """Whether Rich would write plain text to stdout (no terminal, colour or notebook)."""
+    return not (
+        state.stdout.isatty()
+        or sys.platform == "win32"
+        or hasattr(builtins, "get_ipython")
+        or any(name in os.environ for name in _RICH_ENVIRONMENT)
+    )
+
+
+def _plain_text(text: str) -> bool:
+    """Whether Rich would print ``text`` as it is: printable ASCII, no markup, no
+    emoji code (a time's ``:02:`` names none: Rich has no one- or two-digit code)."""
+    return (
+        _PRINTABLE_ASCII.fullmatch(text) is not None
+        and "[" not in text
+        and all(_names_no_emoji(found.group(2)) for found in _EMOJI_CODE.finditer(text))
+    )
+
+
+def _names_no_emoji(name: str) -> bool:
+    return not name or (len(name) <= 2 and name.isdigit())
+
+
+def _write(text: str) -> None:
+    # One write per print, then a flush, as Rich's console does.
+    state.stdout.write(text)
+    state.stdout.flush()
+
+
+def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
+    """Write ``cells`` (header: column) as :func:`table` draws them off a terminal,
+    without Rich; ``False`` (nothing written) where that is not certain to be
+    byte-identical: on a terminal, for text Rich might change, or for a table
+    wider than Rich's console, which Rich would shrink."""
+    if not _plain_stdout():
+        return False
+    columns = list(cells.items())
+    if not all(_plain_text(text) for name, values in columns for text in (name, *values)):
+        return False
+    # Rich measures the header only when it is shown.
+    widths = [max([len(name) if header else 0, *map(len, values)]) for name, values in columns]
+    # One space of padding each side of a cell, one between cells, and an edge each side.
+    total = sum(widths) + 3 * len(widths) + 1
+    if total > PLAIN_WIDTH or not all(widths):  # Rich would shrink it, or pad a void
+        return False
+    blank = " " * total + "\n"
+    lines = [blank]
+    if header:
+        lines.append(_plain_row([name for name, _ in columns], widths))
+        lines.append(" " + "\u2500".join("\u2500" * (w + 2) for w in widths) + " \n")
+    lines.extend(_plain_row(list(row), widths) for row in zip(*cells.values(), strict=True))
+    lines.append(blank)
+    _write("".join(lines))
+    return True
+
+
+def _plain_row(values: list[str], widths: list[int]) -> str:
+    return (
+        " "
+        + " ".join(f" {value.ljust(width)} " for value, width in zip(values, widths, strict=True))
+        + " \n"
+    )
+
+
+def warn(text: str) -> None:
+    state.err.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+Item = TypeVar("Item")
+
+
+def paged(fetch: Callable[..., Page[Item]], limit: int | None, *, page_size: int) -> Iterator[Item]:
+    """Items of a keyset-paged ``list`` up to ``limit`` (all when ``None``), asking
+    for at most ``page_size`` rows a call, the most the repository serves."""
+    cursor: str | None = None
+    left = limit
+    while left is None or left > 0:
+        page = fetch(limit=page_size if left is None else min(left, page_size), cursor=cursor)
+        yield from page.items
+        if left is not None:
+            left -= len(page.items)
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
