@@ -348,3 +348,17 @@ def test_values_near_the_largest_double_neither_refuse_the_save_nor_break_the_ag
     assert (row.count, row.min, row.max) == (1, big, big)
     assert close(row.avg, big)
     same_table(session)
+
+
+def test_a_subnormal_average_orders_as_the_rows_do(session: Session) -> None:
+    """Found by the property test: a value too small for the scaled sum (2.2e-309)
+    counted as 0 in the aggregate's average only, so a group averaging just above 0
+    sorted below one averaging exactly 0 there and above it from the rows."""
+    repo = ResultsRepository(session)
+    for tag, (model, value) in enumerate([("a", 0.0), ("b", 2.2e-309), ("c", -1.0)]):
+        spec = {"model": model, "engine": "vllm", "suite": "quick", "gpu": None}
+        repo.save(document({**spec, "tests": [("latency", [value])]}, tag))
+    rows = repo.leaderboard(METRIC, group_by=("model",), order_by="avg")
+    fast = repo.leaderboard(METRIC, group_by=("model",), order_by="avg", median=False)
+    same_board(fast, rows)
+    assert [r.group["model"] for r in rows] == [r.group["model"] for r in fast]

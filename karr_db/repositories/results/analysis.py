@@ -17,6 +17,7 @@ from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories._common import Page, build
+from karr_db.repositories.leaderboard_aggregate.statements import NEGLIGIBLE
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import (
     AggregateRow,
@@ -179,7 +180,13 @@ class ResultsAnalysis:
         group_columns = [inner.c[k.name] for k in keys]
         aggregates: dict[str, Any] = {
             "count": func.count(inner.c.v),
-            "avg": type_coerce(func.avg(v), Double()),
+            # Values below NEGLIGIBLE in magnitude count as 0 in averages, as in the
+            # maintained aggregate, whose scaled sum cannot hold them: both paths
+            # then rank groups alike (min, max and the median keep them exactly).
+            "avg": type_coerce(
+                func.avg(case((func.abs(v) < literal(NEGLIGIBLE, Double()), 0.0), else_=v)),
+                Double(),
+            ),
             "min": type_coerce(func.min(v), Double()),
             "max": type_coerce(func.max(v), Double()),
             "median": type_coerce(median_of, Double()),
