@@ -365,7 +365,7 @@ def test_a_save_the_database_refuses_midway_leaves_nothing(engine: Engine) -> No
         repo.save(good)
     with transaction(engine) as session:
         assert table_counts(session) == (1, 1, 1, 0)
-        assert ResultsRepository(session).get_summary(run_id_for(bad), missing_ok=True) is None
+        assert ResultsRepository(session).find_summary(run_id_for(bad)) is None
 
 
 def test_driver_errors_leave_as_storage_errors(empty_url: str) -> None:

@@ -198,9 +198,9 @@ def test_server_restart_fails_the_transaction_in_flight_and_the_process_carries_
 
         # Same engine, same process: every pooled connection is dead, pre-ping replaces them.
         with transaction(engine) as session:
-            assert (
-                ResultsRepository(session).get_summary(_run_id(document), missing_ok=True) is None
-            ), "the interrupted save left a run behind"
+            assert ResultsRepository(session).find_summary(_run_id(document)) is None, (
+                "the interrupted save left a run behind"
+            )
         for _ in range(3):
             with transaction(engine) as session:
                 saved = ResultsRepository(session).save(document)
