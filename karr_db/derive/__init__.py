@@ -49,7 +49,6 @@ from __future__ import annotations
 from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.engine import URL
 
-from karr_db.db import transaction
 from karr_db.derive.common import BATCH_SIZE, DeriveReport, Progress
 from karr_db.derive.fingerprints import fill_fingerprints
 from karr_db.derive.parse import _derived as _derived
@@ -59,7 +58,7 @@ from karr_db.derive.rows import derive_rows
 from karr_db.engine import make_engine
 from karr_db.errors import SchemaError
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories.events import EventsRepository
+from karr_db.uow import transaction
 
 __all__ = [
     "BATCH_SIZE",
@@ -88,18 +87,18 @@ def rederive(
     """
     engine = database if isinstance(database, Engine) else make_engine(database)
     try:
-        with transaction(engine, immediate=True, operation="re-deriving runs") as session:
-            connection = session.connection()
+        with transaction(engine, immediate=True, operation="re-deriving runs") as unit:
+            connection = unit.session.connection()
             if "run_fingerprints" not in inspect(connection).get_table_names():
                 raise SchemaError("the database is not at the head revision: run upgrade first")
             # The event log's lock first, as every repository write takes it: fingerprint
             # rows locked before it would deadlock against a concurrent save.
-            EventsRepository(session).lock_log()
+            unit.events.lock_log()
             report = derive_rows(connection, progress=progress, batch_size=batch_size)
             added = fill_fingerprints(connection, batch_size=batch_size)
             if report.metrics_added or report.benchmarks_added or report.hardware_added:
                 # New rows of existing runs: the leaderboard aggregate counts them too.
-                leaderboard_aggregate.rebuild(session)
+                leaderboard_aggregate.rebuild(unit.session)
         return report.model_copy(update={"fingerprints_added": added})
     finally:
         if engine is not database:
