@@ -71,8 +71,9 @@ __all__ = [
 
 
 def derive_adopted(connection: Connection) -> DeriveReport:
-    """Adoption's step: derive the rows of every adopted run, in adoption's transaction."""
-    return derive_rows(connection)
+    """Adoption's step: derive the rows of every adopted run, in adoption's transaction
+    (which holds the tables alone)."""
+    return derive_rows(connection, exclusive=True)
 
 
 def rederive(

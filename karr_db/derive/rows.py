@@ -202,6 +202,7 @@ def derive_rows(
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
     workers: int | None = None,
+    exclusive: bool = False,
 ) -> DeriveReport:
     """Give every stored run the benchmark, metric and hardware rows a fresh save of its
     ``raw_json`` would produce, in the caller's transaction (see the module docstring).
@@ -210,15 +211,21 @@ def derive_rows(
     :func:`rederive` begins IMMEDIATE). The fingerprints computed on the way are
     kept for :func:`fill_fingerprints` in the same transaction. ``workers``
     processes check the documents (see :func:`_workers` for the default; 0 checks
-    them here); only this connection writes.
+    them here); only this connection writes. ``exclusive``: the caller holds the
+    tables alone (adoption), so the new metric rows' foreign keys may be checked
+    once at the end (:meth:`~karr_db.dialects.Dialect.references_checked_at_end`).
     """
     total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
     count = _workers(total) if workers is None else workers
     # Millions of metric rows go into tables and indexes far larger than
     # SQLite's default 2 MB page cache; a larger cache for this connection
     # keeps their index pages in memory (restored afterwards).
-    with for_connection(connection).large_cache(connection, SQLITE_CACHE_KIB):
-        return _derive_all(connection, total, progress, batch_size, count)
+    dialect = for_connection(connection)
+    with dialect.large_cache(connection, SQLITE_CACHE_KIB):
+        if not exclusive:
+            return _derive_all(connection, total, progress, batch_size, count)
+        with dialect.references_checked_at_end(connection, "metrics"):
+            return _derive_all(connection, total, progress, batch_size, count)
 
 
 #: Batches whose documents are being checked while one is written.

@@ -163,6 +163,13 @@ class Dialect(Protocol):
     def large_cache(self, connection: Connection, kib: int) -> AbstractContextManager[None]:
         """A larger page cache for one connection's bulk work, where it is tunable."""
 
+    def references_checked_at_end(
+        self, connection: Connection, table: str
+    ) -> AbstractContextManager[None]:
+        """Foreign keys of ``table`` checked once, on leaving, instead of row by row,
+        where that is cheaper for bulk inserts; only for a caller that holds the
+        tables alone anyway (a migration), since it locks them."""
+
 
 def arrays(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
     """Rows turned into one list per column (array parameters, one per column)."""

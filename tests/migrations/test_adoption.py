@@ -109,6 +109,35 @@ def test_adoption_keeps_every_row_and_leaves_no_drift(
     assert schema_versions(empty_url) == list(range(1, head_version() + 1))
 
 
+def test_adopted_metrics_keep_their_foreign_key(empty_url: str, samples_dir: Path) -> None:
+    """Adoption inserts the derived metric rows with their foreign key checked once at
+    the end (PostgreSQL drops and re-adds it): it must come back, refusing orphans and
+    cascading deletes to derived and legacy rows alike."""
+    build_legacy(empty_url, 1, samples_dir)
+    migrations.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            benchmark = connection.exec_driver_sql(
+                "SELECT benchmark_id FROM metrics GROUP BY benchmark_id "
+                "ORDER BY count(*) DESC, benchmark_id LIMIT 1"
+            ).scalar_one()
+            missing = connection.exec_driver_sql("SELECT max(id) + 1 FROM benchmarks").scalar_one()
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO metrics (benchmark_id, metric_name, metric_value) "
+                f"VALUES ({missing}, 'orphan', 1.0)"
+            )
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DELETE FROM benchmarks WHERE id = {benchmark}")
+            left = connection.exec_driver_sql(
+                f"SELECT count(*) FROM metrics WHERE benchmark_id = {benchmark}"
+            ).scalar_one()
+        assert left == 0
+    finally:
+        engine.dispose()
+
+
 def test_adoption_keeps_sqlite_values_byte_for_byte(
     sqlite_databases: Any, samples_dir: Path
 ) -> None:

@@ -97,7 +97,15 @@ def _key(column: str) -> str:
 
 
 def build_sql(dialect: str) -> str:
-    """Every metric row's contribution, grouped: the whole aggregate in one statement."""
+    """Every metric row's contribution, grouped: the whole aggregate in one statement.
+
+    Groups first, then values: each benchmark row's group (its key and the
+    seven columns) is worked out once and numbered, and the metric rows are
+    grouped by (name, group number). Grouping millions of metric rows by the
+    seven text columns and their encoded key directly took 2.5x as long on
+    SQLite (15.6 s against 6.3 s for 4.1 million rows, issue 10 item 9), for
+    the same table.
+    """
     if dialect == "postgresql":
         finite = "m.metric_value < 'Infinity'::float8 AND m.metric_value > '-Infinity'::float8"
     else:  # SQLite keeps NaN as the text 'NaN', which compares above every number
@@ -111,20 +119,34 @@ def build_sql(dialect: str) -> str:
     key = " || ".join(_key(c) for c in sources)
     if dialect == "postgresql":
         key = f"md5({key})"  # a btree entry is bounded (2704 bytes); the encoding is not
+    plain = ", ".join(KEYS)
     return f"""
-INSERT INTO leaderboard_aggregates (metric_name, group_key, {", ".join(KEYS)},
+INSERT INTO leaderboard_aggregates (metric_name, group_key, {plain},
     row_count, value_count, value_sum, value_min, value_max, non_finite)
-SELECT m.metric_name, {key}, {", ".join(sources)},
-    count(*), count({value}), coalesce(sum({scaled}), 0.0), min({value}),
-    max({value}),
-    count(m.metric_value) - count({value})
-FROM metrics m
-JOIN benchmarks b ON b.id = m.benchmark_id
-JOIN runs r ON r.id = b.run_id
-LEFT JOIN hardware h ON h.run_id = r.id
-    AND h.id = (SELECT min(h2.id) FROM hardware h2 WHERE h2.run_id = r.id)
-WHERE m.metric_name IS NOT NULL
-GROUP BY m.metric_name, {", ".join(sources)}
+WITH benchmark_groups AS MATERIALIZED (
+    SELECT b.id AS benchmark_id, {key} AS group_key,
+        {", ".join(f"{c} AS {k}" for c, k in zip(sources, KEYS, strict=True))},
+        dense_rank() OVER (ORDER BY {key}) AS group_number
+    FROM benchmarks b
+    JOIN runs r ON r.id = b.run_id
+    LEFT JOIN hardware h ON h.run_id = r.id
+        AND h.id = (SELECT min(h2.id) FROM hardware h2 WHERE h2.run_id = r.id)
+), sums AS MATERIALIZED (
+    SELECT m.metric_name, g.group_number,
+        count(*) AS row_count, count({value}) AS value_count,
+        coalesce(sum({scaled}), 0.0) AS value_sum, min({value}) AS value_min,
+        max({value}) AS value_max, count(m.metric_value) - count({value}) AS non_finite
+    FROM metrics m
+    JOIN benchmark_groups g ON g.benchmark_id = m.benchmark_id
+    WHERE m.metric_name IS NOT NULL
+    GROUP BY m.metric_name, g.group_number
+), groups AS MATERIALIZED (
+    SELECT DISTINCT group_number, group_key, {plain} FROM benchmark_groups
+)
+SELECT s.metric_name, g.group_key, {", ".join(f"g.{k}" for k in KEYS)},
+    s.row_count, s.value_count, s.value_sum, s.value_min, s.value_max, s.non_finite
+FROM sums s
+JOIN groups g ON g.group_number = s.group_number
 """
 
 
