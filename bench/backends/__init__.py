@@ -37,6 +37,10 @@ class Backend(Protocol):
         """Append ``count`` events in one transaction."""
         ...
 
+    def empty_unit(self, _: object = None) -> None:
+        """The least each side does per user action (a unit of work / one statement)."""
+        ...
+
     def latest(self, model: str, engine: str, limit: int = 50) -> list[Any]: ...
 
     def leaderboard(self, metric: str) -> list[Any]:

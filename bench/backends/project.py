@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from karr_db.db import transaction
 from karr_db.importing import export_runs, import_paths
-from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import transaction
 
 
 class Project:
-    """One engine and the operations the workloads time."""
+    """One engine and the operations the workloads time: writes in a unit of work
+    that takes SQLite's write lock at BEGIN, reads in a read-only one, as the
+    README tells applications to (``Database.unit_of_work``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -23,70 +23,69 @@ class Project:
         self.engine.dispose()
 
     def save(self, doc: dict[str, Any]) -> str:
-        with transaction(self.engine, immediate=True) as session:
-            return ResultsRepository(session).save(doc).run.id
+        with transaction(self.engine, immediate=True) as unit:
+            return unit.results.save(doc).run.id
 
     def save_many(self, docs: list[dict[str, Any]]) -> int:
-        with transaction(self.engine, immediate=True) as session:
-            return sum(r.created for r in ResultsRepository(session).save_many(docs))
+        with transaction(self.engine, immediate=True) as unit:
+            return sum(r.created for r in unit.results.save_many(docs))
 
     def delete(self, run_id: str) -> None:
-        with transaction(self.engine, immediate=True) as session:
-            ResultsRepository(session).delete(run_id)
+        with transaction(self.engine, immediate=True) as unit:
+            unit.results.delete(run_id)
 
     def import_files(self, paths: list[Path]) -> int:
         report = import_paths(self.engine, paths)
         return sum(o.status == "imported" for o in report.outcomes)
 
     def append_event(self) -> None:
-        with transaction(self.engine, immediate=True) as session:
-            EventsRepository(session).append("agent.updated", source_id="agent-1", data={"n": 1})
+        with transaction(self.engine, immediate=True) as unit:
+            unit.events.append("agent.updated", source_id="agent-1", data={"n": 1})
 
     def append_events(self, count: int) -> None:
-        with transaction(self.engine, immediate=True) as session:
-            EventsRepository(session).append_many(
-                ("agent.updated", f"agent-{i}", {"n": i}) for i in range(count)
-            )
+        with transaction(self.engine, immediate=True) as unit:
+            unit.events.append_many(("agent.updated", f"agent-{i}", {"n": i}) for i in range(count))
+
+    def empty_unit(self, _: object = None) -> None:
+        """A read-only unit of work that sends no statement: the floor under every read."""
+        with transaction(self.engine, readonly=True):
+            pass
 
     def latest(self, model: str, engine: str, limit: int = 50) -> list[Any]:
-        with transaction(self.engine) as session:
-            repo = ResultsRepository(session)
-            return repo.list_runs({"model": model, "engine": engine}, limit=limit).items
+        with transaction(self.engine, readonly=True) as unit:
+            return unit.results.list_runs({"model": model, "engine": engine}, limit=limit).items
 
     def leaderboard(self, metric: str) -> list[Any]:
-        with transaction(self.engine) as session:
-            return ResultsRepository(session).leaderboard(metric, group_by=("model", "engine"))
+        with transaction(self.engine, readonly=True) as unit:
+            return unit.results.leaderboard(metric, group_by=("model", "engine"))
 
     def leaderboard_fast(self, metric: str) -> list[Any]:
         """count/avg/min/max without the median: answered from the leaderboard aggregate."""
-        with transaction(self.engine) as session:
-            return ResultsRepository(session).leaderboard(
-                metric, group_by=("model", "engine"), median=False
-            )
+        with transaction(self.engine, readonly=True) as unit:
+            return unit.results.leaderboard(metric, group_by=("model", "engine"), median=False)
 
     def history(self, metric: str, model: str, engine: str) -> list[Any]:
-        with transaction(self.engine) as session:
-            history = ResultsRepository(session).metric_history(metric, model=model, engine=engine)
-            return history.items
+        with transaction(self.engine, readonly=True) as unit:
+            return unit.results.metric_history(metric, model=model, engine=engine).items
 
     def detail(self, run_id: str) -> Any:
-        with transaction(self.engine) as session:
-            return ResultsRepository(session).get(run_id)
+        with transaction(self.engine, readonly=True) as unit:
+            return unit.results.get(run_id)
 
     def count_passed(self, passed: bool) -> int:
-        with transaction(self.engine) as session:
-            return ResultsRepository(session).count({"passed": passed})
+        with transaction(self.engine, readonly=True) as unit:
+            return unit.results.count({"passed": passed})
 
     def tail(self, after: int, page: int = 1000) -> int:
         read = 0
         while True:
-            with transaction(self.engine) as session:
-                batch = EventsRepository(session).read_after(after, limit=page)
+            with transaction(self.engine, readonly=True) as unit:
+                batch = unit.events.read_after(after, limit=page)
             read += len(batch.items)
             after = batch.last_id
             if not batch.has_more:
                 return read
 
     def export(self, directory: Path) -> int:
-        with transaction(self.engine) as session:
-            return export_runs(session, directory)
+        with transaction(self.engine, readonly=True) as unit:
+            return export_runs(unit.session, directory)

@@ -242,6 +242,10 @@ class RawPostgres:
         metrics = c.execute(DETAIL_METRICS, (run_id,)).fetchall()
         return run, benches, metrics
 
+    def empty_unit(self, _: object = None) -> None:
+        """The least a raw client sends for a user action: one autocommit statement."""
+        self._all("SELECT 1", ())
+
     def count_passed(self, passed: bool) -> int:
         return int(self._all("SELECT count(*) FROM runs WHERE passed = %s", (passed,))[0][0])
 

@@ -255,6 +255,10 @@ class RawSqlite:
         metrics = c.execute(_DETAIL_METRICS, (run_id,)).fetchall()
         return run, benches, metrics
 
+    def empty_unit(self, _: object = None) -> None:
+        """The least a raw client sends for a user action: one statement."""
+        self.conn.execute("SELECT 1").fetchone()
+
     def count_passed(self, passed: bool) -> int:
         row = self.conn.execute("SELECT count(*) FROM runs WHERE passed = ?", (int(passed),))
         return int(row.fetchone()[0])
