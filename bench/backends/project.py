@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from karr_db.importing import export_runs, import_paths
 from karr_db.uow import transaction
@@ -50,6 +51,28 @@ class Project:
         """A read-only unit of work that sends no statement: the floor under every read."""
         with transaction(self.engine, readonly=True):
             pass
+
+    def one_statement(self, _: object = None) -> None:
+        """The same with one trivial statement executed through SQLAlchemy, as every
+        repository statement is: the instrument for the cost of one execution."""
+        with transaction(self.engine, readonly=True) as unit:
+            unit.session.connection().exec_driver_sql("SELECT 1").all()
+
+    def statements(self, call: Callable[[Any], object], arg: Any) -> int:
+        """How many statements one call sends through the engine (BEGIN and COMMIT,
+        which go to the driver directly, not counted)."""
+        sent = 0
+
+        def count(*_: Any) -> None:
+            nonlocal sent
+            sent += 1
+
+        event.listen(self.engine, "before_cursor_execute", count)
+        try:
+            call(arg)
+        finally:
+            event.remove(self.engine, "before_cursor_execute", count)
+        return sent
 
     def latest(self, model: str, engine: str, limit: int = 50) -> list[Any]:
         with transaction(self.engine, readonly=True) as unit:
