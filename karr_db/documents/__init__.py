@@ -44,6 +44,7 @@ from karr_db.documents.checks import (
     json_problems,
     json_value_problems,
     parse_text,
+    plain_json,
     too_deep,
 )
 from karr_db.documents.flatten import flatten_into, flatten_metrics
@@ -100,14 +101,15 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
             WHAT,
             [FieldError("<document>", f"expected a JSON object, got {type(document).__name__}")],
         )
-    if too_deep(document):
+    # A value built like parsed JSON (text always is, unless too deep) can have
+    # only one problem, a string (NUL, lone surrogate), and it shows in the
+    # canonical text: the full walks are needed only when the text shows one.
+    plain = type(document) is dict and plain_json(document)
+    if not plain and too_deep(document):
         raise ValidationError(WHAT, [FieldError("<document>", TOO_DEEP)])
     document = dict(document)
     canonical: str | None = None
-    if isinstance(data, str | bytes):
-        # Parsed JSON holds only JSON values under string keys, so the one
-        # possible problem (NUL, lone surrogates) shows in its canonical text:
-        # the full walk is needed only when the text shows one.
+    if plain:
         canonical = dumps_document(document, sort_keys=True)
         errors = [] if clean_text(canonical) else list(json_problems(document, ()))
     else:

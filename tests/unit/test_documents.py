@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import karr_db.documents as documents_package
 from karr_db.documents import (
     canonical_json,
     flatten_metrics,
@@ -210,3 +212,61 @@ def test_fractional_hardware_sizes_are_accepted() -> None:
     loaded = load_document(minimal(system_info={"ram_gb": 62.7}))
     assert loaded.model.system_info is not None
     assert loaded.model.system_info.ram_gb == 62.7
+
+
+class _Level(enum.IntEnum):
+    LOW = 1
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+#: Values a caller may hand over that are not what json.loads builds: each must
+#: take the full checks (refused by name, or accepted exactly as they accept it).
+_odd_values = st.one_of(
+    st.tuples(st.integers()),
+    st.builds(lambda: _Level.LOW),
+    st.binary(max_size=3),
+    st.dictionaries(st.integers(), st.integers(), min_size=1, max_size=2),
+    st.just("nul\x00inside"),
+    st.just("lone \ud800 surrogate"),
+    st.just(10**3100),
+    st.builds(_nested, st.integers(60, 70)),
+)
+
+
+def _outcome(document: Any) -> Any:
+    try:
+        checked = load_document(document)
+    except ValidationError as exc:
+        return ("refused", sorted((e.field, e.message) for e in exc.errors))
+    return ("accepted", checked.run_id, checked.model.model_dump(), checked.metrics)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    document=documents(),
+    odd=st.one_of(st.none(), _odd_values),
+    where=st.sampled_from(["top", "metrics", "system_info"]),
+)
+def test_the_plain_json_shortcut_gives_the_full_checks_answer(
+    document: dict[str, Any], odd: Any, where: str
+) -> None:
+    """``load_document`` skips its walks for values built like parsed JSON
+    (``plain_json``); with the shortcut off, every document gets the same answer."""
+    if odd is not None:
+        target = {
+            "top": document,
+            "metrics": (document.get("results") or [{"metrics": document}])[0]["metrics"],
+            "system_info": document.get("system_info") or document,
+        }[where]
+        target["odd"] = odd
+    fast = _outcome(document)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(documents_package, "plain_json", lambda value: False)
+        full = _outcome(document)
+    assert same(fast, full)
