@@ -183,6 +183,44 @@ def test_save_many_and_a_repeated_save_count_each_run_once(session: Session) -> 
     same_table(session)
 
 
+def test_a_delete_finds_its_stored_groups_by_primary_key(session: Session) -> None:
+    """The groups a delete subtracts from are looked up by primary key, not by scanning
+    the aggregate (a row-value IN list did: a delete grew with history on SQLite).
+    The statement the delete sends is captured and explained with its parameters."""
+    repo = ResultsRepository(session)
+    ids = []
+    for i in range(3):
+        spec = {"model": f"m{i}", "engine": "vllm", "suite": "quick", "gpu": "L4"}
+        ids.append(repo.save(document({**spec, "tests": [("throughput", [float(i)])]}, i)).run.id)
+    connection = session.connection()
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if (
+            statement.lstrip().upper().startswith("SELECT")
+            and "leaderboard_aggregates" in statement
+        ):
+            sent.append((statement, parameters))
+
+    sa.event.listen(connection, "before_cursor_execute", capture)
+    try:
+        repo.delete(ids[0])
+    finally:
+        sa.event.remove(connection, "before_cursor_execute", capture)
+    assert sent, "the delete read the aggregate"
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    for statement, parameters in sent:
+        if connection.dialect.name == "sqlite":
+            explained = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plan = [row[3] for row in explained]
+            assert not any(step.startswith("SCAN leaderboard_aggregates") for step in plan), plan
+        else:
+            explained = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            plan = [row[0] for row in explained]
+            assert not any("Seq Scan on leaderboard_aggregates" in step for step in plan), plan
+
+
 def test_deleting_a_groups_extremes_recomputes_them(session: Session) -> None:
     repo = ResultsRepository(session)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}

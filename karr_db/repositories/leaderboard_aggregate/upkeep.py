@@ -15,7 +15,6 @@ from sqlalchemy import (
     func,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.orm import Session
 
@@ -26,13 +25,13 @@ from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.leaderboard_aggregate.statements import (
     COLUMNS,
     DROP_EMPTY,
-    OF_RUNS,
     ROW_KEYS,
     SET_EXTREMES,
     SUBTRACT,
     TABLE,
     add_statement,
     contributions,
+    gone_statement,
 )
 
 
@@ -65,23 +64,10 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
         return
     ids = list(run_ids)
     connection = _lock(session)
-    gone = connection.execute(contributions(OF_RUNS), {"run_ids": ids}).all()
+    gone = connection.execute(gone_statement(), {"run_ids": ids}).all()
     if not gone:
         return
     keys = [(g.metric_name, g.group_key) for g in gone]
-    stored = {
-        (r.metric_name, r.group_key): r
-        for chunk in _chunks(keys, 400)
-        for r in connection.execute(
-            select(
-                TABLE.c.metric_name,
-                TABLE.c.group_key,
-                TABLE.c.value_count,
-                TABLE.c.value_min,
-                TABLE.c.value_max,
-            ).where(tuple_(TABLE.c.metric_name, TABLE.c.group_key).in_(chunk))
-        )
-    }
     connection.execute(
         SUBTRACT,
         [
@@ -102,12 +88,11 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
     # name): the runs removed together mostly share them, so one read each.
     recompute: dict[tuple[Any, ...], list[Any]] = {}
     for g in gone:
-        before = stored.get((g.metric_name, g.group_key))
-        if before is None or g.value_count == 0:
+        if g.stored_count is None or g.value_count == 0:
             continue
-        if before.value_count - g.value_count <= 0:
+        if g.stored_count - g.value_count <= 0:
             extremes.append({"m": g.metric_name, "k": g.group_key, "lo": None, "hi": None})
-        elif g.value_min <= before.value_min or g.value_max >= before.value_max:
+        elif g.value_min <= g.stored_min or g.value_max >= g.stored_max:
             runs_key = tuple(getattr(g, name) for name in AGGREGATE_KEY_COLUMNS[1:])
             recompute.setdefault(runs_key, []).append(g)
     for runs_key, groups in recompute.items():
@@ -117,11 +102,6 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
             extremes.append({"m": g.metric_name, "k": g.group_key, "lo": lo, "hi": hi})
     if extremes:
         connection.execute(SET_EXTREMES, extremes)
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _extremes(
