@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -136,6 +138,30 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
 
 
 # --- building DTOs -------------------------------------------------------------
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a page of rows is fetched and
+    turned into DTOs, then restored (left alone if something else paused it).
+
+    A page of 1,000 events or history points allocates a few thousand dicts, sets
+    and models that all stay alive until the page is returned, so every collection
+    in between finds nothing to free; but allocating them triggers dozens of
+    young-generation collections and, often, one full collection of the whole
+    process heap. Measured reading 20,000 events in pages of 1,000 on SQLite,
+    alternating: 207 / 168 ms with the collector running, 107 / 84 ms paused
+    (issue 15). Nothing built here forms a reference cycle, and the pause is
+    bounded by the page limit: collection is only delayed, never skipped.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 @cache

@@ -57,6 +57,7 @@ from karr_db.repositories._common import (
     RowShape,
     build,
     check_limit,
+    collector_paused,
     decode_cursor,
     encode_cursor,
     found,
@@ -245,8 +246,9 @@ class EventsRepository:
         if until is not None:
             params["until"] = until
         stmt = _read_statement(frozenset(params))
-        rows = connection.execute(stmt, params).all()
-        items = [_event(row) for row in rows[:limit]]
+        with collector_paused():
+            rows = connection.execute(stmt, params).all()
+            items = [_event(row) for row in rows[:limit]]
         last_id = items[-1].id if items else after_id
         has_more = len(rows) > limit
         return build(

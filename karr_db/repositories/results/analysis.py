@@ -16,7 +16,7 @@ from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories._common import Page, build
+from karr_db.repositories._common import Page, build, collector_paused
 from karr_db.repositories.leaderboard_aggregate.statements import NEGLIGIBLE
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import (
@@ -258,10 +258,10 @@ class ResultsAnalysis:
             if timestamp is not None:
                 params["c_time"] = timestamp
         stmt = shapes.history_statement(params, test_name is not None, after)
-        with _translated("reading a metric history"):
+        with _translated("reading a metric history"), collector_paused():
             rows = self.session.connection().execute(stmt, params).all()
-        # Columns come typed from the database: no per-row validation needed.
-        items = [shapes.point(r[:5]) for r in rows[:limit]]
+            # Columns come typed from the database: no per-row validation needed.
+            items = [shapes.point(r[:5]) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]

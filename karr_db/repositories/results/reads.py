@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from karr_db.dialects import for_connection
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Run
-from karr_db.repositories._common import Page, build, check_limit, found
+from karr_db.repositories._common import Page, build, check_limit, collector_paused, found
 from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import RunDetail, RunSummary
@@ -180,9 +180,9 @@ class ResultsReads:
         params["limit"] = limit + 1
         if offset:
             params["offset"] = offset
-        with _translated("listing runs"):
+        with _translated("listing runs"), collector_paused():
             rows = connection.execute(stmt, params).all()
-        items = [shapes.summary(row) for row in rows[:limit]]
+            items = [shapes.summary(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
