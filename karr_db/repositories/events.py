@@ -146,6 +146,10 @@ def _read_after_id(payload: Any) -> int:
     return after_id
 
 
+#: ``Session.info`` key: the root transaction in which this session holds the log lock.
+_LOG_LOCKED = "karr_event_log_locked"
+
+
 @checked
 class EventsRepository:
     """Appends and reads events; it has no update or delete on purpose."""
@@ -161,7 +165,7 @@ class EventsRepository:
         row, so all of them take their locks in the same order (this one
         first) and none can deadlock against another; a caller combining its
         own writes with the repositories' in one transaction should call it
-        first too. Re-taking it is free.
+        first too. Taking it again in the same transaction sends nothing.
 
         PostgreSQL: the transaction-level advisory lock. SQLite: an INSERT that
         inserts nothing, which takes the database's write lock (waiting out the
@@ -170,8 +174,17 @@ class EventsRepository:
         """
         # Plain SQL: this runs on every write, and an ORM statement cost ~1 ms
         # of Python here, about as much as the rest of the append.
-        connection = self.session.connection()
+        session = self.session
+        transaction = session.get_transaction()
+        if transaction is not None and session.info.get(_LOG_LOCKED) is transaction:
+            return  # taken already in this transaction, outside any savepoint
+        connection = session.connection()
         for_connection(connection).lock_event_log(connection)
+        if not session.in_nested_transaction():
+            # A lock taken inside a savepoint goes if the savepoint is rolled back
+            # (both dialects), so only one taken outside is remembered. A save
+            # asked for it twice per run: one round trip on PostgreSQL (issue 15).
+            session.info[_LOG_LOCKED] = session.get_transaction()
 
     def append(
         self, event_type: EventType | str, *, source_id: str | None = None, data: Any = None

@@ -187,3 +187,35 @@ def test_a_read_only_unit_of_work_refuses_writes(migrated_url: str, samples_dir:
             assert uow.results.count() == 0
         with db.unit_of_work() as uow:  # the connection is writable again
             assert uow.results.save(_document(samples_dir, "accepted")).created
+
+
+def test_the_log_lock_is_taken_once_per_transaction_unless_a_savepoint_lost_it(
+    migrated_url: str,
+) -> None:
+    """A second ``lock_log`` in the same transaction sends nothing; one taken inside a
+    savepoint that was rolled back (which releases it) is taken again, and a new
+    transaction takes it again."""
+    database = Database(migrated_url)
+    sent: list[str] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "pg_advisory_xact_lock" in statement or "SELECT NULL WHERE 0" in statement:
+            sent.append(statement)
+
+    sa.event.listen(database.engine, "before_cursor_execute", capture)
+    try:
+        with database.unit_of_work() as unit:
+            unit.events.lock_log()
+            unit.events.lock_log()
+            unit.events.append("agent.updated", source_id="a1")
+            assert len(sent) == 1
+        with database.unit_of_work() as unit:
+            savepoint = unit.session.begin_nested()
+            unit.events.lock_log()
+            savepoint.rollback()
+            unit.events.lock_log()
+            unit.events.lock_log()
+            assert len(sent) == 3
+    finally:
+        sa.event.remove(database.engine, "before_cursor_execute", capture)
+        database.close()
