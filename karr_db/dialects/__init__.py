@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, Text
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -166,9 +167,31 @@ class Dialect(Protocol):
     def references_checked_at_end(
         self, connection: Connection, table: str
     ) -> AbstractContextManager[None]:
-        """Foreign keys of ``table`` checked once, on leaving, instead of row by row,
-        where that is cheaper for bulk inserts; only for a caller that holds the
-        tables alone anyway (a migration), since it locks them."""
+        """Foreign keys of ``table`` checked once, on leaving normally, instead of row by
+        row, where that is cheaper for bulk inserts. Only for a caller that holds
+        the tables alone anyway (a migration), since it locks them, and that rolls
+        its transaction back on an error: the keys are not restored then."""
+
+
+def driver_error(connection: Connection, statement: str, exc: Any) -> StatementError:
+    """A driver error met on the driver's own cursor (``COPY``, plain-tuple reads) as
+    SQLAlchemy would have raised it, so the layer's translation applies: no
+    parameters in its text (the engine hides them), and a lost connection
+    invalidated so that the pool does not hand it out again."""
+    dialect = connection.dialect
+    lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+    if lost:
+        connection.invalidate(exc)
+    error: StatementError = DBAPIError.instance(
+        statement,
+        None,
+        exc,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=True,
+        dialect=dialect,
+        connection_invalidated=lost,
+    )
+    return error
 
 
 def arrays(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:

@@ -14,10 +14,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Table, func
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.compiler import compiles
 
-from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, group_digest
+from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, driver_error, group_digest
 
 __all__ = ["DIALECT", "EVENT_LOG_LOCK_KEY", "PostgreSQLDialect", "unnest_arrays"]
 
@@ -41,7 +40,7 @@ def _column_types(table: str) -> dict[str, str]:
 
 
 def _copy(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """COPY rows in through psycopg; its errors leave as SQLAlchemy's, like any statement's."""
+    """COPY rows in through psycopg; its errors leave as SQLAlchemy's (:func:`driver_error`)."""
     driver = connection.connection.driver_connection
     assert driver is not None
     try:
@@ -49,9 +48,7 @@ def _copy(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -
             for row in rows:
                 copy.write_row(row)
     except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement, None, exc, connection.dialect.loaded_dbapi.Error
-        ) from exc
+        raise driver_error(connection, statement, exc) from exc
 
 
 def _copy_binary(
@@ -76,22 +73,20 @@ def _copy_binary(
             for row in rows:
                 copy.write_row(row)
     except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement, None, exc, connection.dialect.loaded_dbapi.Error
-        ) from exc
+        raise driver_error(connection, statement, exc) from exc
 
 
 def _fetch(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     """Plain tuples from the driver's cursor, in binary (arrays of text arrive without
     being parsed from their text form): for reads of a million rows, where
-    SQLAlchemy's Row objects cost seconds. Driver errors leave as SQLAlchemy's."""
+    SQLAlchemy's Row objects cost seconds. Errors leave as :func:`driver_error` makes them."""
     driver = connection.connection.driver_connection
     assert driver is not None
     try:
         with driver.cursor(binary=True) as cursor:
             return list(cursor.execute(sql, params).fetchall())
     except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
+        raise driver_error(connection, sql, exc) from exc
 
 
 @compiles(group_digest, "postgresql")
@@ -292,11 +287,14 @@ class PostgreSQLDialect:
             "WHERE conrelid = CAST(%s AS regclass) AND contype = 'f' ORDER BY conname",
             (table,),
         ).all()
+        quote = connection.dialect.identifier_preparer.quote
         for name, _ in keys:
-            connection.exec_driver_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
-        yield
+            connection.exec_driver_sql(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+        yield  # not restored on an error: the caller's transaction rolls back
         for name, definition in keys:
-            connection.exec_driver_sql(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            connection.exec_driver_sql(
+                f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}"
+            )
 
 
 DIALECT: PostgreSQLDialect = PostgreSQLDialect()

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, func, or_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 
+from karr_db.dialects import driver_error
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
 __all__ = ["DIALECT", "SQLiteDialect", "next_id"]
@@ -228,13 +228,13 @@ class SQLiteDialect:
 def _fetch(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     """Plain tuples from the driver's cursor, for reads of a million rows: SQLAlchemy's
     Row objects cost 5.5 s of the 23.6 s re-derivation of 20,000 legacy runs took
-    (issue 10, item 9). Driver errors leave as SQLAlchemy's, like any statement's."""
+    (issue 10, item 9). Errors leave as :func:`~karr_db.dialects.driver_error` makes them."""
     driver = connection.connection.driver_connection
     assert driver is not None
     try:
         return list(driver.execute(sql, params).fetchall())
     except connection.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
+        raise driver_error(connection, sql, exc) from exc
 
 
 DIALECT: SQLiteDialect = SQLiteDialect()

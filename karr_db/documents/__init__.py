@@ -101,9 +101,10 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
             WHAT,
             [FieldError("<document>", f"expected a JSON object, got {type(document).__name__}")],
         )
-    # A value built like parsed JSON (text always is, unless too deep) can have
-    # only one problem, a string (NUL, lone surrogate), and it shows in the
-    # canonical text: the full walks are needed only when the text shows one.
+    # A value built like parsed JSON (as parsed text is, unless too deep or holding
+    # an integer of thousands of digits) can have only one problem, a string (NUL,
+    # lone surrogate), and it shows in the canonical text: the full walks are
+    # needed only when the text shows one, or for anything else.
     plain = type(document) is dict and plain_json(document)
     if not plain and too_deep(document):
         raise ValidationError(WHAT, [FieldError("<document>", TOO_DEEP)])

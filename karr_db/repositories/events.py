@@ -259,8 +259,9 @@ class EventsRepository:
         if until is not None:
             params["until"] = until
         stmt = _read_statement(frozenset(params))
+        result = connection.execute(stmt, params)
         with collector_paused():
-            rows = connection.execute(stmt, params).all()
+            rows = result.all()
             items = [_event(row) for row in rows[:limit]]
         last_id = items[-1].id if items else after_id
         has_more = len(rows) > limit

@@ -55,6 +55,9 @@ def test_the_collector_pause_restores_what_it_found() -> None:
     assert gc.isenabled()
     with collector_paused():
         assert not gc.isenabled()
+        with collector_paused():  # another thread's page, say
+            pass
+        assert not gc.isenabled(), "the last one out restores it, not the first"
     assert gc.isenabled()
     with pytest.raises(RuntimeError), collector_paused():
         raise RuntimeError("a failed read")

@@ -258,10 +258,12 @@ class ResultsAnalysis:
             if timestamp is not None:
                 params["c_time"] = timestamp
         stmt = shapes.history_statement(params, test_name is not None, after)
-        with _translated("reading a metric history"), collector_paused():
-            rows = self.session.connection().execute(stmt, params).all()
-            # Columns come typed from the database: no per-row validation needed.
-            items = [shapes.point(r[:5]) for r in rows[:limit]]
+        with _translated("reading a metric history"):
+            result = self.session.connection().execute(stmt, params)
+            with collector_paused():
+                rows = result.all()
+                # Columns come typed from the database: no per-row validation needed.
+                items = [shapes.point(r[:5]) for r in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]

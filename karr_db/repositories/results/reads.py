@@ -180,9 +180,11 @@ class ResultsReads:
         params["limit"] = limit + 1
         if offset:
             params["offset"] = offset
-        with _translated("listing runs"), collector_paused():
-            rows = connection.execute(stmt, params).all()
-            items = [shapes.summary(row) for row in rows[:limit]]
+        with _translated("listing runs"):
+            result = connection.execute(stmt, params)
+            with collector_paused():
+                rows = result.all()
+                items = [shapes.summary(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
