@@ -33,6 +33,7 @@ __all__ = [
     "DATABASE_URL_ENV",
     "READ_ONLY_OPTION",
     "SQLITE_BEGIN_OPTION",
+    "SQLITE_WRITE_LOCKED",
     "default_database_url",
     "make_engine",
     "normalize_url",
@@ -53,6 +54,10 @@ SQLITE_BEGIN_OPTION = "karr_sqlite_begin"
 #: use it so that they need no write lock, and a write in them is refused on
 #: both dialects alike instead of failing only under contention.
 READ_ONLY_OPTION = "karr_read_only"
+#: ``Connection.info`` key, SQLite: whether the current transaction began holding
+#: the write lock (``BEGIN IMMEDIATE``/``EXCLUSIVE``), so that taking the event
+#: log's lock needs no statement (set by every BEGIN).
+SQLITE_WRITE_LOCKED = "karr_sqlite_write_locked"
 #: How long a SQLite connection waits for a competing writer, in seconds.
 SQLITE_BUSY_TIMEOUT = 30.0
 
@@ -186,8 +191,10 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
         # Straight to the driver: through exec_driver_sql this BEGIN was a fifth of
         # an empty unit of work (execution context, result, events). Its errors
         # (SQLITE_BUSY after the busy timeout) still leave as SQLAlchemy's.
+        connection.info[SQLITE_WRITE_LOCKED] = False
         try:
             connection.connection.dbapi_connection.execute(statement)
+            connection.info[SQLITE_WRITE_LOCKED] = mode != "DEFERRED"
         except sqlite3.Error as exc:
             raise DBAPIError.instance(
                 statement,

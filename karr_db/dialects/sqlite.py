@@ -15,6 +15,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
 from karr_db.dialects import driver_error
+from karr_db.engine import SQLITE_WRITE_LOCKED
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
 __all__ = ["DIALECT", "SQLiteDialect", "next_id"]
@@ -142,7 +143,10 @@ class SQLiteDialect:
     def lock_event_log(self, connection: Connection) -> None:
         # An INSERT that inserts nothing takes the database's write lock (waiting
         # out the busy timeout), so a DEFERRED transaction that reads before it
-        # writes cannot fail to upgrade its read lock.
+        # writes cannot fail to upgrade its read lock. A transaction that began
+        # IMMEDIATE holds it already (one statement less per write).
+        if connection.info.get(SQLITE_WRITE_LOCKED):
+            return
         connection.exec_driver_sql("INSERT INTO events (event_type) SELECT NULL WHERE 0")
 
     def append_events(

@@ -194,7 +194,8 @@ def test_the_log_lock_is_taken_once_per_transaction_unless_a_savepoint_lost_it(
 ) -> None:
     """A second ``lock_log`` in the same transaction sends nothing; one taken inside a
     savepoint that was rolled back (which releases it) is taken again, and a new
-    transaction takes it again."""
+    transaction takes it again. On SQLite a unit that began IMMEDIATE holds the
+    write lock, which is the log's lock there, from its BEGIN: no statement at all."""
     database = Database(migrated_url)
     sent: list[str] = []
 
@@ -204,18 +205,23 @@ def test_the_log_lock_is_taken_once_per_transaction_unless_a_savepoint_lost_it(
 
     sa.event.listen(database.engine, "before_cursor_execute", capture)
     try:
-        with database.unit_of_work() as unit:
+        with database.unit_of_work(immediate=False) as unit:
             unit.events.lock_log()
             unit.events.lock_log()
             unit.events.append("agent.updated", source_id="a1")
             assert len(sent) == 1
-        with database.unit_of_work() as unit:
+        with database.unit_of_work(immediate=False) as unit:
             savepoint = unit.session.begin_nested()
             unit.events.lock_log()
             savepoint.rollback()
             unit.events.lock_log()
             unit.events.lock_log()
             assert len(sent) == 3
+        with database.unit_of_work(immediate=True) as unit:
+            unit.events.lock_log()
+            unit.events.append("agent.updated", source_id="a2")
+        sqlite = database.engine.dialect.name == "sqlite"
+        assert len(sent) == (3 if sqlite else 4)
     finally:
         sa.event.remove(database.engine, "before_cursor_execute", capture)
         database.close()
