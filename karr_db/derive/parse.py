@@ -8,12 +8,12 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError as PydanticValidationError
 
 from karr_db.documents import (
-    MAX_DEPTH,
     BenchmarkResult,
     ResultDocument,
     ValidatedDocument,
     load_document,
 )
+from karr_db.documents.checks import plain_json
 from karr_db.documents.identity import clean_text, run_id_of
 from karr_db.errors import KarrError
 from karr_db.limits import MAX_INDEXED_BYTES
@@ -89,8 +89,8 @@ def _quick(text: str | None) -> _Derived | None:
     Each step is the save path's, or one that accepts a subset of what it accepts:
 
     * the same parse (``json.loads``, markers decoded as :func:`_document` does);
-    * the depth bound by a walk that compares types instead of ``isinstance``
-      against ABCs (parsed JSON holds only ``dict`` and ``list`` containers);
+    * the depth bound by :func:`~karr_db.documents.checks.plain_json`, the walk
+      of exact type tests the save path takes for values built like parsed JSON;
     * the same canonical text (the fingerprint) and its string check;
     * the same Pydantic model;
     * the same flattening (:func:`_flat`), with a name too long or used twice
@@ -104,7 +104,7 @@ def _quick(text: str | None) -> _Derived | None:
         return None
     if "$" in text or "\\u0024" in text:
         document = decode_json(document)
-    if type(document) is not dict or _deep(document):
+    if type(document) is not dict or not plain_json(document):
         return None
     canonical = dumps_document(document, sort_keys=True)
     if not clean_text(canonical):
@@ -135,21 +135,6 @@ def _quick(text: str | None) -> _Derived | None:
 #: A name of at most this many characters fits the indexed bound in any encoding
 #: (UTF-8 takes at most 4 bytes a character).
 _SURELY_SHORT = MAX_INDEXED_BYTES // 4
-
-
-def _deep(value: dict[str, Any]) -> bool:
-    """Whether parsed JSON nests deeper than :data:`MAX_DEPTH` (the save path's
-    ``_too_deep``, for values whose containers are exactly ``dict`` and ``list``)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return True
-        for child in item.values() if type(item) is dict else item:
-            kind = type(child)
-            if kind is dict or kind is list:
-                stack.append((child, depth + 1))
-    return False
 
 
 def _flat(metrics: dict[str, Any], prefix: str, out: list[tuple[str, float]]) -> bool:
