@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
@@ -221,11 +222,11 @@ def derive_rows(
     # SQLite's default 2 MB page cache; a larger cache for this connection
     # keeps their index pages in memory (restored afterwards).
     dialect = for_connection(connection)
-    with dialect.large_cache(connection, SQLITE_CACHE_KIB):
-        if not exclusive:
-            return _derive_all(connection, total, progress, batch_size, count)
-        with dialect.references_checked_at_end(connection, "metrics"):
-            return _derive_all(connection, total, progress, batch_size, count)
+    references = (
+        dialect.references_checked_at_end(connection, "metrics") if exclusive else nullcontext()
+    )
+    with dialect.large_cache(connection, SQLITE_CACHE_KIB), references:
+        return _derive_all(connection, total, progress, batch_size, count)
 
 
 #: Batches whose documents are being checked while one is written.
