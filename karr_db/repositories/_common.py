@@ -157,8 +157,9 @@ def collector_paused() -> Iterator[None]:
     young-generation collections and, often, one full collection of the whole
     process heap. Measured reading 20,000 events in pages of 1,000 on SQLite,
     alternating: 285 ms with the collector running, 181 ms paused (issue 15).
-    Callers pause only the in-memory work (``Result.all()`` and the DTOs, never a
-    statement's execution, which may wait on locks), so the pause is bounded by
+    :func:`page_rows` pauses only the in-memory work (reading an executed result
+    and building the DTOs, never a statement's execution, which may wait on
+    locks), so the pause is bounded by
     the page limit; nothing built forms a reference cycle, and collection is
     only delayed. The collector is process-wide: threads share one pause (the
     last to leave restores it), and it is turned back on only if it was on when
@@ -181,6 +182,17 @@ def collector_paused() -> Iterator[None]:
                 if _pauses == 0 and _paused_here:
                     _paused_here = False
                     gc.enable()
+
+
+def page_rows(
+    result: Iterable[Sequence[Any]], limit: int, build: Callable[[Sequence[Any]], D]
+) -> tuple[list[Any], list[D]]:
+    """The rows of an executed page statement (``limit`` plus one, to tell whether
+    more follow) and the first ``limit`` built into DTOs, with the collector paused
+    for this in-memory work only (:func:`collector_paused`)."""
+    with collector_paused():
+        rows = list(result)
+        return rows, [build(row) for row in rows[:limit]]
 
 
 @cache

@@ -57,10 +57,10 @@ from karr_db.repositories._common import (
     RowShape,
     build,
     check_limit,
-    collector_paused,
     decode_cursor,
     encode_cursor,
     found,
+    page_rows,
     row_builder,
 )
 from karr_db.repositories._validate import checked, fields, int32
@@ -259,10 +259,7 @@ class EventsRepository:
         if until is not None:
             params["until"] = until
         stmt = _read_statement(frozenset(params))
-        result = connection.execute(stmt, params)
-        with collector_paused():
-            rows = result.all()
-            items = [_event(row) for row in rows[:limit]]
+        rows, items = page_rows(connection.execute(stmt, params), limit, _event)
         last_id = items[-1].id if items else after_id
         has_more = len(rows) > limit
         return build(

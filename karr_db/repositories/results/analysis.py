@@ -16,7 +16,7 @@ from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories._common import Page, build, collector_paused
+from karr_db.repositories._common import Page, build, page_rows
 from karr_db.repositories.leaderboard_aggregate.statements import NEGLIGIBLE
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import (
@@ -260,10 +260,8 @@ class ResultsAnalysis:
         stmt = shapes.history_statement(params, test_name is not None, after)
         with _translated("reading a metric history"):
             result = self.session.connection().execute(stmt, params)
-            with collector_paused():
-                rows = result.all()
-                # Columns come typed from the database: no per-row validation needed.
-                items = [shapes.point(r[:5]) for r in rows[:limit]]
+            # Columns come typed from the database: no per-row validation needed.
+            rows, items = page_rows(result, limit, lambda row: shapes.point(row[:5]))
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]

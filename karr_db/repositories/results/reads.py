@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from karr_db.dialects import for_connection
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Run
-from karr_db.repositories._common import Page, build, check_limit, collector_paused, found
+from karr_db.repositories._common import Page, build, check_limit, found, page_rows
 from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import RunDetail, RunSummary
@@ -181,10 +181,7 @@ class ResultsReads:
         if offset:
             params["offset"] = offset
         with _translated("listing runs"):
-            result = connection.execute(stmt, params)
-            with collector_paused():
-                rows = result.all()
-                items = [shapes.summary(row) for row in rows[:limit]]
+            rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
