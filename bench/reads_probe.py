@@ -24,15 +24,14 @@ import sqlite3
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
-from karr_db.db import transaction
 from karr_db.engine import make_engine
-from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import UnitOfWork, transaction
 
 METRICS = ("ttft_ms.p95", "ttft_ms.p50", "tpot_ms.p95", "itl_ms.avg")
 
@@ -142,45 +141,43 @@ class Project:
         self.engine = make_engine(url)
         self.readonly = readonly
 
-    def _uow(self) -> Any:
+    def _uow(self) -> AbstractContextManager[UnitOfWork]:
         return transaction(self.engine, readonly=self.readonly)
 
     def latest(self, pair: tuple[str, str]) -> list[Any]:
-        with self._uow() as s:
-            return ResultsRepository(s).list_runs({"model": pair[0], "engine": pair[1]}).items
+        with self._uow() as uow:
+            return uow.results.list_runs({"model": pair[0], "engine": pair[1]}).items
 
     def aggregate(self, metric: str) -> list[Any]:
-        with self._uow() as s:
-            return ResultsRepository(s).leaderboard(
-                metric, group_by=("model", "engine"), median=False
-            )
+        with self._uow() as uow:
+            return uow.results.leaderboard(metric, group_by=("model", "engine"), median=False)
 
     def history(self, pair: tuple[str, str]) -> list[Any]:
-        with self._uow() as s:
-            repo = ResultsRepository(s)
+        with self._uow() as uow:
+            repo = uow.results
             return repo.metric_history(METRICS[0], model=pair[0], engine=pair[1]).items
 
     def detail(self, run_id: str) -> Any:
-        with self._uow() as s:
-            return ResultsRepository(s).get(run_id)
+        with self._uow() as uow:
+            return uow.results.get(run_id)
 
     def count(self, passed: bool) -> int:
-        with self._uow() as s:
-            return ResultsRepository(s).count({"passed": passed})
+        with self._uow() as uow:
+            return uow.results.count({"passed": passed})
 
     def tail(self, after: int) -> int:
         read = 0
         while True:
-            with self._uow() as s:
-                page = EventsRepository(s).read_after(after, limit=1000)
+            with self._uow() as uow:
+                page = uow.events.read_after(after, limit=1000)
             read += len(page.items)
             after = page.last_id
             if not page.has_more:
                 return read
 
     def empty(self, _: Any) -> None:
-        with self._uow() as s:
-            s.connection().exec_driver_sql("SELECT 1").all()
+        with self._uow() as uow:
+            uow.session.connection().exec_driver_sql("SELECT 1").all()
 
 
 def interleaved(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from karr_db.repositories.base import Page
+    from karr_db.repositories import Page
 
 
 class _ScrubbedStream(io.TextIOBase):

@@ -26,7 +26,7 @@ from karr_db.cli._options import (
     run_filters,
 )
 from karr_db.cli._output import fmt, paged, print_json, say, show, state, table
-from karr_db.repositories.results import MAX_LIMIT
+from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.results.dto import MetricPoint
 
 #: The chart's height in lines (without title and axis labels) at most.
@@ -100,7 +100,7 @@ def history_command(
                     metric, model=model, engine=engine, test_name=test, filters=filters, **page
                 ),
                 limit,
-                page_size=MAX_LIMIT,
+                page_size=PAGE_LIMIT,
             )
         )
         if not points:

@@ -36,8 +36,8 @@ from karr_db.cli._output import (
     stream_json_object,
     table,
 )
-from karr_db.repositories.base import Page
-from karr_db.repositories.results import MAX_LIMIT
+from karr_db.limits import PAGE_LIMIT
+from karr_db.repositories import Page
 from karr_db.repositories.results.dto import GroupCounts, RunSummary
 
 
@@ -75,7 +75,7 @@ def list_command(
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list took ~4 kB a run.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
-        runs = paged(pages, limit, page_size=MAX_LIMIT)
+        runs = paged(pages, limit, page_size=PAGE_LIMIT)
         total = uow.results.count(filters)
         if as_json:
             stream_json_object(
@@ -83,7 +83,7 @@ def list_command(
             )
             return
         shown = 0
-        chunks = _chunks(runs, MAX_LIMIT)
+        chunks = _chunks(runs, PAGE_LIMIT)
         for chunk in chunks if total else iter([[]]):
             short = uow.results.short_ids([run.id for run in chunk])
             cells = {

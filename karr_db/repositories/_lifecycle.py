@@ -16,7 +16,6 @@ from karr_db.models import QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
 from karr_db.repositories._common import (
     DTO,
-    PAGE_LIMIT,
     Page,
     RowShape,
     check_limit,
@@ -28,9 +27,6 @@ from karr_db.repositories.events import EventsRepository
 
 Row = TypeVar("Row", WebCampaign, QuickTest)
 Out = TypeVar("Out", bound=DTO)
-
-#: The most rows one page returns: the one public limit (an alias kept for one release).
-MAX_PAGE_SIZE = PAGE_LIMIT
 
 
 @dataclass(frozen=True)

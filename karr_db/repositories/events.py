@@ -52,7 +52,6 @@ from karr_db.models import Event
 from karr_db.models.types import dumps_json, loads_json, utcnow
 from karr_db.repositories._common import (
     DTO,
-    PAGE_LIMIT,
     Page,
     RowShape,
     build,
@@ -79,9 +78,6 @@ __all__ = [
 EVENTS_CHANNEL = "karr_events"
 #: How often :func:`wait_for_events` polls SQLite, in seconds.
 SQLITE_POLL_INTERVAL = 0.2
-
-#: The most events one read returns: the one public limit (an alias kept for one release).
-MAX_PAGE_SIZE = PAGE_LIMIT
 
 
 class EventType(StrEnum):

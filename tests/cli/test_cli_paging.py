@@ -8,9 +8,8 @@ import json
 import pytest
 
 from karr_db.cli import results as results_cli
-from karr_db.db import transaction
 from karr_db.engine import make_engine
-from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import transaction
 from tests.support.cli import cli
 
 RUNS = 7
@@ -19,15 +18,15 @@ RUNS = 7
 @pytest.fixture
 def stored(migrated_url: str) -> list[str]:
     engine = make_engine(migrated_url)
-    with transaction(engine) as session:
-        ResultsRepository(session).save_many(
+    with transaction(engine) as uow:
+        uow.results.save_many(
             [
                 {"model": f"m{n}", "engine": "e", "timestamp": f"2026-01-0{n + 1}T00:00:00"}
                 for n in range(RUNS)
             ]
         )
-    with transaction(engine) as session:
-        ids = [r.id for r in ResultsRepository(session).list_runs(limit=RUNS).items]
+    with transaction(engine) as uow:
+        ids = [r.id for r in uow.results.list_runs(limit=RUNS).items]
     engine.dispose()
     return ids
 
@@ -35,7 +34,7 @@ def stored(migrated_url: str) -> list[str]:
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of 3, so that a few runs take several pages."""
-    monkeypatch.setattr(results_cli, "MAX_LIMIT", 3)
+    monkeypatch.setattr(results_cli, "PAGE_LIMIT", 3)
 
 
 def test_list_json_streams_the_same_object_across_pages(

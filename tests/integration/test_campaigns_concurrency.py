@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from karr_db.db import transaction
-from karr_db.repositories.campaigns import CampaignsRepository
-from karr_db.repositories.events import EventsRepository
+from karr_db.uow import transaction
 from tests.support.workers import PROCESSES, engine_for, record_runs, run_workers, start_campaigns
 
 TOTAL_RUNS = 240
@@ -17,8 +15,8 @@ RACED_CAMPAIGNS = 20
 
 def test_concurrent_increments_are_exact_and_never_pass_the_total(migrated_url: str) -> None:
     with engine_for(migrated_url) as engine:
-        with transaction(engine, immediate=True) as session:
-            campaigns = CampaignsRepository(session)
+        with transaction(engine, immediate=True) as uow:
+            campaigns = uow.campaigns
             campaign_id = campaigns.create("nightly", total_runs=TOTAL_RUNS).id
             campaigns.start(campaign_id)
 
@@ -32,11 +30,9 @@ def test_concurrent_increments_are_exact_and_never_pass_the_total(migrated_url: 
 
         accepted = {key: sum(r[key] for r in results) for key in (*OUTCOMES, "refused")}
         assert accepted["refused"] == PROCESSES * PER_WORKER - TOTAL_RUNS
-        with transaction(engine) as session:
-            campaign = CampaignsRepository(session).get(campaign_id)
-            progress = EventsRepository(session).read_after(
-                0, event_types=["campaign.progressed"], limit=1000
-            )
+        with transaction(engine) as uow:
+            campaign = uow.campaigns.get(campaign_id)
+            progress = uow.events.read_after(0, event_types=["campaign.progressed"], limit=1000)
         assert (campaign.succeeded, campaign.failed, campaign.skipped) == (
             accepted["succeeded"],
             accepted["failed"],
@@ -51,8 +47,8 @@ def test_concurrent_increments_are_exact_and_never_pass_the_total(migrated_url: 
 
 def test_racing_starts_have_exactly_one_winner_per_campaign(migrated_url: str) -> None:
     with engine_for(migrated_url) as engine:
-        with transaction(engine, immediate=True) as session:
-            campaigns = CampaignsRepository(session)
+        with transaction(engine, immediate=True) as uow:
+            campaigns = uow.campaigns
             ids = [campaigns.create(f"c{i}").id for i in range(RACED_CAMPAIGNS)]
 
         context = multiprocessing.get_context("spawn")
@@ -61,9 +57,7 @@ def test_racing_starts_have_exactly_one_winner_per_campaign(migrated_url: str) -
 
         winners = [campaign_id for result in results for campaign_id in result]
         assert sorted(winners) == sorted(ids)
-        with transaction(engine) as session:
-            assert CampaignsRepository(session).count(status="running") == RACED_CAMPAIGNS
-            started = EventsRepository(session).read_after(
-                0, event_types=["campaign.started"], limit=1000
-            )
+        with transaction(engine) as uow:
+            assert uow.campaigns.count(status="running") == RACED_CAMPAIGNS
+            started = uow.events.read_after(0, event_types=["campaign.started"], limit=1000)
         assert sorted(e.source_id or "" for e in started.items) == sorted(ids)

@@ -25,7 +25,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from karr_db.db import transaction
 from karr_db.errors import (
     AlreadyExistsError,
     CounterLimitError,
@@ -43,6 +42,7 @@ from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository, RunFilter
+from karr_db.uow import transaction
 from tests.support.strategies import documents, json_values
 
 REPOSITORIES = (
@@ -91,11 +91,11 @@ def _document(**changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def world(engine: Engine) -> dict[str, str]:
     """One row of each kind, so that keys sometimes hit something."""
-    with transaction(engine) as session:
-        run = ResultsRepository(session).save(_document(results=[{"test_name": "t"}])).run.id
-        agent = AgentsRepository(session).register("agent-0", tags=["gpu"])
-        campaign = CampaignsRepository(session).create("c", agent_id=agent.agent.id, total_runs=2)
-        test = QuickTestsRepository(session).dispatch(
+    with transaction(engine) as uow:
+        run = uow.results.save(_document(results=[{"test_name": "t"}])).run.id
+        agent = uow.agents.register("agent-0", tags=["gpu"])
+        campaign = uow.campaigns.create("c", agent_id=agent.agent.id, total_runs=2)
+        test = uow.quick_tests.dispatch(
             agent.agent.id, model_path="m", engine_name="e", benchmark_name="b"
         )
     return {
@@ -111,8 +111,8 @@ def _outcome(engine: Engine, call: Callable[[Any], Any]) -> str:
     """Run ``call(session)`` in a transaction: 'ok' or the layer error's name; anything
     else propagates and fails the test."""
     try:
-        with transaction(engine) as session:
-            result = call(session)
+        with transaction(engine) as uow:
+            result = call(uow.session)
             if inspect.isgenerator(result):
                 list(result)
     except LAYER_ERRORS as exc:
@@ -217,8 +217,8 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
 @pytest.mark.parametrize("repro", sorted(REPROS))
 def test_each_repro_gets_a_layer_error(engine: Engine, world: dict[str, str], repro: str) -> None:
     call, expected = REPROS[repro]
-    with pytest.raises(expected) as refused, transaction(engine) as session:
-        call(session, world)
+    with pytest.raises(expected) as refused, transaction(engine) as uow:
+        call(uow.session, world)
     if isinstance(refused.value, ValidationError):
         assert refused.value.fields
 
@@ -226,12 +226,12 @@ def test_each_repro_gets_a_layer_error(engine: Engine, world: dict[str, str], re
 def test_huge_stale_thresholds_answer_instead_of_overflowing(
     engine: Engine, world: dict[str, str]
 ) -> None:
-    with transaction(engine) as session:
-        agents = AgentsRepository(session)
+    with transaction(engine) as uow:
+        agents = uow.agents
         assert agents.list(stale_after=timedelta.max) == []  # nothing is that old
         assert len(agents.list(stale_after=timedelta.min)) == 1  # everything is "older"
         assert agents.mark_stale_offline(timedelta.max) == []
-        tests = QuickTestsRepository(session)
+        tests = uow.quick_tests
         assert tests.find_stale(timedelta.max) == []
         assert tests.find_stale(timedelta(0), now=datetime.min.replace(tzinfo=UTC)) == []
 
@@ -256,8 +256,11 @@ def test_indexed_text_has_one_bound_on_both_dialects(engine: Engine, field: str)
     at_bound = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(MAX_INDEXED_BYTES // 3))
     assert len(at_bound.encode()) <= MAX_INDEXED_BYTES
     assert _outcome(engine, save(at_bound)) == "ok"
-    with pytest.raises(ValidationError, match="indexed field") as refused, transaction(engine) as s:
-        save(INCOMPRESSIBLE)(s)
+    with (
+        pytest.raises(ValidationError, match="indexed field") as refused,
+        transaction(engine) as uow,
+    ):
+        save(INCOMPRESSIBLE)(uow.session)
     assert refused.value.fields
 
 
@@ -280,8 +283,8 @@ def test_an_empty_timestamp_is_called_empty(timestamp: str) -> None:
 
 def test_metric_history_pages_like_every_other_list(engine: Engine) -> None:
     metrics = {f"m{i}": float(i) for i in range(3)}
-    with transaction(engine) as session:
-        results = ResultsRepository(session)
+    with transaction(engine) as uow:
+        results = uow.results
         for n in range(5):
             results.save(
                 _document(
@@ -298,8 +301,8 @@ def test_metric_history_pages_like_every_other_list(engine: Engine) -> None:
                 extra="no time ordering surprise",
             )
         )
-    with transaction(engine) as session:
-        results = ResultsRepository(session)
+    with transaction(engine) as uow:
+        results = uow.results
         whole = results.metric_history("m1", limit=1000)
         assert whole.next_cursor is None
         assert len(whole.items) == 11
@@ -422,7 +425,7 @@ STRATEGIES: dict[str, S] = {
         "documents": st.one_of(st.lists(hostile_documents, max_size=2), wrong_types)
     },
     "ResultsRepository.delete": {"run_id": _world_key("run"), "detach": hostile_bool},
-    "ResultsRepository.get_summary": {"run_id": _world_key("run"), "missing_ok": hostile_bool},
+    "ResultsRepository.get_summary": {"run_id": _world_key("run")},
     "ResultsRepository.get": {"run_id": _world_key("run")},
     "ResultsRepository.find": {"run_id": _world_key("run")},
     "ResultsRepository.find_summary": {"run_id": _world_key("run")},

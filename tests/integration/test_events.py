@@ -11,11 +11,11 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import InvalidQueryError, NotFoundError, StorageError
 from karr_db.models.types import utcnow
 from karr_db.repositories.events import EventsRepository, EventType, wait_for_events
+from karr_db.uow import transaction
 
 
 def test_append_then_read_in_id_order_with_parsed_data(session: Session) -> None:
@@ -130,26 +130,26 @@ def test_postgresql_refuses_truncate(migrated_postgres_url: str) -> None:
     # PostgreSQL alone: SQLite has no TRUNCATE.
     engine = make_engine(migrated_postgres_url)
     try:
-        with transaction(engine) as session:
-            event_id = EventsRepository(session).append("agent.registered")
-        with pytest.raises(StorageError, match="append-only"), transaction(engine) as session:
-            session.execute(text("TRUNCATE events"))
-        with transaction(engine) as session:
-            assert EventsRepository(session).get(event_id).id == event_id
+        with transaction(engine) as uow:
+            event_id = uow.events.append("agent.registered")
+        with pytest.raises(StorageError, match="append-only"), transaction(engine) as uow:
+            uow.session.execute(text("TRUNCATE events"))
+        with transaction(engine) as uow:
+            assert uow.events.get(event_id).id == event_id
     finally:
         engine.dispose()
 
 
 def test_wait_for_events_wakes_on_a_committed_append(engine: Engine) -> None:
-    with transaction(engine) as session:
-        first = EventsRepository(session).append("test.tick")
+    with transaction(engine) as uow:
+        first = uow.events.append("test.tick")
     assert wait_for_events(engine, 0, timeout=5)  # already there: no waiting
     assert not wait_for_events(engine, first, timeout=0.3)
 
     def append_later() -> None:
         time.sleep(0.3)
-        with transaction(engine) as session:
-            EventsRepository(session).append("test.tick")
+        with transaction(engine) as uow:
+            uow.events.append("test.tick")
 
     appender = threading.Thread(target=append_later)
     appender.start()
@@ -157,5 +157,5 @@ def test_wait_for_events_wakes_on_a_committed_append(engine: Engine) -> None:
         assert wait_for_events(engine, first, timeout=60)
     finally:
         appender.join()
-    with transaction(engine) as session:
-        assert len(EventsRepository(session).read_after(first).items) == 1
+    with transaction(engine) as uow:
+        assert len(uow.events.read_after(first).items) == 1

@@ -6,8 +6,8 @@ from __future__ import annotations
 import multiprocessing
 import time
 
-from karr_db.db import transaction
-from karr_db.repositories.events import EventDTO, EventsRepository
+from karr_db.repositories.events import EventDTO
+from karr_db.uow import transaction
 from tests.support.workers import PROCESSES, TIMEOUT, append_events, engine_for
 
 PER_WORKER = 150
@@ -28,8 +28,8 @@ def test_tailing_reader_sees_every_event_once_in_order(migrated_url: str) -> Non
         finished = False
         while True:
             assert time.monotonic() < deadline, "appenders did not finish in time"
-            with transaction(engine) as session:
-                page = EventsRepository(session).read_after(last, limit=50)
+            with transaction(engine) as uow:
+                page = uow.events.read_after(last, limit=50)
             for event in page.items:
                 assert event.id > last, "ids went backwards or repeated"
                 last = event.id
@@ -41,9 +41,9 @@ def test_tailing_reader_sees_every_event_once_in_order(migrated_url: str) -> Non
             finished = result.ready()
         assert result.get(timeout=TIMEOUT) == [PER_WORKER] * PROCESSES
 
-        with transaction(engine) as session:
+        with transaction(engine) as uow:
             everything: list[EventDTO] = []
-            page = EventsRepository(session).read_after(0, limit=1000)
+            page = uow.events.read_after(0, limit=1000)
             everything += page.items
             assert not page.has_more
 

@@ -10,18 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from karr_db import migrations
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import StorageError
-from karr_db.repositories.events import EventsRepository
+from karr_db.uow import transaction
 
 
 @pytest.fixture
 def logged(migrated_url: str) -> Iterator[Engine]:
     """A database at head whose log holds two events."""
     engine = make_engine(migrated_url)
-    with transaction(engine) as session:
-        EventsRepository(session).append_many([("test.a", "s", {"n": 1}), ("test.b", "s", None)])
+    with transaction(engine) as uow:
+        uow.events.append_many([("test.a", "s", {"n": 1}), ("test.b", "s", None)])
     yield engine
     engine.dispose()
 
@@ -58,8 +57,8 @@ REWRITES = {
 )
 def test_an_existing_event_cannot_be_rewritten(logged: Engine, backend: str, index: int) -> None:
     before = _events(logged)
-    with pytest.raises(StorageError, match="append-only"), transaction(logged) as session:
-        session.execute(sa.text(REWRITES[backend][index]))
+    with pytest.raises(StorageError, match="append-only"), transaction(logged) as uow:
+        uow.session.execute(sa.text(REWRITES[backend][index]))
     assert _events(logged) == before
 
 
@@ -69,12 +68,12 @@ def test_an_event_below_the_newest_cannot_be_slipped_in_on_sqlite(
 ) -> None:
     """A reader past id 2 would never see an id 1 that appears later (SQLite has no roles:
     the owner is everyone, so the database itself refuses it)."""
-    with transaction(logged) as session:
-        session.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'events'"))
-    with pytest.raises(StorageError, match="append-only"), transaction(logged) as session:
-        session.execute(sa.text("INSERT INTO events (id, event_type) VALUES (0, 'forged')"))
-    with transaction(logged) as session:  # the repository still appends after the newest
-        assert EventsRepository(session).append("test.c") == 3
+    with transaction(logged) as uow:
+        uow.session.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = 'events'"))
+    with pytest.raises(StorageError, match="append-only"), transaction(logged) as uow:
+        uow.session.execute(sa.text("INSERT INTO events (id, event_type) VALUES (0, 'forged')"))
+    with transaction(logged) as uow:  # the repository still appends after the newest
+        assert uow.events.append("test.c") == 3
 
 
 def _messages(engine: Engine) -> list[str]:

@@ -6,10 +6,7 @@ import multiprocessing
 
 from sqlalchemy import Engine
 
-from karr_db.db import transaction
-from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.campaigns import CampaignsRepository
-from karr_db.repositories.events import EventsRepository
+from karr_db.uow import transaction
 from tests.support.workers import (
     PROCESSES,
     engine_for,
@@ -23,8 +20,8 @@ NAMES = [f"agent-{i}" for i in range(20)]
 
 
 def _registered_events(engine: Engine) -> list[dict[str, object]]:
-    with transaction(engine) as session:
-        page = EventsRepository(session).read_after(0, event_types=["agent.registered"], limit=1000)
+    with transaction(engine) as uow:
+        page = uow.events.read_after(0, event_types=["agent.registered"], limit=1000)
     return [e.data for e in page.items]
 
 
@@ -36,8 +33,8 @@ def test_racing_registrations_of_a_name_create_one_agent(migrated_url: str) -> N
     winners = sorted(name for accepted in results for name in accepted)
     assert winners == sorted(NAMES)  # each name accepted exactly once
     with engine_for(migrated_url) as engine:
-        with transaction(engine) as session:
-            agents = AgentsRepository(session)
+        with transaction(engine) as uow:
+            agents = uow.agents
             listed = agents.list()
             assert sorted(a.name or "" for a in listed) == sorted(NAMES)
             for accepted in results:
@@ -53,8 +50,8 @@ def test_racing_upserts_of_a_name_leave_one_agent_and_the_last_token(migrated_ur
 
     assert all(sorted(accepted) == sorted(NAMES) for accepted in results)  # nobody refused
     with engine_for(migrated_url) as engine:
-        with transaction(engine) as session:
-            agents = AgentsRepository(session)
+        with transaction(engine) as uow:
+            agents = uow.agents
             assert sorted(a.name or "" for a in agents.list()) == sorted(NAMES)
             for name in NAMES:
                 agent = agents.get_by_name(name)
@@ -71,8 +68,8 @@ def test_racing_upserts_of_a_name_leave_one_agent_and_the_last_token(migrated_ur
 
 def test_racing_launches_have_exactly_one_winner_per_campaign(migrated_url: str) -> None:
     with engine_for(migrated_url) as engine:
-        with transaction(engine, immediate=True) as session:
-            campaigns = CampaignsRepository(session)
+        with transaction(engine, immediate=True) as uow:
+            campaigns = uow.campaigns
             ids = [campaigns.create(f"c{i}").id for i in range(20)]
 
         context = multiprocessing.get_context("spawn")
@@ -81,11 +78,9 @@ def test_racing_launches_have_exactly_one_winner_per_campaign(migrated_url: str)
 
         winners = [campaign_id for result in results for campaign_id in result]
         assert sorted(winners) == sorted(ids)
-        with transaction(engine) as session:
-            assert CampaignsRepository(session).count(status="queued") == len(ids)
-            launched = EventsRepository(session).read_after(
-                0, event_types=["campaign.launched"], limit=1000
-            )
+        with transaction(engine) as uow:
+            assert uow.campaigns.count(status="queued") == len(ids)
+            launched = uow.events.read_after(0, event_types=["campaign.launched"], limit=1000)
         assert sorted(e.source_id or "" for e in launched.items) == sorted(ids)
 
 
@@ -93,8 +88,8 @@ def test_a_campaign_started_while_being_deleted_is_either_running_or_gone(
     migrated_url: str,
 ) -> None:
     with engine_for(migrated_url) as engine:
-        with transaction(engine, immediate=True) as session:
-            campaigns = CampaignsRepository(session)
+        with transaction(engine, immediate=True) as uow:
+            campaigns = uow.campaigns
             ids = [campaigns.create(f"c{i}").id for i in range(20)]
 
         context = multiprocessing.get_context("spawn")
@@ -107,11 +102,11 @@ def test_a_campaign_started_while_being_deleted_is_either_running_or_gone(
 
         assert set(started).isdisjoint(deleted)
         assert set(started) | set(deleted) == set(ids)
-        with transaction(engine) as session:
-            campaigns = CampaignsRepository(session)
+        with transaction(engine) as uow:
+            campaigns = uow.campaigns
             assert campaigns.count(status="running") == len(started)
             assert campaigns.count() == len(started)
-            events = EventsRepository(session).read_after(0, limit=1000).items
+            events = uow.events.read_after(0, limit=1000).items
         for campaign_id in deleted:
             history = [e.event_type for e in events if e.source_id == campaign_id]
             assert history == ["campaign.created", "campaign.deleted"]

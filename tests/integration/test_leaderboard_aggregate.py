@@ -20,7 +20,6 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import InvalidQueryError
 from karr_db.migrations.scripts import contract_of, script_directory
@@ -28,7 +27,7 @@ from karr_db.models import Benchmark, LeaderboardAggregate, Metric
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories.results import ResultsRepository
 from karr_db.repositories.results.dto import AggregateRow
-from karr_db.retry import run_transaction
+from karr_db.uow import UnitOfWork, run_transaction, transaction
 from tests.support.legacy import build_legacy
 
 METRIC = "tps"
@@ -288,15 +287,15 @@ def _writer(engine: Engine, worker: int, rounds: int, errors: list[BaseException
             }
             doc = document(spec, worker * 1000 + i)
 
-            def save(session: Session, doc: dict[str, Any] = doc) -> str:
-                return ResultsRepository(session).save(doc).run.id
+            def save(uow: UnitOfWork, doc: dict[str, Any] = doc) -> str:
+                return uow.results.save(doc).run.id
 
             mine.append(run_transaction(engine, save, immediate=True))
             if i % 3 == 2:
                 victim = mine.pop(0)
 
-                def remove(session: Session, victim: str = victim) -> None:
-                    ResultsRepository(session).delete(victim)
+                def remove(uow: UnitOfWork, victim: str = victim) -> None:
+                    uow.results.delete(victim)
 
                 run_transaction(engine, remove, immediate=True)
     except BaseException as exc:  # reported by the test thread
@@ -314,21 +313,21 @@ def test_concurrent_writers_leave_the_aggregate_equal_to_the_rows(migrated_url: 
     for thread in threads:
         thread.join()
     assert errors == []
-    with transaction(engine) as session:
-        check_against_rows(ResultsRepository(session))
-        same_table(session)
-        assert ResultsRepository(session).count() == 4 * 6
+    with transaction(engine) as uow:
+        check_against_rows(uow.results)
+        same_table(uow.session)
+        assert uow.results.count() == 4 * 6
     engine.dispose()
 
 
 def test_the_upgrade_builds_the_aggregate_from_rows_already_stored(migrated_url: str) -> None:
     engine = make_engine(migrated_url)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}
-    with transaction(engine) as session:
-        repo = ResultsRepository(session)
+    with transaction(engine) as uow:
+        repo = uow.results
         for i in range(4):
             repo.save(document({**spec, "tests": [("throughput", [float(i), math.nan])]}, i))
-        expected = aggregate_table(session)
+        expected = aggregate_table(uow.session)
     # Back to the revision before the table: the rows stay, the aggregate goes.
     (creating,) = [
         rev
@@ -341,9 +340,9 @@ def test_the_upgrade_builds_the_aggregate_from_rows_already_stored(migrated_url:
             sa.text("UPDATE alembic_version SET version_num = :v"), {"v": creating.down_revision}
         )
     migrations.upgrade(migrated_url)
-    with transaction(engine) as session:
-        assert aggregate_table(session) == expected
-        check_against_rows(ResultsRepository(session))
+    with transaction(engine) as uow:
+        assert aggregate_table(uow.session) == expected
+        check_against_rows(uow.results)
     assert migrations.check(migrated_url) == []
     engine.dispose()
 
@@ -355,17 +354,17 @@ def test_an_adopted_database_starts_with_a_complete_aggregate(
     build_legacy(empty_url, version, samples_dir)
     migrations.upgrade(empty_url)
     engine = make_engine(empty_url)
-    with transaction(engine) as session:
-        names = session.execute(select(Metric.metric_name).distinct()).scalars().all()
+    with transaction(engine) as uow:
+        names = uow.session.execute(select(Metric.metric_name).distinct()).scalars().all()
         assert names  # the samples have metrics
-        repo = ResultsRepository(session)
+        repo = uow.results
         for name in sorted(n for n in names if n is not None)[:5]:
             for group_by in GROUPINGS[:3]:
                 same_board(
                     repo.leaderboard(name, group_by=group_by, median=False),
                     repo.leaderboard(name, group_by=group_by),
                 )
-        same_table(session)
+        same_table(uow.session)
     engine.dispose()
 
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 
-from karr_db.db import transaction
-from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.quick_tests import QuickTestsRepository
+from karr_db.uow import transaction
 from tests.support.workers import PROCESSES, claim_all, engine_for, run_workers
 
 TESTS = 90
@@ -15,10 +12,10 @@ TESTS = 90
 
 def test_each_queued_test_is_claimed_exactly_once(migrated_url: str) -> None:
     with engine_for(migrated_url) as engine:
-        with transaction(engine, immediate=True) as session:
-            agent_id = AgentsRepository(session).register("gpu-box-1").agent.id
-            other = AgentsRepository(session).register("other").agent.id
-            tests = QuickTestsRepository(session)
+        with transaction(engine, immediate=True) as uow:
+            agent_id = uow.agents.register("gpu-box-1").agent.id
+            other = uow.agents.register("other").agent.id
+            tests = uow.quick_tests
             queued = {
                 tests.dispatch(
                     agent_id, model_path="m", engine_name="vllm", benchmark_name=f"b{i}"
@@ -35,11 +32,9 @@ def test_each_queued_test_is_claimed_exactly_once(migrated_url: str) -> None:
         assert len(claimed) == len(set(claimed)), "a test was claimed twice"
         assert set(claimed) == queued
 
-        with transaction(engine) as session:
-            tests = QuickTestsRepository(session)
+        with transaction(engine) as uow:
+            tests = uow.quick_tests
             assert tests.count(agent_id=agent_id, status="claimed") == TESTS
             assert tests.count(agent_id=other, status="queued") == 1
-            claims = EventsRepository(session).read_after(
-                0, event_types=["quick_test.claimed"], limit=1000
-            )
+            claims = uow.events.read_after(0, event_types=["quick_test.claimed"], limit=1000)
             assert sorted(e.source_id or "" for e in claims.items) == sorted(claimed)

@@ -170,26 +170,14 @@ def test_read_after_is_a_page_too(session: Session) -> None:
     assert rest.next_cursor is None
 
 
-def test_get_summary_missing_ok_still_works_deprecated(session: Session) -> None:
+def test_get_summary_and_find_summary_agree(session: Session) -> None:
     results = ResultsRepository(session)
     run_id = _results(session)[0]
     assert results.find_summary("no-such-run") is None
-    with pytest.warns(DeprecationWarning, match="find_summary"):
-        assert results.get_summary("no-such-run", missing_ok=True) is None
     assert results.get_summary(run_id) == results.find_summary(run_id)
     with pytest.raises(NotFoundError, match="no-such-run"):
         results.get_summary("no-such-run")
     assert results.list(limit=2) == results.list_runs(limit=2)
-
-
-def test_old_limit_names_are_the_public_limit() -> None:
-    from karr_db.repositories import _lifecycle, events, results
-    from karr_db.repositories.base import DTO
-    from karr_db.repositories.base import Page as BasePage
-
-    assert events.MAX_PAGE_SIZE == _lifecycle.MAX_PAGE_SIZE == results.MAX_LIMIT == PAGE_LIMIT
-    assert BasePage is Page
-    assert issubclass(Page, DTO)
 
 
 # --- the conventions, checked in the source ----------------------------------------

@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from karr_db.db import transaction
 from karr_db.documents import run_id_for
 from karr_db.importing import collect_files, export_run, export_runs, import_files, import_paths
 from karr_db.models import Benchmark, Metric, Run
-from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import transaction
 from tests.support.equality import same
 
 
@@ -39,11 +38,11 @@ def build_tree(samples_dir: Path, root: Path) -> dict[str, Path]:
 
 
 def runs_and_rows(engine: Engine) -> tuple[int, int, int]:
-    with transaction(engine) as session:
+    with transaction(engine) as uow:
         return (
-            session.execute(select(func.count()).select_from(Run)).scalar_one(),
-            session.execute(select(func.count()).select_from(Benchmark)).scalar_one(),
-            session.execute(select(func.count()).select_from(Metric)).scalar_one(),
+            uow.session.execute(select(func.count()).select_from(Run)).scalar_one(),
+            uow.session.execute(select(func.count()).select_from(Benchmark)).scalar_one(),
+            uow.session.execute(select(func.count()).select_from(Metric)).scalar_one(),
         )
 
 
@@ -97,11 +96,11 @@ def test_export_writes_documents_that_import_back_as_the_same_runs(
             "results": [{"test_name": "t", "metrics": {"x": math.nan, "y": -math.inf}}],
         }
     )
-    with transaction(engine) as session:
-        ids = [ResultsRepository(session).save(d).run.id for d in documents]
+    with transaction(engine) as uow:
+        ids = [uow.results.save(d).run.id for d in documents]
 
-    with transaction(engine) as session:
-        written = export_runs(session, tmp_path / "all", batch_size=2)
+    with transaction(engine) as uow:
+        written = export_runs(uow.session, tmp_path / "all", batch_size=2)
     assert written == len(documents)
     for run_id, document in zip(ids, documents, strict=True):
         exported = json.loads((tmp_path / "all" / run_id / "metrics.json").read_text())
@@ -114,10 +113,10 @@ def test_export_writes_documents_that_import_back_as_the_same_runs(
 
 def test_export_by_filter_and_one_run(engine: Engine, samples_dir: Path, tmp_path: Path) -> None:
     import_paths(engine, sorted(samples_dir.glob("*.json")))
-    with transaction(engine) as session:
-        assert export_runs(session, tmp_path / "ollama", {"engine": "ollama"}) == 2
-        tgi = ResultsRepository(session).list_runs({"engine": "tgi"}).items[0].id
-        target = export_run(session, tgi, tmp_path / "one.json")
+    with transaction(engine) as uow:
+        assert export_runs(uow.session, tmp_path / "ollama", {"engine": "ollama"}) == 2
+        tgi = uow.results.list_runs({"engine": "tgi"}).items[0].id
+        target = export_run(uow.session, tgi, tmp_path / "one.json")
     assert len(list((tmp_path / "ollama").rglob("metrics.json"))) == 2
     assert json.loads(target.read_text())["engine"] == "tgi"
 

@@ -15,11 +15,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from karr_db.database import Database
-from karr_db.db import transaction
 from karr_db.documents import load_document, run_id_for
 from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
 from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import transaction
 from tests.support.documents import minimal
 from tests.support.equality import same
 from tests.support.strategies import documents
@@ -165,8 +165,8 @@ def test_concurrent_saves_of_one_document_make_one_run(engine: Engine, samples_d
     def worker() -> None:
         try:
             barrier.wait()
-            with transaction(engine, immediate=True) as session:
-                results.append(ResultsRepository(session).save(document).created)
+            with transaction(engine, immediate=True) as uow:
+                results.append(uow.results.save(document).created)
         except BaseException as exc:
             errors.append(exc)
 
@@ -178,8 +178,8 @@ def test_concurrent_saves_of_one_document_make_one_run(engine: Engine, samples_d
 
     assert errors == []
     assert sorted(results) == [False, False, False, True]
-    with transaction(engine) as session:
-        assert ResultsRepository(session).count() == 1
+    with transaction(engine) as uow:
+        assert uow.results.count() == 1
 
 
 def test_losing_the_primary_key_race_returns_the_stored_run(
@@ -357,15 +357,15 @@ def test_a_save_the_database_refuses_midway_leaves_nothing(engine: Engine) -> No
     add_failing_metric_trigger(engine)
     bad = minimal(results=[{"test_name": "t", "metrics": {"ok": 1, "boom": 2}}])
     good = minimal(model="other", results=[{"test_name": "t", "metrics": {"ok": 1}}])
-    with transaction(engine) as session:
-        repo = ResultsRepository(session)
+    with transaction(engine) as uow:
+        repo = uow.results
         with pytest.raises(StorageError, match="boom refused"):
             repo.save(bad)
         # the caller may carry on in the same transaction: no partial run is left
         repo.save(good)
-    with transaction(engine) as session:
-        assert table_counts(session) == (1, 1, 1, 0)
-        assert ResultsRepository(session).find_summary(run_id_for(bad)) is None
+    with transaction(engine) as uow:
+        assert table_counts(uow.session) == (1, 1, 1, 0)
+        assert uow.results.find_summary(run_id_for(bad)) is None
 
 
 def test_driver_errors_leave_as_storage_errors(empty_url: str) -> None:

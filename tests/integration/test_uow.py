@@ -216,33 +216,6 @@ def test_a_database_that_cannot_be_opened_fails_the_same_way_from_every_entry_po
     assert kind is (StorageError if backend == "sqlite" else errors.ConnectionLostError)
 
 
-# --- the old import paths, kept for one release ---------------------------------------
-
-
-def test_the_old_paths_still_work(engine: Engine) -> None:
-    from karr_db import db as old
-    from karr_db import retry
-    from karr_db.database import UnitOfWork as FromDatabase
-    from karr_db.db import DATABASE_URL_ENV, normalize_url, sqlite_path, storage_error
-    from karr_db.engine import storage_error as new_storage_error
-    from karr_db.retry import DEFAULT_ATTEMPTS
-
-    old_transaction, old_run_transaction = old.transaction, retry.run_transaction
-
-    assert FromDatabase is UnitOfWork
-    assert old.make_engine is make_engine
-    assert storage_error is new_storage_error
-    assert DATABASE_URL_ENV == "KARR_DATABASE_URL"
-    assert DEFAULT_ATTEMPTS >= 1
-    assert normalize_url("postgresql://h/d").drivername == "postgresql+psycopg"
-    assert sqlite_path("postgresql://h/d") is None
-    # The old shapes: the session itself, and work(session).
-    with old_transaction(engine, immediate=True) as session:
-        assert isinstance(session, Session)
-        assert ResultsRepository(session).save(minimal()).created
-    assert old_run_transaction(engine, lambda s: ResultsRepository(s).count()) == 1
-
-
 def test_the_package_root_exports_the_public_api() -> None:
     assert karr_db.Database is Database
     assert karr_db.UnitOfWork is UnitOfWork

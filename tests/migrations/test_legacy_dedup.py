@@ -11,11 +11,10 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from karr_db import migrations
-from karr_db.db import transaction
 from karr_db.derive import rederive
 from karr_db.engine import make_engine
 from karr_db.importing import import_paths
-from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import transaction
 from tests.support.legacy import build_legacy_results, legacy_run_id, save_like_legacy
 
 #: Processes racing; hard limit on a multi-process test, in seconds.
@@ -24,15 +23,15 @@ TIMEOUT = 120.0
 
 
 def _count(url: str) -> int:
-    with transaction(make_engine(url)) as session:
-        return ResultsRepository(session).count()
+    with transaction(make_engine(url)) as uow:
+        return uow.results.count()
 
 
 def _save(url: str, raw: str) -> tuple[str, bool]:
     engine = make_engine(url)
     try:
-        with transaction(engine, immediate=True) as session:
-            result = ResultsRepository(session).save(raw)
+        with transaction(engine, immediate=True) as uow:
+            result = uow.results.save(raw)
         return result.run.id, result.created
     finally:
         engine.dispose()
@@ -83,8 +82,8 @@ def test_a_document_stored_twice_keeps_both_runs_and_saving_returns_the_oldest(
     migrations.upgrade(empty_url)
 
     assert _save(empty_url, legacy.duplicate) == (older, False)
-    with transaction(make_engine(empty_url)) as session:
-        repo = ResultsRepository(session)
+    with transaction(make_engine(empty_url)) as uow:
+        repo = uow.results
         assert repo.get_document(older) == repo.get_document(newer)
         repo.delete(older, detach=True)
     # Its twin takes over once re-derivation has run.

@@ -11,10 +11,9 @@ import sqlalchemy as sa
 
 from karr_db import migrations
 from karr_db.database import Database
-from karr_db.db import transaction
 from karr_db.derive import rederive
 from karr_db.engine import make_engine
-from karr_db.repositories.results import ResultsRepository
+from karr_db.uow import transaction
 from tests.support.cli import cli
 from tests.support.equality import same
 from tests.support.legacy import build_legacy_results, legacy_run_id, save_like_legacy, snapshot
@@ -22,14 +21,14 @@ from tests.support.legacy import build_legacy_results, legacy_run_id, save_like_
 
 def _derived(url: str, run_id: str) -> dict[tuple[str | None, str], Any]:
     """(test name, metric) -> value of one run, as the repository reads it."""
-    with transaction(make_engine(url)) as session:
-        detail = ResultsRepository(session).get(run_id)
+    with transaction(make_engine(url)) as uow:
+        detail = uow.results.get(run_id)
     return {(b.test_name, name): v for b in detail.benchmarks for name, v in b.metrics.items()}
 
 
 def _hardware(url: str, run_id: str) -> Any:
-    with transaction(make_engine(url)) as session:
-        hardware = ResultsRepository(session).get(run_id).hardware
+    with transaction(make_engine(url)) as uow:
+        hardware = uow.results.get(run_id).hardware
     return None if hardware is None else hardware.model_dump(exclude={"id"})
 
 
@@ -82,8 +81,8 @@ def test_adopted_runs_hold_what_a_fresh_save_holds_and_keep_their_legacy_rows(
 
     fresh = request.getfixturevalue("migrated_url")
     for run_id, raw in legacy.runs:
-        with transaction(make_engine(fresh), immediate=True) as session:
-            native = ResultsRepository(session).save(raw).run.id
+        with transaction(make_engine(fresh), immediate=True) as uow:
+            native = uow.results.save(raw).run.id
         adopted, saved = _derived(empty_url, run_id), _derived(fresh, native)
         assert adopted.keys() == saved.keys(), run_id
         for key, value in saved.items():
@@ -148,8 +147,8 @@ def test_a_result_without_its_benchmark_row_gets_one(empty_url: str, samples_dir
 
     migrations.upgrade(empty_url)
 
-    with transaction(make_engine(empty_url)) as session:
-        detail = ResultsRepository(session).get(quality)
+    with transaction(make_engine(empty_url)) as uow:
+        detail = uow.results.get(quality)
     names = [b.test_name for b in detail.benchmarks]
     assert sorted(names, key=str) == sorted(["mmlu_pro", "humaneval", "ifeval", "long_context"])
     assert [b.id for b in detail.benchmarks][: len(kept)] == [row[0] for row in kept]
@@ -175,8 +174,8 @@ def test_a_document_a_save_would_refuse_is_adopted_and_reported(
     assert report.refused == 1
     assert report.refused_examples[0].startswith("00badc0ffee00000: ")
     assert "model" in report.refused_examples[0]
-    with transaction(make_engine(empty_url)) as session:
-        repo = ResultsRepository(session)
+    with transaction(make_engine(empty_url)) as uow:
+        repo = uow.results
         assert repo.count() == len(legacy.runs) + 1
         assert repo.get("00badc0ffee00000").benchmarks == []
 

@@ -21,15 +21,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from karr_db.db import transaction
 from karr_db.documents import load_document
 from karr_db.errors import TransientStorageError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
-from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
-from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.quick_tests import QuickTestsRepository
-from karr_db.repositories.results import ResultsRepository
-from karr_db.retry import run_transaction
+from karr_db.repositories.campaigns import RunOutcome
+from karr_db.uow import UnitOfWork, run_transaction, transaction
 from tests.support.workers import engine_for
 
 #: ``make soak`` sets this; 0 means the short CI run.
@@ -103,27 +99,27 @@ def check_store(engine: Engine) -> StoreCheck:
     (same test names), exactly the document's flattened metric names per
     benchmark, and a hardware row if and only if the document has system_info.
     """
-    with transaction(engine) as session:
+    with transaction(engine) as uow:
         benchmarks: dict[str, list[tuple[int, str | None]]] = {}
-        for bid, run_id, name in session.execute(
+        for bid, run_id, name in uow.session.execute(
             sa.select(Benchmark.id, Benchmark.run_id, Benchmark.test_name).order_by(Benchmark.id)
         ):
             assert run_id is not None, f"benchmark {bid} without a run"
             benchmarks.setdefault(run_id, []).append((bid, name))
         metrics: dict[int, list[str]] = {}
-        for owner, name in session.execute(sa.select(Metric.benchmark_id, Metric.metric_name)):
+        for owner, name in uow.session.execute(sa.select(Metric.benchmark_id, Metric.metric_name)):
             assert owner is not None, f"metric {name} without a benchmark"
             assert name is not None, f"a metric of benchmark {owner} without a name"
             metrics.setdefault(owner, []).append(name)
-        hardware = Counter(session.scalars(sa.select(Hardware.run_id)))
+        hardware = Counter(uow.session.scalars(sa.select(Hardware.run_id)))
         saved_events = Counter(
-            session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.saved"))
+            uow.session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.saved"))
         )
         deleted = set(
-            session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.deleted"))
+            uow.session.scalars(sa.select(Event.source_id).where(Event.event_type == "run.deleted"))
         )
-        runs = session.execute(sa.select(Run.id, Run.raw_json)).all()
-        events = session.scalar(sa.select(sa.func.count()).select_from(Event)) or 0
+        runs = uow.session.execute(sa.select(Run.id, Run.raw_json)).all()
+        events = uow.session.scalar(sa.select(sa.func.count()).select_from(Event)) or 0
 
         run_ids = {run_id for run_id, _ in runs}
         assert not set(benchmarks) - run_ids, "benchmarks of a missing run"
@@ -176,7 +172,7 @@ def sqlite_writer(
             if op % 3 == 2:
                 run_transaction(
                     engine,
-                    lambda s, op=op: EventsRepository(s).append(  # type: ignore[misc]
+                    lambda uow, op=op: uow.events.append(  # type: ignore[misc]
                         "test.appended", source_id=f"w{worker}", data={"op": op}
                     ),
                     on_retry=count_retry,
@@ -187,7 +183,7 @@ def sqlite_writer(
                 document = variant(samples, key)
                 saved = run_transaction(
                     engine,
-                    lambda s, d=document: ResultsRepository(s).save(d),  # type: ignore[misc]
+                    lambda uow, d=document: uow.results.save(d),  # type: ignore[misc]
                     idempotent=True,
                     on_retry=count_retry,
                 )
@@ -206,11 +202,11 @@ def sqlite_reader(url: str, seconds: float, max_ops: int) -> dict[str, int]:
         for _ in range(max_ops):
             if time.monotonic() >= deadline:
                 break
-            with transaction(engine) as session:
-                results = ResultsRepository(session)
+            with transaction(engine) as uow:
+                results = uow.results
                 runs = results.count()
                 results.list_runs(limit=20)
-                page = EventsRepository(session).read_after(last_event, limit=200)
+                page = uow.events.read_after(last_event, limit=200)
             assert runs >= last_runs, "a reader saw the run count go down"
             last_runs, last_event = runs, page.last_id
             reads += 1
@@ -248,7 +244,7 @@ def postgres_worker(
                 document = variant(samples, key)
                 saved = run_transaction(
                     engine,
-                    lambda s, d=document: ResultsRepository(s).save(d),  # type: ignore[misc]
+                    lambda uow, d=document: uow.results.save(d),  # type: ignore[misc]
                     idempotent=True,
                     on_retry=count_retry,
                 )
@@ -257,7 +253,7 @@ def postgres_worker(
             elif kind == 1:
                 claimed = run_transaction(
                     engine,
-                    lambda s: QuickTestsRepository(s).claim_next(agent_id),
+                    lambda uow: uow.quick_tests.claim_next(agent_id),
                     on_retry=count_retry,
                 )
                 if claimed is not None:
@@ -268,11 +264,11 @@ def postgres_worker(
                 document = variant(samples, f"w{worker}-{op}-done")
 
                 def finish(
-                    session: Any, d: dict[str, Any] = document, o: RunOutcome = outcome
+                    uow: UnitOfWork, d: dict[str, Any] = document, o: RunOutcome = outcome
                 ) -> str:
-                    EventsRepository(session).lock_log()
-                    saved = ResultsRepository(session).save(d)
-                    CampaignsRepository(session).record_run(campaign_id, o)
+                    uow.events.lock_log()
+                    saved = uow.results.save(d)
+                    uow.campaigns.record_run(campaign_id, o)
                     return saved.run.id
 
                 report["created"].append(run_transaction(engine, finish, on_retry=count_retry))

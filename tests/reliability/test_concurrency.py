@@ -13,13 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from karr_db.db import transaction
 from karr_db.errors import ConcurrencyError
 from karr_db.models import Event
-from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.campaigns import CampaignsRepository
-from karr_db.repositories.quick_tests import QuickTestsRepository
-from karr_db.retry import run_transaction
+from karr_db.uow import run_transaction, transaction
 from tests.reliability.reliability_helpers import (
     WORKER_TIMEOUT,
     budget,
@@ -54,27 +50,27 @@ def test_retry_reruns_a_sqlite_transaction_that_lost_its_snapshot(
 
     def other() -> None:
         assert read_done.wait(30)
-        with transaction(engine) as session:
-            session.execute(sa.insert(Event).values(event_type="test.other"))
+        with transaction(engine) as uow:
+            uow.session.execute(sa.insert(Event).values(event_type="test.other"))
         other_committed.set()
 
     with engine_for(url) as engine:
         thread = threading.Thread(target=other)
         thread.start()
-        with pytest.raises(ConcurrencyError, match="locked"), transaction(engine) as session:
-            work(session)
+        with pytest.raises(ConcurrencyError, match="locked"), transaction(engine) as uow:
+            work(uow.session)
         thread.join(30)
         attempts.clear()
         read_done.clear()
         other_committed.clear()
         thread = threading.Thread(target=other)
         thread.start()
-        seen = run_transaction(engine, work)
+        seen = run_transaction(engine, lambda uow: work(uow.session))
         thread.join(30)
         assert len(attempts) == 2
         assert seen == 2  # the second run saw the other writer's rows (one per round)
-        with transaction(engine) as session:
-            types = Counter(session.scalars(sa.select(Event.event_type)))
+        with transaction(engine) as uow:
+            types = Counter(uow.session.scalars(sa.select(Event.event_type)))
         assert types == {"test.other": 2, "test.mine": 1}
 
 
@@ -83,8 +79,8 @@ def test_retry_reruns_the_victim_of_a_postgres_deadlock(migrated_postgres_url: s
     """Two transactions lock two rows in opposite orders: PostgreSQL kills one with a
     deadlock; run_transaction re-runs it and both units of work take effect exactly once."""
     with engine_for(migrated_postgres_url) as engine:
-        with transaction(engine) as session:
-            campaigns = CampaignsRepository(session)
+        with transaction(engine) as uow:
+            campaigns = uow.campaigns
             ids = [campaigns.create(f"c{i}", total_runs=10).id for i in range(2)]
         barrier = threading.Barrier(2, timeout=30)
         attempts: Counter[str] = Counter()
@@ -105,14 +101,14 @@ def test_retry_reruns_the_victim_of_a_postgres_deadlock(migrated_postgres_url: s
             try:
                 run_transaction(
                     engine,
-                    lambda s: work(s, first, second, name),
+                    lambda uow: work(uow.session, first, second, name),
                     on_retry=lambda _n, _e: retried.append(name),
                 )
             except BaseException as exc:
                 errors.append(exc)
 
-        with transaction(engine) as session:
-            session.execute(sa.text("UPDATE web_campaigns SET description = ''"))
+        with transaction(engine) as uow:
+            uow.session.execute(sa.text("UPDATE web_campaigns SET description = ''"))
         threads = [
             threading.Thread(target=runner, args=(ids[0], ids[1], "a")),
             threading.Thread(target=runner, args=(ids[1], ids[0], "b")),
@@ -123,8 +119,8 @@ def test_retry_reruns_the_victim_of_a_postgres_deadlock(migrated_postgres_url: s
             thread.join(60)
         assert errors == []
         assert len(retried) == 1, "exactly one deadlock victim, retried once"
-        with transaction(engine) as session:
-            descriptions: Sequence[Any] = session.scalars(
+        with transaction(engine) as uow:
+            descriptions: Sequence[Any] = uow.session.scalars(
                 sa.select(sa.column("description"))
                 .select_from(sa.table("web_campaigns"))
                 .order_by(sa.column("id"))
@@ -153,8 +149,8 @@ def test_concurrent_writers_on_one_sqlite_file(
     assert len(created) == len(set(created)), "a run was reported created twice"
     with engine_for(url) as engine:
         check = check_store(engine)
-        with transaction(engine) as session:
-            appended = session.scalar(
+        with transaction(engine) as uow:
+            appended = uow.session.scalar(
                 sa.select(sa.func.count()).where(Event.event_type == "test.appended")
             )
     assert check.runs == len(created)
@@ -173,16 +169,16 @@ def test_postgres_under_load(migrated_postgres_url: str, samples_dir: Path, figu
     processes = 4
     ops = int(budget(40, 0.15 / 4 * 10))  # about 0.1 s per operation in CI
     with engine_for(url) as engine:
-        with transaction(engine) as session:
-            agent_id = AgentsRepository(session).register("loaded").agent.id
-            tests = QuickTestsRepository(session)
+        with transaction(engine) as uow:
+            agent_id = uow.agents.register("loaded").agent.id
+            tests = uow.quick_tests
             queued = {
                 tests.dispatch(
                     agent_id, model_path="m", engine_name="vllm", benchmark_name=f"b{i}"
                 ).id
                 for i in range(processes * ops // 4 * 3 // 4)  # fewer tests than claims
             }
-            campaigns = CampaignsRepository(session)
+            campaigns = uow.campaigns
             campaign_id = campaigns.create("load", total_runs=processes * ops).id
             campaigns.start(campaign_id)
 
@@ -203,9 +199,9 @@ def test_postgres_under_load(migrated_postgres_url: str, samples_dir: Path, figu
         assert set(claimed) == queued
         check = check_store(engine)
         assert check.runs == len(created)
-        with transaction(engine) as session:
-            campaign = CampaignsRepository(session).get(campaign_id)
-            progressed = session.scalar(
+        with transaction(engine) as uow:
+            campaign = uow.campaigns.get(campaign_id)
+            progressed = uow.session.scalar(
                 sa.select(sa.func.count()).where(Event.event_type == "campaign.progressed")
             )
         assert (campaign.succeeded, campaign.failed, campaign.skipped) == (

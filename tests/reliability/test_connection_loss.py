@@ -18,14 +18,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session
 
 from karr_db import migrations
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import ConnectionLostError, StorageError
-from karr_db.repositories.results import ResultsRepository
-from karr_db.retry import run_transaction
+from karr_db.uow import UnitOfWork, run_transaction, transaction
 from tests.reliability.reliability_helpers import check_store, load_samples, variant
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
@@ -126,11 +123,11 @@ def _wait_for_sleeper(engine: Engine, database: str) -> int:
 def _save_then_park(document: dict[str, Any], parked: list[int]) -> Any:
     """Work that saves a run and, on its first run only, waits in the server."""
 
-    def work(session: Session) -> Any:
-        saved = ResultsRepository(session).save(document)
+    def work(uow: UnitOfWork) -> Any:
+        saved = uow.results.save(document)
         if not parked:
             parked.append(1)
-            session.execute(sa.select(sa.func.pg_sleep(60)))
+            uow.session.execute(sa.select(sa.func.pg_sleep(60)))
         return saved
 
     return work
@@ -172,8 +169,8 @@ def test_server_restart_fails_the_transaction_in_flight_and_the_process_carries_
         parked: list[int] = []
 
         def in_flight() -> Any:
-            with transaction(engine, operation="saving a run") as session:
-                return _save_then_park(document, parked)(session)
+            with transaction(engine, operation="saving a run") as uow:
+                return _save_then_park(document, parked)(uow)
 
         thread, errors, _ = _in_thread(in_flight)
         _wait_for_sleeper(watcher, database)
@@ -197,13 +194,13 @@ def test_server_restart_fails_the_transaction_in_flight_and_the_process_carries_
         assert "saving a run" in str(error)
 
         # Same engine, same process: every pooled connection is dead, pre-ping replaces them.
-        with transaction(engine) as session:
-            assert ResultsRepository(session).find_summary(_run_id(document)) is None, (
+        with transaction(engine) as uow:
+            assert uow.results.find_summary(_run_id(document)) is None, (
                 "the interrupted save left a run behind"
             )
         for _ in range(3):
-            with transaction(engine) as session:
-                saved = ResultsRepository(session).save(document)
+            with transaction(engine) as uow:
+                saved = uow.results.save(document)
         assert not saved.created
         check = check_store(engine)
         assert check.runs == 1

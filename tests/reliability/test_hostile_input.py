@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from karr_db.db import transaction
 from karr_db.errors import InvalidQueryError, NotFoundError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
 from karr_db.repositories.agents import AgentsRepository
@@ -21,6 +20,7 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import GROUP_FIELDS, ORDER_FIELDS, ResultsRepository, RunFilter
+from karr_db.uow import transaction
 from tests.reliability.reliability_helpers import SOAK_SECONDS, check_store, load_samples, variant
 from tests.support.equality import same
 from tests.support.strategies import KNOWN_TOP_LEVEL, documents, json_values
@@ -102,18 +102,18 @@ def hostile_documents(draw: st.DrawFn) -> Any:
 
 
 def _counts(engine: Engine) -> dict[str, int]:
-    with transaction(engine) as session:
+    with transaction(engine) as uow:
         return {
             model.__tablename__: int(
-                session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
+                uow.session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
             )
             for model in (Run, Benchmark, Metric, Hardware, Event)
         }
 
 
 def _others(engine: Engine) -> dict[str, Any]:
-    with transaction(engine) as session:
-        results = ResultsRepository(session)
+    with transaction(engine) as uow:
+        results = uow.results
         return {run_id: doc for run_id, doc in results.iter_documents()}
 
 
@@ -121,9 +121,9 @@ def test_hostile_documents_are_stored_equal_or_refused_cleanly(
     engine: Engine, samples_dir: Path, figures: Any
 ) -> None:
     samples = load_samples(samples_dir)
-    with transaction(engine) as session:
+    with transaction(engine) as uow:
         for n in range(3):
-            ResultsRepository(session).save(variant(samples, f"bystander-{n}"))
+            uow.results.save(variant(samples, f"bystander-{n}"))
     bystanders = _others(engine)
     outcomes = {"stored": 0, "already_present": 0, "refused": 0}
 
@@ -143,8 +143,8 @@ def test_hostile_documents_are_stored_equal_or_refused_cleanly(
         before = _counts(engine)
         refusal: ValidationError | None = None
         try:
-            with transaction(engine) as session:
-                saved = ResultsRepository(session).save(document)
+            with transaction(engine) as uow:
+                saved = uow.results.save(document)
         except ValidationError as exc:  # the only exception allowed out
             refusal = exc
         if refusal is not None:
@@ -152,8 +152,8 @@ def test_hostile_documents_are_stored_equal_or_refused_cleanly(
             assert _counts(engine) == before, "a refused document left rows behind"
             outcomes["refused"] += 1
             return
-        with transaction(engine) as session:
-            stored = ResultsRepository(session).get_document(saved.run.id)
+        with transaction(engine) as uow:
+            stored = uow.results.get_document(saved.run.id)
         if saved.created:
             outcomes["stored"] += 1
             assert _counts(engine)["runs"] == before["runs"] + 1
@@ -199,8 +199,8 @@ ALLOWED = (InvalidQueryError, ValidationError, NotFoundError)
 def _attempt(engine: Engine, call: Any) -> str:
     """Run one read in its own transaction: 'ok' or the name of the layer's error."""
     try:
-        with transaction(engine) as session:
-            call(session)
+        with transaction(engine) as uow:
+            call(uow.session)
     except ALLOWED as exc:
         return type(exc).__name__
     return "ok"
@@ -210,14 +210,12 @@ def test_sql_in_every_filter_and_order_field_is_data(
     engine: Engine, samples_dir: Path, figures: Any
 ) -> None:
     samples = load_samples(samples_dir)
-    with transaction(engine) as session:
+    with transaction(engine) as uow:
         for n in range(3):
-            ResultsRepository(session).save(variant(samples, f"target-{n}"))
-        agent = AgentsRepository(session).register("victim", tags=["gpu"]).agent
-        CampaignsRepository(session).create("c", agent_id=agent.id, total_runs=1)
-        QuickTestsRepository(session).dispatch(
-            agent.id, model_path="m", engine_name="e", benchmark_name="b"
-        )
+            uow.results.save(variant(samples, f"target-{n}"))
+        agent = uow.agents.register("victim", tags=["gpu"]).agent
+        uow.campaigns.create("c", agent_id=agent.id, total_runs=1)
+        uow.quick_tests.dispatch(agent.id, model_path="m", engine_name="e", benchmark_name="b")
     before = _fingerprint(engine)
     filter_fields = list(RunFilter.model_fields)
     calls: list[tuple[str, Any]] = []
@@ -278,8 +276,8 @@ def test_sql_in_every_filter_and_order_field_is_data(
     # The only writes among the calls (delete, claim) found nothing to act on.
     after = _fingerprint(engine)
     assert after == before, "a SQL-looking argument changed the database"
-    with transaction(engine) as session:
-        assert ResultsRepository(session).count() == 3
+    with transaction(engine) as uow:
+        assert uow.results.count() == 3
     figures["dialect"] = engine.dialect.name
     figures["calls"] = len(calls)
     figures["fields"] = len(filter_fields) + len(ORDER_FIELDS) + len(GROUP_FIELDS)

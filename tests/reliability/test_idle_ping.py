@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from karr_db import engine as engine_module
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import StorageError
+from karr_db.uow import transaction
 
 
 def _statements(engine: sa.Engine) -> list[str]:
@@ -24,8 +24,8 @@ def _statements(engine: sa.Engine) -> list[str]:
 
 
 def _backend_pid(engine: sa.Engine) -> int:
-    with transaction(engine) as session:
-        return int(session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+    with transaction(engine) as uow:
+        return int(uow.session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
 
 
 def test_a_connection_killed_while_idle_is_replaced_at_checkout(
@@ -50,8 +50,8 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(migrated_postgres_url: str
     try:
         _backend_pid(engine)
         sent = _statements(engine)
-        with transaction(engine) as session:
-            session.connection().exec_driver_sql("SELECT 2")
+        with transaction(engine) as uow:
+            uow.session.connection().exec_driver_sql("SELECT 2")
         assert sent == ["SELECT 2"]  # no SELECT 1 of a ping before it
     finally:
         engine.dispose()
@@ -68,14 +68,14 @@ def test_read_only_units_of_work_send_no_extra_statement(
     engine = make_engine(migrated_postgres_url, pool_size=1, max_overflow=0, **options)
     try:
         sent = _statements(engine)
-        with transaction(engine, readonly=True) as session:
-            connection = session.connection()
+        with transaction(engine, readonly=True) as uow:
+            connection = uow.session.connection()
             assert connection.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
         assert sent == ["SHOW transaction_read_only"]
-        with pytest.raises(StorageError), transaction(engine, readonly=True) as session:
-            session.connection().exec_driver_sql("CREATE TEMP TABLE t (x int)")
-        with transaction(engine) as session:
-            value = session.connection().exec_driver_sql("SHOW transaction_read_only")
+        with pytest.raises(StorageError), transaction(engine, readonly=True) as uow:
+            uow.session.connection().exec_driver_sql("CREATE TEMP TABLE t (x int)")
+        with transaction(engine) as uow:
+            value = uow.session.connection().exec_driver_sql("SHOW transaction_read_only")
             assert value.scalar_one() == "off"
     finally:
         engine.dispose()
@@ -99,8 +99,8 @@ def test_a_busy_sqlite_begin_is_a_concurrency_error(
         with pytest.raises(ConcurrencyError), transaction(engine, immediate=True):
             pass
         holder.execute("ROLLBACK")
-        with transaction(engine, immediate=True) as session:  # the pooled connection is fine
-            assert session.connection().exec_driver_sql("SELECT 1").scalar_one() == 1
+        with transaction(engine, immediate=True) as uow:  # the pooled connection is fine
+            assert uow.session.connection().exec_driver_sql("SELECT 1").scalar_one() == 1
     finally:
         holder.close()
         engine.dispose()

@@ -18,10 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from karr_db import migrations
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.importing import import_paths
 from karr_db.models import Run
+from karr_db.uow import transaction
 from tests.reliability.reliability_helpers import (
     budget,
     check_store,
@@ -114,8 +114,8 @@ def test_killed_import_leaves_whole_runs_and_resumes(
             assert check.runs == total
             checked_rows += check.rows
             rounds += 1
-        with transaction(engine) as session:
-            ids = Counter(session.scalars(sa.select(Run.id)))
+        with transaction(engine) as uow:
+            ids = Counter(uow.session.scalars(sa.select(Run.id)))
         assert len(ids) == documents * rounds
     figures["dialect"] = backend
     figures["documents"] = documents * rounds

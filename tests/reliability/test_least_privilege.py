@@ -13,14 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from karr_db import migrations
-from karr_db.db import transaction
 from karr_db.errors import StorageError
-from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
-from karr_db.repositories.events import EventsRepository, wait_for_events
-from karr_db.repositories.quick_tests import QuickTestsRepository
-from karr_db.repositories.results import ResultsRepository
+from karr_db.repositories.campaigns import RunOutcome
+from karr_db.repositories.events import wait_for_events
 from karr_db.security import GrantError, grant, grant_statements
+from karr_db.uow import transaction
 from tests.reliability.reliability_helpers import check_store, load_samples, variant
 from tests.support.workers import engine_for
 
@@ -78,32 +75,32 @@ def test_repositories_work_under_the_application_role(
     role, url = app_role
     samples = load_samples(samples_dir)
     with engine_for(url) as engine:
-        with transaction(engine) as session:
-            assert session.scalar(sa.text("SELECT current_user")) == role
-            results = ResultsRepository(session)
+        with transaction(engine) as uow:
+            assert uow.session.scalar(sa.text("SELECT current_user")) == role
+            results = uow.results
             saved = [results.save(variant(samples, f"app-{n}")) for n in range(3)]
             results.delete(saved[0].run.id)
-            agents = AgentsRepository(session)
+            agents = uow.agents
             credentials = agents.register("app-agent", tags=["gpu"])
             agent_id = credentials.agent.id
             rotated = agents.rotate_token(agent_id)
             agents.authenticate(agent_id, rotated.token.get_secret_value())
             agents.heartbeat(agent_id)
-            quick = QuickTestsRepository(session)
+            quick = uow.quick_tests
             test_id = quick.dispatch(
                 agent_id, model_path="m", engine_name="vllm", benchmark_name="b"
             ).id
-            campaigns = CampaignsRepository(session)
+            campaigns = uow.campaigns
             campaign = campaigns.create("nightly", agent_id=agent_id, total_runs=2)
             campaigns.start(campaign.id)
-        with transaction(engine) as session:
-            claimed = QuickTestsRepository(session).claim_next(agent_id)
+        with transaction(engine) as uow:
+            claimed = uow.quick_tests.claim_next(agent_id)
             assert claimed is not None
             assert claimed.id == test_id
-            QuickTestsRepository(session).start(test_id)
-            QuickTestsRepository(session).complete(test_id, result_id=saved[1].run.id)
-            CampaignsRepository(session).record_run(campaign.id, RunOutcome.SUCCEEDED)
-            last = EventsRepository(session).last_id()
+            uow.quick_tests.start(test_id)
+            uow.quick_tests.complete(test_id, result_id=saved[1].run.id)
+            uow.campaigns.record_run(campaign.id, RunOutcome.SUCCEEDED)
+            last = uow.events.last_id()
         assert wait_for_events(engine, 0, timeout=5)  # LISTEN needs no grant
         assert last > 0
         status = migrations.status(url)
@@ -120,17 +117,17 @@ def test_the_application_role_cannot_change_schema_or_rewrite_events(
 ) -> None:
     _role, url = app_role
     with engine_for(url) as engine:
-        with transaction(engine) as session:
-            EventsRepository(session).append("agent.registered", source_id="a1")
+        with transaction(engine) as uow:
+            uow.events.append("agent.registered", source_id="a1")
         refused = 0
         for statement in FORBIDDEN:
-            with pytest.raises(StorageError) as caught, transaction(engine) as session:
-                session.execute(sa.text(statement))
+            with pytest.raises(StorageError) as caught, transaction(engine) as uow:
+                uow.session.execute(sa.text(statement))
             message = str(caught.value)
             assert "permission denied" in message or "must be owner" in message, message
             refused += 1
-        with transaction(engine) as session:
-            kept = EventsRepository(session).read_after(0)
+        with transaction(engine) as uow:
+            kept = uow.events.read_after(0)
         assert [(e.event_type, e.source_id) for e in kept.items] == [("agent.registered", "a1")]
     # The owner still sees the schema exactly as migrated.
     assert migrations.check(migrated_postgres_url) == []
@@ -159,10 +156,10 @@ def test_grant_command_is_idempotent(app_role: tuple[str, str], migrated_postgre
         assert result.exit_code == 0, result.output
         assert role in result.stdout
     with engine_for(url) as engine:
-        with transaction(engine) as session:
-            assert ResultsRepository(session).count() == 0
-        with pytest.raises(StorageError, match="permission denied"), transaction(engine) as s:
-            s.execute(sa.text("DELETE FROM events"))
+        with transaction(engine) as uow:
+            assert uow.results.count() == 0
+        with pytest.raises(StorageError, match="permission denied"), transaction(engine) as uow:
+            uow.session.execute(sa.text("DELETE FROM events"))
     printed = cli("grant", role, "--sql")
     assert printed.exit_code == 0
     assert printed.stdout.count(";\n") == len(grant_statements(role))

@@ -13,14 +13,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import InvalidTokenError, KarrError
 from karr_db.importing import import_paths
 from karr_db.models import Agent
-from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.results import ResultsRepository
 from karr_db.tokens import hash_token
+from karr_db.uow import transaction
 from tests.reliability.reliability_helpers import load_samples, variant
 from tests.support.cli import cli
 
@@ -80,17 +78,17 @@ def test_no_secret_in_logs_or_cli_output(
 
     engine = make_engine(url, echo="debug")
     try:
-        with transaction(engine) as session:
-            agents = AgentsRepository(session)
+        with transaction(engine) as uow:
+            agents = uow.agents
             first = agents.register("secret-keeper", hostname="gpu-1", tags=["gpu"])
             agent_id = first.agent.id
             texts += [repr(first), str(first), first.model_dump_json()]
-        with transaction(engine) as session:
-            second = AgentsRepository(session).rotate_token(agent_id)
+        with transaction(engine) as uow:
+            second = uow.agents.rotate_token(agent_id)
             texts += [repr(second), str(second)]
         tokens = [first.token.get_secret_value(), second.token.get_secret_value()]
-        with transaction(engine) as session:
-            agents = AgentsRepository(session)
+        with transaction(engine) as uow:
+            agents = uow.agents
             texts.append(repr(agents.authenticate(agent_id, tokens[1])))
             for wrong in (tokens[0], tokens[1] + "x"):
                 with pytest.raises(InvalidTokenError) as caught:
@@ -100,13 +98,13 @@ def test_no_secret_in_logs_or_cli_output(
                 agents.register("secret-keeper")  # a duplicate: the layer's error, no values
             except KarrError as exc:
                 texts += [str(exc), "".join(traceback.format_exception(exc))]
-            ResultsRepository(session).save(variant(samples, "secrets"))
-            stored = session.scalar(sa.select(Agent.token).where(Agent.id == agent_id))
+            uow.results.save(variant(samples, "secrets"))
+            stored = uow.session.scalar(sa.select(Agent.token).where(Agent.id == agent_id))
         hashes = [hash_token(t) for t in tokens]
         assert stored == hashes[1]
         try:  # a driver error whose statement carries the hash, translated at the boundary
-            with transaction(engine) as session:
-                session.execute(
+            with transaction(engine) as uow:
+                uow.session.execute(
                     sa.text(
                         "INSERT INTO agents (id, name, hostname, token) VALUES (:i, :n, :h, :t)"
                     ),

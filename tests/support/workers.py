@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from karr_db.db import transaction
 from karr_db.engine import make_engine
 from karr_db.errors import (
     AlreadyExistsError,
@@ -25,10 +24,8 @@ from karr_db.errors import (
     InvalidTransitionError,
     NotFoundError,
 )
-from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
-from karr_db.repositories.events import EventsRepository
-from karr_db.repositories.quick_tests import QuickTestsRepository
+from karr_db.repositories.campaigns import RunOutcome
+from karr_db.uow import transaction
 
 #: Hard limit on any multi-process test, in seconds.
 TIMEOUT = 120.0
@@ -58,8 +55,8 @@ def append_events(url: str, worker: int, count: int) -> int:
     rng = random.Random(worker)
     with engine_for(url) as engine:
         for seq in range(count):
-            with transaction(engine) as session:
-                EventsRepository(session).append(
+            with transaction(engine) as uow:
+                uow.events.append(
                     "test.appended", source_id=f"w{worker}", data={"worker": worker, "seq": seq}
                 )
                 time.sleep(rng.random() * 0.002)
@@ -71,8 +68,8 @@ def claim_all(url: str, agent_id: str) -> list[str]:
     claimed: list[str] = []
     with engine_for(url) as engine:
         while True:
-            with transaction(engine, immediate=True) as session:
-                test = QuickTestsRepository(session).claim_next(agent_id)
+            with transaction(engine, immediate=True) as uow:
+                test = uow.quick_tests.claim_next(agent_id)
             if test is None:
                 return claimed
             claimed.append(test.id)
@@ -85,8 +82,8 @@ def record_runs(url: str, campaign_id: str, outcomes: list[str]) -> dict[str, in
     with engine_for(url) as engine:
         for outcome in outcomes:
             try:
-                with transaction(engine, immediate=True) as session:
-                    CampaignsRepository(session).record_run(campaign_id, RunOutcome(outcome))
+                with transaction(engine, immediate=True) as uow:
+                    uow.campaigns.record_run(campaign_id, RunOutcome(outcome))
                 accepted[outcome] += 1
             except CounterLimitError:
                 accepted["refused"] += 1
@@ -105,8 +102,8 @@ def _transition_each(
     with engine_for(url) as engine:
         for campaign_id in campaign_ids:
             try:
-                with transaction(engine, immediate=True) as session:
-                    getattr(CampaignsRepository(session), action)(campaign_id)
+                with transaction(engine, immediate=True) as uow:
+                    getattr(uow.campaigns, action)(campaign_id)
                 won.append(campaign_id)
             except lost:
                 pass
@@ -129,8 +126,8 @@ def register_agents(url: str, names: list[str], replace: bool) -> dict[str, str]
         for name in names:
             token = secrets.token_urlsafe(32)
             try:
-                with transaction(engine, immediate=True) as session:
-                    AgentsRepository(session).register(
+                with transaction(engine, immediate=True) as uow:
+                    uow.agents.register(
                         name, hostname=f"host-{token[:6]}", port=8090, token=token, replace=replace
                     )
             except AlreadyExistsError:

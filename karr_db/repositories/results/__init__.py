@@ -44,7 +44,6 @@ from karr_db.repositories.results.dto import (
 from karr_db.repositories.results.filters import (
     GROUP_FIELDS,
     LEADERBOARD_ORDER_FIELDS,
-    MAX_LIMIT,
     ORDER_FIELDS,
     RunFilter,
 )
@@ -54,7 +53,6 @@ from karr_db.repositories.results.writer import ResultsWriter
 __all__ = [
     "GROUP_FIELDS",
     "LEADERBOARD_ORDER_FIELDS",
-    "MAX_LIMIT",
     "ORDER_FIELDS",
     "AggregateRow",
     "BenchmarkDetail",

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
 from karr_db.errors import InvalidQueryError, NotFoundError
+from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
@@ -31,7 +32,6 @@ from karr_db.repositories.results.dto import (
 from karr_db.repositories.results.filters import (
     GROUP_FIELDS,
     LEADERBOARD_ORDER_FIELDS,
-    MAX_LIMIT,
     RunFilter,
     _check_limit,
     _conditions,
@@ -231,14 +231,14 @@ class ResultsAnalysis:
         engine: str | None = None,
         test_name: str | None = None,
         filters: RunFilter | Mapping[str, Any] | None = None,
-        limit: int = MAX_LIMIT,
+        limit: int = PAGE_LIMIT,
         cursor: str | None = None,
     ) -> Page[MetricPoint]:
         """One metric over time, oldest run first, one page at a time (one statement).
 
         Page on with ``cursor=page.next_cursor`` (keyset on the run's time, run,
         benchmark and metric row), so a history of any length is read in pages
-        of at most :data:`MAX_LIMIT` points instead of all at once.
+        of at most :data:`~karr_db.limits.PAGE_LIMIT` points instead of all at once.
         """
         params = shapes.filter_params(_parse_filter(filters))
         if model is not None:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import ConfigDict
 
-from karr_db.repositories.base import DTO
+from karr_db.repositories._common import DTO
 
 
 class ResultsDTO(DTO):

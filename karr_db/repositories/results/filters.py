@@ -13,16 +13,13 @@ from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, select
 
 from karr_db.errors import InvalidQueryError
 from karr_db.limits import text_problem
-from karr_db.models import Benchmark, Hardware, Metric, Run
+from karr_db.models import Hardware, Run
 from karr_db.models.types import parse_timestamp
-from karr_db.repositories._common import PAGE_LIMIT, check_limit, decode_cursor, encode_cursor
-
-#: The public page limit (:data:`karr_db.limits.PAGE_LIMIT`), under its old name.
-MAX_LIMIT = PAGE_LIMIT
+from karr_db.repositories._common import check_limit, decode_cursor, encode_cursor
 
 
 class RunFilter(BaseModel):
@@ -209,15 +206,6 @@ def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, s
     return decode_cursor(cursor, read)
 
 
-def _after(column: Any, descending: bool, value: Any, run_id: str) -> ColumnElement[bool]:
-    """Rows strictly after (value, run_id) in the (value NULLS LAST, id) order."""
-    id_after = Run.id < run_id if descending else Run.id > run_id
-    if value is None:
-        return and_(column.is_(None), id_after)
-    beyond = column < value if descending else column > value
-    return or_(column.is_(None), beyond, and_(column == value, id_after))
-
-
 # A metric history's cursor: the last point's run time, run id, benchmark id and
 # metric id, the four keys of its order.
 
@@ -243,26 +231,3 @@ def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
         return parse_timestamp(text), run_id, benchmark_id, metric_id
 
     return decode_cursor(cursor, read)
-
-
-def _after_point(
-    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
-) -> ColumnElement[bool]:
-    """Points strictly after the given one in (time NULLS LAST, run, benchmark, metric) order."""
-    later_in_time = or_(
-        Run.id > run_id,
-        and_(
-            Run.id == run_id,
-            or_(
-                Benchmark.id > benchmark_id,
-                and_(Benchmark.id == benchmark_id, Metric.id > metric_id),
-            ),
-        ),
-    )
-    if timestamp is None:
-        return and_(Run.timestamp.is_(None), later_in_time)
-    return or_(
-        Run.timestamp > timestamp,
-        Run.timestamp.is_(None),
-        and_(Run.timestamp == timestamp, later_in_time),
-    )

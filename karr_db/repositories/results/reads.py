@@ -4,7 +4,6 @@ metric names.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -54,19 +53,8 @@ class ResultsReads:
             row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
         return None if row is None else _summary(row)
 
-    def get_summary(self, run_id: str, *, missing_ok: bool = False) -> RunSummary | None:
-        """One run's summary; :class:`NotFoundError` naming it when there is none.
-
-        ``missing_ok=True`` (deprecated, kept for this release) returns ``None``
-        instead: call :meth:`find_summary`.
-        """
-        if missing_ok:
-            warnings.warn(
-                "get_summary(missing_ok=True) is deprecated; use find_summary(run_id)",
-                DeprecationWarning,
-                stacklevel=3,  # past the entry check's wrapper, to the caller
-            )
-            return self.find_summary(run_id)
+    def get_summary(self, run_id: str) -> RunSummary:
+        """One run's summary; :class:`NotFoundError` naming it when there is none."""
         return found("run", run_id, self.find_summary(run_id))
 
     def get(self, run_id: str) -> RunDetail:
