@@ -170,9 +170,10 @@ def same_detail(p: Any, r: tuple[Any, list[Any], list[Any]], param: Any) -> None
 
 
 def aggregate_matches_rows(board: list[Any], rows: list[Any]) -> None:
-    """The maintained aggregate agrees with the rows: same groups, counts and averages."""
-    if [(b.group["model"], b.group["engine"], b.count) for b in board] != [
-        (r[0], r[1], r[2]) for r in rows
+    """The leaderboard without median agrees with the rows: same groups, counts,
+    extremes and averages."""
+    if [(b.group["model"], b.group["engine"], b.count, b.min, b.max) for b in board] != [
+        (r[0], r[1], r[2], r[4], r[5]) for r in rows
     ]:
         _fail("aggregate and row-level leaderboards", "groups")
     for b, r in zip(board, rows, strict=True):

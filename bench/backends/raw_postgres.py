@@ -35,7 +35,6 @@ from bench.backends.sql import (
     flatten,
     hardware_tuple,
     leaderboard_rows_no_median,
-    restore_extremes,
     subtract_run,
     utc,
     write_document,
@@ -205,10 +204,9 @@ class RawPostgres:
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (EVENT_LOCK,))
             if fetch(QUICK_TESTS_OF_RUN, (run_id,)):
                 raise RuntimeError(f"run {run_id} is still referenced by quick tests")
-            recompute = subtract_run("postgresql", fetch, many, run_id)
+            subtract_run("postgresql", fetch, many, run_id)
             if cur.execute(DELETE_RUN, (run_id,)).rowcount == 0:
                 raise KeyError(run_id)
-            restore_extremes("postgresql", fetch, many, recompute)
             cur.execute(
                 "WITH e AS (INSERT INTO events (event_type, source_id, data, created_at) "
                 "VALUES ('run.deleted', %s, NULL, now()) RETURNING id) "

@@ -35,7 +35,6 @@ from bench.backends.sql import (
     hardware_tuple,
     leaderboard_rows_no_median,
     qmark,
-    restore_extremes,
     sqlite_time,
     subtract_run,
     utc,
@@ -221,10 +220,9 @@ class RawSqlite:
         try:
             if fetch(QUICK_TESTS_OF_RUN, (run_id,)):
                 raise RuntimeError(f"run {run_id} is still referenced by quick tests")
-            recompute = subtract_run("sqlite", fetch, many, run_id)
+            subtract_run("sqlite", fetch, many, run_id)
             if c.execute(qmark(DELETE_RUN), (run_id,)).rowcount == 0:
                 raise KeyError(run_id)
-            restore_extremes("sqlite", fetch, many, recompute)
             c.execute(
                 "INSERT INTO events (event_type, source_id, data, created_at) VALUES (?, ?, ?, ?)",
                 ("run.deleted", run_id, None, sqlite_time(datetime.now(UTC))),

@@ -130,7 +130,9 @@ ORDER BY p.timestamp DESC, p.id DESC
 LEADERBOARD_AGGREGATE = """
 SELECT model, engine, sum(value_count),
        CASE WHEN sum(value_count) > 0 THEN sum(value_sum) / sum(value_count) END AS avg,  -- x 2^64
-       min(value_min), max(value_max), sum(non_finite)
+       min(value_min), max(value_max), sum(non_finite),
+       max(max(CASE WHEN value_count > 0 AND (value_min IS NULL OR value_max IS NULL)
+                    THEN 1 ELSE 0 END)) OVER () AS unknown
 FROM leaderboard_aggregates
 WHERE metric_name = %s
 GROUP BY model, engine
@@ -197,31 +199,27 @@ ON CONFLICT (metric_name, group_key) DO UPDATE SET
     row_count = {a}.row_count + {e}.row_count,
     value_count = {a}.value_count + {e}.value_count,
     value_sum = {a}.value_sum + {e}.value_sum,
-    value_min = {least}(coalesce({a}.value_min, {e}.value_min),
-                        coalesce({e}.value_min, {a}.value_min)),
-    value_max = {greatest}(coalesce({a}.value_max, {e}.value_max),
-                           coalesce({e}.value_max, {a}.value_max)),
+    value_min = CASE WHEN {a}.value_count > 0 AND {a}.value_min IS NULL THEN NULL
+                ELSE {least}(coalesce({a}.value_min, {e}.value_min),
+                             coalesce({e}.value_min, {a}.value_min)) END,
+    value_max = CASE WHEN {a}.value_count > 0 AND {a}.value_max IS NULL THEN NULL
+                ELSE {greatest}(coalesce({a}.value_max, {e}.value_max),
+                                coalesce({e}.value_max, {a}.value_max)) END,
     non_finite = {a}.non_finite + {e}.non_finite
 """
 
 
 # --- delete with cascade: the run's rows go by ON DELETE CASCADE; the aggregate
-# loses their contribution first (read while they exist), and the groups that
-# lost an extreme get it back from their remaining rows, one read per run-level
-# group (found by model and engine through idx_runs_model_engine_timestamp).
+# loses their contribution first (read while they exist); an extreme the run
+# reached becomes unknown (NULL while value_count > 0), and reads of such a group
+# go to the rows.
 
-#: A stored group's count and extremes, beside the removed run's contribution.
-GONE_WITH_STORED = """
-WITH g (metric_name, group_key, test_name, model, engine, suite_name, kitt_version, gpu_model,
-        environment_type, row_count, value_count, value_sum, value_min, value_max, non_finite)
-AS ({contributions})
-SELECT g.*, a.value_count, a.value_min, a.value_max
-FROM g JOIN leaderboard_aggregates a ON a.metric_name = g.metric_name AND a.group_key = g.group_key
-"""
 SUBTRACT = """
 UPDATE leaderboard_aggregates SET row_count = row_count - %s,
     value_count = value_count - %s,
     value_sum = CASE WHEN value_count = %s THEN 0.0 ELSE value_sum - %s END,
+    value_min = CASE WHEN value_count = %s OR value_min >= %s THEN NULL ELSE value_min END,
+    value_max = CASE WHEN value_count = %s OR value_max <= %s THEN NULL ELSE value_max END,
     non_finite = non_finite - %s
 WHERE metric_name = %s AND group_key = %s
 """
@@ -229,26 +227,8 @@ DROP_EMPTY = (
     "DELETE FROM leaderboard_aggregates WHERE metric_name = %s AND group_key = %s "
     "AND row_count <= 0"
 )
-SET_EXTREMES = (
-    "UPDATE leaderboard_aggregates SET value_min = %s, value_max = %s "
-    "WHERE metric_name = %s AND group_key = %s"
-)
 QUICK_TESTS_OF_RUN = "SELECT id FROM quick_tests WHERE result_id = %s ORDER BY id"
 DELETE_RUN = "DELETE FROM runs WHERE id = %s"
-
-
-def extremes_where(dialect: str, run_key: tuple[Any, ...], metrics: int) -> tuple[str, list[Any]]:
-    """The condition (and its parameters) selecting the remaining rows of one run-level
-    group (model, engine, suite, KITT version, GPU, environment) for ``metrics`` names."""
-    conditions = [f"m.metric_name IN ({', '.join(['%s'] * metrics)})"]
-    params: list[Any] = []
-    for column, wanted in zip(GROUP_SOURCES[1:], run_key, strict=True):
-        if wanted is None:
-            conditions.append(f"{column} IS NULL")
-        else:
-            conditions.append(f"{column} = %s")
-            params.append(wanted)
-    return " AND ".join(conditions), params
 
 
 # Non-finite values are left out of the aggregates and counted apart, as in the
@@ -342,44 +322,11 @@ Fetch = Callable[[str, Sequence[Any]], list[Any]]
 Many = Callable[[str, list[tuple[Any, ...]]], None]
 
 
-def subtract_run(dialect: str, fetch: Fetch, many: Many, run_id: str) -> dict[Any, list[Any]]:
-    """Take a run's contribution out of the aggregate (before its rows go).
-
-    Returns the groups that lost an extreme, by run-level key, for
-    :func:`restore_extremes` once the run is deleted; groups left without finite
-    values get ``None`` extremes there without a read.
-    """
-    gone = fetch(
-        GONE_WITH_STORED.format(contributions=contributions(dialect, "b.run_id = %s")), [run_id]
+def subtract_run(dialect: str, fetch: Fetch, many: Many, run_id: str) -> None:
+    """Take a run's contribution out of the aggregate (before its rows go)."""
+    gone = fetch(contributions(dialect, "b.run_id = %s"), [run_id])
+    many(
+        SUBTRACT,
+        [(g[9], g[10], g[10], g[11], g[10], g[12], g[10], g[13], g[14], g[0], g[1]) for g in gone],
     )
-    many(SUBTRACT, [(g[9], g[10], g[10], g[11], g[14], g[0], g[1]) for g in gone])
     many(DROP_EMPTY, [(g[0], g[1]) for g in gone])
-    recompute: dict[Any, list[Any]] = {}
-    for g in gone:
-        stored_count, stored_min, stored_max = g[15], g[16], g[17]
-        if g[10] == 0:
-            continue
-        if stored_count - g[10] <= 0:
-            recompute.setdefault(None, []).append(g)
-        elif g[12] <= stored_min or g[13] >= stored_max:
-            recompute.setdefault(tuple(g[3:9]), []).append(g)
-    return recompute
-
-
-def restore_extremes(
-    dialect: str, fetch: Fetch, many: Many, recompute: dict[Any, list[Any]]
-) -> None:
-    """Recompute the extremes of the groups :func:`subtract_run` named, from the rows left."""
-    updates: list[tuple[Any, ...]] = []
-    for run_key, groups in recompute.items():
-        if run_key is None:
-            updates.extend((None, None, g[0], g[1]) for g in groups)
-            continue
-        metrics = sorted({g[0] for g in groups})
-        where, params = extremes_where(dialect, run_key, len(metrics))
-        found = {
-            (r[0], r[1]): (r[12], r[13])
-            for r in fetch(contributions(dialect, where), [*metrics, *params])
-        }
-        updates.extend((*found.get((g[0], g[1]), (None, None)), g[0], g[1]) for g in groups)
-    many(SET_EXTREMES, updates)

@@ -211,8 +211,7 @@ def delete(ctx: Context, url: str, n: int) -> None:
             len(pairs) - 1,
             warm=False,
         )
-    for metric in METRICS:  # the aggregate survived the deletes of both sides
-        same_aggregate(project.leaderboard_fast(metric), raw.leaderboard_fast(metric), metric)
+    for metric in METRICS:  # the answers survived the deletes of both sides
         aggregate_matches_rows(project.leaderboard_fast(metric), raw.leaderboard(metric))
     if project.count_passed(True) != raw.count_passed(True):
         raise RuntimeError("counts differ after the deletes")

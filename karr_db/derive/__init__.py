@@ -83,8 +83,9 @@ def rederive(
     batch_size: int = BATCH_SIZE,
 ) -> DeriveReport:
     """Re-derive every run's benchmarks, metrics, hardware and fingerprint in one
-    transaction (all or nothing); idempotent. For runs written by the earlier
-    system's code after adoption, and for when the derivation rules change.
+    transaction (all or nothing), then the leaderboard aggregate; idempotent. For runs
+    written by the earlier system's code after adoption, for when the derivation rules
+    change, and to make the leaderboard extremes deletes left unknown known again.
     """
     engine = database if isinstance(database, Engine) else make_engine(database)
     try:
@@ -97,9 +98,9 @@ def rederive(
             unit.events.lock_log()
             report = derive_rows(connection, progress=progress, batch_size=batch_size)
             added = fill_fingerprints(connection, batch_size=batch_size)
-            if report.metrics_added or report.benchmarks_added or report.hardware_added:
-                # New rows of existing runs: the leaderboard aggregate counts them too.
-                leaderboard_aggregate.rebuild(unit.session)
+            # The aggregate from the rows: it counts the new rows, and every extreme a
+            # delete left unknown is known again (a pass over the rows, as this is).
+            leaderboard_aggregate.rebuild(unit.session)
         return report.model_copy(update={"fingerprints_added": added})
     finally:
         if engine is not database:

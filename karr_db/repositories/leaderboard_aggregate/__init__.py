@@ -16,17 +16,20 @@ Upkeep, in the caller's transaction (all or nothing with the change itself):
   adds it back after,
 * :func:`rebuild` recomputes everything from the rows (adoption, repairs).
 
-Count, sum and non-finite count follow additions and removals exactly; a
-removal that takes away a group's minimum or maximum recomputes that group's
-extremes from its remaining rows (a delete then costs a read of the group).
-Sums are floating point: after many removals an average can differ from the
-row-level one in its last digits; :func:`rebuild` resets them.
+Count, sum and non-finite count follow additions and removals exactly, so
+upkeep costs what the changed runs' own rows cost, never a read of a group's
+history. A removal that reaches a group's minimum or maximum leaves that
+extreme unknown (NULL while ``value_count`` is positive; later additions keep
+it unknown): a leaderboard that would read such a group answers from the rows
+instead (:meth:`ResultsRepository.leaderboard` does), and :func:`rebuild`
+(which ``karr-db rederive`` runs) makes every extreme known again. Sums are
+floating point: after many removals an average can differ from the row-level
+one in its last digits; :func:`rebuild` resets them too.
 
 Concurrency: on PostgreSQL every upkeep first takes the event log's lock
 (:meth:`EventsRepository.lock_log`, which every save and delete takes anyway),
 so aggregate rows are changed by one writer at a time, in the order the locks
-were granted: no lost update, no deadlock, and the extremes recomputed by a
-removal cannot miss a concurrent save's values. SQLite has one writer anyway.
+were granted: no lost update, no deadlock. SQLite has one writer anyway.
 """
 
 from karr_db.repositories.leaderboard_aggregate.reads import leaderboard

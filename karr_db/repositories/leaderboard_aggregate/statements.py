@@ -20,6 +20,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     type_coerce,
     update,
@@ -127,24 +128,14 @@ COLUMNS = (
 OF_RUNS = Benchmark.run_id.in_(bindparam("run_ids", expanding=True))
 
 
-@cache
-def gone_statement() -> Select[Any]:
-    """The contributions of the runs ``run_ids``, each with the stored group's count,
-    minimum and maximum (``stored_*``, NULL if it has no row): one statement.
+def unknown_extremes(row: Any = TABLE.c) -> ColumnElement[bool]:
+    """Whether a stored group's minimum or maximum is unknown: it has finite values but
+    a delete took away an extreme (see the package docstring)."""
+    return and_(row.value_count > 0, or_(row.value_min.is_(None), row.value_max.is_(None)))
 
-    The stored groups are joined by primary key from the few contribution rows.
-    Looking them up by a list of ``(metric_name, group_key)`` pairs instead made
-    SQLite scan the whole aggregate (a row-value ``IN`` list uses no index): 54 ms
-    a delete at 20,000 runs, growing with history (issue 15).
-    """
-    gone = contributions(OF_RUNS).subquery("gone")
-    stored = and_(TABLE.c.metric_name == gone.c.metric_name, TABLE.c.group_key == gone.c.group_key)
-    return select(
-        gone,
-        TABLE.c.value_count.label("stored_count"),
-        TABLE.c.value_min.label("stored_min"),
-        TABLE.c.value_max.label("stored_max"),
-    ).select_from(gone.outerjoin(TABLE, stored))
+
+#: The contributions of the runs ``run_ids`` (what a removal subtracts).
+GONE = contributions(OF_RUNS)
 
 
 @cache
@@ -160,7 +151,11 @@ def add_statement(dialect: str) -> Any:
     least, greatest = seam.extremes()
 
     def extreme(pick: Any, old: Any, added: Any) -> Any:
-        return type_coerce(pick(func.coalesce(old, added), func.coalesce(added, old)), Double())
+        # An unknown extreme stays unknown: the group's rows would be needed to know it.
+        known = pick(func.coalesce(old, added), func.coalesce(added, old))
+        return type_coerce(
+            case((and_(TABLE.c.value_count > 0, old.is_(None)), None), else_=known), Double()
+        )
 
     return stmt.on_conflict_do_update(
         index_elements=[TABLE.c.metric_name, TABLE.c.group_key],
@@ -175,6 +170,16 @@ def add_statement(dialect: str) -> Any:
     )
 
 
+def _without(extreme: Any, removed: Any, lost: Any) -> Any:
+    """A stored extreme once values go: NULL when no finite value is left or when the
+    removed ones reached it (``lost``: it is then unknown, and reads go to the rows)."""
+    gone_all = TABLE.c.value_count == bindparam("count")
+    return case((gone_all, None), (lost(extreme, removed), None), else_=extreme)
+
+
+#: Subtracts a removed contribution (``rows``, ``count``, ``sum``, ``nf``, and its
+#: extremes ``lo``/``hi``) from one group: counts and sums exactly, extremes the
+#: removal reached become unknown. The SET expressions read the row as it was.
 SUBTRACT = (
     update(TABLE)
     .where(TABLE.c.metric_name == bindparam("m"), TABLE.c.group_key == bindparam("k"))
@@ -185,6 +190,8 @@ SUBTRACT = (
             (TABLE.c.value_count == bindparam("count"), 0.0),
             else_=TABLE.c.value_sum - bindparam("sum", type_=Double()),
         ),
+        value_min=_without(TABLE.c.value_min, bindparam("lo", type_=Double()), operator.ge),
+        value_max=_without(TABLE.c.value_max, bindparam("hi", type_=Double()), operator.le),
         non_finite=TABLE.c.non_finite - bindparam("nf"),
     )
 )
@@ -192,12 +199,4 @@ DROP_EMPTY = delete(TABLE).where(
     TABLE.c.metric_name == bindparam("m"),
     TABLE.c.group_key == bindparam("k"),
     TABLE.c.row_count <= 0,
-)
-SET_EXTREMES = (
-    update(TABLE)
-    .where(TABLE.c.metric_name == bindparam("m"), TABLE.c.group_key == bindparam("k"))
-    .values(
-        value_min=bindparam("lo", type_=Double()),
-        value_max=bindparam("hi", type_=Double()),
-    )
 )

@@ -109,10 +109,12 @@ class ResultsAnalysis:
         benchmark's test name to the grouping; ``test_name`` restricts to one.
 
         ``median=False`` leaves the median out (``None``): then, unless a
-        filter needs the rows (``since``, ``until``, ``passed``), the answer
-        comes from the leaderboard aggregate (beyond the reference, see
+        filter needs the rows (``since``, ``until``, ``passed``) or a delete
+        left a selected group's minimum or maximum unknown, the answer comes
+        from the leaderboard aggregate (beyond the reference, see
         :mod:`karr_db.repositories.leaderboard_aggregate`), whose cost does not
-        grow with the history.
+        grow with the history. The rows answer everything the aggregate cannot
+        (medians, time windows, outcomes); both give the same count, min and max.
         """
         f = _parse_filter(filters)
         if isinstance(group_by, str):
@@ -138,7 +140,7 @@ class ResultsAnalysis:
             chosen = f.model_dump(exclude_none=True)
             if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
                 with _translated("computing a leaderboard"):
-                    return leaderboard_aggregate.leaderboard(
+                    board = leaderboard_aggregate.leaderboard(
                         self.session,
                         metric,
                         group_by=group_by,
@@ -149,6 +151,8 @@ class ResultsAnalysis:
                         descending=descending,
                         limit=limit,
                     )
+                if board is not None:
+                    return board
 
         value = Metric.metric_value
         finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
