@@ -1,11 +1,12 @@
 """Beyond the reference (revision 0010): running totals of every metric per group.
 
 A leaderboard over the rows reads every stored value of its metric, so it grows
-with history (~2 s on SQLite at 100,000 runs). This table holds, per metric
-and per group of runs, the count, sum, minimum and maximum of the finite
-values and the count of the non-finite ones; it is maintained in the same
-transaction as every save and delete (:mod:`karr_db.repositories.leaderboard_aggregate`),
-so count/avg/min/max leaderboards read a few hundred rows whatever the history.
+with history. This table holds, per metric and per group of runs, the count,
+sum, minimum and maximum of the finite values and the count of the non-finite
+ones; it is maintained in the same transaction as every save and delete
+(:mod:`karr_db.repositories.leaderboard_aggregate`), so count/avg/min/max
+leaderboards read a few hundred rows whatever the history. A NULL minimum or
+maximum in a group with finite values is unknown: a delete took that extreme away.
 """
 
 from __future__ import annotations
