@@ -45,8 +45,8 @@ __all__ = [
 
 Format = Literal["csv", "parquet"]
 FORMATS: tuple[Format, ...] = ("csv", "parquet")
-#: Rows turned from Python tuples into Arrow columns at a time (tuples cost ~1 KB
-#: a row, Arrow ~100 bytes), and rows per Parquet row group.
+#: Rows turned from Python tuples into Arrow columns at a time (Arrow columns hold
+#: a row in a fraction of a tuple's memory), and rows per Parquet row group.
 PARQUET_CHUNK = 5_000
 PARQUET_ROW_GROUP = 50_000
 

@@ -2,7 +2,7 @@
 
 Hand-written rather than a library: the accepted forms are few and must mean
 exactly what ``--help`` says (dateparser would also take "next Friday" or
-guess day/month order, and costs ~0.5 s to import on every command).
+guess day/month order, and would be a large import on every command).
 Everything is UTC, as stored timestamps are.
 """
 

@@ -73,7 +73,7 @@ def list_command(
     filters = run_filters(locals())
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         # Streamed page by page (keyset, the repository's largest page): memory stays
-        # flat whatever -n says, where building the whole list took ~4 kB a run.
+        # flat whatever -n says, where building the whole list grows with it.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
         runs = paged(pages, limit, page_size=PAGE_LIMIT)
         total = uow.results.count(filters)

@@ -35,8 +35,8 @@ Everything runs in the caller's transaction (adoption's, or one opened by
 :func:`rederive`), a batch of runs at a time, with the bulk insert path of
 ``save_many`` (``executemany`` on SQLite, ``COPY``/``unnest`` on PostgreSQL).
 
-Speed (issue 10, item 9: adoption with derivation within 3x of adoption
-without): documents are checked by :func:`_quick`, the save path's checks with
+Speed (adoption with derivation within a few times adoption without):
+documents are checked by :func:`_quick`, the save path's checks with
 cheaper code, which accepts only what :func:`load_document` accepts and gives
 the same rows (anything else goes through :func:`load_document` itself;
 ``tests/migrations/test_derive_fast.py`` holds the two together); and, from

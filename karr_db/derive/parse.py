@@ -63,8 +63,8 @@ def _derived(text: str | None) -> _Derived:
     for a document a save would refuse.
 
     Stored documents are nearly all ones a save accepts, and the save path's
-    checks cost ~0.5 ms each (20,000 adopted runs: about as long as the rest of
-    adoption). :func:`_quick` runs the same checks more cheaply and accepts only
+    checks, run on every adopted run, would take about as long as the rest of
+    adoption. :func:`_quick` runs the same checks more cheaply and accepts only
     what they accept; whatever it is not sure of goes through :func:`_document`,
     which then decides (and names the reason for a refusal).
     """

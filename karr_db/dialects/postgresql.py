@@ -177,8 +177,8 @@ class PostgreSQLDialect:
         self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
     ) -> list[tuple[int, str]]:
         # The benchmark ids themselves: for a subquery on the runs PostgreSQL
-        # planned a hash join over every metric row, once per call (20,000 legacy
-        # runs: 174 ms a batch of derivation against 19 ms by the index).
+        # plans a hash join over every metric row, once per call, where the
+        # index finds a batch's rows directly.
         return _fetch(
             connection,
             "SELECT benchmark_id, metric_name FROM metrics WHERE benchmark_id = ANY(%s)",
@@ -198,8 +198,8 @@ class PostgreSQLDialect:
     def metric_name_groups(
         self, connection: Connection, benchmark_ids: list[int], run_ids: list[str]
     ) -> list[tuple[int, list[str]]]:
-        # One row and one text array per benchmark: re-deriving 20,000 legacy runs
-        # read a million (id, name) rows one Python row each (~15 s of the process).
+        # One row and one text array per benchmark, not one Python row per
+        # (id, name): re-deriving a large history reads millions of those.
         return _fetch(
             connection,
             "SELECT benchmark_id, array_agg(metric_name) FROM metrics "
@@ -264,8 +264,7 @@ class PostgreSQLDialect:
     def median_ranks(
         self, partition: list[Any], finite: ColumnElement[bool], value: ColumnElement[Any]
     ) -> list[Any]:
-        # percentile_cont gives the same median without the two window passes
-        # (they made the leaderboard ~2x slower here).
+        # percentile_cont gives the same median without the two window passes.
         return []
 
     def median(self, inner: Any, value: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -277,10 +276,9 @@ class PostgreSQLDialect:
 
     @contextmanager
     def references_checked_at_end(self, connection: Connection, table: str) -> Iterator[None]:
-        # Each inserted row's foreign key check is a trigger running a query:
-        # half the server's time of a COPY of metric rows (1 million rows, 10.8 s
-        # with the key, 5.4 s without and 2.3 s to add it back, validating every
-        # row in one join). Dropped and added back with the catalog's own
+        # Each inserted row's foreign key check is a trigger running a query,
+        # where adding the key back validates every row in one join. Dropped and
+        # added back with the catalog's own
         # definition, in the caller's transaction: nothing is unchecked when it ends.
         keys = connection.exec_driver_sql(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "

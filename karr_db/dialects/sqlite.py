@@ -230,9 +230,9 @@ class SQLiteDialect:
 
 
 def _fetch(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """Plain tuples from the driver's cursor, for reads of a million rows: SQLAlchemy's
-    Row objects cost 5.5 s of the 23.6 s re-derivation of 20,000 legacy runs took
-    (issue 10, item 9). Errors leave as :func:`~karr_db.dialects.driver_error` makes them."""
+    """Plain tuples from the driver's cursor, for reads of a million rows, where
+    SQLAlchemy's Row objects would be a large part of a re-derivation. Errors leave
+    as :func:`~karr_db.dialects.driver_error` makes them."""
     driver = connection.connection.driver_connection
     assert driver is not None
     try:

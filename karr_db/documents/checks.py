@@ -65,8 +65,8 @@ def plain_json(value: dict[str, Any]) -> bool:
     Such a value can have only one problem :func:`json_problems` finds, a string
     both dialects cannot store, and that shows in its canonical text (see
     :func:`~karr_db.documents.identity.clean_text`); so one walk of exact type
-    tests replaces the depth walk and the generator walk of every value, which
-    were a third of a bulk save (issue 15). ``False`` means "not sure": the full
+    tests replaces the depth walk and the generator walk of every value, a large
+    part of a bulk save. ``False`` means "not sure": the full
     checks then decide and name the field.
     """
     stack: list[tuple[Any, int]] = [(value, 1)]

@@ -291,7 +291,7 @@ def dumps_document(value: Any, *, sort_keys: bool = False) -> str:
     """:func:`dumps_json` of a value whose object keys are all strings, usually without
     the :func:`encode_json` walk.
 
-    Serialising a result document directly and checking the text is ~3x cheaper
+    Serialising a result document directly and checking the text is cheaper
     than re-building it; when the text shows a value that needs a marker
     (non-finite floats make ``json.dumps`` refuse), the full encoding is used.
     (Keys must be strings: ``json.dumps`` writes a ``True`` key as ``"true"``,

@@ -10,10 +10,10 @@
 * DTOs are frozen Pydantic models built by :func:`build` (or a
   :class:`RowShape`, which declares a DTO's columns once; or, on the hottest
   read paths, a :func:`row_builder` made once per shape, which sets the fields
-  directly at ~2.5x less cost): ``model_construct`` on the row tuple, without
-  validation, because every value comes from a typed
-  column (the TypeDecorators already parsed timestamps, JSON and booleans) and
-  validating each row again cost ~10x the query on pages of events and runs.
+  directly): ``model_construct`` on the row tuple, without validation, because
+  every value comes from a typed column (the TypeDecorators already parsed
+  timestamps, JSON and booleans) and validating each row again costs more than
+  the query on pages of events and runs.
   This module is the one place that skips validation, and it checks at import
   that a shape's columns are exactly its DTO's fields.
 """
@@ -209,8 +209,8 @@ def row_builder(dto: type[D], names: Iterable[str] | None = None) -> Callable[[S
     order (default: every field, in declaration order), without validation.
 
     What :meth:`~pydantic.BaseModel.model_construct` does for a DTO whose every field
-    is given, minus its per-call work (defaults, aliases, extra keys): ~2.5x cheaper,
-    which a page of 1,000 events or history points shows. The values must already be
+    is given, minus its per-call work (defaults, aliases, extra keys), which a page
+    of 1,000 events or history points shows. The values must already be
     what the fields hold (the database typed them); ``tests/unit/test_row_builder.py``
     checks the result equals a validated DTO.
     """

@@ -168,8 +168,8 @@ class EventsRepository:
         busy timeout), so that a DEFERRED transaction that reads before it
         writes cannot fail to upgrade its read lock.
         """
-        # Plain SQL: this runs on every write, and an ORM statement cost ~1 ms
-        # of Python here, about as much as the rest of the append.
+        # Plain SQL: this runs on every write, and an ORM statement would cost
+        # about as much Python as the rest of the append.
         session = self.session
         transaction = session.get_transaction()
         if transaction is not None and session.info.get(_LOG_LOCKED) is transaction:
@@ -178,8 +178,8 @@ class EventsRepository:
         for_connection(connection).lock_event_log(connection)
         if not session.in_nested_transaction():
             # A lock taken inside a savepoint goes if the savepoint is rolled back
-            # (both dialects), so only one taken outside is remembered. A save
-            # asked for it twice per run: one round trip on PostgreSQL (issue 15).
+            # (both dialects), so only one taken outside is remembered: a second
+            # request in the same transaction costs no round trip.
             session.info[_LOG_LOCKED] = session.get_transaction()
 
     def append(

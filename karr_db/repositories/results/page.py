@@ -3,7 +3,7 @@
 A page shows each run's hardware headline (its first hardware row). Joining
 that before the ``LIMIT`` made PostgreSQL hash-join a sequential scan of every
 hardware row and run the correlated ``min(hardware.id)`` once per matching run,
-then sort them all: ~5 ms at 10,000 runs, growing with history. Here the page
+then sort them all, a cost growing with history. Here the page
 of run ids is chosen from ``runs`` alone (walking
 ``idx_runs_model_engine_latest``, revision 0009, beyond the reference, in the
 query's own order), and only its ``limit`` rows look up their headline: a

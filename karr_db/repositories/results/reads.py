@@ -49,7 +49,7 @@ class ResultsReads:
         with _translated("reading a run"):
             # A prebuilt Core statement on the session's connection: every save
             # starts with this lookup, and building and ORM-compiling the
-            # statement anew cost more than running it (~1 ms of Python).
+            # statement anew costs more than running it.
             row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
         return None if row is None else _summary(row)
 
@@ -64,8 +64,8 @@ class ResultsReads:
     def find(self, run_id: str) -> RunDetail | None:
         """A run in full, or ``None``: three statements (run + hardware, benchmarks, metrics).
 
-        Plain column selects, not ORM entities: loading ~200 Metric objects
-        into the identity map and validating the DTOs cost ~20x the queries.
+        Plain column selects, not ORM entities: loading hundreds of Metric objects
+        into the identity map and validating the DTOs costs many times the queries.
         """
         connection = self.session.connection()
         with _translated("reading a run"):

@@ -173,10 +173,9 @@ class ResultsWriter:
 
         Rows go to the driver as plain tuples (``executemany`` on SQLite, one
         set-based ``INSERT .. SELECT FROM unnest(..)`` per table on
-        PostgreSQL), converted by the columns' own bind processors. The ORM's
-        bulk insert spent ~20 µs of Python per metric row building parameter
-        dictionaries, and psycopg's ``executemany`` runs one INSERT per row on
-        the server; see docs/performance.md.
+        PostgreSQL), converted by the columns' own bind processors: the ORM's
+        bulk insert builds a parameter dictionary per metric row, and psycopg's
+        ``executemany`` runs one INSERT per row on the server.
         """
         connection = self.session.connection()
         dialect = connection.dialect
