@@ -256,7 +256,8 @@ class StorageError(KarrError):
         self.detail = detail
         super().__init__(f"{operation} failed in the database: {detail}")
 
-    #: Whether running the whole transaction again may succeed (see :func:`karr_db.uow.run_transaction`).
+    #: Whether running the whole transaction again may succeed (see
+    #: :func:`karr_db.uow.run_transaction`).
     retryable: bool = False
 
 

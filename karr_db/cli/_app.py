@@ -225,17 +225,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        "-d",
+        help=f"Database URL (default: ${DATABASE_URL_ENV}, else ~/.kitt/karr.db).",
+        show_default=False,
+    ),
+]
+
+
 @app.callback()
 def main(
-    database: Annotated[
-        str | None,
-        typer.Option(
-            "--database",
-            "-d",
-            help=f"Database URL (default: ${DATABASE_URL_ENV}, else ~/.kitt/karr.db).",
-            show_default=False,
-        ),
-    ] = None,
+    database: DatabaseOption = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks (passwords still masked).")
     ] = False,
@@ -247,15 +250,6 @@ def main(
     state.reset(database, debug)
 
 
-DatabaseOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database",
-        "-d",
-        help=f"Database URL (default: ${DATABASE_URL_ENV}, else ~/.kitt/karr.db).",
-        show_default=False,
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 

@@ -6,7 +6,8 @@ import difflib
 import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Annotated
+from enum import StrEnum
+from typing import Annotated, Any
 
 import typer
 
@@ -18,6 +19,7 @@ from karr_db.repositories.agents import AGENT_STATUSES
 from karr_db.repositories.campaigns import CampaignStatus
 from karr_db.repositories.events import EventDTO, EventType
 from karr_db.repositories.quick_tests import QuickTestStatus
+from karr_db.uow import UnitOfWork
 
 Limit = Annotated[int, typer.Option("--limit", "-n", min=1, help="How many, newest first.")]
 
@@ -108,6 +110,28 @@ def agents_command(
     say(f"{len(agents)} agent(s)")
 
 
+def _assigned_work(
+    database: str | None,
+    repository: Callable[[UnitOfWork], Any],
+    statuses: Iterable[StrEnum],
+    status: str | None,
+    agent: str | None,
+    limit: int,
+) -> list[Any]:
+    """Up to ``limit`` campaigns or quick tests (``repository`` picks which), newest
+    first, after checking ``--status`` against ``statuses``."""
+    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+        work = repository(uow)
+        check_status(status, (s.value for s in statuses), lambda s: work.count(status=s))
+        return list(
+            paged(
+                lambda **page: work.list(status=status, agent_id=agent, **page),
+                limit,
+                page_size=PAGE_LIMIT,
+            )
+        )
+
+
 @app.command("campaigns")
 def campaigns_command(
     status: CampaignStatusOption = None,
@@ -120,17 +144,9 @@ def campaigns_command(
 
     Example: karr-db campaigns --status running
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
-        check_status(
-            status, (c.value for c in CampaignStatus), lambda s: uow.campaigns.count(status=s)
-        )
-        campaigns = list(
-            paged(
-                lambda **page: uow.campaigns.list(status=status, agent_id=agent, **page),
-                limit,
-                page_size=PAGE_LIMIT,
-            )
-        )
+    campaigns = _assigned_work(
+        database, lambda uow: uow.campaigns, CampaignStatus, status, agent, limit
+    )
     if as_json:
         print_json(campaigns)
         return
@@ -165,17 +181,9 @@ def quick_tests_command(
 
     Example: karr-db quick-tests --status queued
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
-        check_status(
-            status, (q.value for q in QuickTestStatus), lambda s: uow.quick_tests.count(status=s)
-        )
-        tests = list(
-            paged(
-                lambda **page: uow.quick_tests.list(status=status, agent_id=agent, **page),
-                limit,
-                page_size=PAGE_LIMIT,
-            )
-        )
+    tests = _assigned_work(
+        database, lambda uow: uow.quick_tests, QuickTestStatus, status, agent, limit
+    )
     if as_json:
         print_json(tests)
         return

@@ -3,7 +3,7 @@ newest-first keyset pages, and numbered pages with a total for dashboards."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -12,7 +12,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from karr_db.errors import InvalidQueryError, InvalidTransitionError, NotFoundError
-from karr_db.models import QuickTest, WebCampaign
+from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
 from karr_db.repositories._common import (
     DTO,
@@ -151,6 +151,10 @@ class AssignedWork(Generic[Row, Out]):
     entity: str
     #: The DTO's columns (see :class:`~karr_db.repositories._common.RowShape`).
     shape: RowShape[Out]
+    #: The state machine: its transitions by verb.
+    transitions: Mapping[str, Transition]
+    #: Whether a transition's event names the row's agent.
+    events_name_agent = False
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -166,6 +170,39 @@ class AssignedWork(Generic[Row, Out]):
     def get(self, key: str) -> Out:
         """The row with this id; :class:`NotFoundError` naming it when there is none."""
         return found(self.entity, key, self.find(key))
+
+    def _require_agent(self, agent_id: str) -> None:
+        if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
+            raise NotFoundError("agent", agent_id)
+
+    def _move(
+        self,
+        key: str,
+        verb: str,
+        event_type: str,
+        values: dict[str, Any],
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> Out:
+        """Move a row by its state machine's ``verb`` (see :func:`transition`) and append
+        the event saying from where to where, under the event log's lock."""
+        rule = self.transitions[verb]
+        self._events.lock_log()
+        row, previous = transition(
+            self.session,
+            self.model,
+            self.entity,
+            key,
+            # Plain text, not the enum: drivers adapt Enum members by name.
+            allowed_from=[str(s) for s in rule.allowed_from],
+            to=str(rule.to),
+            values=values,
+        )
+        data: dict[str, Any] = {"from": previous, "to": str(rule.to)}
+        if self.events_name_agent:
+            data["agent_id"] = row.agent_id
+        self._events.append(event_type, source_id=key, data={**data, **(extra or {})})
+        return self.get(key)
 
     def _filters(self, status: str | None, agent_id: str | None) -> list[Any]:
         clauses: list[Any] = []

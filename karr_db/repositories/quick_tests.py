@@ -13,17 +13,16 @@ import builtins
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import earlier, moment_problem
-from karr_db.models import Agent, QuickTest, Run
+from karr_db.models import QuickTest, Run
 from karr_db.models.types import utcnow
 from karr_db.repositories._common import DTO, RowShape
-from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
+from karr_db.repositories._lifecycle import AssignedWork, Transition
 from karr_db.repositories._validate import checked, fields
 from karr_db.repositories.events import EventType
 
@@ -118,6 +117,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
     model = QuickTest
     entity = "quick test"
     shape = _SHAPE
+    transitions = _BY_VERB
+    events_name_agent = True
 
     def find_stale(
         self, older_than: timedelta, *, now: datetime | None = None
@@ -160,8 +161,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         if errors:
             raise ValidationError("quick test", errors)
         self._events.lock_log()
-        if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
-            raise NotFoundError("agent", agent_id)
+        self._require_agent(agent_id)
         test_id = str(uuid.uuid4())
         try:
             with self.session.begin_nested():
@@ -237,12 +237,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
 
     def start(self, test_id: str) -> QuickTestDTO:
         """``claimed -> running``: the agent began the benchmark."""
-        return self._move(
-            test_id,
-            "start",
-            {},
-            EventType.QUICK_TEST_STARTED,
-        )
+        return self._move(test_id, "start", EventType.QUICK_TEST_STARTED, {})
 
     def complete(self, test_id: str, *, result_id: str) -> QuickTestDTO:
         """``running -> completed``, linking the stored run."""
@@ -254,8 +249,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                 return self._move(
                     test_id,
                     "complete",
-                    {"completed_at": utcnow(), "result_id": result_id},
                     EventType.QUICK_TEST_COMPLETED,
+                    {"completed_at": utcnow(), "result_id": result_id},
                     extra={"result_id": result_id},
                 )
         except IntegrityError:
@@ -266,8 +261,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         return self._move(
             test_id,
             "fail",
-            {"completed_at": utcnow(), "error": error},
             EventType.QUICK_TEST_FAILED,
+            {"completed_at": utcnow(), "error": error},
             extra={"error": error},
         )
 
@@ -276,42 +271,10 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         return self._move(
             test_id,
             "cancel",
-            {"completed_at": utcnow()},
             EventType.QUICK_TEST_CANCELLED,
+            {"completed_at": utcnow()},
         )
 
     def requeue(self, test_id: str) -> QuickTestDTO:
         """``claimed | running -> queued``, for a test whose agent went silent."""
-        return self._move(
-            test_id,
-            "requeue",
-            {"started_at": None},
-            EventType.QUICK_TEST_REQUEUED,
-        )
-
-    def _move(
-        self,
-        test_id: str,
-        verb: str,
-        values: dict[str, Any],
-        event_type: EventType,
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> QuickTestDTO:
-        rule = _BY_VERB[verb]
-        self._events.lock_log()
-        row, previous = transition(
-            self.session,
-            QuickTest,
-            "quick test",
-            test_id,
-            allowed_from=[str(s) for s in rule.allowed_from],
-            to=str(rule.to),
-            values=values,
-        )
-        self._events.append(
-            event_type,
-            source_id=test_id,
-            data={"from": previous, "to": str(rule.to), "agent_id": row.agent_id, **(extra or {})},
-        )
-        return self.get(test_id)
+        return self._move(test_id, "requeue", EventType.QUICK_TEST_REQUEUED, {"started_at": None})

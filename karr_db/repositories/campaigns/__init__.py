@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import (
@@ -29,9 +29,9 @@ from karr_db.errors import (
     NotFoundError,
     ValidationError,
 )
-from karr_db.models import Agent, WebCampaign
+from karr_db.models import WebCampaign
 from karr_db.models.types import utcnow
-from karr_db.repositories._lifecycle import AssignedWork, transition
+from karr_db.repositories._lifecycle import AssignedWork
 from karr_db.repositories._validate import checked
 from karr_db.repositories.campaigns.dto import (
     SHAPE,
@@ -72,6 +72,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
     model = WebCampaign
     entity = "campaign"
     shape = SHAPE
+    transitions = BY_VERB
 
     # --- creating and configuring ------------------------------------------------
 
@@ -326,37 +327,3 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             },
         )
         return campaign
-
-    # --- helpers --------------------------------------------------------------
-
-    def _move(
-        self,
-        campaign_id: str,
-        verb: str,
-        event_type: EventType,
-        values: dict[str, Any],
-        *,
-        extra: dict[str, Any] | None = None,
-    ) -> CampaignDTO:
-        rule = BY_VERB[verb]
-        self._events.lock_log()
-        _, previous = transition(
-            self.session,
-            WebCampaign,
-            "campaign",
-            campaign_id,
-            # Plain text, not the enum: drivers adapt Enum members by name.
-            allowed_from=[str(s) for s in rule.allowed_from],
-            to=str(rule.to),
-            values=values,
-        )
-        self._events.append(
-            event_type,
-            source_id=campaign_id,
-            data={"from": previous, "to": str(rule.to), **(extra or {})},
-        )
-        return self.get(campaign_id)
-
-    def _require_agent(self, agent_id: str) -> None:
-        if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
-            raise NotFoundError("agent", agent_id)
