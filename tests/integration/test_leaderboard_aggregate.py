@@ -20,6 +20,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
+from karr_db.derive import rederive
 from karr_db.engine import make_engine
 from karr_db.errors import InvalidQueryError
 from karr_db.migrations.scripts import contract_of, script_directory
@@ -359,6 +360,26 @@ def test_concurrent_writers_leave_the_aggregate_equal_to_the_rows(migrated_url: 
         check_against_rows(uow.results)
         same_table(uow.session)
         assert uow.results.count() == 4 * 6
+    engine.dispose()
+
+
+def test_rederive_makes_the_extremes_a_delete_left_unknown_known_again(
+    migrated_url: str,
+) -> None:
+    engine = make_engine(migrated_url)
+    spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}
+    with transaction(engine) as uow:
+        ids = [
+            uow.results.save(document({**spec, "tests": [("throughput", [v])]}, i)).run.id
+            for i, v in enumerate([4.0, 1.0, 8.0])
+        ]
+        uow.results.delete(ids[1])
+        assert _stored_extremes(uow.session) == (None, 8.0)
+    rederive(engine)
+    with transaction(engine) as uow:
+        assert _stored_extremes(uow.session) == (4.0, 8.0)
+        assert same_table(uow.session) == 0
+        check_against_rows(uow.results)
     engine.dispose()
 
 
