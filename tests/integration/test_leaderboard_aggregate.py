@@ -282,6 +282,27 @@ def test_deleting_a_groups_extreme_leaves_it_unknown_and_the_rows_answer(
     assert aggregate_table(session) == {}
 
 
+def test_a_limit_cannot_hide_an_unknown_extreme(session: Session) -> None:
+    """Ordered by an extreme, a group whose extreme is unknown could fall behind the
+    LIMIT: the answer still comes from the rows."""
+    repo = ResultsRepository(session)
+    ids: dict[tuple[str, float], str] = {}
+    for model, numbers in (("llama", [9.0, 10.0]), ("qwen", [3.0])):
+        spec = {"model": model, "engine": "vllm", "suite": "quick", "gpu": None}
+        for i, value in enumerate(numbers):
+            doc = document({**spec, "tests": [("throughput", [value])]}, i)
+            ids[(model, value)] = repo.save(doc).run.id
+    repo.delete(ids[("llama", 10.0)])  # llama's maximum is now unknown
+    for order_by in ("max", "min", "avg"):
+        kwargs: dict[str, Any] = {"order_by": order_by, "limit": 1}
+        same_board(
+            repo.leaderboard(METRIC, median=False, **kwargs), repo.leaderboard(METRIC, **kwargs)
+        )
+    assert repo.leaderboard(METRIC, order_by="max", limit=1, median=False)[0].group == {
+        "model": "llama"
+    }
+
+
 def test_filters_the_aggregate_cannot_answer_come_from_the_rows(session: Session) -> None:
     repo = ResultsRepository(session)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}

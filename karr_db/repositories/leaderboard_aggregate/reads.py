@@ -63,7 +63,7 @@ def leaderboard(
     if limit is not None:
         params["limit"] = limit
     rows = session.connection().execute(stmt, params).all()
-    if rows and rows[0][-1]:
+    if any(row[-1] for row in rows):
         return None
     width = len(group_by)
     return [
@@ -101,8 +101,8 @@ def _leaderboard_statement(
     values as bound parameters (building it per call costs more than running it).
 
     Columns: the group keys, the test name when ``per_test``, then count, the
-    scaled average, min, max, the non-finite count, and in every row whether any
-    selected group (returned or not) has an unknown extreme.
+    scaled average, min, max, the non-finite count, and whether an unknown extreme
+    could change the answer.
     """
     keys = [TABLE.c[g].label(f"g_{g}") for g in group_by]
     if per_test:
@@ -123,13 +123,18 @@ def _leaderboard_statement(
         "max": type_coerce(func.max(TABLE.c.value_max), Double()),
     }
     group_columns = [k.element for k in keys]
+    # Whether a row's groups include an unknown extreme; ordered by an extreme,
+    # whether any selected group does (a window, so that a LIMIT cannot hide one).
+    unknown: Any = func.max(case((unknown_extremes(), 1), else_=0))
+    if order_by in ("min", "max"):
+        unknown = func.max(unknown).over()
     sort_key = aggregates[order_by] if order_by in aggregates else TABLE.c[order_by]
     stmt = (
         select(
             *keys,
             *(expr.label(name) for name, expr in aggregates.items()),
             func.sum(TABLE.c.non_finite).label("non_finite"),
-            func.max(func.max(case((unknown_extremes(), 1), else_=0))).over().label("unknown"),
+            unknown.label("unknown"),
         )
         .where(*conditions)
         .group_by(*group_columns)
