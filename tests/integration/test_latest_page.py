@@ -74,7 +74,7 @@ def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
     from karr_db.repositories.results.dto import RunSummary
 
     fields = list(RunSummary.model_fields)
-    assert [c.key for c in results._SUMMARY_COLUMNS] == fields
+    assert [c.key for c in results.SUMMARY_COLUMNS] == fields
     page = results_page.page_statement(
         [], Run.timestamp, True, 2, None, hardware_filtered=False, lateral=True
     )

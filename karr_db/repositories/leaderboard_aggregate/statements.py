@@ -128,10 +128,11 @@ COLUMNS = (
 OF_RUNS = Benchmark.run_id.in_(bindparam("run_ids", expanding=True))
 
 
-def unknown_extremes(row: Any = TABLE.c) -> ColumnElement[bool]:
+def unknown_extremes() -> ColumnElement[bool]:
     """Whether a stored group's minimum or maximum is unknown: it has finite values but
     a delete took away an extreme (see the package docstring)."""
-    return and_(row.value_count > 0, or_(row.value_min.is_(None), row.value_max.is_(None)))
+    c = TABLE.c
+    return and_(c.value_count > 0, or_(c.value_min.is_(None), c.value_max.is_(None)))
 
 
 #: The contributions of the runs ``run_ids`` (what a removal subtracts).

@@ -17,7 +17,7 @@ from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories._common import Page, build, page_rows
+from karr_db.repositories._common import Page, build, check_limit, page_rows
 from karr_db.repositories.leaderboard_aggregate.statements import NEGLIGIBLE
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import (
@@ -33,15 +33,14 @@ from karr_db.repositories.results.filters import (
     GROUP_FIELDS,
     LEADERBOARD_ORDER_FIELDS,
     RunFilter,
-    _check_limit,
-    _conditions,
-    _decode_point,
-    _encode_point,
-    _filters_hardware,
-    _parse_filter,
-    _with_hardware,
+    decode_point,
+    encode_point,
+    filters_hardware,
+    parse_filter,
+    run_conditions,
+    with_hardware,
 )
-from karr_db.repositories.results.statements import _translated
+from karr_db.repositories.results.statements import translated_errors
 
 
 class ResultsAnalysis:
@@ -52,14 +51,14 @@ class ResultsAnalysis:
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
         """Totals by outcome, overall and by engine, model and suite, from one grouped
         statement (a row per engine, model, suite and outcome, folded here)."""
-        f = _parse_filter(filters)
+        f = parse_filter(filters)
         keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
         stmt = (
-            _with_hardware(select(*keys, func.count()).select_from(Run), _filters_hardware(f))
-            .where(*_conditions(f))
+            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(f))
+            .where(*run_conditions(f))
             .group_by(*keys)
         )
-        with _translated("counting runs"):
+        with translated_errors("counting runs"):
             rows = self.session.execute(stmt).all()
         totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
         groups: dict[str, dict[str | None, dict[str, int]]] = {
@@ -116,7 +115,7 @@ class ResultsAnalysis:
         grow with the history. The rows answer everything the aggregate cannot
         (medians, time windows, outcomes); both give the same count, min and max.
         """
-        f = _parse_filter(filters)
+        f = parse_filter(filters)
         if isinstance(group_by, str):
             group_by = (group_by,)
         unknown = [g for g in group_by if g not in GROUP_FIELDS]
@@ -133,13 +132,13 @@ class ResultsAnalysis:
                 f"{', '.join((*LEADERBOARD_ORDER_FIELDS, *group_by))}"
             )
         if limit is not None:
-            _check_limit(limit)
+            check_limit(limit)
         if not median:
             if order_by == "median":
                 raise InvalidQueryError("order by median needs median=True")
             chosen = f.model_dump(exclude_none=True)
             if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
-                with _translated("computing a leaderboard"):
+                with translated_errors("computing a leaderboard"):
                     board = leaderboard_aggregate.leaderboard(
                         self.session,
                         metric,
@@ -161,19 +160,19 @@ class ResultsAnalysis:
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
-        conds = [Metric.metric_name == metric, *_conditions(f)]
+        conds = [Metric.metric_name == metric, *run_conditions(f)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
         # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
         seam = for_connection(self.session.get_bind())
         ranks = seam.median_ranks(partition, finite, finite_value)
         inner = (
-            _with_hardware(
+            with_hardware(
                 select(*keys, finite_value.label("v"), value.label("raw"), *ranks)
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
                 .join(Run, Run.id == Benchmark.run_id),
-                _filters_hardware(f)
+                filters_hardware(f)
                 or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
             )
             .where(*conds)
@@ -210,7 +209,7 @@ class ResultsAnalysis:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        with _translated("computing a leaderboard"):
+        with translated_errors("computing a leaderboard"):
             rows = self.session.execute(stmt).all()
         return [
             AggregateRow(
@@ -244,32 +243,32 @@ class ResultsAnalysis:
         benchmark and metric row), so a history of any length is read in pages
         of at most :data:`~karr_db.limits.PAGE_LIMIT` points instead of all at once.
         """
-        params = shapes.filter_params(_parse_filter(filters))
+        params = shapes.filter_params(parse_filter(filters))
         if model is not None:
             params["f_model"] = model
         if engine is not None:
             params["f_engine"] = engine
-        _check_limit(limit)
+        check_limit(limit)
         params["metric"] = metric
         params["limit"] = limit + 1
         if test_name is not None:
             params["test_name"] = test_name
         after: str | None = None
         if cursor is not None:
-            timestamp, run_id, benchmark_id, metric_id = _decode_point(cursor)
+            timestamp, run_id, benchmark_id, metric_id = decode_point(cursor)
             after = "null" if timestamp is None else "value"
             params.update(c_run=run_id, c_benchmark=benchmark_id, c_metric=metric_id)
             if timestamp is not None:
                 params["c_time"] = timestamp
         stmt = shapes.history_statement(params, test_name is not None, after)
-        with _translated("reading a metric history"):
+        with translated_errors("reading a metric history"):
             result = self.session.connection().execute(stmt, params)
             # Columns come typed from the database: no per-row validation needed.
             rows, items = page_rows(result, limit, lambda row: shapes.point(row[:5]))
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = _encode_point(last[1], last[0], last[5], last[6])
+            next_cursor = encode_point(last[1], last[0], last[5], last[6])
         return build(Page[MetricPoint], items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:
@@ -295,7 +294,7 @@ class ResultsAnalysis:
             .where(Run.id.in_(ids))
             .order_by(Benchmark.id, Metric.id)
         )
-        with _translated("comparing runs"):
+        with translated_errors("comparing runs"):
             rows = self.session.execute(stmt).all()
         found = {row[0] for row in rows}
         missing = [i for i in ids if i not in found]

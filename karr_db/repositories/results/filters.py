@@ -19,7 +19,7 @@ from karr_db.errors import InvalidQueryError
 from karr_db.limits import text_problem
 from karr_db.models import Hardware, Run
 from karr_db.models.types import parse_timestamp
-from karr_db.repositories._common import check_limit, decode_cursor, encode_cursor
+from karr_db.repositories._common import decode_cursor, encode_cursor
 
 
 class RunFilter(BaseModel):
@@ -88,7 +88,7 @@ GROUP_FIELDS: dict[str, Any] = {
 LEADERBOARD_ORDER_FIELDS = ("avg", "min", "max", "median", "count")
 
 
-def _parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
+def parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
     if filters is None:
         return RunFilter()
     if isinstance(filters, RunFilter):
@@ -121,7 +121,7 @@ def _first_hardware_id() -> Any:
 _S = TypeVar("_S", bound="Select[*tuple[Any, ...]]")
 
 
-def _with_hardware(stmt: _S, needed: bool = True) -> _S:
+def with_hardware(stmt: _S, needed: bool = True) -> _S:
     """Join each run's first hardware row, when ``needed``.
 
     The join costs a correlated ``min(id)`` lookup per run: on 20,000 runs it
@@ -135,11 +135,11 @@ def _with_hardware(stmt: _S, needed: bool = True) -> _S:
     )
 
 
-def _filters_hardware(f: RunFilter) -> bool:
+def filters_hardware(f: RunFilter) -> bool:
     return f.gpu_model is not None or f.environment_type is not None
 
 
-def _conditions(f: RunFilter) -> list[ColumnElement[bool]]:
+def run_conditions(f: RunFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
     equal: list[tuple[Any, Any]] = [
         (Run.model, f.model),
@@ -159,10 +159,6 @@ def _conditions(f: RunFilter) -> list[ColumnElement[bool]]:
 
 
 #: A run summary's columns, in :class:`RunSummary`'s field order (the page's own).
-def _check_limit(limit: int) -> None:
-    check_limit(limit)
-
-
 # --- keyset cursors -----------------------------------------------------------
 #
 # A cursor (the common codec's) holds a small JSON object: the order field and direction
@@ -172,7 +168,7 @@ def _check_limit(limit: int) -> None:
 # right however many runs are inserted meanwhile.
 
 
-def _encode_cursor(order_by: str, descending: bool, value: Any, run_id: str) -> str:
+def encode_run_cursor(order_by: str, descending: bool, value: Any, run_id: str) -> str:
     if isinstance(value, datetime):
         text: str | None = value.isoformat()
     elif isinstance(value, float):
@@ -182,7 +178,7 @@ def _encode_cursor(order_by: str, descending: bool, value: Any, run_id: str) -> 
     return encode_cursor({"o": order_by, "d": descending, "v": text, "id": run_id})
 
 
-def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, str]:
+def decode_run_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, str]:
     def read(payload: Any) -> tuple[Any, str]:
         text, run_id = payload["v"], payload["id"]
         if not isinstance(run_id, str) or not (text is None or isinstance(text, str)):
@@ -210,15 +206,13 @@ def _decode_cursor(cursor: str, order_by: str, descending: bool) -> tuple[Any, s
 # metric id, the four keys of its order.
 
 
-def _encode_point(
-    timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int
-) -> str:
+def encode_point(timestamp: datetime | None, run_id: str, benchmark_id: int, metric_id: int) -> str:
     return encode_cursor(
         [timestamp.isoformat() if timestamp else None, run_id, benchmark_id, metric_id]
     )
 
 
-def _decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
+def decode_point(cursor: str) -> tuple[datetime | None, str, int, int]:
     def read(payload: Any) -> tuple[datetime | None, str, int, int]:
         text, run_id, benchmark_id, metric_id = payload
         ids = (benchmark_id, metric_id)

@@ -20,22 +20,21 @@ from karr_db.repositories.results.dto import RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     ORDER_FIELDS,
     RunFilter,
-    _check_limit,
-    _conditions,
-    _decode_cursor,
-    _encode_cursor,
-    _filters_hardware,
-    _parse_filter,
-    _with_hardware,
+    decode_run_cursor,
+    encode_run_cursor,
+    filters_hardware,
+    parse_filter,
+    run_conditions,
+    with_hardware,
 )
 from karr_db.repositories.results.statements import (
-    _DETAIL_BENCHMARKS,
-    _DETAIL_METRICS,
-    _DETAIL_RUN,
-    _SUMMARY_BY_ID,
-    _SUMMARY_FIELDS,
-    _summary,
-    _translated,
+    DETAIL_BENCHMARKS,
+    DETAIL_METRICS,
+    DETAIL_RUN,
+    SUMMARY_BY_ID,
+    SUMMARY_FIELDS,
+    summary_of,
+    translated_errors,
 )
 
 
@@ -46,12 +45,12 @@ class ResultsReads:
 
     def find_summary(self, run_id: str) -> RunSummary | None:
         """One run's columns and hardware headline (one statement), or ``None``."""
-        with _translated("reading a run"):
+        with translated_errors("reading a run"):
             # A prebuilt Core statement on the session's connection: every save
             # starts with this lookup, and building and ORM-compiling the
             # statement anew costs more than running it.
-            row = self.session.connection().execute(_SUMMARY_BY_ID, {"run_id": run_id}).first()
-        return None if row is None else _summary(row)
+            row = self.session.connection().execute(SUMMARY_BY_ID, {"run_id": run_id}).first()
+        return None if row is None else summary_of(row)
 
     def get_summary(self, run_id: str) -> RunSummary:
         """One run's summary; :class:`NotFoundError` naming it when there is none."""
@@ -68,16 +67,16 @@ class ResultsReads:
         into the identity map and validating the DTOs costs many times the queries.
         """
         connection = self.session.connection()
-        with _translated("reading a run"):
-            run = connection.execute(_DETAIL_RUN, {"run_id": run_id}).first()
+        with translated_errors("reading a run"):
+            run = connection.execute(DETAIL_RUN, {"run_id": run_id}).first()
             if run is None:
                 return None
-            benchmarks = connection.execute(_DETAIL_BENCHMARKS, {"run_id": run_id}).all()
-            metrics = connection.execute(_DETAIL_METRICS, {"run_id": run_id}).all()
+            benchmarks = connection.execute(DETAIL_BENCHMARKS, {"run_id": run_id}).all()
+            metrics = connection.execute(DETAIL_METRICS, {"run_id": run_id}).all()
         by_benchmark: dict[int, dict[str, float | None]] = {b[0]: {} for b in benchmarks}
         for benchmark_id, name, value in metrics:
             by_benchmark[int(benchmark_id or 0)][name or ""] = value  # joined: never NULL
-        width = len(_SUMMARY_FIELDS)  # then the hardware row's id and its fields
+        width = len(SUMMARY_FIELDS)  # then the hardware row's id and its fields
         return shapes.detail(
             (
                 *run[:width],
@@ -88,7 +87,7 @@ class ResultsReads:
 
     def get_document(self, run_id: str) -> dict[str, Any]:
         """The stored document, equal to the one saved (NaN and infinities as floats)."""
-        with _translated("reading a run"):
+        with translated_errors("reading a run"):
             row = self.session.execute(select(Run.raw_json).where(Run.id == run_id)).first()
         if row is None:
             raise NotFoundError("run", run_id)
@@ -104,21 +103,21 @@ class ResultsReads:
         not grow with the number of runs; the session must stay open while
         iterating.
         """
-        f = _parse_filter(filters)
+        f = parse_filter(filters)
         check_limit(batch_size, name="batch_size")
         stmt = (
-            _with_hardware(select(Run.id, Run.raw_json).select_from(Run), _filters_hardware(f))
-            .where(*_conditions(f))
+            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(f))
+            .where(*run_conditions(f))
             .order_by(Run.id)
             .execution_options(yield_per=batch_size)
         )
-        with _translated("exporting runs"):
+        with translated_errors("exporting runs"):
             yield from ((row[0], row[1]) for row in self.session.execute(stmt))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
         """How many runs match (one statement, built once per set of filters)."""
-        params = shapes.filter_params(_parse_filter(filters))
-        with _translated("counting runs"):
+        params = shapes.filter_params(parse_filter(filters))
+        with translated_errors("counting runs"):
             connection = self.session.connection()
             return int(connection.execute(shapes.count_statement(params), params).scalar_one())
 
@@ -137,12 +136,12 @@ class ResultsReads:
         Page on with ``cursor=page.next_cursor`` (keyset: stable while runs are
         inserted) or with ``offset``; not both.
         """
-        f = _parse_filter(filters)
+        f = parse_filter(filters)
         if order_by not in ORDER_FIELDS:
             raise InvalidQueryError(
                 f"unknown order field {order_by!r}; use one of {', '.join(ORDER_FIELDS)}"
             )
-        _check_limit(limit)
+        check_limit(limit)
         if cursor is not None and offset is not None:
             raise InvalidQueryError("pass either a cursor or an offset, not both")
         if offset is not None and offset < 0:
@@ -151,7 +150,7 @@ class ResultsReads:
         params = shapes.filter_params(f)
         after: str | None = None
         if cursor is not None:
-            value, last_id = _decode_cursor(cursor, order_by, descending)
+            value, last_id = decode_run_cursor(cursor, order_by, descending)
             after = "null" if value is None else "value"
             params["c_id"] = last_id
             if value is not None:
@@ -168,13 +167,13 @@ class ResultsReads:
         params["limit"] = limit + 1
         if offset:
             params["offset"] = offset
-        with _translated("listing runs"):
+        with translated_errors("listing runs"):
             rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
             value = last[shapes.SUMMARY_INDEX[order_by]]
-            next_cursor = _encode_cursor(order_by, descending, value, last[0])
+            next_cursor = encode_run_cursor(order_by, descending, value, last[0])
         return build(Page[RunSummary], items=items, next_cursor=next_cursor)
 
     # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
@@ -182,21 +181,21 @@ class ResultsReads:
     def resolve_id(self, prefix: str) -> str:
         """The full id of the one run whose id starts with ``prefix`` (git-style);
         :class:`AmbiguousIdError` lists the candidates when several do."""
-        with _translated("resolving a run id"):
+        with translated_errors("resolving a run id"):
             return results_lookup.resolve_id(self.session, prefix)
 
     def short_ids(
         self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
     ) -> dict[str, str]:
         """The shortest unique prefix of each id (at least ``min_length`` characters)."""
-        with _translated("shortening run ids"):
+        with translated_errors("shortening run ids"):
             return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
 
     def metric_names(
         self, *, test_name: str | None = None, per_test: bool = True
     ) -> list[results_lookup.MetricName]:
         """Stored metric names with their value counts, per test unless ``per_test=False``."""
-        with _translated("listing metric names"):
+        with translated_errors("listing metric names"):
             return results_lookup.metric_names(self.session, test_name=test_name, per_test=per_test)
 
     def iter_metric_values(
@@ -210,10 +209,10 @@ class ResultsReads:
         ``run_ids`` restricts to those runs."""
         if not 1 <= batch_size <= 100_000:
             raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
-        conditions = _conditions(_parse_filter(filters))
+        conditions = run_conditions(parse_filter(filters))
         if run_ids is not None:
             conditions.append(Run.id.in_(list(run_ids)))
-        with _translated("exporting metric values"):
+        with translated_errors("exporting metric values"):
             yield from results_lookup.iter_metric_values(
                 self.session, conditions, batch_size=batch_size
             )

@@ -81,7 +81,7 @@ def _shape(params: Iterable[str]) -> tuple[str, ...]:
     return tuple(name for name in _FILTERS if f"f_{name}" in chosen)
 
 
-def _conditions(shape: Sequence[str]) -> list[ColumnElement[bool]]:
+def run_conditions(shape: Sequence[str]) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     for name in shape:
         if name in _EQUAL:
@@ -117,7 +117,7 @@ def _count_statement(shape: tuple[str, ...]) -> Statement:
     stmt = select(func.count()).select_from(Run)
     if _hardware_filtered(shape):
         stmt = _with_first_hardware(stmt)
-    return stmt.where(*_conditions(shape))
+    return stmt.where(*run_conditions(shape))
 
 
 def list_statement(
@@ -145,7 +145,7 @@ def _list_statement(
     lateral: bool,
 ) -> Statement:
     column = getattr(Run, order_key)
-    conditions = _conditions(shape)
+    conditions = run_conditions(shape)
     if cursor is not None:
         run_id = bindparam("c_id", type_=Run.id.type)
         id_after = Run.id < run_id if descending else Run.id > run_id
@@ -176,7 +176,7 @@ def history_statement(params: Iterable[str], by_test: bool, cursor: str | None) 
 
 @cache
 def _history_statement(shape: tuple[str, ...], by_test: bool, cursor: str | None) -> Statement:
-    conditions = [Metric.metric_name == bindparam("metric"), *_conditions(shape)]
+    conditions = [Metric.metric_name == bindparam("metric"), *run_conditions(shape)]
     if by_test:
         conditions.append(Benchmark.test_name == bindparam("test_name"))
     if cursor is not None:

@@ -16,12 +16,12 @@ from karr_db.engine import storage_error
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
 from karr_db.repositories._common import build
 from karr_db.repositories.results.dto import HardwareInfo, RunSummary
-from karr_db.repositories.results.filters import _with_hardware
+from karr_db.repositories.results.filters import with_hardware
 from karr_db.repositories.results.page import HEADLINE, RUN_COLUMNS
 
 
 @contextmanager
-def _translated(operation: str) -> Iterator[None]:
+def translated_errors(operation: str) -> Iterator[None]:
     """Driver errors leave the repository as :class:`StorageError`, never raw."""
     try:
         yield
@@ -29,18 +29,18 @@ def _translated(operation: str) -> Iterator[None]:
         raise storage_error(operation, exc) from exc
 
 
-_SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
+SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
 
 
-def _summary_select() -> Select[*tuple[Any, ...]]:
-    return _with_hardware(select(*_SUMMARY_COLUMNS).select_from(Run))
+def summary_select() -> Select[*tuple[Any, ...]]:
+    return with_hardware(select(*SUMMARY_COLUMNS).select_from(Run))
 
 
-_SUMMARY_BY_ID = _summary_select().where(Run.id == bindparam("run_id"))
+SUMMARY_BY_ID = summary_select().where(Run.id == bindparam("run_id"))
 #: The run a content belongs to: the owner its fingerprint names (an adopted
 #: run keeps its legacy id), else the run whose id is the fingerprint (a run
 #: whose fingerprint row no writer made, e.g. one of an older release).
-_SUMMARY_BY_CONTENT = _summary_select().where(
+SUMMARY_BY_CONTENT = summary_select().where(
     Run.id
     == func.coalesce(
         select(RunFingerprint.run_id)
@@ -51,26 +51,26 @@ _SUMMARY_BY_CONTENT = _summary_select().where(
 )
 
 
-def _summary(row: Any) -> RunSummary:
-    """A summary from a row of :func:`_summary_select`, typed by the database already:
+def summary_of(row: Any) -> RunSummary:
+    """A summary from a row of :func:`summary_select`, typed by the database already:
     building it without validation costs a fraction of validating it. The
-    columns come in the fields' order (``_SUMMARY_COLUMNS``, ``page``), so the
+    columns come in the fields' order (``SUMMARY_COLUMNS``, ``page``), so the
     row is zipped as a tuple instead of looked up by name per field."""
     return build(RunSummary, row)
 
 
-_SUMMARY_FIELDS = tuple(RunSummary.model_fields)
+SUMMARY_FIELDS = tuple(RunSummary.model_fields)
 
 
 _HARDWARE_FIELDS = tuple(HardwareInfo.model_fields)
-_DETAIL_RUN = _with_hardware(
+DETAIL_RUN = with_hardware(
     select(
-        *_SUMMARY_COLUMNS,
+        *SUMMARY_COLUMNS,
         Hardware.id.label("hw_id"),
         *(getattr(Hardware, f).label(f"hw_{f}") for f in _HARDWARE_FIELDS),
     ).select_from(Run)
 ).where(Run.id == bindparam("run_id"))
-_DETAIL_BENCHMARKS = (
+DETAIL_BENCHMARKS = (
     select(
         Benchmark.id,
         Benchmark.test_name,
@@ -82,7 +82,7 @@ _DETAIL_BENCHMARKS = (
     .where(Benchmark.run_id == bindparam("run_id"))
     .order_by(Benchmark.id)
 )
-_DETAIL_METRICS = (
+DETAIL_METRICS = (
     select(Metric.benchmark_id, Metric.metric_name, Metric.metric_value)
     .join(Benchmark, Benchmark.id == Metric.benchmark_id)
     .where(Benchmark.run_id == bindparam("run_id"))

@@ -31,10 +31,10 @@ from karr_db.repositories.results.rows import (
     insert_benchmark_rows,
 )
 from karr_db.repositories.results.statements import (
-    _SUMMARY_BY_CONTENT,
-    _summary,
-    _summary_select,
-    _translated,
+    SUMMARY_BY_CONTENT,
+    summary_of,
+    summary_select,
+    translated_errors,
 )
 
 
@@ -63,7 +63,7 @@ class ResultsWriter:
         for a lock upgrade, nor deadlock against another repository write.
         """
         doc = document if isinstance(document, ValidatedDocument) else load_document(document)
-        with _translated("saving a run"):
+        with translated_errors("saving a run"):
             self._lock()
             existing = self._find_content(doc.run_id)
             if existing is not None:
@@ -96,7 +96,7 @@ class ResultsWriter:
                 "result documents", [FieldError("documents", "must be a list of documents")]
             )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
-        with _translated("saving runs"):
+        with translated_errors("saving runs"):
             self._lock()
             stored = self._summaries([d.run_id for d in docs])
             fresh: dict[str, ValidatedDocument] = {}
@@ -128,13 +128,13 @@ class ResultsWriter:
         return results
 
     def _find_content(self, fingerprint: str) -> RunSummary | None:
-        """The stored run holding this content (see :data:`_SUMMARY_BY_CONTENT`), if any."""
+        """The stored run holding this content (see :data:`SUMMARY_BY_CONTENT`), if any."""
         row = (
             self.session.connection()
-            .execute(_SUMMARY_BY_CONTENT, {"fingerprint": fingerprint})
+            .execute(SUMMARY_BY_CONTENT, {"fingerprint": fingerprint})
             .first()
         )
-        return None if row is None else _summary(row)
+        return None if row is None else summary_of(row)
 
     def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
         """The stored runs holding the contents ``run_ids`` (content-derived ids, i.e.
@@ -150,7 +150,7 @@ class ResultsWriter:
             chunk = unique[start : start + 500]
             owners = select(RunFingerprint.run_id).where(RunFingerprint.fingerprint.in_(chunk))
             base = (
-                _summary_select()
+                summary_select()
                 .add_columns(RunFingerprint.fingerprint.label("_fingerprint"))
                 .outerjoin(RunFingerprint, RunFingerprint.run_id == Run.id)
             )
@@ -159,7 +159,7 @@ class ResultsWriter:
             stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
             by_id: dict[str, RunSummary] = {}
             for row in self.session.execute(stmt):
-                summary = _summary(tuple(row)[:-1])  # the last column is the fingerprint
+                summary = summary_of(tuple(row)[:-1])  # the last column is the fingerprint
                 if row._fingerprint is not None:
                     found[row._fingerprint] = summary
                 by_id[row.id] = summary
@@ -295,7 +295,7 @@ class ResultsWriter:
         :class:`StillReferencedError` naming them, unless ``detach`` is true,
         which clears their ``result_id`` in the same transaction.
         """
-        with _translated("deleting a run"):
+        with translated_errors("deleting a run"):
             self._lock()
             referencing = list(
                 self.session.scalars(
