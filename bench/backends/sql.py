@@ -271,7 +271,7 @@ GROUP BY model, engine
 ORDER BY avg(v) DESC NULLS LAST, model, engine
 """
 
-#: The first page of a history: ``metric_history`` answers at most MAX_LIMIT (1,000)
+#: The first page of a history: ``metric_history`` answers at most PAGE_LIMIT (1,000)
 #: points per call, so the same question is the same 1,000 points.
 HISTORY_SQL = """
 SELECT r.id, r.timestamp, b.test_name, b.run_number, m.metric_value

@@ -38,7 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 IMPORT_SCRIPT = (
     "import sys\n"
-    "from karr_db.db import make_engine\n"
+    "from karr_db.engine import make_engine\n"
     "from karr_db.importing import import_paths\n"
     "import_paths(make_engine(sys.argv[1]), [sys.argv[2]])\n"
 )
