@@ -156,9 +156,11 @@ class AssignedWork(Generic[Row, Out]):
     #: Whether a transition's event names the row's agent.
     events_name_agent = False
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
+        """``events``: the unit of work's events repository (built here for a session
+        used without one)."""
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, key: str) -> Out | None:
         """The row with this id, or ``None``."""

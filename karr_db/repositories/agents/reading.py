@@ -42,9 +42,11 @@ from karr_db.repositories.events import EventsRepository, EventType
 class AgentReads:
     """Agents in the caller's transaction: lookups, pages, and the shared helpers."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
+        """``events``: the unit of work's events repository (built here for a session
+        used without one)."""
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     # --- reading ---------------------------------------------------------------
 

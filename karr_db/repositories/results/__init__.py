@@ -23,6 +23,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from karr_db.repositories._validate import checked
+from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results.analysis import ResultsAnalysis
 from karr_db.repositories.results.dto import (
     AggregateRow,
@@ -84,5 +85,8 @@ class ResultsRepository(ResultsWriter, ResultsReads, ResultsAnalysis):
     ``self``, which tests rely on to interleave a concurrent save.
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
+        """``events``: the unit of work's events repository (built here for a session
+        used without one)."""
         self.session = session
+        self._events = events if events is not None else EventsRepository(session)

@@ -42,13 +42,14 @@ class ResultsWriter:
     """The writes of :class:`~karr_db.repositories.results.ResultsRepository`."""
 
     session: Session
+    _events: EventsRepository
 
     def _lock(self) -> None:
         """Every write takes the event-log lock before its first read or row, like
         the operations repositories (see :meth:`EventsRepository.lock_log`): one
         lock order, so no two repository transactions can deadlock, and on SQLite
         the write lock before the existence check, so the upgrade cannot fail."""
-        EventsRepository(self.session).lock_log()
+        self._events.lock_log()
 
     def save(self, document: str | bytes | Mapping[str, Any] | ValidatedDocument) -> SaveResult:
         """Store a result document (JSON text or parsed object); idempotent.
@@ -270,7 +271,7 @@ class ResultsWriter:
         ]
         _bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
 
-        EventsRepository(self.session).append_many(
+        self._events.append_many(
             (
                 EventType.RUN_SAVED,
                 s.id,
@@ -323,7 +324,7 @@ class ResultsWriter:
                     )
                     if getattr(deleted, "rowcount", 0) == 0:
                         raise NotFoundError("run", run_id)
-                    EventsRepository(self.session).append(EventType.RUN_DELETED, source_id=run_id)
+                    self._events.append(EventType.RUN_DELETED, source_id=run_id)
             except IntegrityError:
                 # A quick test started pointing at the run after the check above.
                 raise StillReferencedError("run", run_id, ["a quick test"]) from None
