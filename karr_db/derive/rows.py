@@ -31,7 +31,6 @@ from karr_db.models.types import parse_timestamp, utcnow
 from karr_db.repositories.results.rows import (
     _HARDWARE_COLUMNS,
     _METRIC_COLUMNS,
-    _bulk_insert,
     _processor,
     insert_benchmark_rows,
 )
@@ -186,7 +185,9 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
     for bid, flat_values in zip(ids, new_metrics, strict=True):
         metric_rows.extend((bid, name, value(number)) for name, number in flat_values)
     for_connection(connection).bulk_load(connection, "metrics", _METRIC_COLUMNS, metric_rows)
-    _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=True)
+    for_connection(connection).bulk_insert(
+        connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=True
+    )
     return DeriveReport(
         runs=len(runs),
         benchmarks_added=len(new_benchmarks),

@@ -7,7 +7,6 @@ columns' own bind processors; the inserts themselves are the dialect seam's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -69,21 +68,6 @@ _METRIC_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
 #: unnest``; for one run's rows the two are alike, and a single save keeps plain
 #: INSERTs, visible to statement-level instrumentation.
 COPY_FROM_DOCUMENTS = 2
-
-
-def _bulk_insert(
-    connection: Connection,
-    table: str,
-    columns: Sequence[str],
-    rows: list[tuple[Any, ...]],
-    *,
-    copy: bool = False,
-) -> None:
-    """Insert driver-ready rows in one statement: executemany on SQLite, unnest on PostgreSQL.
-
-    Values must already be converted for the dialect (see :func:`_processor`).
-    """
-    for_connection(connection).bulk_insert(connection, table, columns, rows, copy=copy)
 
 
 def _whole(value: int | float | None) -> int | None:

@@ -25,7 +25,6 @@ from karr_db.repositories.results.rows import (
     _METRIC_COLUMNS,
     _RUN_COLUMNS,
     COPY_FROM_DOCUMENTS,
-    _bulk_insert,
     _processor,
     hardware_row,
     insert_benchmark_rows,
@@ -234,17 +233,18 @@ class ResultsWriter:
             for s, doc in zip(summaries, docs, strict=True)
         ]
         copy = len(docs) >= COPY_FROM_DOCUMENTS
-        _bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
+        bulk_insert = for_connection(connection).bulk_insert
+        bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
         # The content's owner: a concurrent save of the same content (or
         # re-derivation giving it to an adopted run) conflicts here.
-        _bulk_insert(
+        bulk_insert(
             connection,
             "run_fingerprints",
             ("fingerprint", "run_id"),
             [(s.id, s.id) for s in summaries],
             copy=copy,
         )
-        _bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
+        bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
 
         bench_rows = [
             (
@@ -269,7 +269,7 @@ class ResultsWriter:
             for benchmark_id, flat in zip(ids, flats, strict=True)
             for f in flat
         ]
-        _bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
+        bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
 
         self._events.append_many(
             (
