@@ -10,7 +10,7 @@ deduplication. Here every stored run gets what a fresh save of its
 ``raw_json`` would produce, by the same code (:func:`load_document`,
 :func:`~karr_db.repositories.results.rows.hardware_row`).
 
-Rules, decided here where the issue was silent:
+Rules, decided here:
 
 * **Additive only.** No row is deleted, renumbered or changed: legacy rows
   keep their ids and values. A result of the document is matched to the

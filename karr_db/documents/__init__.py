@@ -8,7 +8,7 @@ Split by concern: ``model`` (the Pydantic model), ``checks`` (what JSON both
 dialects can store), ``flatten`` (metrics to rows) and ``identity`` (canonical
 text and run id); :func:`load_document` here runs them in order.
 
-Rules the issue left open, decided here:
+Rules beyond what KITT documents say, decided here:
 
 * **Strings** must be valid Unicode without the NUL character: PostgreSQL
   cannot store ``\\u0000`` in TEXT or JSONB, and a document that SQLite could
