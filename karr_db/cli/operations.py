@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
 from karr_db.cli._output import fmt, paged, print_json, say, show, table
 from karr_db.database import Database
 from karr_db.limits import PAGE_LIMIT
@@ -73,13 +73,14 @@ def agents_command(
     status: AgentStatusOption = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only agents with this tag.")] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List registered agents by name (tokens are never shown).
 
     Example: karr-db agents --status online --tag gpu
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
         agents = list(
             paged(
@@ -114,13 +115,14 @@ def campaigns_command(
     agent: AgentId = None,
     limit: Limit = 50,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List campaigns, newest first, with their progress.
 
     Example: karr-db campaigns --status running
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         check_status(
             status, (c.value for c in CampaignStatus), lambda s: uow.campaigns.count(status=s)
         )
@@ -159,13 +161,14 @@ def quick_tests_command(
     agent: AgentId = None,
     limit: Limit = 50,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List quick tests, newest first.
 
     Example: karr-db quick-tests --status queued
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         check_status(
             status, (q.value for q in QuickTestStatus), lambda s: uow.quick_tests.count(status=s)
         )
@@ -250,6 +253,7 @@ def events_command(
     max_events: Annotated[int | None, typer.Option("--max-events", min=1, hidden=True)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, hidden=True)] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the event log (the last --limit events), or tail it with --follow.
@@ -258,7 +262,7 @@ def events_command(
 
     Example: karr-db events --follow --type run.saved
     """
-    with open_database(database) as db:
+    with open_database(database, replica=replica) as db:
         with db.unit_of_work(readonly=True) as uow:
             for name in event_type or []:
                 check_status(
