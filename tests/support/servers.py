@@ -191,13 +191,15 @@ def pgbouncer(server_url: str, *, pool_size: int = 2) -> Iterator[int]:
     missing(pgbouncer_missing())
     server = make_url(server_url)
     port = free_port()
+    # Clients are trusted; PgBouncer logs in to the server with the server URL's password.
+    password = f" password={server.password}" if server.password else ""
     directory = Path(tempfile.mkdtemp(prefix="karr_pgbouncer_"))
     try:
         (directory / "users.txt").write_text(f'"{server.username or "postgres"}" ""\n')
         config = directory / "pgbouncer.ini"
         config.write_text(
             "[databases]\n"
-            f"* = host={server.host or '127.0.0.1'} port={server.port or 5432}\n"
+            f"* = host={server.host or '127.0.0.1'} port={server.port or 5432}{password}\n"
             "[pgbouncer]\n"
             "listen_addr = 127.0.0.1\n"
             f"listen_port = {port}\n"
@@ -207,9 +209,12 @@ def pgbouncer(server_url: str, *, pool_size: int = 2) -> Iterator[int]:
             "pool_mode = transaction\n"
             f"default_pool_size = {pool_size}\n"
         )
+        config.chmod(0o600)  # it may hold the server's password
         command = ["pgbouncer", str(config)]
         if os.geteuid() == 0:
-            directory.chmod(0o755)
+            owner = pwd.getpwnam(SERVER_ACCOUNT)
+            for path in (directory, config, directory / "users.txt"):
+                os.chown(path, owner.pw_uid, owner.pw_gid)
             command[1:1] = ["-u", SERVER_ACCOUNT]
         with (directory / "pgbouncer.log").open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
