@@ -163,3 +163,12 @@ def test_times_are_utc_whatever_the_session_zone(
     assert stored == datetime(2026, 3, 1, 12, tzinfo=UTC)
     assert stored.tzinfo == UTC
     assert (before, after, as_text) == (1, 0, "12:00")
+
+
+def test_upgrade_and_status_through_the_pooler(empty_postgres_url: str, pooler_port: int) -> None:
+    url = through(empty_postgres_url, pooler_port)
+    upgraded = cli("upgrade", "--database", url)
+    assert upgraded.exit_code == 0, upgraded.output
+    status = cli("status", "--json", "--database", url)
+    assert status.exit_code == 0, status.output
+    assert status.json()["pending"] == []
