@@ -89,10 +89,10 @@ class Database(Closing):
         #: The hot standby read-only units of work go to (``None``: the primary).
         self.replica: Engine | None = None
         if replica_url is not None:
-            if for_connection(self.engine).name != "postgresql":
+            if not for_connection(self.engine).has_replicas:
                 raise DatabaseURLError("a replica needs a postgresql:// primary")
             replica = make_engine(replica_url, pooler=pooler, **kwargs)
-            if for_connection(replica).name != "postgresql":
+            if not for_connection(replica).has_replicas:
                 replica.dispose()
                 raise DatabaseURLError("the replica URL must be a postgresql:// URL")
             self.replica = replica

@@ -71,6 +71,8 @@ class Dialect(Protocol):
     supports_roles: bool
     #: Whether ``karr-db backup`` copies the database (a file) itself, or points to pg_dump.
     backup_by_copy: bool
+    #: Whether a hot standby of the database can serve read-only units of work.
+    has_replicas: bool
     #: Execution options that make a read-only unit of work refuse writes from its
     #: BEGIN on (none on SQLite: the engine's ``query_only`` pragma does).
     read_only_options: Mapping[str, Any]

@@ -115,6 +115,7 @@ class PostgreSQLDialect:
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False
+    has_replicas = True
     read_only_options: Mapping[str, Any] = MappingProxyType({"postgresql_readonly": True})
 
     def bulk_insert(

@@ -50,6 +50,7 @@ class SQLiteDialect:
     retries_begin_immediate = True
     supports_roles = False
     backup_by_copy = True
+    has_replicas = False
     read_only_options: Mapping[str, Any] = MappingProxyType({})
 
     def bulk_insert(
