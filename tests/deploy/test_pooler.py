@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from karr_db import Database, run_transaction
+from karr_db import Database, UnitOfWork, run_transaction
 from karr_db.engine import behind_pooler, make_engine
 from karr_db.errors import DatabaseURLError
+from karr_db.repositories.results import SaveResult
 from tests.reliability.reliability_helpers import load_samples, variant
 from tests.support.cli import cli
 from tests.support.documents import minimal
@@ -90,6 +92,10 @@ def test_the_pooler_is_detected_or_configured(pooled_url: str, migrated_postgres
         make_engine(f"{pooled_url}?karr_pooler=maybe")
 
 
+def _save(document: dict[str, Any], uow: UnitOfWork) -> SaveResult:
+    return uow.results.save(document)
+
+
 def test_load_through_a_pool_smaller_than_the_threads(pooled_url: str, samples_dir: Path) -> None:
     samples = load_samples(samples_dir)
     errors: list[BaseException] = []
@@ -103,9 +109,7 @@ def test_load_through_a_pool_smaller_than_the_threads(pooled_url: str, samples_d
             for round_ in range(ROUNDS):
                 try:
                     document = variant(samples, f"t{number}-r{round_}")
-                    run = run_transaction(
-                        db.engine, lambda uow, d=document: uow.results.save(d), idempotent=True
-                    )
+                    run = run_transaction(db.engine, partial(_save, document), idempotent=True)
                     with db.unit_of_work(readonly=True) as uow:
                         assert uow.results.get(run.run.id).id == run.run.id
                         uow.results.list_runs({"model": document["model"]}, limit=5)
