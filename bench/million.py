@@ -42,7 +42,7 @@ from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from bench.generator import document
-from karr_db import Database
+from karr_db import Database, migrations
 from karr_db.dialects import for_connection
 from karr_db.engine import make_engine
 from tests.support.databases import Databases
@@ -219,6 +219,7 @@ def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
     """The five operations through the public API, each unit of work on its own."""
     model, engine = "model-7", ENGINES[1]
     rng = random.Random(1_000_000)
+    writes = max(3, repeats // 3)  # saves and deletes: each changes the database
     with Database(url) as db:
 
         def leaderboard(_: int) -> None:
@@ -238,6 +239,11 @@ def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
                 page = uow.results.metric_history("avg_tps", model=model, engine=engine)
                 assert page.items
 
+        def history_100(_: int) -> None:
+            with db.unit_of_work(readonly=True) as uow:
+                page = uow.results.metric_history("avg_tps", model=model, engine=engine, limit=100)
+                assert page.items
+
         def save(n: int) -> None:
             doc = document(rng, 10_000_000 + n + 100)
             with db.unit_of_work() as uow:
@@ -245,7 +251,7 @@ def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
 
         with db.unit_of_work(readonly=True) as uow:
             victims = [
-                r.id for r in uow.results.list_runs({"model": "model-3"}, limit=repeats + 5).items
+                r.id for r in uow.results.list_runs({"model": "model-3"}, limit=writes + 3).items
             ]
 
         def delete(n: int) -> None:
@@ -255,9 +261,10 @@ def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
         return {
             "aggregate leaderboard (avg_tps by model, engine)": _time(leaderboard, repeats),
             "latest 50 of a model and engine": _time(latest, repeats),
-            "metric history, first page": _time(history, repeats),
-            "save (a 207-value document)": _time(save, max(10, repeats // 3)),
-            "delete (cascade, aggregate, event)": _time(delete, max(10, repeats // 3)),
+            "metric history, first page (1,000 points)": _time(history, repeats),
+            "metric history, first page of 100 points": _time(history_100, repeats),
+            "save (a 207-value document)": _time(save, writes),
+            "delete (cascade, aggregate, event)": _time(delete, writes),
         }
 
 
@@ -280,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     databases = Databases(
         "postgresql", Path(tempfile.gettempdir()), args.postgres, prefix="karr_million"
     )
-    url = databases.migrated()
+    url = databases.empty()
+    migrations.upgrade(url)
     try:
         print(f"populating {args.runs:,} runs ({args.tests} x {args.metrics} metric rows each)")
         engine = make_engine(url)
