@@ -5,6 +5,7 @@ session's time zone."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from karr_db.engine import behind_pooler, make_engine
 from karr_db.errors import DatabaseURLError
 from karr_db.repositories.results import SaveResult
 from tests.reliability.reliability_helpers import load_samples, variant
-from tests.support.cli import cli
+from tests.support.cli import cli, cli_process
 from tests.support.documents import minimal
 from tests.support.servers import pgbouncer, through
 
@@ -176,3 +177,38 @@ def test_upgrade_and_status_through_the_pooler(empty_postgres_url: str, pooler_p
     status = cli("status", "--json", "--database", url)
     assert status.exit_code == 0, status.output
     assert status.json()["pending"] == []
+
+
+def test_events_follow_through_the_pooler(pooled_url: str) -> None:
+    with Database(pooled_url) as db, db.unit_of_work() as uow:
+        first = uow.events.append("test.tick")
+    done: list[Any] = []
+    follower = threading.Thread(
+        target=lambda: done.append(
+            cli_process(
+                "events",
+                "--follow",
+                "--json",
+                "--after",
+                str(first),
+                "--max-events",
+                "1",
+                "--timeout",
+                "600",
+                "--database",
+                pooled_url,
+                timeout=600,
+            )
+        )
+    )
+    follower.start()
+    try:
+        time.sleep(1)  # let it start following first: the commit must reach it
+        with Database(pooled_url) as db, db.unit_of_work() as uow:
+            second = uow.events.append("test.tock")
+    finally:
+        follower.join(timeout=120)  # it polls every second
+    assert not follower.is_alive(), "karr-db events --follow did not see the event"
+    (finished,) = done
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["id"] == second
