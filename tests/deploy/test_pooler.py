@@ -22,6 +22,7 @@ from karr_db import Database, UnitOfWork, run_transaction
 from karr_db.engine import behind_pooler, make_engine
 from karr_db.errors import DatabaseURLError
 from karr_db.repositories.results import SaveResult
+from tests.deploy.deploy_helpers import follower_wakes
 from tests.reliability.reliability_helpers import load_samples, variant
 from tests.support.cli import cli, cli_process
 from tests.support.documents import minimal
@@ -130,22 +131,8 @@ def test_load_through_a_pool_smaller_than_the_threads(pooled_url: str, samples_d
 
 
 def test_a_follower_wakes_through_the_pooler(pooled_url: str) -> None:
-    woke: list[bool] = []
     with Database(pooled_url) as db:
-        with db.unit_of_work() as uow:
-            first = uow.events.append("test.tick")
-        waiter = threading.Thread(
-            target=lambda: woke.append(db.wait_for_events(first, timeout=600))
-        )
-        waiter.start()
-        try:
-            time.sleep(1)  # let it start waiting first: the commit must wake it
-            with db.unit_of_work() as uow:
-                uow.events.append("test.tick")
-        finally:
-            waiter.join(timeout=120)  # polling wakes it within a fraction of a second
-        assert not waiter.is_alive(), "the follower did not wake on a committed event"
-        assert woke == [True]
+        assert follower_wakes(db), "the follower did not wake on a committed event"
 
 
 @pytest.mark.parametrize("path", ["direct", "pooled"])

@@ -5,7 +5,6 @@ on the standby although NOTIFY is not replicated."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from karr_db import Database, migrations
 from karr_db.engine import make_engine
+from tests.deploy.deploy_helpers import follower_wakes
 from tests.support.cli import cli
 from tests.support.documents import minimal
 from tests.support.servers import Cluster, create_database, primary_and_standby
@@ -122,19 +122,6 @@ def test_waiting_for_events_works_against_the_replica(
     clusters: tuple[str, str, Cluster, Cluster],
 ) -> None:
     primary_url, standby_url, _, _ = clusters
-    woke: list[bool] = []
     with Database(primary_url, replica_url=standby_url) as db:
-        with db.unit_of_work() as uow:
-            first = uow.events.append("test.tick")
-        waiter = threading.Thread(
-            target=lambda: woke.append(db.wait_for_events(first, timeout=600))
-        )
-        waiter.start()
-        try:
-            time.sleep(1)  # let it start waiting first: the commit must wake it
-            with db.unit_of_work() as uow:
-                uow.events.append("test.tick")
-        finally:
-            waiter.join(timeout=120)  # polling wakes it once the standby has replayed it
-        assert not waiter.is_alive(), "the follower on the replica did not wake"
-        assert woke == [True]
+        # NOTIFY is not replicated: it polls the standby, and wakes once it replayed the event.
+        assert follower_wakes(db), "the follower on the replica did not wake"

@@ -90,6 +90,19 @@ def _wait_until_ready(port: int, seconds: float = 120) -> None:
     raise RuntimeError(f"the server on port {port} did not accept connections")
 
 
+def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    """Wait until ``process`` accepts TCP connections on ``port`` (no client tools needed)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pgbouncer exited: {log.read_text(errors='replace')}")
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"pgbouncer did not listen on port {port}")
+
+
 def server_version() -> str:
     """The newest PostgreSQL major version installed (the clusters' version)."""
     return sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))[-1].parents[1].name
@@ -219,7 +232,7 @@ def pgbouncer(server_url: str, *, pool_size: int = 2) -> Iterator[int]:
         with (directory / "pgbouncer.log").open("wb") as log:
             process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_until_ready(port, seconds=30)
+            _wait_until_listening(process, port, directory / "pgbouncer.log")
             yield port
         finally:
             process.terminate()
