@@ -77,7 +77,8 @@ __all__ = [
 
 #: PostgreSQL NOTIFY channel told the id of each appended event (at commit).
 EVENTS_CHANNEL = "karr_events"
-#: How often :func:`wait_for_events` polls SQLite, in seconds.
+#: How often :func:`wait_for_events` polls, in seconds: SQLite, and PostgreSQL behind
+#: a transaction-mode pooler or on a hot standby.
 SQLITE_POLL_INTERVAL = 0.2
 
 #: The most events one read returns: the one public limit (an alias kept for one release).
@@ -371,7 +372,8 @@ def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
 
     PostgreSQL: LISTEN on :data:`EVENTS_CHANNEL` (on a connection of its own,
     outside any transaction), checking the log after LISTEN so that a commit in
-    between is not missed. SQLite has no notifications: it polls.
+    between is not missed. SQLite has no notifications, a transaction-mode pooler
+    cannot carry a LISTEN and a hot standby gets no NOTIFY: there it polls.
     """
     return for_connection(engine).wait_for_events(
         engine,
