@@ -79,7 +79,7 @@ __all__ = [
 EVENTS_CHANNEL = "karr_events"
 #: How often :func:`wait_for_events` polls, in seconds: SQLite, and PostgreSQL behind
 #: a transaction-mode pooler or on a hot standby.
-SQLITE_POLL_INTERVAL = 0.2
+POLL_INTERVAL = 0.2
 
 #: The most events one read returns: the one public limit (an alias kept for one release).
 MAX_PAGE_SIZE = PAGE_LIMIT
@@ -380,5 +380,5 @@ def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
         lambda connection: _has_event_after(connection, after_id),
         channel=EVENTS_CHANNEL,
         timeout=timeout,
-        poll_interval=SQLITE_POLL_INTERVAL,
+        poll_interval=POLL_INTERVAL,
     )
