@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: help install run test soak lint format check-schema sql clean bench bench-quick bench-scale
+.PHONY: help install run test soak lint format check-schema sql clean bench bench-quick bench-scale bench-million
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -53,6 +53,9 @@ bench-quick: install ## the same workloads at small sizes (about a minute)
 
 bench-scale: install ## save, latest, leaderboards, history and bytes per run at 1k, 10k and 100k runs (long)
 	$(PY) -m bench --only scaling --scale 1000,10000,100000 $(BENCH_ARGS)
+
+bench-million: install ## a PostgreSQL database of 1,000,000 runs made in bulk; times the common reads and writes, and its size
+	$(PY) -m bench.million $(BENCH_ARGS)
 
 check-schema: install ## report drift between the models and the database
 	$(VENV)/bin/karr-db check

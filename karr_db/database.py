@@ -19,8 +19,9 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
 from karr_db import migrations
-from karr_db.engine import make_engine, sqlite_path
-from karr_db.errors import MissingDatabaseError
+from karr_db.dialects import for_connection
+from karr_db.engine import default_replica_url, make_engine, sqlite_path
+from karr_db.errors import DatabaseURLError, MissingDatabaseError
 from karr_db.uow import UnitOfWork, transaction
 from karr_db.uow import translated as _translated
 
@@ -58,6 +59,12 @@ class Database(Closing):
     pass ``require_current=False``; :meth:`upgrade`, :meth:`status` and
     :meth:`check` never require it. ``read_only`` opens a SQLite file
     read-only and refuses one that does not exist.
+
+    ``replica_url`` names a PostgreSQL hot standby of the primary: read-only
+    units of work go there (see :meth:`unit_of_work`), everything else to the
+    primary. Without ``url`` and ``engine``, both come from the environment
+    (``KARR_DATABASE_URL``, ``KARR_REPLICA_URL``). ``pooler`` is
+    :func:`~karr_db.engine.make_engine`'s, for both.
     """
 
     def __init__(
@@ -65,14 +72,30 @@ class Database(Closing):
         url: str | URL | None = None,
         *,
         engine: Engine | None = None,
+        replica_url: str | URL | None = None,
         require_current: bool = True,
         read_only: bool = False,
+        pooler: bool | None = None,
         **kwargs: Any,
     ):
         self._owns_engine = engine is None
         self.engine = (
-            engine if engine is not None else make_engine(url, read_only=read_only, **kwargs)
+            engine
+            if engine is not None
+            else make_engine(url, read_only=read_only, pooler=pooler, **kwargs)
         )
+        if replica_url is None and url is None and engine is None:
+            replica_url = default_replica_url()  # both from the environment, or neither
+        #: The hot standby read-only units of work go to (``None``: the primary).
+        self.replica: Engine | None = None
+        if replica_url is not None:
+            if not for_connection(self.engine).has_replicas:
+                raise DatabaseURLError("a replica needs a postgresql:// primary")
+            replica = make_engine(replica_url, pooler=pooler, **kwargs)
+            if not for_connection(replica).has_replicas:
+                replica.dispose()
+                raise DatabaseURLError("the replica URL must be a postgresql:// URL")
+            self.replica = replica
         self._require_current = require_current
         self._checked = not require_current
 
@@ -82,8 +105,8 @@ class Database(Closing):
         return self.engine.url.render_as_string(hide_password=True)
 
     def require_current(self) -> None:
-        """Raise unless the database is at this release's head; checked once per
-        ``Database`` (the version tables only, no row counts)."""
+        """Raise unless the database (and the replica) is at this release's head;
+        checked once per ``Database`` (the version tables only, no row counts)."""
         if not self._checked:
             path = sqlite_path(self.engine.url)
             if path is not None and not path.exists():
@@ -91,7 +114,16 @@ class Database(Closing):
                 raise MissingDatabaseError(str(path.absolute()))
             with _translated("checking the database's version"):
                 migrations.require_current(self.engine)
+                if self.replica is not None:
+                    migrations.require_current(self.replica)
             self._checked = True
+
+    def engine_for(self, *, readonly: bool, fresh: bool = False) -> Engine:
+        """The engine a unit of work goes to: the replica for a read-only one that
+        accepts the replica's lag (``fresh=False``), else the primary."""
+        if readonly and not fresh and self.replica is not None:
+            return self.replica
+        return self.engine
 
     def upgrade(self, *, legacy_timezone: str | None = None) -> migrations.UpgradeReport:
         """See :func:`karr_db.migrations.upgrade` (``legacy_timezone`` included)."""
@@ -114,7 +146,7 @@ class Database(Closing):
 
     @contextmanager
     def unit_of_work(
-        self, *, readonly: bool = False, immediate: bool | None = None
+        self, *, readonly: bool = False, immediate: bool | None = None, fresh: bool = False
     ) -> Iterator[UnitOfWork]:
         """Commit on success, roll back on any error.
 
@@ -127,18 +159,37 @@ class Database(Closing):
         ``immediate=False`` gives a DEFERRED writer (with the retry it needs,
         see :func:`karr_db.uow.run_transaction`). No-ops on PostgreSQL but
         ``readonly``, which makes the transaction READ ONLY.
+
+        With a replica, a read-only unit of work runs there and sees the
+        primary as it was up to the replica's replay lag; ``fresh=True`` reads
+        from the primary instead (to read one's own writes).
         """
         if immediate is None:
             immediate = not readonly
         if immediate and readonly:
             raise ValueError("a read-only unit of work takes no write lock: drop immediate=True")
         self.require_current()
-        with transaction(self.engine, immediate=immediate, readonly=readonly) as uow:
+        engine = self.engine_for(readonly=readonly, fresh=fresh)
+        with transaction(engine, immediate=immediate, readonly=readonly) as uow:
             yield uow
+
+    def wait_for_events(self, after_id: int, *, timeout: float, fresh: bool = False) -> bool:
+        """:func:`~karr_db.repositories.events.wait_for_events` where read-only units
+        of work go (the replica unless ``fresh``): whether an event after
+        ``after_id`` is there within ``timeout`` seconds."""
+        from karr_db.repositories.events import wait_for_events
+
+        self.require_current()
+        with _translated("waiting for events"):
+            return wait_for_events(
+                self.engine_for(readonly=True, fresh=fresh), after_id, timeout=timeout
+            )
 
     def dispose(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
+        if self.replica is not None:
+            self.replica.dispose()
 
     def close(self) -> None:
         """The same as :meth:`dispose` (what ``with`` calls)."""

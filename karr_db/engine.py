@@ -1,9 +1,10 @@
 """Engines: URLs, connection set-up, and what a driver's error means.
 
 The one place where connections are configured (SQLite pragmas and BEGIN
-modes, PostgreSQL's time zone and pre-ping) and where a driver exception is
-classified into the layer's errors (:func:`storage_error`). Units of work and
-their error translation live in :mod:`karr_db.uow`, one layer up.
+modes; PostgreSQL's pre-ping and what a connection pooler cannot carry) and
+where a driver exception is classified into the layer's errors
+(:func:`storage_error`). Units of work and their error translation live in
+:mod:`karr_db.uow`, one layer up.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
@@ -31,10 +32,14 @@ from karr_db.errors import (
 
 __all__ = [
     "DATABASE_URL_ENV",
+    "POOLER_PARAMETER",
     "READ_ONLY_OPTION",
+    "REPLICA_URL_ENV",
     "SQLITE_BEGIN_OPTION",
     "SQLITE_WRITE_LOCKED",
+    "behind_pooler",
     "default_database_url",
+    "default_replica_url",
     "make_engine",
     "normalize_url",
     "sqlite_path",
@@ -43,6 +48,13 @@ __all__ = [
 
 #: Environment variable naming the database; without it the SQLite default is used.
 DATABASE_URL_ENV = "KARR_DATABASE_URL"
+#: Environment variable naming a PostgreSQL hot standby for read-only units of work.
+REPLICA_URL_ENV = "KARR_REPLICA_URL"
+#: Query parameter of a PostgreSQL URL saying whether a transaction-mode pooler
+#: (PgBouncer) stands between karr_db and the server: ``true``, ``false`` or
+#: ``auto`` (the default: each new connection is asked, see :func:`make_engine`).
+#: karr_db removes it before connecting.
+POOLER_PARAMETER = "karr_pooler"
 #: Directory of the default SQLite file (``$KARR_HOME/karr.db``, default ``~/.kitt``).
 HOME_ENV = "KARR_HOME"
 #: Connection execution option picking SQLite's BEGIN mode (``DEFERRED`` or
@@ -78,6 +90,11 @@ def default_database_url() -> str:
     return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{default_sqlite_path()}"
 
 
+def default_replica_url() -> str | None:
+    """``KARR_REPLICA_URL`` if set."""
+    return os.environ.get(REPLICA_URL_ENV) or None
+
+
 def normalize_url(url: str | URL) -> URL:
     """Accept plain ``postgresql://`` URLs and route them to psycopg 3."""
     try:
@@ -89,15 +106,32 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
-def make_engine(url: str | URL | None = None, *, read_only: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str | URL | None = None,
+    *,
+    read_only: bool = False,
+    pooler: bool | None = None,
+    **kwargs: Any,
+) -> Engine:
     """Build an engine configured the way every part of karr_db expects.
 
     ``read_only`` opens a SQLite file read-only and refuses one that does not
     exist (:class:`~karr_db.errors.MissingDatabaseError`), so that reading a
     mistyped path never leaves an empty database there; PostgreSQL ignores it
     (the server's grants decide).
+
+    ``pooler`` (PostgreSQL; else the URL's ``karr_pooler``, else detected) says
+    whether a transaction-mode pooler sits in front of the server. Behind one,
+    a connection prepares no statements (the next transaction may run on
+    another server connection, where they do not exist) and
+    :func:`~karr_db.repositories.events.wait_for_events` polls instead of
+    LISTENing. Detection costs one query per new connection: a pooler answers
+    with a backend id of its own, not the id of the server process it forwards
+    to. Nothing else differs: karr_db sends no startup options and sets nothing
+    for a session, only for a transaction.
     """
     parsed = normalize_url(url if url is not None else default_database_url())
+    parsed, pooler = _pooler_setting(parsed, pooler)
     # SQL logging (echo, or DEBUG on sqlalchemy.engine) and driver error messages
     # would otherwise carry bound values: token hashes, documents.
     kwargs.setdefault("hide_parameters", True)
@@ -105,13 +139,33 @@ def make_engine(url: str | URL | None = None, *, read_only: bool = False, **kwar
     if backend == "sqlite":
         engine = _sqlite_engine(parsed, read_only=read_only, **kwargs)
     elif backend == "postgresql":
-        engine = _postgresql_engine(parsed, **kwargs)
+        engine = _postgresql_engine(parsed, pooler=pooler, **kwargs)
     else:
         raise DatabaseURLError(
             f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL"
         )
     _hide_rows(engine)
     return engine
+
+
+_SETTINGS = {"true": True, "false": False, "auto": None}
+
+
+def _pooler_setting(url: URL, pooler: bool | None) -> tuple[URL, bool | None]:
+    """The URL without :data:`POOLER_PARAMETER`, and the setting (the argument wins)."""
+    if POOLER_PARAMETER not in url.query:
+        return url, pooler
+    value = url.query[POOLER_PARAMETER]
+    text = value if isinstance(value, str) else ",".join(value)
+    if text.lower() not in _SETTINGS:
+        raise DatabaseURLError(
+            f"invalid {POOLER_PARAMETER}={text!r} in the database URL: use true, false or auto"
+        )
+    if url.get_backend_name() != "postgresql":
+        raise DatabaseURLError(f"{POOLER_PARAMETER} applies to postgresql:// URLs only")
+    if pooler is None:
+        pooler = _SETTINGS[text.lower()]
+    return url.difference_update_query([POOLER_PARAMETER]), pooler
 
 
 class _NoRows(logging.Filter):
@@ -212,13 +266,32 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
 #: checkout before it is handed out; see :func:`_ping_idle_connections`.
 PING_AFTER_IDLE = 1.0
 _IDLE_SINCE = "karr_idle_since"
+#: Pooled connection ``info`` key: whether the connection goes through a
+#: transaction-mode pooler (see :func:`behind_pooler`).
+_BEHIND_POOLER = "karr_behind_pooler"
 
 
-def _postgresql_engine(url: URL, **kwargs: Any) -> Engine:
-    connect_args = {"options": "-c TimeZone=UTC", **kwargs.pop("connect_args", {})}
+def behind_pooler(connection: Connection) -> bool:
+    """Whether ``connection`` reaches PostgreSQL through a transaction-mode pooler
+    (configured or detected when it connected; always ``False`` on SQLite)."""
+    return bool(connection.connection.info.get(_BEHIND_POOLER, False))
+
+
+def _postgresql_engine(url: URL, *, pooler: bool | None = None, **kwargs: Any) -> Engine:
+    # No startup ``options`` (a pooler refuses them): times do not depend on the
+    # session's TimeZone, since values are bound with their offset and every
+    # TIMESTAMPTZ read is turned into UTC (models.types.UTCDateTime).
     ping_idle = "pool_pre_ping" not in kwargs
     kwargs.setdefault("json_serializer", partial(json.dumps, allow_nan=False, ensure_ascii=False))
-    engine = create_engine(url, connect_args=connect_args, **kwargs)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _pooler_safe(dbapi_connection: Any, record: Any) -> None:
+        behind = pooler if pooler is not None else _answers_for_another_backend(dbapi_connection)
+        record.info[_BEHIND_POOLER] = behind
+        if behind:
+            dbapi_connection.prepare_threshold = None
+
     if ping_idle:
         _ping_idle_connections(engine)
     else:
@@ -235,6 +308,19 @@ def _postgresql_engine(url: URL, **kwargs: Any) -> Engine:
     return engine
 
 
+def _answers_for_another_backend(dbapi_connection: Any) -> bool:
+    """Whether the server process running our queries is not the one the connection
+    greeted us with: PgBouncer (and other poolers) send a backend key of their own."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    finally:
+        cursor.close()
+    dbapi_connection.rollback()
+    return bool(pid != dbapi_connection.info.backend_pid)
+
+
 def _ping_idle_connections(engine: Engine) -> None:
     """Ping a pooled connection at checkout only when it sat idle for
     :data:`PING_AFTER_IDLE` seconds: a dead one (server restarted, backend
@@ -245,7 +331,7 @@ def _ping_idle_connections(engine: Engine) -> None:
     what a short read cost on loopback. A connection checked in a moment ago is
     alive unless its backend died in that moment; then the first statement fails
     with :class:`~karr_db.errors.ConnectionLostError` (retryable,
-    :func:`karr_db.retry.run_transaction` re-runs it) and SQLAlchemy invalidates
+    :func:`karr_db.uow.run_transaction` re-runs it) and SQLAlchemy invalidates
     the pool, so the next unit of work connects afresh. A server restart takes
     longer than the threshold, so every connection that lived through one is pinged.
     Pass ``pool_pre_ping=True`` to :func:`make_engine` to ping on every checkout.

@@ -26,6 +26,8 @@ from karr_db.cli._errors import describe
 from karr_db.cli._output import state
 from karr_db.engine import (
     DATABASE_URL_ENV,
+    REPLICA_URL_ENV,
+    default_replica_url,
     default_sqlite_path,
     earlier_sqlite_path,
 )
@@ -38,6 +40,7 @@ __all__ = [
     "COMMAND_MODULES",
     "DatabaseOption",
     "JsonOption",
+    "ReplicaOption",
     "app",
     "load_commands",
     "open_database",
@@ -250,20 +253,33 @@ def main(
     state.reset(database, debug)
 
 
+ReplicaOption = Annotated[
+    str | None,
+    typer.Option(
+        "--replica",
+        help=f"A hot standby of the PostgreSQL database to read from (default: "
+        f"${REPLICA_URL_ENV}); it shows the primary up to its replication lag.",
+        show_default=False,
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
 @contextmanager
-def open_database(database: str | None, *, write: bool = False) -> Iterator[Database]:
+def open_database(
+    database: str | None, *, write: bool = False, replica: str | None = None
+) -> Iterator[Database]:
     """The database to read (or, with ``write``, to write), refused unless it is at
     this release's head: the library's readiness check, whose errors name the next
     step. Reading opens a SQLite file read-only, so a mistyped path is reported,
-    not created.
+    not created, and reads from ``replica`` (else ``$KARR_REPLICA_URL``) if any.
     """
     from karr_db.database import Database
 
     refuse_switch_over(database)
-    with Database(state.url(database), read_only=not write) as db:
+    replica_url = None if write else replica or default_replica_url()
+    state.scrub.add_url(replica_url)
+    with Database(state.url(database), replica_url=replica_url, read_only=not write) as db:
         db.require_current()
         yield db
 

@@ -14,7 +14,7 @@ from typing import Annotated, TextIO, cast
 
 import typer
 
-from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
 from karr_db.cli._options import (
     Engine,
     Gpu,
@@ -40,6 +40,7 @@ def metrics_command(
         bool, typer.Option("--by-test/--overall", help="One row per metric and test (default).")
     ] = True,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List the stored metric names and how many values each has, per test.
@@ -48,7 +49,7 @@ def metrics_command(
 
     Example: karr-db metrics --test throughput
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         names = uow.results.metric_names(test_name=test, per_test=by_test)
     if as_json:
         print_json(names)
@@ -78,6 +79,7 @@ def history_command(
     ] = None,
     as_csv: Annotated[bool, typer.Option("--csv", help="CSV on standard output.")] = False,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Draw one metric over time in the terminal (a line per benchmark test).
@@ -93,7 +95,7 @@ def history_command(
         raise typer.BadParameter("choose --json or --csv", param_hint="--csv")
     # model and engine are arguments of their own in metric_history, not filters.
     filters = run_filters({"suite": suite, "gpu": gpu, "since": since, "until": until})
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         points = list(
             paged(
                 lambda **page: uow.results.metric_history(

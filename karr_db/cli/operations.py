@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
 from karr_db.cli._output import fmt, paged, print_json, say, show, table
 from karr_db.database import Database
 from karr_db.limits import PAGE_LIMIT
@@ -75,13 +75,14 @@ def agents_command(
     status: AgentStatusOption = None,
     tag: Annotated[str | None, typer.Option("--tag", help="Only agents with this tag.")] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List registered agents by name (tokens are never shown).
 
     Example: karr-db agents --status online --tag gpu
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
         agents = list(
             paged(
@@ -112,6 +113,7 @@ def agents_command(
 
 def _assigned_work(
     database: str | None,
+    replica: str | None,
     repository: Callable[[UnitOfWork], Any],
     statuses: Iterable[StrEnum],
     status: str | None,
@@ -120,7 +122,7 @@ def _assigned_work(
 ) -> list[Any]:
     """Up to ``limit`` campaigns or quick tests (``repository`` picks which), newest
     first, after checking ``--status`` against ``statuses``."""
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         work = repository(uow)
         check_status(status, (s.value for s in statuses), lambda s: work.count(status=s))
         return list(
@@ -138,6 +140,7 @@ def campaigns_command(
     agent: AgentId = None,
     limit: Limit = 50,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List campaigns, newest first, with their progress.
@@ -145,7 +148,7 @@ def campaigns_command(
     Example: karr-db campaigns --status running
     """
     campaigns = _assigned_work(
-        database, lambda uow: uow.campaigns, CampaignStatus, status, agent, limit
+        database, replica, lambda uow: uow.campaigns, CampaignStatus, status, agent, limit
     )
     if as_json:
         print_json(campaigns)
@@ -175,6 +178,7 @@ def quick_tests_command(
     agent: AgentId = None,
     limit: Limit = 50,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List quick tests, newest first.
@@ -182,7 +186,7 @@ def quick_tests_command(
     Example: karr-db quick-tests --status queued
     """
     tests = _assigned_work(
-        database, lambda uow: uow.quick_tests, QuickTestStatus, status, agent, limit
+        database, replica, lambda uow: uow.quick_tests, QuickTestStatus, status, agent, limit
     )
     if as_json:
         print_json(tests)
@@ -258,6 +262,7 @@ def events_command(
     max_events: Annotated[int | None, typer.Option("--max-events", min=1, hidden=True)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", min=0, hidden=True)] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show the event log (the last --limit events), or tail it with --follow.
@@ -266,7 +271,7 @@ def events_command(
 
     Example: karr-db events --follow --type run.saved
     """
-    with open_database(database) as db:
+    with open_database(database, replica=replica) as db:
         with db.unit_of_work(readonly=True) as uow:
             for name in event_type or []:
                 check_status(

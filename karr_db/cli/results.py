@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
 from karr_db.cli._options import (
     Engine,
     Environment,
@@ -60,6 +60,7 @@ def list_command(
         ),
     ] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """List runs, newest first.
@@ -71,7 +72,7 @@ def list_command(
     Example: karr-db list --engine vllm --failed --limit 20
     """
     filters = run_filters(locals())
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list grows with it.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
@@ -183,13 +184,14 @@ def show_command(
         str, typer.Argument(help="The run to show (id or unique prefix).", show_default=False)
     ],
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one run: its headline, hardware, benchmarks and metrics.
 
     Example: karr-db show 3f2c9a10
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         run = uow.results.get(uow.results.resolve_id(run_id))
     if as_json:
         print_json(run)
@@ -233,6 +235,7 @@ def stats_command(
     since: Since = None,
     until: Until = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Totals: runs passed and failed, by engine and by model.
@@ -240,7 +243,7 @@ def stats_command(
     Example: karr-db stats --since 2026-01-01
     """
     filters = run_filters(locals())
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         stats = uow.results.stats(filters)
     totals = stats.totals
     if as_json:
@@ -292,6 +295,7 @@ def leaderboard_command(
     since: Since = None,
     until: Until = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Rank groups of runs by one metric (NaN and infinities are counted apart).
@@ -300,7 +304,7 @@ def leaderboard_command(
     """
     group_by = [g.strip() for g in by.split(",") if g.strip()]
     filters = run_filters(locals())
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         rows = uow.results.leaderboard(
             metric,
             group_by=group_by,
@@ -352,6 +356,7 @@ def compare_command(
         ),
     ],
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compare the metrics of runs side by side, against the first.
@@ -360,7 +365,7 @@ def compare_command(
     """
     if len(set(run_ids)) < 2:
         raise typer.BadParameter("give at least two different run ids", param_hint="RUN_IDS")
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         resolved = [uow.results.resolve_id(run_id) for run_id in run_ids]
         if len(set(resolved)) < 2:
             raise typer.BadParameter(

@@ -14,7 +14,7 @@ from typing import Annotated, Any, TextIO, cast
 import typer
 
 from karr_db import tidy
-from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
+from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
 from karr_db.cli._options import (
     Engine,
     Environment,
@@ -219,6 +219,7 @@ def export_command(
     since: Since = None,
     until: Until = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     export_format: Annotated[
         str,
         typer.Option(
@@ -252,9 +253,9 @@ def export_command(
     if run_id is not None and filters:
         raise typer.BadParameter("give either RUN_ID or filters, not both", param_hint="RUN_ID")
     if export_format != "json":
-        _export_tidy(database, run_id, output, export_format, filters)
+        _export_tidy(database, replica, run_id, output, export_format, filters)
         return
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         if run_id is not None:
             run_id = uow.results.resolve_id(run_id)
             target = output / f"{run_id}.json" if output.is_dir() else output
@@ -267,6 +268,7 @@ def export_command(
 
 def _export_tidy(
     database: str | None,
+    replica: str | None,
     run_id: str | None,
     output: Path,
     export_format: str,
@@ -279,7 +281,7 @@ def _export_tidy(
         raise typer.BadParameter(
             f"{output} is a directory; name the {export_format} file", param_hint="--output"
         )
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         run_ids = None if run_id is None else [uow.results.resolve_id(run_id)]
         count = tidy.export_metric_values(
             uow.session,

@@ -17,6 +17,7 @@ dialect (a tenth of ``karr-db list``'s start-up) and the reverse.
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -37,6 +38,7 @@ __all__ = [
     "for_connection",
     "for_dialect",
     "group_digest",
+    "poll",
 ]
 
 #: Advisory lock key serialising event appends on PostgreSQL ("KEVT" in ASCII);
@@ -69,6 +71,8 @@ class Dialect(Protocol):
     supports_roles: bool
     #: Whether ``karr-db backup`` copies the database (a file) itself, or points to pg_dump.
     backup_by_copy: bool
+    #: Whether a hot standby of the database can serve read-only units of work.
+    has_replicas: bool
     #: Execution options that make a read-only unit of work refuse writes from its
     #: BEGIN on (none on SQLite: the engine's ``query_only`` pragma does).
     read_only_options: Mapping[str, Any]
@@ -145,7 +149,8 @@ class Dialect(Protocol):
         timeout: float,
         poll_interval: float,
     ) -> bool:
-        """Block until ``found`` (LISTEN on ``channel``, or polling), at most ``timeout`` s."""
+        """Block until ``found`` (LISTEN on ``channel``, or :func:`poll` every
+        ``poll_interval`` s), at most ``timeout`` s."""
 
     def upsert(self, table: Table) -> Any:
         """The dialect's ``INSERT`` construct, which offers ``ON CONFLICT ..``."""
@@ -171,6 +176,22 @@ class Dialect(Protocol):
         row, where that is cheaper for bulk inserts. Only for a caller that holds
         the tables alone anyway (a migration), since it locks them, and that rolls
         its transaction back on an error: the keys are not restored then."""
+
+
+def poll(
+    connection: Connection, found: Callable[[Connection], bool], *, timeout: float, interval: float
+) -> bool:
+    """Look with ``found`` every ``interval`` seconds, one short transaction per look,
+    until it answers ``True`` or ``timeout`` seconds have passed; its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with connection.begin():
+            if found(connection):
+                return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(interval, remaining))
 
 
 def driver_error(connection: Connection, statement: str, exc: Any) -> StatementError:

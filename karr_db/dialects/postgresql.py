@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 
-from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, driver_error, group_digest
+from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, driver_error, group_digest, poll
+from karr_db.engine import behind_pooler
 
 __all__ = ["DIALECT", "EVENT_LOG_LOCK_KEY", "PostgreSQLDialect", "unnest_arrays"]
 
@@ -76,6 +77,12 @@ def _copy_binary(
         raise driver_error(connection, statement, exc) from exc
 
 
+def _in_recovery(connection: Connection) -> bool:
+    """Whether the server is a hot standby (replaying a primary's WAL)."""
+    with connection.begin():
+        return bool(connection.exec_driver_sql("SELECT pg_is_in_recovery()").scalar())
+
+
 def _fetch(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     """Plain tuples from the driver's cursor, in binary (arrays of text arrive without
     being parsed from their text form): for reads of a million rows, where
@@ -108,6 +115,7 @@ class PostgreSQLDialect:
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False
+    has_replicas = True
     read_only_options: Mapping[str, Any] = MappingProxyType({"postgresql_readonly": True})
 
     def bulk_insert(
@@ -235,9 +243,14 @@ class PostgreSQLDialect:
         poll_interval: float,
     ) -> bool:
         # LISTEN on a connection of its own, outside any transaction, checking
-        # after LISTEN so that a commit in between is not missed.
+        # after LISTEN so that a commit in between is not missed. A pooler in
+        # transaction mode cannot carry a LISTEN (it belongs to whichever server
+        # connection ran it), and a hot standby refuses it (NOTIFY is not
+        # replicated): there, poll.
         deadline = time.monotonic() + timeout
         with engine.connect() as plain:
+            if behind_pooler(plain) or _in_recovery(plain):
+                return poll(plain, found, timeout=timeout, interval=poll_interval)
             connection = plain.execution_options(isolation_level="AUTOCOMMIT")
             connection.exec_driver_sql(f"LISTEN {channel}")
             try:

@@ -3,7 +3,6 @@ the write lock, BEGIN IMMEDIATE-style locking, polling instead of notifications.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -14,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, fun
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
-from karr_db.dialects import driver_error
+from karr_db.dialects import driver_error, poll
 from karr_db.engine import SQLITE_WRITE_LOCKED
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
@@ -51,6 +50,7 @@ class SQLiteDialect:
     retries_begin_immediate = True
     supports_roles = False
     backup_by_copy = True
+    has_replicas = False
     read_only_options: Mapping[str, Any] = MappingProxyType({})
 
     def bulk_insert(
@@ -174,17 +174,9 @@ class SQLiteDialect:
         timeout: float,
         poll_interval: float,
     ) -> bool:
-        # No notifications: poll, one short transaction per look.
-        deadline = time.monotonic() + timeout
+        # No notifications.
         with engine.connect() as connection:
-            while True:
-                with connection.begin():
-                    if found(connection):
-                        return True
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                time.sleep(min(poll_interval, remaining))
+            return poll(connection, found, timeout=timeout, interval=poll_interval)
 
     def upsert(self, table: Table) -> Any:
         return sqlite.insert(table)

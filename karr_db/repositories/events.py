@@ -76,8 +76,9 @@ __all__ = [
 
 #: PostgreSQL NOTIFY channel told the id of each appended event (at commit).
 EVENTS_CHANNEL = "karr_events"
-#: How often :func:`wait_for_events` polls SQLite, in seconds.
-SQLITE_POLL_INTERVAL = 0.2
+#: How often :func:`wait_for_events` polls, in seconds: SQLite, and PostgreSQL behind
+#: a transaction-mode pooler or on a hot standby.
+POLL_INTERVAL = 0.2
 
 
 class EventType(StrEnum):
@@ -367,12 +368,13 @@ def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
 
     PostgreSQL: LISTEN on :data:`EVENTS_CHANNEL` (on a connection of its own,
     outside any transaction), checking the log after LISTEN so that a commit in
-    between is not missed. SQLite has no notifications: it polls.
+    between is not missed. SQLite has no notifications, a transaction-mode pooler
+    cannot carry a LISTEN and a hot standby gets no NOTIFY: there it polls.
     """
     return for_connection(engine).wait_for_events(
         engine,
         lambda connection: _has_event_after(connection, after_id),
         channel=EVENTS_CHANNEL,
         timeout=timeout,
-        poll_interval=SQLITE_POLL_INTERVAL,
+        poll_interval=POLL_INTERVAL,
     )

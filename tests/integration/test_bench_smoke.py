@@ -53,3 +53,16 @@ def test_bench_answer_checks_refuse_a_different_answer() -> None:
     same_history([Point("a", 1.0)], [("a", None, "t", 1, 1.0)], "pair")
     with pytest.raises(Disagreement):
         same_history([Point("a", 1.0)], [("a", None, "t", 1, 2.0)], "pair")
+
+
+@pytest.mark.postgres_only
+def test_million_bench_runs_at_a_tiny_size(
+    postgres_server: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import million
+
+    assert postgres_server is not None
+    assert million.main(["--runs", "300", "--repeats", "3", "--postgres", postgres_server]) == 0
+    out = capsys.readouterr().out
+    for line in ("latest 50 of a model and engine", "metric history", "save", "delete"):
+        assert line in out

@@ -3,9 +3,6 @@ partial, and the same process carries on once the server answers again."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -24,25 +21,9 @@ from karr_db.engine import make_engine
 from karr_db.errors import ConnectionLostError, StorageError
 from karr_db.uow import UnitOfWork, run_transaction, transaction
 from tests.reliability.reliability_helpers import check_store, load_samples, variant
+from tests.support.servers import cluster_tool_missing, free_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _cluster_tool_missing() -> str | None:
-    """Why this machine cannot make a throwaway cluster, or None if it can."""
-    if not shutil.which("pg_createcluster") or not shutil.which("pg_ctlcluster"):
-        return "needs pg_createcluster/pg_ctlcluster (Debian's postgresql-common)"
-    if os.geteuid() != 0:
-        return "pg_createcluster needs root to create a throwaway cluster"
-    if not sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres")):
-        return "no PostgreSQL server binaries under /usr/lib/postgresql"
-    return None
 
 
 @pytest.fixture
@@ -50,12 +31,12 @@ def throwaway_cluster() -> Iterator[tuple[tuple[str, str], str]]:
     """A PostgreSQL cluster of the test's own on a free port, dropped afterwards, so that
     restarting it disturbs nobody: never the cluster ``KARR_TEST_POSTGRES_URL`` names.
     Yields ((version, name), URL of a migrated database in it)."""
-    missing = _cluster_tool_missing()
+    missing = cluster_tool_missing()
     if missing is not None:
         pytest.skip(missing)
     version = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))[-1].parents[1].name
     cluster = (version, f"karr_restart_{uuid.uuid4().hex[:8]}")
-    port = _free_port()
+    port = free_port()
     try:
         subprocess.run(
             ["pg_createcluster", *cluster, "-p", str(port), "--", "--auth=trust"],
