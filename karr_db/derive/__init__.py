@@ -35,13 +35,12 @@ Everything runs in the caller's transaction (adoption's, or one opened by
 :func:`rederive`), a batch of runs at a time, with the bulk insert path of
 ``save_many`` (``executemany`` on SQLite, ``COPY``/``unnest`` on PostgreSQL).
 
-Speed (issue 10, item 9: adoption with derivation within 3x of adoption
-without): documents are checked by :func:`_quick`, the save path's checks with
+Speed: documents are checked by :func:`_quick`, the save path's checks with
 cheaper code, which accepts only what :func:`load_document` accepts and gives
 the same rows (anything else goes through :func:`load_document` itself;
-``tests/migrations/test_derive_fast.py`` holds the two together); and, from
-:data:`POOL_FROM_RUNS` runs, in forked worker processes two batches ahead of
-the writes, which stay on the caller's one connection and transaction.
+``tests/migrations/test_derive_fast.py`` holds the two together). Everything
+runs in the calling process: a killed caller leaves no process behind holding
+its connection and the event log's lock.
 """
 
 from __future__ import annotations
