@@ -78,6 +78,7 @@ def check(database: Database) -> list[Finding]:
         findings += _sqlite_autoincrement_findings(connection)
         findings += _trigger_findings(connection, script, state.alembic_revision)
         findings += _timestamp_findings(connection, script, state.alembic_revision)
+        findings += _foreign_findings(connection, script, state.alembic_revision)
     return findings
 
 
@@ -191,6 +192,28 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _foreign_findings(
+    connection: Connection, script: ScriptDirectory, revision: str | None
+) -> list[Finding]:
+    """Tables and views no revision declares (in the current schema on PostgreSQL).
+
+    karr_db owns the database it manages: adoption keeps what it does not know
+    (it never drops data it did not write), and ``check`` names it, so that a
+    table or view planted beside karr_db's does not pass unnoticed.
+    """
+    inspector = sa.inspect(connection)
+    known = {*KARR_TABLES, *other_tables_at(revision, script), "alembic_version"}
+    return [
+        Finding(kind="foreign", message=f"{kind} {name} is not karr_db's (no revision declares it)")
+        for kind, names in (
+            ("table", inspector.get_table_names()),
+            ("view", inspector.get_view_names()),
+        )
+        for name in sorted(names)
+        if name not in known
+    ]
 
 
 def _timestamp_findings(
