@@ -45,7 +45,7 @@ its connection and the event log's lock.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, delete, inspect
 from sqlalchemy.engine import URL
 
 from karr_db.derive.common import BATCH_SIZE, DeriveReport, Progress
@@ -54,8 +54,10 @@ from karr_db.derive.parse import _derived as _derived
 from karr_db.derive.parse import _document as _document
 from karr_db.derive.parse import _quick as _quick
 from karr_db.derive.rows import derive_rows
+from karr_db.derive.verify import false_aggregates, false_fingerprints
 from karr_db.engine import make_engine
 from karr_db.errors import SchemaError
+from karr_db.models import RunFingerprint
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.uow import transaction
 
@@ -95,9 +97,25 @@ def rederive(
             # rows locked before it would deadlock against a concurrent save.
             unit.events.lock_log()
             report = derive_rows(connection, progress=progress, batch_size=batch_size)
+            # Entries that name a run not holding their content go, and are filled again.
+            false = false_fingerprints(connection)
+            for start in range(0, len(false), batch_size):
+                connection.execute(
+                    delete(RunFingerprint).where(
+                        RunFingerprint.fingerprint.in_(
+                            [f for f, _ in false[start : start + batch_size]]
+                        )
+                    )
+                )
             added = fill_fingerprints(connection, batch_size=batch_size)
-            if report.metrics_added or report.benchmarks_added or report.hardware_added:
-                # New rows of existing runs: the leaderboard aggregate counts them too.
+            if (
+                report.metrics_added
+                or report.benchmarks_added
+                or report.hardware_added
+                or false_aggregates(connection)
+            ):
+                # New rows of existing runs (or figures that are not the rows'): the
+                # leaderboard aggregate is recomputed.
                 leaderboard_aggregate.rebuild(unit.session)
         return report.model_copy(update={"fingerprints_added": added})
     finally:

@@ -79,6 +79,8 @@ def check(database: Database) -> list[Finding]:
         findings += _trigger_findings(connection, script, state.alembic_revision)
         findings += _timestamp_findings(connection, script, state.alembic_revision)
         findings += _foreign_findings(connection, script, state.alembic_revision)
+        if not state.pending:
+            findings += _derived_findings(connection)
     return findings
 
 
@@ -191,6 +193,35 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
                     message=f"{table.name}.id is not INTEGER PRIMARY KEY AUTOINCREMENT",
                 )
             )
+    return findings
+
+
+def _derived_findings(connection: Connection) -> list[Finding]:
+    """``run_fingerprints`` and ``leaderboard_aggregates`` against the rows they are
+    derived from (:mod:`karr_db.derive.verify`): a falsified entry shows here."""
+    from karr_db.derive.verify import false_aggregates, false_fingerprints
+
+    findings = []
+    wrong = false_fingerprints(connection)
+    if wrong:
+        examples = ", ".join(f"{f} -> {r}" for f, r in wrong[:3])
+        findings.append(
+            Finding(
+                kind="derived",
+                message=f"run_fingerprints: {len(wrong)} entr(ies) name a run that does not "
+                f"hold that content (e.g. {examples}); run `karr-db rederive`",
+            )
+        )
+    groups = false_aggregates(connection)
+    if groups:
+        examples = ", ".join(f"{m} in group {k}" for m, k in groups[:3])
+        findings.append(
+            Finding(
+                kind="derived",
+                message=f"leaderboard_aggregates: {len(groups)} group(s) differ from a "
+                f"recomputation from the rows (e.g. {examples}); run `karr-db rederive`",
+            )
+        )
     return findings
 
 
