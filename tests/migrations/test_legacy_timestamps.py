@@ -27,6 +27,7 @@ from tests.support.legacy import (
     HISTORY_ZONE,
     History,
     Stamp,
+    build_legacy,
     build_legacy_history,
     history,
     snapshot,
@@ -536,3 +537,45 @@ def test_check_notices_a_missing_zone_table_and_repair_restores_it(migrated_url:
     )
     with Database(migrated_url) as db, db.unit_of_work() as uow:
         assert uow.agents.get("a").last_heartbeat == datetime(2026, 3, 7, 4, 30, tzinfo=UTC)
+
+
+EDGE_OF_TIME = "9999-12-31T23:30:00-01:00"  # 10000-01-01 00:30 in UTC
+
+
+def test_repair_counts_a_time_beyond_year_9999_as_unreadable(migrated_url: str) -> None:
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
+        agent = uow.agents.register("edge").agent.id
+    _raw_execute(
+        migrated_url,
+        [("UPDATE agents SET last_heartbeat = :v WHERE id = :k", {"v": EDGE_OF_TIME, "k": agent})],
+    )
+
+    repair = migrations.repair_timestamps(migrated_url)
+
+    assert repair.unreadable == {"agents.last_heartbeat": 1}
+    assert repair.rewritten == {}
+
+
+@pytest.mark.parametrize(
+    "column",
+    # The earlier system's PostgreSQL created_at is TIMESTAMP: it cannot hold the offset.
+    ["timestamp", pytest.param("created_at", marks=pytest.mark.sqlite_only)],
+)
+def test_adoption_refuses_a_time_beyond_year_9999_naming_its_row(
+    empty_url: str, samples_dir: Path, column: str
+) -> None:
+    from karr_db.errors import AdoptionError
+
+    build_legacy(empty_url, 1, samples_dir)
+    _raw_execute(
+        empty_url,
+        [
+            (
+                f"UPDATE runs SET {column} = :v WHERE id = (SELECT min(id) FROM runs)",
+                {"v": EDGE_OF_TIME},
+            )
+        ],
+    )
+    with pytest.raises(AdoptionError, match=rf"runs\.{column}.*years 1-9999"):
+        migrations.upgrade(empty_url)
+    assert migrations.status(empty_url).kind == "legacy"
