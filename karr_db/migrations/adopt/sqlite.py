@@ -148,7 +148,8 @@ def _unreadable(column: sa.Column[Any], value: Any, dialect: Any) -> str | None:
     try:
         if isinstance(column.type, IntBool) and value not in (0, 1):
             raise ValueError(f"{value!r} is not 0 or 1")
-        column.type.process_result_value(value, dialect)
+        kind: Any = column.type  # one of the model types checked above
+        kind.process_result_value(value, dialect)
     except (ValueError, TypeError) as exc:
         return str(exc)
     return None
