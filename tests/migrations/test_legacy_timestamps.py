@@ -579,3 +579,35 @@ def test_adoption_refuses_a_time_beyond_year_9999_naming_its_row(
     with pytest.raises(AdoptionError, match=rf"runs\.{column}.*years 1-9999"):
         migrations.upgrade(empty_url)
     assert migrations.status(empty_url).kind == "legacy"
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("runs", "timestamp", "0001-01-01T00:00:00+01:00"),
+        ("runs", "created_at", EDGE_OF_TIME),
+        ("events", "created_at", "0001-01-01T00:30:00+01:00"),
+        ("agents", "last_heartbeat", "0001-01-01T00:00:00+01:00"),
+        ("agents", "last_heartbeat", EDGE_OF_TIME),
+    ],
+)
+def test_a_writer_outside_the_layer_cannot_store_a_time_no_reader_can_read(
+    migrated_url: str, table: str, column: str, value: str
+) -> None:
+    import sqlite3
+
+    import psycopg
+
+    rows = {
+        "runs": ("INSERT INTO runs (id, model, engine, {c}) VALUES ('r', 'm', 'e', :v)"),
+        "events": "INSERT INTO events (event_type, {c}) VALUES ('t', :v)",
+        "agents": "INSERT INTO agents (id, name, {c}) VALUES ('a', 'a', :v)",
+    }
+    sql = rows[table].format(c=column)
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="years 1-9999"):
+        _raw_execute(migrated_url, [(sql, {"v": value})])
+    # The first instant of year 1 is still a time.
+    _raw_execute(migrated_url, [(sql, {"v": "0001-01-01T00:00:00+00:00"})])
+    with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
+        if table == "events":
+            assert uow.events.read_after(0).items[0].created_at == datetime(1, 1, 1, tzinfo=UTC)
