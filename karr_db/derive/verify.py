@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, true
 
-from karr_db.derive.common import _raw_json_text
+from karr_db.derive.common import BATCH_SIZE, _placeholders, _raw_json_text
 from karr_db.derive.fingerprints import _content_id
 from karr_db.derive.parse import _derived
 from karr_db.errors import KarrError
@@ -29,28 +29,30 @@ _EXACT = tuple(c for c in COLUMNS if c not in ("metric_name", "group_key", "valu
 def false_fingerprints(connection: Connection) -> list[tuple[str, str]]:
     """``(fingerprint, run_id)`` entries whose run does not hold that content.
 
-    A content-derived run id is its own fingerprint; any other run's document
-    is read and fingerprinted as a save would.
+    A content-derived run id is its own fingerprint (its document is not read);
+    any other run's document is read and fingerprinted as a save would.
     """
     rows = connection.exec_driver_sql(
-        f"SELECT f.fingerprint, f.run_id, r.id, {_raw_json_text(connection)} "
-        "FROM run_fingerprints f LEFT JOIN runs r ON r.id = f.run_id"
+        "SELECT f.fingerprint, f.run_id, r.id FROM run_fingerprints f "
+        "LEFT JOIN runs r ON r.id = f.run_id"
     ).all()
-    wrong = []
-    for fingerprint, run_id, found, text in rows:
-        if found is None:
-            wrong.append((fingerprint, run_id))
-            continue
-        if _content_id(run_id):
-            if fingerprint != run_id:
-                wrong.append((fingerprint, run_id))
-            continue
-        try:
-            holds = _derived(text).fingerprint
-        except (KarrError, ValueError):
-            holds = None
-        if holds != fingerprint:
-            wrong.append((fingerprint, run_id))
+    wrong = [(f, run) for f, run, found in rows if found is None]
+    wrong += [(f, run) for f, run, found in rows if found and _content_id(run) and f != run]
+    unread = {run: f for f, run, found in rows if found and not _content_id(run)}
+    ids = list(unread)
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        for run_id, text in connection.exec_driver_sql(
+            f"SELECT id, {_raw_json_text(connection)} FROM runs "
+            f"WHERE id IN ({_placeholders(connection, len(chunk))})",
+            tuple(chunk),
+        ):
+            try:
+                holds = _derived(text).fingerprint
+            except (KarrError, ValueError):
+                holds = None
+            if holds != unread[run_id]:
+                wrong.append((unread[run_id], run_id))
     return wrong
 
 

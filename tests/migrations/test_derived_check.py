@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from karr_db import Database, migrations
 from karr_db.derive import rederive
 from karr_db.engine import make_engine
+from tests.support.legacy import build_legacy
 
 
 def document(n: int) -> dict[str, Any]:
@@ -54,3 +56,29 @@ def test_falsified_fingerprints_and_aggregates_are_found_and_put_right(migrated_
 
     assert migrations.check(migrated_url) == []
     assert _save(migrated_url, document(1)) == first
+
+
+def test_an_adopted_run_s_fingerprint_is_checked_against_its_document(
+    empty_url: str, samples_dir: Path
+) -> None:
+    """Adopted runs keep legacy ids: their fingerprints are checked by reading the document."""
+    build_legacy(empty_url, 1, samples_dir)
+    migrations.upgrade(empty_url)
+    assert migrations.check(empty_url) == []
+    engine = make_engine(empty_url)
+    with engine.connect() as connection:
+        first, second = (
+            connection.exec_driver_sql("SELECT run_id FROM run_fingerprints ORDER BY run_id")
+            .scalars()
+            .all()[:2]
+        )
+    engine.dispose()
+    _execute(empty_url, "DELETE FROM run_fingerprints WHERE run_id = ?", second)
+    _execute(empty_url, "UPDATE run_fingerprints SET run_id = ? WHERE run_id = ?", second, first)
+
+    findings = [f.message for f in migrations.check(empty_url) if f.kind == "derived"]
+    assert len(findings) == 1, findings
+    assert second in findings[0]
+
+    rederive(empty_url)
+    assert migrations.check(empty_url) == []
