@@ -271,6 +271,9 @@ def install_time_range() -> None:
     from alembic import op
 
     if op.get_context().dialect.name == "postgresql":
+        # Idempotent, as a revision run again over its own objects must be.
+        for trigger in declared_range_triggers():
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger.name} ON {_quote(trigger.table)}")
         for statement in [*postgresql_sql()[:1], *postgresql_range_sql()]:
             op.execute(statement.strip())
         return
