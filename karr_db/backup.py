@@ -8,11 +8,13 @@ working. PostgreSQL databases are backed up with ``pg_dump``, not here.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from karr_db.dialects import for_dialect
 from karr_db.engine import normalize_url, sqlite_path
@@ -29,34 +31,53 @@ PG_DUMP_HINT = (
 
 def backup_sqlite(path: Path, *, now: datetime | None = None) -> Path:
     """Write a consistent copy of the SQLite file ``path`` beside it and return
-    the copy's path: ``<stem>.backup-<UTC time><suffix>``, never overwriting."""
+    the copy's path: ``<stem>.backup-<UTC time><suffix>``, never overwriting.
+
+    The copy is written into a new private temporary file and then linked to
+    its name, which fails if anything (a file, a link planted at the
+    predictable name) is already there: nothing is ever written through a
+    link, and a half-written copy never carries the name.
+    """
     if not path.is_file():
         raise MissingDatabaseError(str(path))
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    target = path.with_name(f"{path.stem}.backup-{stamp}{path.suffix}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = path.with_name(f"{path.stem}.backup-{stamp}-{n}{path.suffix}")
+    handle, name = tempfile.mkstemp(prefix=f".{path.stem}.backup-", dir=path.parent)
+    os.close(handle)
+    partial = Path(name)
+    partial.chmod(path.stat().st_mode & 0o777)  # the copy is as private as the original
     try:
         source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         try:
-            copy = sqlite3.connect(target)
+            copy = sqlite3.connect(partial)
             try:
                 source.backup(copy)
             finally:
                 copy.close()
         finally:
             source.close()
-    except sqlite3.Error as exc:
-        target.unlink(missing_ok=True)
+        return _link_unused(partial, path, stamp)
+    except (sqlite3.Error, OSError) as exc:
         raise BackupError(f"backing up {path} failed: {exc}") from exc
-    return target
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _link_unused(partial: Path, path: Path, stamp: str) -> Path:
+    """``partial`` under the first free backup name (a hard link never replaces)."""
+    for n in range(1, 1000):
+        suffix = "" if n == 1 else f"-{n}"
+        target = path.with_name(f"{path.stem}.backup-{stamp}{suffix}{path.suffix}")
+        try:
+            os.link(partial, target)
+        except FileExistsError:
+            continue
+        return target
+    raise BackupError(f"no free backup name beside {path}")
 
 
 def backup_database(url: str | URL) -> Path:
     """The backup copy of the SQLite database ``url`` names (see :func:`backup_sqlite`)."""
-    parsed = normalize_url(make_url(url))
+    parsed = normalize_url(url)
     if not for_dialect(parsed.get_backend_name()).backup_by_copy:
         raise BackupError(f"karr-db backup copies SQLite files only: {PG_DUMP_HINT}")
     path = sqlite_path(parsed)

@@ -186,7 +186,7 @@ def _hide_rows(engine: Engine) -> None:
 
 def sqlite_path(url: str | URL) -> Path | None:
     """The file a SQLite URL names (``None`` for PostgreSQL, memory or URI forms)."""
-    parsed = make_url(url)
+    parsed = normalize_url(url)
     database = parsed.database
     if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None

@@ -48,10 +48,12 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
 from karr_db.database import Closing, Database
+from karr_db.engine import storage_error
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
@@ -163,6 +165,10 @@ class KarrResultStore(Closing):
         try:
             if migrate:
                 migrations.upgrade(self.database.engine)
+        except DBAPIError as exc:
+            self.close()
+            # The driver's own message names host and port, never the password.
+            raise storage_error("opening the database", exc) from None
         except BaseException:
             self.close()
             raise

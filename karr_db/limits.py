@@ -21,6 +21,10 @@ input against these bounds first and names the field that breaks one.
   what PostgreSQL's INTEGER holds; other integers (ids, offsets) fit 64 bits.
 * **Timestamps** are timezone-aware and stay within Python's years 1-9999 once
   converted to UTC.
+* **Event data** is JSON of at most :data:`MAX_EVENT_DATA_BYTES` bytes (its
+  compact text) nested at most ``documents.checks.MAX_DEPTH`` levels; the
+  PostgreSQL append function checks the same (revision 0012) and takes at most
+  :data:`MAX_EVENTS_PER_APPEND` events a call (the layer sends more in several).
 * **Pages** hold at most :data:`PAGE_LIMIT` rows, whatever the listing (runs,
   metric histories, agents, campaigns, quick tests, events): a caller that
   wants more follows ``next_cursor``, so no read holds more than one page.
@@ -36,6 +40,8 @@ __all__ = [
     "INT32_MIN",
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_EVENTS_PER_APPEND",
+    "MAX_EVENT_DATA_BYTES",
     "MAX_INDEXED_BYTES",
     "PAGE_LIMIT",
     "earlier",
@@ -62,6 +68,11 @@ INDEXED_TEXT = (
 #: results, metric histories and events served 1000 before it was shared, and
 #: campaigns and quick tests 500; the larger one refuses nothing that worked.
 PAGE_LIMIT = 1000
+
+#: Largest compact JSON text of one event's data, in bytes of UTF-8.
+MAX_EVENT_DATA_BYTES = 1_000_000
+#: Most events one call of PostgreSQL's append function takes (revision 0012).
+MAX_EVENTS_PER_APPEND = 10_000
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1

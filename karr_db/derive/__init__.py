@@ -35,18 +35,17 @@ Everything runs in the caller's transaction (adoption's, or one opened by
 :func:`rederive`), a batch of runs at a time, with the bulk insert path of
 ``save_many`` (``executemany`` on SQLite, ``COPY``/``unnest`` on PostgreSQL).
 
-Speed (adoption with derivation within a few times adoption without):
-documents are checked by :func:`_quick`, the save path's checks with
+Speed: documents are checked by :func:`_quick`, the save path's checks with
 cheaper code, which accepts only what :func:`load_document` accepts and gives
 the same rows (anything else goes through :func:`load_document` itself;
-``tests/migrations/test_derive_fast.py`` holds the two together); and, from
-:data:`POOL_FROM_RUNS` runs, in forked worker processes two batches ahead of
-the writes, which stay on the caller's one connection and transaction.
+``tests/migrations/test_derive_fast.py`` holds the two together). Everything
+runs in the calling process: a killed caller leaves no process behind holding
+its connection and the event log's lock.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy import Connection, Engine, delete, inspect
 from sqlalchemy.engine import URL
 
 from karr_db.derive.common import BATCH_SIZE, DeriveReport, Progress
@@ -55,8 +54,10 @@ from karr_db.derive.parse import _derived as _derived
 from karr_db.derive.parse import _document as _document
 from karr_db.derive.parse import _quick as _quick
 from karr_db.derive.rows import derive_rows
+from karr_db.derive.verify import false_fingerprints
 from karr_db.engine import make_engine
 from karr_db.errors import SchemaError
+from karr_db.models import RunFingerprint
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.uow import transaction
 
@@ -97,6 +98,16 @@ def rederive(
             # rows locked before it would deadlock against a concurrent save.
             unit.events.lock_log()
             report = derive_rows(connection, progress=progress, batch_size=batch_size)
+            # Entries that name a run not holding their content go, and are filled again.
+            false = false_fingerprints(connection)
+            for start in range(0, len(false), batch_size):
+                connection.execute(
+                    delete(RunFingerprint).where(
+                        RunFingerprint.fingerprint.in_(
+                            [f for f, _ in false[start : start + batch_size]]
+                        )
+                    )
+                )
             added = fill_fingerprints(connection, batch_size=batch_size)
             # The aggregate from the rows: it counts the new rows, and every extreme a
             # delete left unknown is known again (a pass over the rows, as this is).

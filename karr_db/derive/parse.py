@@ -27,8 +27,7 @@ _Result = tuple[str, str | None, int | None, bool | None, str | None, list[tuple
 
 class _Derived(NamedTuple):
     """What derivation needs of one document a save accepts: exactly what
-    :func:`load_document` and :func:`hardware_row` give, without the rest. Plain
-    values, so that worker processes can hand it back cheaply."""
+    :func:`load_document` and :func:`hardware_row` give, without the rest."""
 
     fingerprint: str
     results: list[_Result]
@@ -159,8 +158,7 @@ def _flat(metrics: dict[str, Any], prefix: str, out: list[tuple[str, float]]) ->
 
 
 def _parse(texts: list[str | None]) -> list[_Derived | str]:
-    """:func:`_derived` of each text, or why a save would refuse it (run in a worker
-    process or in this one)."""
+    """:func:`_derived` of each text, or why a save would refuse it."""
     parsed: list[_Derived | str] = []
     for text in texts:
         try:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
 from typing import Any
 
 from sqlalchemy import Connection
@@ -23,8 +22,7 @@ from karr_db.derive.common import (
     _raw_json_text,
     _stash,
 )
-from karr_db.derive.parse import _Derived
-from karr_db.derive.workers import _Parser, _workers
+from karr_db.derive.parse import _Derived, _parse
 from karr_db.dialects import for_connection
 from karr_db.models import Benchmark
 from karr_db.models.types import parse_timestamp, utcnow
@@ -203,7 +201,6 @@ def derive_rows(
     *,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
-    workers: int | None = None,
     exclusive: bool = False,
 ) -> DeriveReport:
     """Give every stored run the benchmark, metric and hardware rows a fresh save of its
@@ -211,14 +208,13 @@ def derive_rows(
 
     On SQLite the transaction must hold the write lock (adoption's does;
     :func:`rederive` begins IMMEDIATE). The fingerprints computed on the way are
-    kept for :func:`fill_fingerprints` in the same transaction. ``workers``
-    processes check the documents (see :func:`_workers` for the default; 0 checks
-    them here); only this connection writes. ``exclusive``: the caller holds the
-    tables alone (adoption), so the new metric rows' foreign keys may be checked
-    once at the end (:meth:`~karr_db.dialects.Dialect.references_checked_at_end`).
+    kept for :func:`fill_fingerprints` in the same transaction. Everything runs in
+    this process, on this connection: nothing outlives the caller holding its
+    connection or locks. ``exclusive``: the caller holds the tables alone
+    (adoption), so the new metric rows' foreign keys may be checked once at the
+    end (:meth:`~karr_db.dialects.Dialect.references_checked_at_end`).
     """
     total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
-    count = _workers(total) if workers is None else workers
     # Millions of metric rows go into tables and indexes far larger than
     # SQLite's default 2 MB page cache; a larger cache for this connection
     # keeps their index pages in memory (restored afterwards).
@@ -227,11 +223,7 @@ def derive_rows(
         dialect.references_checked_at_end(connection, "metrics") if exclusive else nullcontext()
     )
     with dialect.large_cache(connection, SQLITE_CACHE_KIB), references:
-        return _derive_all(connection, total, progress, batch_size, count)
-
-
-#: Batches whose documents are being checked while one is written.
-_AHEAD = 2
+        return _derive_all(connection, total, progress, batch_size)
 
 
 def _derive_all(
@@ -239,33 +231,19 @@ def _derive_all(
     total: int,
     progress: Progress | None,
     batch_size: int,
-    workers: int,
 ) -> DeriveReport:
     report = DeriveReport()
     stash = _stash(connection)
     done = 0
-    parser = _Parser(workers)
-    pending: deque[tuple[list[tuple[Any, ...]], Callable[[], list[_Derived | str]]]] = deque()
-    try:
-        # Batches ahead: their documents are checked (in the workers) while the
-        # rows of the oldest go in here.
-        for rows in chain(_batches(connection, batch_size), [None]):
-            if rows is not None:
-                pending.append((rows, parser.submit([r[2] for r in rows])))
-                if len(pending) <= _AHEAD:
-                    continue
-            while pending and (rows is None or len(pending) > _AHEAD):
-                current, results = pending.popleft()
-                runs = _load(connection, current, results())
-                report = report.merged(_derive_batch(connection, runs))
-                for run in runs:
-                    if run.document is not None:
-                        stash[run.id] = (run.document.fingerprint, run.age())
-                done += len(current)
-                if progress is not None:
-                    progress(done, total)
-    finally:
-        parser.close()
+    for rows in _batches(connection, batch_size):
+        runs = _load(connection, rows, _parse([r[2] for r in rows]))
+        report = report.merged(_derive_batch(connection, runs))
+        for run in runs:
+            if run.document is not None:
+                stash[run.id] = (run.document.fingerprint, run.age())
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
     if report.refused:
         logger.warning(
             "%d stored document(s) would be refused by a save; nothing derived for them, e.g. %s",

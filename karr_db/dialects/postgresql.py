@@ -18,6 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 
 from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, driver_error, group_digest, poll
 from karr_db.engine import behind_pooler
+from karr_db.limits import MAX_EVENTS_PER_APPEND
 
 __all__ = ["DIALECT", "EVENT_LOG_LOCK_KEY", "PostgreSQLDialect", "unnest_arrays"]
 
@@ -227,11 +228,14 @@ class PostgreSQLDialect:
         # Revision 0008's function takes the lock, draws the ids from the
         # sequence under it (gapless), inserts and notifies: the one way the
         # application role may append, so it can choose no id.
-        result = connection.exec_driver_sql(
-            "SELECT karr_append_events(%s::text[], %s::text[], %s::jsonb[], %s)",
-            (*arrays(rows), created),
-        )
-        return [int(i) for i in result.scalar_one()]
+        ids: list[int] = []
+        for start in range(0, len(rows), MAX_EVENTS_PER_APPEND):  # the function's bound
+            result = connection.exec_driver_sql(
+                "SELECT karr_append_events(%s::text[], %s::text[], %s::jsonb[], %s)",
+                (*arrays(rows[start : start + MAX_EVENTS_PER_APPEND]), created),
+            )
+            ids += [int(i) for i in result.scalar_one()]
+        return ids
 
     def wait_for_events(
         self,

@@ -78,6 +78,9 @@ def check(database: Database) -> list[Finding]:
         findings += _sqlite_autoincrement_findings(connection)
         findings += _trigger_findings(connection, script, state.alembic_revision)
         findings += _timestamp_findings(connection, script, state.alembic_revision)
+        findings += _foreign_findings(connection, script, state.alembic_revision)
+        if not state.pending:
+            findings += _derived_findings(connection)
     return findings
 
 
@@ -191,6 +194,57 @@ def _sqlite_autoincrement_findings(connection: Connection) -> list[Finding]:
                 )
             )
     return findings
+
+
+def _derived_findings(connection: Connection) -> list[Finding]:
+    """``run_fingerprints`` and ``leaderboard_aggregates`` against the rows they are
+    derived from (:mod:`karr_db.derive.verify`): a falsified entry shows here."""
+    from karr_db.derive.verify import false_aggregates, false_fingerprints
+
+    findings = []
+    wrong = false_fingerprints(connection)
+    if wrong:
+        examples = ", ".join(f"{f} -> {r}" for f, r in wrong[:3])
+        findings.append(
+            Finding(
+                kind="derived",
+                message=f"run_fingerprints: {len(wrong)} entr(ies) name a run that does not "
+                f"hold that content (e.g. {examples}); run `karr-db rederive`",
+            )
+        )
+    groups = false_aggregates(connection)
+    if groups:
+        examples = ", ".join(f"{m} in group {k}" for m, k in groups[:3])
+        findings.append(
+            Finding(
+                kind="derived",
+                message=f"leaderboard_aggregates: {len(groups)} group(s) differ from a "
+                f"recomputation from the rows (e.g. {examples}); run `karr-db rederive`",
+            )
+        )
+    return findings
+
+
+def _foreign_findings(
+    connection: Connection, script: ScriptDirectory, revision: str | None
+) -> list[Finding]:
+    """Tables and views no revision declares (in the current schema on PostgreSQL).
+
+    karr_db owns the database it manages: adoption keeps what it does not know
+    (it never drops data it did not write), and ``check`` names it, so that a
+    table or view planted beside karr_db's does not pass unnoticed.
+    """
+    inspector = sa.inspect(connection)
+    known = {*KARR_TABLES, *other_tables_at(revision, script), "alembic_version"}
+    return [
+        Finding(kind="foreign", message=f"{kind} {name} is not karr_db's (no revision declares it)")
+        for kind, names in (
+            ("table", inspector.get_table_names()),
+            ("view", inspector.get_view_names()),
+        )
+        for name in sorted(names)
+        if name not in known
+    ]
 
 
 def _timestamp_findings(

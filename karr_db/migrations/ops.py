@@ -59,9 +59,11 @@ __all__ = [
     "create_declared",
     "fill_fingerprints",
     "install_canonical_timestamps",
+    "install_time_range",
     "no_tables",
     "record_schema_version",
     "refuse_downgrade",
+    "time_range_triggers",
 ]
 
 #: The dialects karr_db migrates, in the order the documentation lists them.
@@ -255,6 +257,20 @@ def canonical_events_no_update_sql() -> str:
     from karr_db.migrations import timestamp_triggers
 
     return timestamp_triggers.sqlite_events_no_update_sql().strip()
+
+
+def time_range_triggers() -> tuple[Trigger, ...]:
+    """The PostgreSQL triggers revision 0013 installs (one per table with a TIMESTAMPTZ)."""
+    from karr_db.migrations import timestamp_triggers
+
+    return timestamp_triggers.declared_range_triggers()
+
+
+def install_time_range() -> None:
+    """Revision 0013's steps: times outside years 1-9999 refused by the triggers."""
+    from karr_db.migrations import timestamp_triggers
+
+    timestamp_triggers.install_time_range()
 
 
 def install_canonical_timestamps() -> None:

@@ -49,7 +49,7 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: str  # "state", "pending", "drift", "bridge"
+    kind: str  # "state", "pending", "drift", "bridge", "timestamps", "foreign", "derived"
     message: str
 
 

@@ -27,9 +27,14 @@ from karr_db.models.types import UTCDateTime
 # --- SQL of the rule, for the triggers of revision 0006 -------------------------
 
 
-def _sqlite_rule(x: str) -> str:
-    """SQLite expression: the canonical text of ``x``, NULL for blank, ``x`` itself
-    when it is none of the forms below (check reports those, repair reads them).
+#: What the triggers say when a time falls outside what every reader can read.
+OUT_OF_RANGE = "a time outside the years 1-9999 (UTC) cannot be stored"
+
+
+def _sqlite_rule(x: str) -> tuple[str, str]:
+    """SQLite expressions: the canonical text of ``x``, NULL for blank, ``x`` itself
+    when it is none of the forms below (check reports those, repair reads them);
+    and whether ``x`` is such a form whose instant falls outside years 1-9999.
 
     Forms: ``YYYY-MM-DD[T ]HH:MM:SS`` with an optional ``.fraction`` and an
     optional ``Z`` or ``+HH:MM`` offset. SQLite's datetime() applies offsets
@@ -60,18 +65,25 @@ def _sqlite_rule(x: str) -> str:
         f"THEN datetime({base}, (-coalesce({offset}, 0)) || ' seconds') "
         f"ELSE {base} END)"
     )
-    return (
+    rule = (
         f"(CASE WHEN trim({x}) = '' THEN NULL "
         f"WHEN {well_formed} AND {utc} IS NOT NULL "
         f"THEN {utc} || '.' || substr({frac} || '000000', 1, 6) || '+00:00' "
         f"ELSE {x} END)"
     )
+    # datetime() gives year 0000 below year 1 and NULL past year 9999.
+    out_of_range = (
+        f"({x} IS NOT NULL AND trim({x}) <> '' AND NOT ({x} GLOB '{CANONICAL_GLOB}') "
+        f"AND {well_formed} AND ({utc} IS NULL OR {utc} < '0001-01-01'))"
+    )
+    return rule, out_of_range
 
 
 def _sqlite_needs(x: str) -> str:
     """True when the rule would change ``x`` (so a trigger never rewrites in vain)."""
     return (
-        f"({x} IS NOT NULL AND NOT ({x} GLOB '{CANONICAL_GLOB}') AND {_sqlite_rule(x)} IS NOT {x})"
+        f"({x} IS NOT NULL AND NOT ({x} GLOB '{CANONICAL_GLOB}') "
+        f"AND {_sqlite_rule(x)[0]} IS NOT {x})"
     )
 
 
@@ -96,12 +108,17 @@ def sqlite_trigger_sql() -> list[str]:
     for table, columns in _trigger_tables().items():
         t = _quote(table)
         sets = ", ".join(
-            f"{_quote(c)} = CASE WHEN {_sqlite_needs(_quote(c))} THEN {_sqlite_rule(_quote(c))} "
-            f"ELSE {_quote(c)} END"
+            f"{_quote(c)} = CASE WHEN {_sqlite_needs(_quote(c))} "
+            f"THEN {_sqlite_rule(_quote(c))[0]} ELSE {_quote(c)} END"
             for c in columns
         )
+        outside = " OR ".join(_sqlite_rule(f"NEW.{_quote(c)}")[1] for c in columns)
         when = " OR ".join(_sqlite_needs(f"NEW.{_quote(c)}") for c in columns)
-        body = f"BEGIN UPDATE {t} SET {sets} WHERE rowid = NEW.rowid; END"
+        body = (
+            f"BEGIN SELECT RAISE(ABORT, '{OUT_OF_RANGE}') WHERE {outside}; "
+            f"UPDATE {t} SET {sets} WHERE rowid = NEW.rowid; END"
+        )
+        when = f"{when} OR {outside}"
         statements.append(
             f"CREATE TRIGGER karr_{table}_canonical_time_insert AFTER INSERT ON {t} "
             f"WHEN {when} {body}"
@@ -176,6 +193,9 @@ def postgresql_sql() -> list[str]:
             EXCEPTION WHEN others THEN
                 RETURN value;
             END;
+            IF utc < '0001-01-01' OR utc >= '10000-01-01' THEN
+                RAISE EXCEPTION '{OUT_OF_RANGE}' USING ERRCODE = '22008';
+            END IF;
             RETURN to_char(utc, 'YYYY-MM-DD HH24:MI:SS') || '.'
                 || rpad(left(coalesce(m[4], ''), 6), 6, '0') || '+00:00';
         END
@@ -196,6 +216,72 @@ def postgresql_sql() -> list[str]:
         EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()
         """,
     ]
+
+
+PG_RANGE_FUNCTION = "karr_refuse_time_out_of_range"
+
+
+def _native_columns() -> dict[str, list[str]]:
+    """The TIMESTAMPTZ columns on PostgreSQL (every timestamp but the TEXT ones)."""
+    tables: dict[str, list[str]] = {}
+    for table in Base.metadata.sorted_tables:
+        for column in table.columns:
+            if isinstance(column.type, UTCDateTime) and not column.type.text_only:
+                tables.setdefault(table.name, []).append(column.name)
+    return tables
+
+
+def postgresql_range_sql() -> list[str]:
+    """Triggers refusing a TIMESTAMPTZ value outside years 1-9999 (infinities
+    included), which PostgreSQL stores and no reader can read. The WHEN clause
+    keeps the cost of an ordinary write to a comparison per column."""
+    statements = [
+        f"""
+        CREATE OR REPLACE FUNCTION {PG_RANGE_FUNCTION}() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            RAISE EXCEPTION '{OUT_OF_RANGE} (table %)', TG_TABLE_NAME USING ERRCODE = '22008';
+        END
+        $$
+        """
+    ]
+    for table, columns in _native_columns().items():
+        outside = " OR ".join(
+            f"NEW.{_quote(c)} < '0001-01-01 00:00:00+00' "
+            f"OR NEW.{_quote(c)} >= '10000-01-01 00:00:00+00'"
+            for c in columns
+        )
+        statements.append(
+            f"CREATE TRIGGER karr_{table}_time_range BEFORE INSERT OR UPDATE ON {_quote(table)} "
+            f"FOR EACH ROW WHEN ({outside}) EXECUTE FUNCTION {PG_RANGE_FUNCTION}()"
+        )
+    return statements
+
+
+def declared_range_triggers() -> tuple[Trigger, ...]:
+    """What revision 0013 installs on PostgreSQL, for its contract."""
+    return tuple(
+        Trigger(f"karr_{table}_time_range", table, "postgresql") for table in _native_columns()
+    )
+
+
+def install_time_range() -> None:
+    """Revision 0013's upgrade: the canonical-time triggers again (now refusing
+    times outside years 1-9999) and, on PostgreSQL, the range triggers."""
+    from alembic import op
+
+    if op.get_context().dialect.name == "postgresql":
+        # Idempotent, as a revision run again over its own objects must be.
+        for trigger in declared_range_triggers():
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger.name} ON {_quote(trigger.table)}")
+        for statement in [*postgresql_sql()[:1], *postgresql_range_sql()]:
+            op.execute(statement.strip())
+        return
+    for trigger in declared_triggers():
+        if trigger.dialect == "sqlite":
+            op.execute(f"DROP TRIGGER IF EXISTS {_quote(trigger.name)}")
+    for statement in sqlite_trigger_sql():
+        op.execute(statement)
 
 
 def declared_triggers() -> tuple[Trigger, ...]:

@@ -8,6 +8,10 @@ readiness check must not pay for it.
 from __future__ import annotations
 
 import io
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -59,7 +63,7 @@ def upgrade(
     path = None if isinstance(database, Engine) else sqlite_path(normalize_url(database))
     created = path is not None and not path.exists()
     backup_path: str | None = None
-    with open_engine(database) as engine:
+    with _journal_mode_kept_on_failure(None if created else path), open_engine(database) as engine:
         if backup and not created and engine.dialect.name == "sqlite":
             with engine.connect() as connection:
                 before = read_state(connection)
@@ -97,6 +101,27 @@ def upgrade(
         created=created,
         backup=backup_path,
     )
+
+
+@contextmanager
+def _journal_mode_kept_on_failure(path: Path | None) -> Iterator[None]:
+    """A SQLite file an upgrade leaves unchanged keeps its journal mode.
+
+    Connections of the layer switch a file to WAL; an upgrade that fails (a
+    refused adoption of the earlier system's file, say) changes nothing, so the
+    file goes back to the mode it had, for the tools that still read it.
+    """
+    found = None
+    if path is not None and path.is_file():
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as raw:
+            found = str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+    try:
+        yield
+    except BaseException:
+        if path is not None and found in ("delete", "truncate", "persist"):
+            with closing(sqlite3.connect(path)) as raw:
+                raw.execute(f"PRAGMA journal_mode = {found}")
+        raise
 
 
 def repair_timestamps(database: Database, *, legacy_timezone: str | None = None) -> TimestampRepair:

@@ -69,7 +69,7 @@ def format_timestamp(value: datetime) -> str:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()!r}: pass a timezone-aware datetime")
     # isoformat pads the year to four digits; strftime("%Y") does not below 1000.
-    utc = value.astimezone(UTC).replace(tzinfo=None)
+    utc = _in_utc(value).replace(tzinfo=None)
     return utc.isoformat(sep=" ", timespec="microseconds") + "+00:00"
 
 
@@ -98,7 +98,19 @@ def parse_timestamp(value: str | datetime | None) -> datetime | None:
         return parsed
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return _in_utc(parsed)
+
+
+def _in_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a ``ValueError`` (not an ``OverflowError``) when that falls
+    outside the years 1-9999, so every reader of stored text refuses it as it
+    refuses any other unreadable time."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"{value.isoformat()!r} falls outside the years 1-9999 once converted to UTC"
+        ) from None
 
 
 def _parse_text(value: str) -> datetime | None:

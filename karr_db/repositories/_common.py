@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import json
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from functools import cache
 from typing import Any, Generic, TypeVar
 
@@ -117,13 +114,17 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
 
     ``read`` checks the payload's shape and converts it; any ``ValueError``,
     ``TypeError``, ``KeyError`` or ``IndexError`` it raises (a forged or foreign
-    cursor) becomes ``InvalidQueryError("malformed cursor")``, as do overflow
+    cursor, or one whose text holds a lone surrogate) becomes
+    ``InvalidQueryError("malformed cursor")``, as do overflow
     (a forged timestamp at the calendar's edge) and recursion (forged nesting).
     An :class:`InvalidQueryError` of its own passes through.
     """
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return read(json.loads(raw))
+        payload = json.loads(raw)
+        # JSON may escape a lone surrogate, which no database text can hold.
+        json.dumps(payload, ensure_ascii=False).encode()
+        return read(payload)
     except InvalidQueryError:
         raise
     except (
@@ -141,58 +142,13 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
 # --- building DTOs -------------------------------------------------------------
 
 
-_pause_lock = threading.Lock()
-_pauses = 0  # units in collector_paused, across threads
-_paused_here = False  # whether collector_paused turned the collector off
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector paused while fetched rows are turned into a
-    page of DTOs, then restored.
-
-    A page of 1,000 events or history points allocates a few thousand dicts, sets
-    and models that all stay alive until the page is returned, so every collection
-    in between finds nothing to free; but allocating them triggers dozens of
-    young-generation collections and, often, one full collection of the whole
-    process heap. Measured reading 20,000 events in pages of 1,000 on SQLite,
-    alternating: 285 ms with the collector running, 181 ms paused (issue 15).
-    :func:`page_rows` pauses only the in-memory work (reading an executed result
-    and building the DTOs, never a statement's execution, which may wait on
-    locks), so the pause is bounded by
-    the page limit; nothing built forms a reference cycle, and collection is
-    only delayed. The collector is process-wide: threads share one pause (the
-    last to leave restores it), and it is turned back on only if it was on when
-    the first came in.
-    """
-    global _pauses, _paused_here
-    entered = False
-    try:
-        with _pause_lock:
-            _pauses += 1
-            entered = True
-            if _pauses == 1:
-                _paused_here = gc.isenabled()
-                gc.disable()
-        yield
-    finally:
-        if entered:
-            with _pause_lock:
-                _pauses -= 1
-                if _pauses == 0 and _paused_here:
-                    _paused_here = False
-                    gc.enable()
-
-
 def page_rows(
     result: Iterable[Sequence[Any]], limit: int, build: Callable[[Sequence[Any]], D]
 ) -> tuple[list[Any], list[D]]:
     """The rows of an executed page statement (``limit`` plus one, to tell whether
-    more follow) and the first ``limit`` built into DTOs, with the collector paused
-    for this in-memory work only (:func:`collector_paused`)."""
-    with collector_paused():
-        rows = list(result)
-        return rows, [build(row) for row in rows[:limit]]
+    more follow) and the first ``limit`` built into DTOs."""
+    rows = list(result)
+    return rows, [build(row) for row in rows[:limit]]
 
 
 @cache

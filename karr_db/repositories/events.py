@@ -23,7 +23,8 @@ append to their commit, which the dashboard's write rate affords easily.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
 from functools import cache
@@ -42,12 +43,13 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
 from karr_db.dialects import EVENT_LOG_LOCK_KEY, for_connection
 from karr_db.documents import json_value_problems
-from karr_db.errors import FieldError, InvalidQueryError, ValidationError
-from karr_db.limits import text_problem
+from karr_db.errors import FieldError, InvalidQueryError, StorageError, ValidationError
+from karr_db.limits import MAX_EVENT_DATA_BYTES, text_problem
 from karr_db.models import Event
 from karr_db.models.types import dumps_json, loads_json, utcnow
 from karr_db.repositories._common import (
@@ -200,6 +202,15 @@ class EventsRepository:
         created = utcnow()
         items = _checked_events(events)
         rows = [(str(t), s, None if d is None else dumps_json(d)) for t, s, d in items]
+        large = [
+            FieldError(f"{index}.data", f"is more than {MAX_EVENT_DATA_BYTES} bytes of JSON")
+            for index, (_, _, text) in enumerate(rows)
+            if text is not None
+            and len(text) > MAX_EVENT_DATA_BYTES // 4
+            and len(text.encode()) > MAX_EVENT_DATA_BYTES
+        ]
+        if large:
+            raise ValidationError("event", large)
         if not rows:
             return []
         self.lock_log()
@@ -211,8 +222,9 @@ class EventsRepository:
         # Ids are PostgreSQL INTEGERs: a larger one is no event there, and must be
         # none on SQLite too (where the driver would accept it).
         fields("event", [("event_id", int32(event_id))])
-        row = self.session.execute(select(*_SHAPE.columns).where(Event.id == event_id)).first()
-        return None if row is None else _SHAPE.one(row)
+        with _readable(f"reading event {event_id}"):
+            row = self.session.execute(select(*_SHAPE.columns).where(Event.id == event_id)).first()
+            return None if row is None else _SHAPE.one(row)
 
     def get(self, event_id: int) -> EventDTO:
         """The event with this id; :class:`NotFoundError` naming it when there is none."""
@@ -256,7 +268,8 @@ class EventsRepository:
         if until is not None:
             params["until"] = until
         stmt = _read_statement(frozenset(params))
-        rows, items = page_rows(connection.execute(stmt, params), limit, _event)
+        with _readable(f"reading events after id {after_id}"):
+            rows, items = page_rows(connection.execute(stmt, params), limit, _event)
         last_id = items[-1].id if items else after_id
         has_more = len(rows) > limit
         return build(
@@ -292,6 +305,20 @@ class EventsRepository:
 
 
 _event = row_builder(EventDTO)
+
+
+@contextmanager
+def _readable(operation: str) -> Iterator[None]:
+    """Rows no event can be built from (written past the layer and its append
+    function: a time outside the years 1-9999, JSON nested past the parser's
+    limits) are the layer's :class:`StorageError`, never a Python or driver error."""
+    try:
+        yield
+    except (RecursionError, ValueError, OverflowError, DataError) as exc:
+        raise StorageError(
+            operation,
+            f"the event log holds a value that cannot be read as an event ({type(exc).__name__})",
+        ) from None
 
 
 @cache

@@ -236,6 +236,15 @@ def test_a_malformed_url_is_one_line(url: str) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["status", "check", "backup", "upgrade"])
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_every_command_says_invalid_database_url(command: str, url: str) -> None:
+    result = cli(command, env={"KARR_DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "invalid database URL" in _one_error_line(result.stderr)
+    assert SECRET not in result.output
+
+
 @pytest.mark.parametrize("url", MALFORMED_URLS)
 def test_a_malformed_url_from_the_environment_is_one_line_from_the_installed_script(
     url: str,

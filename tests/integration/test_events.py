@@ -159,3 +159,47 @@ def test_wait_for_events_wakes_on_a_committed_append(engine: Engine) -> None:
         appender.join()
     with transaction(engine) as uow:
         assert len(uow.events.read_after(first).items) == 1
+
+
+def test_more_events_than_one_append_call_takes_all_go_in(session: Session) -> None:
+    from karr_db.limits import MAX_EVENTS_PER_APPEND
+
+    events = EventsRepository(session)
+    count = MAX_EVENTS_PER_APPEND + 3
+    ids = events.append_many([(EventType.AGENT_UPDATED, f"s{n}", None) for n in range(count)])
+    assert len(ids) == count
+    assert ids == sorted(ids)
+    assert len(set(ids)) == count
+
+
+def test_event_data_beyond_the_bound_is_refused_by_name(session: Session) -> None:
+    from karr_db.errors import ValidationError
+    from karr_db.limits import MAX_EVENT_DATA_BYTES
+
+    events = EventsRepository(session)
+    with pytest.raises(ValidationError) as raised:
+        events.append_many(
+            [
+                (EventType.AGENT_UPDATED, "ok", {"x": 1}),
+                (EventType.AGENT_UPDATED, "big", {"x": "é" * (MAX_EVENT_DATA_BYTES // 2)}),
+            ]
+        )
+    assert raised.value.fields == ["1.data"]
+    assert events.read_after(0).items == []
+
+
+def test_an_unreadable_row_in_the_log_is_the_layer_s_error(session: Session) -> None:
+    """A row written past the layer (deeper JSON than any parser reads): readers get a
+    StorageError, never a RecursionError."""
+    deep = "[" * 3000 + "]" * 3000
+    events = EventsRepository(session)
+    events.append(EventType.AGENT_UPDATED, source_id="before")
+    session.execute(
+        text("INSERT INTO events (event_type, data, created_at) VALUES ('t', :d, :c)"),
+        {"d": deep, "c": utcnow()},
+    )
+    with pytest.raises(StorageError, match="cannot be read"):
+        events.read_after(0)
+    last = events.last_id()
+    with pytest.raises(StorageError, match="cannot be read"):
+        events.get(last)

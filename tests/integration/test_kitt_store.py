@@ -264,3 +264,14 @@ def test_a_fresh_database_is_migrated_on_construction(empty_url: str) -> None:
     with KarrResultStore(empty_url) as store:
         assert store.count() == 0
         assert store.database.check() == []
+
+
+@pytest.mark.postgres_only
+def test_an_unreachable_server_is_the_layer_s_error_without_the_password() -> None:
+    from karr_db.errors import StorageError
+
+    with pytest.raises(StorageError) as raised:
+        KarrResultStore("postgresql://u:s3cret-pw@127.0.0.1:1/x")
+    assert "s3cret-pw" not in str(raised.value)
+    assert "s3cret-pw" not in repr(raised.value.__cause__)
+    assert "opening" in str(raised.value)

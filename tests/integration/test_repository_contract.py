@@ -7,6 +7,8 @@ replaced keep working for this release."""
 from __future__ import annotations
 
 import ast
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,6 +132,40 @@ def test_a_foreign_cursor_is_malformed_not_a_crash(session: Session, case: Case)
     for cursor in ("not a cursor", encode_cursor({"o": 1}), encode_cursor([1, 2, 3])):
         with pytest.raises(InvalidQueryError, match="malformed cursor"):
             repository.list(cursor=cursor)
+
+
+def _forgeries(payload: Any) -> list[Any]:
+    """``payload`` with one of its texts at a time ending in a lone surrogate."""
+    if isinstance(payload, str):
+        return [payload[:1] + "\ud800"]
+    if not isinstance(payload, dict | list):
+        return []
+    items = list(payload.items()) if isinstance(payload, dict) else list(enumerate(payload))
+    forged: list[Any] = []
+    for key, value in items:
+        for replacement in _forgeries(value):
+            copy = dict(payload) if isinstance(payload, dict) else list(payload)
+            copy[key] = replacement
+            forged.append(copy)
+    return forged
+
+
+@pytest.mark.parametrize("name", ["agents", "campaigns", "quick_tests", "results"])
+def test_a_cursor_forged_with_a_lone_surrogate_is_refused(session: Session, name: str) -> None:
+    case = CASES[name]
+    case.make(session)
+    repository = case.repository(session)
+    real = repository.list(limit=1).next_cursor
+    assert real is not None
+    forgeries = _forgeries(decode_cursor(real, lambda p: p))
+    assert forgeries, "the cursor holds text"
+    for payload in forgeries:
+        # ensure_ascii writes the surrogate as an escape, which JSON allows and no
+        # database text holds.
+        raw = json.dumps(payload).encode()
+        forged = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        with pytest.raises(InvalidQueryError):
+            repository.list(limit=1, cursor=forged)
 
 
 def test_the_codec_round_trips_and_refuses_forgeries() -> None:

@@ -243,3 +243,110 @@ def test_adoption_through_the_alembic_command(
     assert result.returncode == 0, result.stderr
     assert migrations.check(empty_url) == []
     assert schema_versions(empty_url) == list(range(1, head_version() + 1))
+
+
+# --- objects adoption does not own --------------------------------------------------
+
+
+def _views(url: str) -> list[str]:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        views = sorted(sa.inspect(connection).get_view_names())
+    engine.dispose()
+    return views
+
+
+@pytest.mark.parametrize(
+    ("planted", "kind", "name"),
+    [
+        # A name karr_db's later revisions create (the lost-stamp recovery would
+        # otherwise drop it as karr_db's own).
+        (
+            ["CREATE TABLE events (stray integer)", "INSERT INTO events VALUES (1)"],
+            "table",
+            "events",
+        ),
+        (
+            ["CREATE TABLE run_fingerprints (run_id text, note text)"],
+            "table",
+            "run_fingerprints",
+        ),
+        (["CREATE VIEW leaderboard_aggregates AS SELECT 1 AS x"], "view", "leaderboard_aggregates"),
+        (
+            ["CREATE VIEW karr_legacy_timezone AS SELECT 'UTC' AS zone"],
+            "view",
+            "karr_legacy_timezone",
+        ),
+    ],
+)
+def test_an_object_named_like_karr_db_s_but_not_its_own_is_refused(
+    empty_url: str, samples_dir: Path, planted: list[str], kind: str, name: str
+) -> None:
+    build_legacy(empty_url, 1, samples_dir, extra=planted)
+    before, views = snapshot(empty_url), _views(empty_url)
+
+    with pytest.raises(AdoptionError, match=rf"{kind} {name}\b") as caught:
+        migrations.upgrade(empty_url)
+
+    assert caught.value.table == name
+    assert snapshot(empty_url) == before
+    assert _views(empty_url) == views
+    assert migrations.status(empty_url).kind == "legacy"
+
+
+def test_a_table_karr_db_made_keeps_being_rebuilt_after_a_lost_stamp(
+    migrated_url: str,
+) -> None:
+    """The same names, with karr_db's own columns: the recovery still runs."""
+    engine = make_engine(migrated_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+        connection.exec_driver_sql("ALTER TABLE events ADD COLUMN note text")
+    engine.dispose()
+    before = snapshot(migrated_url)
+
+    with pytest.raises(AdoptionError, match=r"events\.note"):
+        migrations.upgrade(migrated_url)
+    assert snapshot(migrated_url) == before
+
+
+def test_tables_and_views_of_someone_else_are_kept_and_reported_by_check(
+    empty_url: str, samples_dir: Path
+) -> None:
+    build_legacy(
+        empty_url,
+        1,
+        samples_dir,
+        extra=[
+            "CREATE TABLE notes (n integer)",
+            "INSERT INTO notes VALUES (7)",
+            "CREATE VIEW recent_runs AS SELECT id FROM runs",
+        ],
+    )
+    report = migrations.upgrade(empty_url)
+
+    assert report.adopted
+    assert snapshot(empty_url)["notes"]["rows"] == [(7,)]
+    assert "recent_runs" in _views(empty_url)
+    findings = [(f.kind, f.message) for f in migrations.check(empty_url)]
+    assert ("foreign", "table notes is not karr_db's (no revision declares it)") in findings
+    assert ("foreign", "view recent_runs is not karr_db's (no revision declares it)") in findings
+    assert len(findings) == 2, findings
+
+
+@pytest.mark.sqlite_only
+def test_a_refused_adoption_leaves_the_journal_mode_it_found(
+    empty_url: str, samples_dir: Path
+) -> None:
+    build_legacy(empty_url, 1, samples_dir, extra=["CREATE TABLE events (stray integer)"])
+    path = empty_url.removeprefix("sqlite:///")
+    import sqlite3
+
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+    with pytest.raises(AdoptionError):
+        migrations.upgrade(empty_url)
+
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

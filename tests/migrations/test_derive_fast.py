@@ -295,9 +295,9 @@ def test_rows_rederived_in_the_database_are_the_rows_a_save_wrote(
         savepoint.rollback()
 
 
-def test_worker_processes_derive_what_this_process_derives(session: Session) -> None:
-    """Several batches checked in worker processes, one batch a document a save
-    refuses: the same rows as the saves wrote, the refusal reported."""
+def test_several_batches_derive_what_the_saves_wrote(session: Session) -> None:
+    """Several batches, one holding a document a save refuses: the same rows as
+    the saves wrote, the refusal reported."""
     repo = ResultsRepository(session)
     generated = list(generator_documents(7, seed=3))
     generated[2]["results"][0]["metrics"]["odd"] = {"$float": "NaN", "x": float("inf")}
@@ -312,7 +312,7 @@ def test_worker_processes_derive_what_this_process_derives(session: Session) -> 
     connection.exec_driver_sql(
         f"UPDATE runs SET raw_json = {mark} WHERE id = {mark}", ('{"engine": "e"}', refused)
     )
-    report = derive_rows(connection, workers=2, batch_size=2)
+    report = derive_rows(connection, batch_size=2)
     assert (report.runs, report.refused) == (7, 1)
     assert report.refused_examples[0].startswith(f"{refused}: ")
     for run_id in run_ids:
@@ -344,9 +344,9 @@ def test_batches_in_benchmark_order_add_only_the_missing_metrics(session: Sessio
             f"(SELECT id FROM benchmarks WHERE run_id = {mark})",
             ("%.%", run_id),
         )
-    report = derive_rows(connection, workers=0, batch_size=2)
+    report = derive_rows(connection, batch_size=2)
     assert (report.runs, report.refused) == (6, 0)
-    assert derive_rows(connection, workers=0, batch_size=4).metrics_added == 0
+    assert derive_rows(connection, batch_size=4).metrics_added == 0
     for run_id in run_ids:
         rederived = _derived_rows(session, run_id)
         for rows in (saved[run_id], rederived):

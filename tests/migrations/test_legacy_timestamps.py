@@ -23,10 +23,12 @@ import pytest
 
 from karr_db import migrations
 from karr_db.database import Database
+from karr_db.derive import rederive
 from tests.support.legacy import (
     HISTORY_ZONE,
     History,
     Stamp,
+    build_legacy,
     build_legacy_history,
     history,
     snapshot,
@@ -227,9 +229,17 @@ def test_events_are_read_by_the_instants(legacy: tuple[str, History]) -> None:
     assert {e.id: e.created_at for e in page.items} == {e.id: created[e.id] for e in page.items}
 
 
-def test_check_is_clean_and_every_value_reads_as_its_instant(legacy: tuple[str, History]) -> None:
+def test_check_is_clean_and_every_value_reads_as_its_instant(
+    legacy: tuple[str, History], scenario: str
+) -> None:
     url, made = legacy
-    assert migrations.check(url) == []
+    findings = migrations.check(url)
+    if scenario == "written-after":
+        # Rows the earlier system's code wrote are not in the aggregate until rederive.
+        assert [f.message.split(":")[0] for f in findings] == ["leaderboard_aggregates"]
+        rederive(url)
+        findings = migrations.check(url)
+    assert findings == []
     with Database(url) as db, db.unit_of_work() as uow:
         runs = {r.id: r for r in uow.results.list_runs(limit=100).items}
         agents = {a.id: a for a in uow.agents.list()}
@@ -536,3 +546,90 @@ def test_check_notices_a_missing_zone_table_and_repair_restores_it(migrated_url:
     )
     with Database(migrated_url) as db, db.unit_of_work() as uow:
         assert uow.agents.get("a").last_heartbeat == datetime(2026, 3, 7, 4, 30, tzinfo=UTC)
+
+
+EDGE_OF_TIME = "9999-12-31T23:30:00-01:00"  # 10000-01-01 00:30 in UTC
+
+
+def test_repair_counts_a_time_beyond_year_9999_as_unreadable(migrated_url: str) -> None:
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
+        agent = uow.agents.register("edge").agent.id
+    # Stored before revision 0013, whose triggers now refuse it.
+    sqlite = migrated_url.startswith("sqlite")
+    _raw_execute(
+        migrated_url,
+        [
+            (
+                "DROP TRIGGER karr_agents_canonical_time_update"
+                if sqlite
+                else "ALTER TABLE agents DISABLE TRIGGER karr_agents_canonical_time",
+                {},
+            ),
+            (
+                "UPDATE agents SET last_heartbeat = :v WHERE id = :k",
+                {"v": EDGE_OF_TIME, "k": agent},
+            ),
+        ],
+    )
+
+    repair = migrations.repair_timestamps(migrated_url)
+
+    assert repair.unreadable == {"agents.last_heartbeat": 1}
+    assert repair.rewritten == {}
+
+
+@pytest.mark.parametrize(
+    "column",
+    # The earlier system's PostgreSQL created_at is TIMESTAMP: it cannot hold the offset.
+    ["timestamp", pytest.param("created_at", marks=pytest.mark.sqlite_only)],
+)
+def test_adoption_refuses_a_time_beyond_year_9999_naming_its_row(
+    empty_url: str, samples_dir: Path, column: str
+) -> None:
+    from karr_db.errors import AdoptionError
+
+    build_legacy(empty_url, 1, samples_dir)
+    _raw_execute(
+        empty_url,
+        [
+            (
+                f"UPDATE runs SET {column} = :v WHERE id = (SELECT min(id) FROM runs)",
+                {"v": EDGE_OF_TIME},
+            )
+        ],
+    )
+    with pytest.raises(AdoptionError, match=rf"runs\.{column}.*years 1-9999"):
+        migrations.upgrade(empty_url)
+    assert migrations.status(empty_url).kind == "legacy"
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("runs", "timestamp", "0001-01-01T00:00:00+01:00"),
+        ("runs", "created_at", EDGE_OF_TIME),
+        ("events", "created_at", "0001-01-01T00:30:00+01:00"),
+        ("agents", "last_heartbeat", "0001-01-01T00:00:00+01:00"),
+        ("agents", "last_heartbeat", EDGE_OF_TIME),
+    ],
+)
+def test_a_writer_outside_the_layer_cannot_store_a_time_no_reader_can_read(
+    migrated_url: str, table: str, column: str, value: str
+) -> None:
+    import sqlite3
+
+    import psycopg
+
+    rows = {
+        "runs": ("INSERT INTO runs (id, model, engine, {c}) VALUES ('r', 'm', 'e', :v)"),
+        "events": "INSERT INTO events (event_type, {c}) VALUES ('t', :v)",
+        "agents": "INSERT INTO agents (id, name, {c}) VALUES ('a', 'a', :v)",
+    }
+    sql = rows[table].format(c=column)
+    with pytest.raises((sqlite3.Error, psycopg.Error), match="years 1-9999"):
+        _raw_execute(migrated_url, [(sql, {"v": value})])
+    # The first instant of year 1 is still a time.
+    _raw_execute(migrated_url, [(sql, {"v": "0001-01-01T00:00:00+00:00"})])
+    with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
+        if table == "events":
+            assert uow.events.read_after(0).items[0].created_at == datetime(1, 1, 1, tzinfo=UTC)

@@ -123,3 +123,28 @@ def test_backup_of_a_missing_file_or_postgresql_says_what_to_do(
 def json_of(text: str) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(text)
     return value
+
+
+@pytest.mark.parametrize("dangling", [True, False])
+def test_backup_never_writes_through_a_link_planted_at_its_name(
+    kitt_home: Path, tmp_path: Path, dangling: bool
+) -> None:
+    from datetime import UTC, datetime
+
+    from karr_db.backup import backup_sqlite
+
+    kitt = kitt_home / "kitt.db"
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    victim = tmp_path / "victim.txt"
+    if not dangling:
+        victim.write_text("keep me")
+    planted = kitt_home / "kitt.backup-20261207T120000Z.db"
+    planted.symlink_to(victim)
+
+    copy = backup_sqlite(kitt, now=now)
+
+    assert copy != planted
+    assert planted.is_symlink()
+    assert victim.read_text() == "keep me" if not dangling else not victim.exists()
+    assert _rows(copy, "runs") == _rows(kitt, "runs")
+    assert [p.name for p in kitt_home.iterdir() if p.name.startswith(".")] == []

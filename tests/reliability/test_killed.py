@@ -3,11 +3,13 @@ version or the new one. Afterwards the same command finishes the job."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from karr_db import migrations
+from karr_db import Database, migrations
 from karr_db.engine import make_engine
 from karr_db.importing import import_paths
 from karr_db.models import Run
@@ -271,3 +273,92 @@ def _wait_for_orphaned_backends(url: str) -> None:
         raise AssertionError("a killed upgrade's backend is still running after 120 s")
     finally:
         engine.dispose()
+
+
+# --- a killed rederive -----------------------------------------------------------------
+
+#: Runs ``rederive`` and says when it has derived its first batch.
+REDERIVE_SCRIPT = (
+    "import sys\n"
+    "from karr_db.derive import rederive\n"
+    "rederive(sys.argv[1], batch_size=250, progress=lambda done, total: print(done, flush=True))\n"
+)
+
+
+def _holders_of_the_log_lock(url: str) -> int:
+    """Backends of other sessions holding an advisory lock on ``url``'s database."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                        "WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND a.datname = current_database() AND a.pid <> pg_backend_pid()"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_killed_rederive_leaves_no_one_holding_its_connection(
+    migrated_postgres_url: str, figures: Any
+) -> None:
+    """SIGKILL of ``rederive`` while it derives 2,500 runs: nothing it started keeps its
+    connection (and with it the event log's lock), so the next save goes through."""
+    url = migrated_postgres_url
+    runs = 2_500
+    documents = [
+        {
+            "model": f"m{n % 7}",
+            "engine": "vllm",
+            "suite_name": f"s{n}",
+            "timestamp": "2026-01-01T00:00:00",
+            "results": [{"test_name": "t", "metrics": {"tps": float(n), "ttft_ms": {"p50": 1.0}}}],
+        }
+        for n in range(runs)
+    ]
+    with Database(url) as db, db.unit_of_work() as unit:
+        unit.results.save_many(documents)
+    with engine_for(url) as engine, engine.begin() as connection:
+        # Rows for rederive to derive again.
+        connection.exec_driver_sql("DELETE FROM metrics")
+    process = subprocess.Popen(
+        [sys.executable, "-c", REDERIVE_SCRIPT, url],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: whatever it leaves is removed below
+    )
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline()  # a batch derived: the rest is under way
+        assert first.strip(), "rederive ended before deriving a batch"
+        assert _holders_of_the_log_lock(url) > 0
+        process.kill()
+        process.wait(timeout=60)
+        _save_goes_through(url, documents[0] | {"suite_name": "after"})
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+    figures["dialect"] = "postgresql"
+    figures["runs"] = runs
+    figures["kills"] = 1
+
+
+def _save_goes_through(url: str, document: dict[str, Any]) -> None:
+    """A save through the public API finishes within a minute (a blocked one never would)."""
+    saved: list[str] = []
+
+    def save() -> None:
+        with Database(url) as db, db.unit_of_work() as unit:
+            saved.append(unit.results.save(document).run.id)
+
+    writer = threading.Thread(target=save, daemon=True)
+    writer.start()
+    writer.join(timeout=60)
+    assert saved, "a save is still blocked 60 s after rederive was killed"
+    assert _holders_of_the_log_lock(url) == 0

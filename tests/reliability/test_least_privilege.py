@@ -163,3 +163,67 @@ def test_grant_command_is_idempotent(app_role: tuple[str, str], migrated_postgre
     printed = cli("grant", role, "--sql")
     assert printed.exit_code == 0
     assert printed.stdout.count(";\n") == len(grant_statements(role))
+
+
+#: Calls of the append function the application role can make, each of which would
+#: store an event no reader can read, or do unbounded work under the lock.
+_DEEP = "[" * 3000 + "]" * 3000
+HOSTILE_APPENDS = {
+    "infinity": "ARRAY['t'], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], 'infinity'",
+    "year 0": "ARRAY['t'], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], '0001-01-01 00:00+01'",
+    "year 10000": "ARRAY['t'], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], '9999-12-31 23:30-01'",
+    "NULL time": "ARRAY['t'], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], NULL",
+    "NULL type": "ARRAY[NULL]::text[], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], now()",
+    "NULL arrays": "NULL, NULL, NULL, now()",
+    "unequal lengths": "ARRAY['a', 'b'], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], now()",
+    "two dimensions": "ARRAY[['a'], ['b']], ARRAY[[NULL], [NULL]]::text[], "
+    "ARRAY[[NULL], [NULL]]::jsonb[], now()",
+    "too many": "array_fill('t'::text, ARRAY[10001]), array_fill(NULL::text, ARRAY[10001]), "
+    "array_fill(NULL::jsonb, ARRAY[10001]), now()",
+    "long type": "ARRAY[repeat('t', 1001)], ARRAY[NULL]::text[], ARRAY[NULL]::jsonb[], now()",
+    "too deep": f"ARRAY['t'], ARRAY[NULL]::text[], ARRAY['{_DEEP}'::jsonb], now()",
+    "too large": "ARRAY['t'], ARRAY[NULL]::text[], ARRAY[to_jsonb(repeat('x', 2000001))], now()",
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_APPENDS))
+def test_the_append_function_refuses_what_no_reader_could_read(
+    app_role: tuple[str, str], case: str
+) -> None:
+    _, url = app_role
+    with engine_for(url) as engine:
+        with pytest.raises(sa.exc.DBAPIError) as raised, engine.begin() as connection:
+            connection.exec_driver_sql(f"SELECT karr_append_events({HOSTILE_APPENDS[case]})")
+        assert getattr(raised.value.orig, "sqlstate", None) in ("22023", "22008"), raised.value
+        with transaction(engine, readonly=True) as unit:
+            assert unit.events.read_after(0).items == []
+        with transaction(engine) as unit:
+            unit.events.append("agent.updated", source_id="a", data={"deep": [[[1]]]})
+        with transaction(engine, readonly=True) as unit:
+            assert [e.source_id for e in unit.events.read_after(0).items] == ["a"]
+
+
+def test_a_log_holding_what_no_reader_can_read_is_the_layer_s_error(
+    migrated_postgres_url: str,
+) -> None:
+    """Rows written past the function and the triggers (by the owner): readers get a
+    StorageError."""
+    with engine_for(migrated_postgres_url) as engine:
+        for values in (
+            f"('t', '{_DEEP}'::jsonb, now())",
+            "('t', NULL, 'infinity')",
+            "('t', NULL, '0001-01-01 00:00+01')",
+        ):
+            with engine.begin() as connection:
+                # Past every guard (revision 13's range trigger included), as an owner can.
+                connection.exec_driver_sql("ALTER TABLE events DISABLE TRIGGER USER")
+                connection.exec_driver_sql("DELETE FROM events")
+                connection.exec_driver_sql(
+                    f"INSERT INTO events (event_type, data, created_at) VALUES {values}"
+                )
+                connection.exec_driver_sql("ALTER TABLE events ENABLE TRIGGER USER")
+            with (
+                pytest.raises(StorageError, match="cannot be read"),
+                transaction(engine, readonly=True) as unit,
+            ):
+                unit.events.read_after(0)

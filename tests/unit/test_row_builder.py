@@ -1,14 +1,12 @@
-"""DTOs built from row tuples (``row_builder``) are the DTOs validation would build; the
-collector pause around building a page restores what it found."""
+"""DTOs built from row tuples (``row_builder``) are the DTOs validation would build."""
 
 from __future__ import annotations
 
-import gc
 from datetime import UTC, datetime
 
 import pytest
 
-from karr_db.repositories._common import collector_paused, row_builder
+from karr_db.repositories._common import row_builder
 from karr_db.repositories.events import EventDTO
 from karr_db.repositories.results.dto import AggregateRow, MetricPoint, RunSummary
 
@@ -49,23 +47,3 @@ def test_refuses_what_it_cannot_build() -> None:
         row_builder(AggregateRow, ["metric"])  # group, count, ... are required
     with pytest.raises(ValueError, match="shorter"):
         row_builder(MetricPoint)(("too", "short"))
-
-
-def test_the_collector_pause_restores_what_it_found() -> None:
-    assert gc.isenabled()
-    with collector_paused():
-        assert not gc.isenabled()
-        with collector_paused():  # another thread's page, say
-            pass
-        assert not gc.isenabled(), "the last one out restores it, not the first"
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), collector_paused():
-        raise RuntimeError("a failed read")
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with collector_paused():
-            pass
-        assert not gc.isenabled(), "a pause someone else holds is left alone"
-    finally:
-        gc.enable()

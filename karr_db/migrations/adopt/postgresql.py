@@ -167,6 +167,19 @@ def _convert_column(
             f"NULLIF(btrim({col}), '') IS NOT NULL AND btrim({col}) !~ '{_ISO_8601}'",
             "is not an ISO-8601 timestamp",
         )
+        # PostgreSQL holds years past 9999 (and before 1) that no reader can read.
+        connection.exec_driver_sql(_CASTABLE)
+        cast = f"btrim({col})::timestamptz"
+        _fail_on_first(
+            connection,
+            table,
+            column,
+            f"CASE WHEN NULLIF(btrim({col}), '') IS NOT NULL "
+            f"AND pg_temp.karr_castable(btrim({col}), 'timestamptz') "
+            f"THEN NOT ({cast} >= '0001-01-01 00:00:00+00' AND {cast} < '10000-01-01 00:00:00+00') "
+            "ELSE false END",
+            "falls outside the years 1-9999 once converted to UTC",
+        )
     alter = (
         f"ALTER TABLE {quoted} ALTER COLUMN {col} TYPE {target} USING {_using(col, source, target)}"
     )

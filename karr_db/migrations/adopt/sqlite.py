@@ -121,17 +121,35 @@ def _validate_sqlite_values(connection: Connection, table: sa.Table, live: list[
             f"SELECT {cols} FROM {quote(connection, table.name)} "
             f"WHERE {quote(connection, column.name)} IS NOT NULL"
         )
-        for row in result:
-            value = row[-1]
-            try:
-                if isinstance(column.type, IntBool) and value not in (0, 1):
-                    raise ValueError(f"{value!r} is not 0 or 1")
-                column.type.process_result_value(value, dialect)
-            except (ValueError, TypeError) as exc:
-                raise AdoptionError(
-                    f"value {preview(value)} cannot be read as {column.type.__class__.__name__}"
-                    f" ({exc})",
-                    table=table.name,
-                    column=column.name,
-                    row=row_key(row, len(pk)),
-                ) from None
+        # Closed before the error leaves: an open statement would keep the file
+        # locked for as long as the traceback lives.
+        with result:
+            found = next(
+                (
+                    (row, problem)
+                    for row in result
+                    if (problem := _unreadable(column, row[-1], dialect))
+                ),
+                None,
+            )
+        if found is not None:
+            row, problem = found
+            raise AdoptionError(
+                f"value {preview(row[-1])} cannot be read as {column.type.__class__.__name__}"
+                f" ({problem})",
+                table=table.name,
+                column=column.name,
+                row=row_key(row, len(pk)),
+            )
+
+
+def _unreadable(column: sa.Column[Any], value: Any, dialect: Any) -> str | None:
+    """Why ``value`` does not read back through ``column``'s type, or ``None``."""
+    try:
+        if isinstance(column.type, IntBool) and value not in (0, 1):
+            raise ValueError(f"{value!r} is not 0 or 1")
+        kind: Any = column.type  # one of the model types checked above
+        kind.process_result_value(value, dialect)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
