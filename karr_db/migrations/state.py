@@ -19,8 +19,8 @@ class DatabaseKind(enum.StrEnum):
     LEGACY = "legacy"  # schema_version rows, no alembic_version: adopt, then upgrade
     MANAGED = "managed"  # alembic_version present and known
     NEWER = "newer"  # alembic_version names a revision this release does not know: refuse
-    # schema_version rows of a schema that cannot be adopted (the earlier system's own
-    # later schemas 3..11, or nonsense) and no alembic_version: refuse
+    # schema_version rows of a schema no revision records (a KITT schema newer than
+    # this release knows, or nonsense) and no alembic_version: refuse
     UNADOPTABLE = "unadoptable"
     UNVERSIONED = "unversioned"  # KARR tables without any version information: refuse
 

@@ -131,7 +131,6 @@ def test_no_dump_repr_or_error_contains_the_token_or_its_hash(session: Session) 
     for rendered in texts:
         assert token not in rendered
         assert digest not in rendered
-        assert digest not in rendered
 
 
 def test_duplicate_name_is_already_exists(session: Session) -> None:
