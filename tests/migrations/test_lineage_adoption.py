@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from tests.support.lineage import (
     DEFAULT_SETTINGS,
     build_kitt,
     build_kitt_17_postgres,
+    kitt_migrates,
 )
 
 
@@ -159,3 +161,39 @@ def test_a_schema_newer_than_kitts_11_is_refused_untouched(
     assert "1 to 11" in message
     assert "karr_db release" in message  # the next step: a release that knows it
     assert snapshot(empty_url) == before
+
+
+def test_a_karr_db_database_kitt_migrated_is_adopted_again(empty_url: str) -> None:
+    """A database karr_db made before KITT's lineage (its rows 1 and 2 only) that
+    KITT then migrated to 11: tokens digested twice, KITT's tables added."""
+    migrations.upgrade(empty_url, "0011")
+    token = "karr-token-" + "x7Rq2" * 8
+    engine = make_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO agents (id, name, hostname, token, status) "
+                "VALUES ('a-1', 'old-karr', 'h', :t, 'online')"
+            ),
+            {"t": "sha256$" + hashlib.sha256(token.encode()).hexdigest()},
+        )
+    engine.dispose()
+    kitt_migrates(empty_url)
+    assert migrations.status(empty_url).kind == "legacy"
+
+    report = migrations.upgrade(empty_url)
+
+    assert report.adopted
+    assert schema_versions(empty_url) == list(range(1, 12))
+    assert migrations.check(empty_url) == []
+    engine = make_engine(empty_url)
+    with engine.begin() as connection, Session(bind=connection) as session:
+        agents = AgentsRepository(session)
+        assert agents.authenticate("a-1", token).name == "old-karr"
+        session.flush()
+        # Verified once, the digest is KITT's form again.
+        stored = connection.execute(
+            sa.text("SELECT token, token_hash, token_prefix FROM agents WHERE id = 'a-1'")
+        ).one()
+    engine.dispose()
+    assert tuple(stored) == ("", hashlib.sha256(token.encode()).hexdigest(), token[:8])

@@ -373,3 +373,15 @@ def _migrate_side_effects_fresh(connection: Connection) -> None:
                 k=key,
                 v=value,
             )
+
+
+def kitt_migrates(url: str, upto: int = 11) -> None:
+    """What KITT's migration runner does to a database whose MAX(version) is 2: its
+    migrations 3..``upto`` with their side effects (no rows of its own)."""
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as connection:
+        pg = connection.dialect.name == "postgresql"
+        for number in range(3, upto + 1):
+            _migrate(connection, number, pg)
+            _record(connection, number)
+    engine.dispose()

@@ -76,6 +76,9 @@ def adopt(
         tables = reference_tables(version, script)
         later = list(chain.values())[list(chain).index(revision) + 1 :]
     zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+    if sa.inspect(connection).has_table("alembic_version"):
+        # A karr_db database KITT migrated (state.py): its stamp no longer holds.
+        connection.exec_driver_sql("DELETE FROM alembic_version")
     clear_karr_additions(connection, tables, later)
     if connection.dialect.name == "sqlite":
         conform_sqlite(connection, tables)
@@ -87,7 +90,7 @@ def adopt(
     migration = MigrationContext.configure(connection)
     if later_schema:
         migration.stamp(script, revision_for_version(lineage.REFERENCE_VERSION, script))
-        lineage.run_own_revisions(connection, version, script)
+        lineage.run_own_revisions(connection, version, script, zone)
     migration.stamp(script, revision)
     return report
 

@@ -14,6 +14,7 @@ N; the upgrade then carries on from N like any other.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
@@ -21,6 +22,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from karr_db.errors import AdoptionError
+from karr_db.migrations import timestamps
 from karr_db.migrations.ops import RevisionContract
 from karr_db.migrations.scripts import contracts, revision_for_version
 from karr_db.models import Base
@@ -117,16 +119,21 @@ _NEXT_STEP = (
 )
 
 
-def run_own_revisions(connection: Connection, version: int, script: ScriptDirectory) -> list[str]:
+def run_own_revisions(
+    connection: Connection, version: int, script: ScriptDirectory, zone: ZoneInfo
+) -> list[str]:
     """Run karr_db's own revisions between revision 0002 and KITT's schema ``version``
     (the database is stamped at 0002), and return them.
 
     KITT's revisions among them are not run: the database already has what they
     do. ``schema_version`` keeps KITT's rows as they are (revision 0005 removes
     rows 3 and 4, which are karr_db's own only where karr_db wrote them).
+    Revision 0006 records ``zone``, the one adoption read naive times in.
     """
+    from alembic import context
     from alembic.operations import Operations
 
+    context.config.attributes[timestamps.ATTR_ADOPTED] = zone
     chain = contracts(script)
     order = list(chain)
     start = order.index(revision_for_version(REFERENCE_VERSION, script)) + 1
@@ -134,8 +141,8 @@ def run_own_revisions(connection: Connection, version: int, script: ScriptDirect
     own = [r for r in order[start:stop] if chain[r].reference_schema_version is None]
     versions = sa.table("schema_version", sa.column("version", sa.Integer), sa.column("applied_at"))
     kept = connection.execute(sa.select(versions.c.version, versions.c.applied_at)).all()
-    context = MigrationContext.configure(connection)
-    with Operations.context(context):
+    migration = MigrationContext.configure(connection)
+    with Operations.context(migration):
         for revision in own:
             module = script.get_revision(revision)
             assert module is not None
