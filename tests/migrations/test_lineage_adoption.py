@@ -136,6 +136,8 @@ def test_a_gap_in_the_version_rows_is_still_a_finding(migrated_url: str) -> None
             ["CREATE TABLE campaign_logs (id INTEGER PRIMARY KEY, campaign_id TEXT, line TEXT)"],
             "campaign_logs",
         ),
+        (8, ["ALTER TABLE agents ADD COLUMN cpu_arch TEXT"], "agents.cpu_arch"),
+        (2, ["ALTER TABLE agents ADD COLUMN token_hash TEXT"], "agents.token_hash"),
     ],
 )
 def test_what_is_not_kitts_schema_is_refused_untouched(
