@@ -103,6 +103,8 @@ _PG_NAMES = {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}
 _SQLITE: Dialect = for_dialect("sqlite").sqlalchemy_dialect
 _POSTGRESQL: Dialect = for_dialect("postgresql").sqlalchemy_dialect
 _BEYOND = "*(beyond the reference)*"
+#: The schema version the reference document describes; KITT's later ones are marked.
+REFERENCE_SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,25 @@ def _revisions(script: ScriptDirectory) -> list[_Revision]:
             )
         )
     return revisions
+
+
+def _kitt_later() -> dict[str, int]:
+    """The KITT schema (3..11) that added each table (``name``) or column
+    (``table.column``) the reference document does not have."""
+    found: dict[str, int] = {}
+    for contract in contracts().values():
+        number = contract.reference_schema_version
+        if number is None or number <= REFERENCE_SCHEMA:
+            continue
+        for name in contract.table_names():
+            found[name] = number
+        for column in contract.columns:
+            found[f"{column.table}.{column.name}"] = number
+    return found
+
+
+def _kitt_mark(number: int) -> str:
+    return f"*(beyond the reference: KITT's schema {number})*"
 
 
 def _tables() -> list[Table]:
@@ -230,10 +251,13 @@ def _column_rows(table: Table) -> list[str]:
         "| Column | Type | Constraints | Description |",
         "|--------|------|-------------|-------------|",
     ]
+    later = _kitt_later()
     for column in table.columns:
+        number = later.get(f"{table.name}.{column.name}")
+        mark = f" {_kitt_mark(number)}" if number is not None else ""
         rows.append(
             f"| `{column.name}` | {_sqlite_type(column)} | {_constraints(column)} "
-            f"| {_cell(column.comment)} |"
+            f"| {_cell(column.comment)}{mark} |"
         )
     return rows
 
@@ -284,8 +308,12 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
 
 def _tables_section() -> list[str]:
     lines = ["## Tables"]
+    later = _kitt_later()
     for table in _tables():
-        lines += ["", f"### {table.name}", "", _description(table), "", *_column_rows(table)]
+        description = _description(table)
+        if table.name in later:
+            description += f" {_kitt_mark(later[table.name])}"
+        lines += ["", f"### {table.name}", "", description, "", *_column_rows(table)]
     return lines
 
 
