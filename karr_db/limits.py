@@ -62,6 +62,9 @@ INDEXED_TEXT = (
     "agents.name",
     "events.event_type",
     "events.source_id",
+    "web_settings.key",
+    "engine_profiles.name",
+    "engine_profiles.engine",
 )
 
 #: The most rows one page of any ``list`` returns. One bound for every listing:

@@ -54,6 +54,15 @@ READ_WRITE_TABLES = (
     "quick_tests",
     # Beyond the reference (revision 0010): every save and delete maintains it.
     "leaderboard_aggregates",
+    # KITT's later schemas 3..11: registration writes agent settings, and the
+    # dashboard's settings, logs, engine profiles and engine reports are written
+    # like the agents and tests they belong to.
+    "web_settings",
+    "agent_settings",
+    "quick_test_logs",
+    "campaign_logs",
+    "engine_profiles",
+    "agent_engines",
 )
 #: Tables the application may only read and append to.
 APPEND_ONLY_TABLES = ("events",)

@@ -18,6 +18,7 @@ from karr_db.migrations.timestamps import (
     ZONE_TABLE_DDL,
     canonicalise,
     record_zone,
+    timestamp_columns,
     zone_for_revision,
     zone_rows,
 )
@@ -87,9 +88,27 @@ def _sqlite_needs(x: str) -> str:
     )
 
 
-def _trigger_tables() -> dict[str, list[str]]:
+#: The tables revision 0006 installs triggers on: those with a timestamp that
+#: exist at that revision. KITT's later tables with a timestamp get theirs from
+#: revision 0029 (:data:`LINEAGE_TABLES`).
+REVISION_0006_TABLES = (
+    "agents",
+    "benchmarks",
+    "events",
+    "quick_tests",
+    "runs",
+    "schema_version",
+    "web_campaigns",
+)
+#: KITT's tables of schemas 7..11 with a timestamp (revision 0029's triggers).
+LINEAGE_TABLES = ("agent_engines", "campaign_logs", "engine_profiles", "quick_test_logs")
+
+
+def _trigger_tables(names: tuple[str, ...] = REVISION_0006_TABLES) -> dict[str, list[str]]:
     tables: dict[str, list[str]] = {}
     for table in Base.metadata.sorted_tables:
+        if table.name not in names:
+            continue
         for column in table.columns:
             if isinstance(column.type, UTCDateTime):
                 tables.setdefault(table.name, []).append(column.name)
@@ -100,12 +119,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def sqlite_trigger_sql() -> list[str]:
+def sqlite_trigger_sql(names: tuple[str, ...] = REVISION_0006_TABLES) -> list[str]:
     """Triggers that rewrite, right after an INSERT or UPDATE, timestamp text a
     writer outside karr_db stored in another form (karr_db's own writes are
-    canonical already and only pay the WHEN test)."""
+    canonical already and only pay the WHEN test), on the tables ``names``."""
     statements = []
-    for table, columns in _trigger_tables().items():
+    for table, columns in _trigger_tables(names).items():
         t = _quote(table)
         sets = ", ".join(
             f"{_quote(c)} = CASE WHEN {_sqlite_needs(_quote(c))} "
@@ -221,19 +240,25 @@ def postgresql_sql() -> list[str]:
 PG_RANGE_FUNCTION = "karr_refuse_time_out_of_range"
 
 
-def _native_columns() -> dict[str, list[str]]:
-    """The TIMESTAMPTZ columns on PostgreSQL (every timestamp but the TEXT ones)."""
+def _native_columns(names: tuple[str, ...] = REVISION_0006_TABLES) -> dict[str, list[str]]:
+    """The TIMESTAMPTZ columns on PostgreSQL (every timestamp but the TEXT ones) of
+    the tables ``names``."""
     tables: dict[str, list[str]] = {}
     for table in Base.metadata.sorted_tables:
+        if table.name not in names:
+            continue
         for column in table.columns:
             if isinstance(column.type, UTCDateTime) and not column.type.text_only:
                 tables.setdefault(table.name, []).append(column.name)
     return tables
 
 
-def postgresql_range_sql() -> list[str]:
+def postgresql_range_sql(
+    names: tuple[str, ...] = REVISION_0006_TABLES, *, function: bool = True
+) -> list[str]:
     """Triggers refusing a TIMESTAMPTZ value outside years 1-9999 (infinities
-    included), which PostgreSQL stores and no reader can read. The WHEN clause
+    included), which PostgreSQL stores and no reader can read, on the tables
+    ``names`` (and, with ``function``, the function they call). The WHEN clause
     keeps the cost of an ordinary write to a comparison per column."""
     statements = [
         f"""
@@ -244,8 +269,8 @@ def postgresql_range_sql() -> list[str]:
         END
         $$
         """
-    ]
-    for table, columns in _native_columns().items():
+    ][: 1 if function else 0]
+    for table, columns in _native_columns(names).items():
         outside = " OR ".join(
             f"NEW.{_quote(c)} < '0001-01-01 00:00:00+00' "
             f"OR NEW.{_quote(c)} >= '10000-01-01 00:00:00+00'"
@@ -258,10 +283,11 @@ def postgresql_range_sql() -> list[str]:
     return statements
 
 
-def declared_range_triggers() -> tuple[Trigger, ...]:
-    """What revision 0013 installs on PostgreSQL, for its contract."""
+def declared_range_triggers(names: tuple[str, ...] = REVISION_0006_TABLES) -> tuple[Trigger, ...]:
+    """What revision 0013 installs on PostgreSQL (0029 on ``LINEAGE_TABLES``), for
+    its contract."""
     return tuple(
-        Trigger(f"karr_{table}_time_range", table, "postgresql") for table in _native_columns()
+        Trigger(f"karr_{table}_time_range", table, "postgresql") for table in _native_columns(names)
     )
 
 
@@ -282,6 +308,45 @@ def install_time_range() -> None:
             op.execute(f"DROP TRIGGER IF EXISTS {_quote(trigger.name)}")
     for statement in sqlite_trigger_sql():
         op.execute(statement)
+
+
+def declared_lineage_triggers() -> tuple[Trigger, ...]:
+    """What revision 0029 installs, for its contract: on SQLite the canonical-time
+    triggers (which refuse times outside years 1-9999, as revision 0013's do); on
+    PostgreSQL, where the ``*_at`` columns are TIMESTAMPTZ, revision 0013's range
+    triggers (KITT's code writes the text ``last_checked`` only through SQLite)."""
+    return (
+        *(
+            Trigger(f"karr_{table}_canonical_time_{event}", table, "sqlite")
+            for table in _trigger_tables(LINEAGE_TABLES)
+            for event in ("insert", "update")
+        ),
+        *declared_range_triggers(LINEAGE_TABLES),
+    )
+
+
+def install_lineage_revision() -> None:
+    """Revision 0029's upgrade: the triggers on KITT's later tables, and their rows
+    rewritten (in the zone revision 0006 recorded)."""
+    from alembic import context, op
+
+    if op.get_context().dialect.name == "sqlite":
+        for statement in sqlite_trigger_sql(LINEAGE_TABLES):
+            op.execute(statement)
+    else:
+        for statement in postgresql_range_sql(LINEAGE_TABLES, function=False):
+            op.execute(statement)
+    if context.is_offline_mode():
+        return
+    connection = op.get_bind()
+    zone, _ = zone_for_revision(connection, context.config.attributes)
+    columns = [
+        (table, column)
+        for table, column in timestamp_columns(connection)
+        if table in LINEAGE_TABLES
+    ]
+    report = canonicalise(connection, zone, columns)
+    context.config.attributes.setdefault("karr_timestamp_reports", []).append(report)
 
 
 def declared_triggers() -> tuple[Trigger, ...]:

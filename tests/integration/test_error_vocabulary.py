@@ -763,6 +763,9 @@ def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> No
     layer_written |= {"leaderboard_aggregates.metric_name", "leaderboard_aggregates.group_key"}
     # Content ids (36 characters) and copies of runs.id.
     layer_written |= {"run_fingerprints.fingerprint", "run_fingerprints.run_id"}
+    # KITT's later tables: ids the layer makes, and copies of agent, test and campaign ids.
+    layer_written |= {"engine_profiles.id", "agent_settings.agent_id", "agent_engines.agent_id"}
+    layer_written |= {"quick_test_logs.test_id", "campaign_logs.campaign_id"}
     indexed: set[str] = set()
     for table in Base.metadata.tables.values():
         columns = [c for index in table.indexes for c in index.columns]

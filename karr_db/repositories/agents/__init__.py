@@ -25,10 +25,10 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.limits import text_problem
-from karr_db.models import Agent, QuickTest, WebCampaign
+from karr_db.models import AGENT_SETTING_DEFAULTS, Agent, AgentSetting, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
 from karr_db.repositories._validate import checked, int32
-from karr_db.repositories.agents.credentials import AgentTokens
+from karr_db.repositories.agents.credentials import AgentTokens, stored_token
 from karr_db.repositories.agents.dto import (
     AGENT_STATUS_NOTES,
     AGENT_STATUSES,
@@ -149,7 +149,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                             name=name,
                             hostname=hostname,
                             port=port,
-                            token=tokens.hash_token(secret),
+                            **stored_token(secret),
                             status="online",
                             last_heartbeat=now,
                             registered_at=now,
@@ -169,7 +169,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                 update(Agent)
                 .where(Agent.id == agent_id)
                 .values(
-                    token=tokens.hash_token(secret),
+                    **stored_token(secret),
                     status="online",
                     last_heartbeat=now,
                     **described,
@@ -177,6 +177,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                 )
                 .execution_options(synchronize_session=False)
             )
+        self._add_default_settings(agent_id)
         agent = self.get(agent_id)
         data: dict[str, Any] = {
             "name": name,
@@ -188,6 +189,19 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             data["replaced"] = True
         self._events.append(EventType.AGENT_REGISTERED, source_id=agent_id, data=data)
         return AgentCredentials(agent=agent, token=SecretStr(secret))
+
+    def _add_default_settings(self, agent_id: str) -> None:
+        """The default settings the agent lacks, as KITT gives every agent it registers."""
+        present = set(
+            self.session.scalars(select(AgentSetting.key).where(AgentSetting.agent_id == agent_id))
+        )
+        missing = [
+            {"agent_id": agent_id, "key": key, "value": value}
+            for key, value in AGENT_SETTING_DEFAULTS.items()
+            if key not in present
+        ]
+        if missing:
+            self.session.execute(insert(AgentSetting), missing)
 
     def update(
         self,
