@@ -1,4 +1,4 @@
-"""KITT's schema 4: agent tokens kept as SHA-256 digests in ``token_hash``.
+"""Agent tokens kept as SHA-256 digests in ``token_hash``.
 
 Revision ID: 0021
 Revises: 0020
