@@ -124,7 +124,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             problem = tokens.token_problem(secret)
             if problem:
                 errors.append(FieldError("token", problem))
-        errors.extend(hardware_problems(cpu_arch=cpu_arch, hardware_details=hardware_details))
+        errors.extend(hardware_problems(hardware_details))
         if errors:
             raise ValidationError("agent", errors)
         stored_tags = format_tags(tags) if tags is not None else None

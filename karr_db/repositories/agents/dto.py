@@ -148,11 +148,8 @@ def stored_details(details: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if details is None else dict(details)
 
 
-def hardware_problems(
-    *, cpu_arch: str | None, hardware_details: Mapping[str, Any] | None
-) -> list[FieldError]:
-    """Why the hardware fields KITT 1.4+ sends cannot be stored (the plain types are
-    checked on entry)."""
+def hardware_problems(hardware_details: Mapping[str, Any] | None) -> list[FieldError]:
+    """Why a hardware report cannot be stored as a JSON object on both dialects."""
     if hardware_details is None:
         return []
     if not isinstance(hardware_details, Mapping):

@@ -50,7 +50,7 @@ class AgentHeartbeats(AgentReads):
         hardware fields passed, in one UPDATE; a status change is also an event."""
         self._check_status(status)
         check_columns(gpu_count=gpu_count, ram_gb=ram_gb)
-        problems = hardware_problems(cpu_arch=cpu_arch, hardware_details=hardware_details)
+        problems = hardware_problems(hardware_details)
         if problems:
             raise ValidationError("agent", problems)
         self._events.lock_log()
