@@ -49,6 +49,9 @@ class QuickTestStatus(StrEnum):
 
 #: Statuses in which an agent holds the test.
 _HELD = (QuickTestStatus.CLAIMED.value, QuickTestStatus.RUNNING.value)
+#: Statuses in which a test is not deleted: held, or handed to an agent by KITT's
+#: own heartbeat on a shared database (which writes ``dispatched``).
+_UNDELETABLE = (*_HELD, "dispatched")
 
 #: What each status means. The reference names no quick-test statuses, so all
 #: are beyond it; ``queued`` is the earlier system's initial status too.
@@ -317,8 +320,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         )
 
     def delete(self, test_id: str) -> None:
-        """Delete a test its agent does not hold (not ``claimed`` or ``running``),
-        and its log lines; its events stay (``quick_test.deleted`` counts the lines).
+        """Delete a test its agent does not hold (not ``claimed``, ``running`` or
+        KITT's ``dispatched``), and its log lines; its events stay (``quick_test.deleted`` counts the lines).
 
         The row is locked first, so an agent claiming the test concurrently
         either wins (and the deletion is refused with
@@ -333,7 +336,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         ).one_or_none()
         if current is None:
             raise NotFoundError("quick test", test_id)
-        if current.status in _HELD:
+        if current.status in _UNDELETABLE:
             raise InvalidTransitionError("quick test", test_id, current.status, "deleted")
         with self.session.begin_nested():  # the lines come back if the test stays
             lines = delete_lines(self.session, QuickTestLog, "test_id", test_id)
@@ -341,7 +344,7 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                 delete(QuickTest)
                 .where(
                     QuickTest.id == test_id,
-                    or_(QuickTest.status.is_(None), QuickTest.status.not_in(_HELD)),
+                    or_(QuickTest.status.is_(None), QuickTest.status.not_in(_UNDELETABLE)),
                 )
                 .returning(QuickTest.id)
                 .execution_options(synchronize_session=False)

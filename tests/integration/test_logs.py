@@ -198,12 +198,17 @@ def test_deleting_a_quick_test_deletes_its_logs(
         tests.delete(test_id)
 
 
-@pytest.mark.parametrize("held", ["claimed", "running"])
+@pytest.mark.parametrize("held", ["claimed", "running", "dispatched"])
 def test_a_test_its_agent_holds_is_not_deleted(
     session: Session, test_id: str, agent_id: str, held: str
 ) -> None:
     tests = QuickTestsRepository(session)
-    tests.claim_next(agent_id)
+    if held == "dispatched":  # what KITT's heartbeat writes on a shared database
+        session.execute(
+            text("UPDATE quick_tests SET status = 'dispatched' WHERE id = :id"), {"id": test_id}
+        )
+    else:
+        tests.claim_next(agent_id)
     if held == "running":
         tests.start(test_id)
     QuickTestLogsRepository(session).append(test_id, ["a"])
