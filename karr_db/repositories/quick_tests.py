@@ -320,8 +320,9 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         )
 
     def delete(self, test_id: str) -> None:
-        """Delete a test its agent does not hold (not ``claimed``, ``running`` or
-        KITT's ``dispatched``), and its log lines; its events stay (``quick_test.deleted`` counts the lines).
+        """Delete a test no agent has (not ``claimed``, ``running`` or KITT's
+        ``dispatched``), and its log lines; its events stay (``quick_test.deleted``
+        counts the lines).
 
         The row is locked first, so an agent claiming the test concurrently
         either wins (and the deletion is refused with
