@@ -542,8 +542,20 @@ def _bounds_section() -> list[str]:
         "| timestamps | timezone-aware, years 1-9999 once in UTC (document timestamps: "
         "1000-9999, not empty) | Python's datetime range; SQLite's fixed-width text |",
         f"| `limit` of every `list` (runs, metric histories, agents, campaigns, quick tests, "
-        f"events) and `page_size` of `list_page` | 1 to {limits.PAGE_LIMIT} rows a page "
+        f"events, log lines, engine profiles, agent engines, web settings) and `page_size` of "
+        f"`list_page` | 1 to {limits.PAGE_LIMIT} rows a page "
         "| no read holds more than one page; `next_cursor` pages on |",
+        f"| a quick test's or campaign's log line; lines in one append "
+        f"| at most {limits.MAX_LOG_LINE_BYTES} bytes of UTF-8; at most {limits.PAGE_LIMIT} "
+        "| one append is one bounded statement |",
+        f"| a web or agent setting's value | at most {limits.MAX_SETTING_BYTES} bytes of UTF-8 "
+        "| settings are small text |",
+        f"| web settings; engines (engine and mode) per agent | at most "
+        f"{limits.MAX_WEB_SETTINGS}; at most {limits.MAX_AGENT_ENGINES} "
+        "| reading all of them, or one agent's, is one bounded read |",
+        f"| `engine_profiles.build_config`, `runtime_config`, `agents.hardware_details` "
+        f"| a JSON object of at most {limits.MAX_CONFIG_BYTES} bytes of JSON text "
+        "| what the engine or the dashboard reads back whole |",
     ]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import SecretStr
@@ -25,7 +25,7 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.limits import text_problem
-from karr_db.models import AGENT_SETTING_DEFAULTS, Agent, AgentSetting, QuickTest, WebCampaign
+from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
 from karr_db.repositories._validate import checked, int32
 from karr_db.repositories.agents.credentials import AgentTokens, stored_token
@@ -37,11 +37,14 @@ from karr_db.repositories.agents.dto import (
     AgentDTO,
     check_columns,
     format_tags,
+    hardware_problems,
     parse_tags,
     passed_fields,
+    stored_details,
 )
 from karr_db.repositories.agents.heartbeats import AgentHeartbeats
 from karr_db.repositories.events import EventType
+from karr_db.repositories.settings import add_defaults
 
 __all__ = [
     "AGENT_STATUSES",
@@ -77,8 +80,11 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
         environment_type: str | None = None,
         fingerprint: str | None = None,
         kitt_version: str | None = None,
+        cpu_arch: str | None = None,
+        hardware_details: Mapping[str, Any] | None = None,
     ) -> AgentCredentials:
-        """Create an agent (``online``, heartbeat now) with its token.
+        """Create an agent (``online``, heartbeat now) with its token and the
+        default settings (:data:`~karr_db.repositories.settings.AGENT_SETTING_DEFAULTS`).
 
         ``token``: the secret the agent generated and will send (KITT's agents
         do); it is stored only as its hash and refused, with the field named,
@@ -118,6 +124,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             problem = tokens.token_problem(secret)
             if problem:
                 errors.append(FieldError("token", problem))
+        errors.extend(hardware_problems(hardware_details))
         if errors:
             raise ValidationError("agent", errors)
         stored_tags = format_tags(tags) if tags is not None else None
@@ -130,6 +137,8 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             environment_type=environment_type,
             fingerprint=fingerprint,
             kitt_version=kitt_version,
+            cpu_arch=cpu_arch,
+            hardware_details=stored_details(hardware_details),
         )
         described = passed_fields(hostname=hostname, port=port, notes=notes)
         if tags is not None:
@@ -177,7 +186,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                 )
                 .execution_options(synchronize_session=False)
             )
-        self._add_default_settings(agent_id)
+        add_defaults(self.session, agent_id)
         agent = self.get(agent_id)
         data: dict[str, Any] = {
             "name": name,
@@ -189,19 +198,6 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             data["replaced"] = True
         self._events.append(EventType.AGENT_REGISTERED, source_id=agent_id, data=data)
         return AgentCredentials(agent=agent, token=SecretStr(secret))
-
-    def _add_default_settings(self, agent_id: str) -> None:
-        """The default settings the agent lacks, as KITT gives every agent it registers."""
-        present = set(
-            self.session.scalars(select(AgentSetting.key).where(AgentSetting.agent_id == agent_id))
-        )
-        missing = [
-            {"agent_id": agent_id, "key": key, "value": value}
-            for key, value in AGENT_SETTING_DEFAULTS.items()
-            if key not in present
-        ]
-        if missing:
-            self.session.execute(insert(AgentSetting), missing)
 
     def update(
         self,
