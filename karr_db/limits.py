@@ -22,8 +22,16 @@ input against these bounds first and names the field that breaks one.
 * **Timestamps** are timezone-aware and stay within Python's years 1-9999 once
   converted to UTC.
 * **Pages** hold at most :data:`PAGE_LIMIT` rows, whatever the listing (runs,
-  metric histories, agents, campaigns, quick tests, events): a caller that
-  wants more follows ``next_cursor``, so no read holds more than one page.
+  metric histories, agents, campaigns, quick tests, events, log lines, engine
+  profiles, agent engines, web settings): a caller that wants more follows
+  ``next_cursor``, so no read holds more than one page.
+* **KITT's operations data** beyond the reference: a log line holds at most
+  :data:`MAX_LOG_LINE_BYTES` and one append at most :data:`PAGE_LIMIT` lines; a
+  setting's value at most :data:`MAX_SETTING_BYTES`; there are at most
+  :data:`MAX_WEB_SETTINGS` web settings (so reading all of them is one bounded
+  read) and :data:`MAX_AGENT_ENGINES` engine rows per agent; an engine profile's
+  configurations at most :data:`MAX_CONFIG_BYTES` of JSON text each, as is an
+  agent's ``hardware_details``.
 """
 
 from __future__ import annotations
@@ -36,11 +44,17 @@ __all__ = [
     "INT32_MIN",
     "INT64_MAX",
     "INT64_MIN",
+    "MAX_AGENT_ENGINES",
+    "MAX_CONFIG_BYTES",
     "MAX_INDEXED_BYTES",
+    "MAX_LOG_LINE_BYTES",
+    "MAX_SETTING_BYTES",
+    "MAX_WEB_SETTINGS",
     "PAGE_LIMIT",
     "earlier",
     "integer_problem",
     "moment_problem",
+    "sized_text_problem",
     "text_problem",
 ]
 
@@ -56,12 +70,30 @@ INDEXED_TEXT = (
     "agents.name",
     "events.event_type",
     "events.source_id",
+    "web_settings.key",
+    "agent_settings.key",
+    "engine_profiles.name",
+    "engine_profiles.engine",
+    "agent_engines.engine",
+    "agent_engines.mode",
 )
 
 #: The most rows one page of any ``list`` returns. One bound for every listing:
 #: results, metric histories and events served 1000 before it was shared, and
 #: campaigns and quick tests 500; the larger one refuses nothing that worked.
 PAGE_LIMIT = 1000
+
+#: Largest UTF-8 size of one log line of a quick test or campaign (a line of a
+#: container's output; longer ones are the caller's to split).
+MAX_LOG_LINE_BYTES = 64 * 1024
+#: Largest UTF-8 size of a web or agent setting's value.
+MAX_SETTING_BYTES = 64 * 1024
+#: Most web settings a database holds: ``all()`` reads them in one bounded read.
+MAX_WEB_SETTINGS = PAGE_LIMIT
+#: Most engine rows (engine and mode) one agent reports.
+MAX_AGENT_ENGINES = 100
+#: Largest JSON text of one engine profile configuration or of an agent's hardware details.
+MAX_CONFIG_BYTES = 256 * 1024
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -80,6 +112,14 @@ def text_problem(value: object, *, indexed: bool = False) -> str | None:
     if indexed and size > MAX_INDEXED_BYTES:
         return f"is {size} bytes of UTF-8, more than the {MAX_INDEXED_BYTES} an indexed field holds"
     return None
+
+
+def sized_text_problem(value: object, limit: int) -> str | None:
+    """Why ``value`` cannot be stored as text of at most ``limit`` bytes of UTF-8, or ``None``."""
+    problem = text_problem(value)
+    if problem is None and len(str(value).encode("utf-8")) > limit:
+        return f"is more than the {limit} bytes of UTF-8 it may hold"
+    return problem
 
 
 def integer_problem(value: object, *, low: int = INT64_MIN, high: int = INT64_MAX) -> str | None:

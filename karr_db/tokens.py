@@ -35,6 +35,7 @@ __all__ = [
     "hash_token",
     "is_hashed",
     "matches",
+    "prefix",
     "token_problem",
 ]
 
@@ -53,6 +54,17 @@ MIN_TOKEN_BITS = 80
 def generate_token() -> str:
     """A fresh URL-safe token with 256 bits of randomness."""
     return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+#: How many leading characters of a token are stored to tell tokens apart on a
+#: screen (KITT's ``token_prefix``); the rest of a generated token keeps over 200
+#: random bits.
+PREFIX_LENGTH = 8
+
+
+def prefix(token: str) -> str:
+    """The part of ``token`` shown to users (``agents.token_prefix``)."""
+    return token[:PREFIX_LENGTH]
 
 
 def hash_token(token: str) -> str:

@@ -46,11 +46,15 @@ from karr_db.engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION, storage_error
 from karr_db.errors import ConcurrencyError, ConnectionLostError, TransientStorageError
 
 if TYPE_CHECKING:
+    from karr_db.repositories.agent_engines import AgentEnginesRepository
     from karr_db.repositories.agents import AgentsRepository
     from karr_db.repositories.campaigns import CampaignsRepository
+    from karr_db.repositories.engine_profiles import EngineProfilesRepository
     from karr_db.repositories.events import EventsRepository
+    from karr_db.repositories.logs import CampaignLogsRepository, QuickTestLogsRepository
     from karr_db.repositories.quick_tests import QuickTestsRepository
     from karr_db.repositories.results import ResultsRepository
+    from karr_db.repositories.settings import AgentSettingsRepository, WebSettingsRepository
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -114,6 +118,42 @@ class UnitOfWork:
         from karr_db.repositories.events import EventsRepository
 
         return EventsRepository(self.session)
+
+    @cached_property
+    def web_settings(self) -> WebSettingsRepository:
+        from karr_db.repositories.settings import WebSettingsRepository
+
+        return WebSettingsRepository(self.session)
+
+    @cached_property
+    def agent_settings(self) -> AgentSettingsRepository:
+        from karr_db.repositories.settings import AgentSettingsRepository
+
+        return AgentSettingsRepository(self.session)
+
+    @cached_property
+    def agent_engines(self) -> AgentEnginesRepository:
+        from karr_db.repositories.agent_engines import AgentEnginesRepository
+
+        return AgentEnginesRepository(self.session)
+
+    @cached_property
+    def engine_profiles(self) -> EngineProfilesRepository:
+        from karr_db.repositories.engine_profiles import EngineProfilesRepository
+
+        return EngineProfilesRepository(self.session)
+
+    @cached_property
+    def quick_test_logs(self) -> QuickTestLogsRepository:
+        from karr_db.repositories.logs import QuickTestLogsRepository
+
+        return QuickTestLogsRepository(self.session)
+
+    @cached_property
+    def campaign_logs(self) -> CampaignLogsRepository:
+        from karr_db.repositories.logs import CampaignLogsRepository
+
+        return CampaignLogsRepository(self.session)
 
     def __repr__(self) -> str:
         return f"UnitOfWork({self.session.bind!r})"

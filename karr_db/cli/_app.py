@@ -42,6 +42,7 @@ __all__ = [
     "load_commands",
     "open_database",
     "state",
+    "subcommands",
 ]
 
 #: Examples shown by ``karr-db --help`` (each command's own help has its example too).
@@ -67,6 +68,11 @@ Examples (each command's --help has its own):
   karr-db export --format parquet -o v.parquet   one row per metric value
   karr-db rederive                       derived rows and fingerprints again
   karr-db agents                         registered agents
+  karr-db agent gpu-box-1                one agent: hardware, settings, engines
+  karr-db settings                       web settings (settings agent NAME: an agent's)
+  karr-db engine-profiles                engine profiles (create, show, update, delete)
+  karr-db engines                        which engines each agent has
+  karr-db logs TEST_OR_CAMPAIGN_ID       a quick test's or campaign's output
   karr-db campaigns                      campaigns and their progress
   karr-db quick-tests                    dispatched quick tests
   karr-db events --follow                tail the event log
@@ -132,6 +138,11 @@ COMMAND_MODULES: dict[str, str] = {
     "history": "analysis",
     "rederive": "derive",
     "agents": "operations",
+    "agent": "fleet",
+    "settings": "fleet",
+    "engine-profiles": "fleet",
+    "engines": "fleet",
+    "logs": "fleet",
     "campaigns": "operations",
     "quick-tests": "operations",
     "events": "operations",
@@ -178,6 +189,14 @@ class _Group(TyperGroup):
                     pretty_exceptions_short=app.pretty_exceptions_short,
                     rich_markup_mode=app.rich_markup_mode,
                 )
+        for group in app.registered_groups:
+            if group.name is not None and group.name not in self.commands:
+                self.commands[group.name] = typer.main.get_group_from_info(
+                    group,
+                    pretty_exceptions_short=app.pretty_exceptions_short,
+                    suggest_commands=True,
+                    rich_markup_mode=app.rich_markup_mode,
+                )
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         if cmd_name not in self.commands:
@@ -200,6 +219,32 @@ class _Group(TyperGroup):
                 f"[red]error:[/red] {_escape(message)}", soft_wrap=True, highlight=False
             )
             raise typer.Exit(1) from None
+
+
+class SubGroup(TyperGroup):
+    """A command with subcommands (``karr-db settings set ...``): words for metavars
+    as at the top; failures end in the top group's :meth:`_Group.invoke`."""
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _plain_metavars(command.params)
+        return command
+
+
+def subcommands(name: str, help: str) -> typer.Typer:
+    """A group of subcommands named ``name`` on ``karr-db`` (listed in
+    :data:`COMMAND_MODULES` like any command)."""
+    group = typer.Typer(
+        cls=SubGroup,
+        help=help,
+        no_args_is_help=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        add_completion=False,
+    )
+    app.add_typer(group, name=name)
+    return group
 
 
 def _escape(text: str) -> str:

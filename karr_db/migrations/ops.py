@@ -59,6 +59,8 @@ __all__ = [
     "create_declared",
     "fill_fingerprints",
     "install_canonical_timestamps",
+    "install_lineage_timestamps",
+    "lineage_timestamp_triggers",
     "no_tables",
     "record_schema_version",
     "refuse_downgrade",
@@ -262,3 +264,17 @@ def install_canonical_timestamps() -> None:
     from karr_db.migrations import timestamp_triggers
 
     timestamp_triggers.install_revision()
+
+
+def lineage_timestamp_triggers() -> tuple[Trigger, ...]:
+    """The triggers revision 0029 installs (KITT's later tables with a timestamp)."""
+    from karr_db.migrations import timestamp_triggers
+
+    return timestamp_triggers.declared_lineage_triggers()
+
+
+def install_lineage_timestamps() -> None:
+    """Revision 0029's steps: the triggers and the rewrite."""
+    from karr_db.migrations import timestamp_triggers
+
+    timestamp_triggers.install_lineage_revision()

@@ -18,6 +18,7 @@ from karr_db.migrations.timestamps import (
     ZONE_TABLE_DDL,
     canonicalise,
     record_zone,
+    timestamp_columns,
     zone_for_revision,
     zone_rows,
 )
@@ -75,9 +76,27 @@ def _sqlite_needs(x: str) -> str:
     )
 
 
-def _trigger_tables() -> dict[str, list[str]]:
+#: The tables revision 0006 installs triggers on: those with a timestamp that
+#: exist at that revision. KITT's later tables with a timestamp get theirs from
+#: revision 0029 (:data:`LINEAGE_TABLES`).
+REVISION_0006_TABLES = (
+    "agents",
+    "benchmarks",
+    "events",
+    "quick_tests",
+    "runs",
+    "schema_version",
+    "web_campaigns",
+)
+#: KITT's tables of schemas 7..11 with a timestamp (revision 0029's triggers).
+LINEAGE_TABLES = ("agent_engines", "campaign_logs", "engine_profiles", "quick_test_logs")
+
+
+def _trigger_tables(names: tuple[str, ...] = REVISION_0006_TABLES) -> dict[str, list[str]]:
     tables: dict[str, list[str]] = {}
     for table in Base.metadata.sorted_tables:
+        if table.name not in names:
+            continue
         for column in table.columns:
             if isinstance(column.type, UTCDateTime):
                 tables.setdefault(table.name, []).append(column.name)
@@ -88,12 +107,12 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def sqlite_trigger_sql() -> list[str]:
+def sqlite_trigger_sql(names: tuple[str, ...] = REVISION_0006_TABLES) -> list[str]:
     """Triggers that rewrite, right after an INSERT or UPDATE, timestamp text a
     writer outside karr_db stored in another form (karr_db's own writes are
-    canonical already and only pay the WHEN test)."""
+    canonical already and only pay the WHEN test), on the tables ``names``."""
     statements = []
-    for table, columns in _trigger_tables().items():
+    for table, columns in _trigger_tables(names).items():
         t = _quote(table)
         sets = ", ".join(
             f"{_quote(c)} = CASE WHEN {_sqlite_needs(_quote(c))} THEN {_sqlite_rule(_quote(c))} "
@@ -196,6 +215,38 @@ def postgresql_sql() -> list[str]:
         EXECUTE FUNCTION {PG_TRIGGER_FUNCTION}()
         """,
     ]
+
+
+def declared_lineage_triggers() -> tuple[Trigger, ...]:
+    """What revision 0029 installs, for its contract (SQLite only: on PostgreSQL
+    the ``*_at`` columns are TIMESTAMPTZ, and KITT's code writes ``last_checked``
+    only through SQLite)."""
+    return tuple(
+        Trigger(f"karr_{table}_canonical_time_{event}", table, "sqlite")
+        for table in _trigger_tables(LINEAGE_TABLES)
+        for event in ("insert", "update")
+    )
+
+
+def install_lineage_revision() -> None:
+    """Revision 0029's upgrade: the triggers on KITT's later tables, and their rows
+    rewritten (in the zone revision 0006 recorded)."""
+    from alembic import context, op
+
+    if op.get_context().dialect.name == "sqlite":
+        for statement in sqlite_trigger_sql(LINEAGE_TABLES):
+            op.execute(statement)
+    if context.is_offline_mode():
+        return
+    connection = op.get_bind()
+    zone, _ = zone_for_revision(connection, context.config.attributes)
+    columns = [
+        (table, column)
+        for table, column in timestamp_columns(connection)
+        if table in LINEAGE_TABLES
+    ]
+    report = canonicalise(connection, zone, columns)
+    context.config.attributes.setdefault("karr_timestamp_reports", []).append(report)
 
 
 def declared_triggers() -> tuple[Trigger, ...]:

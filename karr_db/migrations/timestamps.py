@@ -178,10 +178,14 @@ def is_canonical(text: str) -> bool:
 
 
 def timestamp_columns(connection: Connection) -> list[tuple[str, str]]:
-    """``(table, column)`` of every timestamp stored as text on this dialect, model order."""
+    """``(table, column)`` of every timestamp stored as text on this dialect, model
+    order, in the tables the database has (a revision runs before later ones add theirs)."""
     postgresql = connection.dialect.name == "postgresql"
+    present = set(sa.inspect(connection).get_table_names())
     found = []
     for table in Base.metadata.sorted_tables:
+        if table.name not in present:
+            continue
         for column in table.columns:
             if isinstance(column.type, UTCDateTime) and (not postgresql or column.type.text_only):
                 found.append((table.name, column.name))

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, Text
+from sqlalchemy import Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from karr_db.models.base import Base
-from karr_db.models.types import UTCDateTime
+from karr_db.models.types import JSONDocument, UTCDateTime
 
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest, WebCampaign
+    from karr_db.models.engines import AgentEngine
+    from karr_db.models.settings import AgentSetting
 
 
 class Agent(Base):
-    """A registered agent; ``token`` holds a one-way hash, never the secret."""
+    """A registered agent; its token is kept only as a SHA-256 digest (``token_hash``)."""
 
     __tablename__ = "agents"
 
@@ -27,7 +29,8 @@ class Agent(Base):
     hostname: Mapped[str | None] = mapped_column(Text, comment="Agent hostname or IP address")
     port: Mapped[int | None] = mapped_column(Integer, comment="Port the agent listens on")
     token: Mapped[str | None] = mapped_column(
-        Text, comment="One-way hash of the agent's authentication token, never the token"
+        Text,
+        comment="Empty: the token's SHA-256 digest is in token_hash",
     )
     status: Mapped[str | None] = mapped_column(
         Text, comment="Current status: online, offline, busy, idle or running"
@@ -52,6 +55,20 @@ class Agent(Base):
     )
     notes: Mapped[str | None] = mapped_column(Text, comment="Free-form notes")
     tags: Mapped[str | None] = mapped_column(Text, comment="Comma-separated tags for filtering")
+    token_hash: Mapped[str | None] = mapped_column(
+        Text,
+        server_default=text("''"),
+        comment="SHA-256 hex digest of the agent's token ('' when it has none)",
+    )
+    token_prefix: Mapped[str | None] = mapped_column(
+        Text, server_default=text("''"), comment="First 8 characters of the token, for display"
+    )
+    hardware_details: Mapped[Any] = mapped_column(
+        JSONDocument, nullable=True, comment="Hardware the agent reported (JSON object)"
+    )
+    cpu_arch: Mapped[str | None] = mapped_column(
+        Text, server_default=text("''"), comment="CPU architecture: amd64 or arm64"
+    )
 
     # An agent does not own its history: the foreign keys have no ON DELETE,
     # so the database refuses to retire an agent that is still referenced, and
@@ -61,6 +78,13 @@ class Agent(Base):
     )
     quick_tests: Mapped[list[QuickTest]] = relationship(
         back_populates="agent", passive_deletes="all", lazy="raise"
+    )
+    # Settings and engine reports belong to the agent: ON DELETE CASCADE.
+    settings: Mapped[list[AgentSetting]] = relationship(
+        back_populates="agent", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
+    )
+    engines: Mapped[list[AgentEngine]] = relationship(
+        back_populates="agent", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
     )
 
     def __repr__(self) -> str:

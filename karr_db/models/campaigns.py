@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ForeignKey, Integer, Text
+from sqlalchemy import ForeignKey, Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from karr_db.models.base import Base
@@ -13,6 +13,7 @@ from karr_db.models.types import JSONDocument, UTCDateTime
 
 if TYPE_CHECKING:
     from karr_db.models.agents import Agent
+    from karr_db.models.logs import CampaignLog, QuickTestLog
     from karr_db.models.results import Run
 
 
@@ -52,6 +53,11 @@ class WebCampaign(Base):
     )
 
     agent: Mapped[Agent | None] = relationship(back_populates="campaigns", lazy="raise")
+    # The foreign key has no ON DELETE: the database refuses to delete a
+    # campaign that still has log lines, and the ORM does not null them out.
+    logs: Mapped[list[CampaignLog]] = relationship(
+        back_populates="campaign", passive_deletes="all", lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return f"WebCampaign(id={self.id!r}, name={self.name!r}, status={self.status!r})"
@@ -86,9 +92,23 @@ class QuickTest(Base):
         Text, ForeignKey("runs.id"), comment="The stored run this test produced"
     )
     error: Mapped[str | None] = mapped_column(Text, comment="Error message when the test failed")
+    command_id: Mapped[str | None] = mapped_column(
+        Text, server_default=text("''"), comment="Id of the command that dispatched the test"
+    )
+    engine_mode: Mapped[str | None] = mapped_column(
+        Text, server_default=text("'docker'"), comment="How the engine runs: docker or native"
+    )
+    # Text, not a foreign key: KITT writes '' for "no profile".
+    profile_id: Mapped[str | None] = mapped_column(
+        Text, server_default=text("''"), comment="Engine profile used ('' for none)"
+    )
 
     agent: Mapped[Agent | None] = relationship(back_populates="quick_tests", lazy="raise")
     result: Mapped[Run | None] = relationship(back_populates="quick_tests", lazy="raise")
+    # As for campaigns: the database refuses to delete a test that has log lines.
+    logs: Mapped[list[QuickTestLog]] = relationship(
+        back_populates="quick_test", passive_deletes="all", lazy="raise"
+    )
 
     def __repr__(self) -> str:
         return (

@@ -1,8 +1,9 @@
 """The append-only event log, and the one naming scheme of its event types.
 
 Event types are ``<entity>.<what happened>`` in the past tense, lower case with
-underscores: the entity is ``agent``, ``campaign``, ``quick_test`` or ``run``;
-``source_id`` is that entity's id; ``data`` is a small JSON object describing
+underscores: the entity is ``agent``, ``campaign``, ``quick_test``, ``run``,
+``engine_profile`` or ``web_setting``; ``source_id`` is that entity's id (a web
+setting's key); ``data`` is a small JSON object describing
 the change (for status changes always ``{"from": ..., "to": ...}``). Every
 repository appends its events in the same transaction as the change, so the
 log never disagrees with the tables.
@@ -92,6 +93,8 @@ class EventType(StrEnum):
     AGENT_TOKEN_ROTATED = "agent.token_rotated"
     AGENT_STATUS_CHANGED = "agent.status_changed"
     AGENT_RETIRED = "agent.retired"
+    AGENT_SETTINGS_CHANGED = "agent.settings_changed"
+    AGENT_ENGINE_REPORTED = "agent.engine_reported"
 
     CAMPAIGN_CREATED = "campaign.created"
     CAMPAIGN_UPDATED = "campaign.updated"
@@ -102,6 +105,7 @@ class EventType(StrEnum):
     CAMPAIGN_FAILED = "campaign.failed"
     CAMPAIGN_CANCELLED = "campaign.cancelled"
     CAMPAIGN_DELETED = "campaign.deleted"
+    CAMPAIGN_LOGGED = "campaign.logged"
 
     QUICK_TEST_DISPATCHED = "quick_test.dispatched"
     QUICK_TEST_CLAIMED = "quick_test.claimed"
@@ -110,6 +114,15 @@ class EventType(StrEnum):
     QUICK_TEST_FAILED = "quick_test.failed"
     QUICK_TEST_CANCELLED = "quick_test.cancelled"
     QUICK_TEST_REQUEUED = "quick_test.requeued"
+    QUICK_TEST_DELETED = "quick_test.deleted"
+    QUICK_TEST_LOGGED = "quick_test.logged"
+
+    ENGINE_PROFILE_CREATED = "engine_profile.created"
+    ENGINE_PROFILE_UPDATED = "engine_profile.updated"
+    ENGINE_PROFILE_DELETED = "engine_profile.deleted"
+
+    WEB_SETTING_CHANGED = "web_setting.changed"
+    WEB_SETTING_DELETED = "web_setting.deleted"
 
     RUN_SAVED = "run.saved"
     RUN_DELETED = "run.deleted"

@@ -15,17 +15,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from karr_db.errors import FieldError, NotFoundError, ValidationError
+from karr_db.errors import FieldError, InvalidTransitionError, NotFoundError, ValidationError
 from karr_db.limits import earlier, moment_problem
-from karr_db.models import Agent, QuickTest, Run
+from karr_db.models import Agent, EngineProfile, QuickTest, QuickTestLog, Run
 from karr_db.models.types import utcnow
 from karr_db.repositories._common import DTO, RowShape
 from karr_db.repositories._lifecycle import AssignedWork, Transition, transition
 from karr_db.repositories._validate import checked, fields
+from karr_db.repositories.engine_profiles import mode_problem
 from karr_db.repositories.events import EventType
+from karr_db.repositories.logs import delete_lines
 
 __all__ = [
     "QUICK_TEST_STATUS_NOTES",
@@ -103,6 +105,12 @@ class QuickTestDTO(DTO):
     completed_at: datetime | None
     result_id: str | None
     error: str | None
+    #: The id of the command an agent's heartbeat receives for this test (KITT's).
+    command_id: str | None = None
+    #: How the engine runs: ``docker`` or ``native``.
+    engine_mode: str | None = None
+    #: The engine profile the test runs with; ``''`` or ``None`` for none.
+    profile_id: str | None = None
 
 
 #: How a quick test is read: its columns, in the DTO's fields' order.
@@ -146,8 +154,14 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         engine_name: str,
         benchmark_name: str,
         suite_name: str | None = None,
+        engine_mode: str = "docker",
+        profile_id: str | None = None,
     ) -> QuickTestDTO:
-        """Queue a test for an agent."""
+        """Queue a test for an agent, with a new ``command_id`` for its heartbeat.
+
+        ``profile_id`` names an engine profile (:class:`NotFoundError` when there
+        is none); the test keeps the id even if the profile is deleted later.
+        """
         errors = [
             FieldError(field, "must not be empty")
             for field, value in (
@@ -157,11 +171,19 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
             )
             if not value or not value.strip()
         ]
+        problem = mode_problem(engine_mode)
+        if problem:
+            errors.append(FieldError("engine_mode", problem))
         if errors:
             raise ValidationError("quick test", errors)
         self._events.lock_log()
         if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
             raise NotFoundError("agent", agent_id)
+        if profile_id and (
+            self.session.scalar(select(EngineProfile.id).where(EngineProfile.id == profile_id))
+            is None
+        ):
+            raise NotFoundError("engine profile", profile_id)
         test_id = str(uuid.uuid4())
         try:
             with self.session.begin_nested():
@@ -175,6 +197,9 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                         suite_name=suite_name,
                         status=QuickTestStatus.QUEUED.value,
                         created_at=utcnow(),
+                        command_id=str(uuid.uuid4()),
+                        engine_mode=engine_mode,
+                        profile_id=profile_id or "",
                     )
                 )
         except IntegrityError:
@@ -188,6 +213,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                 "engine_name": engine_name,
                 "benchmark_name": benchmark_name,
                 "suite_name": suite_name,
+                "engine_mode": engine_mode,
+                "profile_id": profile_id or "",
             },
         )
         return self.get(test_id)
@@ -287,6 +314,44 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
             "requeue",
             {"started_at": None},
             EventType.QUICK_TEST_REQUEUED,
+        )
+
+    def delete(self, test_id: str) -> None:
+        """Delete a test its agent does not hold (not ``claimed`` or ``running``),
+        and its log lines; its events stay (``quick_test.deleted`` counts the lines).
+
+        The row is locked first, so an agent claiming the test concurrently
+        either wins (and the deletion is refused with
+        :class:`InvalidTransitionError`) or finds it gone; either way nothing is
+        half deleted.
+        """
+        self._events.lock_log()
+        current = self.session.execute(
+            select(QuickTest.status, QuickTest.agent_id)
+            .where(QuickTest.id == test_id)
+            .with_for_update()
+        ).one_or_none()
+        if current is None:
+            raise NotFoundError("quick test", test_id)
+        if current.status in _HELD:
+            raise InvalidTransitionError("quick test", test_id, current.status, "deleted")
+        with self.session.begin_nested():  # the lines come back if the test stays
+            lines = delete_lines(self.session, QuickTestLog, "test_id", test_id)
+            deleted = self.session.execute(
+                delete(QuickTest)
+                .where(
+                    QuickTest.id == test_id,
+                    or_(QuickTest.status.is_(None), QuickTest.status.not_in(_HELD)),
+                )
+                .returning(QuickTest.id)
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if deleted is None:  # another writer that does not take the row lock
+                raise InvalidTransitionError("quick test", test_id, current.status, "deleted")
+        self._events.append(
+            EventType.QUICK_TEST_DELETED,
+            source_id=test_id,
+            data={"status": current.status, "agent_id": current.agent_id, "log_lines": lines},
         )
 
     def _move(

@@ -38,11 +38,15 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.limits import MAX_INDEXED_BYTES
+from karr_db.repositories.agent_engines import AgentEnginesRepository
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
+from karr_db.repositories.engine_profiles import EngineProfilesRepository
 from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.logs import CampaignLogsRepository, QuickTestLogsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository, RunFilter
+from karr_db.repositories.settings import AgentSettingsRepository, WebSettingsRepository
 from tests.support.strategies import documents, json_values
 
 REPOSITORIES = (
@@ -51,6 +55,12 @@ REPOSITORIES = (
     CampaignsRepository,
     QuickTestsRepository,
     EventsRepository,
+    WebSettingsRepository,
+    AgentSettingsRepository,
+    QuickTestLogsRepository,
+    CampaignLogsRepository,
+    EngineProfilesRepository,
+    AgentEnginesRepository,
 )
 
 #: What bad input may raise: every layer error except StorageError (input the
@@ -98,12 +108,15 @@ def world(engine: Engine) -> dict[str, str]:
         test = QuickTestsRepository(session).dispatch(
             agent.agent.id, model_path="m", engine_name="e", benchmark_name="b"
         )
+        profile = EngineProfilesRepository(session).create("p", "vllm")
+        WebSettingsRepository(session).set("theme", "dark")
     return {
         "run": run,
         "agent": agent.agent.id,
         "token": agent.token.get_secret_value(),
         "campaign": campaign.id,
         "quick_test": test.id,
+        "engine_profile": profile.id,
     }
 
 
@@ -513,6 +526,8 @@ STRATEGIES: dict[str, S] = {
         "environment_type": maybe_text,
         "fingerprint": maybe_text,
         "kitt_version": maybe_text,
+        "cpu_arch": maybe_text,
+        "hardware_details": st.one_of(st.none(), json_data, wrong_types),
         "token": st.one_of(
             st.none(), st.just("a-Strong-token-0123456789-xyzXYZ-!~"), hostile_text, wrong_types
         ),
@@ -538,6 +553,8 @@ STRATEGIES: dict[str, S] = {
         "environment_type": maybe_text,
         "fingerprint": maybe_text,
         "kitt_version": maybe_text,
+        "cpu_arch": maybe_text,
+        "hardware_details": st.one_of(st.none(), json_data, wrong_types),
     },
     "AgentsRepository.set_status": {
         "agent_id": _world_key("agent"),
@@ -653,8 +670,89 @@ STRATEGIES["QuickTestsRepository.dispatch"] = {
     "engine_name": hostile_text,
     "benchmark_name": hostile_text,
     "suite_name": maybe_text,
+    "engine_mode": st.one_of(st.sampled_from(["docker", "native"]), hostile_text),
+    "profile_id": st.one_of(st.none(), _world_key("engine_profile")),
 }
 STRATEGIES["QuickTestsRepository.claim_next"] = {"agent_id": _world_key("agent")}
+STRATEGIES["QuickTestsRepository.delete"] = {"test_id": _world_key("quick_test")}
+
+setting_keys = st.one_of(st.just("theme"), hostile_text)
+STRATEGIES["WebSettingsRepository.find"] = {"key": setting_keys}
+STRATEGIES["WebSettingsRepository.get"] = {"key": setting_keys}
+STRATEGIES["WebSettingsRepository.delete"] = {"key": setting_keys}
+STRATEGIES["WebSettingsRepository.all"] = {}
+STRATEGIES["WebSettingsRepository.list"] = {"limit": hostile_int, "cursor": cursors}
+STRATEGIES["WebSettingsRepository.set"] = {"key": setting_keys, "value": hostile_text}
+agent_setting_values = st.one_of(
+    st.dictionaries(
+        st.one_of(st.sampled_from(["auto_cleanup", "heartbeat_interval_s", "kitt_image"]), hostile_text),
+        st.one_of(st.sampled_from(["true", "false", "30", "0", "-1", "1e9"]), hostile_text, wrong_types),
+        max_size=3,
+    ),
+    wrong_types,
+)
+for _verb in ("find", "get", "ensure_defaults"):
+    STRATEGIES[f"AgentSettingsRepository.{_verb}"] = {"agent_id": _world_key("agent")}
+STRATEGIES["AgentSettingsRepository.update"] = {
+    "agent_id": _world_key("agent"),
+    "values": agent_setting_values,
+}
+for _name, _kind in (("QuickTestLogsRepository", "quick_test"), ("CampaignLogsRepository", "campaign")):
+    STRATEGIES[f"{_name}.find"] = {"line_id": hostile_int}
+    STRATEGIES[f"{_name}.get"] = {"line_id": hostile_int}
+    STRATEGIES[f"{_name}.count"] = {"owner_id": _world_key(_kind)}
+    STRATEGIES[f"{_name}.append"] = {
+        "owner_id": _world_key(_kind),
+        "lines": st.one_of(st.lists(hostile_text, max_size=3), text_lists, wrong_types),
+    }
+    STRATEGIES[f"{_name}.read"] = {
+        "owner_id": _world_key(_kind),
+        "after_id": hostile_int,
+        "limit": hostile_int,
+    }
+    STRATEGIES[f"{_name}.list"] = {"owner_id": _world_key(_kind), **_WORK_COMMON}
+configs = st.one_of(st.none(), json_data, wrong_types)
+profile_fields: S = {
+    "mode": st.one_of(st.sampled_from(["docker", "native"]), hostile_text),
+    "description": maybe_text,
+    "build_config": configs,
+    "runtime_config": configs,
+}
+for _verb in ("find", "get", "delete"):
+    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"profile_id": _world_key("engine_profile")}
+for _verb in ("find_by_name", "get_by_name"):
+    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"name": st.one_of(st.just("p"), hostile_text)}
+STRATEGIES["EngineProfilesRepository.list"] = {"engine": maybe_text, **_WORK_COMMON}
+STRATEGIES["EngineProfilesRepository.create"] = {
+    "name": st.one_of(st.just("p"), hostile_text),
+    "engine": hostile_text,
+    **profile_fields,
+}
+STRATEGIES["EngineProfilesRepository.update"] = {
+    "profile_id": _world_key("engine_profile"),
+    "name": st.one_of(st.none(), st.just("p"), hostile_text),
+    "engine": maybe_text,
+    **profile_fields,
+    "mode": st.one_of(st.none(), st.sampled_from(["docker", "native"]), hostile_text),
+}
+STRATEGIES["AgentEnginesRepository.find"] = {"engine_id": hostile_int}
+STRATEGIES["AgentEnginesRepository.get"] = {"engine_id": hostile_int}
+STRATEGIES["AgentEnginesRepository.for_agent"] = {"agent_id": _world_key("agent")}
+STRATEGIES["AgentEnginesRepository.list"] = {"engine": maybe_text, **_WORK_COMMON}
+STRATEGIES["AgentEnginesRepository.find_for"] = {
+    "agent_id": _world_key("agent"),
+    "engine": hostile_text,
+    "mode": hostile_text,
+}
+STRATEGIES["AgentEnginesRepository.report"] = {
+    "agent_id": _world_key("agent"),
+    "engine": hostile_text,
+    "mode": st.one_of(st.sampled_from(["docker", "native"]), hostile_text),
+    "version": hostile_text,
+    "binary_path": hostile_text,
+    "status": st.one_of(st.just("installed"), hostile_text),
+    "checked_at": st.one_of(st.none(), hostile_moment),
+}
 
 
 def public_methods() -> Iterator[tuple[str, type, str, list[str]]]:
@@ -754,6 +852,9 @@ def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> No
     from karr_db.models.types import UTCDateTime
 
     layer_written = {"runs.id", "agents.id", "web_campaigns.id", "quick_tests.id"}
+    # Ids the layer makes, and references to ids that exist (checked before a write).
+    layer_written |= {"engine_profiles.id", "quick_test_logs.test_id", "campaign_logs.campaign_id"}
+    layer_written |= {"agent_settings.agent_id", "agent_engines.agent_id"}
     layer_written |= {"benchmarks.run_id", "hardware.run_id"}  # copies of runs.id
     # Derived by the layer: a copy of metrics.metric_name (bounded there) and a group
     # key that is an MD5 on PostgreSQL.

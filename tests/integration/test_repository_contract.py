@@ -19,8 +19,10 @@ import karr_db
 from karr_db.errors import InvalidQueryError, NotFoundError, ValidationError
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories._common import Page, decode_cursor, encode_cursor
+from karr_db.repositories.agent_engines import AgentEnginesRepository
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
+from karr_db.repositories.engine_profiles import EngineProfilesRepository
 from karr_db.repositories.events import EventsRepository, EventType
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository
@@ -60,6 +62,17 @@ def _results(session: Session) -> list[Any]:
     ]
 
 
+def _engine_profiles(session: Session) -> list[Any]:
+    profiles = EngineProfilesRepository(session)
+    return [profiles.create(f"profile-{n}", "vllm").id for n in range(3)]
+
+
+def _agent_engines(session: Session) -> list[Any]:
+    agent = AgentsRepository(session).register("runner").agent.id
+    engines = AgentEnginesRepository(session)
+    return [engines.report(agent, engine).id for engine in ("llama_cpp", "ollama", "vllm")]
+
+
 @dataclass(frozen=True)
 class Case:
     repository: Callable[[Session], Any]
@@ -73,6 +86,8 @@ CASES = {
     "quick_tests": Case(QuickTestsRepository, _quick_tests, "no-such-test"),
     "events": Case(EventsRepository, _events, 2_000_000_000),
     "results": Case(ResultsRepository, _results, "no-such-run"),
+    "engine_profiles": Case(EngineProfilesRepository, _engine_profiles, "no-such-profile"),
+    "agent_engines": Case(AgentEnginesRepository, _agent_engines, 2_000_000_000),
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pydantic import SecretStr
@@ -37,11 +37,14 @@ from karr_db.repositories.agents.dto import (
     AgentDTO,
     check_columns,
     format_tags,
+    hardware_problems,
     parse_tags,
     passed_fields,
+    stored_details,
 )
 from karr_db.repositories.agents.heartbeats import AgentHeartbeats
 from karr_db.repositories.events import EventType
+from karr_db.repositories.settings import add_defaults
 
 __all__ = [
     "AGENT_STATUSES",
@@ -77,8 +80,11 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
         environment_type: str | None = None,
         fingerprint: str | None = None,
         kitt_version: str | None = None,
+        cpu_arch: str | None = None,
+        hardware_details: Mapping[str, Any] | None = None,
     ) -> AgentCredentials:
-        """Create an agent (``online``, heartbeat now) with its token.
+        """Create an agent (``online``, heartbeat now) with its token and the
+        default settings (:data:`~karr_db.repositories.settings.AGENT_SETTING_DEFAULTS`).
 
         ``token``: the secret the agent generated and will send (KITT's agents
         do); it is stored only as its hash and refused, with the field named,
@@ -118,6 +124,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             problem = tokens.token_problem(secret)
             if problem:
                 errors.append(FieldError("token", problem))
+        errors.extend(hardware_problems(cpu_arch=cpu_arch, hardware_details=hardware_details))
         if errors:
             raise ValidationError("agent", errors)
         stored_tags = format_tags(tags) if tags is not None else None
@@ -130,6 +137,8 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             environment_type=environment_type,
             fingerprint=fingerprint,
             kitt_version=kitt_version,
+            cpu_arch=cpu_arch,
+            hardware_details=stored_details(hardware_details),
         )
         described = passed_fields(hostname=hostname, port=port, notes=notes)
         if tags is not None:
@@ -150,6 +159,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                             hostname=hostname,
                             port=port,
                             token=tokens.hash_token(secret),
+                            token_prefix=tokens.prefix(secret),
                             status="online",
                             last_heartbeat=now,
                             registered_at=now,
@@ -170,6 +180,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                 .where(Agent.id == agent_id)
                 .values(
                     token=tokens.hash_token(secret),
+                    token_prefix=tokens.prefix(secret),
                     status="online",
                     last_heartbeat=now,
                     **described,
@@ -177,6 +188,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                 )
                 .execution_options(synchronize_session=False)
             )
+        add_defaults(self.session, agent_id)
         agent = self.get(agent_id)
         data: dict[str, Any] = {
             "name": name,

@@ -30,7 +30,7 @@ class AgentTokens(AgentReads):
         updated = self.session.execute(
             update(Agent)
             .where(Agent.id == agent_id)
-            .values(token=tokens.hash_token(token))
+            .values(token=tokens.hash_token(token), token_prefix=tokens.prefix(token))
             .returning(Agent.id)
         ).one_or_none()
         if updated is None:

@@ -11,7 +11,7 @@ hold a JSON list, and both read the same.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,9 +22,10 @@ from karr_db.errors import (
     FieldError,
     ValidationError,
 )
-from karr_db.limits import moment_problem, text_problem
+from karr_db.documents import json_value_problems
+from karr_db.limits import MAX_CONFIG_BYTES, moment_problem, text_problem
 from karr_db.models import Agent
-from karr_db.models.types import utcnow
+from karr_db.models.types import dumps_json, utcnow
 from karr_db.repositories._common import (
     DTO,
     RowShape,
@@ -112,6 +113,11 @@ class AgentDTO(DTO):
     notes: str | None
     tags: list[str]
     has_token: bool
+    cpu_arch: str | None = None
+    #: The agent's detailed hardware report (a JSON object), ``None`` when it sent none.
+    hardware_details: dict[str, Any] | None = None
+    #: The first characters of the agent's token, to tell tokens apart on a screen.
+    token_prefix: str | None = None
 
     def is_stale(self, threshold: timedelta, *, now: datetime | None = None) -> bool:
         """No heartbeat at all, or none within ``threshold`` of ``now``."""
@@ -131,8 +137,40 @@ class AgentCredentials(DTO):
     token: SecretStr
 
 
-#: How an agent is read: tags parsed from either stored form, and of the token
-#: only whether there is one.
+def parse_details(value: Any) -> dict[str, Any] | None:
+    """An agent's hardware details as an object; ``None`` when it reported none
+    (KITT's ``''``) or the stored JSON is not an object."""
+    return value if isinstance(value, dict) else None
+
+
+def stored_details(details: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Hardware details as stored (a JSON object); ``None`` leaves them as they are."""
+    return None if details is None else dict(details)
+
+
+def hardware_problems(
+    *, cpu_arch: str | None, hardware_details: Mapping[str, Any] | None
+) -> list[FieldError]:
+    """Why the hardware fields KITT 1.4+ sends cannot be stored (the plain types are
+    checked on entry)."""
+    if hardware_details is None:
+        return []
+    if not isinstance(hardware_details, Mapping):
+        return [FieldError("hardware_details", "must be a JSON object")]
+    problems = json_value_problems(dict(hardware_details), "hardware_details")
+    if problems:
+        return problems
+    try:
+        size = len(dumps_json(dict(hardware_details)).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        return [FieldError("hardware_details", f"not JSON-serialisable: {exc}")]
+    if size > MAX_CONFIG_BYTES:
+        return [FieldError("hardware_details", f"is more than {MAX_CONFIG_BYTES} bytes of JSON")]
+    return []
+
+
+#: How an agent is read: tags parsed from either stored form, hardware details
+#: only when they are an object, and of the token only whether there is one.
 SHAPE = RowShape(
     AgentDTO,
     {
@@ -144,7 +182,7 @@ SHAPE = RowShape(
         "tags": Agent.tags,
         "has_token": Agent.token,
     },
-    convert={"tags": parse_tags, "has_token": bool},
+    convert={"tags": parse_tags, "has_token": bool, "hardware_details": parse_details},
 )
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import builtins
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 
 from karr_db.errors import (
     NotFoundError,
+    ValidationError,
 )
 from karr_db.models import Agent
 from karr_db.models.types import utcnow
@@ -16,7 +19,9 @@ from karr_db.repositories.agents.dto import (
     AgentDTO,
     check_columns,
     check_now,
+    hardware_problems,
     passed_fields,
+    stored_details,
 )
 from karr_db.repositories.agents.reading import AgentReads
 
@@ -38,11 +43,16 @@ class AgentHeartbeats(AgentReads):
         environment_type: str | None = None,
         fingerprint: str | None = None,
         kitt_version: str | None = None,
+        cpu_arch: str | None = None,
+        hardware_details: Mapping[str, Any] | None = None,
     ) -> AgentDTO:
         """Record a heartbeat: ``last_heartbeat`` (now, UTC), status and the
         hardware fields passed, in one UPDATE; a status change is also an event."""
         self._check_status(status)
         check_columns(gpu_count=gpu_count, ram_gb=ram_gb)
+        problems = hardware_problems(cpu_arch=cpu_arch, hardware_details=hardware_details)
+        if problems:
+            raise ValidationError("agent", problems)
         self._events.lock_log()
         previous = self.session.scalar(
             select(Agent.status).where(Agent.id == agent_id).with_for_update()
@@ -55,6 +65,8 @@ class AgentHeartbeats(AgentReads):
             environment_type=environment_type,
             fingerprint=fingerprint,
             kitt_version=kitt_version,
+            cpu_arch=cpu_arch,
+            hardware_details=stored_details(hardware_details),
         )
         updated = self.session.execute(
             update(Agent)

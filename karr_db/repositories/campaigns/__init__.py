@@ -29,7 +29,7 @@ from karr_db.errors import (
     NotFoundError,
     ValidationError,
 )
-from karr_db.models import Agent, WebCampaign
+from karr_db.models import Agent, CampaignLog, WebCampaign
 from karr_db.models.types import utcnow
 from karr_db.repositories._lifecycle import AssignedWork, transition
 from karr_db.repositories._validate import checked
@@ -51,6 +51,7 @@ from karr_db.repositories.campaigns.transitions import (
     CampaignStatus,
 )
 from karr_db.repositories.events import EventType
+from karr_db.repositories.logs import delete_lines
 
 __all__ = [
     "CAMPAIGN_STATUS_NOTES",
@@ -256,29 +257,39 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         )
 
     def delete(self, campaign_id: str) -> None:
-        """Delete a campaign that is not running; its events stay in the log.
+        """Delete a campaign that is not running, and its log lines; its events stay
+        in the log (``campaign.deleted`` counts the lines, ``log_lines``).
 
-        One conditional DELETE (``WHERE status IS DISTINCT FROM 'running'``), so
-        a campaign that an agent starts concurrently is never deleted under it:
-        the loser gets :class:`InvalidTransitionError`.
+        The row is locked first and the DELETE is conditional (``WHERE status IS
+        DISTINCT FROM 'running'``), so a campaign that an agent starts
+        concurrently is never deleted under it, nor its log: the loser gets
+        :class:`InvalidTransitionError` and nothing is deleted.
         """
         self._events.lock_log()
-        deleted = self.session.execute(
-            delete(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                or_(WebCampaign.status.is_(None), WebCampaign.status != UNDELETABLE.value),
-            )
-            .returning(WebCampaign.name, WebCampaign.status)
-            .execution_options(synchronize_session=False)
+        current = self.session.execute(
+            select(WebCampaign.status).where(WebCampaign.id == campaign_id).with_for_update()
         ).one_or_none()
-        if deleted is None:
-            current = self.get(campaign_id)  # NotFoundError when there is none
+        if current is None:
+            raise NotFoundError("campaign", campaign_id)
+        if current.status == UNDELETABLE.value:
             raise InvalidTransitionError("campaign", campaign_id, current.status, "deleted")
+        with self.session.begin_nested():  # the lines come back if the campaign stays
+            lines = delete_lines(self.session, CampaignLog, "campaign_id", campaign_id)
+            deleted = self.session.execute(
+                delete(WebCampaign)
+                .where(
+                    WebCampaign.id == campaign_id,
+                    or_(WebCampaign.status.is_(None), WebCampaign.status != UNDELETABLE.value),
+                )
+                .returning(WebCampaign.name, WebCampaign.status)
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if deleted is None:  # another writer that does not take the row lock
+                raise InvalidTransitionError("campaign", campaign_id, current.status, "deleted")
         self._events.append(
             EventType.CAMPAIGN_DELETED,
             source_id=campaign_id,
-            data={"name": deleted.name, "status": deleted.status},
+            data={"name": deleted.name, "status": deleted.status, "log_lines": lines},
         )
 
     def record_run(self, campaign_id: str, outcome: RunOutcome) -> CampaignDTO:

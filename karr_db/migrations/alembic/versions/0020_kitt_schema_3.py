@@ -1,0 +1,47 @@
+"""KITT's schema 3: the dashboard's ``web_settings``.
+
+Revision ID: 0020
+Revises: 0011
+Create Date: 2026-12-07
+
+Written by hand. Revisions 0020..0028 are KITT's schemas 3..11, one each, and
+record KITT's number in ``schema_version`` in the same transaction as their
+DDL, as revisions 0001 and 0002 do for schemas 1 and 2 (ARCHITECTURE.md,
+"KITT's lineage"). They describe the schema as it is at their revision; they do
+not import the models.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from karr_db.migrations import ops
+
+revision: str = "0020"
+down_revision: str | None = "0011"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The tables this revision adds, as they are at this revision (adoption reuses them)."""
+    web_settings = sa.Table(
+        "web_settings",
+        metadata,
+        sa.Column("key", sa.Text(), nullable=False, comment="Setting name"),
+        sa.Column("value", sa.Text(), nullable=False, comment="Setting value (text)"),
+        sa.PrimaryKeyConstraint("key", name="pk_web_settings"),
+    )
+    return [web_settings]
+
+
+contract = ops.RevisionContract(reference_schema_version=3, tables=tables)
+
+
+def upgrade() -> None:
+    ops.create_declared(contract)
+    ops.record_schema_version(contract)
+
+
+def downgrade() -> None:
+    ops.refuse_downgrade()

@@ -1,0 +1,42 @@
+"""KITT's schema 6: ``quick_tests.command_id``, the command that dispatched a test.
+
+Revision ID: 0023
+Revises: 0022
+Create Date: 2026-12-07
+
+Written by hand.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from karr_db.migrations import ops
+
+revision: str = "0023"
+down_revision: str | None = "0022"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+contract = ops.RevisionContract(
+    reference_schema_version=6, columns=(ops.Column("quick_tests", "command_id"),)
+)
+
+
+def upgrade() -> None:
+    op.add_column(
+        "quick_tests",
+        sa.Column(
+            "command_id",
+            sa.Text(),
+            server_default=sa.text("''"),
+            nullable=True,
+            comment="Id of the command that dispatched the test",
+        ),
+    )
+    ops.record_schema_version(contract)
+
+
+def downgrade() -> None:
+    ops.refuse_downgrade()

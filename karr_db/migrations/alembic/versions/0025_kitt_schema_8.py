@@ -1,0 +1,101 @@
+"""KITT's schema 8: ``agent_settings``, and six default settings for every agent.
+
+Revision ID: 0025
+Revises: 0024
+Create Date: 2026-12-07
+
+Written by hand. As KITT's migration does, every agent gets the six default
+settings it does not have yet (karr_db's registration adds them to every agent
+it registers later, as KITT's does). The settings belong to their agent:
+ON DELETE CASCADE.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import context, op
+
+from karr_db.migrations import ops
+
+revision: str = "0025"
+down_revision: str | None = "0024"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+#: KITT's defaults as of this schema (the models keep the same ones).
+DEFAULTS = {
+    "model_storage_dir": "~/.kitt/models",
+    "model_share_source": "",
+    "model_share_mount": "",
+    "auto_cleanup": "true",
+    "heartbeat_interval_s": "30",
+    "kitt_image": "",
+}
+
+
+def tables(metadata: sa.MetaData) -> list[sa.Table]:
+    """The tables this revision adds, as they are at this revision (adoption reuses them)."""
+    settings = sa.Table(
+        "agent_settings",
+        metadata,
+        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
+        sa.Column(
+            "agent_id", sa.Text(), nullable=False, comment="The agent the setting belongs to"
+        ),
+        sa.Column("key", sa.Text(), nullable=False, comment="Setting name"),
+        sa.Column(
+            "value",
+            sa.Text(),
+            server_default=sa.text("''"),
+            nullable=False,
+            comment="Setting value (text)",
+        ),
+        sa.PrimaryKeyConstraint("id", name="pk_agent_settings"),
+        sa.ForeignKeyConstraint(
+            ["agent_id"],
+            ["agents.id"],
+            name="fk_agent_settings_agent_id_agents",
+            ondelete="CASCADE",
+        ),
+        sa.UniqueConstraint("agent_id", "key", name="uq_agent_settings_agent_id_key"),
+        sqlite_autoincrement=True,
+    )
+    sa.Index("idx_agent_settings_agent", settings.c.agent_id)
+    return [settings]
+
+
+contract = ops.RevisionContract(reference_schema_version=8, tables=tables)
+
+
+def upgrade() -> None:
+    ops.create_declared(contract)
+    if not context.is_offline_mode():
+        add_defaults(op.get_bind())
+    ops.record_schema_version(contract)
+
+
+def add_defaults(connection: sa.Connection) -> None:
+    """The default settings each agent lacks (one INSERT .. SELECT per key)."""
+    agents = sa.table("agents", sa.column("id", sa.Text))
+    settings = sa.table(
+        "agent_settings",
+        sa.column("agent_id", sa.Text),
+        sa.column("key", sa.Text),
+        sa.column("value", sa.Text),
+    )
+    for key, value in DEFAULTS.items():
+        present = sa.select(settings.c.agent_id).where(
+            settings.c.agent_id == agents.c.id, settings.c.key == key
+        )
+        connection.execute(
+            settings.insert().from_select(
+                ["agent_id", "key", "value"],
+                sa.select(agents.c.id, sa.literal(key), sa.literal(value))
+                .where(~sa.exists(present))
+                .order_by(agents.c.id),
+            )
+        )
+
+
+def downgrade() -> None:
+    ops.refuse_downgrade()

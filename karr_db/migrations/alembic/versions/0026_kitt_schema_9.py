@@ -1,0 +1,42 @@
+"""KITT's schema 9: ``agents.cpu_arch`` (``amd64``, ``arm64``).
+
+Revision ID: 0026
+Revises: 0025
+Create Date: 2026-12-07
+
+Written by hand.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from karr_db.migrations import ops
+
+revision: str = "0026"
+down_revision: str | None = "0025"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+contract = ops.RevisionContract(
+    reference_schema_version=9, columns=(ops.Column("agents", "cpu_arch"),)
+)
+
+
+def upgrade() -> None:
+    op.add_column(
+        "agents",
+        sa.Column(
+            "cpu_arch",
+            sa.Text(),
+            server_default=sa.text("''"),
+            nullable=True,
+            comment="CPU architecture: amd64 or arm64",
+        ),
+    )
+    ops.record_schema_version(contract)
+
+
+def downgrade() -> None:
+    ops.refuse_downgrade()

@@ -1,0 +1,36 @@
+"""Revision 0029, beyond the reference: canonical timestamps in KITT's later tables.
+
+Revision ID: 0029
+Revises: 0028
+Create Date: 2026-12-07
+
+Written by hand. Revision 0006's rule for the timestamp columns of the tables
+KITT's schemas 7..11 add (``quick_test_logs``, ``campaign_logs``,
+``engine_profiles``, ``agent_engines``): on SQLite, the same AFTER INSERT/UPDATE
+triggers, so that KITT's ``datetime('now')`` defaults and local ISO times are
+stored in karr_db's canonical form; on both dialects, the rows already stored
+rewritten in the zone revision 0006 recorded. It is karr_db's own (records no
+schema version), so KITT's revisions 0020..0028 stay exactly KITT's schemas.
+"""
+
+from collections.abc import Sequence
+
+from karr_db.migrations import ops
+
+revision: str = "0029"
+down_revision: str | None = "0028"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+contract = ops.RevisionContract(
+    reference_schema_version=None, triggers=ops.lineage_timestamp_triggers()
+)
+
+
+def upgrade() -> None:
+    ops.install_lineage_timestamps()
+    ops.record_schema_version(contract)
+
+
+def downgrade() -> None:
+    ops.refuse_downgrade()

@@ -1,0 +1,71 @@
+"""Output lines of quick tests and campaigns (KITT's schemas 7 and 10)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ForeignKey, Index, Integer, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from karr_db.models.base import Base
+from karr_db.models.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from karr_db.models.campaigns import QuickTest, WebCampaign
+
+
+class QuickTestLog(Base):
+    """One output line of a quick test, in the order it arrived (by ``id``)."""
+
+    __tablename__ = "quick_test_logs"
+    __table_args__ = (
+        Index("idx_quick_test_logs_test", "test_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        Integer, primary_key=True, comment="Line sequence number; readers page after it"
+    )
+    test_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("quick_tests.id"), nullable=False, comment="The quick test"
+    )
+    line: Mapped[str] = mapped_column(Text, nullable=False, comment="One line of output")
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime,
+        server_default=text("CURRENT_TIMESTAMP"),
+        comment="When the line was stored (UTC)",
+    )
+
+    quick_test: Mapped[QuickTest] = relationship(back_populates="logs", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"QuickTestLog(id={self.id!r}, test_id={self.test_id!r})"
+
+
+class CampaignLog(Base):
+    """One output line of a campaign, in the order it arrived (by ``id``)."""
+
+    __tablename__ = "campaign_logs"
+    __table_args__ = (
+        Index("idx_campaign_logs_campaign", "campaign_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(
+        Integer, primary_key=True, comment="Line sequence number; readers page after it"
+    )
+    campaign_id: Mapped[str] = mapped_column(
+        Text, ForeignKey("web_campaigns.id"), nullable=False, comment="The campaign"
+    )
+    line: Mapped[str] = mapped_column(Text, nullable=False, comment="One line of output")
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime,
+        server_default=text("CURRENT_TIMESTAMP"),
+        comment="When the line was stored (UTC)",
+    )
+
+    campaign: Mapped[WebCampaign] = relationship(back_populates="logs", lazy="raise")
+
+    def __repr__(self) -> str:
+        return f"CampaignLog(id={self.id!r}, campaign_id={self.campaign_id!r})"

@@ -1,0 +1,318 @@
+"""Engine profiles: named build and runtime configurations of an inference engine.
+
+KITT's schema 11 (``engine_profiles``). A profile has a unique name, the engine
+it configures, the mode the engine runs in (:data:`ENGINE_MODES`) and two JSON
+objects, ``build_config`` and ``runtime_config``, that KITT hands to the engine
+unread by this layer. Quick tests name the profile they ran with in
+``quick_tests.profile_id``, which has no foreign key (as in KITT): deleting a
+profile leaves those tests naming an id that no longer resolves, so their
+history stays as it was.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from karr_db.documents import json_value_problems
+from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
+from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
+from karr_db.models import EngineProfile
+from karr_db.models.types import dumps_json, utcnow
+from karr_db.repositories._common import (
+    DTO,
+    Page,
+    RowShape,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    found,
+)
+from karr_db.repositories._validate import checked
+from karr_db.repositories.events import EventsRepository, EventType
+
+__all__ = ["ENGINE_MODES", "EngineProfileDTO", "EngineProfilesRepository"]
+
+#: How an engine runs on an agent: in KITT's container image, or installed on the host.
+ENGINE_MODES = ("docker", "native")
+
+
+class EngineProfileDTO(DTO):
+    """An engine profile; the configurations are JSON objects (``{}`` when unset)."""
+
+    id: str
+    name: str
+    engine: str
+    mode: str
+    description: str
+    build_config: dict[str, Any]
+    runtime_config: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+def _config(value: Any) -> dict[str, Any]:
+    """A stored configuration as an object: what KITT reads from blank or foreign text."""
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: str | None) -> str:
+    return value or ""
+
+
+SHAPE = RowShape(
+    EngineProfileDTO,
+    {name: getattr(EngineProfile, name) for name in EngineProfileDTO.model_fields},
+    convert={
+        "build_config": _config,
+        "runtime_config": _config,
+        "description": _text,
+        "mode": _text,
+    },
+)
+
+
+def mode_problem(mode: str) -> str | None:
+    """Why ``mode`` is not an engine mode, or ``None``."""
+    return None if mode in ENGINE_MODES else f"must be one of {', '.join(ENGINE_MODES)}"
+
+
+def _name_problem(value: str) -> str | None:
+    if not value.strip():
+        return "must not be empty"
+    return text_problem(value, indexed=True)
+
+
+def config_problems(field: str, value: object) -> builtins.list[FieldError]:
+    """Why ``value`` cannot be stored as a profile's configuration."""
+    if not isinstance(value, Mapping):
+        return [FieldError(field, "must be a JSON object")]
+    problems = json_value_problems(dict(value), field)
+    if problems:
+        return problems
+    try:
+        size = len(dumps_json(dict(value)).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        return [FieldError(field, f"not JSON-serialisable: {exc}")]
+    if size > MAX_CONFIG_BYTES:
+        return [FieldError(field, f"is {size} bytes of JSON, more than {MAX_CONFIG_BYTES}")]
+    return []
+
+
+def _read_name(payload: Any) -> tuple[str, str]:
+    name, key = payload
+    if not isinstance(name, str) or not isinstance(key, str):
+        raise ValueError("bad cursor fields")
+    return name, key
+
+
+@checked
+class EngineProfilesRepository:
+    """Engine profiles in the caller's transaction; every change appends its event."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._events = EventsRepository(session)
+
+    # --- reading ---------------------------------------------------------------
+
+    def find(self, profile_id: str) -> EngineProfileDTO | None:
+        """The profile with this id, or ``None``."""
+        row = self.session.execute(
+            select(*SHAPE.columns).where(EngineProfile.id == profile_id)
+        ).one_or_none()
+        return None if row is None else SHAPE.one(row)
+
+    def get(self, profile_id: str) -> EngineProfileDTO:
+        """The profile with this id; :class:`NotFoundError` naming it."""
+        return found("engine profile", profile_id, self.find(profile_id))
+
+    def find_by_name(self, name: str) -> EngineProfileDTO | None:
+        """The profile named ``name``, or ``None``."""
+        row = self.session.execute(
+            select(*SHAPE.columns).where(EngineProfile.name == name)
+        ).one_or_none()
+        return None if row is None else SHAPE.one(row)
+
+    def get_by_name(self, name: str) -> EngineProfileDTO:
+        """The profile named ``name``; :class:`NotFoundError` naming it."""
+        return found("engine profile", name, self.find_by_name(name))
+
+    def list(
+        self, *, engine: str | None = None, limit: int = PAGE_LIMIT, cursor: str | None = None
+    ) -> Page[EngineProfileDTO]:
+        """Profiles by name, optionally of one engine only, one page at a time."""
+        check_limit(limit)
+        query = select(*SHAPE.columns)
+        if engine is not None:
+            query = query.where(EngineProfile.engine == engine)
+        if cursor is not None:
+            name, key = decode_cursor(cursor, _read_name)
+            query = query.where(
+                or_(
+                    EngineProfile.name > name,
+                    and_(EngineProfile.name == name, EngineProfile.id > key),
+                )
+            )
+        rows = self.session.execute(
+            query.order_by(EngineProfile.name, EngineProfile.id).limit(limit + 1)
+        ).all()
+        items = SHAPE.many(rows[:limit])
+        more = encode_cursor([items[-1].name, items[-1].id]) if len(rows) > limit else None
+        return Page[EngineProfileDTO](items=items, next_cursor=more)
+
+    # --- writing ---------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        engine: str,
+        *,
+        mode: str = "docker",
+        description: str = "",
+        build_config: Mapping[str, Any] | None = None,
+        runtime_config: Mapping[str, Any] | None = None,
+    ) -> EngineProfileDTO:
+        """A new profile; :class:`AlreadyExistsError` when the name is taken."""
+        self._check(
+            name=name,
+            engine=engine,
+            mode=mode,
+            build_config=build_config,
+            runtime_config=runtime_config,
+        )
+        self._events.lock_log()
+        if self.find_by_name(name) is not None:
+            raise AlreadyExistsError("engine profile", name)
+        profile_id = str(uuid.uuid4())
+        now = utcnow()
+        try:
+            with self.session.begin_nested():
+                self.session.execute(
+                    insert(EngineProfile).values(
+                        id=profile_id,
+                        name=name,
+                        engine=engine,
+                        mode=mode,
+                        description=description,
+                        build_config=dict(build_config or {}),
+                        runtime_config=dict(runtime_config or {}),
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            # A profile of that name written by something that does not take the lock.
+            raise AlreadyExistsError("engine profile", name) from None
+        self._events.append(
+            EventType.ENGINE_PROFILE_CREATED,
+            source_id=profile_id,
+            data={"name": name, "engine": engine, "mode": mode},
+        )
+        return self.get(profile_id)
+
+    def update(
+        self,
+        profile_id: str,
+        *,
+        name: str | None = None,
+        engine: str | None = None,
+        mode: str | None = None,
+        description: str | None = None,
+        build_config: Mapping[str, Any] | None = None,
+        runtime_config: Mapping[str, Any] | None = None,
+    ) -> EngineProfileDTO:
+        """Change the fields given (``None`` leaves one as it is); ``updated_at`` moves
+        only when something changed. A name another profile has is
+        :class:`AlreadyExistsError`."""
+        self._check(
+            name=name,
+            engine=engine,
+            mode=mode,
+            build_config=build_config,
+            runtime_config=runtime_config,
+        )
+        self._events.lock_log()
+        current = self.get(profile_id)
+        given: dict[str, Any] = {
+            key: dict(value) if isinstance(value, Mapping) else value
+            for key, value in (
+                ("name", name),
+                ("engine", engine),
+                ("mode", mode),
+                ("description", description),
+                ("build_config", build_config),
+                ("runtime_config", runtime_config),
+            )
+            if value is not None
+        }
+        changed = {k: v for k, v in given.items() if getattr(current, k) != v}
+        if not changed:
+            return current
+        if "name" in changed:
+            other = self.find_by_name(changed["name"])
+            if other is not None:
+                raise AlreadyExistsError("engine profile", changed["name"])
+        try:
+            with self.session.begin_nested():
+                self.session.execute(
+                    update(EngineProfile)
+                    .where(EngineProfile.id == profile_id)
+                    .values(**changed, updated_at=utcnow())
+                    .execution_options(synchronize_session=False)
+                )
+        except IntegrityError:
+            raise AlreadyExistsError("engine profile", changed.get("name", current.name)) from None
+        self._events.append(
+            EventType.ENGINE_PROFILE_UPDATED,
+            source_id=profile_id,
+            data={"fields": sorted(changed), "name": changed.get("name", current.name)},
+        )
+        return self.get(profile_id)
+
+    def delete(self, profile_id: str) -> None:
+        """Delete the profile; :class:`NotFoundError` when there is none. Quick tests
+        that ran with it keep its id (see the module docstring)."""
+        self._events.lock_log()
+        gone = self.session.execute(
+            delete(EngineProfile)
+            .where(EngineProfile.id == profile_id)
+            .returning(EngineProfile.name, EngineProfile.engine)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if gone is None:
+            raise NotFoundError("engine profile", profile_id)
+        self._events.append(
+            EventType.ENGINE_PROFILE_DELETED,
+            source_id=profile_id,
+            data={"name": gone.name, "engine": gone.engine},
+        )
+
+    @staticmethod
+    def _check(
+        *,
+        name: str | None,
+        engine: str | None,
+        mode: str | None,
+        build_config: object,
+        runtime_config: object,
+    ) -> None:
+        errors: builtins.list[FieldError] = []
+        for field, value in (("name", name), ("engine", engine)):
+            problem = None if value is None else _name_problem(value)
+            if problem:
+                errors.append(FieldError(field, problem))
+        if mode is not None and mode_problem(mode):
+            errors.append(FieldError("mode", mode_problem(mode) or ""))
+        for field, config in (("build_config", build_config), ("runtime_config", runtime_config)):
+            if config is not None:
+                errors.extend(config_problems(field, config))
+        if errors:
+            raise ValidationError("engine profile", errors)
