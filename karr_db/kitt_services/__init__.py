@@ -22,14 +22,18 @@ from karr_db.kitt import KarrResultStore
 from karr_db.kitt_services._base import Publish
 from karr_db.kitt_services.agents import AgentManager
 from karr_db.kitt_services.campaigns import CampaignService
+from karr_db.kitt_services.engines import EngineService
 from karr_db.kitt_services.results import ResultService
+from karr_db.kitt_services.settings import SettingsService
 from karr_db.uow import translated
 
 __all__ = [
     "AgentManager",
     "CampaignService",
+    "EngineService",
     "Publish",
     "ResultService",
+    "SettingsService",
     "open_services",
 ]
 
@@ -40,7 +44,8 @@ def open_services(
     """KITT's service registry over one karr_db database, migrated to head first.
 
     Keys as KITT's ``create_app`` names them (``result_service``,
-    ``agent_manager``, ``campaign_service``, ``store``, ...) plus ``database``;
+    ``agent_manager``, ``campaign_service``, ``engine_service``,
+    ``settings_service``, ``store``) plus ``database``;
     every service shares the one :class:`Database` (close it to release the
     connections). ``publish`` is KITT's ``event_bus.publish``.
     """
@@ -54,4 +59,6 @@ def open_services(
         "result_service": ResultService(store),
         "agent_manager": AgentManager(database, publish=publish),
         "campaign_service": CampaignService(database, publish=publish),
+        "engine_service": EngineService(database, publish=publish),
+        "settings_service": SettingsService(database, publish=publish),
     }

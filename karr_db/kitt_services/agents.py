@@ -25,24 +25,34 @@ Where karr_db is deliberately stricter than KITT's own manager:
 - **Statuses are checked**: a heartbeat's status must be one the layer knows
   (``idle``, ``running``, ``online``, ``offline``, ``busy``); a provisioned
   agent that never connected is ``offline`` (KITT: ``provisioned``).
+- **hardware_details must be the JSON text of an object** (stored as one);
+  other text is refused with :class:`ValidationError` naming the field.
+- **An engine command's runtime config lives in an engine profile**
+  (KITT writes the JSON into the test's ``profile_id``); see
+  :meth:`AgentManager.queue_engine_command`.
 - Ids are UUID strings (KITT: 16 hex characters); times are ISO 8601 in UTC
-  with their offset; ``tags`` is JSON text, as KITT hands it out.
+  with their offset; ``tags`` and ``hardware_details`` are JSON text, as KITT
+  hands them out; a command's ``command_id`` is its own UUID.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from json import dumps
 from typing import Any, Protocol
 
 from pydantic import SecretStr
 
-from karr_db.errors import InvalidTokenError, NotFoundError
+from karr_db.errors import FieldError, InvalidTokenError, NotFoundError, ValidationError
 from karr_db.kitt_services._base import Service, iso, tags_text
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AgentDTO
 from karr_db.repositories.quick_tests import QuickTestDTO
+from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
 from karr_db.uow import UnitOfWork
 
 __all__ = [
@@ -82,12 +92,17 @@ class Registration(Protocol):
     environment_type: str
     fingerprint: str
     kitt_version: str
+    cpu_arch: str
+    hardware_details: str
 
 
 class Heartbeat(Protocol):
-    """What KITT's ``AgentHeartbeat`` carries (its pydantic model fits)."""
+    """What KITT's ``AgentHeartbeat`` carries (its pydantic model fits): a status,
+    and the engines the agent found (``engine``, ``installed``, ``running``,
+    ``version``, ``binary_path``)."""
 
     status: str
+    engines: list[dict[str, Any]]
 
 
 def agent_dict(agent: AgentDTO) -> dict[str, Any]:
@@ -109,28 +124,66 @@ def agent_dict(agent: AgentDTO) -> dict[str, Any]:
         "registered_at": iso(agent.registered_at),
         "notes": agent.notes,
         "tags": tags_text(agent.tags),
+        "cpu_arch": agent.cpu_arch or "",
+        "hardware_details": "" if agent.hardware_details is None else dumps(agent.hardware_details),
+        "token_prefix": agent.token_prefix or "",
     }
 
 
-def command_for(test: QuickTestDTO) -> dict[str, Any]:
-    """The command a queued quick test becomes in a heartbeat's answer (KITT's rules)."""
+def command_for(uow: UnitOfWork, test: QuickTestDTO) -> dict[str, Any]:
+    """The command a queued quick test becomes in a heartbeat's answer (KITT's rules);
+    an engine command carries its profile's ``runtime_config``."""
     if test.engine_name == CLEANUP_ENGINE:
         kind = "cleanup_storage"
     elif test.benchmark_name in ENGINE_COMMANDS:
         kind = str(test.benchmark_name)
     else:
         kind = "run_test"
+    payload: dict[str, Any] = {
+        "model_path": test.model_path,
+        "engine_name": test.engine_name,
+        "benchmark_name": test.benchmark_name,
+        "suite_name": test.suite_name,
+        "engine_mode": test.engine_mode,
+        "profile_id": test.profile_id or "",
+    }
+    if kind in ENGINE_COMMANDS:
+        profile = uow.engine_profiles.find(test.profile_id) if test.profile_id else None
+        payload["runtime_config"] = {} if profile is None else profile.runtime_config
     return {
-        "command_id": test.id,
+        "command_id": test.command_id or test.id,
         "test_id": test.id,
         "type": kind,
-        "payload": {
-            "model_path": test.model_path,
-            "engine_name": test.engine_name,
-            "benchmark_name": test.benchmark_name,
-            "suite_name": test.suite_name,
-        },
+        "payload": payload,
     }
+
+
+def _details(text: str) -> dict[str, Any] | None:
+    """KITT's ``hardware_details`` text as the object karr_db stores (``None`` for none)."""
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise ValidationError(
+            "agent", [FieldError("hardware_details", "must be the JSON text of an object")]
+        )
+    return parsed
+
+
+def _engine_status(report: dict[str, Any]) -> str:
+    """KITT's reading of an engine an agent reported: running, installed or not."""
+    if report.get("running"):
+        return "running"
+    return "installed" if report.get("installed") else "not_installed"
+
+
+def _config_name(engine: str, config: dict[str, Any]) -> str:
+    """The name of the profile that carries an engine command's runtime config."""
+    digest = hashlib.sha256(dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return f"{engine}-native-{digest}"
 
 
 def _empty(value: str | None) -> str | None:
@@ -184,13 +237,13 @@ class AgentManager(Service):
         environment_type: str = "native_linux",
     ) -> dict[str, Any]:
         """A simulated agent, tagged ``test``: always online, never stale."""
-        del cpu_arch  # KITT's schema 9 column; not in this schema
 
         def work(uow: UnitOfWork) -> str:
             return uow.agents.register(
                 name,
                 hostname=f"test-{name}",
                 tags=[TEST_TAG],
+                cpu_arch=cpu_arch or None,
                 gpu_info=gpu_info,
                 gpu_count=gpu_count,
                 cpu_info=cpu_info,
@@ -208,6 +261,7 @@ class AgentManager(Service):
     def register(self, reg: Registration, token: str) -> dict[str, Any]:
         """Register an agent, or update the one of that name (its token must match):
         ``agent_id`` and ``heartbeat_interval_s``."""
+        details = _details(reg.hardware_details)
 
         def work(uow: UnitOfWork) -> str:
             existing = uow.agents.find_by_name(reg.name)
@@ -226,6 +280,8 @@ class AgentManager(Service):
                 environment_type=_empty(reg.environment_type),
                 fingerprint=_empty(reg.fingerprint),
                 kitt_version=_empty(reg.kitt_version),
+                cpu_arch=_empty(reg.cpu_arch),
+                hardware_details=details,
             ).agent.id
 
         agent_id = self._write(work, "registering an agent")
@@ -233,24 +289,39 @@ class AgentManager(Service):
         return {"agent_id": agent_id, "heartbeat_interval_s": HEARTBEAT_INTERVAL_S}
 
     def heartbeat(self, agent_id: str, hb: Heartbeat) -> dict[str, Any]:
-        """Record the heartbeat and hand the agent its oldest queued quick test as a
-        command: ``{"ack": True, "commands": [...], "settings": {...}}``."""
+        """Record the heartbeat and the engines the agent reports (as ``native``),
+        and hand the agent its oldest queued quick test as a command, with its
+        settings: ``{"ack": True, "commands": [...], "settings": {...}}``. One
+        transaction."""
 
-        def work(uow: UnitOfWork) -> list[QuickTestDTO]:
+        def work(uow: UnitOfWork) -> tuple[list[QuickTestDTO], dict[str, Any]]:
             uow.agents.heartbeat(agent_id, status=hb.status or "idle")
+            for report in hb.engines:
+                engine = report.get("engine", "")
+                if engine:
+                    uow.agent_engines.report(
+                        agent_id,
+                        engine,
+                        mode="native",
+                        version=report.get("version") or "",
+                        binary_path=report.get("binary_path") or "",
+                        status=_engine_status(report),
+                    )
             claimed = uow.quick_tests.claim_next(agent_id)
-            return [] if claimed is None else [claimed]
+            tests = [] if claimed is None else [claimed]
+            answer = {
+                "ack": True,
+                "commands": [command_for(uow, test) for test in tests],
+                "settings": uow.agent_settings.get(agent_id).values,
+            }
+            return tests, answer
 
-        claimed = self._write(work, "recording a heartbeat")
+        claimed, answer = self._write(work, "recording a heartbeat")
         for test in claimed:
             self._emit("status", test.id, {"status": test.status, "test_id": test.id})
         if claimed:
             log.info("dispatched %d command(s) to agent %s", len(claimed), agent_id)
-        return {
-            "ack": True,
-            "commands": [command_for(test) for test in claimed],
-            "settings": self.get_agent_settings(agent_id),
-        }
+        return answer
 
     # --- reading ---------------------------------------------------------------------
 
@@ -364,23 +435,92 @@ class AgentManager(Service):
     # --- settings and commands ----------------------------------------------------------
 
     def get_agent_settings(self, agent_id: str) -> dict[str, str]:
-        """The agent's settings (KITT's ``agent_settings``, schema 8)."""
-        del agent_id
-        return {}
+        """The agent's settings by key (``{}`` for an unknown agent, as KITT answers)."""
+        with self._read() as uow:
+            found = uow.agent_settings.find(agent_id)
+        return {} if found is None else found.values
+
+    def update_agent_settings(self, agent_id: str, updates: dict[str, Any]) -> bool:
+        """Set the known settings among ``updates`` (values as text, other keys
+        ignored, as in KITT); ``False`` when none is known or there is no such
+        agent. A value an agent could not read (``heartbeat_interval_s`` that is
+        not a number of seconds, ...) raises :class:`ValidationError` naming it."""
+        known = {k: str(v) for k, v in updates.items() if k in AGENT_SETTING_DEFAULTS}
+        if not known:
+            return False
+
+        def work(uow: UnitOfWork) -> bool:
+            try:
+                uow.agent_settings.update(agent_id, known)
+            except NotFoundError:
+                return False
+            return True
+
+        return self._write(work, "updating an agent's settings")
 
     def queue_cleanup_command(self, agent_id: str, model_path: str = "") -> str:
         """Queue a storage cleanup, handed out by the agent's next heartbeat; its command id."""
 
-        def work(uow: UnitOfWork) -> str:
+        def work(uow: UnitOfWork) -> QuickTestDTO:
             return uow.quick_tests.dispatch(
                 agent_id,
                 model_path=model_path or "__cleanup__",
                 engine_name=CLEANUP_ENGINE,
                 benchmark_name="cleanup_storage",
                 suite_name="quick",
-            ).id
+            )
 
-        return self._write(work, "queueing a cleanup")
+        return self._command(work, "queueing a cleanup")
+
+    def queue_engine_command(
+        self,
+        agent_id: str,
+        engine_name: str,
+        command: str,
+        runtime_config: dict[str, Any] | None = None,
+        model_path: str = "",
+    ) -> str:
+        """Queue ``install_engine``, ``start_engine`` or ``stop_engine`` (native mode),
+        handed out by the agent's next heartbeat; its command id.
+
+        KITT keeps ``runtime_config`` as JSON text in the test's ``profile_id``;
+        karr_db's ``profile_id`` names a real profile, so a runtime config is
+        kept in an engine profile named ``<engine>-native-<digest>`` (made once
+        per distinct config, then reused), and the heartbeat hands the agent
+        that profile's ``runtime_config``, as KITT's does.
+        """
+        if command not in ENGINE_COMMANDS:
+            raise ValidationError(
+                "engine command", [FieldError("command", f"must be one of {ENGINE_COMMANDS}")]
+            )
+
+        def work(uow: UnitOfWork) -> QuickTestDTO:
+            profile_id = None
+            if runtime_config:
+                name = _config_name(engine_name, runtime_config)
+                profile = uow.engine_profiles.find_by_name(name) or uow.engine_profiles.create(
+                    name,
+                    engine_name,
+                    mode="native",
+                    description="runtime configuration of an engine command",
+                    runtime_config=runtime_config,
+                )
+                profile_id = profile.id
+            return uow.quick_tests.dispatch(
+                agent_id,
+                model_path=model_path or "__engine__",
+                engine_name=engine_name,
+                benchmark_name=command,
+                suite_name="quick",
+                engine_mode="native",
+                profile_id=profile_id,
+            )
+
+        return self._command(work, "queueing an engine command")
+
+    def _command(self, work: Callable[[UnitOfWork], QuickTestDTO], operation: str) -> str:
+        queued = self._write(work, operation)
+        return queued.command_id or queued.id
 
 
 def _all(uow: UnitOfWork, *, stale_after: timedelta | None = None) -> list[AgentDTO]:

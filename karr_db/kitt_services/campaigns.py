@@ -20,6 +20,10 @@ Where karr_db is deliberately stricter than KITT's own service:
   :class:`InvalidTransitionError` (KITT deletes it under its agent).
 - Ids are UUID strings; times are ISO 8601 in UTC with their offset; an
   empty ``agent_id`` or ``description`` is stored as nothing (``None``).
+
+Beyond KITT's class: :meth:`CampaignService.append_log` and
+:meth:`CampaignService.get_logs`, the ``campaign_logs`` reads and writes KITT's
+API and campaign executor issue on their own ``sqlite3`` connection.
 """
 
 from __future__ import annotations
@@ -185,3 +189,30 @@ class CampaignService(Service):
             return True
 
         return self._write(work, "updating a campaign's config")
+
+    # --- the campaign's log (KITT's API and executor use its connection for these) ---
+
+    def append_log(self, campaign_id: str, lines: str | list[str]) -> list[int]:
+        """Append output lines (KITT's ``campaign_logs``); their ids, ascending."""
+        batch = [lines] if isinstance(lines, str) else lines
+
+        def work(uow: UnitOfWork) -> list[int]:
+            return uow.campaign_logs.append(campaign_id, batch)
+
+        return self._write(work, "appending to a campaign's log")
+
+    def get_logs(self, campaign_id: str, after_id: int = 0) -> dict[str, Any]:
+        """``{"lines": [{"line", "created_at"}, ...]}`` oldest first, as KITT's
+        ``GET /api/v1/campaigns/<id>/logs`` answers, plus ``last_id`` to ask for
+        the lines after it. An unknown campaign has no lines."""
+        lines: list[dict[str, Any]] = []
+        last_id = after_id
+        with self._read() as uow:
+            if uow.campaigns.find(campaign_id) is None:
+                return {"lines": [], "last_id": after_id}
+            while True:
+                page = uow.campaign_logs.read(campaign_id, after_id=last_id)
+                lines += [{"line": x.line, "created_at": iso(x.created_at)} for x in page.items]
+                last_id = page.last_id
+                if not page.has_more:
+                    return {"lines": lines, "last_id": last_id}
