@@ -214,6 +214,7 @@ class AgentManager(Service):
         ``token`` (shown this once) and its ``token_prefix``."""
 
         def work(uow: UnitOfWork) -> tuple[str, str]:
+            uow.events.lock_log()  # the name is read and written under one lock
             existing = uow.agents.find_by_name(name)
             if existing is not None:
                 credentials = uow.agents.rotate_token(existing.id)
@@ -264,6 +265,7 @@ class AgentManager(Service):
         details = _details(reg.hardware_details)
 
         def work(uow: UnitOfWork) -> str:
+            uow.events.lock_log()  # the token is checked and replaced under one lock
             existing = uow.agents.find_by_name(reg.name)
             if existing is not None and not uow.agents.verify_token(existing.id, token):
                 raise InvalidTokenError(existing.id)

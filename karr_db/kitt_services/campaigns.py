@@ -141,11 +141,14 @@ class CampaignService(Service):
 
     def update_status(self, campaign_id: str, status: str, error: str = "", **kwargs: Any) -> bool:
         """Move the campaign to ``status`` and set ``total_runs`` and the counters
-        passed; ``False`` for an unknown campaign. All in one transaction."""
+        passed; ``False`` for an unknown campaign. All in one transaction, which
+        reads the status under the log's lock: of two concurrent launches one
+        launches and the other finds it queued, a no-op."""
         total_runs = kwargs.get("total_runs")
         counters = {name: int(kwargs[name]) for name in COUNTERS if name in kwargs}
 
         def work(uow: UnitOfWork) -> bool:
+            uow.events.lock_log()  # read the status other writers committed last
             campaign = uow.campaigns.find(campaign_id)
             if campaign is None:
                 return False
