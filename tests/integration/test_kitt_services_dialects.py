@@ -121,8 +121,8 @@ def test_one_scenario_gives_the_same_answers_on_both_dialects(
     on_sqlite = _normalised(_scenario(sqlite_url))
     on_postgres = _normalised(_scenario(migrated_postgres_url))
     assert len(on_sqlite) == len(on_postgres)
-    for step, (sqlite_answer, postgres_answer) in enumerate(zip(on_sqlite, on_postgres)):
-        assert sqlite_answer == postgres_answer, f"answer {step} differs"
+    for step, pair in enumerate(zip(on_sqlite, on_postgres, strict=True)):
+        assert pair[0] == pair[1], f"answer {step} differs"
     # The scenario says something: commands were handed out, results aggregated.
     heartbeats = [x for x in on_sqlite if isinstance(x, dict) and "commands" in x]
     assert [c["type"] for h in heartbeats for c in h["commands"]] == [
