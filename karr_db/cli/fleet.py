@@ -13,6 +13,7 @@ from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AgentDTO
 from karr_db.repositories.engine_profiles import ENGINE_MODES, EngineProfileDTO
+from karr_db.repositories.logs import LogLineDTO
 from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
 from karr_db.uow import UnitOfWork
 
@@ -86,7 +87,11 @@ def agent_command(
         matrix = table("engine", "mode", "version", "status", "binary", "last checked")
         for e in engines:
             matrix.add_row(
-                e.engine, e.mode, fmt(e.version or None), e.status, fmt(e.binary_path or None),
+                e.engine,
+                e.mode,
+                fmt(e.version or None),
+                e.status,
+                fmt(e.binary_path or None),
                 fmt(e.last_checked),
             )
         show(matrix)
@@ -207,17 +212,17 @@ def settings_agent(
     for assignment in assignments or []:
         key, sep, value = assignment.partition("=")
         if not sep or not key:
-            raise typer.BadParameter(
-                f"{assignment!r} is not KEY=VALUE", param_hint="KEY=VALUE..."
-            )
+            raise typer.BadParameter(f"{assignment!r} is not KEY=VALUE", param_hint="KEY=VALUE...")
         values[key] = value
-    with open_database(database, write=bool(values)) as db:
-        with db.unit_of_work(readonly=not values) as uow:
-            found = _agent(uow, agent)
-            if values:
-                settings = uow.agent_settings.update(found.id, values)
-            else:
-                settings = uow.agent_settings.get(found.id)
+    with (
+        open_database(database, write=bool(values)) as db,
+        db.unit_of_work(readonly=not values) as uow,
+    ):
+        found = _agent(uow, agent)
+        if values:
+            settings = uow.agent_settings.update(found.id, values)
+        else:
+            settings = uow.agent_settings.get(found.id)
     if as_json:
         print_json(settings)
         return
@@ -339,7 +344,7 @@ def profiles_create(
 ) -> None:
     """Create a profile.
 
-    Example: karr-db engine-profiles create vllm-fp8 --engine vllm --runtime-config '{"dtype": "fp8"}'
+    Example: karr-db engine-profiles create fp8 --engine vllm --runtime-config '{"dtype": "fp8"}'
     """
     build = _json_option(build_config, "--build-config")
     runtime = _json_option(runtime_config, "--runtime-config")
@@ -464,7 +469,7 @@ def logs_command(
             logs = uow.campaign_logs
         else:
             raise NotFoundError("quick test or campaign", owner)
-        lines = []
+        lines: list[LogLineDTO] = []
         position = after
         while len(lines) < limit:
             page = logs.read(owner, after_id=position, limit=min(PAGE_LIMIT, limit - len(lines)))

@@ -16,7 +16,7 @@ import builtins
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
@@ -56,6 +56,8 @@ class AgentEngineDTO(DTO):
 def _text(value: str | None) -> str:
     return value or ""
 
+
+_TABLE: Table = AgentEngine.__table__  # type: ignore[assignment]
 
 SHAPE = RowShape(
     AgentEngineDTO,
@@ -188,12 +190,18 @@ class AgentEnginesRepository:
         previous = self.find_for(agent_id, engine, mode)
         if previous is None:
             count = self.session.scalar(
-                select(func.count()).select_from(AgentEngine).where(AgentEngine.agent_id == agent_id)
+                select(func.count())
+                .select_from(AgentEngine)
+                .where(AgentEngine.agent_id == agent_id)
             )
             if (count or 0) >= MAX_AGENT_ENGINES:
                 raise ValidationError(
                     "agent engine",
-                    [FieldError("engine", f"is new, and the agent has {MAX_AGENT_ENGINES} already")],
+                    [
+                        FieldError(
+                            "engine", f"is new, and the agent has {MAX_AGENT_ENGINES} already"
+                        )
+                    ],
                 )
         values = {
             "version": version,
@@ -201,10 +209,11 @@ class AgentEnginesRepository:
             "status": status,
             "last_checked": checked_at or utcnow(),
         }
-        statement = for_connection(self.session.connection()).upsert(AgentEngine.__table__)
+        statement = for_connection(self.session.connection()).upsert(_TABLE)
         self.session.execute(
-            statement.values(agent_id=agent_id, engine=engine, mode=mode, **values)
-            .on_conflict_do_update(
+            statement.values(
+                agent_id=agent_id, engine=engine, mode=mode, **values
+            ).on_conflict_do_update(
                 index_elements=[AgentEngine.agent_id, AgentEngine.engine, AgentEngine.mode],
                 set_=values,
             )

@@ -173,9 +173,7 @@ class LogLines:
         check_limit(limit)
         return self._page(owner_id, after_id, limit)
 
-    def list(
-        self, owner_id: str, *, limit: int = PAGE_LIMIT, cursor: str | None = None
-    ) -> LogPage:
+    def list(self, owner_id: str, *, limit: int = PAGE_LIMIT, cursor: str | None = None) -> LogPage:
         """:meth:`read` resuming from ``next_cursor`` instead of an id, as every ``list`` does."""
         check_limit(limit)
         after = 0 if cursor is None else decode_cursor(cursor, _read_after)
@@ -194,9 +192,13 @@ class LogLines:
             .limit(limit + 1)
         )
         rows, items = page_rows(result, limit, self.shape.one)
-        if not items and self.session.scalar(
-            select(self.owner_model.id).where(self.owner_model.id == owner_id)
-        ) is None:
+        if (
+            not items
+            and self.session.scalar(
+                select(self.owner_model.id).where(self.owner_model.id == owner_id)
+            )
+            is None
+        ):
             raise NotFoundError(self.owner, owner_id)
         more = len(rows) > limit
         last = items[-1].id if items else after_id

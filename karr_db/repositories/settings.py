@@ -20,12 +20,13 @@ import builtins
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
 from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_SETTING_BYTES, MAX_WEB_SETTINGS, sized_text_problem, text_problem
+from karr_db.models import AGENT_SETTING_DEFAULTS as _DEFAULTS
 from karr_db.models import Agent, AgentSetting, WebSetting
 from karr_db.repositories._common import (
     DTO,
@@ -48,17 +49,9 @@ __all__ = [
     "WebSettingsRepository",
 ]
 
-#: The settings every agent has, with the values a new agent starts with (KITT's).
-AGENT_SETTING_DEFAULTS: Mapping[str, str] = MappingProxyType(
-    {
-        "model_storage_dir": "~/.kitt/models",
-        "model_share_source": "",
-        "model_share_mount": "",
-        "auto_cleanup": "true",
-        "heartbeat_interval_s": "30",
-        "kitt_image": "",
-    }
-)
+#: The settings every agent has, with the values a new agent starts with (KITT's);
+#: a read-only view of the models' table, which the schema 8 revision uses too.
+AGENT_SETTING_DEFAULTS: Mapping[str, str] = MappingProxyType(_DEFAULTS)
 #: The longest heartbeat interval an agent may be told, in seconds (a day).
 MAX_HEARTBEAT_INTERVAL_S = 86_400
 
@@ -76,6 +69,9 @@ class AgentSettingsDTO(DTO):
     agent_id: str
     values: dict[str, str]
 
+
+_WEB_TABLE: Table = WebSetting.__table__  # type: ignore[assignment]
+_AGENT_TABLE: Table = AgentSetting.__table__  # type: ignore[assignment]
 
 _WEB_SHAPE = RowShape(WebSettingDTO, {"key": WebSetting.key, "value": WebSetting.value})
 
@@ -136,7 +132,10 @@ class WebSettingsRepository:
         fields(
             "web setting",
             [
-                ("key", "must not be empty" if not key.strip() else text_problem(key, indexed=True)),
+                (
+                    "key",
+                    "must not be empty" if not key.strip() else text_problem(key, indexed=True),
+                ),
                 ("value", _value_problem(value)),
             ],
         )
@@ -151,7 +150,7 @@ class WebSettingsRepository:
                     "web setting",
                     [FieldError("key", f"is new, and {MAX_WEB_SETTINGS} settings exist already")],
                 )
-        statement = for_connection(self.session.connection()).upsert(WebSetting.__table__)
+        statement = for_connection(self.session.connection()).upsert(_WEB_TABLE)
         self.session.execute(
             statement.values(key=key, value=value).on_conflict_do_update(
                 index_elements=[WebSetting.key], set_={"value": value}
@@ -258,7 +257,7 @@ class AgentSettingsRepository:
         return self.get(agent_id)
 
     def _upsert(self, agent_id: str, values: Mapping[str, str]) -> None:
-        statement = for_connection(self.session.connection()).upsert(AgentSetting.__table__)
+        statement = for_connection(self.session.connection()).upsert(_AGENT_TABLE)
         statement = statement.values(
             [{"agent_id": agent_id, "key": k, "value": v} for k, v in values.items()]
         )
@@ -275,7 +274,7 @@ def add_defaults(
 ) -> None:
     """Insert the default settings an agent lacks, keeping any it has (no event:
     the caller's own event covers it)."""
-    statement = for_connection(session.connection()).upsert(AgentSetting.__table__)
+    statement = for_connection(session.connection()).upsert(_AGENT_TABLE)
     session.execute(
         statement.values(
             [{"agent_id": agent_id, "key": k, "value": v} for k, v in values.items()]

@@ -50,7 +50,8 @@ def test_a_profile_is_created_read_updated_and_deleted(session: Session) -> None
 
     updated = profiles.update(made.id, mode="native", runtime_config={})
     assert (updated.mode, updated.runtime_config, updated.build_config) == ("native", {}, BUILD)
-    assert updated.updated_at is not None and made.updated_at is not None
+    assert updated.updated_at is not None
+    assert made.updated_at is not None
     assert updated.updated_at >= made.updated_at
     assert updated.created_at == made.created_at
     assert profiles.update(made.id, mode="native") == updated  # nothing changed
@@ -111,9 +112,7 @@ def test_profiles_list_by_name_and_engine(session: Session) -> None:
         (lambda p: p.create("n", "vllm", description="a\x00"), ["description"]),
     ],
 )
-def test_bad_profiles_are_refused_by_field(
-    session: Session, call: Any, fields: list[str]
-) -> None:
+def test_bad_profiles_are_refused_by_field(session: Session, call: Any, fields: list[str]) -> None:
     profiles = EngineProfilesRepository(session)
     with pytest.raises(ValidationError) as refused:
         call(profiles)
@@ -156,9 +155,7 @@ def test_a_report_upserts_by_agent_engine_and_mode(session: Session, agent_id: s
     )
     assert first.last_checked is not None
     when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    again = engines.report(
-        agent_id, "vllm", version="0.7.0", status="installed", checked_at=when
-    )
+    again = engines.report(agent_id, "vllm", version="0.7.0", status="installed", checked_at=when)
     assert (again.id, again.version, again.last_checked) == (first.id, "0.7.0", when)
     native = engines.report(
         agent_id, "vllm", mode="native", binary_path="/usr/bin/vllm", status="missing"
@@ -190,9 +187,7 @@ def test_the_status_matrix_pages_across_agents(session: Session, agent_id: str) 
         for engine in ("vllm", "llama_cpp", "ollama"):
             engines.report(agent, engine, status="installed")
     whole = engines.list()
-    expected = sorted(
-        (a, e) for a in (agent_id, other) for e in ("vllm", "llama_cpp", "ollama")
-    )
+    expected = sorted((a, e) for a in (agent_id, other) for e in ("vllm", "llama_cpp", "ollama"))
     assert [(e.agent_id, e.engine) for e in whole.items] == expected
     seen: list[tuple[str, str]] = []
     cursor = None

@@ -685,8 +685,12 @@ STRATEGIES["WebSettingsRepository.list"] = {"limit": hostile_int, "cursor": curs
 STRATEGIES["WebSettingsRepository.set"] = {"key": setting_keys, "value": hostile_text}
 agent_setting_values = st.one_of(
     st.dictionaries(
-        st.one_of(st.sampled_from(["auto_cleanup", "heartbeat_interval_s", "kitt_image"]), hostile_text),
-        st.one_of(st.sampled_from(["true", "false", "30", "0", "-1", "1e9"]), hostile_text, wrong_types),
+        st.one_of(
+            st.sampled_from(["auto_cleanup", "heartbeat_interval_s", "kitt_image"]), hostile_text
+        ),
+        st.one_of(
+            st.sampled_from(["true", "false", "30", "0", "-1", "1e9"]), hostile_text, wrong_types
+        ),
         max_size=3,
     ),
     wrong_types,
@@ -697,7 +701,10 @@ STRATEGIES["AgentSettingsRepository.update"] = {
     "agent_id": _world_key("agent"),
     "values": agent_setting_values,
 }
-for _name, _kind in (("QuickTestLogsRepository", "quick_test"), ("CampaignLogsRepository", "campaign")):
+for _name, _kind in (
+    ("QuickTestLogsRepository", "quick_test"),
+    ("CampaignLogsRepository", "campaign"),
+):
     STRATEGIES[f"{_name}.find"] = {"line_id": hostile_int}
     STRATEGIES[f"{_name}.get"] = {"line_id": hostile_int}
     STRATEGIES[f"{_name}.count"] = {"owner_id": _world_key(_kind)}
@@ -721,7 +728,9 @@ profile_fields: S = {
 for _verb in ("find", "get", "delete"):
     STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"profile_id": _world_key("engine_profile")}
 for _verb in ("find_by_name", "get_by_name"):
-    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"name": st.one_of(st.just("p"), hostile_text)}
+    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {
+        "name": st.one_of(st.just("p"), hostile_text)
+    }
 STRATEGIES["EngineProfilesRepository.list"] = {"engine": maybe_text, **_WORK_COMMON}
 STRATEGIES["EngineProfilesRepository.create"] = {
     "name": st.one_of(st.just("p"), hostile_text),

@@ -82,7 +82,8 @@ def test_a_quick_test_carries_its_command_mode_and_profile(session: Session) -> 
     tests = QuickTestsRepository(session)
     plain = tests.dispatch(agent_id, model_path="m", engine_name="vllm", benchmark_name="b")
     assert (plain.engine_mode, plain.profile_id) == ("docker", "")
-    assert plain.command_id and plain.command_id != plain.id
+    assert plain.command_id
+    assert plain.command_id != plain.id
     native = tests.dispatch(
         agent_id,
         model_path="m",

@@ -58,7 +58,12 @@ def test_lines_come_back_in_the_order_appended(owner: tuple[LogLines, str]) -> N
     assert first == sorted(first)
     assert second[0] > first[-1]
     page = logs.read(owner_id)
-    assert [line.line for line in page.items] == ["pulling image", "starting engine", "ünïcode ✓", ""]
+    assert [line.line for line in page.items] == [
+        "pulling image",
+        "starting engine",
+        "ünïcode ✓",
+        "",
+    ]
     assert [line.id for line in page.items] == first + second
     assert {line.owner_id for line in page.items} == {owner_id}
     assert all(line.created_at is not None for line in page.items)
@@ -155,7 +160,8 @@ def test_lines_kitt_wrote_read_back(session: Session, test_id: str) -> None:
 
 
 def _lines(session: Session, model: Any, column: Any, owner_id: str) -> int:
-    return int(session.scalar(select(func.count()).select_from(model).where(column == owner_id)))
+    query = select(func.count()).select_from(model).where(column == owner_id)
+    return int(session.scalar(query) or 0)
 
 
 def test_deleting_a_campaign_deletes_its_logs(session: Session, campaign_id: str) -> None:

@@ -18,11 +18,11 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import and_, or_
 
+from karr_db.documents import json_value_problems
 from karr_db.errors import (
     FieldError,
     ValidationError,
 )
-from karr_db.documents import json_value_problems
 from karr_db.limits import MAX_CONFIG_BYTES, moment_problem, text_problem
 from karr_db.models import Agent
 from karr_db.models.types import dumps_json, utcnow
