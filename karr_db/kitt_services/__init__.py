@@ -5,9 +5,11 @@ KITT's web app builds ``AgentManager``, ``CampaignService``,
 connection, and each issues its own SQL. The classes here have the same public
 methods and return shapes, take a karr_db :class:`~karr_db.database.Database`
 (or a URL) instead, and store through karr_db's repositories: one transaction
-per call, an event per change, both dialects. Each module's docstring lists
-where karr_db is deliberately stricter than KITT. :func:`open_services` builds
-the whole set the way KITT's ``create_app`` fills its service registry.
+per call, an event per change, both dialects. :class:`QuickTestService` does
+the storage work KITT's quick-test API handlers do with their own SQL. Each
+module's docstring lists where karr_db is deliberately stricter than KITT.
+:func:`open_services` builds the whole set the way KITT's ``create_app`` fills
+its service registry.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from karr_db.kitt_services._base import Publish
 from karr_db.kitt_services.agents import AgentManager
 from karr_db.kitt_services.campaigns import CampaignService
 from karr_db.kitt_services.engines import EngineService
+from karr_db.kitt_services.quick_tests import QuickTestService
 from karr_db.kitt_services.results import ResultService
 from karr_db.kitt_services.settings import SettingsService
 from karr_db.uow import translated
@@ -32,6 +35,7 @@ __all__ = [
     "CampaignService",
     "EngineService",
     "Publish",
+    "QuickTestService",
     "ResultService",
     "SettingsService",
     "open_services",
@@ -45,7 +49,8 @@ def open_services(
 
     Keys as KITT's ``create_app`` names them (``result_service``,
     ``agent_manager``, ``campaign_service``, ``engine_service``,
-    ``settings_service``, ``store``) plus ``database``;
+    ``settings_service``, ``store``) plus ``quick_test_service`` (what KITT's
+    quick-test handlers do on their own connection) and ``database``;
     every service shares the one :class:`Database` (close it to release the
     connections). ``publish`` is KITT's ``event_bus.publish``.
     """
@@ -61,4 +66,5 @@ def open_services(
         "campaign_service": CampaignService(database, publish=publish),
         "engine_service": EngineService(database, publish=publish),
         "settings_service": SettingsService(database, publish=publish),
+        "quick_test_service": QuickTestService(database, publish=publish),
     }

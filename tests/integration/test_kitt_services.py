@@ -25,6 +25,7 @@ from karr_db.errors import (
     CounterLimitError,
     InvalidTokenError,
     InvalidTransitionError,
+    NotFoundError,
     StillReferencedError,
     ValidationError,
 )
@@ -32,6 +33,7 @@ from karr_db.kitt_services import (
     AgentManager,
     CampaignService,
     EngineService,
+    QuickTestService,
     ResultService,
     SettingsService,
     open_services,
@@ -706,6 +708,91 @@ def test_engine_service_profiles_and_status(services: dict[str, Any], agents: Ag
     assert set(matrix) == {first, second}
     assert matrix[second][0]["status"] == "unknown"
     assert engines.get_agent_engines("nope") == []
+
+
+# --- quick tests ----------------------------------------------------------------------------
+
+
+def test_quick_tests_as_kitts_quicktest_api_drives_them(
+    services: dict[str, Any], agents: AgentManager, published: Published
+) -> None:
+    tests: QuickTestService = services["quick_test_service"]
+    agent_id, _ = _register(agents)
+    launched = tests.launch(agent_id, "/m/llama.gguf", "llama_cpp", engine_mode="native")
+    assert set(launched) == {"id", "status", "command_id"}
+    assert launched["status"] == "queued"
+    test_id = launched["id"]
+    got = tests.get(test_id)
+    assert got is not None
+    assert (got["benchmark_name"], got["suite_name"], got["engine_mode"], got["status"]) == (
+        "throughput",
+        "quick",
+        "native",
+        "queued",
+    )
+    assert got["command_id"] == launched["command_id"]
+    assert tests.get("nope") is None
+    assert (
+        "status",
+        test_id,
+        {"status": "queued", "test_id": test_id, "command_id": launched["command_id"]},
+    ) in published.events
+
+    [command] = agents.heartbeat(agent_id, Heartbeat())["commands"]
+    assert (command["test_id"], command["command_id"]) == (test_id, launched["command_id"])
+    assert tests.update_status(test_id, "running") == {"ok": True, "status": "running"}
+    assert tests.append_log(test_id, "loading model") is True
+    assert tests.append_log(test_id, "42 tok/s") is True
+    assert tests.append_log("nope", "x") is False
+    logs = tests.get_logs(test_id)
+    assert logs is not None
+    assert [x["line"] for x in logs["lines"]] == ["loading model", "42 tok/s"]
+    assert tests.get_logs("nope") is None
+    assert ("log", test_id, {"line": "42 tok/s", "test_id": test_id}) in published.events
+
+    with pytest.raises(ValidationError) as refused:  # stricter: a completed test names its run
+        tests.update_status(test_id, "completed")
+    assert refused.value.fields == ["result_id"]
+    result_id = services["store"].save_result(_document("llama", "llama_cpp", True, 42.0, 5))
+    assert tests.update_status(test_id, "completed", result_id=result_id) == {
+        "ok": True,
+        "status": "completed",
+    }
+    done = tests.get(test_id)
+    assert done is not None
+    assert (done["status"], done["result_id"]) == ("completed", result_id)
+    assert done["completed_at"] is not None
+    assert tests.update_status("nope", "running") is None
+
+    queued = tests.launch(agent_id, "/m/other", "vllm")["id"]
+    with pytest.raises(InvalidTransitionError):  # stricter: an agent reports only what it holds
+        tests.update_status(queued, "failed", error="never started")
+    with pytest.raises(ValidationError):
+        tests.update_status(queued, "paused")
+    with pytest.raises(NotFoundError):
+        tests.launch("nope", "/m", "vllm")
+
+
+def test_quick_test_pages_with_agent_names(services: dict[str, Any], agents: AgentManager) -> None:
+    tests: QuickTestService = services["quick_test_service"]
+    first, _ = _register(agents, "a")
+    second, _ = _register(agents, "b")
+    made = [tests.launch(first, f"/m/{i}", "vllm")["id"] for i in range(3)]
+    made.append(tests.launch(second, "/m/b", "vllm")["id"])
+    page = tests.list_tests(per_page=3)
+    assert (page["total"], page["page"], page["pages"]) == (4, 1, 2)
+    assert [t["id"] for t in page["items"]] == made[::-1][:3]
+    assert page["items"][0]["agent_name"] == "b"
+    by_agent = tests.list_tests(agent_name="a", page=2, per_page=2)
+    assert ([t["id"] for t in by_agent["items"]], by_agent["total"]) == ([made[0]], 3)
+    assert tests.list_tests(agent_name="nobody") == {
+        "items": [],
+        "total": 0,
+        "page": 1,
+        "pages": 1,
+    }
+    assert tests.list_tests(status="running")["pages"] == 1
+    assert tests.list_tests(per_page=1000, page=0)["page"] == 1  # kept in range, as KITT does
 
 
 # --- services from a URL and from a Database --------------------------------------------------

@@ -54,6 +54,7 @@ def _scenario(url: str) -> list[Any]:
     results = services["result_service"]
     settings = services["settings_service"]
     engines = services["engine_service"]
+    quick = services["quick_test_service"]
     out: list[Any] = []
     try:
         a = agents.register(Registration(name="dgx-a", hostname="10.0.0.1", gpu_count=8), _TOKEN_A)
@@ -67,7 +68,11 @@ def _scenario(url: str) -> list[Any]:
         for _ in range(3):
             out.append(agents.heartbeat(a["agent_id"], Heartbeat(engines=engines_seen)))
         out.append(agents.update_agent_settings(a["agent_id"], {"auto_cleanup": "false"}))
+        test = quick.launch(a["agent_id"], "/m/q4.gguf", "llama_cpp")
         out.append(agents.heartbeat(a["agent_id"], Heartbeat(status="running")))
+        quick.update_status(test["id"], "running")
+        quick.append_log(test["id"], "42 tok/s")
+        out += [quick.get(test["id"]), quick.get_logs(test["id"]), quick.list_tests()]
         out.append(agents.list_agents())
 
         nightly = campaigns.create("nightly", {"models": [{"name": "m"}]}, agent_id=a["agent_id"])
@@ -128,4 +133,5 @@ def test_one_scenario_gives_the_same_answers_on_both_dialects(
     assert [c["type"] for h in heartbeats for c in h["commands"]] == [
         "cleanup_storage",
         "start_engine",
+        "run_test",
     ]
