@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL
 from karr_db import migrations
 from karr_db.database import Database
 from karr_db.kitt import KarrResultStore
-from karr_db.kitt_services._base import Publish
+from karr_db.kitt_services._base import HTTP_STATUSES, Publish, http_status
 from karr_db.kitt_services.agents import AgentManager
 from karr_db.kitt_services.campaigns import CampaignService
 from karr_db.kitt_services.engines import EngineService
@@ -31,6 +31,7 @@ from karr_db.kitt_services.settings import SettingsService
 from karr_db.uow import translated
 
 __all__ = [
+    "HTTP_STATUSES",
     "AgentManager",
     "CampaignService",
     "EngineService",
@@ -38,6 +39,7 @@ __all__ = [
     "QuickTestService",
     "ResultService",
     "SettingsService",
+    "http_status",
     "open_services",
 ]
 

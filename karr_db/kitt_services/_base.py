@@ -19,6 +19,17 @@ from sqlalchemy.engine import URL
 
 from karr_db import migrations
 from karr_db.database import Closing, Database
+from karr_db.errors import (
+    AlreadyExistsError,
+    CounterLimitError,
+    InvalidQueryError,
+    InvalidTokenError,
+    InvalidTransitionError,
+    KarrError,
+    NotFoundError,
+    StillReferencedError,
+    ValidationError,
+)
 from karr_db.uow import UnitOfWork, run_transaction, translated
 
 T = TypeVar("T")
@@ -26,6 +37,28 @@ T = TypeVar("T")
 #: KITT's ``event_bus.publish(event_type, source_id, data)``, called after a
 #: change commits so KITT's live pages update as they did.
 Publish = Callable[[str, str, dict[str, Any]], None]
+
+
+#: The HTTP status KITT's API answers each of the layer's errors with, most
+#: specific first; anything else (the database unreachable or not ready) is 503.
+HTTP_STATUSES: tuple[tuple[type[KarrError], int], ...] = (
+    (ValidationError, 400),
+    (InvalidQueryError, 400),
+    (InvalidTokenError, 403),
+    (NotFoundError, 404),
+    (AlreadyExistsError, 409),
+    (InvalidTransitionError, 409),
+    (StillReferencedError, 409),
+    (CounterLimitError, 409),
+)
+
+
+def http_status(error: KarrError) -> int:
+    """The status for a Flask error handler: ``return {"error": str(e)}, http_status(e)``."""
+    for kind, status in HTTP_STATUSES:
+        if isinstance(error, kind):
+            return status
+    return 503
 
 
 def iso(value: datetime | None) -> str | None:

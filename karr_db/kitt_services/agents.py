@@ -8,7 +8,7 @@ change is one transaction with its event in the log, on SQLite and PostgreSQL.
 
 Where karr_db is deliberately stricter than KITT's own manager:
 
-- **Tokens are never stored in clear**, only as a salted-format SHA-256 hash;
+- **Tokens are never stored in clear**, only as their SHA-256 hash;
   a weak or empty token is refused with :class:`ValidationError` naming
   ``token``. Every agent has a token (test agents get a generated one), and an
   agent without one (only legacy rows can lack it) never authenticates: KITT
