@@ -22,6 +22,7 @@ from karr_db.database import Closing, Database
 from karr_db.errors import (
     AlreadyExistsError,
     CounterLimitError,
+    FieldError,
     InvalidQueryError,
     InvalidTokenError,
     InvalidTransitionError,
@@ -59,6 +60,32 @@ def http_status(error: KarrError) -> int:
         if isinstance(error, kind):
             return status
     return 503
+
+
+def whole(what: str, field: str, value: object) -> int:
+    """``value`` if it is an integer (not a bool); else :class:`ValidationError`
+    naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(what, [FieldError(field, "must be an integer")])
+    return value
+
+
+def text(what: str, field: str, value: object) -> str:
+    """``value`` if it is a string; else :class:`ValidationError` naming ``field``."""
+    if not isinstance(value, str):
+        raise ValidationError(what, [FieldError(field, "must be a string")])
+    return value
+
+
+def required(what: str, data: object, *names: str) -> dict[str, Any]:
+    """``data`` if it is a dict holding every one of ``names``; else
+    :class:`ValidationError` naming what is missing."""
+    if not isinstance(data, dict):
+        raise ValidationError(what, [FieldError("<input>", "must be a JSON object")])
+    missing = [FieldError(name, "is required") for name in names if name not in data]
+    if missing:
+        raise ValidationError(what, missing)
+    return data
 
 
 def iso(value: datetime | None) -> str | None:

@@ -48,7 +48,7 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from karr_db.errors import FieldError, InvalidTokenError, NotFoundError, ValidationError
-from karr_db.kitt_services._base import Service, iso, tags_text
+from karr_db.kitt_services._base import Service, iso, tags_text, text
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AgentDTO
 from karr_db.repositories.quick_tests import QuickTestDTO
@@ -158,12 +158,12 @@ def command_for(uow: UnitOfWork, test: QuickTestDTO) -> dict[str, Any]:
     }
 
 
-def _details(text: str) -> dict[str, Any] | None:
+def _details(value: object) -> dict[str, Any] | None:
     """KITT's ``hardware_details`` text as the object karr_db stores (``None`` for none)."""
-    if not text:
+    if not value:
         return None
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text("agent", "hardware_details", value))
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
@@ -201,7 +201,23 @@ def _tags(value: Any) -> list[str]:
         value = parsed
     if isinstance(value, str):
         return [part for part in value.split(",") if part.strip()]
-    return list(value)
+    if not isinstance(value, list):
+        raise ValidationError("agent", [FieldError("tags", "must be a list of strings")])
+    return value
+
+
+def _engine_reports(value: object) -> list[dict[str, Any]]:
+    """The engines a heartbeat reports: a list of objects, each named by ``engine``."""
+    if not isinstance(value, list):
+        raise ValidationError("heartbeat", [FieldError("engines", "must be a list")])
+    errors = [
+        FieldError(f"engines.{index}", "must be an object with a string 'engine'")
+        for index, report in enumerate(value)
+        if not isinstance(report, dict) or not isinstance(report.get("engine", ""), str)
+    ]
+    if errors:
+        raise ValidationError("heartbeat", errors)
+    return value
 
 
 class AgentManager(Service):
@@ -296,9 +312,11 @@ class AgentManager(Service):
         settings: ``{"ack": True, "commands": [...], "settings": {...}}``. One
         transaction."""
 
+        reports = _engine_reports(hb.engines)
+
         def work(uow: UnitOfWork) -> tuple[list[QuickTestDTO], dict[str, Any]]:
             uow.agents.heartbeat(agent_id, status=hb.status or "idle")
-            for report in hb.engines:
+            for report in reports:
                 engine = report.get("engine", "")
                 if engine:
                     uow.agent_engines.report(
@@ -375,6 +393,8 @@ class AgentManager(Service):
         """Change ``notes`` and ``tags`` (other keys are ignored, as in KITT);
         ``False`` when there is nothing to change or no such agent."""
         notes = updates.get("notes")
+        if notes is not None:
+            text("agent", "notes", notes)
         tags = _tags(updates["tags"]) if "tags" in updates else None
         if "notes" not in updates and tags is None:
             return False

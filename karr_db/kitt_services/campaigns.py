@@ -31,7 +31,7 @@ from __future__ import annotations
 from typing import Any
 
 from karr_db.errors import CounterLimitError, InvalidTransitionError, NotFoundError
-from karr_db.kitt_services._base import Service, iso
+from karr_db.kitt_services._base import Service, iso, whole
 from karr_db.repositories.campaigns import CampaignDTO, RunOutcome
 from karr_db.uow import UnitOfWork
 
@@ -145,7 +145,11 @@ class CampaignService(Service):
         reads the status under the log's lock: of two concurrent launches one
         launches and the other finds it queued, a no-op."""
         total_runs = kwargs.get("total_runs")
-        counters = {name: int(kwargs[name]) for name in COUNTERS if name in kwargs}
+        if total_runs is not None:
+            whole("campaign", "total_runs", total_runs)
+        counters = {
+            name: whole("campaign", name, kwargs[name]) for name in COUNTERS if name in kwargs
+        }
 
         def work(uow: UnitOfWork) -> bool:
             uow.events.lock_log()  # read the status other writers committed last
@@ -155,7 +159,7 @@ class CampaignService(Service):
             if status == "running":
                 _move(uow, campaign, status, error)
             if total_runs is not None:
-                uow.campaigns.set_total_runs(campaign_id, int(total_runs))
+                uow.campaigns.set_total_runs(campaign_id, total_runs)
             if counters:
                 _count_up(uow, campaign_id, counters)
             if status != "running":

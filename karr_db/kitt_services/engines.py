@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from karr_db.errors import NotFoundError
-from karr_db.kitt_services._base import Service, iso
+from karr_db.kitt_services._base import Service, iso, required
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agent_engines import AgentEngineDTO
 from karr_db.repositories.engine_profiles import EngineProfileDTO
@@ -64,6 +64,7 @@ class EngineService(Service):
 
     def create_profile(self, data: dict[str, Any]) -> dict[str, Any]:
         """A new profile from KITT's request body (``name`` and ``engine`` required)."""
+        required("engine profile", data, "name", "engine")
 
         def work(uow: UnitOfWork) -> EngineProfileDTO:
             return uow.engine_profiles.create(
@@ -103,6 +104,7 @@ class EngineService(Service):
 
     def update_profile(self, profile_id: str, data: dict[str, Any]) -> dict[str, Any] | None:
         """Change the fields ``data`` gives; ``None`` for an unknown profile."""
+        required("engine profile", data)
         given = {key: data[key] for key in PROFILE_FIELDS if key in data}
 
         def work(uow: UnitOfWork) -> EngineProfileDTO | None:
@@ -134,6 +136,7 @@ class EngineService(Service):
 
     def upsert_agent_engine(self, agent_id: str, engine_data: dict[str, Any]) -> None:
         """Record what an agent reports of one engine (checked now)."""
+        required("agent engine", engine_data, "engine")
 
         def work(uow: UnitOfWork) -> None:
             uow.agent_engines.report(

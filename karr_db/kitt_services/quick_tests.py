@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from karr_db.errors import FieldError, NotFoundError, ValidationError
-from karr_db.kitt_services._base import Service, iso
+from karr_db.kitt_services._base import Service, iso, whole
 from karr_db.repositories.quick_tests import QuickTestDTO
 from karr_db.uow import UnitOfWork
 
@@ -102,8 +102,8 @@ class QuickTestService(Service):
         """Newest first, each with its ``agent_name``: ``items``, ``total``, ``page``,
         ``pages`` (at least 1). ``per_page`` is kept to 1..100 and ``page`` to 1 or
         more, as KITT's handler does."""
-        per_page = max(min(per_page, 100), 1)
-        page = max(page, 1)
+        per_page = max(min(whole("quick test query", "per_page", per_page), 100), 1)
+        page = max(whole("quick test query", "page", page), 1)
         with self._read() as uow:
             agent_id: str | None = None
             if agent_name:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 
 from karr_db.database import Closing, Database
 from karr_db.kitt import KarrResultStore, ResultStore
+from karr_db.kitt_services._base import whole
 
 __all__ = ["ResultService"]
 
@@ -44,6 +45,8 @@ class ResultService(Closing):
         per_page: int = 25,
     ) -> dict[str, Any]:
         """Newest first: ``items`` (documents), ``total``, ``page``, ``per_page``, ``pages``."""
+        whole("result page", "page", page)
+        whole("result page", "per_page", per_page)
         filters = {
             key: value
             for key, value in (("model", model), ("engine", engine), ("suite_name", suite_name))

@@ -795,6 +795,67 @@ def test_quick_test_pages_with_agent_names(services: dict[str, Any], agents: Age
     assert tests.list_tests(per_page=1000, page=0)["page"] == 1  # kept in range, as KITT does
 
 
+# --- bad input ------------------------------------------------------------------------------
+
+
+#: Calls KITT's handlers could make with a malformed body, and the field each names.
+#: Each takes the services, an agent id and a campaign id.
+BAD_CALLS: list[tuple[str, Any, str]] = [
+    (
+        "counter as text",
+        lambda s, a, c: s["campaign_service"].update_status(c, "running", total_runs="4"),
+        "total_runs",
+    ),
+    (
+        "counter as bool",
+        lambda s, a, c: s["campaign_service"].update_status(c, "running", succeeded=True),
+        "succeeded",
+    ),
+    ("tags", lambda s, a, c: s["agent_manager"].update_agent(a, {"tags": 5}), "tags"),
+    ("notes", lambda s, a, c: s["agent_manager"].update_agent(a, {"notes": 5}), "notes"),
+    (
+        "engine report",
+        lambda s, a, c: s["agent_manager"].heartbeat(
+            a,
+            Heartbeat.model_construct(status="idle", engines=[["vllm"]]),  # type: ignore[list-item]
+        ),
+        "engines.0",
+    ),
+    ("no engine", lambda s, a, c: s["engine_service"].create_profile({"name": "x"}), "engine"),
+    (
+        "mode",
+        lambda s, a, c: s["engine_service"].create_profile(
+            {"name": "x", "engine": "e", "mode": "vm"}
+        ),
+        "mode",
+    ),
+    (
+        "agent engine",
+        lambda s, a, c: s["engine_service"].upsert_agent_engine(a, {"version": "1"}),
+        "engine",
+    ),
+    ("page", lambda s, a, c: s["quick_test_service"].list_tests(page="2"), "page"),
+    ("per_page", lambda s, a, c: s["result_service"].list_results(per_page=None), "per_page"),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "field"), [(c, f) for _, c, f in BAD_CALLS], ids=[n for n, _, _ in BAD_CALLS]
+)
+def test_bad_input_is_refused_by_field_and_changes_nothing(
+    services: dict[str, Any], agents: AgentManager, call: Any, field: str
+) -> None:
+    agent_id, _ = _register(agents)
+    campaign_id = services["campaign_service"].create("c", {})
+    with services["database"].unit_of_work(readonly=True) as uow:
+        before = uow.events.last_id()
+    with pytest.raises(ValidationError) as refused:
+        call(services, agent_id, campaign_id)
+    assert field in refused.value.fields
+    with services["database"].unit_of_work(readonly=True) as uow:
+        assert uow.events.last_id() == before
+
+
 # --- services from a URL and from a Database --------------------------------------------------
 
 
