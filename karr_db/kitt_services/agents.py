@@ -106,23 +106,24 @@ class Heartbeat(Protocol):
 
 
 def agent_dict(agent: AgentDTO) -> dict[str, Any]:
-    """An agent as KITT's API returns it: its columns, never a token."""
+    """An agent as KITT's API returns it: its columns (``""`` and ``0`` where KITT's
+    columns default to them and nothing is stored), never a token."""
     return {
         "id": agent.id,
         "name": agent.name,
-        "hostname": agent.hostname,
-        "port": agent.port,
+        "hostname": agent.hostname or "",
+        "port": agent.port or 0,
         "status": agent.status,
-        "gpu_info": agent.gpu_info,
-        "gpu_count": agent.gpu_count,
-        "cpu_info": agent.cpu_info,
-        "ram_gb": agent.ram_gb,
-        "environment_type": agent.environment_type,
-        "fingerprint": agent.fingerprint,
-        "kitt_version": agent.kitt_version,
-        "last_heartbeat": iso(agent.last_heartbeat),
+        "gpu_info": agent.gpu_info or "",
+        "gpu_count": agent.gpu_count or 0,
+        "cpu_info": agent.cpu_info or "",
+        "ram_gb": agent.ram_gb or 0,
+        "environment_type": agent.environment_type or "",
+        "fingerprint": agent.fingerprint or "",
+        "kitt_version": agent.kitt_version or "",
+        "last_heartbeat": iso(agent.last_heartbeat) or "",
         "registered_at": iso(agent.registered_at),
-        "notes": agent.notes,
+        "notes": agent.notes or "",
         "tags": tags_text(agent.tags),
         "cpu_arch": agent.cpu_arch or "",
         "hardware_details": "" if agent.hardware_details is None else dumps(agent.hardware_details),

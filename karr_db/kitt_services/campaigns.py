@@ -19,7 +19,8 @@ Where karr_db is deliberately stricter than KITT's own service:
 - **A running campaign is not deleted**: ``delete`` raises
   :class:`InvalidTransitionError` (KITT deletes it under its agent).
 - Ids are UUID strings; times are ISO 8601 in UTC with their offset; an
-  empty ``agent_id`` or ``description`` is stored as nothing (``None``).
+  empty ``agent_id`` or ``description`` is stored as nothing (NULL) and
+  handed out as ``""``, as KITT does.
 
 Beyond KITT's class: :meth:`CampaignService.append_log` and
 :meth:`CampaignService.get_logs`, the ``campaign_logs`` reads and writes KITT's
@@ -46,9 +47,9 @@ def campaign_dict(campaign: CampaignDTO, *, with_config: bool = True) -> dict[st
     out: dict[str, Any] = {
         "id": campaign.id,
         "name": campaign.name,
-        "description": campaign.description,
+        "description": campaign.description or "",
         "status": campaign.status,
-        "agent_id": campaign.agent_id,
+        "agent_id": campaign.agent_id or "",
         "created_at": iso(campaign.created_at),
         "started_at": iso(campaign.started_at),
         "completed_at": iso(campaign.completed_at),

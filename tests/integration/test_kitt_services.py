@@ -223,6 +223,7 @@ def test_reregistering_keeps_the_agent_and_needs_its_token(agents: AgentManager)
     agent = agents.get_agent(agent_id)
     assert agent is not None
     assert (agent["hostname"], agent["port"]) == ("new", 9000)
+    assert (agent["gpu_info"], agent["notes"], agent["cpu_arch"]) == ("", "", "")  # as KITT
     with pytest.raises(InvalidTokenError):
         agents.register(Registration(name="dgx-01", hostname="evil"), _token())
     unchanged = agents.get_agent(agent_id)
@@ -495,6 +496,9 @@ def test_campaign_runs_through_update_status_as_kitts_executor_drives_it(
     campaigns: CampaignService, published: Published
 ) -> None:
     campaign_id = campaigns.create("nightly", {})
+    fresh = campaigns.get(campaign_id)
+    assert fresh is not None
+    assert (fresh["agent_id"], fresh["description"], fresh["error"]) == ("", "", None)  # KITT's
     assert campaigns.update_status(campaign_id, "queued") is True
     assert campaigns.update_config(campaign_id, {"late": True}) is False  # launched
     assert campaigns.update_status(campaign_id, "running", total_runs=4) is True
