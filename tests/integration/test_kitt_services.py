@@ -8,6 +8,7 @@ KITT, the test says so and asserts the layer's answer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator
@@ -40,7 +41,6 @@ from karr_db.kitt_services import (
 )
 from karr_db.models import Agent
 from karr_db.models.types import utcnow
-from karr_db.tokens import hash_token
 
 
 class Registration(BaseModel):
@@ -182,8 +182,12 @@ def test_register_answers_as_kitt_and_stores_only_a_hash(
     assert agents.get_agent("nope") is None
     assert agents.get_agent_by_name("nope") is None
     with services["database"].unit_of_work(readonly=True) as uow:
-        stored = uow.session.scalar(select(Agent.token).where(Agent.id == answer["agent_id"]))
-    assert stored == hash_token(token)
+        row = uow.session.execute(
+            select(Agent.__table__).where(Agent.id == answer["agent_id"])
+        ).one()
+    stored = " ".join(str(value) for value in row)
+    assert token not in stored  # never in clear, whatever column holds the hash
+    assert hashlib.sha256(token.encode()).hexdigest() in stored
     assert agents.get_agent_settings(answer["agent_id"]) == {
         "model_storage_dir": "~/.kitt/models",
         "model_share_source": "",
