@@ -26,7 +26,8 @@ Where karr_db is deliberately stricter than KITT's own manager:
   (``idle``, ``running``, ``online``, ``offline``, ``busy``); a provisioned
   agent that never connected is ``offline`` (KITT: ``provisioned``).
 - **hardware_details must be the JSON text of an object** (stored as one);
-  other text is refused with :class:`ValidationError` naming the field.
+  other text is refused with :class:`ValidationError` naming the field. A
+  re-registration's empty text fields leave the stored values (KITT blanks them).
 - **An engine command's runtime config lives in an engine profile**
   (KITT writes the JSON into the test's ``profile_id``); see
   :meth:`AgentManager.queue_engine_command`.
