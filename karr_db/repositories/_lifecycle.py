@@ -11,7 +11,13 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from karr_db.errors import InvalidQueryError, InvalidTransitionError, NotFoundError
+from karr_db.errors import (
+    InvalidQueryError,
+    InvalidTransitionError,
+    NotFoundError,
+    PageLimitError,
+)
+from karr_db.limits import INT64_MAX
 from karr_db.models import QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
 from karr_db.repositories._common import (
@@ -214,6 +220,8 @@ class AssignedWork(Generic[Row, Out]):
         if page < 1:
             raise InvalidQueryError(f"page must be 1 or more, got {page}")
         check_limit(page_size, name="page_size")
+        if (page - 1) * page_size > INT64_MAX:  # an OFFSET no database can take
+            raise PageLimitError("page", f"must be at most {INT64_MAX // page_size + 1}")
         query = (
             select(*self.shape.columns, func.count().over().label("total"))
             .where(*self._filters(status, agent_id))

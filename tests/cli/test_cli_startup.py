@@ -24,6 +24,12 @@ def test_the_command_table_is_what_the_modules_register() -> None:
         for info in app.registered_commands
         if info.callback is not None
     }
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        callback = group.typer_instance.registered_callback
+        assert callback is not None
+        assert callback.callback is not None
+        registered[group.name] = callback.callback.__module__.removeprefix("karr_db.cli.")
     assert registered == COMMAND_MODULES
 
 

@@ -220,6 +220,18 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         lambda s, w: AgentsRepository(s).list(stale_after=timedelta(1), now=datetime(2026, 1, 1)),
         ValidationError,
     ),
+    "list_page past any offset": (
+        lambda s, w: QuickTestsRepository(s).list_page(page=2**63 - 1),
+        ValidationError,
+    ),
+    "log lines after an id beyond INTEGER": (
+        lambda s, w: QuickTestLogsRepository(s).read(w["quick_test"], after_id=2**31),
+        ValidationError,
+    ),
+    "agent setting that is not one": (
+        lambda s, w: AgentSettingsRepository(s).update(w["agent"], {"nope": "x"}),
+        ValidationError,
+    ),
     "metric_history cursor forged": (
         lambda s, w: ResultsRepository(s).metric_history("m", cursor=_cursor([None, "x", -1, 0])),
         InvalidQueryError,
@@ -854,7 +866,7 @@ def test_non_finite_filter_values_are_refused_cleanly(engine: Engine) -> None:
 
 def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> None:
     """A new index over caller-written text must join INDEXED_TEXT (and its bound)."""
-    from sqlalchemy import Text
+    from sqlalchemy import Text, UniqueConstraint
 
     from karr_db.limits import INDEXED_TEXT
     from karr_db.models import Base
@@ -874,6 +886,12 @@ def test_the_bounded_columns_are_every_indexed_text_column_callers_write() -> No
     for table in Base.metadata.tables.values():
         columns = [c for index in table.indexes for c in index.columns]
         columns += [c for c in table.columns if c.primary_key or c.unique]
+        columns += [
+            c
+            for constraint in table.constraints
+            if isinstance(constraint, UniqueConstraint)
+            for c in constraint.columns
+        ]
         indexed |= {
             f"{table.name}.{c.name}"
             for c in columns

@@ -64,6 +64,8 @@ def test_full_lifecycle_links_the_stored_run(session: Session, agent_id: str) ->
                 "engine_name": "vllm",
                 "benchmark_name": "throughput",
                 "suite_name": None,
+                "engine_mode": "docker",
+                "profile_id": "",
             },
         ),
         ("quick_test.claimed", {"from": "queued", "to": "claimed", "agent_id": agent_id}),
