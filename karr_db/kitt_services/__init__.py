@@ -57,8 +57,13 @@ def open_services(
     connections). ``publish`` is KITT's ``event_bus.publish``.
     """
     database = target if isinstance(target, Database) else Database(target)
-    with translated("opening the database"):
-        migrations.upgrade(database.engine)
+    try:
+        with translated("opening the database"):
+            migrations.upgrade(database.engine)
+    except BaseException:
+        if database is not target:
+            database.close()
+        raise
     store = KarrResultStore(database, migrate=False)
     return {
         "database": database,

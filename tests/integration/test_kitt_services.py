@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from karr_db.database import Database
 from karr_db.errors import (
     AlreadyExistsError,
+    ConnectionLostError,
     CounterLimitError,
     InvalidTokenError,
     InvalidTransitionError,
@@ -865,6 +866,13 @@ def test_bad_input_is_refused_by_field_and_changes_nothing(
 
 
 # --- services from a URL and from a Database --------------------------------------------------
+
+
+def test_an_unreachable_database_is_the_layers_error() -> None:
+    with pytest.raises(ConnectionLostError):
+        open_services("postgresql://karr:secret@127.0.0.1:1/karr")
+    with pytest.raises(ConnectionLostError):
+        AgentManager("postgresql://karr:secret@127.0.0.1:1/karr")
 
 
 def test_each_service_can_be_built_on_its_own(migrated_url: str, empty_url: str) -> None:
