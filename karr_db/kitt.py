@@ -259,6 +259,13 @@ class KarrResultStore(Closing):
         chunks, and the documents of each chunk with one statement.
         """
         field, descending = _order(order_by)
+        wrong = [
+            FieldError(name, "must be an integer")
+            for name, value in (("limit", 0 if limit is None else limit), ("offset", offset))
+            if isinstance(value, bool) or not isinstance(value, int)
+        ]
+        if wrong:
+            raise KittValidationError("query", wrong)
         if limit is not None and limit < 0:
             raise KittQueryError(f"limit must not be negative, got {limit}")
         if offset < 0:

@@ -201,6 +201,8 @@ def test_aggregate_invalid_group_by(store: KarrResultStore) -> None:
         ("count", {"filters": {"colour": "red"}}, "colour"),
         ("count", {"filters": {"passed": "maybe"}}, "passed"),
         ("query", {"filters": {"model": 5}}, "model"),
+        ("query", {"limit": "5"}, "limit"),
+        ("query", {"offset": None}, "offset"),
     ],
 )
 def test_other_invalid_queries_are_value_errors_too(
