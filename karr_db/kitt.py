@@ -313,6 +313,12 @@ class KarrResultStore(Closing):
         dotted metric name as stored (``throughput.tokens_per_second``).
         Groups in key order, ``None`` last.
         """
+        if metrics is not None and (
+            not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics)
+        ):
+            raise KittValidationError(
+                "aggregate", [FieldError("metrics", "must be a list of metric names")]
+            )
         if group_by not in AGGREGATE_FIELDS:
             raise KittQueryError(
                 f"unknown group field {group_by!r}; use one of {', '.join(AGGREGATE_FIELDS)}"

@@ -202,6 +202,7 @@ def test_aggregate_invalid_group_by(store: KarrResultStore) -> None:
         ("count", {"filters": {"passed": "maybe"}}, "passed"),
         ("query", {"filters": {"model": 5}}, "model"),
         ("query", {"limit": "5"}, "limit"),
+        ("aggregate", {"group_by": "engine", "metrics": "avg_tps"}, "metrics"),
         ("query", {"offset": None}, "offset"),
     ],
 )
