@@ -96,20 +96,19 @@ class AdoptionError(SchemaError):
 
 
 class UnadoptableSchemaError(SchemaError):
-    """``schema_version`` names a schema that adoption cannot take, such as the
-    earlier system's own later schemas (3..11, which share no meaning with
-    karr_db's revisions)."""
+    """``schema_version`` names a schema that adoption cannot take: a KITT schema
+    newer than this release knows (above 11), or a number KITT never wrote."""
 
     def __init__(self, version: int, adoptable: tuple[int, ...]) -> None:
         self.version = version
         self.adoptable = adoptable
-        listed = " and ".join(str(v) for v in adoptable)
+        known = f"{adoptable[0]} to {adoptable[-1]}" if adoptable else "none"
         super().__init__(
-            f"database is at the earlier system's schema {version} and has no "
-            f"alembic_version: only the earlier system's schemas {listed} (the reference's) "
-            "can be adopted, so nothing was changed. Keep using it with the earlier system, "
-            "or import its runs into a new karr_db database (karr-db export/import); if "
-            "karr_db wrote this database and its alembic_version table was lost, restore "
+            f"database is at KITT's schema {version} and has no alembic_version: this "
+            f"release adopts KITT's schemas {known}, so nothing was changed. Install a "
+            "karr_db release that adopts schema "
+            f"{version}, or keep using the database with the KITT release that wrote it; "
+            "if karr_db wrote this database and its alembic_version table was lost, restore "
             "that table from a backup"
         )
 

@@ -1,11 +1,16 @@
-"""Agent tokens: generated here, shown once, stored only as a one-way hash.
+"""Agent tokens: generated here, shown once, stored only as a SHA-256 digest.
+
+The stored form is KITT's (its schema 4): ``agents.token_hash`` holds the
+SHA-256 hex digest of the token text (UTF-8), ``agents.token_prefix`` its first
+eight characters for display, and ``agents.token`` is empty. So an agent
+registered through KITT authenticates through karr_db and the other way round.
+Comparison is always constant time (:func:`hmac.compare_digest`).
 
 Why plain SHA-256 and not a slow password hash (bcrypt, scrypt, argon2): a
 slow hash exists to make guessing a *low-entropy* secret expensive. The tokens
 issued here carry 256 random bits, so no guessing attack is feasible whatever
 the hash costs, and a single SHA-256 keeps verification cheap on every agent
-request. The stored form is ``sha256$<64 hex digits>``; comparison is always
-constant time (:func:`hmac.compare_digest`).
+request.
 
 That argument holds only for high-entropy tokens, so a token the caller
 brings (KITT's agents generate their own) must pass :func:`token_problem`: at
@@ -16,9 +21,11 @@ and an estimated :data:`MIN_TOKEN_BITS` bits. Tokens from ``secrets``
 passwords, repeated words and runs of one character do not. It is a guard
 against the obviously weak, not a proof of randomness.
 
-Tokens written in plain text by the earlier system (any stored value without
-the ``sha256$`` prefix) still verify, by constant-time comparison with the
-stored value, and the repository replaces them with their hash on first use.
+Older forms still verify, and the repository moves them to ``token_hash`` on
+first use: a plaintext token in ``token`` (KITT before schema 4), karr_db's
+earlier ``sha256$<hex>`` digest in ``token``, and a digest of that digest
+(what KITT's schema-4 migration made of karr_db's form when it ran on a karr_db
+database: its ``token_prefix`` starts with ``sha256$``).
 """
 
 from __future__ import annotations
@@ -31,16 +38,19 @@ from collections import Counter
 
 __all__ = [
     "HASH_PREFIX",
+    "PREFIX_LENGTH",
     "generate_token",
     "hash_token",
-    "is_hashed",
     "matches",
-    "prefix",
+    "token_prefix",
     "token_problem",
 ]
 
-#: Marks a stored value as a hash; anything else is a legacy plaintext token.
+#: Marks a digest karr_db once stored in ``agents.token``; anything else there is
+#: a plaintext token of KITT's before its schema 4.
 HASH_PREFIX = "sha256$"
+#: How much of a token ``token_prefix`` shows.
+PREFIX_LENGTH = 8
 #: Random bytes per token (256 bits).
 TOKEN_BYTES = 32
 #: The shortest token a caller may bring.
@@ -56,38 +66,39 @@ def generate_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-#: How many leading characters of a token are stored to tell tokens apart on a
-#: screen (KITT's ``token_prefix``); the rest of a generated token keeps over 200
-#: random bits.
-PREFIX_LENGTH = 8
+def hash_token(token: str) -> str:
+    """The value stored in ``agents.token_hash`` for ``token``: its SHA-256 hex digest."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def prefix(token: str) -> str:
-    """The part of ``token`` shown to users (``agents.token_prefix``)."""
+def token_prefix(token: str) -> str:
+    """The value stored in ``agents.token_prefix``: what a user may see of the token."""
     return token[:PREFIX_LENGTH]
 
 
-def hash_token(token: str) -> str:
-    """The value stored in ``agents.token`` for ``token``."""
-    return HASH_PREFIX + hashlib.sha256(token.encode("utf-8")).hexdigest()
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-def is_hashed(stored: str) -> bool:
-    """Whether a stored value is a hash (else a legacy plaintext token)."""
-    return stored.startswith(HASH_PREFIX)
+def matches(token_hash: str | None, prefix: str | None, legacy: str | None, presented: str) -> bool:
+    """Constant-time check of a presented token against an agent's stored columns.
 
-
-def matches(stored: str | None, presented: str) -> bool:
-    """Constant-time check of a presented token against the stored value.
-
-    A missing or empty stored value never matches, and neither does an empty
-    presented token (the earlier system could leave ``''`` in the column).
+    ``token_hash`` decides when it is set; else ``legacy`` (the ``token``
+    column) does. Nothing stored, or an empty presented token, never matches
+    (KITT lets an agent without any token through; karr_db does not).
     """
-    if not stored or not presented:
+    if not presented:
         return False
-    # A legacy plaintext value is compared with the presented secret itself.
-    presented_form = hash_token(presented) if is_hashed(stored) else presented
-    return hmac.compare_digest(stored.encode("utf-8"), presented_form.encode("utf-8"))
+    if token_hash:
+        if prefix and prefix.startswith(HASH_PREFIX):
+            # KITT's schema-4 migration digested karr_db's sha256$ form once more.
+            return _same(token_hash, hash_token(HASH_PREFIX + hash_token(presented)))
+        return _same(token_hash, hash_token(presented))
+    if not legacy:
+        return False
+    if legacy.startswith(HASH_PREFIX):
+        return _same(legacy, HASH_PREFIX + hash_token(presented))
+    return _same(legacy, presented)
 
 
 def token_problem(token: str) -> str | None:

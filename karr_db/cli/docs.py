@@ -245,12 +245,14 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
         "Migrations are [Alembic](https://alembic.sqlalchemy.org/) revisions",
         "(`karr_db/migrations/alembic/versions/`, package data of the wheel too). Two numbers,",
         "two meanings:",
-        "Alembic records karr_db's revision in `alembic_version`; the earlier system's",
-        "`schema_version` table records the reference's schema versions only (1 and 2),",
-        "each written by the revision that implements it, in the same transaction as its",
-        "DDL. karr_db's own revisions beyond the reference record nothing there (the",
-        "earlier system numbered its own later schemas 3..11, which mean something else).",
-        "`karr-db check` reports rows that do not match `alembic_version`.",
+        "Alembic records karr_db's revision in `alembic_version`; KITT's `schema_version`",
+        "table records KITT's schema numbers: the reference's 1 and 2 and KITT's later",
+        "schemas 3..11, each written by the revision that makes that schema, in the same",
+        "transaction as its DDL. karr_db's own revisions record nothing there, so KITT",
+        "reads a database at head as its schema 11 and applies no migration of its own.",
+        "`karr-db check` reports rows that do not match `alembic_version` (rows before",
+        "the first one a database has are not expected: KITT's fresh databases record",
+        "only the schema they start at).",
         "",
         f"The `{VERSION_TABLE}` table tracks which schema versions have been applied:",
         "",
@@ -261,21 +263,21 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
     ]
     for rev in revisions:
         what = (
-            f"schema version {rev.schema_version}"
+            f"KITT's schema {rev.schema_version}"
             if rev.schema_version is not None
-            else "beyond the reference"
+            else "karr_db's own"
         )
         lines.append(f"- `{rev.revision}` ({what}): {rev.summary}")
     lines += [
         "",
         "Run `karr-db upgrade` (or `alembic upgrade head`) to apply pending revisions; it",
-        "first adopts a database of the earlier system (a SQLite file is backed up first).",
+        "first adopts a database KITT made (a SQLite file is backed up first).",
         "`karr-db upgrade --sql` prints the SQL it would run on that database instead (from",
         "its current revision; `--from-empty` for the whole schema; adoption cannot be",
-        "rendered). Migrations are forward-only; downgrades are refused. Only the earlier",
-        "system's schemas 1 and 2 are adopted; a database at any other `schema_version`",
-        "without `alembic_version`, or at a revision this release does not know, is left",
-        "untouched.",
+        "rendered). Migrations are forward-only; downgrades are refused. KITT's schemas",
+        "1..11 are adopted (SQLite and PostgreSQL, KITT 1.7's fresh PostgreSQL schema",
+        "included); a database at a `schema_version` above 11 without `alembic_version`, or",
+        "at a revision this release does not know, is left untouched.",
     ]
     return lines
 
@@ -512,8 +514,20 @@ def _bounds_section() -> list[str]:
         "| timestamps | timezone-aware, years 1-9999 once in UTC (document timestamps: "
         "1000-9999, not empty) | Python's datetime range; SQLite's fixed-width text |",
         f"| `limit` of every `list` (runs, metric histories, agents, campaigns, quick tests, "
-        f"events) and `page_size` of `list_page` | 1 to {limits.PAGE_LIMIT} rows a page "
+        f"events, log lines, engine profiles, agent engines, web settings) and `page_size` of "
+        f"`list_page` | 1 to {limits.PAGE_LIMIT} rows a page "
         "| no read holds more than one page; `next_cursor` pages on |",
+        f"| a quick test's or campaign's log line; lines in one append "
+        f"| at most {limits.MAX_LOG_LINE_BYTES} bytes of UTF-8; at most {limits.PAGE_LIMIT} "
+        "| one append is one bounded statement |",
+        f"| a web or agent setting's value | at most {limits.MAX_SETTING_BYTES} bytes of UTF-8 "
+        "| settings are small text |",
+        f"| web settings; engines (engine and mode) per agent | at most "
+        f"{limits.MAX_WEB_SETTINGS}; at most {limits.MAX_AGENT_ENGINES} "
+        "| reading all of them, or one agent's, is one bounded read |",
+        f"| `engine_profiles.build_config`, `runtime_config`, `agents.hardware_details` "
+        f"| a JSON object of at most {limits.MAX_CONFIG_BYTES} bytes of JSON text "
+        "| what the engine or the dashboard reads back whole |",
     ]
 
 

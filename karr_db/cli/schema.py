@@ -168,8 +168,8 @@ def status_command(database: DatabaseOption = None, as_json: JsonOption = False)
         ("database", status.url),
         ("state", status.kind.value),
         ("alembic revision", status.alembic_revision),
-        ("reference schema", status.schema_version),
-        ("head", f"{status.head_revision} (reference schema {status.head_schema_version})"),
+        ("KITT schema", status.schema_version),
+        ("head", f"{status.head_revision} (KITT schema {status.head_schema_version})"),
         ("pending", ", ".join(status.pending) or "none"),
         ("needs adoption", status.needs_adoption),
     ):

@@ -93,8 +93,8 @@ def _state_message(state: DatabaseStatus) -> str:
         ),
         DatabaseKind.UNVERSIONED: "KARR tables without version information",
         DatabaseKind.UNADOPTABLE: (
-            f"database is at the earlier system's schema {state.schema_version}; only its "
-            f"schemas {' and '.join(map(str, reference_versions()))} can be adopted"
+            f"database is at KITT's schema {state.schema_version}; this release adopts "
+            f"KITT's schemas {min(reference_versions())} to {max(reference_versions())}"
         ),
     }.get(state.kind, state.kind.value)
 
@@ -102,13 +102,16 @@ def _state_message(state: DatabaseStatus) -> str:
 def _bridge_findings(
     connection: Connection, state: DatabaseStatus, script: ScriptDirectory
 ) -> list[Finding]:
-    """``schema_version`` must hold exactly the reference versions that the
-    revisions up to ``alembic_version`` record (1 and 2 at head)."""
+    """``schema_version`` must hold the KITT schema numbers that the revisions up to
+    ``alembic_version`` record (1..11 at head), from the first one it has on: KITT
+    records only the schema a fresh database starts at (2 for KITT 1.1.0's, 11 for
+    KITT 1.7's PostgreSQL ones), so rows below that are not expected."""
     assert state.alembic_revision is not None
-    expected = expected_schema_versions(state.alembic_revision, script)
+    recorded = expected_schema_versions(state.alembic_revision, script)
     found = sorted(
         int(v) for v in connection.execute(sa.text("SELECT version FROM schema_version")).scalars()
     )
+    expected = [v for v in recorded if not found or v >= found[0]] or recorded
     if found == expected:
         return []
     unexpected = sorted(set(found) - set(expected))
@@ -122,8 +125,7 @@ def _bridge_findings(
         parts.append(f"missing rows {missing}")
     if unexpected:
         parts.append(
-            f"rows {unexpected} karr_db does not write (the earlier system's later "
-            "migrations may have run here)"
+            f"rows {unexpected} karr_db does not write (KITT's later migrations may have run here)"
         )
     return [Finding(kind="bridge", message="; ".join(parts))]
 

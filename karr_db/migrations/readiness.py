@@ -23,7 +23,7 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
-from karr_db.migrations.scripts import revision_chain, revision_for_version, script_directory
+from karr_db.migrations.scripts import contract_of, revision_chain, script_directory
 from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
 
 if TYPE_CHECKING:
@@ -49,10 +49,17 @@ def open_engine(database: Database, *, read_only: bool = False) -> Iterator[Engi
 def pending_revisions(state: DatabaseState, script: ScriptDirectory) -> list[str]:
     if state.kind in (DatabaseKind.NEWER, DatabaseKind.UNVERSIONED):
         return []
-    base: str | None = state.alembic_revision
     if state.kind is DatabaseKind.LEGACY and state.schema_version is not None:
-        base = revision_for_version(state.schema_version, script)
-    revisions = script.iterate_revisions("heads", base or "base")
+        # Adoption stamps KITT's schema N: what remains is karr_db's own revisions
+        # (adoption runs those before N itself) and KITT's schemas after N.
+        version = state.schema_version
+        revisions = reversed(list(script.iterate_revisions("heads", "base")))
+        return [
+            rev.revision
+            for rev in revisions
+            if (recorded := contract_of(rev).reference_schema_version) is None or recorded > version
+        ]
+    revisions = script.iterate_revisions("heads", state.alembic_revision or "base")
     return [rev.revision for rev in reversed(list(revisions))]
 
 

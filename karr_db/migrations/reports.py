@@ -32,12 +32,12 @@ class DatabaseStatus(BaseModel):
     dialect: str
     kind: DatabaseKind
     # Two numbers, two meanings: ``alembic_revision`` is karr_db's migration
-    # (0001, 0002, ... including its own revisions beyond the reference);
-    # ``schema_version`` is the newest *reference* schema version recorded (1, 2).
+    # (0001, 0002, ... including its own revisions beyond KITT's);
+    # ``schema_version`` is the newest KITT schema number recorded (1..11).
     alembic_revision: str | None
     schema_version: int | None
     head_revision: str
-    head_schema_version: int  # the reference version the head revision implements
+    head_schema_version: int  # the KITT schema the head revision implements (11)
     pending: list[str]  # revisions ``upgrade`` would apply, oldest first
     needs_adoption: bool
     tables: list[str]

@@ -19,8 +19,8 @@ class DatabaseKind(enum.StrEnum):
     LEGACY = "legacy"  # schema_version rows, no alembic_version: adopt, then upgrade
     MANAGED = "managed"  # alembic_version present and known
     NEWER = "newer"  # alembic_version names a revision this release does not know: refuse
-    # schema_version rows of a schema that cannot be adopted (the earlier system's own
-    # later schemas 3..11, or nonsense) and no alembic_version: refuse
+    # schema_version rows of a schema no revision records (a KITT schema newer than
+    # this release knows, or nonsense) and no alembic_version: refuse
     UNADOPTABLE = "unadoptable"
     UNVERSIONED = "unversioned"  # KARR tables without any version information: refuse
 
@@ -78,7 +78,13 @@ def read_state(
     head = chain.head
     head_version = chain.reference_version_at(head)
 
-    if alembic_revision is not None:
+    if alembic_revision is not None and _kitt_migrated(
+        chain, alembic_revision, schema_version, names
+    ):
+        # KITT saw a karr_db database from before its schema 3 and ran its own
+        # migrations on it: adopted again at the schema KITT left it at.
+        kind = DatabaseKind.LEGACY
+    elif alembic_revision is not None:
         # schema_version is the reference's bridge, not a second clock: a
         # mismatch is ``check``'s business, not a reason to refuse.
         kind = DatabaseKind.MANAGED if alembic_revision in versions else DatabaseKind.NEWER
@@ -92,3 +98,20 @@ def read_state(
     else:
         kind = DatabaseKind.EMPTY
     return DatabaseState(kind, alembic_revision, schema_version, tables, head, head_version)
+
+
+def _kitt_migrated(
+    chain: RevisionChain, revision: str, schema_version: int | None, names: set[str]
+) -> bool:
+    """Whether KITT's own migrations ran on a karr_db database at ``revision``: it
+    records a KITT schema above what the revision made and has KITT's tables
+    (schema 3's ``web_settings``; karr_db's releases before KITT's lineage recorded
+    3 and 4 for revisions of their own, without that table)."""
+    if revision not in chain.recorded or schema_version is None:
+        return False
+    made = chain.reference_version_at(revision)
+    return (
+        made < 3 <= schema_version
+        and schema_version in chain.reference_versions()
+        and "web_settings" in names
+    )

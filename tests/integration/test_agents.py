@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +27,21 @@ from karr_db.tokens import hash_token
 
 
 def stored_token(session: Session, agent_id: str) -> str | None:
-    return session.scalar(select(Agent.token).where(Agent.id == agent_id))
+    """The agent's stored digest (``token_hash``), after checking ``token`` holds nothing."""
+    legacy, digest = session.execute(
+        select(Agent.token, Agent.token_hash).where(Agent.id == agent_id)
+    ).one()
+    assert not legacy
+    return digest
+
+
+def stored_columns(session: Session, agent_id: str) -> tuple[str | None, ...]:
+    """``(token, token_hash, token_prefix)`` as stored."""
+    return tuple(
+        session.execute(
+            select(Agent.token, Agent.token_hash, Agent.token_prefix).where(Agent.id == agent_id)
+        ).one()
+    )
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -74,6 +89,9 @@ def test_register_returns_the_token_once_and_stores_only_its_hash(session: Sessi
     assert stored != token
     assert token not in stored
     assert stored == hash_token(token)
+    # KITT's form: the SHA-256 hex digest, the first 8 characters for display.
+    assert stored == hashlib.sha256(token.encode()).hexdigest()
+    assert stored_columns(session, agent.id) == ("", stored, token[:8])
 
     assert agents.verify_token(agent.id, token)
     assert agents.authenticate(agent.id, token).id == agent.id
@@ -113,7 +131,6 @@ def test_no_dump_repr_or_error_contains_the_token_or_its_hash(session: Session) 
     for rendered in texts:
         assert token not in rendered
         assert digest not in rendered
-        assert digest.split("$")[1] not in rendered
 
 
 def test_duplicate_name_is_already_exists(session: Session) -> None:
@@ -172,10 +189,15 @@ def test_legacy_plaintext_token_verifies_and_is_replaced_by_its_hash(session: Se
     insert_legacy_agent(session, "old-agent", token="legacy-secret-123")
 
     assert not agents.verify_token("old-agent", "legacy-secret-12")
-    assert stored_token(session, "old-agent") == "legacy-secret-123"  # a failure changes nothing
+    # A failure changes nothing.
+    assert stored_columns(session, "old-agent") == ("legacy-secret-123", "", "")
 
     assert agents.verify_token("old-agent", "legacy-secret-123")
-    assert stored_token(session, "old-agent") == hash_token("legacy-secret-123")
+    assert stored_columns(session, "old-agent") == (
+        "",
+        hash_token("legacy-secret-123"),
+        "legacy-s",
+    )
     assert agents.verify_token("old-agent", "legacy-secret-123")  # and keeps verifying
 
 
@@ -190,7 +212,7 @@ def test_hash_legacy_tokens_replaces_every_plaintext_token(session: Session) -> 
     assert agents.hash_legacy_tokens() == 2
     assert stored_token(session, "old-1") == hash_token("secret-one")
     assert stored_token(session, "old-2") == hash_token("secret-two")
-    assert stored_token(session, "no-token") is None
+    assert stored_columns(session, "no-token") == (None, "", "")
     assert stored_token(session, fresh.agent.id) == fresh_hash
     assert agents.verify_token("old-2", "secret-two")
     assert agents.hash_legacy_tokens() == 0

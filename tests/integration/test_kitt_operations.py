@@ -57,7 +57,7 @@ def test_register_with_the_agents_own_token_stores_only_its_hash(session: Sessio
         8090,
         True,
     )
-    stored = session.scalar(select(Agent.token).where(Agent.id == agent.id))
+    stored = session.scalar(select(Agent.token_hash).where(Agent.id == agent.id))
     assert stored == hash_token(token)
     assert token not in json.dumps([d for _, d in _events(session, agent.id)])
     assert agents.authenticate(agent.id, token).id == agent.id

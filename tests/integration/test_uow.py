@@ -248,7 +248,7 @@ def test_the_package_root_exports_the_public_api() -> None:
     assert karr_db.UnitOfWork is UnitOfWork
     assert karr_db.transaction is transaction
     assert karr_db.run_transaction is run_transaction
-    assert karr_db.SCHEMA_VERSION == 2
+    assert karr_db.SCHEMA_VERSION == 11
     assert isinstance(karr_db.__version__, str)
     for name in karr_db.__all__:
         assert getattr(karr_db, name) is not None, name

@@ -1,1 +1,1 @@
-"""Revisions, adoption of the earlier system's databases, the reference schema."""
+"""Revisions, adoption of KITT's databases (schemas 1..11), the reference schema."""

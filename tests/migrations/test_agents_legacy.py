@@ -52,7 +52,7 @@ def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: P
             uow.agents.heartbeat("agent-2")
 
         with db.unit_of_work() as uow:
-            stored = uow.session.scalar(select(Agent.token).where(Agent.id == "agent-1"))
+            stored = uow.session.scalar(select(Agent.token_hash).where(Agent.id == "agent-1"))
             assert stored == hash_token("plain-secret-token")
             assert uow.agents.verify_token("agent-1", "plain-secret-token")
             assert uow.agents.get("agent-2").status == "online"

@@ -1,10 +1,6 @@
-"""``schema_version`` holds the reference's numbers; adoption takes schemas 1 and 2 only.
-
-The earlier system went on numbering its own schemas after 2 (3 added
-``web_settings``, 4 moved agent tokens into ``token_hash``/``token_prefix`` and
-blanked ``token``, ... up to 11), so those numbers must never mean a karr_db
-revision, on either side.
-"""
+"""``schema_version`` holds KITT's numbers 1..11, each recorded by the revision that
+makes that schema; karr_db's own revisions record nothing there, and a number above
+KITT's 11 is refused (KITT's later schemas are adopted in test_lineage_adoption.py)."""
 
 from __future__ import annotations
 
@@ -18,36 +14,27 @@ from sqlalchemy.orm import Session
 from karr_db import migrations
 from karr_db.engine import make_engine
 from karr_db.errors import UnadoptableSchemaError
-from karr_db.migrations.scripts import head_revision, script_directory
+from karr_db.migrations.scripts import contracts, head_revision, script_directory
 from karr_db.repositories.results import ResultsRepository
 from tests.support.helpers import alembic_versions, schema_versions
 from tests.support.legacy import build_legacy, snapshot
 
 ALL_REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
+OWN_REVISIONS = [r for r, c in contracts().items() if c.reference_schema_version is None]
 
 
-def _earlier_later_schema(dialect: str, version: int) -> list[str]:
-    """What the earlier system's own migrations 3..``version`` did to a schema-2 database."""
-    statements = ["CREATE TABLE web_settings (key TEXT PRIMARY KEY, value TEXT)"]
-    if version >= 4:
-        statements += [
-            "ALTER TABLE agents ADD COLUMN token_hash TEXT",
-            "ALTER TABLE agents ADD COLUMN token_prefix TEXT",
-            "UPDATE agents SET token_hash = 'sha256:' || id, token_prefix = 'kt_', token = ''",
-        ]
-    stamp = "datetime('now')" if dialect == "sqlite" else "now()::text"
-    statements += [
-        f"INSERT INTO schema_version (version, applied_at) VALUES ({v}, {stamp})"
-        for v in range(3, version + 1)
-    ]
-    return statements
-
-
-@pytest.mark.parametrize("version", [3, 4, 11])
-def test_the_earlier_systems_later_schemas_are_refused_untouched(
+@pytest.mark.parametrize("version", [12, 40])
+def test_a_schema_above_kitts_11_is_refused_untouched(
     empty_url: str, backend: str, version: int, samples_dir: Path
 ) -> None:
-    build_legacy(empty_url, 2, samples_dir, extra=_earlier_later_schema(backend, version))
+    build_legacy(
+        empty_url,
+        2,
+        samples_dir,
+        extra=[
+            f"INSERT INTO schema_version (version, applied_at) VALUES ({version}, '2026-04-01')"
+        ],
+    )
     before = snapshot(empty_url)
 
     assert migrations.status(empty_url).kind == "unadoptable"
@@ -55,18 +42,18 @@ def test_the_earlier_systems_later_schemas_are_refused_untouched(
         migrations.upgrade(empty_url)
 
     message = str(caught.value)
-    assert f"the earlier system's schema {version}" in message
-    assert "1 and 2" in message
+    assert f"KITT's schema {version}" in message
+    assert "1 to 11" in message
     assert "drop" not in message.lower()  # no advice that would lose data
     assert snapshot(empty_url) == before
     assert [f.kind for f in migrations.check(empty_url)] == ["state"]
 
 
-def test_a_fresh_database_records_the_reference_versions_only(empty_url: str) -> None:
+def test_a_fresh_database_records_kitts_numbers_1_to_11(empty_url: str) -> None:
     migrations.upgrade(empty_url)
-    assert schema_versions(empty_url) == [1, 2]
+    assert schema_versions(empty_url) == list(range(1, 12))
     status = migrations.status(empty_url)
-    assert (status.schema_version, status.head_schema_version) == (2, 2)
+    assert (status.schema_version, status.head_schema_version) == (11, 11)
     assert status.head_revision == head_revision()
     assert migrations.check(empty_url) == []
 
@@ -91,7 +78,8 @@ def test_a_database_written_with_versions_3_and_4_moves_to_the_new_numbering(
     report = migrations.upgrade(empty_url)
 
     assert report.applied == ALL_REVISIONS[ALL_REVISIONS.index("0005") :]
-    assert schema_versions(empty_url) == [1, 2]
+    # 0005 removes karr_db's old 3 and 4; KITT's schemas 3 and 4 record them again.
+    assert schema_versions(empty_url) == list(range(1, 12))
     assert migrations.check(empty_url) == []
 
 
@@ -112,9 +100,9 @@ def test_a_head_database_that_lost_alembic_version_is_adopted_back_to_a_checked_
     report = migrations.upgrade(migrated_url)
 
     assert report.adopted
-    # Stamped at the reference's version 2, then every revision of karr_db's own runs
-    # again: the append-only triggers and the query indexes are back.
-    assert report.applied == ALL_REVISIONS[ALL_REVISIONS.index("0003") :]
+    # Stamped at KITT's schema 11, every revision of karr_db's own runs again: the
+    # append-only triggers and the query indexes are back.
+    assert report.applied == OWN_REVISIONS
     assert alembic_versions(migrated_url) == [head_revision()]
     assert migrations.check(migrated_url) == []
     assert snapshot(migrated_url)["runs"]["rows"] == runs_before
@@ -127,14 +115,14 @@ def test_a_head_database_that_lost_alembic_version_is_adopted_back_to_a_checked_
 
 
 def test_check_names_rows_karr_db_does_not_write(migrated_url: str) -> None:
-    # The earlier system's later code, seeing 2, ran its own migration 5 here.
+    # A later KITT, seeing 11, ran its own migration 12 here.
     engine = make_engine(migrated_url)
     with engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO schema_version (version, applied_at) "
-            "VALUES (5, '2026-12-01 10:00:00.000000+00:00')"
+            "VALUES (12, '2026-12-01 10:00:00.000000+00:00')"
         )
     engine.dispose()
     findings = migrations.check(migrated_url)
     assert [f.kind for f in findings] == ["bridge"]
-    assert "rows [5] karr_db does not write" in findings[0].message
+    assert "rows [12] karr_db does not write" in findings[0].message

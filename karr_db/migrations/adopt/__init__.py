@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from karr_db.errors import AdoptionError
 from karr_db.migrations import timestamps
+from karr_db.migrations.adopt import lineage
 from karr_db.migrations.adopt.clear import clear_karr_additions
 from karr_db.migrations.adopt.postgresql import TEXT_TYPES, conform_postgresql, pg_columns
 from karr_db.migrations.adopt.sqlite import conform_sqlite
@@ -47,7 +48,8 @@ def adopt(
     """Conform a legacy database at ``version`` to the reference and stamp it.
 
     Naive local times are read in ``legacy_timezone`` (else the zone the
-    database records, else UTC); what that did is returned.
+    database records, else UTC); what that did is returned. KITT's later
+    schemas (3..11) take two legs (:mod:`.lineage`).
     """
     try:
         revision = revision_for_version(version, script)
@@ -55,10 +57,28 @@ def adopt(
         raise AdoptionError(
             f"schema_version {version} was never written by the earlier system"
         ) from None
-    tables = reference_tables(version, script)
-    zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+    later_schema = version > lineage.REFERENCE_VERSION
     chain = contracts(script)
-    later = list(chain.values())[list(chain).index(revision) + 1 :]
+    if later_schema:
+        lineage.refuse_incomplete(connection, version, script)
+        tables = lineage.lineage_tables(
+            reference_tables(lineage.REFERENCE_VERSION, script), version, script
+        )
+        # KITT's revisions up to ``version`` are the database's own; karr_db's run
+        # (again) in the two legs.
+        start = list(chain).index(revision_for_version(lineage.REFERENCE_VERSION, script)) + 1
+        later = [
+            c
+            for c in list(chain.values())[start:]
+            if c.reference_schema_version is None or c.reference_schema_version > version
+        ]
+    else:
+        tables = reference_tables(version, script)
+        later = list(chain.values())[list(chain).index(revision) + 1 :]
+    zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
+    if sa.inspect(connection).has_table("alembic_version"):
+        # A karr_db database KITT migrated (state.py): its stamp no longer holds.
+        connection.exec_driver_sql("DELETE FROM alembic_version")
     clear_karr_additions(connection, tables, later)
     if connection.dialect.name == "sqlite":
         conform_sqlite(connection, tables)
@@ -67,7 +87,11 @@ def adopt(
         report = _canonical_timestamps(connection, tables, zone)
         conform_postgresql(connection, tables)
     _derive(connection)
-    MigrationContext.configure(connection).stamp(script, revision)
+    migration = MigrationContext.configure(connection)
+    if later_schema:
+        migration.stamp(script, revision_for_version(lineage.REFERENCE_VERSION, script))
+        lineage.run_own_revisions(connection, version, script, zone)
+    migration.stamp(script, revision)
     return report
 
 

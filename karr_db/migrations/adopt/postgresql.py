@@ -116,12 +116,28 @@ def _conform_pg_table(connection: Connection, table: sa.Table) -> None:
             if not (current.default or "").startswith("nextval("):
                 _attach_sequence(connection, name, column.name)
             _advance_sequence(connection, name, column.name)
+        else:
+            _conform_default_and_null(connection, table, column)
 
     for column in table.columns:
         if column.comment:
             connection.execute(sa.schema.SetColumnComment(column))
     _conform_pg_keys(connection, table)
     _conform_pg_indexes(connection, table)
+
+
+def _conform_default_and_null(
+    connection: Connection, table: sa.Table, column: sa.Column[Any]
+) -> None:
+    """The target's DEFAULT and NOT NULL (every legacy one was dropped above)."""
+    quoted, col = quote(connection, table.name), quote(connection, column.name)
+    default = column.server_default
+    if isinstance(default, sa.DefaultClause) and isinstance(default.arg, sa.TextClause):
+        sql = default.arg.text
+        connection.exec_driver_sql(f"ALTER TABLE {quoted} ALTER COLUMN {col} SET DEFAULT {sql}")
+    if not column.nullable and not column.primary_key:
+        _fail_on_first(connection, table, column, f"{col} IS NULL", "is NULL (NOT NULL)")
+        connection.exec_driver_sql(f"ALTER TABLE {quoted} ALTER COLUMN {col} SET NOT NULL")
 
 
 def _fk_signature(fk: sa.ForeignKeyConstraint) -> tuple[Any, ...]:

@@ -28,7 +28,7 @@ from karr_db.limits import text_problem
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
 from karr_db.repositories._validate import checked, int32
-from karr_db.repositories.agents.credentials import AgentTokens
+from karr_db.repositories.agents.credentials import AgentTokens, stored_token
 from karr_db.repositories.agents.dto import (
     AGENT_STATUS_NOTES,
     AGENT_STATUSES,
@@ -158,8 +158,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                             name=name,
                             hostname=hostname,
                             port=port,
-                            token=tokens.hash_token(secret),
-                            token_prefix=tokens.prefix(secret),
+                            **stored_token(secret),
                             status="online",
                             last_heartbeat=now,
                             registered_at=now,
@@ -179,8 +178,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
                 update(Agent)
                 .where(Agent.id == agent_id)
                 .values(
-                    token=tokens.hash_token(secret),
-                    token_prefix=tokens.prefix(secret),
+                    **stored_token(secret),
                     status="online",
                     last_heartbeat=now,
                     **described,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pydantic import SecretStr
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import InternalError, OperationalError
 
 from karr_db import tokens
@@ -21,7 +21,8 @@ from karr_db.repositories.events import EventType
 
 
 class AgentTokens(AgentReads):
-    """Token work: only hashes are stored, and a plaintext legacy token is hashed on use."""
+    """Token work: only digests are stored (KITT's ``token_hash``), and an older
+    form is moved there on first use."""
 
     def rotate_token(self, agent_id: str) -> AgentCredentials:
         """Replace the agent's token; the old one stops verifying at commit."""
@@ -30,7 +31,7 @@ class AgentTokens(AgentReads):
         updated = self.session.execute(
             update(Agent)
             .where(Agent.id == agent_id)
-            .values(token=tokens.hash_token(token), token_prefix=tokens.prefix(token))
+            .values(**stored_token(token))
             .returning(Agent.id)
         ).one_or_none()
         if updated is None:
@@ -39,13 +40,17 @@ class AgentTokens(AgentReads):
         return AgentCredentials(agent=self.get(agent_id), token=SecretStr(token))
 
     def verify_token(self, agent_id: str, token: str) -> bool:
-        """Whether ``token`` is the agent's; upgrades a legacy plaintext token on success."""
-        stored = self.session.scalar(select(Agent.token).where(Agent.id == agent_id))
-        if not tokens.matches(stored, token):
+        """Whether ``token`` is the agent's; moves an older stored form to ``token_hash``."""
+        row = self.session.execute(
+            select(Agent.token_hash, Agent.token_prefix, Agent.token).where(Agent.id == agent_id)
+        ).one_or_none()
+        if row is None:
             return False
-        assert stored is not None
-        if not tokens.is_hashed(stored):
-            self._upgrade_legacy_token(agent_id, stored)
+        token_hash, prefix, legacy = row
+        if not tokens.matches(token_hash, prefix, legacy, token):
+            return False
+        if token_hash != tokens.hash_token(token):
+            self._upgrade_stored_token(agent_id, (token_hash, prefix, legacy), token)
         return True
 
     def authenticate(self, agent_id: str, token: str) -> AgentDTO:
@@ -57,31 +62,41 @@ class AgentTokens(AgentReads):
             raise InvalidTokenError(agent_id)
         return self.get(agent_id)
 
-    def _upgrade_legacy_token(self, agent_id: str, stored: str) -> None:
-        # Conditional on the value just compared, so a rotation that committed
+    def _upgrade_stored_token(
+        self, agent_id: str, row: tuple[str | None, str | None, str | None], token: str
+    ) -> None:
+        # Conditional on the values just compared, so a rotation that committed
         # in between is never overwritten. Best effort: if SQLite cannot
         # upgrade this transaction's read lock (or the unit of work is read
         # only), the next use tries again.
+        token_hash, prefix, legacy = row
         try:
             self._events.lock_log()  # the one lock order, even for this quiet write
             with self.session.begin_nested():
                 self.session.execute(
                     update(Agent)
-                    .where(Agent.id == agent_id, Agent.token == stored)
-                    .values(token=tokens.hash_token(stored))
+                    .where(
+                        Agent.id == agent_id,
+                        Agent.token_hash.is_not_distinct_from(token_hash),
+                        Agent.token_prefix.is_not_distinct_from(prefix),
+                        Agent.token.is_not_distinct_from(legacy),
+                    )
+                    .values(**stored_token(token))
                 )
         except (OperationalError, InternalError):  # InternalError: PostgreSQL READ ONLY
             pass
 
     def hash_legacy_tokens(self) -> int:
-        """Replace every plaintext token left by the earlier system with its hash.
+        """Move every plaintext token KITT wrote before its schema 4 to ``token_hash``.
 
-        For use right after adopting an older database; returns how many
-        tokens were replaced. Verification keeps working either way.
+        What KITT's schema-4 migration does, for a database that got plaintext
+        tokens afterwards (revision 0021 moved those already stored); returns
+        how many were moved. Verification moves them on first use either way.
         """
         self._events.lock_log()
         legacy = self.session.execute(
             select(Agent.id, Agent.token).where(
+                func.coalesce(Agent.token_hash, "") == "",
                 Agent.token.is_not(None),
                 Agent.token != "",
                 ~Agent.token.startswith(tokens.HASH_PREFIX, autoescape=True),
@@ -92,6 +107,15 @@ class AgentTokens(AgentReads):
             self.session.execute(
                 update(Agent)
                 .where(Agent.id == agent_id, Agent.token == stored)
-                .values(token=tokens.hash_token(stored))
+                .values(**stored_token(stored))
             )
         return len(legacy)
+
+
+def stored_token(token: str) -> dict[str, str]:
+    """The agent columns that keep ``token``: KITT's form (digest, prefix, empty ``token``)."""
+    return {
+        "token_hash": tokens.hash_token(token),
+        "token_prefix": tokens.token_prefix(token),
+        "token": "",
+    }

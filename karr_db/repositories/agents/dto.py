@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 
 from karr_db.documents import json_value_problems
 from karr_db.errors import (
@@ -180,7 +180,7 @@ SHAPE = RowShape(
             if name not in ("tags", "has_token")
         },
         "tags": Agent.tags,
-        "has_token": Agent.token,
+        "has_token": func.coalesce(func.nullif(Agent.token_hash, ""), Agent.token),
     },
     convert={"tags": parse_tags, "has_token": bool, "hardware_details": parse_details},
 )

@@ -1,4 +1,4 @@
-"""KITT's schema 3: the dashboard's ``web_settings``.
+"""The dashboard's ``web_settings``.
 
 Revision ID: 0020
 Revises: 0011

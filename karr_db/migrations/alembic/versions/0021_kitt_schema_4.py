@@ -1,4 +1,4 @@
-"""KITT's schema 4: agent tokens kept as SHA-256 digests in ``token_hash``.
+"""Agent tokens kept as SHA-256 digests in ``token_hash``.
 
 Revision ID: 0021
 Revises: 0020
@@ -30,8 +30,6 @@ depends_on: str | Sequence[str] | None = None
 #: The prefix of the digests karr_db wrote into ``token`` before this revision.
 KARR_DIGEST = "sha256$"
 
-TOKEN_COMMENT = "Empty: the token's SHA-256 digest is in token_hash"
-
 contract = ops.RevisionContract(
     reference_schema_version=4,
     columns=(ops.Column("agents", "token_hash"), ops.Column("agents", "token_prefix")),
@@ -59,8 +57,6 @@ def upgrade() -> None:
             comment="First 8 characters of the token, for display",
         ),
     )
-    if op.get_context().dialect.name == "postgresql":
-        op.alter_column("agents", "token", comment=TOKEN_COMMENT, existing_type=sa.Text())
     if not context.is_offline_mode():
         move_tokens(op.get_bind())
     ops.record_schema_version(contract)

@@ -1,4 +1,4 @@
-"""KITT's schema 5: ``agents.hardware_details``, the hardware an agent reports (JSON).
+"""``agents.hardware_details``, the hardware an agent reports (JSON).
 
 Revision ID: 0022
 Revises: 0021

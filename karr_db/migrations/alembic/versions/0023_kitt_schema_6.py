@@ -1,4 +1,4 @@
-"""KITT's schema 6: ``quick_tests.command_id``, the command that dispatched a test.
+"""``quick_tests.command_id``, the command that dispatched a test.
 
 Revision ID: 0023
 Revises: 0022

@@ -1,4 +1,4 @@
-"""KITT's schema 7: ``quick_test_logs``, a quick test's output lines.
+"""``quick_test_logs``, a quick test's output lines.
 
 Revision ID: 0024
 Revises: 0023

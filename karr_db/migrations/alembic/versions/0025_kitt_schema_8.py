@@ -1,4 +1,4 @@
-"""KITT's schema 8: ``agent_settings``, and six default settings for every agent.
+"""``agent_settings``, and six default settings for every agent.
 
 Revision ID: 0025
 Revises: 0024

@@ -1,4 +1,4 @@
-"""KITT's schema 9: ``agents.cpu_arch`` (``amd64``, ``arm64``).
+"""``agents.cpu_arch`` (``amd64``, ``arm64``).
 
 Revision ID: 0026
 Revises: 0025

@@ -1,4 +1,4 @@
-"""KITT's schema 10: ``campaign_logs``, a campaign's output lines.
+"""``campaign_logs``, a campaign's output lines.
 
 Revision ID: 0027
 Revises: 0026

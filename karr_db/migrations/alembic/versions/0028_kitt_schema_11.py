@@ -1,4 +1,4 @@
-"""KITT's schema 11: ``engine_profiles``, ``agent_engines``, and the engine of a quick test.
+"""``engine_profiles``, ``agent_engines``, and the engine of a quick test.
 
 Revision ID: 0028
 Revises: 0027
