@@ -232,12 +232,11 @@ class SubGroup(TyperGroup):
         return command
 
 
-def subcommands(name: str, help: str) -> typer.Typer:
+def subcommands(name: str) -> typer.Typer:
     """A group of subcommands named ``name`` on ``karr-db`` (listed in
-    :data:`COMMAND_MODULES` like any command)."""
+    :data:`COMMAND_MODULES` like any command); its help is its callback's docstring."""
     group = typer.Typer(
         cls=SubGroup,
-        help=help,
         no_args_is_help=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,

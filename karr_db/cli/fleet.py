@@ -108,10 +108,7 @@ def _show_settings(settings: dict[str, str]) -> None:
 
 # --- settings ---------------------------------------------------------------------
 
-settings_app = subcommands(
-    "settings",
-    "Web UI settings and each agent's settings. Without a subcommand: every web setting.",
-)
+settings_app = subcommands("settings")
 
 
 @settings_app.callback(invoke_without_command=True)
@@ -231,9 +228,7 @@ def settings_agent(
 
 # --- engine profiles ----------------------------------------------------------------
 
-profiles_app = subcommands(
-    "engine-profiles", "Named engine configurations. Without a subcommand: list them."
-)
+profiles_app = subcommands("engine-profiles")
 
 ModeOption = Annotated[
     str | None,

@@ -211,7 +211,8 @@ class KittDouble:
         return campaign_id
 
     def campaign_status(self, campaign_id: str, status: str, **counts: int) -> None:
-        sets, params = ["status = ?"], [status]
+        sets: list[str] = ["status = ?"]
+        params: list[Any] = [status]
         if status == "running":
             sets.append("started_at = ?")
             params.append(_now())
@@ -350,7 +351,7 @@ def test_kitt_services_write_a_shared_database_and_check_stays_clean(
         assert not agents.verify_token(agent_id, token)
         assert QuickTestsRepository(session).get(test_id).completed_at is not None
         assert CampaignsRepository(session).get(campaign_id).completed_at is not None
-        settings = dict(
+        settings: dict[str, str] = dict(
             connection.execute(
                 sa.text("SELECT key, value FROM agent_settings WHERE agent_id = :a"),
                 {"a": agent_id},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from karr_db.errors import AdoptionError, UnadoptableSchemaError
 from karr_db.migrations.scripts import head_revision
 from karr_db.models import AgentSetting
 from karr_db.repositories.agents import AgentsRepository
+from karr_db.repositories.results import ResultsRepository
 from tests.support.adoption import ADDED_TO, assert_rows_kept, raw_rows, typed_rows
 from tests.support.helpers import head_version, schema_versions
 from tests.support.legacy import snapshot
@@ -41,10 +43,16 @@ def _settings(url: str) -> dict[str, dict[str, str]]:
 
 
 def _behaves_like_karr_db(url: str) -> None:
-    """After adoption: KITT's agent authenticates with its token, karr_db's new agent
-    gets KITT's defaults and a digest KITT can verify, and check stays clean."""
+    """After adoption: a KITT run's document saved again is that run (dedup), KITT's
+    agent authenticates with its token, karr_db's new agent gets KITT's defaults, and
+    check stays clean."""
     engine = make_engine(url)
     with engine.begin() as connection, Session(bind=connection) as session:
+        run_id, raw = connection.execute(
+            sa.text("SELECT id, raw_json FROM runs ORDER BY id LIMIT 1")
+        ).one()
+        document = raw if isinstance(raw, dict) else json.loads(raw)
+        assert ResultsRepository(session).save(document).run.id == run_id
         agents = AgentsRepository(session)
         assert agents.authenticate("agent-1", AGENT_1_TOKEN).id == "agent-1"
         assert not agents.verify_token("agent-1", AGENT_1_TOKEN + "x")
@@ -128,6 +136,8 @@ def test_a_gap_in_the_version_rows_is_still_a_finding(migrated_url: str) -> None
             ["CREATE TABLE campaign_logs (id INTEGER PRIMARY KEY, campaign_id TEXT, line TEXT)"],
             "campaign_logs",
         ),
+        (8, ["ALTER TABLE agents ADD COLUMN cpu_arch TEXT"], "agents.cpu_arch"),
+        (2, ["ALTER TABLE agents ADD COLUMN token_hash TEXT"], "agents.token_hash"),
     ],
 )
 def test_what_is_not_kitts_schema_is_refused_untouched(

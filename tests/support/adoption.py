@@ -69,9 +69,10 @@ def as_typed(value: Any, column: sa.Column[Any]) -> Any:
 def _kitt_default(column: sa.Column[Any]) -> Any:
     """The value KITT's ``DEFAULT`` gives a column added after the row was written."""
     default = column.server_default
-    if default is None:
+    if not isinstance(default, sa.DefaultClause):
         return None
-    text = str(default.arg.text if hasattr(default.arg, "text") else default.arg)  # type: ignore[union-attr]
+    arg = default.arg
+    text = arg.text if isinstance(arg, sa.TextClause) else str(arg)
     return text[1:-1] if text.startswith("'") else text
 
 

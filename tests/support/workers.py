@@ -157,3 +157,17 @@ def start_or_delete(url: str, campaign_ids: list[str], action: str) -> list[str]
     if action not in ("start", "delete"):
         raise ValueError(f"unknown action {action!r}")
     return _transition_each(url, campaign_ids, action, (InvalidTransitionError, NotFoundError))
+
+
+def append_log_lines(url: str, test_id: str, worker: int, batches: int, size: int) -> list[int]:
+    """Append ``batches`` calls of ``size`` lines (``w<worker>-b<batch>-l<n>``) to a
+    quick test's log, one transaction each; the ids of every call, in order."""
+    from karr_db.repositories.logs import QuickTestLogsRepository
+
+    ids: list[int] = []
+    with engine_for(url) as engine:
+        for batch in range(batches):
+            lines = [f"w{worker}-b{batch}-l{n}" for n in range(size)]
+            with transaction(engine, immediate=True) as session:
+                ids += QuickTestLogsRepository(session).append(test_id, lines)
+    return ids

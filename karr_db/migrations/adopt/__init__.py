@@ -59,8 +59,8 @@ def adopt(
         ) from None
     later_schema = version > lineage.REFERENCE_VERSION
     chain = contracts(script)
+    lineage.refuse_incomplete(connection, version, script)
     if later_schema:
-        lineage.refuse_incomplete(connection, version, script)
         tables = lineage.lineage_tables(
             reference_tables(lineage.REFERENCE_VERSION, script), version, script
         )

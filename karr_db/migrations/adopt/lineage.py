@@ -80,8 +80,8 @@ def lineage_tables(
 
 def refuse_incomplete(connection: Connection, version: int, script: ScriptDirectory) -> None:
     """Refuse, before anything is written, a database that is not KITT's schema ``version``:
-    a table or column that schemas 3..``version`` add is missing, or a table of a
-    later schema is present."""
+    a table or column that schemas 3..``version`` add is missing, or a table or column
+    of a later schema is present (adoption would otherwise drop it with its data)."""
     present = set(sa.inspect(connection).get_table_names())
     inspector = sa.inspect(connection)
     for number, contract in _kitt_contracts(script):
@@ -110,6 +110,16 @@ def refuse_incomplete(connection: Connection, version: int, script: ScriptDirect
                         f"table {name} belongs to KITT's schema {number}, but "
                         f"schema_version says {version}. {_NEXT_STEP}",
                         table=name,
+                    )
+            for column in contract.columns:
+                if column.table in present and column.name in {
+                    c["name"] for c in inspector.get_columns(column.table)
+                }:
+                    raise AdoptionError(
+                        f"this column belongs to KITT's schema {number}, but "
+                        f"schema_version says {version}. {_NEXT_STEP}",
+                        table=column.table,
+                        column=column.name,
                     )
 
 

@@ -12,6 +12,8 @@ this revision is already a digest (``sha256$<hex>``): its hex digits move to
 ``token_hash`` as they are (hashing them again would lock the agent out) and
 its prefix stays empty, since the token itself was never stored. From here on
 KITT and karr_db verify a token the same way, by its digest in ``token_hash``.
+The move reads the rows, so ``--sql`` leaves it out: karr_db still verifies the
+older forms and moves each on first use.
 """
 
 import hashlib

@@ -13,7 +13,7 @@ ON DELETE CASCADE.
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import context, op
+from alembic import op
 
 from karr_db.migrations import ops
 
@@ -69,13 +69,13 @@ contract = ops.RevisionContract(reference_schema_version=8, tables=tables)
 
 def upgrade() -> None:
     ops.create_declared(contract)
-    if not context.is_offline_mode():
-        add_defaults(op.get_bind())
+    add_defaults()
     ops.record_schema_version(contract)
 
 
-def add_defaults(connection: sa.Connection) -> None:
-    """The default settings each agent lacks (one INSERT .. SELECT per key)."""
+def add_defaults() -> None:
+    """The default settings each agent lacks (one INSERT .. SELECT per key; plain SQL,
+    so ``--sql`` renders it too)."""
     agents = sa.table("agents", sa.column("id", sa.Text))
     settings = sa.table(
         "agent_settings",
@@ -87,7 +87,7 @@ def add_defaults(connection: sa.Connection) -> None:
         present = sa.select(settings.c.agent_id).where(
             settings.c.agent_id == agents.c.id, settings.c.key == key
         )
-        connection.execute(
+        op.execute(
             settings.insert().from_select(
                 ["agent_id", "key", "value"],
                 sa.select(agents.c.id, sa.literal(key), sa.literal(value))
