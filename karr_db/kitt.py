@@ -9,7 +9,11 @@ repositories, with KITT's return shapes::
 
 Every method runs in its own transaction (writes are retried on transient
 failures, as :func:`karr_db.uow.run_transaction` does) and raises only
-karr_db's errors (:mod:`karr_db.errors`).
+karr_db's errors (:mod:`karr_db.errors`): an unreachable or refusing server
+is a :class:`~karr_db.errors.StorageError` (``ConnectionLostError`` when it
+could not be reached), on construction too. A bad query or filter value is
+also a :class:`ValueError` (:class:`KittQueryError`,
+:class:`KittValidationError`), which KITT's results API answers with 400.
 
 Where karr_db deliberately differs from KITT's own stores (none of these
 weakens a guarantee to imitate the earlier behaviour):
@@ -31,7 +35,11 @@ weakens a guarantee to imitate the earlier behaviour):
   back this way stores a new run: the added key changes its content.
 - **query without order_by is newest first** (by the run's timestamp).
 - **Unknown filter, order or group fields are refused** with
-  :class:`InvalidQueryError` rather than ignored or interpolated into SQL.
+  :class:`KittQueryError` (an :class:`InvalidQueryError` and a
+  :class:`ValueError`) rather than ignored or interpolated into SQL.
+- **aggregate gives every group every ``<metric>_avg`` key**, ``None`` where
+  the group has no finite value of it (KITT's SQLite store leaves the key
+  out); NaN and infinities are left out of the averages.
 - **A run a quick test points to is not deleted** silently:
   :meth:`~KarrResultStore.delete_result` raises :class:`StillReferencedError`
   unless ``detach=True``.
@@ -48,12 +56,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from sqlalchemy import select
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from karr_db import migrations
 from karr_db.database import Closing, Database
-from karr_db.engine import storage_error
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
@@ -65,9 +71,16 @@ from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Run
 from karr_db.repositories.results import ORDER_FIELDS, ResultsRepository
 from karr_db.repositories.results.dto import GroupCounts, ImportReport, RunSummary
-from karr_db.uow import UnitOfWork, run_transaction
+from karr_db.uow import UnitOfWork, run_transaction, translated
 
-__all__ = ["AGGREGATE_FIELDS", "KarrResultStore", "ResultStore", "ResultStoreFiles"]
+__all__ = [
+    "AGGREGATE_FIELDS",
+    "KarrResultStore",
+    "KittQueryError",
+    "KittValidationError",
+    "ResultStore",
+    "ResultStoreFiles",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +127,33 @@ class ResultStoreFiles(ResultStore, Protocol):
 
     def import_directory(self, path: str | Path) -> int: ...
 
-    def export_result(self, result_id: str, output_path: str | Path) -> None: ...
+    def export_result(self, result_id: str, output_path: str | Path) -> Path | None: ...
+
+
+class KittQueryError(InvalidQueryError, ValueError):
+    """An unknown filter, order or group field, or a malformed page request.
+
+    Also a :class:`ValueError`, which KITT's stores raise for an invalid query
+    and its results API answers with 400.
+    """
+
+
+class KittValidationError(ValidationError, ValueError):
+    """A query argument of the wrong type or beyond its bounds, named by field;
+    also a :class:`ValueError`, for KITT's results API."""
+
+
+@contextmanager
+def _as_value_errors() -> Iterator[None]:
+    """The layer's query and validation errors, raised as KITT's callers catch them."""
+    try:
+        yield
+    except (KittQueryError, KittValidationError):
+        raise
+    except ValidationError as exc:
+        raise KittValidationError(exc.what, exc.errors) from exc
+    except InvalidQueryError as exc:
+        raise KittQueryError(str(exc)) from exc
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -143,9 +182,7 @@ def _order(order_by: str | None) -> tuple[str, bool]:
     descending = order_by.startswith("-")
     field = order_by[1:] if descending else order_by
     if field not in ORDER_FIELDS:
-        raise InvalidQueryError(
-            f"unknown order field {field!r}; use one of {', '.join(ORDER_FIELDS)}"
-        )
+        raise KittQueryError(f"unknown order field {field!r}; use one of {', '.join(ORDER_FIELDS)}")
     return field, descending
 
 
@@ -164,11 +201,8 @@ class KarrResultStore(Closing):
         self.database = target if isinstance(target, Database) else Database(target)
         try:
             if migrate:
-                migrations.upgrade(self.database.engine)
-        except DBAPIError as exc:
-            self.close()
-            # The driver's own message names host and port, never the password.
-            raise storage_error("opening the database", exc) from None
+                with translated("opening the result store"):
+                    migrations.upgrade(self.database.engine)
         except BaseException:
             self.close()
             raise
@@ -225,14 +259,21 @@ class KarrResultStore(Closing):
         chunks, and the documents of each chunk with one statement.
         """
         field, descending = _order(order_by)
+        wrong = [
+            FieldError(name, "must be an integer")
+            for name, value in (("limit", 0 if limit is None else limit), ("offset", offset))
+            if isinstance(value, bool) or not isinstance(value, int)
+        ]
+        if wrong:
+            raise KittValidationError("query", wrong)
         if limit is not None and limit < 0:
-            raise InvalidQueryError(f"limit must not be negative, got {limit}")
+            raise KittQueryError(f"limit must not be negative, got {limit}")
         if offset < 0:
-            raise InvalidQueryError(f"offset must not be negative, got {offset}")
+            raise KittQueryError(f"offset must not be negative, got {offset}")
         out: list[dict[str, Any]] = []
         if limit == 0:
             return out
-        with self._read() as results:
+        with _as_value_errors(), self._read() as results:
             cursor: str | None = None
             while limit is None or len(out) < limit:
                 want = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - len(out))
@@ -265,18 +306,24 @@ class KarrResultStore(Closing):
                     return out
 
     def aggregate(self, group_by: str, metrics: list[str] | None = None) -> list[dict[str, Any]]:
-        """Per value of ``group_by``: the key, ``count`` (runs) and the average of each
-        named metric (finite values only; ``None`` when a group has none).
+        """Per value of ``group_by``: the key, ``count`` (runs) and ``<metric>_avg``
+        for each named metric (finite values only; ``None`` when a group has none).
 
         ``group_by`` is ``model``, ``engine`` or ``suite_name``; a metric is a
         dotted metric name as stored (``throughput.tokens_per_second``).
         Groups in key order, ``None`` last.
         """
+        if metrics is not None and (
+            not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics)
+        ):
+            raise KittValidationError(
+                "aggregate", [FieldError("metrics", "must be a list of metric names")]
+            )
         if group_by not in AGGREGATE_FIELDS:
-            raise InvalidQueryError(
+            raise KittQueryError(
                 f"unknown group field {group_by!r}; use one of {', '.join(AGGREGATE_FIELDS)}"
             )
-        with self._read() as results:
+        with _as_value_errors(), self._read() as results:
             stats = results.stats()
             groups: list[GroupCounts] = {
                 "model": stats.by_model,
@@ -294,7 +341,7 @@ class KarrResultStore(Closing):
             {
                 group_by: group.name,
                 "count": group.runs,
-                **{metric: averages[metric].get(group.name) for metric in metrics or []},
+                **{f"{metric}_avg": averages[metric].get(group.name) for metric in metrics or []},
             }
             for group in groups
         ]
@@ -316,7 +363,7 @@ class KarrResultStore(Closing):
         return self._write(work, "deleting a result", idempotent=False)
 
     def count(self, filters: dict[str, Any] | None = None) -> int:
-        with self._read() as results:
+        with _as_value_errors(), self._read() as results:
             return results.count(filters)
 
     def close(self) -> None:
@@ -364,11 +411,14 @@ class KarrResultStore(Closing):
             log.warning("skipped %s: %s", outcome.path, outcome.reason)
         return len(report.imported)
 
-    def export_result(self, result_id: str, output_path: str | Path) -> None:
-        """Write one run's document to ``output_path`` (atomically)."""
+    def export_result(self, result_id: str, output_path: str | Path) -> Path | None:
+        """Write one run's document to ``output_path`` (atomically, parent
+        directories created); the path written, or ``None`` for an unknown id."""
         with self.database.unit_of_work(readonly=True) as uow:
             try:
-                export_run(uow.session, result_id, output_path)
+                return export_run(uow.session, result_id, output_path)
+            except NotFoundError:
+                return None
             except OSError as exc:
                 raise ValidationError(
                     "export", [FieldError("output_path", f"cannot write: {exc.strerror}")]

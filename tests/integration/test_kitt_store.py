@@ -169,8 +169,8 @@ def test_aggregate_counts_runs_and_averages_metrics_per_group(
 ) -> None:
     by_engine = store.aggregate("engine", ["avg_tps"])
     assert by_engine == [
-        {"engine": "llama_cpp", "count": 3, "avg_tps": pytest.approx((40.0 + 80.0) / 2)},
-        {"engine": "vllm", "count": 3, "avg_tps": pytest.approx((100 + 120 + 60) / 3)},
+        {"engine": "llama_cpp", "count": 3, "avg_tps_avg": pytest.approx((40.0 + 80.0) / 2)},
+        {"engine": "vllm", "count": 3, "avg_tps_avg": pytest.approx((100 + 120 + 60) / 3)},
     ]
     by_suite = store.aggregate("suite_name")
     assert by_suite == [
@@ -179,8 +179,8 @@ def test_aggregate_counts_runs_and_averages_metrics_per_group(
     ]
     by_model = {row["model"]: row for row in store.aggregate("model", ["avg_tps", "nothing"])}
     assert by_model["qwen-32b"]["count"] == 2
-    assert by_model["qwen-32b"]["avg_tps"] == pytest.approx(60.0)  # NaN left out
-    assert by_model["mistral-7b"]["nothing"] is None
+    assert by_model["qwen-32b"]["avg_tps_avg"] == pytest.approx(60.0)  # NaN left out
+    assert by_model["mistral-7b"]["nothing_avg"] is None
     with pytest.raises(InvalidQueryError, match="colour"):
         store.aggregate("colour")
 
@@ -244,12 +244,12 @@ def test_import_json_and_a_directory_tree_then_export(
     assert store.import_directory(tree) == 0
 
     exported = tmp_path / "out" / "metrics.json"
-    store.export_result(first, exported)
+    assert store.export_result(first, exported) == exported
     assert same(json.loads(exported.read_text()), docs[0])
     assert store.import_json(exported) == first
 
-    with pytest.raises(NotFoundError):
-        store.export_result("nope", tmp_path / "nope.json")
+    assert store.export_result("nope", tmp_path / "nope.json") is None
+    assert not (tmp_path / "nope.json").exists()
     with pytest.raises(NotFoundError):
         store.import_json(tmp_path / "missing.json")
     with pytest.raises(NotFoundError):

@@ -1,0 +1,147 @@
+"""What every KITT service shares: a database, one transaction per call, KITT's shapes.
+
+KITT's services share one ``sqlite3`` connection and a write lock; here each
+call is its own unit of work on the database's pool (writes take the write lock
+at BEGIN on SQLite and are re-run on transient conflicts, as
+:func:`karr_db.uow.run_transaction` does), so services may be called from any
+number of threads and processes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import URL
+
+from karr_db import migrations
+from karr_db.database import Closing, Database
+from karr_db.errors import (
+    AlreadyExistsError,
+    CounterLimitError,
+    FieldError,
+    InvalidQueryError,
+    InvalidTokenError,
+    InvalidTransitionError,
+    KarrError,
+    NotFoundError,
+    StillReferencedError,
+    ValidationError,
+)
+from karr_db.uow import UnitOfWork, run_transaction, translated
+
+T = TypeVar("T")
+
+#: KITT's ``event_bus.publish(event_type, source_id, data)``, called after a
+#: change commits so KITT's live pages update as they did.
+Publish = Callable[[str, str, dict[str, Any]], None]
+
+
+#: The HTTP status KITT's API answers each of the layer's errors with, most
+#: specific first; anything else (the database unreachable or not ready) is 503.
+HTTP_STATUSES: tuple[tuple[type[KarrError], int], ...] = (
+    (ValidationError, 400),
+    (InvalidQueryError, 400),
+    (InvalidTokenError, 403),
+    (NotFoundError, 404),
+    (AlreadyExistsError, 409),
+    (InvalidTransitionError, 409),
+    (StillReferencedError, 409),
+    (CounterLimitError, 409),
+)
+
+
+def http_status(error: KarrError) -> int:
+    """The status for a Flask error handler: ``return {"error": str(e)}, http_status(e)``."""
+    for kind, status in HTTP_STATUSES:
+        if isinstance(error, kind):
+            return status
+    return 503
+
+
+def whole(what: str, field: str, value: object) -> int:
+    """``value`` if it is an integer (not a bool); else :class:`ValidationError`
+    naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(what, [FieldError(field, "must be an integer")])
+    return value
+
+
+def text(what: str, field: str, value: object) -> str:
+    """``value`` if it is a string; else :class:`ValidationError` naming ``field``."""
+    if not isinstance(value, str):
+        raise ValidationError(what, [FieldError(field, "must be a string")])
+    return value
+
+
+def required(what: str, data: object, *names: str) -> dict[str, Any]:
+    """``data`` if it is a dict holding every one of ``names``; else
+    :class:`ValidationError` naming what is missing."""
+    if not isinstance(data, dict):
+        raise ValidationError(what, [FieldError("<input>", "must be a JSON object")])
+    missing = [FieldError(name, "is required") for name in names if name not in data]
+    if missing:
+        raise ValidationError(what, missing)
+    return data
+
+
+def iso(value: datetime | None) -> str | None:
+    """Times as KITT's pages read them: ISO 8601 text (here UTC, with its offset)."""
+    return value.isoformat() if value is not None else None
+
+
+def tags_text(tags: list[str]) -> str:
+    """Agent tags the way KITT hands them out: a JSON array as text."""
+    return json.dumps(tags)
+
+
+class Service(Closing):
+    """A database a service reads and writes, one transaction per call.
+
+    ``target`` is a :class:`Database` (the caller keeps owning it), a URL, or
+    ``None`` for ``KARR_DATABASE_URL`` / the default SQLite file. A database
+    opened from a URL is migrated (or adopted) to head first when
+    ``migrate``, as KITT's app migrates its database when it starts.
+    ``publish`` receives the events KITT's own services publish.
+    """
+
+    def __init__(
+        self,
+        target: str | URL | Database | None = None,
+        *,
+        publish: Publish | None = None,
+        migrate: bool = True,
+    ) -> None:
+        self._owns = not isinstance(target, Database)
+        self.database = target if isinstance(target, Database) else Database(target)
+        self._publish = publish
+        if self._owns and migrate:
+            try:
+                with translated("opening the database"):
+                    migrations.upgrade(self.database.engine)
+            except BaseException:
+                self.close()
+                raise
+
+    def _write(self, work: Callable[[UnitOfWork], T], operation: str) -> T:
+        return run_transaction(self.database.engine, work, immediate=True, operation=operation)
+
+    @contextmanager
+    def _read(self) -> Iterator[UnitOfWork]:
+        with self.database.unit_of_work(readonly=True) as uow:
+            yield uow
+
+    def _emit(self, event_type: str, source_id: str, data: dict[str, Any]) -> None:
+        if self._publish is not None:
+            self._publish(event_type, source_id, data)
+
+    def close(self) -> None:
+        """Release the connections of a database this service opened itself."""
+        if self._owns:
+            self.database.dispose()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.database.url!r})"
