@@ -82,3 +82,24 @@ def test_an_adopted_run_s_fingerprint_is_checked_against_its_document(
 
     rederive(empty_url)
     assert migrations.check(empty_url) == []
+
+
+def test_an_extreme_a_delete_left_unknown_is_not_a_falsification(migrated_url: str) -> None:
+    """Deleting the run that held a group's maximum leaves that maximum unknown (the
+    delete does not rescan the group); ``check`` accepts it, and a falsified one beside
+    it is still found."""
+    _save(migrated_url, document(1))
+    top = _save(migrated_url, {**document(2), "suite_name": "s1"})
+    with Database(migrated_url) as db, db.unit_of_work() as unit:
+        unit.results.delete(top)
+    engine = make_engine(migrated_url)
+    with engine.connect() as connection:
+        unknown = connection.exec_driver_sql(
+            "SELECT count(*) FROM leaderboard_aggregates WHERE value_max IS NULL"
+        ).scalar_one()
+    engine.dispose()
+    assert unknown > 0
+    assert migrations.check(migrated_url) == []
+
+    _execute(migrated_url, "UPDATE leaderboard_aggregates SET value_count = value_count + 1")
+    assert [f.kind for f in migrations.check(migrated_url)] == ["derived"]
