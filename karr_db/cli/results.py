@@ -6,7 +6,8 @@ they share with these and with ``history`` in :mod:`karr_db.cli._options`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -27,6 +28,8 @@ from karr_db.cli._options import (
 )
 from karr_db.cli._output import (
     fmt,
+    jsonable,
+    number,
     paged,
     plain_table,
     print_json,
@@ -38,7 +41,7 @@ from karr_db.cli._output import (
 )
 from karr_db.repositories.base import Page
 from karr_db.repositories.results import MAX_LIMIT
-from karr_db.repositories.results.dto import GroupCounts, RunSummary
+from karr_db.repositories.results.dto import BenchmarkDetail, GroupCounts, RunSummary
 
 
 @app.command("list")
@@ -185,15 +188,22 @@ def show_command(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one run: its headline, hardware, benchmarks and metrics.
+    """Show one run: its headline, hardware, benchmarks with their metrics, and
+    the errors each benchmark reported (why it failed).
 
     Example: karr-db show 3f2c9a10
     """
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
         run = uow.results.get(uow.results.resolve_id(run_id))
+        errors = benchmark_errors(uow.results.get_document(run.id), run.benchmarks)
     if as_json:
-        print_json(run)
+        detail = jsonable(run)
+        for benchmark, reported in zip(detail["benchmarks"], errors, strict=True):
+            benchmark["errors"] = reported
+        print_json(detail)
         return
+    from rich.text import Text
+
     head = table("", "")
     head.show_header = False
     head.box = None
@@ -206,6 +216,7 @@ def show_command(
         ("started", run.timestamp),
         ("passed", run.passed),
         ("benchmarks", f"{fmt(run.passed_count)} passed, {fmt(run.failed_count)} failed"),
+        ("errors", sum(map(len, errors))),
         ("duration (s)", run.total_time_seconds),
         ("kitt version", run.kitt_version),
         ("gpu", f"{fmt(hardware.gpu_count)} x {fmt(hardware.gpu_model)}" if hardware else None),
@@ -214,7 +225,7 @@ def show_command(
     ):
         head.add_row(key, fmt(value))
     show(head)
-    for benchmark in run.benchmarks:
+    for benchmark, reported in zip(run.benchmarks, errors, strict=True):
         title = (
             f"{benchmark.test_name} #{fmt(benchmark.run_number)} "
             f"({'passed' if benchmark.passed else 'failed'})"
@@ -222,7 +233,36 @@ def show_command(
         metrics = table("metric", "value", title=title)
         for name, value in benchmark.metrics.items():
             metrics.add_row(name, fmt(value))
+        for message in reported:  # Text: a message is never read as Rich markup
+            metrics.add_row(Text("error"), Text(message), style="red")
         show(metrics)
+
+
+def benchmark_errors(document: Any, benchmarks: Sequence[BenchmarkDetail]) -> list[list[str]]:
+    """The ``errors`` each benchmark's result reported in the stored document, in
+    the order of ``benchmarks``.
+
+    Errors are kept in the document alone (no table has them). A result is
+    matched to a benchmark row by test name and run number, in document order,
+    as derivation matches them; an error that is not text is shown as its JSON.
+    """
+    results = document.get("results") if isinstance(document, dict) else None
+    pending: dict[tuple[Any, Any], list[list[str]]] = {}
+    for result in results if isinstance(results, list) else []:
+        if not isinstance(result, dict):
+            continue
+        raw = result.get("errors")
+        messages = [
+            e if isinstance(e, str) else json.dumps(e, ensure_ascii=False, default=str)
+            for e in (raw if isinstance(raw, list) else [] if raw is None else [raw])
+        ]
+        key = (result.get("test_name"), result.get("run_number"))
+        pending.setdefault(key, []).append(messages)
+    found = []
+    for benchmark in benchmarks:
+        queue = pending.get((benchmark.test_name, benchmark.run_number))
+        found.append(queue.pop(0) if queue else [])
+    return found
 
 
 @app.command("stats")
@@ -338,7 +378,7 @@ def _difference(value: float | None, base: float | None, diff: float | None) -> 
     if value is None or diff is None:
         return fmt(value)
     percent = f", {diff / base:+.1%}" if base else ""
-    return f"{fmt(value)} ({diff:+.4g}{percent})"
+    return f"{fmt(value)} ({number(diff, sign=True)}{percent})"
 
 
 @app.command("compare")

@@ -170,7 +170,8 @@ def history_statement(params: Iterable[str], by_test: bool, cursor: str | None) 
     """One page of a metric's history: ``metric``, ``limit`` and, when given, ``test_name``
     bound; after a cursor (``"null"`` for a NULL run time, ``"value"`` otherwise)
     ``c_time``, ``c_run``, ``c_benchmark`` and ``c_metric``. Columns: the
-    :class:`MetricPoint` fields, then the benchmark and metric ids of the cursor."""
+    :class:`MetricPoint` fields (model and engine last), then the benchmark and
+    metric ids of the cursor."""
     return _history_statement(_shape(params), by_test, cursor)
 
 
@@ -210,6 +211,8 @@ def _history_statement(shape: tuple[str, ...], by_test: bool, cursor: str | None
             Benchmark.test_name,
             Benchmark.run_number,
             Metric.metric_value,
+            Run.model,
+            Run.engine,
             Benchmark.id,
             Metric.id,
         )
