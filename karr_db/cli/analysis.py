@@ -23,6 +23,7 @@ from karr_db.cli._options import (
     Suite,
     Until,
     require_metric,
+    resolve_model,
     run_filters,
 )
 from karr_db.cli._output import fmt, number, paged, print_json, say, show, state, table
@@ -92,13 +93,13 @@ def history_command(
     """
     if as_csv and as_json:
         raise typer.BadParameter("choose --json or --csv", param_hint="--csv")
-    # model and engine are arguments of their own in metric_history, not filters.
-    filters = run_filters({"suite": suite, "gpu": gpu, "since": since, "until": until})
+    filters = run_filters(locals())
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+        filters = resolve_model(uow.results, filters)
         points = list(
             paged(
                 lambda **page: uow.results.metric_history(
-                    metric, model=model, engine=engine, test_name=test, filters=filters, **page
+                    metric, test_name=test, filters=filters, **page
                 ),
                 limit,
                 page_size=MAX_LIMIT,

@@ -24,6 +24,7 @@ from karr_db.cli._options import (
     Suite,
     Until,
     require_metric,
+    resolve_model,
     run_filters,
 )
 from karr_db.cli._output import (
@@ -75,6 +76,7 @@ def list_command(
     """
     filters = run_filters(locals())
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+        filters = resolve_model(uow.results, filters)
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list took ~4 kB a run.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
@@ -281,7 +283,7 @@ def stats_command(
     """
     filters = run_filters(locals())
     with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
-        stats = uow.results.stats(filters)
+        stats = uow.results.stats(resolve_model(uow.results, filters))
     totals = stats.totals
     if as_json:
         print_json(
@@ -346,7 +348,7 @@ def leaderboard_command(
             group_by=group_by,
             per_test=per_test,
             test_name=test,
-            filters=filters,
+            filters=resolve_model(uow.results, filters),
             order_by=order,
             descending=not ascending,
             limit=limit,

@@ -46,6 +46,7 @@ from karr_db.repositories.results.filters import (
     LEADERBOARD_ORDER_FIELDS,
     MAX_LIMIT,
     ORDER_FIELDS,
+    ModelMatch,
     RunFilter,
 )
 from karr_db.repositories.results.reads import ResultsReads
@@ -65,6 +66,7 @@ __all__ = [
     "ImportOutcome",
     "ImportReport",
     "MetricPoint",
+    "ModelMatch",
     "OutcomeCounts",
     "ResultsDTO",
     "ResultsRepository",

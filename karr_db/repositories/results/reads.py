@@ -20,6 +20,7 @@ from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     ORDER_FIELDS,
+    ModelMatch,
     RunFilter,
     _check_limit,
     _conditions,
@@ -28,6 +29,7 @@ from karr_db.repositories.results.filters import (
     _filters_hardware,
     _parse_filter,
     _with_hardware,
+    match_models,
 )
 from karr_db.repositories.results.statements import (
     _DETAIL_BENCHMARKS,
@@ -203,6 +205,17 @@ class ResultsReads:
         """The shortest unique prefix of each id (at least ``min_length`` characters)."""
         with _translated("shortening run ids"):
             return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
+
+    def match_models(self, text: str) -> ModelMatch:
+        """The stored model names ``text`` selects: itself when stored, else by
+        glob (``*``, ``?``, ``[...]``) or substring, ignoring case
+        (:class:`~karr_db.repositories.results.filters.ModelMatch`). Pass
+        ``{"models": match.models}`` as a filter to select their runs."""
+        with _translated("matching model names"):
+            stored = self.session.scalars(
+                select(Run.model).where(Run.model.is_not(None)).distinct()
+            ).all()
+        return match_models(text, (name for name in stored if name is not None))
 
     def metric_names(
         self, *, test_name: str | None = None, per_test: bool = True
