@@ -279,6 +279,10 @@ def events_command(
                 say("no events")
                 return
             rows = table("id", "time", "type", "source", "data")
+            for column in rows.columns[:3]:
+                column.no_wrap = True  # a timestamp on one line; source and data wrap
+            for column in rows.columns[3:]:
+                column.overflow = "fold"
             for event in backlog:
                 rows.add_row(
                     str(event.id),

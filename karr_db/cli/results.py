@@ -174,6 +174,21 @@ def _fit(cells: dict[str, list[str]], width: int) -> dict[str, list[str]]:
     return cells
 
 
+def fit_column(cells: dict[str, list[str]], name: str, width: int) -> bool:
+    """Cut the ``name`` column from the left (:func:`left_cut`) so the table fits
+    ``width``, unless that would make two different values look the same (KITT's
+    model paths often share a long directory): then it is left whole, to wrap.
+    Whether it was cut."""
+    others = sum(max([len(h), *map(len, v)]) for h, v in cells.items() if h != name)
+    room = max(_MIN_MODEL, width - others - 3 * len(cells) - 1)
+    values = cells[name]
+    cut = [left_cut(value, room) or "-" for value in values]
+    if len(set(cut)) < len(set(values)):
+        return False
+    cells[name] = cut
+    return True
+
+
 def left_cut(text: str | None, width: int) -> str | None:
     """``text`` cut from the left to ``width`` characters, so the end of a long
     model path (the file name) stays visible: ``…/Llama-3.1-8B.gguf``."""
@@ -358,19 +373,26 @@ def leaderboard_command(
     if as_json:
         print_json(rows)
         return
-    columns = [*group_by, *(["test"] if per_test else []), "n", "avg", "median", "min", "max"]
     non_finite = any(r.non_finite for r in rows)
+    cells: dict[str, list[str]] = {"#": [str(rank) for rank in range(1, len(rows) + 1)]}
+    for g in group_by:
+        cells[g] = [fmt(row.group.get(g)) for row in rows]
+    if per_test:
+        cells["test"] = [fmt(row.test_name) for row in rows]
+    cells["n"] = [str(row.count) for row in rows]
+    for stat in ("avg", "median", "min", "max"):
+        cells[stat] = [fmt(getattr(row, stat)) for row in rows]
     if non_finite:
-        columns.append("non-finite")
-    board = table("#", *columns, title=f"{metric}" + (f" ({test})" if test else ""))
-    for rank, row in enumerate(rows, 1):
-        cells = [str(rank), *(fmt(row.group.get(g)) for g in group_by)]
-        if per_test:
-            cells.append(fmt(row.test_name))
-        cells += [str(row.count), fmt(row.avg), fmt(row.median), fmt(row.min), fmt(row.max)]
-        if non_finite:
-            cells.append(str(row.non_finite))
-        board.add_row(*cells)
+        cells["non-finite"] = [str(row.non_finite) for row in rows]
+    if state.stdout.isatty() and "model" in cells:
+        fit_column(cells, "model", state.out.width)
+    board = table(*cells, title=f"{metric}" + (f" ({test})" if test else ""))
+    for column in board.columns:
+        # Numbers never break; a model that could not be cut apart wraps instead.
+        column.no_wrap = column.header not in group_by
+        column.overflow = "fold"
+    for values in zip(*cells.values(), strict=True):
+        board.add_row(*values)
     show(board)
     if not rows:
         say(f"no values of {metric!r} match")
@@ -415,12 +437,20 @@ def compare_command(
         print_json(comparison)
         return
     headers = [short[run_id] for run_id in comparison.run_ids]
-    grid = table("benchmark", "#", "metric", *headers)
+    # One table per benchmark and run number (titled like show's): the metric
+    # name, which tells rows apart, gets the room the two key columns took.
+    groups: dict[tuple[str, str], list[Any]] = {}
     for row in comparison.rows:
-        base = row.values[0]
-        cells = [fmt(base)] + [
-            _difference(v, base, d)
-            for v, d in zip(row.values[1:], row.differences[1:], strict=True)
-        ]
-        grid.add_row(fmt(row.test_name), fmt(row.run_number), row.metric, *cells)
-    show(grid)
+        groups.setdefault((fmt(row.test_name), fmt(row.run_number)), []).append(row)
+    for (test_name, run_number), rows in groups.items():
+        grid = table("metric", *headers, title=f"{test_name} #{run_number}")
+        for column in grid.columns:
+            column.overflow = "fold"  # wrap, never "…": rows must stay apart
+        for row in rows:
+            base = row.values[0]
+            cells = [fmt(base)] + [
+                _difference(v, base, d)
+                for v, d in zip(row.values[1:], row.differences[1:], strict=True)
+            ]
+            grid.add_row(row.metric, *cells)
+        show(grid)
