@@ -48,7 +48,7 @@ def test_precedence_flag_environment_file_default(
     shown = cli("config", "--json").json()
     assert shown["database"]["source"] == "configuration file"
     # The environment wins over the file, the flag over both.
-    env = {"KARR_DATABASE_URL": missing}
+    env: dict[str, str | None] = {"KARR_DATABASE_URL": missing}
     assert "nowhere.db does not exist" in cli("list", env=env).stderr
     assert cli("list", "-d", migrated_url, env=env).exit_code == 0
     assert cli("config", "--json", env=env).json()["database"]["source"] == "$KARR_DATABASE_URL"
