@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
+from sqlalchemy.engine import make_url
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from karr_db.cli._errors import describe
@@ -30,6 +31,7 @@ from karr_db.engine import (
     DATABASE_URL_ENV,
     default_sqlite_path,
     earlier_sqlite_path,
+    sqlite_path,
 )
 from karr_db.errors import SchemaError
 
@@ -331,9 +333,19 @@ def _adopted(path: Path) -> bool:
     return found is not None
 
 
+def lasting_url(url: str) -> str:
+    """``url`` as the configuration file should keep it: a SQLite file by its
+    absolute path, since the file is read from any directory."""
+    path = sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    return make_url(url).set(database=str(path.absolute())).render_as_string(hide_password=False)
+
+
 def remember(url: str, *, ask: bool) -> None:
     """Record ``url`` as the configuration file's database.url: at once, or when
     ``ask`` after a yes on a terminal; elsewhere say how to."""
+    url = lasting_url(url)
     if configured("database.url") == url:
         return
     path = config_path()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from karr_db.cli._app import JsonOption, app
+from karr_db.cli._app import JsonOption, app, lasting_url
 from karr_db.cli._output import print_json, say, show, state, table
 from karr_db.config import SETTINGS, config_path, read_config, set_value, unset_value
 from karr_db.engine import DATABASE_URL_ENV, default_sqlite_path, normalize_url
@@ -58,6 +58,7 @@ def config_command(
                 raise typer.BadParameter(f"give the value of {name}", param_hint="VALUE")
             if name == "database.url":
                 normalize_url(value)  # an unreadable URL is refused before it is recorded
+                value = lasting_url(value)
                 state.scrub.add_url(value)
             say(f"{name} = {value} (in {set_value(name, value)})")
         else:

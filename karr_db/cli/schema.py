@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from karr_db import migrations
-from karr_db.cli._app import DatabaseOption, JsonOption, app, refuse_switch_over, remember
+from karr_db.cli._app import (
+    DatabaseOption,
+    JsonOption,
+    app,
+    lasting_url,
+    refuse_switch_over,
+    remember,
+)
 from karr_db.cli._output import fmt, print_json, say, show, state, table, warn
 from karr_db.config import set_value
 from karr_db.engine import sqlite_path
@@ -85,7 +92,7 @@ def upgrade_command(
     if as_json:
         print_json(report)
         if remember_it:
-            set_value("database.url", url)
+            set_value("database.url", lasting_url(url))
         return
     if report.created:
         say(f"created a new database at {_absolute(sqlite_path(url))}")

@@ -157,3 +157,11 @@ def test_after_adoption_the_hint_says_how_to_use_it(kitt_home: Path, tmp_path: P
     recorded = cli_process("config", "set", "database.url", kitt, env=env)
     assert recorded.returncode == 0, recorded.stderr
     assert cli_process("list", env=env).returncode == 0
+
+
+def test_a_relative_sqlite_path_is_recorded_absolute(
+    config_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli("config", "set", "database.url", "sqlite:///here.db").exit_code == 0
+    assert read_config() == {"database.url": f"sqlite:///{tmp_path / 'here.db'}"}
