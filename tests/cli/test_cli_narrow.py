@@ -90,7 +90,9 @@ def test_compare_shows_each_metric_name_whole(narrow_url: tuple[str, list[str]])
 
 
 def test_events_keep_each_timestamp_on_one_line(narrow_url: tuple[str, list[str]]) -> None:
-    url, _ = narrow_url
+    url, ids = narrow_url
     lines = _screen("events", "-d", url, "-n", "3")
     stamps = [line for line in lines if re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", line)]
     assert len(stamps) == 2, "\n".join(lines)  # two run.saved events, each time whole
+    for run_id, line in zip(ids, stamps, strict=True):
+        assert run_id[:13] in line  # the source's start, a prefix commands take
