@@ -27,7 +27,7 @@ install: $(INSTALLED) ## create the virtualenv and install karr_db with its test
 
 install-runtime: $(RUNTIME) ## create the virtualenv and install karr_db alone
 
-run: install-runtime ## migrate the default database (or KARR_DATABASE_URL) and show its status
+run: install-runtime ## install karr_db alone, migrate the configured database (karr-db config) and show its status
 	$(VENV)/bin/karr-db upgrade
 	$(VENV)/bin/karr-db status
 
