@@ -188,13 +188,18 @@ def _series(points: Sequence[MetricPoint]) -> set[Series]:
     return {(p.model or "-", p.engine or "-", p.test_name or "-") for p in points}
 
 
+def _file_name(model: str) -> str:
+    """A model path's last component (KITT's models are full paths); a name as it is."""
+    return model.rstrip("/").rsplit("/", 1)[-1] or model
+
+
 def _label(key: Series, keys: set[Series]) -> str:
     """A series' legend: only the parts that differ between the series, the model
-    by its last path component (KITT's models are full paths)."""
+    by its file name."""
     model, engine, test = key
     parts = []
     if len({k[0] for k in keys}) > 1:
-        parts.append(model.rstrip("/").rsplit("/", 1)[-1] or model)
+        parts.append(_file_name(model))
     if len({k[1] for k in keys}) > 1:
         parts.append(engine)
     if len({k[2] for k in keys}) > 1:
@@ -256,8 +261,7 @@ def _title(metric: str, keys: set[Series]) -> str:
     models, engines, tests = ({k[i] for k in keys} for i in range(3))
     title = metric + (f" ({next(iter(tests))})" if len(tests) == 1 else "")
     if len(models) == 1:
-        model = next(iter(models))
-        title += f" of {model.rstrip('/').rsplit('/', 1)[-1] or model}"
+        title += f" of {_file_name(next(iter(models)))}"
     if len(engines) == 1:
         title += f" on {next(iter(engines))}"
     return title
