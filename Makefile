@@ -2,9 +2,12 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Two stamps: the runtime alone (`make run`) and the runtime with the dev extra
+# (tests, linters, docs). Installing the dev extra satisfies both.
 INSTALLED := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
 
-.PHONY: help install run test soak lint format check-schema sql clean bench bench-quick bench-scale bench-million
+.PHONY: help install install-runtime run test soak lint format docs check-schema sql clean bench bench-quick bench-scale bench-million
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -13,11 +16,18 @@ $(INSTALLED): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	touch $(INSTALLED)
+	touch $(INSTALLED) $(RUNTIME)
 
-install: $(INSTALLED) ## create the virtualenv and install karr_db with its test tools
+$(RUNTIME): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet -e .
+	touch $(RUNTIME)
 
-run: install ## migrate the default database (or KARR_DATABASE_URL) and show its status
+install: $(INSTALLED) ## create the virtualenv and install karr_db with its test, lint and docs tools
+
+install-runtime: $(RUNTIME) ## create the virtualenv and install karr_db alone
+
+run: install-runtime ## install karr_db alone, migrate the configured database (karr-db config) and show its status
 	$(VENV)/bin/karr-db upgrade
 	$(VENV)/bin/karr-db status
 
@@ -32,11 +42,15 @@ soak: install ## the reliability tests for about SOAK_SECONDS (default 300); fig
 	KARR_SOAK_SECONDS=$(SOAK_SECONDS) KARR_RELIABILITY_REPORT=$(abspath $(SOAK_REPORT)) \
 		timeout $$(( $(SOAK_SECONDS) * 3 + 600 )) $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS)
 
-lint: install ## ruff, mypy and the import-layer contract
+lint: install ## ruff, mypy, the import-layer contract and actionlint on the workflows
 	$(VENV)/bin/ruff check karr_db tests bench
 	$(VENV)/bin/ruff format --check karr_db tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+docs: install ## build the documentation site into site/ (MkDocs, strict: warnings and broken links fail)
+	$(VENV)/bin/mkdocs build --strict --quiet
 
 format: install ## rewrite the code in ruff's format and apply its safe fixes
 	$(VENV)/bin/ruff format karr_db tests bench
@@ -64,4 +78,4 @@ sql: install ## print the PostgreSQL DDL of a full upgrade (from an empty databa
 	$(VENV)/bin/karr-db upgrade --sql --from-empty --database postgresql+psycopg://localhost/karr
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site

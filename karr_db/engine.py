@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 
+from karr_db.config import configured
 from karr_db.errors import (
     ConcurrencyError,
     ConnectionLostError,
@@ -86,8 +87,14 @@ def earlier_sqlite_path() -> Path:
 
 
 def default_database_url() -> str:
-    """``KARR_DATABASE_URL`` if set, else the default SQLite file."""
-    return os.environ.get(DATABASE_URL_ENV) or f"sqlite:///{default_sqlite_path()}"
+    """The database when none is given: ``KARR_DATABASE_URL`` if set, else the
+    configuration file's ``database.url`` (:mod:`karr_db.config`), else the
+    default SQLite file."""
+    return (
+        os.environ.get(DATABASE_URL_ENV)
+        or configured("database.url")
+        or f"sqlite:///{default_sqlite_path()}"
+    )
 
 
 def default_replica_url() -> str | None:

@@ -31,6 +31,22 @@ HOW_TO_ENABLE = (
 )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_configuration(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The suite never reads the developer's own configuration file
+    (``~/.config/karr-db/config.toml``): it names a file that does not exist,
+    subprocesses included. Tests of the file name their own."""
+    from karr_db.config import CONFIG_ENV
+
+    before = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = str(tmp_path_factory.mktemp("config") / "absent.toml")
+    yield
+    if before is None:
+        os.environ.pop(CONFIG_ENV, None)
+    else:
+        os.environ[CONFIG_ENV] = before
+
+
 def _docker_available() -> bool:
     try:
         import docker  # type: ignore[import-untyped]

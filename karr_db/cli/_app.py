@@ -12,24 +12,28 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.main
+from sqlalchemy.engine import make_url
 from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from karr_db.cli._errors import describe
-from karr_db.cli._output import state
+from karr_db.cli._output import say, state
+from karr_db.config import config_path, configured, set_value
 from karr_db.engine import (
     DATABASE_URL_ENV,
     REPLICA_URL_ENV,
     default_replica_url,
     default_sqlite_path,
     earlier_sqlite_path,
+    sqlite_path,
 )
 from karr_db.errors import SchemaError
 
@@ -81,8 +85,10 @@ Examples (each command's --help has its own):
   karr-db events --follow                tail the event log
   karr-db docs --check                   is docs/database.md current?
   karr-db grant karr_app                 least-privilege grants (PostgreSQL)
+  karr-db config set database.url URL    the database to use when none is named
 
-The database is --database URL, else $KARR_DATABASE_URL, else ~/.kitt/karr.db.
+The database is --database URL, else $KARR_DATABASE_URL, else the configuration
+file's database.url (karr-db config), else ~/.kitt/karr.db.
 """
 
 
@@ -158,6 +164,7 @@ COMMAND_MODULES: dict[str, str] = {
     "backup": "schema",
     "alembic": "schema",
     "grant": "security",
+    "config": "configuration",
 }
 
 
@@ -260,7 +267,14 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,
+)
+
+
+#: The --database option's help: where the database comes from when it is not given.
+DATABASE_HELP = (
+    f"Database URL (default: ${DATABASE_URL_ENV}, else the configuration file's "
+    "database.url, else ~/.kitt/karr.db)."
 )
 
 
@@ -277,7 +291,7 @@ DatabaseOption = Annotated[
     typer.Option(
         "--database",
         "-d",
-        help=f"Database URL (default: ${DATABASE_URL_ENV}, else ~/.kitt/karr.db).",
+        help=DATABASE_HELP,
         show_default=False,
     ),
 ]
@@ -333,20 +347,70 @@ def refuse_switch_over(database: str | None) -> None:
 
     A user coming from the earlier system would otherwise get an empty
     ``karr.db`` next to their history in ``kitt.db`` and no hint. Only the
-    fallback default counts: a --database or $KARR_DATABASE_URL is a choice.
+    fallback default counts: a --database, $KARR_DATABASE_URL or the
+    configuration file's database.url is a choice.
     """
     if database or state.database or os.environ.get(DATABASE_URL_ENV):
         return
+    if configured("database.url"):
+        return
     default = default_sqlite_path()
     earlier = earlier_sqlite_path()
-    if not default.exists() and earlier.is_file():
+    if default.exists() or not earlier.is_file():
+        return
+    if _adopted(earlier):
         raise SwitchOverError(
-            f"{default} does not exist, but the earlier system's database {earlier} does: "
-            f"adopt it with `karr-db upgrade --database sqlite:///{earlier}` (a backup copy "
-            "is written beside it first), then use it with --database or $KARR_DATABASE_URL; "
-            f"to start an empty database instead, run `karr-db upgrade --database "
-            f"sqlite:///{default}`"
+            f"{default} does not exist; the earlier system's database {earlier} is adopted "
+            f"already: make it the default with `karr-db config set database.url "
+            f"sqlite:///{earlier}` (or name it with --database or ${DATABASE_URL_ENV})"
         )
+    raise SwitchOverError(
+        f"{default} does not exist, but the earlier system's database {earlier} does: "
+        f"adopt it with `karr-db upgrade --database sqlite:///{earlier} --remember` (a backup "
+        "copy is written beside it first; --remember makes it the default in the "
+        f"configuration file {config_path()}); to start an empty database instead, run "
+        f"`karr-db upgrade --database sqlite:///{default}`"
+    )
+
+
+def _adopted(path: Path) -> bool:
+    """Whether a SQLite file carries karr_db's revision (read-only; never created)."""
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as conn:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'"
+            ).fetchone()
+    except sqlite3.Error:
+        return False
+    return found is not None
+
+
+def lasting_url(url: str) -> str:
+    """``url`` as the configuration file should keep it: a SQLite file by its
+    absolute path, since the file is read from any directory."""
+    path = sqlite_path(url)
+    if path is None or path.is_absolute():
+        return url
+    return make_url(url).set(database=str(path.absolute())).render_as_string(hide_password=False)
+
+
+def remember(url: str, *, ask: bool) -> None:
+    """Record ``url`` as the configuration file's database.url: at once, or when
+    ``ask`` after a yes on a terminal; elsewhere say how to."""
+    url = lasting_url(url)
+    if configured("database.url") == url:
+        return
+    path = config_path()
+    if ask:
+        interactive = sys.stdin.isatty() and state.stdout.isatty()
+        question = f"use this database by default (recorded in {path})?"
+        if not interactive or not typer.confirm(question, default=True):
+            say(f"to use it by default: karr-db config set database.url {url}")
+            return
+    set_value("database.url", url)
+    say(f"recorded as the default database in {path}")
 
 
 class SwitchOverError(SchemaError):

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from karr_db.cli._output import warn
 from karr_db.errors import ValidationError
 from karr_db.repositories.results.lookup import nearest_metrics
 from karr_db.timespec import EXAMPLES as TIME_EXAMPLES
@@ -31,10 +32,18 @@ __all__ = [
     "Suite",
     "Until",
     "require_metric",
+    "resolve_model",
     "run_filters",
 ]
 
-Model = Annotated[str | None, typer.Option("--model", help="Only runs of this model.")]
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        help="Only runs of this model: its exact name, else every model containing the "
+        "text, or a glob such as '*llama*q4*' (case ignored for both).",
+    ),
+]
 Engine = Annotated[str | None, typer.Option("--engine", help="Only runs of this engine.")]
 Suite = Annotated[str | None, typer.Option("--suite", help="Only runs of this suite.")]
 Passed = Annotated[
@@ -109,6 +118,34 @@ def run_filters(parameters: Mapping[str, Any]) -> dict[str, Any]:
         for name, field in RUN_FILTERS.items()
         if parameters.get(name) is not None
     }
+
+
+def resolve_model(results: Any, filters: Mapping[str, Any]) -> dict[str, Any]:
+    """``filters`` with ``--model`` read as the user meant it: the stored name it
+    equals, else the stored names that contain it or that it matches as a glob
+    (``ResultsRepository.match_models``). A note on stderr says when the text
+    was not an exact name, so an empty table is never a silent surprise."""
+    resolved = dict(filters)
+    text = resolved.get("model")
+    if text is None:
+        return resolved
+    match = results.match_models(text)
+    if match.how == "exact":
+        return resolved
+    del resolved["model"]
+    resolved["models"] = match.models
+    if not match.models:
+        warn(
+            f"note: --model {text!r} matches no stored model name "
+            "(exactly, as a substring or as a glob); `karr-db stats` lists the models"
+        )
+    elif match.how == "substring":
+        names = ", ".join(match.models[:3]) + (", ..." if len(match.models) > 3 else "")
+        warn(
+            f"note: no model is named {text!r}; showing the {len(match.models)} model(s) "
+            f"containing it (case ignored): {names}"
+        )
+    return resolved
 
 
 def require_metric(results: Any, metric: str, test: str | None = None) -> None:

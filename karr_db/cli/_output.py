@@ -171,6 +171,32 @@ def _indented(text: str) -> str:
     return "\n".join("  " + line for line in text.split("\n"))
 
 
+#: Significant digits a table shows of a float (whole numbers keep all their digits).
+SIGNIFICANT = 4
+
+
+def number(value: float, *, sign: bool = False) -> str:
+    """``value`` as a person reads it in a table: never in scientific notation,
+    thousands grouped, about :data:`SIGNIFICANT` significant digits, no trailing
+    zeros (``11,230``, ``45.57``, ``0.0001234``); ``sign`` writes ``+`` too.
+
+    Every number a table shows goes through here, so a column never mixes
+    ``1.824e+04`` with ``5,566``.
+    """
+    if not math.isfinite(value):
+        text = "NaN" if math.isnan(value) else "Infinity"
+        return text if math.isnan(value) or value > 0 else "-" + text
+    plus = "+" if sign else ""
+    if value == 0:
+        return f"{plus}0"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = max(0, SIGNIFICANT - 1 - magnitude)
+    text = f"{value:{plus},.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "+0") and not sign else text
+
+
 def fmt(value: Any) -> str:
     """A cell of a human-readable table."""
     if value is None:
@@ -178,9 +204,7 @@ def fmt(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value).replace("inf", "Infinity").replace("nan", "NaN")
-        return f"{value:,.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        return number(value)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, list):

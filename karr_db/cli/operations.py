@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
-from karr_db.cli._output import fmt, paged, print_json, say, show, table
+from karr_db.cli._output import fmt, paged, print_json, say, show, state, table
 from karr_db.database import Database
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AGENT_STATUSES
@@ -292,14 +292,27 @@ def events_command(
                 say("no events")
                 return
             rows = table("id", "time", "type", "source", "data")
-            for event in backlog:
-                rows.add_row(
+            for column in rows.columns[:4]:
+                column.no_wrap = True  # a timestamp on one line; the data wraps
+            rows.columns[4].overflow = "fold"
+            cells = [
+                (
                     str(event.id),
                     fmt(event.created_at),
                     fmt(event.event_type),
                     fmt(event.source_id),
                     _event_data(event),
                 )
+                for event in backlog
+            ]
+            natural = sum(max(len(c[i]) for c in cells) for i in range(5)) + 3 * 5 + 1
+            if natural > state.out.width:
+                # A source is a run or agent id: its start (a prefix `show` takes) says
+                # enough on a narrow terminal, and leaves the data room.
+                rows.columns[3].overflow = "ellipsis"
+                rows.columns[3].max_width = 18
+            for values in cells:
+                rows.add_row(*values)
             show(rows)
             say(f"{len(backlog)} event(s); --follow tails the log")
             return

@@ -6,7 +6,8 @@ they share with these and with ``history`` in :mod:`karr_db.cli._options`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
@@ -23,10 +24,13 @@ from karr_db.cli._options import (
     Suite,
     Until,
     require_metric,
+    resolve_model,
     run_filters,
 )
 from karr_db.cli._output import (
     fmt,
+    jsonable,
+    number,
     paged,
     plain_table,
     print_json,
@@ -38,7 +42,7 @@ from karr_db.cli._output import (
 )
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories import Page
-from karr_db.repositories.results.dto import GroupCounts, RunSummary
+from karr_db.repositories.results.dto import BenchmarkDetail, GroupCounts, RunSummary
 
 
 @app.command("list")
@@ -73,6 +77,7 @@ def list_command(
     """
     filters = run_filters(locals())
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
+        filters = resolve_model(uow.results, filters)
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list grows with it.
         pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
@@ -170,6 +175,21 @@ def _fit(cells: dict[str, list[str]], width: int) -> dict[str, list[str]]:
     return cells
 
 
+def fit_column(cells: dict[str, list[str]], name: str, width: int) -> bool:
+    """Cut the ``name`` column from the left (:func:`left_cut`) so the table fits
+    ``width``, unless that would make two different values look the same (KITT's
+    model paths often share a long directory): then it is left whole, to wrap.
+    Whether it was cut."""
+    others = sum(max([len(h), *map(len, v)]) for h, v in cells.items() if h != name)
+    room = max(_MIN_MODEL, width - others - 3 * len(cells) - 1)
+    values = cells[name]
+    cut = [left_cut(value, room) or "-" for value in values]
+    if len(set(cut)) < len(set(values)):
+        return False
+    cells[name] = cut
+    return True
+
+
 def left_cut(text: str | None, width: int) -> str | None:
     """``text`` cut from the left to ``width`` characters, so the end of a long
     model path (the file name) stays visible: ``…/Llama-3.1-8B.gguf``."""
@@ -187,15 +207,22 @@ def show_command(
     replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show one run: its headline, hardware, benchmarks and metrics.
+    """Show one run: its headline, hardware, benchmarks with their metrics, and
+    the errors each benchmark reported (why it failed).
 
     Example: karr-db show 3f2c9a10
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         run = uow.results.get(uow.results.resolve_id(run_id))
+        errors = benchmark_errors(uow.results.get_document(run.id), run.benchmarks)
     if as_json:
-        print_json(run)
+        detail = jsonable(run)
+        for benchmark, reported in zip(detail["benchmarks"], errors, strict=True):
+            benchmark["errors"] = reported
+        print_json(detail)
         return
+    from rich.text import Text
+
     head = table("", "")
     head.show_header = False
     head.box = None
@@ -208,6 +235,7 @@ def show_command(
         ("started", run.timestamp),
         ("passed", run.passed),
         ("benchmarks", f"{fmt(run.passed_count)} passed, {fmt(run.failed_count)} failed"),
+        ("errors", sum(map(len, errors))),
         ("duration (s)", run.total_time_seconds),
         ("kitt version", run.kitt_version),
         ("gpu", f"{fmt(hardware.gpu_count)} x {fmt(hardware.gpu_model)}" if hardware else None),
@@ -216,7 +244,7 @@ def show_command(
     ):
         head.add_row(key, fmt(value))
     show(head)
-    for benchmark in run.benchmarks:
+    for benchmark, reported in zip(run.benchmarks, errors, strict=True):
         title = (
             f"{benchmark.test_name} #{fmt(benchmark.run_number)} "
             f"({'passed' if benchmark.passed else 'failed'})"
@@ -224,7 +252,36 @@ def show_command(
         metrics = table("metric", "value", title=title)
         for name, value in benchmark.metrics.items():
             metrics.add_row(name, fmt(value))
+        for message in reported:  # Text: a message is never read as Rich markup
+            metrics.add_row(Text("error"), Text(message), style="red")
         show(metrics)
+
+
+def benchmark_errors(document: Any, benchmarks: Sequence[BenchmarkDetail]) -> list[list[str]]:
+    """The ``errors`` each benchmark's result reported in the stored document, in
+    the order of ``benchmarks``.
+
+    Errors are kept in the document alone (no table has them). A result is
+    matched to a benchmark row by test name and run number, in document order,
+    as derivation matches them; an error that is not text is shown as its JSON.
+    """
+    results = document.get("results") if isinstance(document, dict) else None
+    pending: dict[tuple[Any, Any], list[list[str]]] = {}
+    for result in results if isinstance(results, list) else []:
+        if not isinstance(result, dict):
+            continue
+        raw = result.get("errors")
+        messages = [
+            e if isinstance(e, str) else json.dumps(e, ensure_ascii=False, default=str)
+            for e in (raw if isinstance(raw, list) else [] if raw is None else [raw])
+        ]
+        key = (result.get("test_name"), result.get("run_number"))
+        pending.setdefault(key, []).append(messages)
+    found = []
+    for benchmark in benchmarks:
+        queue = pending.get((benchmark.test_name, benchmark.run_number))
+        found.append(queue.pop(0) if queue else [])
+    return found
 
 
 @app.command("stats")
@@ -244,7 +301,7 @@ def stats_command(
     """
     filters = run_filters(locals())
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        stats = uow.results.stats(filters)
+        stats = uow.results.stats(resolve_model(uow.results, filters))
     totals = stats.totals
     if as_json:
         print_json(
@@ -310,7 +367,7 @@ def leaderboard_command(
             group_by=group_by,
             per_test=per_test,
             test_name=test,
-            filters=filters,
+            filters=resolve_model(uow.results, filters),
             order_by=order,
             descending=not ascending,
             limit=limit,
@@ -320,19 +377,26 @@ def leaderboard_command(
     if as_json:
         print_json(rows)
         return
-    columns = [*group_by, *(["test"] if per_test else []), "n", "avg", "median", "min", "max"]
     non_finite = any(r.non_finite for r in rows)
+    cells: dict[str, list[str]] = {"#": [str(rank) for rank in range(1, len(rows) + 1)]}
+    for g in group_by:
+        cells[g] = [fmt(row.group.get(g)) for row in rows]
+    if per_test:
+        cells["test"] = [fmt(row.test_name) for row in rows]
+    cells["n"] = [str(row.count) for row in rows]
+    for stat in ("avg", "median", "min", "max"):
+        cells[stat] = [fmt(getattr(row, stat)) for row in rows]
     if non_finite:
-        columns.append("non-finite")
-    board = table("#", *columns, title=f"{metric}" + (f" ({test})" if test else ""))
-    for rank, row in enumerate(rows, 1):
-        cells = [str(rank), *(fmt(row.group.get(g)) for g in group_by)]
-        if per_test:
-            cells.append(fmt(row.test_name))
-        cells += [str(row.count), fmt(row.avg), fmt(row.median), fmt(row.min), fmt(row.max)]
-        if non_finite:
-            cells.append(str(row.non_finite))
-        board.add_row(*cells)
+        cells["non-finite"] = [str(row.non_finite) for row in rows]
+    if state.stdout.isatty() and "model" in cells:
+        fit_column(cells, "model", state.out.width)
+    board = table(*cells, title=f"{metric}" + (f" ({test})" if test else ""))
+    for column in board.columns:
+        # Numbers never break; a model that could not be cut apart wraps instead.
+        column.no_wrap = column.header not in group_by
+        column.overflow = "fold"
+    for values in zip(*cells.values(), strict=True):
+        board.add_row(*values)
     show(board)
     if not rows:
         say(f"no values of {metric!r} match")
@@ -342,7 +406,7 @@ def _difference(value: float | None, base: float | None, diff: float | None) -> 
     if value is None or diff is None:
         return fmt(value)
     percent = f", {diff / base:+.1%}" if base else ""
-    return f"{fmt(value)} ({diff:+.4g}{percent})"
+    return f"{fmt(value)} ({number(diff, sign=True)}{percent})"
 
 
 @app.command("compare")
@@ -378,12 +442,20 @@ def compare_command(
         print_json(comparison)
         return
     headers = [short[run_id] for run_id in comparison.run_ids]
-    grid = table("benchmark", "#", "metric", *headers)
+    # One table per benchmark and run number (titled like show's): the metric
+    # name, which tells rows apart, gets the room the two key columns took.
+    groups: dict[tuple[str, str], list[Any]] = {}
     for row in comparison.rows:
-        base = row.values[0]
-        cells = [fmt(base)] + [
-            _difference(v, base, d)
-            for v, d in zip(row.values[1:], row.differences[1:], strict=True)
-        ]
-        grid.add_row(fmt(row.test_name), fmt(row.run_number), row.metric, *cells)
-    show(grid)
+        groups.setdefault((fmt(row.test_name), fmt(row.run_number)), []).append(row)
+    for (test_name, run_number), rows in groups.items():
+        grid = table("metric", *headers, title=f"{test_name} #{run_number}")
+        for column in grid.columns:
+            column.overflow = "fold"  # wrap, never "…": rows must stay apart
+        for row in rows:
+            base = row.values[0]
+            cells = [fmt(base)] + [
+                _difference(v, base, d)
+                for v, d in zip(row.values[1:], row.differences[1:], strict=True)
+            ]
+            grid.add_row(row.metric, *cells)
+        show(grid)

@@ -8,8 +8,16 @@ from typing import Annotated
 import typer
 
 from karr_db import migrations
-from karr_db.cli._app import DatabaseOption, JsonOption, app, refuse_switch_over
+from karr_db.cli._app import (
+    DatabaseOption,
+    JsonOption,
+    app,
+    lasting_url,
+    refuse_switch_over,
+    remember,
+)
 from karr_db.cli._output import fmt, print_json, say, show, state, table, warn
+from karr_db.config import set_value
 from karr_db.engine import sqlite_path
 from karr_db.errors import MissingDatabaseError
 from karr_db.migrations.timestamps import LEGACY_TIMEZONE_ENV
@@ -52,6 +60,14 @@ def upgrade_command(
         ),
     ] = False,
     legacy_timezone: LegacyTimezoneOption = None,
+    remember_it: Annotated[
+        bool,
+        typer.Option(
+            "--remember",
+            help="Record this database as the default in the configuration file "
+            "(after adopting one, a terminal is asked).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Adopt a legacy database if needed and upgrade it to the newest schema.
@@ -75,6 +91,8 @@ def upgrade_command(
     report = migrations.upgrade(url, backup=not no_backup, legacy_timezone=legacy_timezone)
     if as_json:
         print_json(report)
+        if remember_it:
+            set_value("database.url", lasting_url(url))
         return
     if report.created:
         say(f"created a new database at {_absolute(sqlite_path(url))}")
@@ -99,6 +117,8 @@ def upgrade_command(
     else:
         say("already up to date")
     say(f"database at revision {report.to_revision}")
+    if remember_it or report.adopted:
+        remember(url, ask=not remember_it)
 
 
 def _require_file(url: str) -> None:

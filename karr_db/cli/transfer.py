@@ -25,6 +25,7 @@ from karr_db.cli._options import (
     Since,
     Suite,
     Until,
+    resolve_model,
     run_filters,
 )
 from karr_db.cli._output import print_json, say, show, state, table, warn
@@ -256,6 +257,7 @@ def export_command(
         _export_tidy(database, replica, run_id, output, export_format, filters)
         return
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
+        filters = resolve_model(uow.results, filters)
         if run_id is not None:
             run_id = uow.results.resolve_id(run_id)
             target = output / f"{run_id}.json" if output.is_dir() else output
@@ -287,7 +289,7 @@ def _export_tidy(
             uow.session,
             cast(TextIO, state.stdout) if to_stdout else output,
             format="parquet" if export_format == "parquet" else "csv",
-            filters=filters,
+            filters=resolve_model(uow.results, filters),
             run_ids=run_ids,
         )
     if not to_stdout:

@@ -31,27 +31,12 @@ if TYPE_CHECKING:
 __all__ = ["check"]
 
 
-def _include_name(name: str | None, type_: str, _parent: object) -> bool:
-    return type_ != "table" or name in KARR_TABLES
-
-
-def _include_object(dialect: str) -> Any:
-    """Leave out what the models create on another dialect only (``Index.ddl_if``),
-    which Alembic's comparison does not know about."""
-
-    def include(item: object, _name: str | None, _type: str, reflected: bool, _to: object) -> bool:
-        only = getattr(item, "_ddl_if", None)
-        return reflected or only is None or only.dialect in (None, dialect)
-
-    return include
-
-
 def check(database: Database) -> list[Finding]:
     """Compare the live schema with the models and ``schema_version`` with ``alembic_version``."""
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
-    from karr_db.migrations.runner import CONTEXT_OPTIONS
+    from karr_db.migrations.runner import CONTEXT_OPTIONS, comparison_options
 
     script = script_directory()
     findings: list[Finding] = []
@@ -67,11 +52,7 @@ def check(database: Database) -> list[Finding]:
         findings += _bridge_findings(connection, state, script)
         context = MigrationContext.configure(
             connection,
-            opts={
-                **CONTEXT_OPTIONS,
-                "include_name": _include_name,
-                "include_object": _include_object(connection.dialect.name),
-            },
+            opts={**CONTEXT_OPTIONS, **comparison_options(connection.dialect.name)},
         )
         for diff in compare_metadata(context, Base.metadata):
             findings.append(Finding(kind="drift", message=_describe(diff)))

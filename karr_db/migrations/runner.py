@@ -19,7 +19,7 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
-from karr_db.migrations.scripts import contracts, reference_versions
+from karr_db.migrations.scripts import KARR_TABLES, contracts, reference_versions
 from karr_db.migrations.state import DatabaseKind, read_state
 from karr_db.models import Base
 from karr_db.models.types import format_timestamp, utcnow
@@ -38,6 +38,26 @@ CONTEXT_OPTIONS: dict[str, Any] = {
     "transaction_per_migration": False,  # one transaction: all revisions or none
     "transactional_ddl": True,  # true on SQLite too once pysqlite stops autocommitting DDL
 }
+
+
+def comparison_options(dialect: str) -> dict[str, Any]:
+    """What Alembic's comparison (``alembic check``, autogenerate, ``karr-db
+    check``) must leave out to see a freshly upgraded database as current:
+    tables that are not KARR's (a shared database's, and the revisions' own
+    helper tables such as ``karr_legacy_timezone``, which ``karr-db check``
+    verifies from the contracts instead) and what the models create on another
+    dialect only (``Index.ddl_if``)."""
+
+    def include_name(name: str | None, type_: str, _parent: object) -> bool:
+        return type_ != "table" or name in KARR_TABLES
+
+    def include_object(
+        item: object, _name: str | None, _type: str, reflected: bool, _to: object
+    ) -> bool:
+        only = getattr(item, "_ddl_if", None)
+        return reflected or only is None or only.dialect in (None, dialect)
+
+    return {"include_name": include_name, "include_object": include_object}
 
 
 def database_url(context: EnvironmentContext) -> str:
@@ -152,7 +172,12 @@ def _migrate(context: EnvironmentContext, connection: Connection) -> None:
         )
         attributes[timestamps.ATTR_ADOPTED] = ZoneInfo(report.zone)
         attributes.setdefault("karr_timestamp_reports", []).append(report)
-    context.configure(connection=connection, target_metadata=Base.metadata, **CONTEXT_OPTIONS)
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        **CONTEXT_OPTIONS,
+        **comparison_options(connection.dialect.name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 

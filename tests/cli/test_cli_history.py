@@ -48,8 +48,8 @@ def test_history_draws_a_chart_on_a_terminal(history_url: str) -> None:
     assert "┤" in plain
     assert "└" in plain
     assert "2026-01-01" in plain  # dates on the x axis
-    assert "40.0" in plain
-    assert "51.0" in plain
+    assert re.search(r"^ *40┤", plain, re.MULTILINE), plain  # y labels as tables write them
+    assert re.search(r"^ *51┤", plain, re.MULTILINE), plain
     assert f"{RUNS * PER_RUN} value(s) from {RUNS} run(s)" in plain
     assert all(len(line) <= 100 for line in plain.splitlines())
 
@@ -72,7 +72,16 @@ def test_history_gives_json_and_csv_for_scripts(history_url: str) -> None:
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["value"] for r in rows] == ["40.0"] * 3
     assert [r["run_number"] for r in rows] == ["1", "2", "3"]
-    assert set(rows[0]) == {"run_id", "timestamp", "test_name", "run_number", "value"}
+    assert set(rows[0]) == {
+        "run_id",
+        "model",
+        "engine",
+        "timestamp",
+        "test_name",
+        "run_number",
+        "value",
+    }
+    assert {(r["model"], r["engine"]) for r in rows} == {("qwen2.5:14b-instruct-q5_K_M", "ollama")}
     assert {r["run_id"] for r in rows} == {p["run_id"] for p in points[:3]}
     both = cli("history", "-d", history_url, "--metric", "avg_tps", "--csv", "--json")
     assert both.exit_code == 2

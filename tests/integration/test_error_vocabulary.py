@@ -496,6 +496,7 @@ STRATEGIES: dict[str, S] = {
     },
     "ResultsRepository.metric_names": {"test_name": maybe_text, "per_test": hostile_bool},
     "ResultsRepository.resolve_id": {"prefix": _world_key("run")},
+    "ResultsRepository.match_models": {"text": st.one_of(hostile_text, wrong_types)},
     "ResultsRepository.short_ids": {
         "run_ids": st.one_of(
             st.lists(st.one_of(st.just(("world", "run")), hostile_text), max_size=3), wrong_types

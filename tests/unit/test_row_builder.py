@@ -33,8 +33,8 @@ def test_omitted_fields_take_their_defaults() -> None:
 
 def test_a_copy_does_not_share_state() -> None:
     build = row_builder(MetricPoint)
-    one = build(("r1", None, "t", 1, 2.0))
-    two = build(("r2", None, "t", 1, 3.0))
+    one = build(("r1", None, "t", 1, 2.0, "m", "e"))
+    two = build(("r2", None, "t", 1, 3.0, "m", "e"))
     changed = one.model_copy(update={"value": 9.0})
     assert (one.value, two.value, changed.value) == (2.0, 3.0, 9.0)
     assert one.model_fields_set == two.model_fields_set

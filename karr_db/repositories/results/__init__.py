@@ -46,6 +46,7 @@ from karr_db.repositories.results.filters import (
     GROUP_FIELDS,
     LEADERBOARD_ORDER_FIELDS,
     ORDER_FIELDS,
+    ModelMatch,
     RunFilter,
 )
 from karr_db.repositories.results.reads import ResultsReads
@@ -64,6 +65,7 @@ __all__ = [
     "ImportOutcome",
     "ImportReport",
     "MetricPoint",
+    "ModelMatch",
     "OutcomeCounts",
     "ResultsDTO",
     "ResultsRepository",

@@ -264,11 +264,11 @@ class ResultsAnalysis:
         with translated_errors("reading a metric history"):
             result = self.session.connection().execute(stmt, params)
             # Columns come typed from the database: no per-row validation needed.
-            rows, items = page_rows(result, limit, lambda row: shapes.point(row[:5]))
+            rows, items = page_rows(result, limit, lambda row: shapes.point(row[:7]))
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
-            next_cursor = encode_point(last[1], last[0], last[5], last[6])
+            next_cursor = encode_point(last[1], last[0], last[7], last[8])
         return build(Page[MetricPoint], items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:

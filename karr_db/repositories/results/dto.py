@@ -101,13 +101,16 @@ class AggregateRow(ResultsDTO):
 
 
 class MetricPoint(ResultsDTO):
-    """One value of a metric in its history (non-finite values included)."""
+    """One value of a metric in its history (non-finite values included), with
+    the run's model and engine: a history over several of them is several series."""
 
     run_id: str
     timestamp: datetime | None
     test_name: str | None
     run_number: int | None
     value: float | None
+    model: str | None = None
+    engine: str | None = None
 
 
 class ComparisonRow(ResultsDTO):

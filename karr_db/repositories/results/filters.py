@@ -7,7 +7,8 @@ whitelisted column, never as SQL text.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -31,6 +32,8 @@ class RunFilter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model: str | None = None
+    #: Runs of any of these models (exact names; what :meth:`match_models` finds).
+    models: tuple[str, ...] | None = None
     engine: str | None = None
     suite_name: str | None = Field(
         default=None, validation_alias=AliasChoices("suite_name", "suite")
@@ -41,6 +44,13 @@ class RunFilter(BaseModel):
     environment_type: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+    @field_validator("models")
+    @classmethod
+    def _names(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in value or ():
+            cls._text(name)
+        return value
 
     @field_validator("since", "until")
     @classmethod
@@ -61,6 +71,46 @@ class RunFilter(BaseModel):
         if problem:
             raise ValueError(problem)
         return value
+
+
+#: Characters that make a model filter a glob pattern (``fnmatch``'s).
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+class ModelMatch(BaseModel):
+    """The stored model names a model filter stands for, and how they were found.
+
+    ``how`` is ``"exact"`` (a stored name equals the text), ``"glob"`` (the text
+    has ``*``, ``?`` or ``[...]`` and matches whole names) or ``"substring"``
+    (no name equals the text; these contain it). Both glob and substring
+    ignore case: KITT's models are paths such as
+    ``/home/kitt/.kitt/models/Llama-3.1-8B-Instruct-Q4_K_M.gguf``, which
+    ``llama`` and ``*llama*q4*`` both find.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    how: str
+    models: tuple[str, ...]
+
+
+def match_models(text: str, stored: Iterable[str]) -> ModelMatch:
+    """Which of the ``stored`` model names ``text`` selects (see :class:`ModelMatch`).
+
+    Matched in Python over the distinct stored names, so both dialects give the
+    same answer whatever their collation or ``LIKE`` rules.
+    """
+    names = sorted(set(stored))
+    if GLOB_CHARACTERS.isdisjoint(text):
+        if text in names:
+            return ModelMatch(text=text, how="exact", models=(text,))
+        folded = text.casefold()
+        found = tuple(n for n in names if folded in n.casefold())
+        return ModelMatch(text=text, how="substring", models=found)
+    pattern = text.casefold()
+    found = tuple(n for n in names if fnmatch.fnmatchcase(n.casefold(), pattern))
+    return ModelMatch(text=text, how="glob", models=found)
 
 
 #: Order fields of :meth:`ResultsRepository.list_runs`.
@@ -151,6 +201,8 @@ def run_conditions(f: RunFilter) -> list[ColumnElement[bool]]:
         (Hardware.environment_type, f.environment_type),
     ]
     conds.extend(column == value for column, value in equal if value is not None)
+    if f.models is not None:
+        conds.append(Run.model.in_(f.models))
     if f.since is not None:
         conds.append(Run.timestamp >= f.since)
     if f.until is not None:

@@ -19,10 +19,12 @@ from karr_db.repositories.results import shapes
 from karr_db.repositories.results.dto import RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     ORDER_FIELDS,
+    ModelMatch,
     RunFilter,
     decode_run_cursor,
     encode_run_cursor,
     filters_hardware,
+    match_models,
     parse_filter,
     run_conditions,
     with_hardware,
@@ -190,6 +192,17 @@ class ResultsReads:
         """The shortest unique prefix of each id (at least ``min_length`` characters)."""
         with translated_errors("shortening run ids"):
             return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
+
+    def match_models(self, text: str) -> ModelMatch:
+        """The stored model names ``text`` selects: itself when stored, else by
+        glob (``*``, ``?``, ``[...]``) or substring, ignoring case
+        (:class:`~karr_db.repositories.results.filters.ModelMatch`). Pass
+        ``{"models": match.models}`` as a filter to select their runs."""
+        with translated_errors("matching model names"):
+            stored = self.session.scalars(
+                select(Run.model).where(Run.model.is_not(None)).distinct()
+            ).all()
+        return match_models(text, (name for name in stored if name is not None))
 
     def metric_names(
         self, *, test_name: str | None = None, per_test: bool = True

@@ -59,7 +59,7 @@ _EQUAL: dict[str, Any] = {
     "gpu_model": Hardware.gpu_model,
     "environment_type": Hardware.environment_type,
 }
-_FILTERS = (*_EQUAL, "since", "until")
+_FILTERS = (*_EQUAL, "models", "since", "until")
 
 summary = row_builder(RunSummary)
 detail = row_builder(RunDetail, (*RunSummary.model_fields, "benchmarks", "hardware"))
@@ -73,7 +73,11 @@ point = row_builder(MetricPoint)
 def filter_params(run_filter: Any) -> dict[str, Any]:
     """The set filters of a :class:`RunFilter` as bound values (``f_<name>``)."""
     values = ((name, getattr(run_filter, name)) for name in _FILTERS)
-    return {f"f_{name}": value for name, value in values if value is not None}
+    return {
+        f"f_{name}": list(value) if name == "models" else value
+        for name, value in values
+        if value is not None
+    }
 
 
 def _shape(params: Iterable[str]) -> tuple[str, ...]:
@@ -87,6 +91,8 @@ def run_conditions(shape: Sequence[str]) -> list[ColumnElement[bool]]:
         if name in _EQUAL:
             column = _EQUAL[name]
             conditions.append(column == bindparam(f"f_{name}", type_=column.type))
+        elif name == "models":
+            conditions.append(Run.model.in_(bindparam("f_models", expanding=True)))
         elif name == "since":
             conditions.append(Run.timestamp >= bindparam("f_since", type_=Run.timestamp.type))
         else:
@@ -170,7 +176,8 @@ def history_statement(params: Iterable[str], by_test: bool, cursor: str | None) 
     """One page of a metric's history: ``metric``, ``limit`` and, when given, ``test_name``
     bound; after a cursor (``"null"`` for a NULL run time, ``"value"`` otherwise)
     ``c_time``, ``c_run``, ``c_benchmark`` and ``c_metric``. Columns: the
-    :class:`MetricPoint` fields, then the benchmark and metric ids of the cursor."""
+    :class:`MetricPoint` fields (model and engine last), then the benchmark and
+    metric ids of the cursor."""
     return _history_statement(_shape(params), by_test, cursor)
 
 
@@ -210,6 +217,8 @@ def _history_statement(shape: tuple[str, ...], by_test: bool, cursor: str | None
             Benchmark.test_name,
             Benchmark.run_number,
             Metric.metric_value,
+            Run.model,
+            Run.engine,
             Benchmark.id,
             Metric.id,
         )
