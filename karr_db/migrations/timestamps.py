@@ -16,8 +16,11 @@ The rule, in Python here and in SQL in the triggers of revision 0006: a value
 with an offset (or ``Z``) means that instant; a naive value with a ``T``
 separator is local time in the *legacy time zone* (a setting, default UTC); any
 other naive value is UTC (never shifted); blank text is unknown (NULL).
-Ambiguous local times (the repeated hour when clocks go back) take the first
-of the two instants, as Python's ``zoneinfo`` does with ``fold=0``.
+A local time at a clock change (in the hour repeated when clocks go back, or
+skipped when they go forward) takes the later of its two candidate instants:
+the instant PostgreSQL itself takes when it parses naive text into a
+TIMESTAMPTZ column, which no trigger can override, so every writer and reader
+agrees on it.
 
 SQLite has no time zone database, so the legacy zone is kept in the table
 ``karr_legacy_timezone`` (beyond the reference) as the periods of its UTC
@@ -53,6 +56,7 @@ __all__ = [
     "TimestampReport",
     "canonical",
     "canonicalise",
+    "local_instant",
     "nonconforming",
     "resolve_zone",
     "timestamp_columns",
@@ -123,9 +127,9 @@ def zone_periods(zone: ZoneInfo) -> tuple[tuple[str, int], ...]:
     """``(local start, UTC offset in seconds)`` rows for :data:`ZONE_TABLE`, oldest first.
 
     A naive local time L has the offset of the last row whose start is <= L.
-    A period starts at its transition's instant plus the larger of the two
-    offsets around it, so that a repeated local hour keeps the earlier offset
-    and a skipped one the offset before it: Python's ``fold=0`` rule.
+    A period starts at its transition's instant plus its own offset, so that
+    a local time a clock change repeats or skips keeps the smaller of the two
+    offsets (the later instant, as :func:`local_instant` and PostgreSQL take).
     Transitions are found day by day from 1900 to 2200 and bisected to the second.
     """
     rows = [(_FIRST, _offset(zone, _SCAN_FROM))]
@@ -145,7 +149,7 @@ def zone_periods(zone: ZoneInfo) -> tuple[tuple[str, int], ...]:
                     low = mid
                 else:
                     high = mid
-            start = (high + timedelta(seconds=max(before, after))).replace(tzinfo=None)
+            start = (high + timedelta(seconds=after)).replace(tzinfo=None)
             rows.append((start.strftime(_LOCAL_FORMAT).rjust(19, "0"), after))
             before = after
         at = nxt
@@ -153,6 +157,15 @@ def zone_periods(zone: ZoneInfo) -> tuple[tuple[str, int], ...]:
 
 
 # --- one value ----------------------------------------------------------------
+
+
+def local_instant(naive: datetime, zone: ZoneInfo) -> datetime:
+    """A naive local time made aware in ``zone``; at a clock change the later of
+    its two readings (``fold=0``, ``fold=1``), the one with the smaller offset,
+    which is what PostgreSQL takes for a repeated local time and a skipped one alike.
+    (Left in ``zone``: converting to UTC is the caller's, which refuses years past 9999.)"""
+    readings = [naive.replace(tzinfo=zone, fold=fold) for fold in (0, 1)]
+    return min(readings, key=lambda reading: reading.utcoffset() or timedelta(0))
 
 
 def canonical(text: str, zone: ZoneInfo) -> tuple[str | None, bool]:
@@ -166,7 +179,7 @@ def canonical(text: str, zone: ZoneInfo) -> tuple[str | None, bool]:
     local = False
     if parsed.tzinfo is None:
         local = "T" in value
-        parsed = parsed.replace(tzinfo=zone if local else UTC)
+        parsed = local_instant(parsed, zone) if local else parsed.replace(tzinfo=UTC)
     return format_timestamp(parsed), local
 
 

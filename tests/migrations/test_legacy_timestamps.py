@@ -499,11 +499,11 @@ def test_cli_repair_timestamps(migrated_url: str) -> None:
 
 
 @pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe"])
-def test_the_zone_table_gives_zoneinfos_offset_for_every_local_time(zone: str) -> None:
+def test_the_zone_table_gives_the_rules_offset_for_every_local_time(zone: str) -> None:
     import bisect
     import random
 
-    from karr_db.migrations.timestamps import zone_periods
+    from karr_db.migrations.timestamps import local_instant, zone_periods
 
     tz = ZoneInfo(zone)
     periods = zone_periods(tz)
@@ -519,7 +519,7 @@ def test_the_zone_table_gives_zoneinfos_offset_for_every_local_time(zone: str) -
         edge = datetime.fromisoformat(start)
         samples += [edge + timedelta(seconds=s) for s in (-7200, -3601, -1, 0, 1, 1800, 3600)]
     for local in samples:
-        want = local.replace(tzinfo=tz).utcoffset()
+        want = local_instant(local, tz).utcoffset()
         assert want is not None
         got = periods[bisect.bisect_right(starts, local.strftime("%Y-%m-%d %H:%M:%S")) - 1][1]
         assert got == int(want.total_seconds()), local
@@ -633,3 +633,90 @@ def test_a_writer_outside_the_layer_cannot_store_a_time_no_reader_can_read(
     with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
         if table == "events":
             assert uow.events.read_after(0).items[0].created_at == datetime(1, 1, 1, tzinfo=UTC)
+
+
+# --- local times at a clock change ----------------------------------------------------
+
+#: Europe/Berlin, 2026: 02:00-03:00 on 29 March is skipped (CET -> CEST) and
+#: 02:00-03:00 on 25 October is repeated (CEST -> CET). PostgreSQL itself reads
+#: both as CET (+01:00), the later of the two candidate instants, and so must
+#: every other path.
+CLOCK_CHANGES = [
+    pytest.param("2026-10-25T02:30:00", datetime(2026, 10, 25, 1, 30, tzinfo=UTC), id="repeated"),
+    pytest.param(
+        "2026-03-29T02:30:00.25", datetime(2026, 3, 29, 1, 30, 0, 250000, tzinfo=UTC), id="skipped"
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "instant"), CLOCK_CHANGES)
+@pytest.mark.parametrize("path", ["adopted", "written-after"])
+def test_a_local_time_at_a_clock_change_is_the_instant_postgresql_reads(
+    empty_url: str, samples_dir: Path, path: str, text: str, instant: datetime
+) -> None:
+    # Into a TEXT column of the legacy database and adopted, or written by the
+    # earlier system's code afterwards with the plain driver (into TIMESTAMPTZ
+    # on PostgreSQL, which parses it in the database's default TimeZone) and
+    # into agents.last_heartbeat (TEXT on both, rewritten by a trigger).
+    build_legacy(empty_url, 2, samples_dir)
+    first_run = "(SELECT min(id) FROM runs)"
+    writes = [
+        (f"UPDATE runs SET timestamp = :v WHERE id = {first_run}", {"v": text}),
+        ("UPDATE agents SET last_heartbeat = :v WHERE id = :k", {"v": text, "k": "agent-1"}),
+    ]
+    if path == "adopted":
+        _raw_execute(empty_url, writes)
+    migrations.upgrade(empty_url, legacy_timezone="Europe/Berlin")
+    if path == "written-after":
+        _raw_execute(empty_url, writes)
+        _raw_execute(
+            empty_url,
+            [
+                (
+                    "INSERT INTO runs (id, model, engine, timestamp) VALUES (:k, 'm', 'e', :v)",
+                    {"k": "later", "v": text},
+                ),
+                (
+                    "INSERT INTO agents (id, name, last_heartbeat) VALUES (:k, :k, :v)",
+                    {"k": "later", "v": text},
+                ),
+            ],
+        )
+
+    with Database(empty_url) as db, db.unit_of_work(readonly=True) as uow:
+        runs = {r.id: r.timestamp for r in uow.results.list_runs(limit=100).items}
+        first = min(runs)
+        got = {
+            "runs.timestamp": runs[first],
+            "agents.last_heartbeat": uow.agents.get("agent-1").last_heartbeat,
+        }
+        if path == "written-after":
+            got["inserted runs.timestamp"] = runs["later"]
+            got["inserted agents.last_heartbeat"] = uow.agents.get("later").last_heartbeat
+    assert got == dict.fromkeys(got, instant)
+    assert [f for f in migrations.check(empty_url) if f.kind == "timestamps"] == []
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/Berlin", "Australia/Lord_Howe"])
+def test_the_rule_reads_local_times_as_postgresql_does(migrated_url: str, zone: str) -> None:
+    import psycopg
+
+    from karr_db.migrations.timestamps import canonical, zone_periods
+
+    # Every quarter hour within two hours of each clock change of 2020-2030.
+    values = [
+        (datetime.fromisoformat(start) + timedelta(minutes=m)).isoformat()
+        for start, _ in zone_periods(ZoneInfo(zone))
+        if "2020" <= start < "2031"
+        for m in range(-120, 121, 15)
+    ]
+    assert len(values) > 100
+    with psycopg.connect(migrated_url.replace("postgresql+psycopg://", "postgresql://")) as pg:
+        pg.execute("SELECT set_config('TimeZone', %s, false)", (zone,))
+        parsed = pg.execute(
+            "SELECT to_char(v::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')"
+            " || '.000000+00:00' FROM unnest(%s::text[]) WITH ORDINALITY AS t(v, n) ORDER BY n",
+            (values,),
+        ).fetchall()
+    assert [row[0] for row in parsed] == [canonical(v, ZoneInfo(zone))[0] for v in values]
