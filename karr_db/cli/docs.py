@@ -496,9 +496,10 @@ def _timestamp_section() -> list[str]:
         "value with an offset or `Z` means that instant; a naive value with a `T` separator",
         "is local time in the legacy time zone (`--legacy-timezone`, "
         f"`${timestamps.LEGACY_TIMEZONE_ENV}`, default UTC); any",
-        "other naive value is UTC and never shifted; blank text is NULL. A repeated local",
-        "hour takes the earlier instant (Python's `fold=0`). `karr-db check` counts the text",
-        "in any other form, per column.",
+        "other naive value is UTC and never shifted; blank text is NULL. A local time in an",
+        "hour a clock change repeats or skips takes the later of its two instants, as",
+        "PostgreSQL does when it parses such text into a TIMESTAMPTZ column itself.",
+        "`karr-db check` counts the text in any other form, per column.",
         "",
         f"`{timestamps.ZONE_TABLE}` {_BEYOND}, not a model: the legacy zone's UTC offsets",
         "(computed with Python's `zoneinfo`), read by the triggers since SQLite has no time",
