@@ -413,14 +413,15 @@ class AgentManager(Service):
     # --- tokens ----------------------------------------------------------------------
 
     def verify_token(self, agent_id: str, token: str) -> bool:
-        """Whether ``token`` is the agent's (``False`` for an unknown agent)."""
-        with self._read() as uow:
+        """Whether ``token`` is the agent's (``False`` for an unknown agent); read
+        from the primary, so a rotated token stops working at once."""
+        with self._read(fresh=True) as uow:
             return uow.agents.verify_token(agent_id, token)
 
     def check_agent_auth(self, agent_id: str, token: str) -> tuple[bool, str | None, int]:
         """``(ok, error, http_status)`` as KITT's API uses it: 404 unknown agent,
         401 no token presented, 403 wrong token."""
-        with self._read() as uow:
+        with self._read(fresh=True) as uow:
             agent = uow.agents.find(agent_id)
         if agent is None:
             return False, "Agent not found", 404
@@ -428,7 +429,7 @@ class AgentManager(Service):
 
     def check_agent_auth_by_name(self, name: str, token: str) -> tuple[bool, str | None, int]:
         """As :meth:`check_agent_auth`, by name; an unknown name may register."""
-        with self._read() as uow:
+        with self._read(fresh=True) as uow:
             agent = uow.agents.find_by_name(name)
         if agent is None:
             return True, None, 0

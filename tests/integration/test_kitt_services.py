@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 from karr_db.database import Database
+from karr_db.engine import make_engine
 from karr_db.errors import (
     AlreadyExistsError,
     ConnectionLostError,
@@ -281,6 +282,27 @@ def test_rotate_token(agents: AgentManager) -> None:
     assert agent is not None
     assert agent["token_prefix"] == rotated["token_prefix"]
     assert agents.rotate_token("nope") is None
+
+
+def test_token_checks_read_the_primary_not_a_lagging_replica(
+    migrated_url: str, copy_database: Any
+) -> None:
+    """A rotated token stops working at once, however far the standby lags: the
+    replica here is a copy taken before the rotation (a standby frozen then)."""
+    with Database(migrated_url) as database:
+        manager = AgentManager(database)
+        agent_id, old = _register(manager)
+        database.engine.dispose()  # PostgreSQL copies a database nobody is connected to
+        database.replica = make_engine(copy_database(migrated_url))  # frozen before rotation
+        new = manager.rotate_token(agent_id)
+        assert new is not None
+        assert manager.verify_token(agent_id, old) is False
+        assert manager.verify_token(agent_id, new["token"]) is True
+        assert manager.check_agent_auth(agent_id, old)[2] == 403
+        assert manager.check_agent_auth_by_name("dgx-01", old)[2] == 403
+        late_id, late_token = _register(manager, name="late")  # not on the replica at all
+        assert manager.check_agent_auth(late_id, late_token) == (True, None, 0)
+        assert manager.check_agent_auth_by_name("late", "")[2] == 401
 
 
 # --- agents: heartbeats and commands ---------------------------------------------------
