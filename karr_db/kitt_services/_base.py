@@ -127,6 +127,7 @@ class Service(Closing):
                 raise
 
     def _write(self, work: Callable[[UnitOfWork], T], operation: str) -> T:
+        self.database.require_current()  # the readiness check a unit of work makes
         return run_transaction(self.database.engine, work, immediate=True, operation=operation)
 
     @contextmanager

@@ -52,6 +52,7 @@ from karr_db.errors import FieldError, InvalidTokenError, NotFoundError, Validat
 from karr_db.kitt_services._base import Service, iso, tags_text, text
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AgentDTO
+from karr_db.repositories.engine_profiles import config_problems
 from karr_db.repositories.quick_tests import QuickTestDTO
 from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
 from karr_db.uow import UnitOfWork
@@ -166,7 +167,7 @@ def _details(value: object) -> dict[str, Any] | None:
         return None
     try:
         parsed = json.loads(text("agent", "hardware_details", value))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
         parsed = None
     if not isinstance(parsed, dict):
         raise ValidationError(
@@ -470,6 +471,8 @@ class AgentManager(Service):
         ignored, as in KITT); ``False`` when none is known or there is no such
         agent. A value an agent could not read (``heartbeat_interval_s`` that is
         not a number of seconds, ...) raises :class:`ValidationError` naming it."""
+        if not isinstance(updates, dict):
+            raise ValidationError("agent settings", [FieldError("updates", "must be an object")])
         known = {k: str(v) for k, v in updates.items() if k in AGENT_SETTING_DEFAULTS}
         if not known:
             return False
@@ -518,6 +521,10 @@ class AgentManager(Service):
             raise ValidationError(
                 "engine command", [FieldError("command", f"must be one of {ENGINE_COMMANDS}")]
             )
+        if runtime_config:
+            problems = config_problems("runtime_config", runtime_config)
+            if problems:
+                raise ValidationError("engine command", problems)
 
         def work(uow: UnitOfWork) -> QuickTestDTO:
             profile_id = None

@@ -90,7 +90,7 @@ def upgrade(
             with engine.connect() as connection:
                 after = read_status(connection, script)
     except DBAPIError as exc:  # a file that is no database, a server that refuses
-        raise storage_error("upgrading the database", exc) from exc
+        raise storage_error("opening and upgrading the database", exc) from exc
     pending_then = pending_revisions(seen, script)
     applied = [rev for rev in pending_then if rev not in after.pending]
     reports: list[timestamps.TimestampReport] = config.attributes.get("karr_timestamp_reports", [])

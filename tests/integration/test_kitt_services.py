@@ -29,9 +29,11 @@ from karr_db.errors import (
     InvalidTokenError,
     InvalidTransitionError,
     NotFoundError,
+    SchemaError,
     StillReferencedError,
     ValidationError,
 )
+from karr_db.kitt import KarrResultStore
 from karr_db.kitt_services import (
     AgentManager,
     CampaignService,
@@ -43,6 +45,7 @@ from karr_db.kitt_services import (
 )
 from karr_db.models import Agent
 from karr_db.models.types import utcnow
+from tests.support.documents import minimal
 
 
 class Registration(BaseModel):
@@ -865,6 +868,37 @@ BAD_CALLS: list[tuple[str, Any, str]] = [
         lambda s, a, c: s["engine_service"].upsert_agent_engine(a, {"version": "1"}),
         "engine",
     ),
+    (
+        "deep hardware details",
+        lambda s, a, c: s["agent_manager"].register(
+            Registration(
+                name="deep",
+                hostname="h",
+                hardware_details='{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            ),
+            _token(),
+        ),
+        "hardware_details",
+    ),
+    (
+        "runtime config not JSON",
+        lambda s, a, c: s["agent_manager"].queue_engine_command(
+            a, "vllm", "start_engine", runtime_config={"port": object()}
+        ),
+        "runtime_config.port",
+    ),
+    (
+        "runtime config not an object",
+        lambda s, a, c: s["agent_manager"].queue_engine_command(
+            a, "vllm", "start_engine", runtime_config=["--port", "8000"]
+        ),
+        "runtime_config",
+    ),
+    (
+        "settings not an object",
+        lambda s, a, c: s["agent_manager"].update_agent_settings(a, "x"),
+        "updates",
+    ),
     ("page", lambda s, a, c: s["quick_test_service"].list_tests(page="2"), "page"),
     ("per_page", lambda s, a, c: s["result_service"].list_results(per_page=None), "per_page"),
 ]
@@ -906,3 +940,17 @@ def test_each_service_can_be_built_on_its_own(migrated_url: str, empty_url: str)
         assert service.list_campaigns()["total"] == 0
     with ResultService(empty_url) as results:
         assert results.get_summary()["total_results"] == 0
+
+
+def test_writes_refuse_a_database_not_at_head_with_the_layers_error(empty_url: str) -> None:
+    """A caller's Database is not migrated for it: a write says so (SchemaError),
+    as a read does, instead of failing on a missing table."""
+    if empty_url.startswith("sqlite"):
+        Path(empty_url.removeprefix("sqlite:///")).touch()  # empty, not missing
+    with Database(empty_url) as database:
+        with pytest.raises(SchemaError):
+            AgentManager(database, migrate=False).provision("spark")
+        with pytest.raises(SchemaError):
+            KarrResultStore(database, migrate=False).save_result(minimal())
+        with pytest.raises(SchemaError):
+            CampaignService(database, migrate=False).create("c", {})
