@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -128,12 +129,17 @@ def _write(path: Path, settings: Mapping[str, str]) -> None:
         lines += [
             f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in table.items()
         ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(partial, path)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # A fresh name, created exclusively with mode 0600: a file or symlink planted
+    # beside the configuration is never followed or truncated.
+    descriptor, partial = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.replace(partial, path)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
 
 
 def _invalid(path: Path, field: str, message: str) -> ValidationError:

@@ -84,18 +84,21 @@ class Database(Closing):
             if engine is not None
             else make_engine(url, read_only=read_only, pooler=pooler, **kwargs)
         )
-        if replica_url is None and url is None and engine is None:
+        has_replicas = for_connection(self.engine).has_replicas
+        if replica_url is None and url is None and engine is None and has_replicas:
             replica_url = default_replica_url()  # both from the environment, or neither
         #: The hot standby read-only units of work go to (``None``: the primary).
         self.replica: Engine | None = None
         if replica_url is not None:
-            if not for_connection(self.engine).has_replicas:
-                raise DatabaseURLError("a replica needs a postgresql:// primary")
-            replica = make_engine(replica_url, pooler=pooler, **kwargs)
-            if not for_connection(replica).has_replicas:
-                replica.dispose()
-                raise DatabaseURLError("the replica URL must be a postgresql:// URL")
-            self.replica = replica
+            try:
+                if not has_replicas:
+                    raise DatabaseURLError("a replica needs a postgresql:// primary")
+                self.replica = make_engine(replica_url, pooler=pooler, **kwargs)
+                if not for_connection(self.replica).has_replicas:
+                    raise DatabaseURLError("the replica URL must be a postgresql:// URL")
+            except BaseException:
+                self.dispose()  # nobody gets this object to close
+                raise
         self._require_current = require_current
         self._checked = not require_current
 

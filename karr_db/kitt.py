@@ -210,6 +210,7 @@ class KarrResultStore(Closing):
     # --- plumbing -------------------------------------------------------------
 
     def _write(self, work: Callable[[UnitOfWork], T], operation: str, *, idempotent: bool) -> T:
+        self.database.require_current()  # the readiness check a unit of work makes
         return run_transaction(
             self.database.engine,
             work,

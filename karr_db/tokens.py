@@ -15,11 +15,12 @@ request.
 That argument holds only for high-entropy tokens, so a token the caller
 brings (KITT's agents generate their own) must pass :func:`token_problem`: at
 least :data:`MIN_TOKEN_LENGTH` printable characters, not one string repeated,
-and an estimated :data:`MIN_TOKEN_BITS` bits. Tokens from ``secrets``
-(``token_hex(16)``, ``token_urlsafe(24)`` or longer) pass with a wide margin
-(the lowest estimate of 20,000 ``token_hex(16)`` was 94 bits); short
-passwords, repeated words and runs of one character do not. It is a guard
-against the obviously weak, not a proof of randomness.
+and an estimated :data:`MIN_TOKEN_BITS` bits in the part after the shown
+prefix (the first :data:`PREFIX_LENGTH` characters are stored in clear).
+Tokens from ``secrets`` (``token_hex(20)``, ``token_urlsafe(30)`` or longer)
+pass with a margin (the lowest estimate of 20,000 ``token_hex(20)`` was 91
+bits); short passwords, repeated words and runs of one character do not. It
+is a guard against the obviously weak, not a proof of randomness.
 
 Older forms still verify, and the repository moves them to ``token_hash`` on
 first use: a plaintext token in ``token`` (KITT before schema 4), karr_db's
@@ -53,8 +54,9 @@ HASH_PREFIX = "sha256$"
 PREFIX_LENGTH = 8
 #: Random bytes per token (256 bits).
 TOKEN_BYTES = 32
-#: The shortest token a caller may bring.
-MIN_TOKEN_LENGTH = 32
+#: The shortest token a caller may bring: its first ``PREFIX_LENGTH`` characters
+#: are shown, so 32 more stay secret.
+MIN_TOKEN_LENGTH = 40
 #: The longest (a bound on what is hashed per request).
 MAX_TOKEN_LENGTH = 512
 #: The least estimated entropy of a caller's token, in bits.
@@ -119,8 +121,10 @@ def token_problem(token: str) -> str | None:
         return "only printable ASCII characters without spaces"
     if token in (token + token)[1:-1]:
         return "too weak: one shorter string repeated"
-    counts = Counter(token).values()
-    bits = -sum(n * math.log2(n / len(token)) for n in counts)
+    # The prefix is stored and shown in clear: only what follows it is secret.
+    secret = token[PREFIX_LENGTH:]
+    counts = Counter(secret).values()
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts)
     if bits < MIN_TOKEN_BITS:
         return f"too weak: about {bits:.0f} bits of entropy, at least {MIN_TOKEN_BITS} needed"
     return None

@@ -93,25 +93,25 @@ class UnitOfWork:
     def results(self) -> ResultsRepository:
         from karr_db.repositories.results import ResultsRepository
 
-        return ResultsRepository(self.session)
+        return ResultsRepository(self.session, events=self.events)
 
     @cached_property
     def agents(self) -> AgentsRepository:
         from karr_db.repositories.agents import AgentsRepository
 
-        return AgentsRepository(self.session)
+        return AgentsRepository(self.session, events=self.events)
 
     @cached_property
     def campaigns(self) -> CampaignsRepository:
         from karr_db.repositories.campaigns import CampaignsRepository
 
-        return CampaignsRepository(self.session)
+        return CampaignsRepository(self.session, events=self.events)
 
     @cached_property
     def quick_tests(self) -> QuickTestsRepository:
         from karr_db.repositories.quick_tests import QuickTestsRepository
 
-        return QuickTestsRepository(self.session)
+        return QuickTestsRepository(self.session, events=self.events)
 
     @cached_property
     def events(self) -> EventsRepository:
@@ -123,37 +123,37 @@ class UnitOfWork:
     def web_settings(self) -> WebSettingsRepository:
         from karr_db.repositories.settings import WebSettingsRepository
 
-        return WebSettingsRepository(self.session)
+        return WebSettingsRepository(self.session, events=self.events)
 
     @cached_property
     def agent_settings(self) -> AgentSettingsRepository:
         from karr_db.repositories.settings import AgentSettingsRepository
 
-        return AgentSettingsRepository(self.session)
+        return AgentSettingsRepository(self.session, events=self.events)
 
     @cached_property
     def agent_engines(self) -> AgentEnginesRepository:
         from karr_db.repositories.agent_engines import AgentEnginesRepository
 
-        return AgentEnginesRepository(self.session)
+        return AgentEnginesRepository(self.session, events=self.events)
 
     @cached_property
     def engine_profiles(self) -> EngineProfilesRepository:
         from karr_db.repositories.engine_profiles import EngineProfilesRepository
 
-        return EngineProfilesRepository(self.session)
+        return EngineProfilesRepository(self.session, events=self.events)
 
     @cached_property
     def quick_test_logs(self) -> QuickTestLogsRepository:
         from karr_db.repositories.logs import QuickTestLogsRepository
 
-        return QuickTestLogsRepository(self.session)
+        return QuickTestLogsRepository(self.session, events=self.events)
 
     @cached_property
     def campaign_logs(self) -> CampaignLogsRepository:
         from karr_db.repositories.logs import CampaignLogsRepository
 
-        return CampaignLogsRepository(self.session)
+        return CampaignLogsRepository(self.session, events=self.events)
 
     def __repr__(self) -> str:
         return f"UnitOfWork({self.session.bind!r})"

@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database, subcommands
+from karr_db.cli._app import (
+    DatabaseOption,
+    JsonOption,
+    ReplicaOption,
+    app,
+    open_database,
+    subcommands,
+)
 from karr_db.cli._output import fmt, paged, print_json, say, show, table
 from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
@@ -40,13 +47,14 @@ def _pairs(rows: Any, pairs: list[tuple[str, Any]]) -> None:
 def agent_command(
     agent: AgentArgument,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show one agent: its hardware, settings and engines (never its token).
 
     Example: karr-db agent gpu-box-1
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         found = _agent(uow, agent)
         settings = uow.agent_settings.get(found.id).values
         engines = uow.agent_engines.for_agent(found.id)
@@ -113,7 +121,10 @@ settings_app = subcommands("settings")
 
 @settings_app.callback(invoke_without_command=True)
 def settings_command(
-    ctx: typer.Context, database: DatabaseOption = None, as_json: JsonOption = False
+    ctx: typer.Context,
+    database: DatabaseOption = None,
+    replica: ReplicaOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Web UI settings and each agent's settings. Without a subcommand: every web setting.
 
@@ -121,7 +132,7 @@ def settings_command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         stored = uow.web_settings.all()
     if as_json:
         print_json(stored)
@@ -136,13 +147,14 @@ def settings_command(
 def settings_get(
     key: Annotated[str, typer.Argument(help="The setting's key.")],
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print one web setting's value.
 
     Example: karr-db settings get devon_tab_visible
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         setting = uow.web_settings.get(key)
     if as_json:
         print_json(setting)
@@ -199,6 +211,7 @@ def settings_agent(
         ),
     ] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Show an agent's settings, or change some (all or nothing).
@@ -212,7 +225,7 @@ def settings_agent(
             raise typer.BadParameter(f"{assignment!r} is not KEY=VALUE", param_hint="KEY=VALUE...")
         values[key] = value
     with (
-        open_database(database, write=bool(values)) as db,
+        open_database(database, write=bool(values), replica=replica) as db,
         db.unit_of_work(readonly=not values) as uow,
     ):
         found = _agent(uow, agent)
@@ -287,6 +300,7 @@ def profiles_command(
     ctx: typer.Context,
     engine: Annotated[str | None, typer.Option("--engine", help="Only this engine's.")] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Named engine configurations. Without a subcommand: list them by name.
@@ -295,7 +309,7 @@ def profiles_command(
     """
     if ctx.invoked_subcommand is not None:
         return
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         profiles = list(
             paged(
                 lambda **page: uow.engine_profiles.list(engine=engine, **page),
@@ -315,13 +329,16 @@ def profiles_command(
 
 @profiles_app.command("show")
 def profiles_show(
-    profile: ProfileArgument, database: DatabaseOption = None, as_json: JsonOption = False
+    profile: ProfileArgument,
+    database: DatabaseOption = None,
+    replica: ReplicaOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show one profile with its configurations.
 
     Example: karr-db engine-profiles show vllm-fp8
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         found = _profile(uow, profile)
     _show_profile(found, as_json)
 
@@ -410,13 +427,14 @@ def profiles_delete(
 def engines_command(
     engine: Annotated[str | None, typer.Option("--engine", help="Only this engine.")] = None,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Which engines each agent has, in which mode and state (KITT's engine matrix).
 
     Example: karr-db engines --engine vllm
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         rows_of = list(
             paged(
                 lambda **page: uow.agent_engines.list(engine=engine, **page),
@@ -451,13 +469,14 @@ def logs_command(
     after: Annotated[int, typer.Option("--after", min=0, help="Only lines after this id.")] = 0,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 1000,
     database: DatabaseOption = None,
+    replica: ReplicaOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Print the output lines a quick test or campaign logged, oldest first.
 
     Example: karr-db logs 3f2a... --after 120
     """
-    with open_database(database) as db, db.unit_of_work(readonly=True) as uow:
+    with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         if uow.quick_tests.find(owner) is not None:
             logs: Any = uow.quick_test_logs
         elif uow.campaigns.find(owner) is not None:

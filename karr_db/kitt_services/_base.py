@@ -127,11 +127,14 @@ class Service(Closing):
                 raise
 
     def _write(self, work: Callable[[UnitOfWork], T], operation: str) -> T:
+        self.database.require_current()  # the readiness check a unit of work makes
         return run_transaction(self.database.engine, work, immediate=True, operation=operation)
 
     @contextmanager
-    def _read(self) -> Iterator[UnitOfWork]:
-        with self.database.unit_of_work(readonly=True) as uow:
+    def _read(self, *, fresh: bool = False) -> Iterator[UnitOfWork]:
+        """A read-only unit of work: on the replica, if there is one, unless
+        ``fresh`` (token checks, which a lagging standby must not answer)."""
+        with self.database.unit_of_work(readonly=True, fresh=fresh) as uow:
             yield uow
 
     def _emit(self, event_type: str, source_id: str, data: dict[str, Any]) -> None:

@@ -52,6 +52,7 @@ from karr_db.errors import FieldError, InvalidTokenError, NotFoundError, Validat
 from karr_db.kitt_services._base import Service, iso, tags_text, text
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AgentDTO
+from karr_db.repositories.engine_profiles import config_problems
 from karr_db.repositories.quick_tests import QuickTestDTO
 from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
 from karr_db.uow import UnitOfWork
@@ -166,7 +167,7 @@ def _details(value: object) -> dict[str, Any] | None:
         return None
     try:
         parsed = json.loads(text("agent", "hardware_details", value))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python parses
         parsed = None
     if not isinstance(parsed, dict):
         raise ValidationError(
@@ -413,14 +414,15 @@ class AgentManager(Service):
     # --- tokens ----------------------------------------------------------------------
 
     def verify_token(self, agent_id: str, token: str) -> bool:
-        """Whether ``token`` is the agent's (``False`` for an unknown agent)."""
-        with self._read() as uow:
+        """Whether ``token`` is the agent's (``False`` for an unknown agent); read
+        from the primary, so a rotated token stops working at once."""
+        with self._read(fresh=True) as uow:
             return uow.agents.verify_token(agent_id, token)
 
     def check_agent_auth(self, agent_id: str, token: str) -> tuple[bool, str | None, int]:
         """``(ok, error, http_status)`` as KITT's API uses it: 404 unknown agent,
         401 no token presented, 403 wrong token."""
-        with self._read() as uow:
+        with self._read(fresh=True) as uow:
             agent = uow.agents.find(agent_id)
         if agent is None:
             return False, "Agent not found", 404
@@ -428,7 +430,7 @@ class AgentManager(Service):
 
     def check_agent_auth_by_name(self, name: str, token: str) -> tuple[bool, str | None, int]:
         """As :meth:`check_agent_auth`, by name; an unknown name may register."""
-        with self._read() as uow:
+        with self._read(fresh=True) as uow:
             agent = uow.agents.find_by_name(name)
         if agent is None:
             return True, None, 0
@@ -469,6 +471,8 @@ class AgentManager(Service):
         ignored, as in KITT); ``False`` when none is known or there is no such
         agent. A value an agent could not read (``heartbeat_interval_s`` that is
         not a number of seconds, ...) raises :class:`ValidationError` naming it."""
+        if not isinstance(updates, dict):
+            raise ValidationError("agent settings", [FieldError("updates", "must be an object")])
         known = {k: str(v) for k, v in updates.items() if k in AGENT_SETTING_DEFAULTS}
         if not known:
             return False
@@ -517,6 +521,10 @@ class AgentManager(Service):
             raise ValidationError(
                 "engine command", [FieldError("command", f"must be one of {ENGINE_COMMANDS}")]
             )
+        if runtime_config:
+            problems = config_problems("runtime_config", runtime_config)
+            if problems:
+                raise ValidationError("engine command", problems)
 
         def work(uow: UnitOfWork) -> QuickTestDTO:
             profile_id = None

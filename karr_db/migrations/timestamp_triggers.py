@@ -330,7 +330,13 @@ def install_lineage_revision() -> None:
     rewritten (in the zone revision 0006 recorded)."""
     from alembic import context, op
 
-    if op.get_context().dialect.name == "sqlite":
+    dialect = op.get_context().dialect.name
+    for trigger in declared_lineage_triggers():  # idempotent, as revision 0013's install
+        if trigger.dialect == dialect == "sqlite":
+            op.execute(f"DROP TRIGGER IF EXISTS {_quote(trigger.name)}")
+        elif trigger.dialect == dialect:
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger.name} ON {_quote(trigger.table)}")
+    if dialect == "sqlite":
         for statement in sqlite_trigger_sql(LINEAGE_TABLES):
             op.execute(statement)
     else:

@@ -8,6 +8,7 @@ readiness check must not pay for it.
 from __future__ import annotations
 
 import io
+import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
-from karr_db.engine import normalize_url, sqlite_path
+from karr_db.engine import normalize_url, sqlite_path, storage_error
 from karr_db.errors import SchemaError
 from karr_db.migrations import timestamps
 from karr_db.migrations.readiness import (
@@ -34,6 +36,8 @@ from karr_db.migrations.scripts import (
     script_directory,
 )
 from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
+
+log = logging.getLogger(__name__)
 
 __all__ = ["OfflineAdoptionError", "repair_timestamps", "upgrade", "upgrade_sql"]
 
@@ -63,24 +67,30 @@ def upgrade(
     path = None if isinstance(database, Engine) else sqlite_path(normalize_url(database))
     created = path is not None and not path.exists()
     backup_path: str | None = None
-    with _journal_mode_kept_on_failure(None if created else path), open_engine(database) as engine:
-        if backup and not created and engine.dialect.name == "sqlite":
-            with engine.connect() as connection:
-                before = read_state(connection)
-            file = sqlite_path(engine.url)
-            if before.kind is DatabaseKind.LEGACY and file is not None:
-                from karr_db.backup import backup_sqlite
+    try:
+        with (
+            _journal_mode_kept_on_failure(None if created else path),
+            open_engine(database) as engine,
+        ):
+            if backup and not created and engine.dialect.name == "sqlite":
+                with engine.connect() as connection:
+                    before = read_state(connection)
+                file = sqlite_path(engine.url)
+                if before.kind is DatabaseKind.LEGACY and file is not None:
+                    from karr_db.backup import backup_sqlite
 
-                backup_path = str(backup_sqlite(file))
-        config = alembic_config()
-        config.attributes["engine"] = engine
-        config.attributes[timestamps.ATTR_OPTION] = zone
-        command.upgrade(config, revision)
-        # The state env.py read under the migration lock, so that concurrent
-        # upgraders each report only what they applied themselves.
-        seen: DatabaseState = config.attributes["karr_state"]
-        with engine.connect() as connection:
-            after = read_status(connection, script)
+                    backup_path = str(backup_sqlite(file))
+            config = alembic_config()
+            config.attributes["engine"] = engine
+            config.attributes[timestamps.ATTR_OPTION] = zone
+            command.upgrade(config, revision)
+            # The state env.py read under the migration lock, so that concurrent
+            # upgraders each report only what they applied themselves.
+            seen: DatabaseState = config.attributes["karr_state"]
+            with engine.connect() as connection:
+                after = read_status(connection, script)
+    except DBAPIError as exc:  # a file that is no database, a server that refuses
+        raise storage_error("opening and upgrading the database", exc) from exc
     pending_then = pending_revisions(seen, script)
     applied = [rev for rev in pending_then if rev not in after.pending]
     reports: list[timestamps.TimestampReport] = config.attributes.get("karr_timestamp_reports", [])
@@ -113,14 +123,20 @@ def _journal_mode_kept_on_failure(path: Path | None) -> Iterator[None]:
     """
     found = None
     if path is not None and path.is_file():
-        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as raw:
-            found = str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        try:
+            with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as raw:
+                found = str(raw.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        except sqlite3.Error:
+            found = None  # not a database, or locked: the upgrade itself says which
     try:
         yield
     except BaseException:
         if path is not None and found in ("delete", "truncate", "persist"):
-            with closing(sqlite3.connect(path)) as raw:
-                raw.execute(f"PRAGMA journal_mode = {found}")
+            try:
+                with closing(sqlite3.connect(path)) as raw:
+                    raw.execute(f"PRAGMA journal_mode = {found}")
+            except sqlite3.Error:
+                log.warning("could not restore the journal mode of %s", path, exc_info=True)
         raise
 
 

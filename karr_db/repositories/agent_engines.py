@@ -90,9 +90,9 @@ def _after(agent_id: str, engine: str, mode: str) -> Any:
 class AgentEnginesRepository:
     """Agents' engines in the caller's transaction; every report appends its event."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, engine_id: int) -> AgentEngineDTO | None:
         """The row with this id, or ``None``."""

@@ -117,9 +117,9 @@ def _read_name(payload: Any) -> tuple[str, str]:
 class EngineProfilesRepository:
     """Engine profiles in the caller's transaction; every change appends its event."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     # --- reading ---------------------------------------------------------------
 

@@ -100,9 +100,9 @@ class LogLines:
             },
         )
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     @property
     def _owner_key(self) -> Any:

@@ -90,9 +90,9 @@ def _value_problem(value: object) -> str | None:
 class WebSettingsRepository:
     """Web UI settings in the caller's transaction; every change appends its event."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, key: str) -> WebSettingDTO | None:
         """The setting stored under ``key``, or ``None``."""
@@ -201,9 +201,9 @@ def agent_setting_problems(values: object) -> builtins.list[FieldError]:
 class AgentSettingsRepository:
     """Agents' settings in the caller's transaction; every change appends its event."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
         self.session = session
-        self._events = EventsRepository(session)
+        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, agent_id: str) -> AgentSettingsDTO | None:
         """The agent's stored settings, or ``None`` when there is no such agent."""

@@ -167,3 +167,24 @@ def test_a_relative_sqlite_path_is_recorded_absolute(
     monkeypatch.chdir(tmp_path)
     assert cli("config", "set", "database.url", "sqlite:///here.db").exit_code == 0
     assert read_config() == {"database.url": f"sqlite:///{tmp_path / 'here.db'}"}
+
+
+def test_writing_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    """The temporary file is a fresh name made exclusively: a symlink planted at
+    the old fixed ``.partial`` name is neither followed nor truncated."""
+    path = tmp_path / "new" / "karr-db" / "config.toml"
+    path.parent.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (path.parent / "config.toml.partial").symlink_to(victim)
+    set_value("database.url", "sqlite:////tmp/karr.db", path)
+    assert victim.read_text() == "keep me\n"
+    assert read_config(path) == {"database.url": "sqlite:////tmp/karr.db"}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in path.parent.iterdir()) == ["config.toml", "config.toml.partial"]
+
+
+def test_a_new_configuration_directory_is_the_owners_alone(tmp_path: Path) -> None:
+    path = tmp_path / "fresh" / "karr-db" / "config.toml"
+    set_value("database.url", "sqlite:////tmp/karr.db", path)
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

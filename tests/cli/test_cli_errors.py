@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from karr_db import migrations
 from karr_db.cli._errors import Scrubber, describe, mask_url
 from karr_db.database import Database
 from karr_db.engine import make_engine
+from karr_db.errors import StorageError
 from tests.support.cli import cli, cli_process, import_samples
 
 #: A closed port on the loopback interface: connections are refused at once.
@@ -136,6 +138,21 @@ def test_a_database_without_the_schema_says_to_upgrade(empty_url: str) -> None:
     result = cli("list", "--database", empty_url)
     assert result.exit_code == 1
     assert "run `karr-db upgrade`" in _one_error_line(result.stderr)
+
+
+def test_a_file_that_is_not_a_database_is_the_layers_error(tmp_path: Path) -> None:
+    """SQLite alone: PostgreSQL has no files to mistake for a database."""
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(bytes(range(256)) * 16)
+    url = f"sqlite:///{bad}"
+    with pytest.raises(StorageError, match="not a database"):
+        migrations.upgrade(url)
+    result = cli("upgrade", "--database", url)
+    assert result.exit_code == 1
+    line = _one_error_line(result.stderr)
+    assert "not a SQLite database" in line
+    assert "unexpected" not in line
+    assert bad.read_bytes() == bytes(range(256)) * 16
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from karr_db.database import Database
 from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
 from tests.support.cli import cli
@@ -199,3 +203,53 @@ def test_logs_of_a_quick_test_or_a_campaign(migrated_url: str) -> None:
     missing = cli("logs", "no-such-thing", "-d", migrated_url)
     assert missing.exit_code == 1
     assert "no-such-thing" in missing.stderr
+
+
+#: Every reading fleet command, with the arguments it needs.
+READING = [
+    ("agent", "gpu-box-1"),
+    ("settings",),
+    ("settings", "get", "devon_tab_visible"),
+    ("settings", "agent", "gpu-box-1"),
+    ("engine-profiles",),
+    ("engine-profiles", "show", "vllm-fp8"),
+    ("engines",),
+    ("logs", "0"),
+]
+
+
+@pytest.mark.parametrize("args", READING, ids=[" ".join(a) for a in READING])
+def test_reading_commands_take_a_replica(args: tuple[str, ...]) -> None:
+    shown = cli(*args, "--help")
+    assert shown.exit_code == 0, shown.output
+    assert "--replica" in shown.stdout
+
+
+@pytest.mark.parametrize("args", READING, ids=[" ".join(a) for a in READING])
+def test_a_replica_of_another_dialect_is_one_clear_line(
+    backend: str, migrated_url: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """A SQLite primary has no standby; a PostgreSQL primary's is PostgreSQL too."""
+    other = (
+        "postgresql://karr@127.0.0.1:1/karr"
+        if backend == "sqlite"
+        else f"sqlite:///{tmp_path / 'replica.db'}"
+    )
+    refused = cli(*args, "--database", migrated_url, "--replica", other)
+    assert refused.exit_code == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "replica" in lines[0]
+    assert "postgresql://" in lines[0]
+
+
+def test_the_environments_replica_is_ignored_beside_a_sqlite_file(
+    backend: str, migrated_url: str
+) -> None:
+    """$KARR_REPLICA_URL is a standby of a PostgreSQL primary: a SQLite --database
+    reads its file; a PostgreSQL one reads the standby (here the primary itself)."""
+    _populate(migrated_url)
+    standby = "postgresql://karr@127.0.0.1:1/nowhere" if backend == "sqlite" else migrated_url
+    shown = cli("engines", "--database", migrated_url, env={"KARR_REPLICA_URL": standby})
+    assert shown.exit_code == 0, shown.output
+    assert "vllm" in shown.stdout

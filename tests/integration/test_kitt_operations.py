@@ -74,7 +74,7 @@ def test_register_with_the_agents_own_token_stores_only_its_hash(session: Sessio
         "a" * 64,
         "password" * 8,
         "correct horse battery staple and more words",
-        "tab\tseparated" + secrets.token_hex(16),
+        "tab\tseparated" + secrets.token_hex(20),
     ],
 )
 def test_an_empty_or_weak_token_is_refused_by_field(session: Session, token: str) -> None:
@@ -88,8 +88,18 @@ def test_an_empty_or_weak_token_is_refused_by_field(session: Session, token: str
 
 def test_tokens_from_secrets_pass_the_strength_check() -> None:
     for _ in range(500):
-        assert token_problem(secrets.token_hex(16)) is None
-        assert token_problem(secrets.token_urlsafe(24)) is None
+        assert token_problem(secrets.token_hex(20)) is None
+        assert token_problem(secrets.token_urlsafe(30)) is None
+
+
+def test_the_shown_prefix_adds_no_strength() -> None:
+    """The first eight characters are stored and shown in clear: a strong-looking
+    prefix before a weak rest is refused."""
+    weak = "Zq8-Lm3_" + "ab" * 16
+    problem = token_problem(weak)
+    assert problem is not None
+    assert "about 32 bits" in problem
+    assert token_problem(secrets.token_hex(16)) is not None  # 24 secret characters: too short
 
 
 def test_registering_a_known_name_needs_replace(session: Session) -> None:

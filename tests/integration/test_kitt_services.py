@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 
 from karr_db.database import Database
+from karr_db.engine import make_engine
 from karr_db.errors import (
     AlreadyExistsError,
     ConnectionLostError,
@@ -28,9 +29,11 @@ from karr_db.errors import (
     InvalidTokenError,
     InvalidTransitionError,
     NotFoundError,
+    SchemaError,
     StillReferencedError,
     ValidationError,
 )
+from karr_db.kitt import KarrResultStore
 from karr_db.kitt_services import (
     AgentManager,
     CampaignService,
@@ -42,6 +45,7 @@ from karr_db.kitt_services import (
 )
 from karr_db.models import Agent
 from karr_db.models.types import utcnow
+from tests.support.documents import minimal
 
 
 class Registration(BaseModel):
@@ -281,6 +285,27 @@ def test_rotate_token(agents: AgentManager) -> None:
     assert agent is not None
     assert agent["token_prefix"] == rotated["token_prefix"]
     assert agents.rotate_token("nope") is None
+
+
+def test_token_checks_read_the_primary_not_a_lagging_replica(
+    migrated_url: str, copy_database: Any
+) -> None:
+    """A rotated token stops working at once, however far the standby lags: the
+    replica here is a copy taken before the rotation (a standby frozen then)."""
+    with Database(migrated_url) as database:
+        manager = AgentManager(database)
+        agent_id, old = _register(manager)
+        database.engine.dispose()  # PostgreSQL copies a database nobody is connected to
+        database.replica = make_engine(copy_database(migrated_url))  # frozen before rotation
+        new = manager.rotate_token(agent_id)
+        assert new is not None
+        assert manager.verify_token(agent_id, old) is False
+        assert manager.verify_token(agent_id, new["token"]) is True
+        assert manager.check_agent_auth(agent_id, old)[2] == 403
+        assert manager.check_agent_auth_by_name("dgx-01", old)[2] == 403
+        late_id, late_token = _register(manager, name="late")  # not on the replica at all
+        assert manager.check_agent_auth(late_id, late_token) == (True, None, 0)
+        assert manager.check_agent_auth_by_name("late", "")[2] == 401
 
 
 # --- agents: heartbeats and commands ---------------------------------------------------
@@ -843,6 +868,37 @@ BAD_CALLS: list[tuple[str, Any, str]] = [
         lambda s, a, c: s["engine_service"].upsert_agent_engine(a, {"version": "1"}),
         "engine",
     ),
+    (
+        "deep hardware details",
+        lambda s, a, c: s["agent_manager"].register(
+            Registration(
+                name="deep",
+                hostname="h",
+                hardware_details='{"a": ' + "[" * 100_000 + "]" * 100_000 + "}",
+            ),
+            _token(),
+        ),
+        "hardware_details",
+    ),
+    (
+        "runtime config not JSON",
+        lambda s, a, c: s["agent_manager"].queue_engine_command(
+            a, "vllm", "start_engine", runtime_config={"port": object()}
+        ),
+        "runtime_config.port",
+    ),
+    (
+        "runtime config not an object",
+        lambda s, a, c: s["agent_manager"].queue_engine_command(
+            a, "vllm", "start_engine", runtime_config=["--port", "8000"]
+        ),
+        "runtime_config",
+    ),
+    (
+        "settings not an object",
+        lambda s, a, c: s["agent_manager"].update_agent_settings(a, "x"),
+        "updates",
+    ),
     ("page", lambda s, a, c: s["quick_test_service"].list_tests(page="2"), "page"),
     ("per_page", lambda s, a, c: s["result_service"].list_results(per_page=None), "per_page"),
 ]
@@ -884,3 +940,17 @@ def test_each_service_can_be_built_on_its_own(migrated_url: str, empty_url: str)
         assert service.list_campaigns()["total"] == 0
     with ResultService(empty_url) as results:
         assert results.get_summary()["total_results"] == 0
+
+
+def test_writes_refuse_a_database_not_at_head_with_the_layers_error(empty_url: str) -> None:
+    """A caller's Database is not migrated for it: a write says so (SchemaError),
+    as a read does, instead of failing on a missing table."""
+    if empty_url.startswith("sqlite"):
+        Path(empty_url.removeprefix("sqlite:///")).touch()  # empty, not missing
+    with Database(empty_url) as database:
+        with pytest.raises(SchemaError):
+            AgentManager(database, migrate=False).provision("spark")
+        with pytest.raises(SchemaError):
+            KarrResultStore(database, migrate=False).save_result(minimal())
+        with pytest.raises(SchemaError):
+            CampaignService(database, migrate=False).create("c", {})

@@ -251,3 +251,25 @@ def test_database_status_counts_rows_only_when_asked(migrated_url: str) -> None:
     with Database(migrated_url) as db:
         assert db.status(row_counts=False).row_counts == {}
         assert db.status().row_counts["runs"] == 0
+
+
+REPOSITORIES = (
+    "results",
+    "agents",
+    "campaigns",
+    "quick_tests",
+    "web_settings",
+    "agent_settings",
+    "agent_engines",
+    "engine_profiles",
+    "quick_test_logs",
+    "campaign_logs",
+)
+
+
+@pytest.mark.parametrize("name", REPOSITORIES)
+def test_every_repository_shares_the_units_events(migrated_url: str, name: str) -> None:
+    """One events repository per unit of work: its log lock and appends are the ones
+    every repository of that transaction uses."""
+    with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
+        assert getattr(uow, name)._events is uow.events

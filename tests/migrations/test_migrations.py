@@ -401,3 +401,14 @@ def test_check_words_a_changed_column_type(migrated_postgres_url: str) -> None:
         "runs.kitt_version: type is VARCHAR(length=20) in the database"
     )
     assert finding.message.endswith("in the models")
+
+
+def test_revision_0029_runs_again_over_its_own_triggers(
+    migrated_url: str, run_alembic: Any
+) -> None:
+    """Like revision 0013, 0029 drops its triggers before creating them."""
+    stamped = run_alembic(migrated_url, "stamp", "0028")
+    assert stamped.returncode == 0, stamped.stderr[-2000:]
+    again = run_alembic(migrated_url, "upgrade", "0029")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert alembic_versions(migrated_url) == ["0029"]
