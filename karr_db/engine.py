@@ -97,9 +97,12 @@ def default_database_url() -> str:
     )
 
 
-def default_replica_url() -> str | None:
-    """``KARR_REPLICA_URL`` if set."""
-    return os.environ.get(REPLICA_URL_ENV) or None
+def default_replica_url(primary: str | URL | None = None) -> str | None:
+    """``KARR_REPLICA_URL`` if set, and (given the ``primary`` URL) only for a
+    PostgreSQL primary: a SQLite file named beside the variable has no standby."""
+    url = os.environ.get(REPLICA_URL_ENV) or None
+    on_sqlite = primary is not None and normalize_url(primary).get_backend_name() != "postgresql"
+    return None if on_sqlite else url
 
 
 def normalize_url(url: str | URL) -> URL:

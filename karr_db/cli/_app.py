@@ -33,7 +33,6 @@ from karr_db.engine import (
     default_replica_url,
     default_sqlite_path,
     earlier_sqlite_path,
-    normalize_url,
     sqlite_path,
 )
 from karr_db.errors import SchemaError
@@ -337,13 +336,8 @@ def open_database(
 
     refuse_switch_over(database)
     url = state.url(database)
-    replica_url = None
-    if not write:
-        # $KARR_REPLICA_URL is a standby of the PostgreSQL primary; a SQLite file
-        # named beside it has none (an explicit --replica stays an error then).
-        replica_url = replica or (
-            default_replica_url() if normalize_url(url).get_backend_name() == "postgresql" else None
-        )
+    # An explicit --replica beside a SQLite file stays an error (Database says so).
+    replica_url = None if write else replica or default_replica_url(url)
     state.scrub.add_url(replica_url)
     with Database(url, replica_url=replica_url, read_only=not write) as db:
         db.require_current()
