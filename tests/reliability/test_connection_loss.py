@@ -21,7 +21,7 @@ from karr_db.engine import make_engine
 from karr_db.errors import ConnectionLostError, StorageError
 from karr_db.uow import UnitOfWork, run_transaction, transaction
 from tests.reliability.reliability_helpers import check_store, load_samples, variant
-from tests.support.servers import cluster_tool_missing, free_port
+from tests.support.servers import Cluster, cluster_tool_missing, create_database, free_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
 
@@ -34,41 +34,16 @@ def throwaway_cluster() -> Iterator[tuple[tuple[str, str], str]]:
     missing = cluster_tool_missing()
     if missing is not None:
         pytest.skip(missing)
-    version = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"))[-1].parents[1].name
-    cluster = (version, f"karr_restart_{uuid.uuid4().hex[:8]}")
-    port = free_port()
+    cluster = Cluster(f"karr_restart_{uuid.uuid4().hex[:8]}", free_port())
     try:
-        subprocess.run(
-            ["pg_createcluster", *cluster, "-p", str(port), "--", "--auth=trust"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-        subprocess.run(
-            ["pg_ctlcluster", "--skip-systemctl-redirect", *cluster, "start"],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-        server = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        admin = sa.create_engine(
-            make_url(server).set(drivername="postgresql+psycopg"),
-            isolation_level="AUTOCOMMIT",
-            poolclass=sa.pool.NullPool,
-        )
-        with admin.connect() as connection:
-            connection.exec_driver_sql("CREATE DATABASE karr_restart")
-        admin.dispose()
-        url = f"postgresql://postgres@127.0.0.1:{port}/karr_restart"
+        cluster.create()
+        cluster.start()
+        create_database(cluster.url(), "karr_restart")
+        url = cluster.url("karr_restart")
         migrations.upgrade(url)
-        yield cluster, url
+        yield (cluster.version, cluster.name), url
     finally:
-        subprocess.run(
-            ["pg_dropcluster", "--stop", *cluster],
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
+        cluster.drop()
 
 
 def _server_ready(url: str) -> bool:
