@@ -80,6 +80,7 @@ __all__ = [
     "KittValidationError",
     "ResultStore",
     "ResultStoreFiles",
+    "migrate_or_close",
 ]
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,18 @@ def _order(order_by: str | None) -> tuple[str, bool]:
     return field, descending
 
 
+def migrate_or_close(database: Database, *, close: bool, operation: str) -> None:
+    """Upgrade ``database`` to head (adopting an earlier one), answering with the
+    layer's errors; on failure close it first when ``close`` (the caller opened it)."""
+    try:
+        with translated(operation):
+            migrations.upgrade(database.engine)
+    except BaseException:
+        if close:
+            database.close()
+        raise
+
+
 class KarrResultStore(Closing):
     """KITT's ``ResultStore`` (and the SQLite store's file operations) over karr_db.
 
@@ -199,13 +212,8 @@ class KarrResultStore(Closing):
     def __init__(self, target: str | URL | Database | None = None, *, migrate: bool = True) -> None:
         self._owns = not isinstance(target, Database)
         self.database = target if isinstance(target, Database) else Database(target)
-        try:
-            if migrate:
-                with translated("opening the result store"):
-                    migrations.upgrade(self.database.engine)
-        except BaseException:
-            self.close()
-            raise
+        if migrate:
+            migrate_or_close(self.database, close=self._owns, operation="opening the result store")
 
     # --- plumbing -------------------------------------------------------------
 

@@ -18,9 +18,8 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
-from karr_db import migrations
 from karr_db.database import Database
-from karr_db.kitt import KarrResultStore
+from karr_db.kitt import KarrResultStore, migrate_or_close
 from karr_db.kitt_services._base import HTTP_STATUSES, Publish, http_status
 from karr_db.kitt_services.agents import AgentManager
 from karr_db.kitt_services.campaigns import CampaignService
@@ -28,7 +27,6 @@ from karr_db.kitt_services.engines import EngineService
 from karr_db.kitt_services.quick_tests import QuickTestService
 from karr_db.kitt_services.results import ResultService
 from karr_db.kitt_services.settings import SettingsService
-from karr_db.uow import translated
 
 __all__ = [
     "HTTP_STATUSES",
@@ -57,13 +55,7 @@ def open_services(
     connections). ``publish`` is KITT's ``event_bus.publish``.
     """
     database = target if isinstance(target, Database) else Database(target)
-    try:
-        with translated("opening the database"):
-            migrations.upgrade(database.engine)
-    except BaseException:
-        if database is not target:
-            database.close()
-        raise
+    migrate_or_close(database, close=database is not target, operation="opening the database")
     store = KarrResultStore(database, migrate=False)
     return {
         "database": database,

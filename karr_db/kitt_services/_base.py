@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import URL
 
-from karr_db import migrations
 from karr_db.database import Closing, Database
 from karr_db.errors import (
     AlreadyExistsError,
@@ -31,7 +30,8 @@ from karr_db.errors import (
     StillReferencedError,
     ValidationError,
 )
-from karr_db.uow import UnitOfWork, run_transaction, translated
+from karr_db.kitt import migrate_or_close
+from karr_db.uow import UnitOfWork, run_transaction
 
 T = TypeVar("T")
 
@@ -119,12 +119,7 @@ class Service(Closing):
         self.database = target if isinstance(target, Database) else Database(target)
         self._publish = publish
         if self._owns and migrate:
-            try:
-                with translated("opening the database"):
-                    migrations.upgrade(self.database.engine)
-            except BaseException:
-                self.close()
-                raise
+            migrate_or_close(self.database, close=True, operation="opening the database")
 
     def _write(self, work: Callable[[UnitOfWork], T], operation: str) -> T:
         self.database.require_current()  # the readiness check a unit of work makes
