@@ -13,10 +13,13 @@ the rows by karr_db's own ``leaderboard_aggregate.rebuild``.
 
 Then it times, through the public API (``Database(url).unit_of_work()``), the
 aggregate leaderboard, the latest 50 runs of a model and engine, the first page
-of a metric history (each within 10 ms is the target), saving a generated
+of a metric history (each within 10 ms is the target; the history also as the
+1,000-point page the CLI reads), saving a generated
 document of about 200 metric values and deleting a run, and reports the
 database's size per table and per run. The database is dropped afterwards
-unless ``--keep``.
+unless ``--keep``; ``--reuse NAME`` times a kept database again instead of
+making one (upgraded to head first, so a new revision's indexes are timed too),
+and leaves it in place.
 
 Runs have ``--tests`` benchmarks of ``--metrics`` values each (default 2 x 4:
 8 metric rows a run, 8 million in all); the bench's usual documents have 207
@@ -28,6 +31,7 @@ measured bytes per metric row to that shape.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -45,6 +49,8 @@ from bench.generator import document
 from karr_db import Database, migrations
 from karr_db.dialects import for_connection
 from karr_db.engine import make_engine
+from karr_db.limits import PAGE_LIMIT
+from karr_db.repositories.results import ResultsRepository
 from tests.support.databases import Databases
 
 POSTGRES_ENV = "KARR_BENCH_POSTGRES_URL"
@@ -54,6 +60,8 @@ TESTS = ("throughput", "latency", "memory", "accuracy", "long_context", "startup
 METRICS = ("avg_tps", "p50_ms", "p99_ms", "peak_mb", "score", "ttft_ms", "tpot_ms", "errors")
 #: What a read must stay within, in milliseconds (median).
 READ_TARGET_MS = 10.0
+#: ``metric_history``'s default page, in points.
+HISTORY_PAGE: int = inspect.signature(ResultsRepository.metric_history).parameters["limit"].default
 TABLES = (
     "runs",
     "benchmarks",
@@ -215,10 +223,23 @@ def _time(call: Callable[[int], Any], repeats: int, warmup: int = 3) -> dict[str
     }
 
 
-def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
-    """The five operations through the public API, each unit of work on its own."""
+def _fresh_seed(url: str) -> int:
+    """A seed no earlier measurement of this database used: the event log only
+    grows (every save and delete appends), so saves of a reused database are new."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM events").scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def measure(url: str, repeats: int) -> dict[str, dict[str, float]]:
+    """The operations through the public API, each unit of work on its own."""
     model, engine = "model-7", ENGINES[1]
-    rng = random.Random(1_000_000)
+    rng = random.Random(_fresh_seed(url))
     writes = max(3, repeats // 3)  # saves and deletes: each changes the database
     with Database(url) as db:
 
@@ -239,9 +260,11 @@ def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
                 page = uow.results.metric_history("avg_tps", model=model, engine=engine)
                 assert page.items
 
-        def history_100(_: int) -> None:
+        def history_longest(_: int) -> None:
             with db.unit_of_work(readonly=True) as uow:
-                page = uow.results.metric_history("avg_tps", model=model, engine=engine, limit=100)
+                page = uow.results.metric_history(
+                    "avg_tps", model=model, engine=engine, limit=PAGE_LIMIT
+                )
                 assert page.items
 
         def save(n: int) -> None:
@@ -261,8 +284,10 @@ def measure(url: str, runs: int, repeats: int) -> dict[str, dict[str, float]]:
         return {
             "aggregate leaderboard (avg_tps by model, engine)": _time(leaderboard, repeats),
             "latest 50 of a model and engine": _time(latest, repeats),
-            "metric history, first page (1,000 points)": _time(history, repeats),
-            "metric history, first page of 100 points": _time(history_100, repeats),
+            f"metric history, first page (default, {HISTORY_PAGE} points)": _time(history, repeats),
+            f"metric history, a page of {PAGE_LIMIT:,} points (the CLI's)": _time(
+                history_longest, repeats
+            ),
             "save (a 207-value document)": _time(save, writes),
             "delete (cascade, aggregate, event)": _time(delete, writes),
         }
@@ -280,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
         help=f"PostgreSQL server URL (default ${POSTGRES_ENV}, else $KARR_TEST_POSTGRES_URL)",
     )
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help="Time the kept database NAME (karr_million_*) again: upgrade it, no populate, "
+        "keep it.",
+    )
     parser.add_argument("--json", type=Path, help="Also write the figures to this file.")
     args = parser.parse_args(argv)
     if not args.postgres:
@@ -287,39 +318,35 @@ def main(argv: list[str] | None = None) -> int:
     databases = Databases(
         "postgresql", Path(tempfile.gettempdir()), args.postgres, prefix="karr_million"
     )
-    url = databases.empty()
-    migrations.upgrade(url)
+    report: dict[str, Any] = {}
+    if args.reuse:
+        if not args.reuse.startswith("karr_million_"):
+            parser.error("--reuse takes a karr_million_* database this bench kept")
+        url = databases.url(args.reuse)
+    else:
+        url = databases.empty()
     try:
-        print(f"populating {args.runs:,} runs ({args.tests} x {args.metrics} metric rows each)")
-        engine = make_engine(url)
-        started = time.perf_counter()
-        with engine.connect() as connection:
-            steps = populate(connection, args.runs, args.tests, args.metrics)
-        engine.dispose()
-        # Statistics first: without them the rebuild's plan grows quadratically.
-        steps["vacuum analyze"] = vacuum(url)
-        steps["leaderboard_aggregates (rebuild)"] = derive_aggregate(url)
-        steps["vacuum analyze (aggregate)"] = vacuum(url, "leaderboard_aggregates")
-        populate_seconds = time.perf_counter() - started
-        print(f"populated in {populate_seconds:.0f} s: {json.dumps(steps)}")
+        migrations.upgrade(url)
+        if args.reuse:
+            vacuum(url)  # what autovacuum does after the last measurement's writes
+        else:
+            report["populate_seconds"], report["populate_steps"] = _populate(url, args)
+        runs = _count_runs(url)
         size = sizes(url)
-        timings = measure(url, args.runs, args.repeats)
-        report = {
-            "runs": args.runs,
-            "metric_rows_per_run": args.tests * args.metrics,
-            "populate_seconds": round(populate_seconds, 1),
-            "populate_steps": {k: round(v, 1) for k, v in steps.items()},
-            "bytes": size,
-            "bytes_per_run": {k: round(v / args.runs) for k, v in size.items()},
-            "timings": timings,
-        }
+        timings = measure(url, args.repeats)
+        report.update(
+            runs=runs,
+            bytes=size,
+            bytes_per_run={k: round(v / runs) for k, v in size.items()},
+            timings=timings,
+        )
         print(f"\ndatabase: {size['database'] / 2**30:.2f} GiB, per run:")
         for table, value in report["bytes_per_run"].items():
             print(f"  {table:<24} {value:>8,} bytes")
         print("\noperation (ms)                                       median      p95      max")
         for name, figures in timings.items():
             verdict = ""
-            if "leaderboard" in name or "latest" in name or "history" in name:
+            if "leaderboard" in name or "latest" in name or "default" in name:
                 verdict = "ok" if figures["median_ms"] <= READ_TARGET_MS else "OVER 10 ms"
             print(
                 f"  {name:<50} {figures['median_ms']:>7} {figures['p95_ms']:>8} "
@@ -328,11 +355,37 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             args.json.write_text(json.dumps(report, indent=2) + "\n")
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept {url}")
         else:
             databases.drop_all()
     return 0
+
+
+def _populate(url: str, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    """Fill, vacuum and derive the aggregate; total seconds and seconds per step."""
+    print(f"populating {args.runs:,} runs ({args.tests} x {args.metrics} metric rows each)")
+    engine = make_engine(url)
+    started = time.perf_counter()
+    with engine.connect() as connection:
+        steps = populate(connection, args.runs, args.tests, args.metrics)
+    engine.dispose()
+    # Statistics first: without them the rebuild's plan grows quadratically.
+    steps["vacuum analyze"] = vacuum(url)
+    steps["leaderboard_aggregates (rebuild)"] = derive_aggregate(url)
+    steps["vacuum analyze (aggregate)"] = vacuum(url, "leaderboard_aggregates")
+    seconds = time.perf_counter() - started
+    print(f"populated in {seconds:.0f} s: {json.dumps(steps)}")
+    return round(seconds, 1), {k: round(v, 1) for k, v in steps.items()}
+
+
+def _count_runs(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ class Project:
     def history(self, pair: tuple[str, str]) -> list[Any]:
         with self._uow() as uow:
             repo = uow.results
-            return repo.metric_history(METRICS[0], model=pair[0], engine=pair[1]).items
+            page = repo.metric_history(METRICS[0], model=pair[0], engine=pair[1], limit=1000)
+            return page.items
 
     def detail(self, run_id: str) -> Any:
         with self._uow() as uow:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from karr_db.importing import export_runs, import_paths
+from karr_db.limits import PAGE_LIMIT
 from karr_db.uow import transaction
 
 
@@ -89,7 +90,8 @@ class Project:
 
     def history(self, metric: str, model: str, engine: str) -> list[Any]:
         with transaction(self.engine, readonly=True) as unit:
-            return unit.results.metric_history(metric, model=model, engine=engine).items
+            page = unit.results.metric_history(metric, model=model, engine=engine, limit=PAGE_LIMIT)
+            return page.items
 
     def detail(self, run_id: str) -> Any:
         with transaction(self.engine, readonly=True) as unit:

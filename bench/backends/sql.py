@@ -271,8 +271,8 @@ GROUP BY model, engine
 ORDER BY avg(v) DESC NULLS LAST, model, engine
 """
 
-#: The first page of a history: ``metric_history`` answers at most PAGE_LIMIT (1,000)
-#: points per call, so the same question is the same 1,000 points.
+#: The first page of a history of the largest size, PAGE_LIMIT (1,000) points: the
+#: project side asks ``metric_history`` for that page.
 HISTORY_SQL = """
 SELECT r.id, r.timestamp, b.test_name, b.run_number, m.metric_value
 FROM metrics m

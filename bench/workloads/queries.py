@@ -33,12 +33,15 @@ from bench.harness import (
 from bench.workloads import Context
 from bench.workloads.export import export
 
-#: Indexes beyond the reference (0004's three and 0009's), dropped for the one comparison.
+#: Indexes beyond the reference (0004's three, 0009's and 0030's two), dropped for the
+#: one comparison.
 BEYOND_REFERENCE_INDEXES = (
     "idx_metrics_name_benchmark",
     "idx_runs_model_engine_timestamp",
     "idx_runs_passed",
     "idx_runs_model_engine_latest",
+    "idx_runs_model_engine_history",
+    "idx_benchmarks_run_history",
 )
 PAIRS = [(m, e) for m in MODELS for e in ENGINES]
 METRICS = [LEADERBOARD_METRIC, "ttft_ms.p50", "tpot_ms.p95", "itl_ms.avg"]

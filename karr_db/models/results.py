@@ -36,6 +36,9 @@ class Run(Base):
         # SQLite a run row carries its whole document).
         Index("idx_runs_model_engine_timestamp", "model", "engine", "timestamp"),
         Index("idx_runs_passed", "passed"),
+        # Beyond the reference (revision 0030): a metric history's runs, with
+        # their ids, in its order, from the index alone.
+        Index("idx_runs_model_engine_history", "model", "engine", "timestamp", "id"),
     )
 
     id: Mapped[str] = mapped_column(
@@ -114,6 +117,9 @@ class Benchmark(Base):
     __tablename__ = "benchmarks"
     __table_args__ = (
         Index("idx_benchmarks_run_id", "run_id"),
+        # Beyond the reference (revision 0030): a run's benchmarks as a metric
+        # history shows them, from the index alone.
+        Index("idx_benchmarks_run_history", "run_id", "id", "test_name", "run_number"),
         {"sqlite_autoincrement": True},
     )
 

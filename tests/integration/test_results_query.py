@@ -356,6 +356,18 @@ def test_metric_history_is_ordered_by_time(repo: ResultsRepository, runs: dict[s
     assert math.isnan(nan_points[1].value)
 
 
+def test_metric_history_reads_a_dashboards_page_by_default(repo: ResultsRepository) -> None:
+    """100 points unless asked for more (each point costs index probes), the rest
+    a cursor away; the largest page holds them all."""
+    run_id = repo.save(doc("llama", "vllm", 1, [float(i) for i in range(101)])).run.id
+    first = repo.metric_history("avg_tps")
+    assert [p.value for p in first.items] == [float(i) for i in range(100)]
+    rest = repo.metric_history("avg_tps", cursor=first.next_cursor)
+    assert [(p.run_id, p.run_number, p.value) for p in rest.items] == [(run_id, 101, 100.0)]
+    assert rest.next_cursor is None
+    assert len(repo.metric_history("avg_tps", limit=1000).items) == 101
+
+
 def test_compare_puts_runs_side_by_side(repo: ResultsRepository, runs: dict[str, str]) -> None:
     comparison = repo.compare([runs["a1"], runs["c1"], runs["a2"]])
     assert comparison.run_ids == [runs["a1"], runs["c1"], runs["a2"]]

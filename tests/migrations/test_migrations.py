@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from sqlalchemy.sql import visitors
 
 from karr_db import migrations
 from karr_db.engine import make_engine
@@ -26,6 +27,7 @@ from karr_db.migrations.scripts import (
     script_directory,
 )
 from karr_db.models import Base
+from karr_db.repositories.results import shapes
 from tests.support.helpers import alembic_versions, head_version, schema_versions
 from tests.support.legacy import snapshot
 
@@ -118,6 +120,30 @@ def test_every_reference_index_exists_by_name(engine: sa.Engine) -> None:
     }
     for name, where in expected.items():
         assert found.get(name) == where, name
+
+
+def test_a_metric_historys_runs_and_benchmarks_are_in_its_indexes(engine: sa.Engine) -> None:
+    """Revision 0030's indexes hold every column of runs and benchmarks that a
+    dashboard's history page (a model and engine) reads, so the database can
+    answer those two tables from the indexes alone."""
+    params = {"f_model": "m", "f_engine": "e", "metric": "avg_tps", "limit": 101}
+    statement = shapes.history_statement(params, False, None)
+    read: dict[str, set[str]] = {}
+    for element in visitors.iterate(statement):
+        if isinstance(element, sa.Column) and isinstance(element.table, sa.Table):
+            read.setdefault(element.table.name, set()).add(element.name)
+    inspector = sa.inspect(engine)
+    columns = {
+        ix["name"]: ix["column_names"]
+        for table in ("runs", "benchmarks")
+        for ix in inspector.get_indexes(table)
+    }
+    runs = columns["idx_runs_model_engine_history"]
+    benchmarks = columns["idx_benchmarks_run_history"]
+    assert runs == ["model", "engine", "timestamp", "id"]
+    assert benchmarks == ["run_id", "id", "test_name", "run_number"]
+    assert read["runs"] <= set(runs)
+    assert read["benchmarks"] <= set(benchmarks)
 
 
 def test_check_reports_drift_and_a_broken_bridge(migrated_url: str) -> None:

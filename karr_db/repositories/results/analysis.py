@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
 from karr_db.errors import InvalidQueryError, NotFoundError
-from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
@@ -234,7 +233,7 @@ class ResultsAnalysis:
         engine: str | None = None,
         test_name: str | None = None,
         filters: RunFilter | Mapping[str, Any] | None = None,
-        limit: int = PAGE_LIMIT,
+        limit: int = 100,
         cursor: str | None = None,
     ) -> Page[MetricPoint]:
         """One metric over time, oldest run first, one page at a time (one statement).
@@ -242,6 +241,9 @@ class ResultsAnalysis:
         Page on with ``cursor=page.next_cursor`` (keyset on the run's time, run,
         benchmark and metric row), so a history of any length is read in pages
         of at most :data:`~karr_db.limits.PAGE_LIMIT` points instead of all at once.
+        A page's cost is its length (a few index probes a point): the default
+        page is one a dashboard reads within its latency budget; a reader of the
+        whole history (the CLI's chart) asks for the largest page.
         """
         params = shapes.filter_params(parse_filter(filters))
         if model is not None:

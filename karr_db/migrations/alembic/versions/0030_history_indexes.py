@@ -1,0 +1,56 @@
+"""Revision 0030, beyond the reference: indexes that answer a metric history's
+runs and benchmarks from the index alone.
+
+Revision ID: 0030
+Revises: 0029
+Create Date: 2026-12-07
+
+Written by hand. Adds no table and no column, only two indexes the reference
+does not have (docs/performance.md). A history page walks a model and engine's
+runs in time order, each run's benchmarks, then each benchmark's value of the
+metric; every point was a few index probes and a heap fetch per table, and on
+PostgreSQL the planner, costing those fetches, ran a long page with a parallel
+worker whose start alone cost more than the page's target:
+
+* ``idx_runs_model_engine_history`` on runs (model, engine, timestamp, id): the
+  runs of the page with their ids, in the page's order (revision 0004's
+  ``idx_runs_model_engine_timestamp`` lacks the id).
+* ``idx_benchmarks_run_history`` on benchmarks (run_id, id, test_name,
+  run_number): a run's benchmarks with what a point shows (the reference's
+  ``idx_benchmarks_run_id`` sends every probe to the table).
+
+The metric's row gets none: on SQLite revision 0004's
+``idx_metrics_name_benchmark`` already carries its id (the rowid), and on
+PostgreSQL an index with the id measured no gain for its size.
+"""
+
+from collections.abc import Sequence
+
+from karr_db.migrations import ops
+
+revision: str = "0030"
+down_revision: str | None = "0029"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    indexes=(
+        ops.Index("idx_runs_model_engine_history", "runs", ("model", "engine", "timestamp", "id")),
+        ops.Index(
+            "idx_benchmarks_run_history",
+            "benchmarks",
+            ("run_id", "id", "test_name", "run_number"),
+        ),
+    ),
+)
+
+
+def upgrade() -> None:
+    ops.create_declared(contract)
+    ops.record_schema_version(contract)
+
+
+def downgrade() -> None:
+    ops.refuse_downgrade()
