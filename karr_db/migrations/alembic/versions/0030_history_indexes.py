@@ -8,9 +8,8 @@ Create Date: 2026-12-07
 Written by hand. Adds no table and no column, only two indexes the reference
 does not have (docs/performance.md). A history page walks a model and engine's
 runs in time order, each run's benchmarks, then each benchmark's value of the
-metric; every point was a few index probes and a heap fetch per table, and on
-PostgreSQL the planner, costing those fetches, ran a long page with a parallel
-worker whose start alone cost more than the page's target:
+metric: a few index probes a point, and without these indexes a table fetch
+for each run and each benchmark besides:
 
 * ``idx_runs_model_engine_history`` on runs (model, engine, timestamp, id): the
   runs of the page with their ids, in the page's order (revision 0004's
