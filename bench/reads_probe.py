@@ -146,7 +146,7 @@ class Project:
 
     def latest(self, pair: tuple[str, str]) -> list[Any]:
         with self._uow() as uow:
-            return uow.results.list_runs({"model": pair[0], "engine": pair[1]}).items
+            return uow.results.list({"model": pair[0], "engine": pair[1]}).items
 
     def aggregate(self, metric: str) -> list[Any]:
         with self._uow() as uow:

@@ -76,7 +76,7 @@ class Project:
 
     def latest(self, model: str, engine: str, limit: int = 50) -> list[Any]:
         with transaction(self.engine, readonly=True) as unit:
-            return unit.results.list_runs({"model": model, "engine": engine}, limit=limit).items
+            return unit.results.list({"model": model, "engine": engine}, limit=limit).items
 
     def leaderboard(self, metric: str) -> list[Any]:
         with transaction(self.engine, readonly=True) as unit:

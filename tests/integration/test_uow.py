@@ -270,6 +270,7 @@ REPOSITORIES = (
 @pytest.mark.parametrize("name", REPOSITORIES)
 def test_every_repository_shares_the_units_events(migrated_url: str, name: str) -> None:
     """One events repository per unit of work: its log lock and appends are the ones
-    every repository of that transaction uses."""
-    with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
+    every repository of that transaction uses (a read-only unit of work's results
+    repository has none: it only reads)."""
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
         assert getattr(uow, name)._events is uow.events

@@ -113,7 +113,7 @@ def match_models(text: str, stored: Iterable[str]) -> ModelMatch:
     return ModelMatch(text=text, how="glob", models=found)
 
 
-#: Order fields of :meth:`ResultsRepository.list_runs`.
+#: Order fields of :meth:`ResultsRepository.list`.
 ORDER_FIELDS: dict[str, Any] = {
     "timestamp": Run.timestamp,
     "created_at": Run.created_at,

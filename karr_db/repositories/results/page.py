@@ -1,4 +1,4 @@
-"""The statement behind :meth:`ResultsRepository.list_runs`: limit first, hardware after.
+"""The statement behind :meth:`ResultsRepository.list`: limit first, hardware after.
 
 A page shows each run's hardware headline (its first hardware row). Joining
 that before the ``LIMIT`` made PostgreSQL hash-join a sequential scan of every

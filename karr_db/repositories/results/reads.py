@@ -8,14 +8,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from karr_db.dialects import for_connection
+from karr_db.dialects import for_connection, snapshot
+from karr_db.engine import translated
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Run
 from karr_db.repositories._common import Page, build, check_limit, found, page_rows
 from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results import shapes
+from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     ORDER_FIELDS,
@@ -36,22 +37,18 @@ from karr_db.repositories.results.statements import (
     SUMMARY_BY_ID,
     SUMMARY_FIELDS,
     summary_of,
-    translated_errors,
 )
 
 
-class ResultsReads:
+class ResultsReads(ResultsBase):
     """The reads of :class:`~karr_db.repositories.results.ResultsRepository`."""
-
-    session: Session
 
     def find_summary(self, run_id: str) -> RunSummary | None:
         """One run's columns and hardware headline (one statement), or ``None``."""
-        with translated_errors("reading a run"):
-            # A prebuilt Core statement on the session's connection: every save
-            # starts with this lookup, and building and ORM-compiling the
-            # statement anew costs more than running it.
-            row = self.session.connection().execute(SUMMARY_BY_ID, {"run_id": run_id}).first()
+        with translated("reading a run"):
+            # A prebuilt Core statement: every save starts with this lookup, and
+            # building and compiling the statement anew costs more than running it.
+            row = self.connection.execute(SUMMARY_BY_ID, {"run_id": run_id}).first()
         return None if row is None else summary_of(row)
 
     def get_summary(self, run_id: str) -> RunSummary:
@@ -63,13 +60,14 @@ class ResultsReads:
         return found("run", run_id, self.find(run_id))
 
     def find(self, run_id: str) -> RunDetail | None:
-        """A run in full, or ``None``: three statements (run + hardware, benchmarks, metrics).
+        """A run in full, or ``None``: three statements (run + hardware, benchmarks,
+        metrics) read in one snapshot (:func:`~karr_db.dialects.snapshot`).
 
         Plain column selects, not ORM entities: loading hundreds of Metric objects
         into the identity map and validating the DTOs costs many times the queries.
         """
-        connection = self.session.connection()
-        with translated_errors("reading a run"):
+        connection = self.connection
+        with translated("reading a run"), snapshot(connection):
             run = connection.execute(DETAIL_RUN, {"run_id": run_id}).first()
             if run is None:
                 return None
@@ -89,8 +87,8 @@ class ResultsReads:
 
     def get_document(self, run_id: str) -> dict[str, Any]:
         """The stored document, equal to the one saved (NaN and infinities as floats)."""
-        with translated_errors("reading a run"):
-            row = self.session.execute(select(Run.raw_json).where(Run.id == run_id)).first()
+        with translated("reading a run"):
+            row = self.connection.execute(select(Run.raw_json).where(Run.id == run_id)).first()
         if row is None:
             raise NotFoundError("run", run_id)
         document: dict[str, Any] = row[0]
@@ -101,9 +99,9 @@ class ResultsReads:
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         """(run id, document) of every matching run, streamed in batches.
 
-        Uses ``yield_per`` (a server-side cursor on PostgreSQL), so memory does
-        not grow with the number of runs; the session must stay open while
-        iterating.
+        Uses ``yield_per`` (a server-side cursor on PostgreSQL, in one snapshot),
+        so memory does not grow with the number of runs; the unit of work must
+        stay open while iterating.
         """
         f = parse_filter(filters)
         check_limit(batch_size, name="batch_size")
@@ -113,17 +111,73 @@ class ResultsReads:
             .order_by(Run.id)
             .execution_options(yield_per=batch_size)
         )
-        with translated_errors("exporting runs"):
-            yield from ((row[0], row[1]) for row in self.session.execute(stmt))
+        connection = self.connection
+        with translated("exporting runs"), snapshot(connection):
+            yield from ((row[0], row[1]) for row in connection.execute(stmt))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
         """How many runs match (one statement, built once per set of filters)."""
         params = shapes.filter_params(parse_filter(filters))
-        with translated_errors("counting runs"):
-            connection = self.session.connection()
+        with translated("counting runs"):
+            connection = self.connection
             return int(connection.execute(shapes.count_statement(params), params).scalar_one())
 
-    def list_runs(
+    # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
+
+    def resolve_id(self, prefix: str) -> str:
+        """The full id of the one run whose id starts with ``prefix`` (git-style);
+        :class:`AmbiguousIdError` lists the candidates when several do."""
+        with translated("resolving a run id"):
+            return results_lookup.resolve_id(self.connection, prefix)
+
+    def short_ids(
+        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
+    ) -> dict[str, str]:
+        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
+        with translated("shortening run ids"):
+            return results_lookup.short_ids(self.connection, run_ids, min_length=min_length)
+
+    def match_models(self, text: str) -> ModelMatch:
+        """The stored model names ``text`` selects: itself when stored, else by
+        glob (``*``, ``?``, ``[...]``) or substring, ignoring case
+        (:class:`~karr_db.repositories.results.filters.ModelMatch`). Pass
+        ``{"models": match.models}`` as a filter to select their runs."""
+        with translated("matching model names"):
+            stored = self.connection.scalars(
+                select(Run.model).where(Run.model.is_not(None)).distinct()
+            ).all()
+        return match_models(text, (name for name in stored if name is not None))
+
+    def metric_names(
+        self, *, test_name: str | None = None, per_test: bool = True
+    ) -> list[results_lookup.MetricName]:
+        """Stored metric names with their value counts, per test unless ``per_test=False``."""
+        with translated("listing metric names"):
+            return results_lookup.metric_names(
+                self.connection, test_name=test_name, per_test=per_test
+            )
+
+    def iter_metric_values(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        run_ids: Sequence[str] | None = None,
+        batch_size: int = 2000,
+    ) -> Iterator[results_lookup.MetricValueRow]:
+        """One row per stored metric value of the matching runs (tidy data), streamed;
+        ``run_ids`` restricts to those runs."""
+        if not 1 <= batch_size <= 100_000:
+            raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
+        conditions = run_conditions(parse_filter(filters))
+        if run_ids is not None:
+            conditions.append(Run.id.in_(list(run_ids)))
+        connection = self.connection
+        with translated("exporting metric values"), snapshot(connection):
+            yield from results_lookup.iter_metric_values(
+                connection, conditions, batch_size=batch_size
+            )
+
+    def list(
         self,
         filters: RunFilter | Mapping[str, Any] | None = None,
         *,
@@ -157,7 +211,7 @@ class ResultsReads:
             params["c_id"] = last_id
             if value is not None:
                 params["c_value"] = value
-        connection = self.session.connection()
+        connection = self.connection
         stmt = shapes.list_statement(
             params,
             column,
@@ -169,7 +223,7 @@ class ResultsReads:
         params["limit"] = limit + 1
         if offset:
             params["offset"] = offset
-        with translated_errors("listing runs"):
+        with translated("listing runs"):
             rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
         next_cursor = None
         if len(rows) > limit:
@@ -177,75 +231,3 @@ class ResultsReads:
             value = last[shapes.SUMMARY_INDEX[order_by]]
             next_cursor = encode_run_cursor(order_by, descending, value, last[0])
         return build(Page[RunSummary], items=items, next_cursor=next_cursor)
-
-    # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
-
-    def resolve_id(self, prefix: str) -> str:
-        """The full id of the one run whose id starts with ``prefix`` (git-style);
-        :class:`AmbiguousIdError` lists the candidates when several do."""
-        with translated_errors("resolving a run id"):
-            return results_lookup.resolve_id(self.session, prefix)
-
-    def short_ids(
-        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
-    ) -> dict[str, str]:
-        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
-        with translated_errors("shortening run ids"):
-            return results_lookup.short_ids(self.session, run_ids, min_length=min_length)
-
-    def match_models(self, text: str) -> ModelMatch:
-        """The stored model names ``text`` selects: itself when stored, else by
-        glob (``*``, ``?``, ``[...]``) or substring, ignoring case
-        (:class:`~karr_db.repositories.results.filters.ModelMatch`). Pass
-        ``{"models": match.models}`` as a filter to select their runs."""
-        with translated_errors("matching model names"):
-            stored = self.session.scalars(
-                select(Run.model).where(Run.model.is_not(None)).distinct()
-            ).all()
-        return match_models(text, (name for name in stored if name is not None))
-
-    def metric_names(
-        self, *, test_name: str | None = None, per_test: bool = True
-    ) -> list[results_lookup.MetricName]:
-        """Stored metric names with their value counts, per test unless ``per_test=False``."""
-        with translated_errors("listing metric names"):
-            return results_lookup.metric_names(self.session, test_name=test_name, per_test=per_test)
-
-    def iter_metric_values(
-        self,
-        filters: RunFilter | Mapping[str, Any] | None = None,
-        *,
-        run_ids: Sequence[str] | None = None,
-        batch_size: int = 2000,
-    ) -> Iterator[results_lookup.MetricValueRow]:
-        """One row per stored metric value of the matching runs (tidy data), streamed;
-        ``run_ids`` restricts to those runs."""
-        if not 1 <= batch_size <= 100_000:
-            raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
-        conditions = run_conditions(parse_filter(filters))
-        if run_ids is not None:
-            conditions.append(Run.id.in_(list(run_ids)))
-        with translated_errors("exporting metric values"):
-            yield from results_lookup.iter_metric_values(
-                self.session, conditions, batch_size=batch_size
-            )
-
-    def list(
-        self,
-        filters: RunFilter | Mapping[str, Any] | None = None,
-        *,
-        order_by: str = "timestamp",
-        descending: bool = True,
-        limit: int = 50,
-        cursor: str | None = None,
-        offset: int | None = None,
-    ) -> Page[RunSummary]:
-        """The repositories' ``list``: :meth:`list_runs`, one page of run summaries."""
-        return self.list_runs(
-            filters,
-            order_by=order_by,
-            descending=descending,
-            limit=limit,
-            cursor=cursor,
-            offset=offset,
-        )

@@ -1,33 +1,18 @@
 """Prebuilt statements: run summaries (by id, by content) and the three of a
-run's full detail, built once at import; and the error translation every
-statement runs under.
+run's full detail, built once at import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.exc import DBAPIError
 
-from karr_db.engine import storage_error
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
 from karr_db.repositories._common import build
 from karr_db.repositories.results.dto import HardwareInfo, RunSummary
 from karr_db.repositories.results.filters import with_hardware
 from karr_db.repositories.results.page import HEADLINE, RUN_COLUMNS
-
-
-@contextmanager
-def translated_errors(operation: str) -> Iterator[None]:
-    """Driver errors leave the repository as :class:`StorageError`, never raw."""
-    try:
-        yield
-    except DBAPIError as exc:
-        raise storage_error(operation, exc) from exc
-
 
 SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
 

@@ -9,16 +9,17 @@ from typing import Any
 
 from sqlalchemy import delete, select, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
 from karr_db.documents import ValidatedDocument, load_document
+from karr_db.engine import translated
 from karr_db.errors import FieldError, NotFoundError, StillReferencedError, ValidationError
 from karr_db.models import QuickTest, Run, RunFingerprint
 from karr_db.models.types import dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories._common import build
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
+from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import RunSummary, SaveResult
 from karr_db.repositories.results.rows import (
     _HARDWARE_COLUMNS,
@@ -33,15 +34,11 @@ from karr_db.repositories.results.statements import (
     SUMMARY_BY_CONTENT,
     summary_of,
     summary_select,
-    translated_errors,
 )
 
 
-class ResultsWriter:
+class ResultsWriter(ResultsBase):
     """The writes of :class:`~karr_db.repositories.results.ResultsRepository`."""
-
-    session: Session
-    _events: EventsRepository
 
     def _lock(self) -> None:
         """Every write takes the event-log lock before its first read or row, like
@@ -63,7 +60,7 @@ class ResultsWriter:
         for a lock upgrade, nor deadlock against another repository write.
         """
         doc = document if isinstance(document, ValidatedDocument) else load_document(document)
-        with translated_errors("saving a run"):
+        with translated("saving a run"):
             self._lock()
             existing = self._find_content(doc.run_id)
             if existing is not None:
@@ -96,7 +93,7 @@ class ResultsWriter:
                 "result documents", [FieldError("documents", "must be a list of documents")]
             )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
-        with translated_errors("saving runs"):
+        with translated("saving runs"):
             self._lock()
             stored = self._summaries([d.run_id for d in docs])
             fresh: dict[str, ValidatedDocument] = {}
@@ -129,11 +126,7 @@ class ResultsWriter:
 
     def _find_content(self, fingerprint: str) -> RunSummary | None:
         """The stored run holding this content (see :data:`SUMMARY_BY_CONTENT`), if any."""
-        row = (
-            self.session.connection()
-            .execute(SUMMARY_BY_CONTENT, {"fingerprint": fingerprint})
-            .first()
-        )
+        row = self.connection.execute(SUMMARY_BY_CONTENT, {"fingerprint": fingerprint}).first()
         return None if row is None else summary_of(row)
 
     def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
@@ -158,7 +151,7 @@ class ResultsWriter:
             # (list)" with a scan of every run; each branch alone uses an index.
             stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
             by_id: dict[str, RunSummary] = {}
-            for row in self.session.execute(stmt):
+            for row in self.connection.execute(stmt):
                 summary = summary_of(tuple(row)[:-1])  # the last column is the fingerprint
                 if row._fingerprint is not None:
                     found[row._fingerprint] = summary
@@ -177,7 +170,7 @@ class ResultsWriter:
         bulk insert builds a parameter dictionary per metric row, and psycopg's
         ``executemany`` runs one INSERT per row on the server.
         """
-        connection = self.session.connection()
+        connection = self.connection
         dialect = connection.dialect
         now = utcnow()
         runs, hardware, summaries = [], [], []
@@ -287,7 +280,7 @@ class ResultsWriter:
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
         """Insert benchmark rows in one statement (two on SQLite); their ids in row order."""
-        return insert_benchmark_rows(self.session.connection(), rows)
+        return insert_benchmark_rows(self.connection, rows)
 
     def delete(self, run_id: str, *, detach: bool = False) -> None:
         """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
@@ -296,7 +289,7 @@ class ResultsWriter:
         :class:`StillReferencedError` naming them, unless ``detach`` is true,
         which clears their ``result_id`` in the same transaction.
         """
-        with translated_errors("deleting a run"):
+        with translated("deleting a run"):
             self._lock()
             referencing = list(
                 self.session.scalars(
