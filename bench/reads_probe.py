@@ -177,7 +177,7 @@ class Project:
 
     def empty(self, _: Any) -> None:
         with self._uow() as uow:
-            uow.session.connection().exec_driver_sql("SELECT 1").all()
+            uow.connection.exec_driver_sql("SELECT 1").all()
 
 
 def interleaved(

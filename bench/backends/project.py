@@ -56,7 +56,7 @@ class Project:
         """The same with one trivial statement executed through SQLAlchemy, as every
         repository statement is: the instrument for the cost of one execution."""
         with transaction(self.engine, readonly=True) as unit:
-            unit.session.connection().exec_driver_sql("SELECT 1").all()
+            unit.connection.exec_driver_sql("SELECT 1").all()
 
     def statements(self, call: Callable[[Any], object], arg: Any) -> int:
         """How many statements one call sends through the engine (BEGIN and COMMIT,

@@ -36,6 +36,8 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_point,
     encode_point,
+    filter_params,
+    filter_shape,
     filters_hardware,
     parse_filter,
     run_conditions,
@@ -49,15 +51,16 @@ class ResultsAnalysis(ResultsBase):
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
         """Totals by outcome, overall and by engine, model and suite, from one grouped
         statement (a row per engine, model, suite and outcome, folded here)."""
-        f = parse_filter(filters)
+        params = filter_params(parse_filter(filters))
+        shape = filter_shape(params)
         keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
         stmt = (
-            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(f))
-            .where(*run_conditions(f))
+            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(shape))
+            .where(*run_conditions(shape))
             .group_by(*keys)
         )
         with translated("counting runs"):
-            rows = self.connection.execute(stmt).all()
+            rows = self.connection.execute(stmt, params).all()
         totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
         groups: dict[str, dict[str | None, dict[str, int]]] = {
             "engine": {},
@@ -158,7 +161,9 @@ class ResultsAnalysis(ResultsBase):
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
-        conds = [Metric.metric_name == metric, *run_conditions(f)]
+        params = filter_params(f)
+        shape = filter_shape(params)
+        conds = [Metric.metric_name == metric, *run_conditions(shape)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
         # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
@@ -170,7 +175,7 @@ class ResultsAnalysis(ResultsBase):
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
                 .join(Run, Run.id == Benchmark.run_id),
-                filters_hardware(f)
+                filters_hardware(shape)
                 or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
             )
             .where(*conds)
@@ -208,7 +213,7 @@ class ResultsAnalysis(ResultsBase):
         if limit is not None:
             stmt = stmt.limit(limit)
         with translated("computing a leaderboard"):
-            rows = self.connection.execute(stmt).all()
+            rows = self.connection.execute(stmt, params).all()
         return [
             AggregateRow(
                 group={g: row._mapping[f"g_{g}"] for g in group_by},
@@ -241,7 +246,7 @@ class ResultsAnalysis(ResultsBase):
         benchmark and metric row), so a history of any length is read in pages
         of at most :data:`~karr_db.limits.PAGE_LIMIT` points instead of all at once.
         """
-        params = shapes.filter_params(parse_filter(filters))
+        params = filter_params(parse_filter(filters))
         if model is not None:
             params["f_model"] = model
         if engine is not None:

@@ -13,12 +13,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import aliased
 
 from karr_db.errors import AmbiguousIdError, FieldError, NotFoundError, ValidationError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories.results.dto import ResultsDTO
+from karr_db.repositories.results.filters import with_hardware
 
 __all__ = [
     "MIN_SHORT_ID",
@@ -173,6 +174,7 @@ def nearest_metrics(name: str, known: Sequence[str], n: int = 3) -> list[str]:
 def iter_metric_values(
     connection: Connection,
     conditions: Sequence[Any],
+    params: dict[str, Any],
     *,
     batch_size: int = 2000,
 ) -> Iterator[MetricValueRow]:
@@ -182,10 +184,9 @@ def iter_metric_values(
     PostgreSQL), so memory stays flat however many values there are; the
     connection must stay open while iterating. Rows come by run id, then in
     storage order of benchmarks and metrics. The GPU is the run's first
-    hardware row, as everywhere else.
+    hardware row, as everywhere else. ``params`` are the values ``conditions`` bind.
     """
-    first = select(func.min(Hardware.id)).where(Hardware.run_id == Run.id).correlate(Run)
-    stmt = (
+    stmt = with_hardware(
         select(
             Run.id,
             Run.model,
@@ -201,12 +202,11 @@ def iter_metric_values(
         .select_from(Metric)
         .join(Benchmark, Benchmark.id == Metric.benchmark_id)
         .join(Run, Run.id == Benchmark.run_id)
-        .outerjoin(
-            Hardware, and_(Hardware.run_id == Run.id, Hardware.id == first.scalar_subquery())
-        )
-        .where(*conditions)
+    )
+    stmt = (
+        stmt.where(*conditions)
         .order_by(Run.id, Benchmark.id, Metric.id)
         .execution_options(yield_per=batch_size)
     )
-    for row in connection.execute(stmt):
+    for row in connection.execute(stmt, params):
         yield MetricValueRow._make(row)

@@ -24,6 +24,8 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_run_cursor,
     encode_run_cursor,
+    filter_params,
+    filter_shape,
     filters_hardware,
     match_models,
     parse_filter,
@@ -36,7 +38,6 @@ from karr_db.repositories.results.statements import (
     DETAIL_RUN,
     SUMMARY_BY_ID,
     SUMMARY_FIELDS,
-    summary_of,
 )
 
 
@@ -49,7 +50,7 @@ class ResultsReads(ResultsBase):
             # A prebuilt Core statement: every save starts with this lookup, and
             # building and compiling the statement anew costs more than running it.
             row = self.connection.execute(SUMMARY_BY_ID, {"run_id": run_id}).first()
-        return None if row is None else summary_of(row)
+        return None if row is None else shapes.summary(row)
 
     def get_summary(self, run_id: str) -> RunSummary:
         """One run's summary; :class:`NotFoundError` naming it when there is none."""
@@ -103,21 +104,22 @@ class ResultsReads(ResultsBase):
         so memory does not grow with the number of runs; the unit of work must
         stay open while iterating.
         """
-        f = parse_filter(filters)
+        params = filter_params(parse_filter(filters))
         check_limit(batch_size, name="batch_size")
+        shape = filter_shape(params)
         stmt = (
-            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(f))
-            .where(*run_conditions(f))
+            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(shape))
+            .where(*run_conditions(shape))
             .order_by(Run.id)
             .execution_options(yield_per=batch_size)
         )
         connection = self.connection
         with translated("exporting runs"), snapshot(connection):
-            yield from ((row[0], row[1]) for row in connection.execute(stmt))
+            yield from ((row[0], row[1]) for row in connection.execute(stmt, params))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
         """How many runs match (one statement, built once per set of filters)."""
-        params = shapes.filter_params(parse_filter(filters))
+        params = filter_params(parse_filter(filters))
         with translated("counting runs"):
             connection = self.connection
             return int(connection.execute(shapes.count_statement(params), params).scalar_one())
@@ -168,13 +170,14 @@ class ResultsReads(ResultsBase):
         ``run_ids`` restricts to those runs."""
         if not 1 <= batch_size <= 100_000:
             raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
-        conditions = run_conditions(parse_filter(filters))
+        params = filter_params(parse_filter(filters))
+        conditions = run_conditions(filter_shape(params))
         if run_ids is not None:
             conditions.append(Run.id.in_(list(run_ids)))
         connection = self.connection
         with translated("exporting metric values"), snapshot(connection):
             yield from results_lookup.iter_metric_values(
-                connection, conditions, batch_size=batch_size
+                connection, conditions, params, batch_size=batch_size
             )
 
     def list(
@@ -203,7 +206,7 @@ class ResultsReads(ResultsBase):
         if offset is not None and offset < 0:
             raise InvalidQueryError(f"offset must not be negative, got {offset}")
         column = ORDER_FIELDS[order_by]
-        params = shapes.filter_params(f)
+        params = filter_params(f)
         after: str | None = None
         if cursor is not None:
             value, last_id = decode_run_cursor(cursor, order_by, descending)

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
-from karr_db.repositories._common import build
 from karr_db.repositories.results.dto import HardwareInfo, RunSummary
 from karr_db.repositories.results.filters import with_hardware
 from karr_db.repositories.results.page import HEADLINE, RUN_COLUMNS
@@ -34,14 +33,6 @@ SUMMARY_BY_CONTENT = summary_select().where(
         bindparam("fingerprint"),
     )
 )
-
-
-def summary_of(row: Any) -> RunSummary:
-    """A summary from a row of :func:`summary_select`, typed by the database already:
-    building it without validation costs a fraction of validating it. The
-    columns come in the fields' order (``SUMMARY_COLUMNS``, ``page``), so the
-    row is zipped as a tuple instead of looked up by name per field."""
-    return build(RunSummary, row)
 
 
 SUMMARY_FIELDS = tuple(RunSummary.model_fields)

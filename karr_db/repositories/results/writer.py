@@ -19,6 +19,7 @@ from karr_db.models.types import dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories._common import build
 from karr_db.repositories.events import EventType
+from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import RunSummary, SaveResult
 from karr_db.repositories.results.rows import (
@@ -32,7 +33,6 @@ from karr_db.repositories.results.rows import (
 )
 from karr_db.repositories.results.statements import (
     SUMMARY_BY_CONTENT,
-    summary_of,
     summary_select,
 )
 
@@ -127,7 +127,7 @@ class ResultsWriter(ResultsBase):
     def _find_content(self, fingerprint: str) -> RunSummary | None:
         """The stored run holding this content (see :data:`SUMMARY_BY_CONTENT`), if any."""
         row = self.connection.execute(SUMMARY_BY_CONTENT, {"fingerprint": fingerprint}).first()
-        return None if row is None else summary_of(row)
+        return None if row is None else shapes.summary(row)
 
     def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
         """The stored runs holding the contents ``run_ids`` (content-derived ids, i.e.
@@ -152,7 +152,7 @@ class ResultsWriter(ResultsBase):
             stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
             by_id: dict[str, RunSummary] = {}
             for row in self.connection.execute(stmt):
-                summary = summary_of(tuple(row)[:-1])  # the last column is the fingerprint
+                summary = shapes.summary(tuple(row)[:-1])  # the last column is the fingerprint
                 if row._fingerprint is not None:
                     found[row._fingerprint] = summary
                 by_id[row.id] = summary
