@@ -67,6 +67,10 @@ class Dialect(Protocol):
     stored_nan: str | None
     #: Whether run pages join the first hardware row with LATERAL.
     lateral_pages: bool
+    #: Whether every statement is a round trip to a server: then a read of several
+    #: kinds of rows (a run's full detail) is one wider statement, where an
+    #: in-process database reads the narrow ones faster.
+    round_trips: bool
     #: Whether inserting rows already holds the event-log lock (SQLite's write lock).
     inserts_hold_log_lock: bool
     #: Whether a retry after a lost write race should BEGIN IMMEDIATE.

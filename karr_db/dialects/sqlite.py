@@ -42,6 +42,7 @@ class SQLiteDialect:
     raw_json_text = "raw_json"
     stored_nan: str | None = SQLITE_NAN
     lateral_pages = False
+    round_trips = False
     # The rows were just inserted, so the transaction has the write lock.
     inserts_hold_log_lock = True
     # A DEFERRED transaction that read, then could not write because another

@@ -33,11 +33,15 @@ from karr_db.repositories.results.filters import (
     with_hardware,
 )
 from karr_db.repositories.results.statements import (
+    BENCHMARK_COLUMNS,
+    DETAIL,
     DETAIL_BENCHMARKS,
     DETAIL_METRICS,
     DETAIL_RUN,
+    METRIC_COLUMNS,
+    RUN_HARDWARE,
+    RUN_SUMMARY,
     SUMMARY_BY_ID,
-    SUMMARY_FIELDS,
 )
 
 
@@ -61,28 +65,41 @@ class ResultsReads(ResultsBase):
         return found("run", run_id, self.find(run_id))
 
     def find(self, run_id: str) -> RunDetail | None:
-        """A run in full, or ``None``: three statements (run + hardware, benchmarks,
-        metrics) read in one snapshot (:func:`~karr_db.dialects.snapshot`).
+        """A run in full, or ``None``: the run with its hardware, its benchmarks and
+        their metrics, read in one snapshot: one statement on PostgreSQL, three in
+        one read-only transaction on SQLite (see :mod:`.statements`).
 
         Plain column selects, not ORM entities: loading hundreds of Metric objects
         into the identity map and validating the DTOs costs many times the queries.
         """
         connection = self.connection
-        with translated("reading a run"), snapshot(connection):
-            run = connection.execute(DETAIL_RUN, {"run_id": run_id}).first()
-            if run is None:
-                return None
-            benchmarks = connection.execute(DETAIL_BENCHMARKS, {"run_id": run_id}).all()
-            metrics = connection.execute(DETAIL_METRICS, {"run_id": run_id}).all()
+        params = {"run_id": run_id}
+        benchmarks: list[Any]
+        metrics: list[Any]
+        with translated("reading a run"):
+            if for_connection(connection).round_trips:
+                rows = connection.execute(DETAIL, params).all()
+                if not rows:
+                    return None
+                run = rows[0]
+                benchmarks = [BENCHMARK_COLUMNS(r) for r in rows if r[0] == 1]
+                metrics = [METRIC_COLUMNS(r) for r in rows if r[0] == 2]
+            else:
+                with snapshot(connection):
+                    first = connection.execute(DETAIL_RUN, params).first()
+                    if first is None:
+                        return None
+                    run = first
+                    benchmarks = list(connection.execute(DETAIL_BENCHMARKS, params).all())
+                    metrics = list(connection.execute(DETAIL_METRICS, params).all())
         by_benchmark: dict[int, dict[str, float | None]] = {b[0]: {} for b in benchmarks}
         for benchmark_id, name, value in metrics:
-            by_benchmark[int(benchmark_id or 0)][name or ""] = value  # joined: never NULL
-        width = len(SUMMARY_FIELDS)  # then the hardware row's id and its fields
+            by_benchmark[benchmark_id][name] = value
         return shapes.detail(
             (
-                *run[:width],
+                *run[RUN_SUMMARY],
                 [shapes.benchmark((*b, by_benchmark[b[0]])) for b in benchmarks],
-                None if run[width] is None else shapes.hardware(run[width + 1 :]),
+                None if run[1] is None else shapes.hardware(RUN_HARDWARE(run)),
             )
         )
 
