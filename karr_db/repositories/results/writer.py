@@ -23,11 +23,11 @@ from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import RunSummary, SaveResult
 from karr_db.repositories.results.rows import (
-    _HARDWARE_COLUMNS,
-    _METRIC_COLUMNS,
-    _RUN_COLUMNS,
     COPY_FROM_DOCUMENTS,
-    _processor,
+    HARDWARE_INSERT_COLUMNS,
+    METRIC_INSERT_COLUMNS,
+    RUN_INSERT_COLUMNS,
+    bind_processor,
     hardware_row,
     insert_benchmark_rows,
 )
@@ -203,9 +203,9 @@ class ResultsWriter(ResultsBase):
             summaries.append(run)
             runs.append(doc)
 
-        stamp = _processor(Run.__table__.c.timestamp, dialect)
-        flag = _processor(Run.__table__.c.passed, dialect)
-        number = _processor(Run.__table__.c.total_time_seconds, dialect)
+        stamp = bind_processor(Run.__table__.c.timestamp, dialect)
+        flag = bind_processor(Run.__table__.c.passed, dialect)
+        number = bind_processor(Run.__table__.c.total_time_seconds, dialect)
         created = stamp(now)
         run_rows = [
             (
@@ -227,7 +227,7 @@ class ResultsWriter(ResultsBase):
         ]
         copy = len(docs) >= COPY_FROM_DOCUMENTS
         bulk_insert = for_connection(connection).bulk_insert
-        bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
+        bulk_insert(connection, "runs", RUN_INSERT_COLUMNS, run_rows, copy=copy)
         # The content's owner: a concurrent save of the same content (or
         # re-derivation giving it to an adopted run) conflicts here.
         bulk_insert(
@@ -237,7 +237,7 @@ class ResultsWriter(ResultsBase):
             [(s.id, s.id) for s in summaries],
             copy=copy,
         )
-        bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
+        bulk_insert(connection, "hardware", HARDWARE_INSERT_COLUMNS, hardware, copy=copy)
 
         bench_rows = [
             (
@@ -262,7 +262,7 @@ class ResultsWriter(ResultsBase):
             for benchmark_id, flat in zip(ids, flats, strict=True)
             for f in flat
         ]
-        bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
+        bulk_insert(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows, copy=copy)
 
         self._events.append_many(
             (
