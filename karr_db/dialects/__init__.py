@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from typing import Any, Protocol
+from weakref import WeakSet
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, Text
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
@@ -216,11 +217,11 @@ def snapshot(connection: Connection) -> Iterator[None]:
     explicit read-only transaction. Inside a writing unit of work, whose
     transaction is open already, it does nothing.
     """
-    if not read_only(connection) or connection.info.get(_IN_SNAPSHOT):
+    if not read_only(connection) or connection in _IN_SNAPSHOT:
         yield
         return
     connection.exec_driver_sql(for_connection(connection).snapshot_begin)
-    connection.info[_IN_SNAPSHOT] = True
+    _IN_SNAPSHOT.add(connection)
     try:
         yield
     except BaseException:
@@ -232,11 +233,12 @@ def snapshot(connection: Connection) -> Iterator[None]:
     else:
         connection.exec_driver_sql("COMMIT")
     finally:
-        connection.info[_IN_SNAPSHOT] = False
+        _IN_SNAPSHOT.discard(connection)
 
 
-#: ``Connection.info`` key: a :func:`snapshot` is open on the connection.
-_IN_SNAPSHOT = "karr_in_snapshot"
+#: The connections (checkouts, not pooled connections: a snapshot a caller left open
+#: ends when its unit of work does) in a :func:`snapshot`.
+_IN_SNAPSHOT: WeakSet[Connection] = WeakSet()
 
 
 def poll(

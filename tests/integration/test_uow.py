@@ -379,3 +379,23 @@ def test_a_run_read_in_full_costs_one_statement_where_statements_are_round_trips
             "SELECT",
             "COMMIT",
         ]
+
+
+def test_a_streamed_read_left_unfinished_ends_with_its_unit_of_work(engine: Engine) -> None:
+    """A streamed read runs in its own read-only transaction (a server-side cursor
+    needs one on PostgreSQL); one abandoned half-way ends with its unit of work, and
+    the next unit of work on the same pooled connection streams again."""
+    for model in ("a", "b", "c"):
+        _save(engine, model=model)
+    kept = []
+    for _ in range(2):
+        with transaction(engine, readonly=True) as uow:
+            first = uow.results.iter_documents(batch_size=1)
+            next(first)
+            first.close()
+            assert uow.results.count() == 3
+            second = uow.results.iter_documents(batch_size=1)
+            next(second)
+            kept.append(second)  # left open past its unit of work
+    with transaction(engine, readonly=True) as uow:
+        assert len(list(uow.results.iter_documents(batch_size=1))) == 3
