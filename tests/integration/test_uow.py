@@ -392,7 +392,7 @@ def test_a_streamed_read_left_unfinished_ends_with_its_unit_of_work(engine: Engi
         with transaction(engine, readonly=True) as uow:
             first = uow.results.iter_documents(batch_size=1)
             next(first)
-            first.close()
+            first.close()  # type: ignore[attr-defined]  # a generator
             assert uow.results.count() == 3
             second = uow.results.iter_documents(batch_size=1)
             next(second)
