@@ -252,7 +252,7 @@ def measure(url: str, repeats: int) -> dict[str, dict[str, float]]:
 
         def latest(_: int) -> None:
             with db.unit_of_work(readonly=True) as uow:
-                page = uow.results.list_runs({"model": model, "engine": engine}, limit=50)
+                page = uow.results.list({"model": model, "engine": engine}, limit=50)
                 assert page.items
 
         def history(_: int) -> None:
@@ -273,9 +273,7 @@ def measure(url: str, repeats: int) -> dict[str, dict[str, float]]:
                 assert uow.results.save(doc).created
 
         with db.unit_of_work(readonly=True) as uow:
-            victims = [
-                r.id for r in uow.results.list_runs({"model": "model-3"}, limit=writes + 3).items
-            ]
+            victims = [r.id for r in uow.results.list({"model": "model-3"}, limit=writes + 3).items]
 
         def delete(n: int) -> None:
             with db.unit_of_work() as uow:

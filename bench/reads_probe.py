@@ -146,7 +146,7 @@ class Project:
 
     def latest(self, pair: tuple[str, str]) -> list[Any]:
         with self._uow() as uow:
-            return uow.results.list_runs({"model": pair[0], "engine": pair[1]}).items
+            return uow.results.list({"model": pair[0], "engine": pair[1]}).items
 
     def aggregate(self, metric: str) -> list[Any]:
         with self._uow() as uow:
@@ -178,7 +178,7 @@ class Project:
 
     def empty(self, _: Any) -> None:
         with self._uow() as uow:
-            uow.session.connection().exec_driver_sql("SELECT 1").all()
+            uow.connection.exec_driver_sql("SELECT 1").all()
 
 
 def interleaved(

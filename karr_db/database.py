@@ -156,12 +156,17 @@ class Database(Closing):
         A unit of work may read and then write, so on SQLite it takes the
         write lock at BEGIN (``immediate``, the default unless ``readonly``):
         a DEFERRED transaction that read before another writer committed
-        could never upgrade its lock, whatever the busy timeout. Readers pass
-        ``readonly=True``: no write lock, other writers go on, and any write
-        is refused with :class:`~karr_db.errors.StorageError` on both dialects.
+        could never upgrade its lock, whatever the busy timeout.
         ``immediate=False`` gives a DEFERRED writer (with the retry it needs,
-        see :func:`karr_db.uow.run_transaction`). No-ops on PostgreSQL but
-        ``readonly``, which makes the transaction READ ONLY.
+        see :func:`karr_db.uow.run_transaction`); a no-op on PostgreSQL.
+
+        Readers pass ``readonly=True``: a plain connection, no ORM session of
+        its own and no transaction, so a one-statement read costs one round
+        trip on PostgreSQL and no BEGIN or COMMIT on SQLite; no write lock, and
+        any repository write is refused with :class:`~karr_db.errors.StorageError`
+        on both dialects. Each read sees its own snapshot (a read of several
+        statements reads one); two reads may see a write committed between them
+        (see :func:`karr_db.uow.transaction`).
 
         With a replica, a read-only unit of work runs there and sees the
         primary as it was up to the replica's replay lag; ``fresh=True`` reads

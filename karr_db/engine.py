@@ -14,6 +14,8 @@ import logging
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,7 @@ __all__ = [
     "normalize_url",
     "sqlite_path",
     "storage_error",
+    "translated",
 ]
 
 #: Environment variable naming the database; without it the SQLite default is used.
@@ -61,11 +64,14 @@ HOME_ENV = "KARR_HOME"
 #: Connection execution option picking SQLite's BEGIN mode (``DEFERRED`` or
 #: ``IMMEDIATE``); writers that read before they write want ``IMMEDIATE`` so
 #: they take the write lock first instead of failing to upgrade a read lock.
+#: ``AUTOCOMMIT`` sends no BEGIN: each statement is its own transaction (the
+#: read-only units of work, see :mod:`karr_db.uow`).
 SQLITE_BEGIN_OPTION = "karr_sqlite_begin"
-#: Connection execution option making a transaction read only: SQLite's
-#: ``query_only`` pragma, PostgreSQL's ``SET TRANSACTION READ ONLY``. Readers
-#: use it so that they need no write lock, and a write in them is refused on
-#: both dialects alike instead of failing only under contention.
+#: Connection execution option marking a read-only unit of work's connection:
+#: the layer refuses a repository write on it before any SQL
+#: (:func:`karr_db.dialects.refuse_writes`), and SQLite's ``query_only`` pragma
+#: refuses any other write. Readers need no write lock, and a write in them is
+#: refused on both dialects alike instead of failing only under contention.
 READ_ONLY_OPTION = "karr_read_only"
 #: ``Connection.info`` key, SQLite: whether the current transaction began holding
 #: the write lock (``BEGIN IMMEDIATE``/``EXCLUSIVE``), so that taking the event
@@ -243,19 +249,23 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
     def _begin(connection: Any) -> None:
         options = connection.get_execution_options()
         mode = options.get(SQLITE_BEGIN_OPTION, "DEFERRED")
-        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE"):
-            raise ValueError(f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE or EXCLUSIVE")
+        if mode not in ("DEFERRED", "IMMEDIATE", "EXCLUSIVE", "AUTOCOMMIT"):
+            raise ValueError(
+                f"{SQLITE_BEGIN_OPTION} must be DEFERRED, IMMEDIATE, EXCLUSIVE or AUTOCOMMIT"
+            )
         # query_only belongs to the connection, not the transaction: set it
         # whenever it must change, so a pooled connection never stays read only.
         read_only = bool(options.get(READ_ONLY_OPTION, False))
         if connection.info.get(READ_ONLY_OPTION, False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
             connection.info[READ_ONLY_OPTION] = read_only
+        connection.info[SQLITE_WRITE_LOCKED] = False
+        if mode == "AUTOCOMMIT":
+            return  # pysqlite sends no BEGIN of its own (isolation_level None)
         statement = f"BEGIN {mode}"
         # Straight to the driver: through exec_driver_sql this BEGIN was a fifth of
         # an empty unit of work (execution context, result, events). Its errors
         # (SQLITE_BUSY after the busy timeout) still leave as SQLAlchemy's.
-        connection.info[SQLITE_WRITE_LOCKED] = False
         try:
             connection.connection.dbapi_connection.execute(statement)
             connection.info[SQLITE_WRITE_LOCKED] = mode != "DEFERRED"
@@ -410,3 +420,17 @@ def storage_error(operation: str, exc: DBAPIError, *, during_commit: bool = Fals
     ):
         return ConcurrencyError(operation, detail)
     return StorageError(operation, detail)
+
+
+@contextmanager
+def translated(operation: str, *, during_commit: bool = False) -> Iterator[None]:
+    """Driver errors raised inside leave as the layer's (:func:`storage_error`).
+
+    The one place driver errors are translated: units of work
+    (:mod:`karr_db.uow`) and repository reads run under it. ``during_commit``
+    marks a lost connection's outcome as unknown.
+    """
+    try:
+        yield
+    except DBAPIError as exc:
+        raise storage_error(operation, exc, during_commit=during_commit) from exc

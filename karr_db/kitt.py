@@ -286,7 +286,7 @@ class KarrResultStore(Closing):
             cursor: str | None = None
             while limit is None or len(out) < limit:
                 want = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - len(out))
-                page = results.list_runs(
+                page = results.list(
                     filters,
                     order_by=field,
                     descending=descending,
@@ -308,7 +308,7 @@ class KarrResultStore(Closing):
         with self._read() as results:
             cursor: str | None = None
             while True:
-                page = results.list_runs(limit=PAGE_LIMIT, cursor=cursor)
+                page = results.list(limit=PAGE_LIMIT, cursor=cursor)
                 out += [_summary(run) for run in page.items]
                 cursor = page.next_cursor
                 if cursor is None:

@@ -37,13 +37,17 @@ from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
-from karr_db.engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION, storage_error
-from karr_db.errors import ConcurrencyError, ConnectionLostError, TransientStorageError
+from karr_db.engine import READ_ONLY_OPTION, SQLITE_BEGIN_OPTION, translated
+from karr_db.errors import (
+    ConcurrencyError,
+    ConnectionLostError,
+    StorageError,
+    TransientStorageError,
+)
 
 if TYPE_CHECKING:
     from karr_db.repositories.agent_engines import AgentEnginesRepository
@@ -80,19 +84,55 @@ log = logging.getLogger(__name__)
 
 
 class UnitOfWork:
-    """One transaction's session and the repositories that work inside it.
+    """One unit of work's connection, its session, and the repositories that work in it.
 
-    Repositories are built on first use (and their modules imported then), so a
-    unit of work that reads runs does not pay for the agents' code.
+    A writing unit of work is one ORM :class:`~sqlalchemy.orm.Session`'s
+    transaction; ``connection`` is that transaction's connection. A read-only
+    one has a plain :class:`~sqlalchemy.engine.Connection` and no transaction:
+    each statement is its own (see :func:`transaction`); ``session`` is then
+    built on first use, over the same connection, for the repositories that
+    read through the ORM, and refuses to flush. Repositories are built on
+    first use (and their modules imported then), so a unit of work that reads
+    runs does not pay for the agents' code.
     """
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, session: Session | None = None, *, connection: Connection | None = None):
+        if (session is None) == (connection is None):
+            raise TypeError("a unit of work has a session or, read only, a connection")
+        self._session = session
+        self._connection = connection
+
+    @property
+    def readonly(self) -> bool:
+        """Whether writes are refused (a read-only unit of work)."""
+        return self._connection is not None
+
+    @property
+    def connection(self) -> Connection:
+        """The connection every statement of this unit of work runs on."""
+        if self._connection is not None:
+            return self._connection
+        assert self._session is not None
+        return self._session.connection()
+
+    @property
+    def session(self) -> Session:
+        """The ORM session: the unit's transaction, or (read only) one over its connection."""
+        if self._session is None:
+            self._session = _ReadOnlySession(bind=self._connection)
+        return self._session
+
+    def close(self) -> None:
+        """Close a read-only unit's session (its connection is the caller's)."""
+        if self._connection is not None and self._session is not None:
+            self._session.close()
 
     @cached_property
     def results(self) -> ResultsRepository:
         from karr_db.repositories.results import ResultsRepository
 
+        if self._connection is not None:
+            return ResultsRepository(self._connection)  # reads only: no events repository
         return ResultsRepository(self.session, events=self.events)
 
     @cached_property
@@ -156,21 +196,19 @@ class UnitOfWork:
         return CampaignLogsRepository(self.session, events=self.events)
 
     def __repr__(self) -> str:
-        return f"UnitOfWork({self.session.bind!r})"
+        kind = "read only" if self.readonly else "writing"
+        return f"UnitOfWork({kind}, {self.connection.engine!r})"
 
 
-@contextmanager
-def translated(operation: str, *, during_commit: bool = False) -> Iterator[None]:
-    """Driver errors raised inside leave as the layer's (see the module docstring).
+class _ReadOnlySession(Session):
+    """A read-only unit of work's session: reads through the ORM; a flush of any
+    change is refused with the layer's error before any SQL (on PostgreSQL the
+    connection is in autocommit, where the server would not refuse it)."""
 
-    ``during_commit`` marks a lost connection's outcome as unknown. The one
-    place a unit of work translates; the readiness check of
-    :meth:`karr_db.database.Database.unit_of_work` runs under it too.
-    """
-    try:
-        yield
-    except DBAPIError as exc:
-        raise storage_error(operation, exc, during_commit=during_commit) from exc
+    def flush(self, objects: Any = None) -> None:
+        if self.new or self.dirty or self.deleted:
+            raise StorageError("writing", "a read-only unit of work cannot write")
+        super().flush(objects)
 
 
 @contextmanager
@@ -181,13 +219,41 @@ def transaction(
     readonly: bool = False,
     operation: str = "a transaction",
 ) -> Iterator[UnitOfWork]:
-    """One unit of work in one transaction: committed on success, rolled back on error.
+    """One unit of work: one transaction committed on success, rolled back on error;
+    or, ``readonly``, a plain connection that refuses writes.
 
-    ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL);
-    ``readonly`` refuses every write (:data:`~karr_db.engine.READ_ONLY_OPTION`).
+    ``immediate`` takes SQLite's write lock at BEGIN (a no-op on PostgreSQL).
+
+    A read-only unit of work has no ORM session of its own and opens no
+    transaction: each statement runs on its own, so a read of one statement
+    costs one round trip on PostgreSQL (autocommit) and no BEGIN or COMMIT on
+    SQLite. Each such statement reads its own snapshot (READ COMMITTED-like):
+    two reads in one read-only unit of work may see a write committed between
+    them. A repository read of several statements, or a streamed one, runs
+    them in one explicit read-only transaction
+    (:func:`karr_db.dialects.snapshot`), so every answer is consistent in
+    itself. Writes are refused with :class:`~karr_db.errors.StorageError`:
+    a repository write before any SQL (it takes the event log's lock first,
+    which refuses), an ORM flush likewise, and on SQLite any other write by the
+    ``query_only`` pragma. On PostgreSQL, SQL the caller sends itself on
+    ``uow.connection`` is not checked (autocommit: the server does not refuse
+    it; a hot standby does).
+
     Driver errors leave through :func:`translated`; :func:`run_transaction`
     re-runs a whole transaction on the retryable ones.
     """
+    if readonly:
+        if immediate:
+            raise ValueError("a read-only unit of work takes no write lock")
+        options = {READ_ONLY_OPTION: True, **for_connection(engine).read_only_options}
+        with translated(operation), engine.connect() as connection:
+            connection.execution_options(**options)
+            uow = UnitOfWork(connection=connection)
+            try:
+                yield uow
+            finally:
+                uow.close()
+        return
     # The outer translation sees only what COMMIT raises (the inner one has
     # translated everything before): then the outcome may be unknown.
     with (
@@ -196,19 +262,10 @@ def transaction(
         session.begin(),
         translated(operation),
     ):
-        if immediate or readonly:
-            # The first connection a session procures gets these
-            # options before its BEGIN is emitted.
-            options: dict[str, Any] = {
-                SQLITE_BEGIN_OPTION: "IMMEDIATE" if immediate else "DEFERRED",
-                READ_ONLY_OPTION: readonly,
-            }
-            if readonly:
-                # PostgreSQL: psycopg opens the transaction with BEGIN READ ONLY,
-                # no SET TRANSACTION round trip (reset when the connection goes
-                # back to the pool). SQLite: the engine's query_only pragma.
-                options.update(for_connection(engine).read_only_options)
-            session.connection(execution_options=options)
+        if immediate:
+            # The first connection a session procures gets this option before
+            # its BEGIN is emitted.
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         yield UnitOfWork(session)
 
 

@@ -57,7 +57,7 @@ class Project:
         """The same with one trivial statement executed through SQLAlchemy, as every
         repository statement is: the instrument for the cost of one execution."""
         with transaction(self.engine, readonly=True) as unit:
-            unit.session.connection().exec_driver_sql("SELECT 1").all()
+            unit.connection.exec_driver_sql("SELECT 1").all()
 
     def statements(self, call: Callable[[Any], object], arg: Any) -> int:
         """How many statements one call sends through the engine (BEGIN and COMMIT,
@@ -77,7 +77,7 @@ class Project:
 
     def latest(self, model: str, engine: str, limit: int = 50) -> list[Any]:
         with transaction(self.engine, readonly=True) as unit:
-            return unit.results.list_runs({"model": model, "engine": engine}, limit=limit).items
+            return unit.results.list({"model": model, "engine": engine}, limit=limit).items
 
     def leaderboard(self, metric: str) -> list[Any]:
         with transaction(self.engine, readonly=True) as unit:

@@ -80,7 +80,7 @@ def list_command(
         filters = resolve_model(uow.results, filters)
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list grows with it.
-        pages = _Pages(lambda **page: uow.results.list_runs(filters, **page), cursor)
+        pages = _Pages(lambda **page: uow.results.list(filters, **page), cursor)
         runs = paged(pages, limit, page_size=PAGE_LIMIT)
         total = uow.results.count(filters)
         if as_json:
@@ -130,7 +130,7 @@ def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
 
 
 class _Pages:
-    """Pages of ``list_runs`` starting at ``cursor``; remembers where the last one
+    """Pages of ``list`` starting at ``cursor``; remembers where the last one
     stopped, for ``--json``'s ``next_cursor``."""
 
     def __init__(self, fetch: Callable[..., Page[RunSummary]], cursor: str | None) -> None:

@@ -27,9 +27,9 @@ from karr_db.dialects import for_connection
 from karr_db.models import Benchmark
 from karr_db.models.types import parse_timestamp, utcnow
 from karr_db.repositories.results.rows import (
-    _HARDWARE_COLUMNS,
-    _METRIC_COLUMNS,
-    _processor,
+    HARDWARE_INSERT_COLUMNS,
+    METRIC_INSERT_COLUMNS,
+    bind_processor,
     insert_benchmark_rows,
 )
 
@@ -131,8 +131,8 @@ def _load(
 def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
     """Insert what a fresh save of each document would have and the run lacks."""
     dialect = connection.dialect
-    flag = _processor(Benchmark.__table__.c.passed, dialect)
-    stamp = _processor(Benchmark.__table__.c.timestamp, dialect)
+    flag = bind_processor(Benchmark.__table__.c.passed, dialect)
+    stamp = bind_processor(Benchmark.__table__.c.timestamp, dialect)
     nan = for_connection(connection).stored_nan
     created = stamp(utcnow())
     metric_rows: list[tuple[Any, ...]] = []
@@ -182,9 +182,9 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
     ids = insert_benchmark_rows(connection, new_benchmarks)
     for bid, flat_values in zip(ids, new_metrics, strict=True):
         metric_rows.extend((bid, name, value(number)) for name, number in flat_values)
-    for_connection(connection).bulk_load(connection, "metrics", _METRIC_COLUMNS, metric_rows)
+    for_connection(connection).bulk_load(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows)
     for_connection(connection).bulk_insert(
-        connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=True
+        connection, "hardware", HARDWARE_INSERT_COLUMNS, hardware, copy=True
     )
     return DeriveReport(
         runs=len(runs),

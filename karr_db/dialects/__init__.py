@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from typing import Any, Protocol
+from weakref import WeakSet
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, Text
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
@@ -29,7 +30,8 @@ from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from karr_db.errors import DatabaseURLError
+from karr_db.engine import READ_ONLY_OPTION
+from karr_db.errors import DatabaseURLError, StorageError
 
 __all__ = [
     "EVENT_LOG_LOCK_KEY",
@@ -39,6 +41,9 @@ __all__ = [
     "for_dialect",
     "group_digest",
     "poll",
+    "read_only",
+    "refuse_writes",
+    "snapshot",
 ]
 
 #: Advisory lock key serialising event appends on PostgreSQL ("KEVT" in ASCII);
@@ -63,6 +68,10 @@ class Dialect(Protocol):
     stored_nan: str | None
     #: Whether run pages join the first hardware row with LATERAL.
     lateral_pages: bool
+    #: Whether every statement is a round trip to a server: then a read of several
+    #: kinds of rows (a run's full detail) is one wider statement, where an
+    #: in-process database reads the narrow ones faster.
+    round_trips: bool
     #: Whether inserting rows already holds the event-log lock (SQLite's write lock).
     inserts_hold_log_lock: bool
     #: Whether a retry after a lost write race should BEGIN IMMEDIATE.
@@ -73,9 +82,14 @@ class Dialect(Protocol):
     backup_by_copy: bool
     #: Whether a hot standby of the database can serve read-only units of work.
     has_replicas: bool
-    #: Execution options that make a read-only unit of work refuse writes from its
-    #: BEGIN on (none on SQLite: the engine's ``query_only`` pragma does).
+    #: Execution options of a read-only unit of work's connection: each statement
+    #: is its own transaction, so a one-statement read sends no BEGIN or COMMIT
+    #: (PostgreSQL: psycopg's autocommit, one round trip; SQLite: no BEGIN).
     read_only_options: Mapping[str, Any]
+    #: The BEGIN of a read that needs one snapshot over several statements
+    #: (:func:`snapshot`): REPEATABLE READ on PostgreSQL, whose READ COMMITTED
+    #: takes a snapshot per statement.
+    snapshot_begin: str
 
     def bulk_insert(
         self,
@@ -176,6 +190,55 @@ class Dialect(Protocol):
         row, where that is cheaper for bulk inserts. Only for a caller that holds
         the tables alone anyway (a migration), since it locks them, and that rolls
         its transaction back on an error: the keys are not restored then."""
+
+
+def read_only(connection: Connection) -> bool:
+    """Whether ``connection`` is a read-only unit of work's
+    (:data:`~karr_db.engine.READ_ONLY_OPTION`)."""
+    return bool(connection.get_execution_options().get(READ_ONLY_OPTION, False))
+
+
+def refuse_writes(connection: Connection, operation: str = "writing") -> None:
+    """Refuse a write on a read-only unit of work's connection with the layer's
+    error, before any SQL: on PostgreSQL its statements run in autocommit, where
+    the server would not refuse one. Every repository write takes the event
+    log's lock first (:meth:`Dialect.lock_event_log` calls this)."""
+    if read_only(connection):
+        raise StorageError(operation, "a read-only unit of work cannot write")
+
+
+@contextmanager
+def snapshot(connection: Connection) -> Iterator[None]:
+    """The statements inside read one snapshot of the database.
+
+    A read-only unit of work runs each statement on its own (see
+    :mod:`karr_db.uow`); a read of several statements, or a streamed one (a
+    server-side cursor needs a transaction on PostgreSQL), runs them in this
+    explicit read-only transaction. Inside a writing unit of work, whose
+    transaction is open already, it does nothing.
+    """
+    if not read_only(connection) or connection in _IN_SNAPSHOT:
+        yield
+        return
+    connection.exec_driver_sql(for_connection(connection).snapshot_begin)
+    _IN_SNAPSHOT.add(connection)
+    try:
+        yield
+    except BaseException:
+        # The error that brought us here is the one to raise; a connection that
+        # cannot roll back (lost) is discarded by the pool anyway.
+        with suppress(Exception):
+            connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        raise
+    else:
+        connection.exec_driver_sql("COMMIT")
+    finally:
+        _IN_SNAPSHOT.discard(connection)
+
+
+#: The connections (checkouts, not pooled connections: a snapshot a caller left open
+#: ends when its unit of work does) in a :func:`snapshot`.
+_IN_SNAPSHOT: WeakSet[Connection] = WeakSet()
 
 
 def poll(

@@ -16,7 +16,14 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 
-from karr_db.dialects import EVENT_LOG_LOCK_KEY, arrays, driver_error, group_digest, poll
+from karr_db.dialects import (
+    EVENT_LOG_LOCK_KEY,
+    arrays,
+    driver_error,
+    group_digest,
+    poll,
+    refuse_writes,
+)
 from karr_db.engine import behind_pooler
 from karr_db.limits import MAX_EVENTS_PER_APPEND
 
@@ -112,12 +119,14 @@ class PostgreSQLDialect:
     stored_nan: str | None = None
     # PostgreSQL plans the first hardware row of each run best as a LATERAL join.
     lateral_pages = True
+    round_trips = True
     inserts_hold_log_lock = False
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False
     has_replicas = True
-    read_only_options: Mapping[str, Any] = MappingProxyType({"postgresql_readonly": True})
+    read_only_options: Mapping[str, Any] = MappingProxyType({"isolation_level": "AUTOCOMMIT"})
+    snapshot_begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 
     def bulk_insert(
         self,
@@ -217,6 +226,7 @@ class PostgreSQLDialect:
         )
 
     def lock_event_log(self, connection: Connection) -> None:
+        refuse_writes(connection, "taking the event log's lock")
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({EVENT_LOG_LOCK_KEY})")
 
     def append_events(

@@ -13,8 +13,8 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, fun
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
-from karr_db.dialects import driver_error, poll
-from karr_db.engine import SQLITE_WRITE_LOCKED
+from karr_db.dialects import driver_error, poll, refuse_writes
+from karr_db.engine import SQLITE_BEGIN_OPTION, SQLITE_WRITE_LOCKED
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
 __all__ = ["DIALECT", "SQLiteDialect", "next_id"]
@@ -42,6 +42,7 @@ class SQLiteDialect:
     raw_json_text = "raw_json"
     stored_nan: str | None = SQLITE_NAN
     lateral_pages = False
+    round_trips = False
     # The rows were just inserted, so the transaction has the write lock.
     inserts_hold_log_lock = True
     # A DEFERRED transaction that read, then could not write because another
@@ -51,7 +52,8 @@ class SQLiteDialect:
     supports_roles = False
     backup_by_copy = True
     has_replicas = False
-    read_only_options: Mapping[str, Any] = MappingProxyType({})
+    read_only_options: Mapping[str, Any] = MappingProxyType({SQLITE_BEGIN_OPTION: "AUTOCOMMIT"})
+    snapshot_begin = "BEGIN DEFERRED"
 
     def bulk_insert(
         self,
@@ -145,6 +147,7 @@ class SQLiteDialect:
         # out the busy timeout), so a DEFERRED transaction that reads before it
         # writes cannot fail to upgrade its read lock. A transaction that began
         # IMMEDIATE holds it already (one statement less per write).
+        refuse_writes(connection, "taking the event log's lock")
         if connection.info.get(SQLITE_WRITE_LOCKED):
             return
         connection.exec_driver_sql("INSERT INTO events (event_type) SELECT NULL WHERE 0")

@@ -96,7 +96,7 @@ class Run(Base):
 
 
 #: Beyond the reference (revision 0009, see docs/performance.md), PostgreSQL
-#: only: the latest runs of a model and engine in the exact order ``list_runs``
+#: only: the latest runs of a model and engine in the exact order ``list``
 #: pages them (``timestamp DESC NULLS LAST, id DESC``), which the ascending
 #: index above cannot give PostgreSQL (walked backwards it puts NULLs first),
 #: so it sorted every run of the pair. SQLite orders NULLs lowest, so

@@ -7,13 +7,13 @@
   by :func:`check_limit` against the one :data:`~karr_db.limits.PAGE_LIMIT`,
   and ``next_cursor`` is made and read by the one codec here
   (:func:`encode_cursor`, :func:`decode_cursor`).
-* DTOs are frozen Pydantic models built by :func:`build` (or a
-  :class:`RowShape`, which declares a DTO's columns once; or, on the hottest
-  read paths, a :func:`row_builder` made once per shape, which sets the fields
-  directly): ``model_construct`` on the row tuple, without validation, because
-  every value comes from a typed column (the TypeDecorators already parsed
-  timestamps, JSON and booleans) and validating each row again costs more than
-  the query on pages of events and runs.
+* DTOs are frozen Pydantic models built from rows in one step by a
+  :func:`row_builder` made once per shape of row (a :class:`RowShape` declares
+  a DTO's columns and builds with one), which sets the fields directly, without
+  validation: every value comes from a typed column (the TypeDecorators already
+  parsed timestamps, JSON and booleans) and validating each row again costs
+  more than the query on pages of events and runs. :func:`build` makes a DTO
+  from values already checked, by field name (pages, a saved run's summary).
   This module is the one place that skips validation, and it checks at import
   that a shape's columns are exactly its DTO's fields.
 """
@@ -197,20 +197,14 @@ def row_builder(dto: type[D], names: Iterable[str] | None = None) -> Callable[[S
     return built
 
 
-def build(dto: type[D], row: Sequence[Any] | None = None, /, **values: Any) -> D:
-    """``dto`` without validation, from a row whose values come in its fields' order
-    or from ``values`` by field name.
+def build(dto: type[D], /, **values: Any) -> D:
+    """``dto`` without validation, from ``values`` by field name.
 
     Only for values read from typed columns or already validated (see the module
-    docstring). The ``strict`` zip refuses a row of the wrong width instead of
-    shifting fields; a name that is not a field is a ``TypeError``.
+    docstring); a name that is not a field is a ``TypeError``. Rows are built
+    by :func:`row_builder`.
     """
-    names = _field_names(dto)
-    if row is not None:
-        if values:
-            raise TypeError("build takes a row or field values, not both")
-        return dto.model_construct(**dict(zip(names, row, strict=True)))
-    unknown = values.keys() - set(names)
+    unknown = values.keys() - set(_field_names(dto))
     if unknown:
         raise TypeError(f"{dto.__name__} has no field(s) {sorted(unknown)}")
     return dto.model_construct(**values)
@@ -226,7 +220,7 @@ class RowShape(Generic[D]):
     left out, or a name that is not a field, is a ``TypeError`` at import time.
     """
 
-    __slots__ = ("_convert", "columns", "dto")
+    __slots__ = ("_build", "_convert", "columns", "dto")
 
     def __init__(
         self,
@@ -244,14 +238,15 @@ class RowShape(Generic[D]):
         self.dto = dto
         self.columns: tuple[Any, ...] = tuple(columns[n] for n in names)
         self._convert = tuple((names.index(n), f) for n, f in convert.items())
+        self._build = row_builder(dto, names)
 
     def one(self, row: Sequence[Any]) -> D:
         if not self._convert:
-            return build(self.dto, row)
+            return self._build(row)
         values = list(row)
         for index, function in self._convert:
             values[index] = function(values[index])
-        return build(self.dto, values)
+        return self._build(values)
 
     def many(self, rows: Sequence[Sequence[Any]]) -> list[D]:
         return [self.one(row) for row in rows]

@@ -26,7 +26,7 @@ def stored(migrated_url: str) -> list[str]:
             ]
         )
     with transaction(engine) as uow:
-        ids = [r.id for r in uow.results.list_runs(limit=RUNS).items]
+        ids = [r.id for r in uow.results.list(limit=RUNS).items]
     engine.dispose()
     return ids
 

@@ -114,7 +114,7 @@ def test_load_through_a_pool_smaller_than_the_threads(pooled_url: str, samples_d
                     run = run_transaction(db.engine, partial(_save, document), idempotent=True)
                     with db.unit_of_work(readonly=True) as uow:
                         assert uow.results.get(run.run.id).id == run.run.id
-                        uow.results.list_runs({"model": document["model"]}, limit=5)
+                        uow.results.list({"model": document["model"]}, limit=5)
                         uow.results.count()
                     saved.append(run.run.id)
                 except BaseException as exc:

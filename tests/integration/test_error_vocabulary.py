@@ -142,7 +142,7 @@ def _outcome(engine: Engine, call: Callable[[Any], Any]) -> str:
 
 REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] = {
     "runs cursor at year 1 +14:00": (
-        lambda s, w: ResultsRepository(s).list_runs(
+        lambda s, w: ResultsRepository(s).list(
             cursor=_cursor({"o": "timestamp", "d": True, "v": YEAR_1_EAST.isoformat(), "id": "x"})
         ),
         InvalidQueryError,
@@ -158,7 +158,7 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         InvalidQueryError,
     ),
     "since at year 1 +14:00": (
-        lambda s, w: ResultsRepository(s).list_runs({"since": YEAR_1_EAST}),
+        lambda s, w: ResultsRepository(s).list({"since": YEAR_1_EAST}),
         InvalidQueryError,
     ),
     "until at 9999 -14:00": (
@@ -166,7 +166,7 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         InvalidQueryError,
     ),
     "read_after(2**63)": (lambda s, w: EventsRepository(s).read_after(2**63), ValidationError),
-    "offset=2**63": (lambda s, w: ResultsRepository(s).list_runs(offset=2**63), ValidationError),
+    "offset=2**63": (lambda s, w: ResultsRepository(s).list(offset=2**63), ValidationError),
     "total_runs above int64": (
         lambda s, w: CampaignsRepository(s).create("c", total_runs=2**63),
         ValidationError,
@@ -188,7 +188,7 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         ValidationError,
     ),
     "cursor of 100,000 [": (
-        lambda s, w: ResultsRepository(s).list_runs(cursor=_b64(b"[" * 100_000)),
+        lambda s, w: ResultsRepository(s).list(cursor=_b64(b"[" * 100_000)),
         InvalidQueryError,
     ),
     "campaign cursor of 100,000 [": (
@@ -458,14 +458,6 @@ STRATEGIES: dict[str, S] = {
     "ResultsRepository.iter_documents": {"filters": filters, "batch_size": hostile_int},
     "ResultsRepository.count": {"filters": filters},
     "ResultsRepository.stats": {"filters": filters},
-    "ResultsRepository.list_runs": {
-        "filters": filters,
-        "order_by": st.one_of(st.sampled_from(["timestamp", "model"]), hostile_text),
-        "descending": hostile_bool,
-        "limit": hostile_int,
-        "cursor": cursors,
-        "offset": st.one_of(st.none(), hostile_int),
-    },
     "ResultsRepository.list": {
         "filters": filters,
         "order_by": st.one_of(st.sampled_from(["timestamp", "model"]), hostile_text),

@@ -34,7 +34,7 @@ def test_reading_pages_leaves_the_collector_alone(
     for name in ("disable", "enable", "freeze", "set_threshold"):
         monkeypatch.setattr(gc, name, lambda *_a, _n=name: touched.append(_n))
 
-    assert len(results.list_runs({}, limit=2).items) == 2
+    assert len(results.list({}, limit=2).items) == 2
     assert len(results.metric_history("avg_tps", limit=2).items) == 2
     assert len(EventsRepository(session).read_after(0, limit=2).items) == 2
     assert touched == []

@@ -38,7 +38,7 @@ def test_latest_pages_put_undated_runs_last_and_show_the_first_hardware_row(
     pages: list[list[tuple[str, str | None, int | None]]] = []
     cursor = None
     while True:
-        page = repo.list_runs({"model": "llama", "engine": "vllm"}, limit=2, cursor=cursor)
+        page = repo.list({"model": "llama", "engine": "vllm"}, limit=2, cursor=cursor)
         pages.append([(r.id, r.gpu_model, r.gpu_count) for r in page.items])
         cursor = page.next_cursor
         if cursor is None:
@@ -58,13 +58,13 @@ def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None
         repo.save(document(day, "H100" if day % 2 else "L4", f"s{day}")).run.id
         for day in (1, 2, 3, 4, 5)
     ]
-    page = repo.list_runs({"gpu_model": "H100"}, limit=2)
+    page = repo.list({"gpu_model": "H100"}, limit=2)
     assert [r.id for r in page.items] == [runs[4], runs[2]]
     assert page.next_cursor is not None
-    rest = repo.list_runs({"gpu_model": "H100"}, limit=2, cursor=page.next_cursor)
+    rest = repo.list({"gpu_model": "H100"}, limit=2, cursor=page.next_cursor)
     assert [r.id for r in rest.items] == [runs[0]]
     assert rest.next_cursor is None
-    assert repo.list_runs({"gpu_model": "L4"}, limit=5, offset=1).items[0].id == runs[1]
+    assert repo.list({"gpu_model": "L4"}, limit=5, offset=1).items[0].id == runs[1]
 
 
 def test_summary_statements_select_the_summary_fields_in_their_order() -> None:

@@ -52,7 +52,7 @@ def test_every_read_selects_the_matched_models(repo: ResultsRepository) -> None:
     assert match.how == "substring"
     assert set(match.models) == {LLAMA_Q4, LLAMA_Q8}
     chosen = {"models": match.models}
-    assert {r.model for r in repo.list_runs(chosen).items} == {LLAMA_Q4, LLAMA_Q8}
+    assert {r.model for r in repo.list(chosen).items} == {LLAMA_Q4, LLAMA_Q8}
     assert repo.count(chosen) == 2
     assert {g.name for g in repo.stats(chosen).by_model} == {LLAMA_Q4, LLAMA_Q8}
     board = repo.leaderboard("avg_tps", filters=chosen, median=False)

@@ -228,7 +228,7 @@ def test_get_summary_and_find_summary_agree(session: Session) -> None:
     assert results.get_summary(run_id) == results.find_summary(run_id)
     with pytest.raises(NotFoundError, match="no-such-run"):
         results.get_summary("no-such-run")
-    assert results.list(limit=2) == results.list_runs(limit=2)
+    assert len(results.list(limit=2).items) == 2
 
 
 # --- the conventions, checked in the source ----------------------------------------

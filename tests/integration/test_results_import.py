@@ -115,7 +115,7 @@ def test_export_by_filter_and_one_run(engine: Engine, samples_dir: Path, tmp_pat
     import_paths(engine, sorted(samples_dir.glob("*.json")))
     with transaction(engine) as uow:
         assert export_runs(uow.session, tmp_path / "ollama", {"engine": "ollama"}) == 2
-        tgi = uow.results.list_runs({"engine": "tgi"}).items[0].id
+        tgi = uow.results.list({"engine": "tgi"}).items[0].id
         target = export_run(uow.session, tgi, tmp_path / "one.json")
     assert len(list((tmp_path / "ollama").rglob("metrics.json"))) == 2
     assert json.loads(target.read_text())["engine"] == "tgi"

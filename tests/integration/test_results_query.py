@@ -108,7 +108,7 @@ def test_dtos_serialise_nan_as_documented(repo: ResultsRepository, runs: dict[st
     assert data["benchmarks"][1]["metrics"]["avg_tps"] == "NaN"
     again = type(detail).model_validate_json(detail.model_dump_json())
     assert math.isnan(again.benchmarks[1].metrics["avg_tps"])  # type: ignore[arg-type]
-    page = repo.list_runs({"model": "qwen"}, order_by="timestamp")
+    page = repo.list({"model": "qwen"}, order_by="timestamp")
     assert json.loads(page.model_dump_json())["items"][0]["id"] == runs["c2"]
 
 
@@ -136,7 +136,7 @@ def test_dtos_serialise_nan_as_documented(repo: ResultsRepository, runs: dict[st
 def test_filters(
     repo: ResultsRepository, runs: dict[str, str], filters: dict[str, Any], expected: list[str]
 ) -> None:
-    page = repo.list_runs(filters)
+    page = repo.list(filters)
     assert ids(page.items) == [runs[k] for k in expected]
     assert repo.count(filters) == len(expected)
 
@@ -144,7 +144,7 @@ def test_filters(
 def test_summaries_carry_the_hardware_headline(
     repo: ResultsRepository, runs: dict[str, str]
 ) -> None:
-    by_id = {r.id: r for r in repo.list_runs().items}
+    by_id = {r.id: r for r in repo.list().items}
     assert by_id[runs["b1"]].gpu_model == "H100"
     assert by_id[runs["b1"]].environment_type == "docker"
     assert by_id[runs["c2"]].gpu_model is None
@@ -153,13 +153,13 @@ def test_summaries_carry_the_hardware_headline(
 @pytest.mark.parametrize(
     "call",
     [
-        lambda r: r.list_runs({"modle": "x"}),
+        lambda r: r.list({"modle": "x"}),
         lambda r: r.count({"gpu": "x"}),
-        lambda r: r.list_runs({"passed": "maybe"}),
-        lambda r: r.list_runs(order_by="raw_json"),
-        lambda r: r.list_runs(limit=0),
-        lambda r: r.list_runs(cursor="not a cursor"),
-        lambda r: r.list_runs(offset=-1),
+        lambda r: r.list({"passed": "maybe"}),
+        lambda r: r.list(order_by="raw_json"),
+        lambda r: r.list(limit=0),
+        lambda r: r.list(cursor="not a cursor"),
+        lambda r: r.list(offset=-1),
         lambda r: r.leaderboard("avg_tps", group_by=["runs.id"]),
         lambda r: r.leaderboard("avg_tps", order_by="sum"),
         lambda r: r.compare(["only-one"]),
@@ -172,7 +172,7 @@ def test_unknown_fields_are_errors_never_ignored(repo: ResultsRepository, call: 
 
 def test_the_error_names_the_unknown_filter(repo: ResultsRepository) -> None:
     with pytest.raises(InvalidQueryError, match="modle: unknown filter"):
-        repo.list_runs({"modle": "x"})
+        repo.list({"modle": "x"})
 
 
 @pytest.mark.parametrize(
@@ -182,11 +182,11 @@ def test_the_error_names_the_unknown_filter(repo: ResultsRepository) -> None:
 def test_cursor_pages_cover_every_run_once_in_order(
     repo: ResultsRepository, runs: dict[str, str], order_by: str, descending: bool
 ) -> None:
-    everything = ids(repo.list_runs(order_by=order_by, descending=descending, limit=100).items)
+    everything = ids(repo.list(order_by=order_by, descending=descending, limit=100).items)
     seen: list[str] = []
     cursor = None
     while True:
-        page = repo.list_runs(order_by=order_by, descending=descending, limit=2, cursor=cursor)
+        page = repo.list(order_by=order_by, descending=descending, limit=2, cursor=cursor)
         seen.extend(ids(page.items))
         cursor = page.next_cursor
         if cursor is None:
@@ -198,7 +198,7 @@ def test_cursor_pages_cover_every_run_once_in_order(
 def test_cursor_stays_correct_while_runs_arrive(
     repo: ResultsRepository, runs: dict[str, str]
 ) -> None:
-    first = repo.list_runs(limit=2)
+    first = repo.list(limit=2)
     assert ids(first.items) == [runs["c2"], runs["c1"]]
     # a newer run, an older one, and one in the middle of what is left
     repo.save(doc("new", "vllm", 9, [1.0]))
@@ -207,7 +207,7 @@ def test_cursor_stays_correct_while_runs_arrive(
     rest: list[str] = []
     cursor = first.next_cursor
     while cursor is not None:
-        page = repo.list_runs(limit=2, cursor=cursor)
+        page = repo.list(limit=2, cursor=cursor)
         rest.extend(ids(page.items))
         cursor = page.next_cursor
     originals = [runs[k] for k in ("b1", "a2", "a1")]
@@ -217,14 +217,14 @@ def test_cursor_stays_correct_while_runs_arrive(
 
 
 def test_a_cursor_only_fits_its_own_order(repo: ResultsRepository, runs: dict[str, str]) -> None:
-    cursor = repo.list_runs(limit=1).next_cursor
+    cursor = repo.list(limit=1).next_cursor
     assert cursor is not None
     with pytest.raises(InvalidQueryError, match="cursor was made for order"):
-        repo.list_runs(limit=1, cursor=cursor, order_by="model")
+        repo.list(limit=1, cursor=cursor, order_by="model")
 
 
 def test_offset_paging(repo: ResultsRepository, runs: dict[str, str]) -> None:
-    page = repo.list_runs(limit=2, offset=2)
+    page = repo.list(limit=2, offset=2)
     assert ids(page.items) == [runs["b1"], runs["a2"]]
 
 

@@ -373,7 +373,7 @@ def test_driver_errors_leave_as_storage_errors(empty_url: str) -> None:
     repository still raises only its own errors."""
     with Database(empty_url, require_current=False) as db:
         calls: tuple[Callable[[Any], object], ...] = (
-            lambda uow: uow.results.list_runs(),
+            lambda uow: uow.results.list(),
             lambda uow: uow.results.count(),
             lambda uow: uow.results.save(minimal()),
         )

@@ -104,11 +104,11 @@ def test_list_count_and_leaderboard_are_one_statement_each(session: Session) -> 
         repo.save(big_document(3, 6, str(i)))
 
     with counting(session) as statements:
-        page = repo.list_runs({"gpu_model": "H100"}, limit=4)
+        page = repo.list({"gpu_model": "H100"}, limit=4)
     assert len(statements) == 1
     assert page.next_cursor is not None
     with counting(session) as statements:
-        repo.list_runs(limit=4, cursor=page.next_cursor)
+        repo.list(limit=4, cursor=page.next_cursor)
     assert len(statements) == 1
     with counting(session) as statements:
         assert repo.count({"environment_type": "dgx"}) == 6

@@ -23,6 +23,7 @@ from karr_db import errors
 from karr_db.database import Database
 from karr_db.engine import make_engine
 from karr_db.errors import ConcurrencyError, StorageError
+from karr_db.models import WebSetting
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
@@ -270,6 +271,131 @@ REPOSITORIES = (
 @pytest.mark.parametrize("name", REPOSITORIES)
 def test_every_repository_shares_the_units_events(migrated_url: str, name: str) -> None:
     """One events repository per unit of work: its log lock and appends are the ones
-    every repository of that transaction uses."""
-    with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
+    every repository of that transaction uses (a read-only unit of work's results
+    repository has none: it only reads)."""
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
         assert getattr(uow, name)._events is uow.events
+
+
+# --- read-only units of work ---------------------------------------------------------
+
+
+def _save(engine: Engine, **extra: Any) -> str:
+    with transaction(engine, immediate=True) as uow:
+        return uow.results.save(minimal(**extra)).run.id
+
+
+def _sent(engine: Engine) -> list[str]:
+    sent: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _record(_c: Any, _cur: Any, statement: str, *_args: Any) -> None:
+        sent.append(statement)
+
+    return sent
+
+
+def test_a_read_only_unit_of_work_refuses_writes_before_any_sql(engine: Engine) -> None:
+    """A repository write, of results or of any other repository, and an ORM flush are
+    refused with the layer's error before a statement is sent, on both dialects
+    (on PostgreSQL the connection is in autocommit, where the server would not)."""
+    sent = _sent(engine)
+    writes: list[Callable[[UnitOfWork], object]] = [
+        lambda uow: uow.results.save(minimal()),
+        lambda uow: uow.results.delete("no-such-run"),
+        lambda uow: uow.events.append("agent.updated", source_id="a1"),
+        lambda uow: uow.agents.register("refused", hostname="refused"),
+    ]
+    for write in writes:
+        with (
+            pytest.raises(StorageError, match="read-only"),
+            transaction(engine, readonly=True) as uow,
+        ):
+            write(uow)
+        assert not [s for s in sent if "PRAGMA" not in s], sent
+    with transaction(engine, readonly=True) as uow:
+        uow.session.add(WebSetting(key="k", value="v"))
+        with pytest.raises(StorageError, match="read-only"):
+            uow.session.flush()
+    with transaction(engine, readonly=True) as uow:
+        assert uow.readonly
+        assert uow.results.count() == 0
+
+
+def test_each_read_of_a_read_only_unit_of_work_sees_its_own_snapshot(engine: Engine) -> None:
+    """Reads of one statement each see what was committed before them (READ
+    COMMITTED-like); the statements of one read run in one snapshot, which a write
+    committed meanwhile does not change."""
+    from karr_db.dialects import snapshot
+
+    first = _save(engine, model="first")
+    with transaction(engine, readonly=True) as uow:
+        assert uow.results.count() == 1
+        _save(engine, model="second")
+        assert uow.results.count() == 2  # a new read, a new snapshot
+        with snapshot(uow.connection):
+            assert uow.results.count() == 2
+            _save(engine, model="third")
+            assert uow.results.count() == 2  # the same snapshot
+            assert uow.results.get(first).model == "first"
+        assert uow.results.count() == 3
+    with transaction(engine) as uow, snapshot(uow.connection):  # a writing unit's: a no-op
+        assert uow.results.count() == 3
+
+
+def test_a_run_read_in_full_costs_one_statement_where_statements_are_round_trips(
+    engine: Engine,
+) -> None:
+    """PostgreSQL: the run, its benchmarks and metrics are one statement in autocommit
+    (one round trip); SQLite: three statements in one read transaction."""
+    from karr_db.dialects import for_connection
+
+    run_id = _save(
+        engine,
+        results=[{"test_name": "t", "metrics": {"a": 1.0, "b": float("nan")}}],
+        system_info={"gpu": {"model": "H100", "count": 2}},
+    )
+    with transaction(engine, immediate=True) as uow:  # the same answer in a writing unit
+        expected = uow.results.get(run_id)
+    sent = _sent(engine)
+    with transaction(engine, readonly=True) as uow:
+        got = uow.results.get(run_id)
+        assert uow.results.find("no-such-run") is None
+    assert got.model_dump_json() == expected.model_dump_json()
+    assert got.hardware is not None
+    assert got.hardware.gpu_model == "H100"
+    reads = [s for s in sent if "PRAGMA" not in s]
+    if for_connection(engine).round_trips:
+        assert len(reads) == 2  # get, find
+    else:
+        words = [s.split()[0] for s in reads]
+        assert words == [
+            "BEGIN",
+            "SELECT",
+            "SELECT",
+            "SELECT",
+            "COMMIT",
+            "BEGIN",
+            "SELECT",
+            "COMMIT",
+        ]
+
+
+def test_a_streamed_read_left_unfinished_ends_with_its_unit_of_work(engine: Engine) -> None:
+    """A streamed read runs in its own read-only transaction (a server-side cursor
+    needs one on PostgreSQL); one abandoned half-way ends with its unit of work, and
+    the next unit of work on the same pooled connection streams again."""
+    for model in ("a", "b", "c"):
+        _save(engine, model=model)
+    kept = []
+    for _ in range(2):
+        with transaction(engine, readonly=True) as uow:
+            first = uow.results.iter_documents(batch_size=1)
+            next(first)
+            first.close()  # type: ignore[attr-defined]  # a generator
+            assert uow.results.count() == 3
+            second = uow.results.iter_documents(batch_size=1)
+            next(second)
+            kept.append(second)  # left open past its unit of work
+    with transaction(engine, readonly=True) as uow:
+        assert len(list(uow.results.iter_documents(batch_size=1))) == 3

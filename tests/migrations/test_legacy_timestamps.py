@@ -84,7 +84,7 @@ def test_keyset_paging_returns_every_run_in_the_order_of_the_instants(
     with Database(url) as db, db.unit_of_work() as uow:
         cursor = None
         while True:
-            page = uow.results.list_runs(limit=limit, cursor=cursor)
+            page = uow.results.list(limit=limit, cursor=cursor)
             seen += [run.id for run in page.items]
             cursor = page.next_cursor
             if cursor is None or len(seen) > 100:  # a broken cursor may never end
@@ -99,7 +99,7 @@ def test_since_and_until_count_by_the_instants(legacy: tuple[str, History]) -> N
     with Database(url) as db, db.unit_of_work() as uow:
         since = uow.results.count({"since": median})
         until = uow.results.count({"until": median})
-        window = uow.results.list_runs(
+        window = uow.results.list(
             {"since": instants[5], "until": instants[9]}, order_by="timestamp", descending=False
         )
     assert since == sum(1 for t in instants if t >= median)
@@ -124,7 +124,7 @@ def test_a_run_saved_afterwards_is_the_newest(
         with db.unit_of_work() as uow:
             saved = uow.results.save(doc)
         with db.unit_of_work() as uow:
-            first = uow.results.list_runs(limit=1).items[0]
+            first = uow.results.list(limit=1).items[0]
             total = uow.results.count()
     assert first.id == saved.run.id
     assert total == len(made.expected("runs", "timestamp")) + 1
@@ -241,7 +241,7 @@ def test_check_is_clean_and_every_value_reads_as_its_instant(
         findings = migrations.check(url)
     assert findings == []
     with Database(url) as db, db.unit_of_work() as uow:
-        runs = {r.id: r for r in uow.results.list_runs(limit=100).items}
+        runs = {r.id: r for r in uow.results.list(limit=100).items}
         agents = {a.id: a for a in uow.agents.list()}
     assert {k: r.timestamp for k, r in runs.items()} == made.expected("runs", "timestamp")
     assert {k: a.last_heartbeat for k, a in agents.items()} == made.expected(
@@ -277,7 +277,7 @@ def test_adoption_reports_the_zone_and_how_many_values_it_read_in_it(
     assert report.timestamps_interpreted == _local_stamps(made.rows)
     assert report.timestamps_rewritten["runs.timestamp"] > 0
     with Database(empty_url) as db, db.unit_of_work() as uow:
-        runs = {r.id: r.timestamp for r in uow.results.list_runs(limit=100).items}
+        runs = {r.id: r.timestamp for r in uow.results.list(limit=100).items}
     assert runs == made.expected("runs", "timestamp")
 
 
@@ -293,7 +293,7 @@ def test_the_default_zone_is_utc(
     assert report.legacy_timezone == "UTC"
     runs = [row for table, row in made.rows if table == "runs"]
     with Database(empty_url) as db, db.unit_of_work() as uow:
-        got = {r.id: r.timestamp for r in uow.results.list_runs(limit=100).items}
+        got = {r.id: r.timestamp for r in uow.results.list(limit=100).items}
     for row in runs:
         stamp: Stamp = row["timestamp"]
         if stamp.form == "local":
@@ -311,7 +311,7 @@ def test_offsets_and_sqlite_defaults_are_never_shifted(empty_url: str, samples_d
         report = db.upgrade(legacy_timezone="Asia/Kolkata")  # not the zone they were in
     assert report.legacy_timezone == "Asia/Kolkata"
     with Database(empty_url) as db, db.unit_of_work() as uow:
-        runs = {r.id: r for r in uow.results.list_runs(limit=100).items}
+        runs = {r.id: r for r in uow.results.list(limit=100).items}
         events = {e.id: e.created_at for e in uow.events.read_after().items}
     for table, row in made.rows:
         if table == "runs" and row["timestamp"].form == "offset":
@@ -684,7 +684,7 @@ def test_a_local_time_at_a_clock_change_is_the_instant_postgresql_reads(
         )
 
     with Database(empty_url) as db, db.unit_of_work(readonly=True) as uow:
-        runs = {r.id: r.timestamp for r in uow.results.list_runs(limit=100).items}
+        runs = {r.id: r.timestamp for r in uow.results.list(limit=100).items}
         first = min(runs)
         got = {
             "runs.timestamp": runs[first],

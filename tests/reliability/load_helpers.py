@@ -92,7 +92,7 @@ def readme_reader(url: str, seconds: float) -> dict[str, Any]:
             try:
                 with db.unit_of_work(readonly=True) as uow:
                     uow.results.count()
-                    uow.results.list_runs(limit=20)
+                    uow.results.list(limit=20)
                     uow.results.leaderboard("avg_tps", group_by=("model",), limit=10)
                     page = uow.events.read_after(last_event, limit=500)
                     uow.agents.list()

@@ -205,7 +205,7 @@ def sqlite_reader(url: str, seconds: float, max_ops: int) -> dict[str, int]:
             with transaction(engine) as uow:
                 results = uow.results
                 runs = results.count()
-                results.list_runs(limit=20)
+                results.list(limit=20)
                 page = uow.events.read_after(last_event, limit=200)
             assert runs >= last_runs, "a reader saw the run count go down"
             last_runs, last_event = runs, page.last_id

@@ -223,17 +223,17 @@ def test_sql_in_every_filter_and_order_field_is_data(
         for field in filter_fields:
             calls.append(
                 (
-                    f"list_runs[{field}]",
-                    lambda s, f=field, t=text: ResultsRepository(s).list_runs(filters={f: t}),
+                    f"list[{field}]",
+                    lambda s, f=field, t=text: ResultsRepository(s).list(filters={f: t}),
                 )
             )
             calls.append(
                 (f"count[{field}]", lambda s, f=field, t=text: ResultsRepository(s).count({f: t}))
             )
         calls += [
-            ("filter key", lambda s, t=text: ResultsRepository(s).list_runs(filters={t: "x"})),
-            ("order_by", lambda s, t=text: ResultsRepository(s).list_runs(order_by=t)),
-            ("cursor", lambda s, t=text: ResultsRepository(s).list_runs(cursor=t)),
+            ("filter key", lambda s, t=text: ResultsRepository(s).list(filters={t: "x"})),
+            ("order_by", lambda s, t=text: ResultsRepository(s).list(order_by=t)),
+            ("cursor", lambda s, t=text: ResultsRepository(s).list(cursor=t)),
             ("get", lambda s, t=text: ResultsRepository(s).get(t)),
             ("delete", lambda s, t=text: ResultsRepository(s).delete(t)),
             ("compare", lambda s, t=text: ResultsRepository(s).compare([t, t + "2"])),

@@ -61,22 +61,34 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(migrated_postgres_url: str
 def test_read_only_units_of_work_send_no_extra_statement(
     migrated_postgres_url: str, pre_ping: bool | None
 ) -> None:
-    """BEGIN READ ONLY comes from psycopg's read_only, not a SET TRANSACTION statement;
-    the next unit of work on the same pooled connection is writable again (also
-    with SQLAlchemy's own pre-ping, whose SELECT 1 leaves a transaction open)."""
+    """A read-only unit of work sends its statement alone, outside any transaction
+    (autocommit: one round trip, no BEGIN or COMMIT); a repository write in it is
+    refused before any SQL; the next unit of work on the same pooled connection is
+    a transaction again (also with SQLAlchemy's own pre-ping, whose SELECT 1 leaves
+    a transaction open)."""
+    from psycopg.pq import TransactionStatus
+
     options = {} if pre_ping is None else {"pool_pre_ping": True}
     engine = make_engine(migrated_postgres_url, pool_size=1, max_overflow=0, **options)
     try:
         sent = _statements(engine)
         with transaction(engine, readonly=True) as uow:
-            connection = uow.session.connection()
-            assert connection.exec_driver_sql("SHOW transaction_read_only").scalar_one() == "on"
-        assert sent == ["SHOW transaction_read_only"]
-        with pytest.raises(StorageError), transaction(engine, readonly=True) as uow:
-            uow.session.connection().exec_driver_sql("CREATE TEMP TABLE t (x int)")
+            assert uow.connection.exec_driver_sql("SELECT 2").scalar_one() == 2
+            driver = uow.connection.connection.driver_connection
+            assert driver is not None
+            assert driver.info.transaction_status == TransactionStatus.IDLE  # no BEGIN
+        assert sent == ["SELECT 2"]
+        with (
+            pytest.raises(StorageError, match="read-only"),
+            transaction(engine, readonly=True) as uow,
+        ):
+            uow.events.append("agent.updated", source_id="refused")
+        assert sent == ["SELECT 2"]
         with transaction(engine) as uow:
-            value = uow.session.connection().exec_driver_sql("SHOW transaction_read_only")
-            assert value.scalar_one() == "off"
+            uow.session.connection().exec_driver_sql("SELECT 3")
+            driver = uow.session.connection().connection.driver_connection
+            assert driver is not None
+            assert driver.info.transaction_status == TransactionStatus.INTRANS
     finally:
         engine.dispose()
 

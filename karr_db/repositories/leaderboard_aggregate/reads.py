@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    Connection,
     Integer,
     Select,
     bindparam,
@@ -15,7 +16,6 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
-from sqlalchemy.orm import Session
 
 from karr_db.models.types import Double
 from karr_db.repositories._common import row_builder
@@ -28,7 +28,7 @@ from karr_db.repositories.results.dto import AggregateRow
 
 
 def leaderboard(
-    session: Session,
+    connection: Connection,
     metric: str,
     *,
     group_by: Sequence[str],
@@ -62,7 +62,7 @@ def leaderboard(
         params["test_name"] = test_name
     if limit is not None:
         params["limit"] = limit
-    rows = session.connection().execute(stmt, params).all()
+    rows = connection.execute(stmt, params).all()
     if any(row[-1] for row in rows):
         return None
     width = len(group_by)

@@ -1,6 +1,7 @@
 """KITT result documents: save, read, query, aggregate, compare and delete runs.
 
-Every query is one SQL statement (full detail of a run is three), filters and
+Every query is one SQL statement (full detail of a run is three, read in one
+snapshot), filters and
 order fields are whitelisted, and a save costs a handful of statements however
 many metrics the document has (benchmarks inserted with one
 ``INSERT .. RETURNING``, metrics with one executemany).
@@ -20,10 +21,7 @@ the sign of zero (SQLite's REAL folds ``-0.0`` into ``0``); the document in
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from karr_db.repositories._validate import checked
-from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results.analysis import ResultsAnalysis
 from karr_db.repositories.results.dto import (
     AggregateRow,
@@ -79,16 +77,13 @@ __all__ = [
 
 @checked
 class ResultsRepository(ResultsWriter, ResultsReads, ResultsAnalysis):
-    """Runs and their benchmarks, metrics and hardware; works in the caller's transaction.
+    """Runs and their benchmarks, metrics and hardware.
 
-    Its methods live with their kind (:mod:`.writer`, :mod:`.reads`,
-    :mod:`.analysis`) and share ``session``; they stay methods of one object
-    (not functions it forwards to) so that one write can call another through
-    ``self``, which tests rely on to interleave a concurrent save.
+    Built on the caller's session it reads and writes in that session's
+    transaction; built on a read-only unit of work's connection it reads only
+    (see :class:`~karr_db.repositories.results.base.ResultsBase`). Its methods
+    live with their kind (:mod:`.writer`, :mod:`.reads`, :mod:`.analysis`);
+    they stay methods of one object (not functions it forwards to) so that one
+    write can call another through ``self``, which tests rely on to interleave
+    a concurrent save.
     """
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        """``events``: the unit of work's events repository (built here for a session
-        used without one)."""
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)

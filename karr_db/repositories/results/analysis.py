@@ -9,9 +9,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, func, literal, select, type_coerce
-from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
+from karr_db.engine import translated
 from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
@@ -19,6 +19,7 @@ from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories._common import Page, build, check_limit, page_rows
 from karr_db.repositories.leaderboard_aggregate.statements import NEGLIGIBLE
 from karr_db.repositories.results import shapes
+from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import (
     AggregateRow,
     Comparison,
@@ -34,31 +35,31 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_point,
     encode_point,
+    filter_params,
+    filter_shape,
     filters_hardware,
     parse_filter,
     run_conditions,
     with_hardware,
 )
-from karr_db.repositories.results.statements import translated_errors
 
 
-class ResultsAnalysis:
+class ResultsAnalysis(ResultsBase):
     """The analyses of :class:`~karr_db.repositories.results.ResultsRepository`."""
-
-    session: Session
 
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
         """Totals by outcome, overall and by engine, model and suite, from one grouped
         statement (a row per engine, model, suite and outcome, folded here)."""
-        f = parse_filter(filters)
+        params = filter_params(parse_filter(filters))
+        shape = filter_shape(params)
         keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
         stmt = (
-            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(f))
-            .where(*run_conditions(f))
+            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(shape))
+            .where(*run_conditions(shape))
             .group_by(*keys)
         )
-        with translated_errors("counting runs"):
-            rows = self.session.execute(stmt).all()
+        with translated("counting runs"):
+            rows = self.connection.execute(stmt, params).all()
         totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
         groups: dict[str, dict[str | None, dict[str, int]]] = {
             "engine": {},
@@ -137,9 +138,9 @@ class ResultsAnalysis:
                 raise InvalidQueryError("order by median needs median=True")
             chosen = f.model_dump(exclude_none=True)
             if set(chosen) <= leaderboard_aggregate.AGGREGATE_FILTERS:
-                with translated_errors("computing a leaderboard"):
+                with translated("computing a leaderboard"):
                     board = leaderboard_aggregate.leaderboard(
-                        self.session,
+                        self.connection,
                         metric,
                         group_by=group_by,
                         per_test=per_test,
@@ -159,11 +160,13 @@ class ResultsAnalysis:
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
-        conds = [Metric.metric_name == metric, *run_conditions(f)]
+        params = filter_params(f)
+        shape = filter_shape(params)
+        conds = [Metric.metric_name == metric, *run_conditions(shape)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
         # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
-        seam = for_connection(self.session.get_bind())
+        seam = for_connection(self.connection)
         ranks = seam.median_ranks(partition, finite, finite_value)
         inner = (
             with_hardware(
@@ -171,7 +174,7 @@ class ResultsAnalysis:
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
                 .join(Run, Run.id == Benchmark.run_id),
-                filters_hardware(f)
+                filters_hardware(shape)
                 or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
             )
             .where(*conds)
@@ -208,8 +211,8 @@ class ResultsAnalysis:
         )
         if limit is not None:
             stmt = stmt.limit(limit)
-        with translated_errors("computing a leaderboard"):
-            rows = self.session.execute(stmt).all()
+        with translated("computing a leaderboard"):
+            rows = self.connection.execute(stmt, params).all()
         return [
             AggregateRow(
                 group={g: row._mapping[f"g_{g}"] for g in group_by},
@@ -245,7 +248,7 @@ class ResultsAnalysis:
         page is one a dashboard reads within its latency budget; a reader of the
         whole history (the CLI's chart) asks for the largest page.
         """
-        params = shapes.filter_params(parse_filter(filters))
+        params = filter_params(parse_filter(filters))
         if model is not None:
             params["f_model"] = model
         if engine is not None:
@@ -263,8 +266,8 @@ class ResultsAnalysis:
             if timestamp is not None:
                 params["c_time"] = timestamp
         stmt = shapes.history_statement(params, test_name is not None, after)
-        with translated_errors("reading a metric history"):
-            result = self.session.connection().execute(stmt, params)
+        with translated("reading a metric history"):
+            result = self.connection.execute(stmt, params)
             # Columns come typed from the database: no per-row validation needed.
             rows, items = page_rows(result, limit, lambda row: shapes.point(row[:7]))
         next_cursor = None
@@ -296,8 +299,8 @@ class ResultsAnalysis:
             .where(Run.id.in_(ids))
             .order_by(Benchmark.id, Metric.id)
         )
-        with translated_errors("comparing runs"):
-            rows = self.session.execute(stmt).all()
+        with translated("comparing runs"):
+            rows = self.connection.execute(stmt).all()
         found = {row[0] for row in rows}
         missing = [i for i in ids if i not in found]
         if missing:

@@ -2,7 +2,9 @@
 whitelisted order and group fields, the page limit and the keyset cursors.
 
 Every value a caller can pass ends up here as a bound parameter or a
-whitelisted column, never as SQL text.
+whitelisted column, never as SQL text. The conditions are built once per
+shape of filter (which filters are set), their values bound by name, and the
+hardware headline is joined the one way (:func:`with_hardware`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 
 from karr_db.errors import InvalidQueryError
 from karr_db.limits import text_problem
@@ -113,7 +115,7 @@ def match_models(text: str, stored: Iterable[str]) -> ModelMatch:
     return ModelMatch(text=text, how="glob", models=found)
 
 
-#: Order fields of :meth:`ResultsRepository.list_runs`.
+#: Order fields of :meth:`ResultsRepository.list`.
 ORDER_FIELDS: dict[str, Any] = {
     "timestamp": Run.timestamp,
     "created_at": Run.created_at,
@@ -158,12 +160,66 @@ def parse_filter(filters: RunFilter | Mapping[str, Any] | None) -> RunFilter:
         raise InvalidQueryError(f"invalid run filter: {problems}") from None
 
 
-def _first_hardware_id() -> Any:
-    """The run's first hardware row: a run shows one hardware headline, never duplicates."""
+#: Equality filters of a :class:`RunFilter` and the columns they compare.
+_EQUAL: dict[str, Any] = {
+    "model": Run.model,
+    "engine": Run.engine,
+    "suite_name": Run.suite_name,
+    "passed": Run.passed,
+    "kitt_version": Run.kitt_version,
+    "gpu_model": Hardware.gpu_model,
+    "environment_type": Hardware.environment_type,
+}
+#: Every filter, in the one order conditions are built in.
+_FILTERS = (*_EQUAL, "models", "since", "until")
+
+
+def filter_params(f: RunFilter) -> dict[str, Any]:
+    """The set filters of ``f`` as bound values (``f_<name>``), for
+    :func:`run_conditions`' statement."""
+    values = ((name, getattr(f, name)) for name in _FILTERS)
+    return {
+        f"f_{name}": list(value) if name == "models" else value
+        for name, value in values
+        if value is not None
+    }
+
+
+def filter_shape(params: Iterable[str]) -> tuple[str, ...]:
+    """Which filters ``params`` (bound names) set: the shape a statement is built for."""
+    chosen = set(params)
+    return tuple(name for name in _FILTERS if f"f_{name}" in chosen)
+
+
+def run_conditions(shape: Iterable[str]) -> list[ColumnElement[bool]]:
+    """The conditions of the filters in ``shape``, their values bound by name
+    (:func:`filter_params`): one statement per shape, whatever the values."""
+    conditions: list[ColumnElement[bool]] = []
+    for name in shape:
+        if name in _EQUAL:
+            column = _EQUAL[name]
+            conditions.append(column == bindparam(f"f_{name}", type_=column.type))
+        elif name == "models":
+            conditions.append(Run.model.in_(bindparam("f_models", expanding=True)))
+        elif name == "since":
+            conditions.append(Run.timestamp >= bindparam("f_since", type_=Run.timestamp.type))
+        else:
+            conditions.append(Run.timestamp < bindparam("f_until", type_=Run.timestamp.type))
+    return conditions
+
+
+def filters_hardware(shape: Iterable[str]) -> bool:
+    """Whether a filter of ``shape`` is on a hardware column (it needs the headline joined)."""
+    return not {"gpu_model", "environment_type"}.isdisjoint(shape)
+
+
+def first_hardware_id(run_id: Any = Run.id, outer: Any = Run) -> Any:
+    """The run's first hardware row id (a run shows one hardware headline, never
+    duplicates), correlated to ``outer`` only (not to ``hardware``)."""
     return (
         select(func.min(Hardware.id))
-        .where(Hardware.run_id == Run.id)
-        .correlate(Run)
+        .where(Hardware.run_id == run_id)
+        .correlate(outer)
         .scalar_subquery()
     )
 
@@ -181,36 +237,10 @@ def with_hardware(stmt: _S, needed: bool = True) -> _S:
     if not needed:
         return stmt
     return stmt.outerjoin(
-        Hardware, and_(Hardware.run_id == Run.id, Hardware.id == _first_hardware_id())
+        Hardware, and_(Hardware.run_id == Run.id, Hardware.id == first_hardware_id())
     )
 
 
-def filters_hardware(f: RunFilter) -> bool:
-    return f.gpu_model is not None or f.environment_type is not None
-
-
-def run_conditions(f: RunFilter) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = []
-    equal: list[tuple[Any, Any]] = [
-        (Run.model, f.model),
-        (Run.engine, f.engine),
-        (Run.suite_name, f.suite_name),
-        (Run.passed, f.passed),
-        (Run.kitt_version, f.kitt_version),
-        (Hardware.gpu_model, f.gpu_model),
-        (Hardware.environment_type, f.environment_type),
-    ]
-    conds.extend(column == value for column, value in equal if value is not None)
-    if f.models is not None:
-        conds.append(Run.model.in_(f.models))
-    if f.since is not None:
-        conds.append(Run.timestamp >= f.since)
-    if f.until is not None:
-        conds.append(Run.timestamp < f.until)
-    return conds
-
-
-#: A run summary's columns, in :class:`RunSummary`'s field order (the page's own).
 # --- keyset cursors -----------------------------------------------------------
 #
 # A cursor (the common codec's) holds a small JSON object: the order field and direction

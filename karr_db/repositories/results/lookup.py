@@ -13,12 +13,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import aliased
 
 from karr_db.errors import AmbiguousIdError, FieldError, NotFoundError, ValidationError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories.results.dto import ResultsDTO
+from karr_db.repositories.results.filters import with_hardware
 
 __all__ = [
     "MIN_SHORT_ID",
@@ -64,7 +65,7 @@ class MetricValueRow(NamedTuple):
 TIDY_COLUMNS: tuple[str, ...] = MetricValueRow._fields
 
 
-def resolve_id(session: Session, prefix: str) -> str:
+def resolve_id(connection: Connection, prefix: str) -> str:
     """The one run whose id is ``prefix`` or starts with it.
 
     An exact id wins even when it is also the prefix of longer ids (a legacy
@@ -74,13 +75,13 @@ def resolve_id(session: Session, prefix: str) -> str:
     """
     if not prefix or not prefix.strip():
         raise ValidationError("run id", [FieldError("run_id", "must not be empty")])
-    exact = session.scalar(select(Run.id).where(Run.id == prefix))
+    exact = connection.scalar(select(Run.id).where(Run.id == prefix))
     if exact is not None:
         return exact
     # LIKE with the prefix escaped: ids may contain % or _. The primary key
     # index serves it on SQLite; on PostgreSQL (non-C collation) it scans ids.
     matches = list(
-        session.scalars(
+        connection.scalars(
             select(Run.id)
             .where(Run.id.startswith(prefix, autoescape=True))
             .order_by(Run.id)
@@ -93,7 +94,7 @@ def resolve_id(session: Session, prefix: str) -> str:
         total = len(matches)
         if total > _CANDIDATES_SHOWN:
             total = int(
-                session.scalar(
+                connection.scalar(
                     select(func.count())
                     .select_from(Run)
                     .where(Run.id.startswith(prefix, autoescape=True))
@@ -116,7 +117,7 @@ def _common_prefix(a: str, b: str | None) -> int:
 
 
 def short_ids(
-    session: Session, run_ids: Sequence[str], *, min_length: int = MIN_SHORT_ID
+    connection: Connection, run_ids: Sequence[str], *, min_length: int = MIN_SHORT_ID
 ) -> dict[str, str]:
     """The shortest prefix (at least ``min_length``) of each id that no other stored id shares.
 
@@ -130,7 +131,7 @@ def short_ids(
     other = aliased(Run)
     below = select(func.max(other.id)).where(other.id < Run.id).scalar_subquery()
     above = select(func.min(other.id)).where(other.id > Run.id).scalar_subquery()
-    rows = session.execute(select(Run.id, below, above).where(Run.id.in_(ids))).all()
+    rows = connection.execute(select(Run.id, below, above).where(Run.id.in_(ids))).all()
     neighbours = {row[0]: (row[1], row[2]) for row in rows}
     result = {}
     for run_id in ids:
@@ -141,7 +142,7 @@ def short_ids(
 
 
 def metric_names(
-    session: Session, *, test_name: str | None = None, per_test: bool = True
+    connection: Connection, *, test_name: str | None = None, per_test: bool = True
 ) -> list[MetricName]:
     """Every stored metric name with its number of values, per test (one grouped statement)."""
     keys: list[Any] = [Metric.metric_name]
@@ -159,7 +160,7 @@ def metric_names(
             test_name=row[1] if per_test else test_name,
             count=row[-1],
         )
-        for row in session.execute(stmt)
+        for row in connection.execute(stmt)
     ]
 
 
@@ -171,8 +172,9 @@ def nearest_metrics(name: str, known: Sequence[str], n: int = 3) -> list[str]:
 
 
 def iter_metric_values(
-    session: Session,
+    connection: Connection,
     conditions: Sequence[Any],
+    params: dict[str, Any],
     *,
     batch_size: int = 2000,
 ) -> Iterator[MetricValueRow]:
@@ -180,12 +182,11 @@ def iter_metric_values(
 
     One statement read with ``yield_per`` (a server-side cursor on
     PostgreSQL), so memory stays flat however many values there are; the
-    session must stay open while iterating. Rows come by run id, then in
+    connection must stay open while iterating. Rows come by run id, then in
     storage order of benchmarks and metrics. The GPU is the run's first
-    hardware row, as everywhere else.
+    hardware row, as everywhere else. ``params`` are the values ``conditions`` bind.
     """
-    first = select(func.min(Hardware.id)).where(Hardware.run_id == Run.id).correlate(Run)
-    stmt = (
+    stmt = with_hardware(
         select(
             Run.id,
             Run.model,
@@ -201,12 +202,11 @@ def iter_metric_values(
         .select_from(Metric)
         .join(Benchmark, Benchmark.id == Metric.benchmark_id)
         .join(Run, Run.id == Benchmark.run_id)
-        .outerjoin(
-            Hardware, and_(Hardware.run_id == Run.id, Hardware.id == first.scalar_subquery())
-        )
-        .where(*conditions)
+    )
+    stmt = (
+        stmt.where(*conditions)
         .order_by(Run.id, Benchmark.id, Metric.id)
         .execution_options(yield_per=batch_size)
     )
-    for row in session.execute(stmt):
+    for row in connection.execute(stmt, params):
         yield MetricValueRow._make(row)

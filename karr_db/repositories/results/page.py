@@ -1,4 +1,4 @@
-"""The statement behind :meth:`ResultsRepository.list_runs`: limit first, hardware after.
+"""The statement behind :meth:`ResultsRepository.list`: limit first, hardware after.
 
 A page shows each run's hardware headline (its first hardware row). Joining
 that before the ``LIMIT`` made PostgreSQL hash-join a sequential scan of every
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, select, true
 
 from karr_db.models import Hardware, Run
+from karr_db.repositories.results.filters import first_hardware_id, with_hardware
 
 __all__ = ["HEADLINE", "RUN_COLUMNS", "page_statement"]
 
@@ -39,16 +40,6 @@ RUN_COLUMNS = (
     Run.created_at,
 )
 HEADLINE = (Hardware.gpu_model, Hardware.gpu_count, Hardware.environment_type)
-
-
-def _first_hardware(run_id: Any, outer: Any) -> Any:
-    """The run's first hardware row id, correlated to ``outer`` only (not to ``hardware``)."""
-    return (
-        select(func.min(Hardware.id))
-        .where(Hardware.run_id == run_id)
-        .correlate(outer)
-        .scalar_subquery()
-    )
 
 
 def _ordering(column: Any, run_id: Any, descending: bool) -> list[Any]:
@@ -75,12 +66,7 @@ def page_statement(
     """
     if hardware_filtered:
         stmt = (
-            select(*RUN_COLUMNS, *HEADLINE)
-            .select_from(Run)
-            .outerjoin(
-                Hardware,
-                and_(Hardware.run_id == Run.id, Hardware.id == _first_hardware(Run.id, Run)),
-            )
+            with_hardware(select(*RUN_COLUMNS, *HEADLINE).select_from(Run))
             .where(*conditions)
             .order_by(*_ordering(column, Run.id, descending))
             .limit(limit)
@@ -108,7 +94,7 @@ def page_statement(
     else:
         joined = page.outerjoin(
             Hardware,
-            and_(Hardware.run_id == page.c.id, Hardware.id == _first_hardware(page.c.id, page)),
+            and_(Hardware.run_id == page.c.id, Hardware.id == first_hardware_id(page.c.id, page)),
         )
         hardware_columns = list(HEADLINE)
     return (

@@ -15,7 +15,7 @@ from karr_db.dialects import for_connection
 from karr_db.documents import ValidatedDocument
 
 
-def _processor(column: Any, dialect: Any) -> Any:
+def bind_processor(column: Any, dialect: Any) -> Any:
     """The column type's bind conversion for ``dialect`` (identity when it has none)."""
     process = column.type.bind_processor(dialect)
     return process if process is not None else _identity
@@ -25,7 +25,7 @@ def _identity(value: Any) -> Any:
     return value
 
 
-_RUN_COLUMNS = (
+RUN_INSERT_COLUMNS = (
     "id",
     "model",
     "engine",
@@ -40,7 +40,7 @@ _RUN_COLUMNS = (
     "raw_json",
     "created_at",
 )
-_HARDWARE_COLUMNS = (
+HARDWARE_INSERT_COLUMNS = (
     "run_id",
     "gpu_model",
     "gpu_vram_gb",
@@ -51,7 +51,7 @@ _HARDWARE_COLUMNS = (
     "environment_type",
     "fingerprint",
 )
-_BENCHMARK_COLUMNS = (
+BENCHMARK_INSERT_COLUMNS = (
     "run_id",
     "test_name",
     "test_version",
@@ -60,7 +60,7 @@ _BENCHMARK_COLUMNS = (
     "timestamp",
     "created_at",
 )
-_METRIC_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
+METRIC_INSERT_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
 
 
 #: PostgreSQL inserts of several documents at once (imports) use COPY, which
@@ -75,7 +75,7 @@ def _whole(value: int | float | None) -> int | None:
 
 
 def hardware_row(doc: ValidatedDocument) -> tuple[Any, ...] | None:
-    """The ``hardware`` row (in :data:`_HARDWARE_COLUMNS` order) a save of ``doc``
+    """The ``hardware`` row (in :data:`HARDWARE_INSERT_COLUMNS` order) a save of ``doc``
     writes, or ``None`` when it has no ``system_info``; re-derivation uses it too."""
     info = doc.model.system_info
     if info is None:
@@ -95,8 +95,8 @@ def hardware_row(doc: ValidatedDocument) -> tuple[Any, ...] | None:
 
 
 def insert_benchmark_rows(connection: Connection, rows: list[tuple[Any, ...]]) -> list[int]:
-    """Insert benchmark rows (:data:`_BENCHMARK_COLUMNS` order, driver-ready) in one
+    """Insert benchmark rows (:data:`BENCHMARK_INSERT_COLUMNS` order, driver-ready) in one
     statement (two on SQLite, which must hold the write lock); their ids in row order."""
     return for_connection(connection).insert_numbered(
-        connection, "benchmarks", _BENCHMARK_COLUMNS, rows
+        connection, "benchmarks", BENCHMARK_INSERT_COLUMNS, rows
     )

@@ -11,12 +11,11 @@ every value already).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Integer,
     Select,
     and_,
@@ -26,7 +25,7 @@ from sqlalchemy import (
     select,
 )
 
-from karr_db.models import Benchmark, Hardware, Metric, Run
+from karr_db.models import Benchmark, Metric, Run
 from karr_db.repositories._common import row_builder
 from karr_db.repositories.results.dto import (
     BenchmarkDetail,
@@ -35,6 +34,12 @@ from karr_db.repositories.results.dto import (
     RunDetail,
     RunSummary,
 )
+from karr_db.repositories.results.filters import (
+    filter_shape,
+    filters_hardware,
+    run_conditions,
+    with_hardware,
+)
 from karr_db.repositories.results.page import page_statement
 
 #: Every read statement here: columns of any types.
@@ -42,24 +47,11 @@ Statement = Select[*tuple[Any, ...]]
 
 __all__ = [
     "count_statement",
-    "filter_params",
     "history_statement",
     "list_statement",
     "point",
     "summary",
 ]
-
-#: Equality filters of a :class:`RunFilter`, in the one order conditions are built.
-_EQUAL: dict[str, Any] = {
-    "model": Run.model,
-    "engine": Run.engine,
-    "suite_name": Run.suite_name,
-    "passed": Run.passed,
-    "kitt_version": Run.kitt_version,
-    "gpu_model": Hardware.gpu_model,
-    "environment_type": Hardware.environment_type,
-}
-_FILTERS = (*_EQUAL, "models", "since", "until")
 
 summary = row_builder(RunSummary)
 detail = row_builder(RunDetail, (*RunSummary.model_fields, "benchmarks", "hardware"))
@@ -70,50 +62,9 @@ SUMMARY_INDEX = {name: index for index, name in enumerate(RunSummary.model_field
 point = row_builder(MetricPoint)
 
 
-def filter_params(run_filter: Any) -> dict[str, Any]:
-    """The set filters of a :class:`RunFilter` as bound values (``f_<name>``)."""
-    values = ((name, getattr(run_filter, name)) for name in _FILTERS)
-    return {
-        f"f_{name}": list(value) if name == "models" else value
-        for name, value in values
-        if value is not None
-    }
-
-
-def _shape(params: Iterable[str]) -> tuple[str, ...]:
-    chosen = set(params)
-    return tuple(name for name in _FILTERS if f"f_{name}" in chosen)
-
-
-def run_conditions(shape: Sequence[str]) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    for name in shape:
-        if name in _EQUAL:
-            column = _EQUAL[name]
-            conditions.append(column == bindparam(f"f_{name}", type_=column.type))
-        elif name == "models":
-            conditions.append(Run.model.in_(bindparam("f_models", expanding=True)))
-        elif name == "since":
-            conditions.append(Run.timestamp >= bindparam("f_since", type_=Run.timestamp.type))
-        else:
-            conditions.append(Run.timestamp < bindparam("f_until", type_=Run.timestamp.type))
-    return conditions
-
-
-def _hardware_filtered(shape: Sequence[str]) -> bool:
-    return "gpu_model" in shape or "environment_type" in shape
-
-
-def _with_first_hardware(stmt: Statement) -> Statement:
-    first = (
-        select(func.min(Hardware.id)).where(Hardware.run_id == Run.id).correlate(Run)
-    ).scalar_subquery()
-    return stmt.outerjoin(Hardware, and_(Hardware.run_id == Run.id, Hardware.id == first))
-
-
 def count_statement(params: Iterable[str]) -> Statement:
     """``count(*)`` of the runs matching the filters among ``params``."""
-    return _count_statement(_shape(params))
+    return _count_statement(filter_shape(params))
 
 
 @cache
@@ -121,8 +72,8 @@ def _count_statement(shape: tuple[str, ...]) -> Statement:
     # count(*), not count(id): without a column the count is answered from an
     # index alone (idx_runs_passed, say).
     stmt = select(func.count()).select_from(Run)
-    if _hardware_filtered(shape):
-        stmt = _with_first_hardware(stmt)
+    if filters_hardware(shape):
+        stmt = with_hardware(stmt)
     return stmt.where(*run_conditions(shape))
 
 
@@ -138,7 +89,7 @@ def list_statement(
     """A page of summaries: ``limit`` bound, ``offset`` when asked, and after a cursor
     (``cursor`` is ``"null"`` for a NULL order value, ``"value"`` otherwise) the
     bound ``c_value`` and ``c_id``."""
-    return _list_statement(_shape(params), column.key, descending, cursor, offset, lateral)
+    return _list_statement(filter_shape(params), column.key, descending, cursor, offset, lateral)
 
 
 @cache
@@ -167,7 +118,7 @@ def _list_statement(
         descending,
         bindparam("limit", type_=Integer()),
         bindparam("offset", type_=Integer()) if offset else None,
-        hardware_filtered=_hardware_filtered(shape),
+        hardware_filtered=filters_hardware(shape),
         lateral=lateral,
     )
 
@@ -178,7 +129,7 @@ def history_statement(params: Iterable[str], by_test: bool, cursor: str | None) 
     ``c_time``, ``c_run``, ``c_benchmark`` and ``c_metric``. Columns: the
     :class:`MetricPoint` fields (model and engine last), then the benchmark and
     metric ids of the cursor."""
-    return _history_statement(_shape(params), by_test, cursor)
+    return _history_statement(filter_shape(params), by_test, cursor)
 
 
 @cache
@@ -226,8 +177,8 @@ def _history_statement(shape: tuple[str, ...], by_test: bool, cursor: str | None
         .join(Benchmark, Benchmark.id == Metric.benchmark_id)
         .join(Run, Run.id == Benchmark.run_id)
     )
-    if _hardware_filtered(shape):
-        stmt = _with_first_hardware(stmt)
+    if filters_hardware(shape):
+        stmt = with_hardware(stmt)
     return (
         stmt.where(*conditions)
         .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)

@@ -1,33 +1,29 @@
-"""Prebuilt statements: run summaries (by id, by content) and the three of a
-run's full detail, built once at import; and the error translation every
-statement runs under.
+"""Prebuilt statements: run summaries (by id, by content) and a run's full
+detail, built once at import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    Select,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
 
-from karr_db.engine import storage_error
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
-from karr_db.repositories._common import build
-from karr_db.repositories.results.dto import HardwareInfo, RunSummary
 from karr_db.repositories.results.filters import with_hardware
 from karr_db.repositories.results.page import HEADLINE, RUN_COLUMNS
-
-
-@contextmanager
-def translated_errors(operation: str) -> Iterator[None]:
-    """Driver errors leave the repository as :class:`StorageError`, never raw."""
-    try:
-        yield
-    except DBAPIError as exc:
-        raise storage_error(operation, exc) from exc
-
 
 SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
 
@@ -51,25 +47,36 @@ SUMMARY_BY_CONTENT = summary_select().where(
 )
 
 
-def summary_of(row: Any) -> RunSummary:
-    """A summary from a row of :func:`summary_select`, typed by the database already:
-    building it without validation costs a fraction of validating it. The
-    columns come in the fields' order (``SUMMARY_COLUMNS``, ``page``), so the
-    row is zipped as a tuple instead of looked up by name per field."""
-    return build(RunSummary, row)
+# --- a run's full detail ----------------------------------------------------------
+#
+# Three kinds of rows: the run (with its first hardware row), its benchmarks, its
+# metrics. On PostgreSQL, where each statement is a round trip, they come as one
+# UNION ALL (``kind`` 0, 1, 2; columns shared where the types agree); on SQLite,
+# which runs in-process and fetches those wide rows at twice the cost of three
+# narrow statements, as three statements in one snapshot. The run row is the same
+# in both; benchmark and metric rows are cut to the narrow statements' columns.
 
-
-SUMMARY_FIELDS = tuple(RunSummary.model_fields)
-
-
-_HARDWARE_FIELDS = tuple(HardwareInfo.model_fields)
+_n = null()
+_RUN_ID: BindParameter[str] = bindparam("run_id")
+#: The run row: ``kind``, the hardware row's id, a metric id (NULL), the summary's
+#: columns, then the hardware columns the summary has not.
 DETAIL_RUN = with_hardware(
     select(
+        literal_column("0", Integer).label("kind"),
+        Hardware.id.label("k1"),
+        cast(_n, Integer).label("k2"),
         *SUMMARY_COLUMNS,
-        Hardware.id.label("hw_id"),
-        *(getattr(Hardware, f).label(f"hw_{f}") for f in _HARDWARE_FIELDS),
+        Hardware.gpu_vram_gb,
+        Hardware.cpu_model,
+        Hardware.cpu_cores,
+        Hardware.ram_gb,
+        Hardware.fingerprint,
     ).select_from(Run)
-).where(Run.id == bindparam("run_id"))
+).where(Run.id == _RUN_ID)
+#: Where the summary's columns, and the hardware row's (in :class:`HardwareInfo`'s
+#: field order), sit in a run row.
+RUN_SUMMARY = slice(3, 3 + len(SUMMARY_COLUMNS))
+RUN_HARDWARE = itemgetter(15, 18, 16, 19, 20, 21, 17, 22)
 DETAIL_BENCHMARKS = (
     select(
         Benchmark.id,
@@ -79,12 +86,44 @@ DETAIL_BENCHMARKS = (
         Benchmark.passed,
         Benchmark.timestamp,
     )
-    .where(Benchmark.run_id == bindparam("run_id"))
+    .where(Benchmark.run_id == _RUN_ID)
     .order_by(Benchmark.id)
 )
 DETAIL_METRICS = (
     select(Metric.benchmark_id, Metric.metric_name, Metric.metric_value)
     .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-    .where(Benchmark.run_id == bindparam("run_id"))
+    .where(Benchmark.run_id == _RUN_ID)
     .order_by(Metric.benchmark_id, Metric.id)
 )
+#: The three in one statement, ordered by kind, then as the narrow ones are. A
+#: benchmark row holds DETAIL_BENCHMARKS' columns at :data:`BENCHMARK_COLUMNS`, a
+#: metric row DETAIL_METRICS' at :data:`METRIC_COLUMNS`.
+DETAIL: CompoundSelect[*tuple[Any, ...]] = union_all(
+    DETAIL_RUN,
+    select(
+        literal_column("1", Integer),
+        Benchmark.id,
+        _n,
+        Benchmark.test_name,
+        Benchmark.test_version,
+        _n,
+        _n,
+        Benchmark.timestamp,
+        Benchmark.passed,
+        Benchmark.run_number,
+        *(_n,) * 13,
+    ).where(Benchmark.run_id == _RUN_ID),
+    select(
+        literal_column("2", Integer),
+        Metric.benchmark_id,
+        Metric.id,
+        Metric.metric_name,
+        *(_n,) * 8,
+        Metric.metric_value,
+        *(_n,) * 10,
+    )
+    .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+    .where(Benchmark.run_id == _RUN_ID),
+).order_by(literal_column("kind"), literal_column("k1"), literal_column("k2"))
+BENCHMARK_COLUMNS = itemgetter(1, 3, 4, 9, 8, 7)
+METRIC_COLUMNS = itemgetter(1, 3, 12)

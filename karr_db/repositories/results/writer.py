@@ -9,39 +9,36 @@ from typing import Any
 
 from sqlalchemy import delete, select, union_all, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
 from karr_db.documents import ValidatedDocument, load_document
+from karr_db.engine import translated
 from karr_db.errors import FieldError, NotFoundError, StillReferencedError, ValidationError
 from karr_db.models import QuickTest, Run, RunFingerprint
 from karr_db.models.types import dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories._common import build
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
+from karr_db.repositories.results import shapes
+from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import RunSummary, SaveResult
 from karr_db.repositories.results.rows import (
-    _HARDWARE_COLUMNS,
-    _METRIC_COLUMNS,
-    _RUN_COLUMNS,
     COPY_FROM_DOCUMENTS,
-    _processor,
+    HARDWARE_INSERT_COLUMNS,
+    METRIC_INSERT_COLUMNS,
+    RUN_INSERT_COLUMNS,
+    bind_processor,
     hardware_row,
     insert_benchmark_rows,
 )
 from karr_db.repositories.results.statements import (
     SUMMARY_BY_CONTENT,
-    summary_of,
     summary_select,
-    translated_errors,
 )
 
 
-class ResultsWriter:
+class ResultsWriter(ResultsBase):
     """The writes of :class:`~karr_db.repositories.results.ResultsRepository`."""
-
-    session: Session
-    _events: EventsRepository
 
     def _lock(self) -> None:
         """Every write takes the event-log lock before its first read or row, like
@@ -63,7 +60,7 @@ class ResultsWriter:
         for a lock upgrade, nor deadlock against another repository write.
         """
         doc = document if isinstance(document, ValidatedDocument) else load_document(document)
-        with translated_errors("saving a run"):
+        with translated("saving a run"):
             self._lock()
             existing = self._find_content(doc.run_id)
             if existing is not None:
@@ -96,7 +93,7 @@ class ResultsWriter:
                 "result documents", [FieldError("documents", "must be a list of documents")]
             )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
-        with translated_errors("saving runs"):
+        with translated("saving runs"):
             self._lock()
             stored = self._summaries([d.run_id for d in docs])
             fresh: dict[str, ValidatedDocument] = {}
@@ -129,12 +126,8 @@ class ResultsWriter:
 
     def _find_content(self, fingerprint: str) -> RunSummary | None:
         """The stored run holding this content (see :data:`SUMMARY_BY_CONTENT`), if any."""
-        row = (
-            self.session.connection()
-            .execute(SUMMARY_BY_CONTENT, {"fingerprint": fingerprint})
-            .first()
-        )
-        return None if row is None else summary_of(row)
+        row = self.connection.execute(SUMMARY_BY_CONTENT, {"fingerprint": fingerprint}).first()
+        return None if row is None else shapes.summary(row)
 
     def _summaries(self, run_ids: Sequence[str]) -> dict[str, RunSummary]:
         """The stored runs holding the contents ``run_ids`` (content-derived ids, i.e.
@@ -158,8 +151,8 @@ class ResultsWriter:
             # (list)" with a scan of every run; each branch alone uses an index.
             stmt = union_all(base.where(Run.id.in_(owners)), base.where(Run.id.in_(chunk)))
             by_id: dict[str, RunSummary] = {}
-            for row in self.session.execute(stmt):
-                summary = summary_of(tuple(row)[:-1])  # the last column is the fingerprint
+            for row in self.connection.execute(stmt):
+                summary = shapes.summary(tuple(row)[:-1])  # the last column is the fingerprint
                 if row._fingerprint is not None:
                     found[row._fingerprint] = summary
                 by_id[row.id] = summary
@@ -177,7 +170,7 @@ class ResultsWriter:
         bulk insert builds a parameter dictionary per metric row, and psycopg's
         ``executemany`` runs one INSERT per row on the server.
         """
-        connection = self.session.connection()
+        connection = self.connection
         dialect = connection.dialect
         now = utcnow()
         runs, hardware, summaries = [], [], []
@@ -210,9 +203,9 @@ class ResultsWriter:
             summaries.append(run)
             runs.append(doc)
 
-        stamp = _processor(Run.__table__.c.timestamp, dialect)
-        flag = _processor(Run.__table__.c.passed, dialect)
-        number = _processor(Run.__table__.c.total_time_seconds, dialect)
+        stamp = bind_processor(Run.__table__.c.timestamp, dialect)
+        flag = bind_processor(Run.__table__.c.passed, dialect)
+        number = bind_processor(Run.__table__.c.total_time_seconds, dialect)
         created = stamp(now)
         run_rows = [
             (
@@ -234,7 +227,7 @@ class ResultsWriter:
         ]
         copy = len(docs) >= COPY_FROM_DOCUMENTS
         bulk_insert = for_connection(connection).bulk_insert
-        bulk_insert(connection, "runs", _RUN_COLUMNS, run_rows, copy=copy)
+        bulk_insert(connection, "runs", RUN_INSERT_COLUMNS, run_rows, copy=copy)
         # The content's owner: a concurrent save of the same content (or
         # re-derivation giving it to an adopted run) conflicts here.
         bulk_insert(
@@ -244,7 +237,7 @@ class ResultsWriter:
             [(s.id, s.id) for s in summaries],
             copy=copy,
         )
-        bulk_insert(connection, "hardware", _HARDWARE_COLUMNS, hardware, copy=copy)
+        bulk_insert(connection, "hardware", HARDWARE_INSERT_COLUMNS, hardware, copy=copy)
 
         bench_rows = [
             (
@@ -269,7 +262,7 @@ class ResultsWriter:
             for benchmark_id, flat in zip(ids, flats, strict=True)
             for f in flat
         ]
-        bulk_insert(connection, "metrics", _METRIC_COLUMNS, metric_rows, copy=copy)
+        bulk_insert(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows, copy=copy)
 
         self._events.append_many(
             (
@@ -287,7 +280,7 @@ class ResultsWriter:
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
         """Insert benchmark rows in one statement (two on SQLite); their ids in row order."""
-        return insert_benchmark_rows(self.session.connection(), rows)
+        return insert_benchmark_rows(self.connection, rows)
 
     def delete(self, run_id: str, *, detach: bool = False) -> None:
         """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
@@ -296,7 +289,7 @@ class ResultsWriter:
         :class:`StillReferencedError` naming them, unless ``detach`` is true,
         which clears their ``result_id`` in the same transaction.
         """
-        with translated_errors("deleting a run"):
+        with translated("deleting a run"):
             self._lock()
             referencing = list(
                 self.session.scalars(

@@ -1,0 +1,51 @@
+"""What every part of :class:`~karr_db.repositories.results.ResultsRepository`
+works on: the connection reads run on, and for writes the session and the
+events repository."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session
+
+from karr_db.errors import StorageError
+from karr_db.repositories.events import EventsRepository
+
+__all__ = ["ResultsBase"]
+
+
+class ResultsBase:
+    """Bound to a session (reads and writes, in the session's transaction) or to a
+    connection (a read-only unit of work's: reads only, a write is refused with
+    :class:`~karr_db.errors.StorageError` before any SQL)."""
+
+    def __init__(self, bind: Session | Connection, events: EventsRepository | None = None) -> None:
+        """``events``: the unit of work's events repository (built on first write
+        for a session used without one)."""
+        if isinstance(bind, Session):
+            self._session: Session | None = bind
+            self._connection: Connection | None = None
+        else:
+            self._session, self._connection = None, bind
+        self._events_repository = events
+
+    @property
+    def connection(self) -> Connection:
+        """The connection every statement runs on (the session's, in its transaction)."""
+        if self._connection is not None:
+            return self._connection
+        assert self._session is not None
+        return self._session.connection()
+
+    @property
+    def session(self) -> Session:
+        """The session writes go through; a read-only repository has none."""
+        if self._session is None:
+            raise StorageError("writing", "a read-only unit of work cannot write")
+        return self._session
+
+    @property
+    def _events(self) -> EventsRepository:
+        """The events repository writes append to (in the same transaction)."""
+        if self._events_repository is None:
+            self._events_repository = EventsRepository(self.session)
+        return self._events_repository
