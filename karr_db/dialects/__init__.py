@@ -63,8 +63,6 @@ class Dialect(Protocol):
     stored_nan: str | None
     #: Whether run pages join the first hardware row with LATERAL.
     lateral_pages: bool
-    #: Whether inserting rows already holds the event-log lock (SQLite's write lock).
-    inserts_hold_log_lock: bool
     #: Whether a retry after a lost write race should BEGIN IMMEDIATE.
     retries_begin_immediate: bool
     #: Whether database roles and grants exist.
@@ -138,7 +136,8 @@ class Dialect(Protocol):
         rows: list[tuple[str, str | None, str | None]],
         created: datetime,
     ) -> list[int]:
-        """Append ``(event_type, source_id, data JSON text)`` rows under the lock; their ids."""
+        """Append ``(event_type, source_id, data JSON text)`` rows, taking the log's lock
+        first; their ids."""
 
     def wait_for_events(
         self,

@@ -112,7 +112,6 @@ class PostgreSQLDialect:
     stored_nan: str | None = None
     # PostgreSQL plans the first hardware row of each run best as a LATERAL join.
     lateral_pages = True
-    inserts_hold_log_lock = False
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False

@@ -14,7 +14,6 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
 from karr_db.dialects import driver_error, poll
-from karr_db.engine import SQLITE_WRITE_LOCKED
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
 __all__ = ["DIALECT", "SQLiteDialect", "next_id"]
@@ -43,7 +42,6 @@ class SQLiteDialect:
     stored_nan: str | None = SQLITE_NAN
     lateral_pages = False
     # The rows were just inserted, so the transaction has the write lock.
-    inserts_hold_log_lock = True
     # A DEFERRED transaction that read, then could not write because another
     # writer committed in between, would lose that race again and again under
     # steady writes; taking the write lock at BEGIN guarantees the rerun progress.
@@ -141,12 +139,10 @@ class SQLiteDialect:
         return list(groups.items())
 
     def lock_event_log(self, connection: Connection) -> None:
-        # An INSERT that inserts nothing takes the database's write lock (waiting
-        # out the busy timeout), so a DEFERRED transaction that reads before it
-        # writes cannot fail to upgrade its read lock. A transaction that began
-        # IMMEDIATE holds it already (one statement less per write).
-        if connection.info.get(SQLITE_WRITE_LOCKED):
-            return
+        # The write lock is the log's lock. An INSERT that inserts nothing takes
+        # it (waiting out the busy timeout), so a DEFERRED transaction that reads
+        # before it writes cannot fail to upgrade its read lock; in a transaction
+        # that holds it already (IMMEDIATE, or after a write) it costs no I/O.
         connection.exec_driver_sql("INSERT INTO events (event_type) SELECT NULL WHERE 0")
 
     def append_events(
@@ -155,6 +151,7 @@ class SQLiteDialect:
         rows: list[tuple[str, str | None, str | None]],
         created: datetime,
     ) -> list[int]:
+        self.lock_event_log(connection)  # before next_id reads
         first = next_id(connection, "events")
         stamp = format_timestamp(created)
         ids = list(range(first, first + len(rows)))

@@ -158,10 +158,6 @@ def _read_after_id(payload: Any) -> int:
     return after_id
 
 
-#: ``Session.info`` key: the root transaction in which this session holds the log lock.
-_LOG_LOCKED = "karr_event_log_locked"
-
-
 @checked
 class EventsRepository:
     """Appends and reads events; it has no update or delete on purpose."""
@@ -172,31 +168,21 @@ class EventsRepository:
     def lock_log(self) -> None:
         """Take the append lock now; it is held until the transaction ends.
 
-        :meth:`append` takes it anyway. Every writing method of every
+        :meth:`append` takes it anyway (its statement does). Every writing method of every
         repository (results included) calls this *before* its first read or
         row, so all of them take their locks in the same order (this one
         first) and none can deadlock against another; a caller combining its
         own writes with the repositories' in one transaction should call it
-        first too. Taking it again in the same transaction sends nothing.
+        first too. Taking it again in the same transaction is harmless: the
+        lock is the transaction's, so nothing remembers whether it is held.
 
-        PostgreSQL: the transaction-level advisory lock. SQLite: an INSERT that
-        inserts nothing, which takes the database's write lock (waiting out the
-        busy timeout), so that a DEFERRED transaction that reads before it
-        writes cannot fail to upgrade its read lock.
+        PostgreSQL: the transaction-level advisory lock. SQLite: the database's
+        write lock, taken by an INSERT that inserts nothing (waiting out the busy
+        timeout), so that a DEFERRED transaction that reads before it writes
+        cannot fail to upgrade its read lock.
         """
-        # Plain SQL: this runs on every write, and an ORM statement would cost
-        # about as much Python as the rest of the append.
-        session = self.session
-        transaction = session.get_transaction()
-        if transaction is not None and session.info.get(_LOG_LOCKED) is transaction:
-            return  # taken already in this transaction, outside any savepoint
-        connection = session.connection()
+        connection = self.session.connection()
         for_connection(connection).lock_event_log(connection)
-        if not session.in_nested_transaction():
-            # A lock taken inside a savepoint goes if the savepoint is rolled back
-            # (both dialects), so only one taken outside is remembered: a second
-            # request in the same transaction costs no round trip.
-            session.info[_LOG_LOCKED] = session.get_transaction()
 
     def append(
         self, event_type: EventType | str, *, source_id: str | None = None, data: Any = None
@@ -207,8 +193,8 @@ class EventsRepository:
     def append_many(self, events: Iterable[tuple[EventType | str, str | None, Any]]) -> list[int]:
         """Append ``(event_type, source_id, data)`` events in one statement; their ids in order.
 
-        One lock, then one statement for the rows and (PostgreSQL) one NOTIFY
-        of the newest id, instead of three round trips per event: a listener
+        One statement takes the log's lock, appends the rows and (PostgreSQL)
+        NOTIFYs the newest id, instead of three round trips per event: a listener
         is only told "there is something after X" and reads everything after
         its own last id anyway.
         """
@@ -226,7 +212,6 @@ class EventsRepository:
             raise ValidationError("event", large)
         if not rows:
             return []
-        self.lock_log()
         connection = self.session.connection()
         return for_connection(connection).append_events(connection, rows, created)
 
