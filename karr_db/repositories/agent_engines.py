@@ -17,13 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, and_, func, or_, select
-from sqlalchemy.orm import Session
 
 from karr_db.dialects import for_connection
 from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_AGENT_ENGINES, PAGE_LIMIT, text_problem
 from karr_db.models import Agent, AgentEngine
 from karr_db.models.types import utcnow
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     Page,
@@ -35,7 +35,7 @@ from karr_db.repositories._common import (
 )
 from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.engine_profiles import mode_problem
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = ["AgentEngineDTO", "AgentEnginesRepository"]
 
@@ -87,20 +87,13 @@ def _after(agent_id: str, engine: str, mode: str) -> Any:
 
 
 @checked
-class AgentEnginesRepository:
+class AgentEnginesRepository(Repository):
     """Agents' engines in the caller's transaction; every report appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, engine_id: int) -> AgentEngineDTO | None:
         """The row with this id, or ``None``."""
         fields("agent engine", [("engine_id", int32(engine_id))])
-        row = self.session.execute(
-            select(*SHAPE.columns).where(AgentEngine.id == engine_id)
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, AgentEngine.id == engine_id)
 
     def get(self, engine_id: int) -> AgentEngineDTO:
         """The row with this id; :class:`NotFoundError` naming it."""
@@ -108,14 +101,12 @@ class AgentEnginesRepository:
 
     def find_for(self, agent_id: str, engine: str, mode: str = "docker") -> AgentEngineDTO | None:
         """The agent's row for this engine and mode, or ``None``."""
-        row = self.session.execute(
-            select(*SHAPE.columns).where(
-                AgentEngine.agent_id == agent_id,
-                AgentEngine.engine == engine,
-                AgentEngine.mode == mode,
-            )
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(
+            SHAPE,
+            AgentEngine.agent_id == agent_id,
+            AgentEngine.engine == engine,
+            AgentEngine.mode == mode,
+        )
 
     def for_agent(self, agent_id: str) -> builtins.list[AgentEngineDTO]:
         """The agent's engines by engine and mode (an unknown agent has none)."""

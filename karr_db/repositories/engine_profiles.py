@@ -19,13 +19,13 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from karr_db.documents import json_value_problems
 from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
 from karr_db.models import EngineProfile
 from karr_db.models.types import dumps_json, utcnow
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     Page,
@@ -36,7 +36,7 @@ from karr_db.repositories._common import (
     found,
 )
 from karr_db.repositories._validate import checked
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = ["ENGINE_MODES", "EngineProfileDTO", "EngineProfilesRepository"]
 
@@ -114,21 +114,14 @@ def _read_name(payload: Any) -> tuple[str, str]:
 
 
 @checked
-class EngineProfilesRepository:
+class EngineProfilesRepository(Repository):
     """Engine profiles in the caller's transaction; every change appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     # --- reading ---------------------------------------------------------------
 
     def find(self, profile_id: str) -> EngineProfileDTO | None:
         """The profile with this id, or ``None``."""
-        row = self.session.execute(
-            select(*SHAPE.columns).where(EngineProfile.id == profile_id)
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, EngineProfile.id == profile_id)
 
     def get(self, profile_id: str) -> EngineProfileDTO:
         """The profile with this id; :class:`NotFoundError` naming it."""
@@ -136,10 +129,7 @@ class EngineProfilesRepository:
 
     def find_by_name(self, name: str) -> EngineProfileDTO | None:
         """The profile named ``name``, or ``None``."""
-        row = self.session.execute(
-            select(*SHAPE.columns).where(EngineProfile.name == name)
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, EngineProfile.name == name)
 
     def get_by_name(self, name: str) -> EngineProfileDTO:
         """The profile named ``name``; :class:`NotFoundError` naming it."""

@@ -71,7 +71,6 @@ __all__ = [
     "EVENTS_CHANNEL",
     "EVENT_LOG_LOCK_KEY",
     "EventDTO",
-    "EventPage",
     "EventType",
     "EventsRepository",
     "wait_for_events",
@@ -135,15 +134,6 @@ class EventDTO(DTO):
     source_id: str | None
     data: Any = None
     created_at: datetime | None
-
-
-class EventPage(Page[EventDTO]):
-    """Events in id order: a :class:`Page` (``next_cursor`` while ``has_more``),
-    and ``last_id``, what to pass as ``after_id`` next time (a tail keeps it
-    even when it has caught up)."""
-
-    last_id: int
-    has_more: bool
 
 
 _EVENT_COLUMNS = (Event.id, Event.event_type, Event.source_id, Event.data, Event.created_at)
@@ -232,23 +222,30 @@ class EventsRepository:
         """The newest visible id (0 for an empty log): where a new reader starts tailing."""
         return int(self.session.execute(select(func.coalesce(func.max(Event.id), 0))).scalar_one())
 
-    def read_after(
+    def list(
         self,
         after_id: int = 0,
         *,
-        event_types: list[str] | None = None,
+        event_types: builtins.list[str] | None = None,
         source_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
-    ) -> EventPage:
-        """Events with ``id > after_id`` in id order, optionally filtered.
+        cursor: str | None = None,
+    ) -> Page[EventDTO]:
+        """Events with ``id > after_id`` in id order, optionally filtered, one page.
 
-        ``since``/``until`` bound ``created_at`` (inclusive, exclusive). Filters
-        do not break resumption: ids only grow, so resuming after the last
-        matching id can skip only events that do not match.
+        A tail passes the id of the last event it read (or :meth:`last_id`) as
+        ``after_id``; ``cursor`` (a page's ``next_cursor``) resumes the same way,
+        as in every ``list``. ``since``/``until`` bound ``created_at`` (inclusive,
+        exclusive). Filters do not break resumption: ids only grow, so resuming
+        after the last matching id can skip only events that do not match.
         """
         check_limit(limit)
+        if cursor is not None:
+            if after_id:
+                raise InvalidQueryError("pass after_id or cursor, not both")
+            after_id = decode_cursor(cursor, _read_after_id)
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
         fields("event query", [("after_id", int32(after_id))])  # the id column's range
@@ -268,37 +265,9 @@ class EventsRepository:
         stmt = _read_statement(frozenset(params))
         with _readable(f"reading events after id {after_id}"):
             rows, items = page_rows(connection.execute(stmt, params), limit, _event)
-        last_id = items[-1].id if items else after_id
-        has_more = len(rows) > limit
+        more = len(rows) > limit
         return build(
-            EventPage,
-            items=items,
-            next_cursor=encode_cursor([last_id]) if has_more else None,
-            last_id=last_id,
-            has_more=has_more,
-        )
-
-    def list(
-        self,
-        *,
-        event_types: builtins.list[str] | None = None,
-        source_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> EventPage:
-        """Events in id order from the first, one page at a time (pass
-        ``next_cursor`` back): the repositories' ``list`` contract over
-        :meth:`read_after`, which a tail that resumes from an id uses."""
-        after_id = 0 if cursor is None else decode_cursor(cursor, _read_after_id)
-        return self.read_after(
-            after_id,
-            event_types=event_types,
-            source_id=source_id,
-            since=since,
-            until=until,
-            limit=limit,
+            Page[EventDTO], items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
         )
 
 
@@ -321,7 +290,7 @@ def _readable(operation: str) -> Iterator[None]:
 
 @cache
 def _read_statement(shape: frozenset[str]) -> Select[Any]:
-    """The statement of :meth:`EventsRepository.read_after` for one set of filters,
+    """The statement of :meth:`EventsRepository.list` for one set of filters,
     built once: columns, not ORM entities, and values as bound parameters.
 
     A reader catching up reads thousands of rows, and building the statement
@@ -389,7 +358,7 @@ def _has_event_after(connection: Connection, after_id: int) -> bool:
 
 def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
     """Block until the log holds an event after ``after_id``, at most ``timeout``
-    seconds; whether it does. Then read them with :meth:`EventsRepository.read_after`.
+    seconds; whether it does. Then read them with :meth:`EventsRepository.list`.
 
     PostgreSQL: LISTEN on :data:`EVENTS_CHANNEL` (on a connection of its own,
     outside any transaction), checking the log after LISTEN so that a commit in

@@ -28,6 +28,7 @@ from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_SETTING_BYTES, MAX_WEB_SETTINGS, sized_text_problem, text_problem
 from karr_db.models import AGENT_SETTING_DEFAULTS as _DEFAULTS
 from karr_db.models import Agent, AgentSetting, WebSetting
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     PAGE_LIMIT,
@@ -39,7 +40,7 @@ from karr_db.repositories._common import (
     found,
 )
 from karr_db.repositories._validate import checked, fields
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = [
     "AGENT_SETTING_DEFAULTS",
@@ -87,19 +88,12 @@ def _value_problem(value: object) -> str | None:
 
 
 @checked
-class WebSettingsRepository:
+class WebSettingsRepository(Repository):
     """Web UI settings in the caller's transaction; every change appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, key: str) -> WebSettingDTO | None:
         """The setting stored under ``key``, or ``None``."""
-        row = self.session.execute(
-            select(*_WEB_SHAPE.columns).where(WebSetting.key == key)
-        ).one_or_none()
-        return None if row is None else _WEB_SHAPE.one(row)
+        return self._one(_WEB_SHAPE, WebSetting.key == key)
 
     def get(self, key: str) -> WebSettingDTO:
         """The setting stored under ``key``; :class:`NotFoundError` naming it."""
@@ -198,12 +192,8 @@ def agent_setting_problems(values: object) -> builtins.list[FieldError]:
 
 
 @checked
-class AgentSettingsRepository:
+class AgentSettingsRepository(Repository):
     """Agents' settings in the caller's transaction; every change appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, agent_id: str) -> AgentSettingsDTO | None:
         """The agent's stored settings, or ``None`` when there is no such agent."""
