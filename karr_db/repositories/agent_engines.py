@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy import Table, func, select
 
 from karr_db.dialects import for_connection
 from karr_db.errors import FieldError, NotFoundError, ValidationError
@@ -28,9 +27,6 @@ from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     found,
 )
 from karr_db.repositories._validate import checked, fields, int32
@@ -64,26 +60,6 @@ SHAPE = RowShape(
     {name: getattr(AgentEngine, name) for name in AgentEngineDTO.model_fields},
     convert={"version": _text, "binary_path": _text, "status": _text},
 )
-
-
-def _read_key(payload: Any) -> tuple[str, str, str]:
-    agent_id, engine, mode = payload
-    if not all(isinstance(value, str) for value in (agent_id, engine, mode)):
-        raise ValueError("bad cursor fields")
-    return agent_id, engine, mode
-
-
-def _after(agent_id: str, engine: str, mode: str) -> Any:
-    """Rows strictly after (agent_id, engine, mode) in that order."""
-    return or_(
-        AgentEngine.agent_id > agent_id,
-        and_(AgentEngine.agent_id == agent_id, AgentEngine.engine > engine),
-        and_(
-            AgentEngine.agent_id == agent_id,
-            AgentEngine.engine == engine,
-            AgentEngine.mode > mode,
-        ),
-    )
 
 
 @checked
@@ -127,23 +103,13 @@ class AgentEnginesRepository(Repository):
     ) -> Page[AgentEngineDTO]:
         """The status matrix: every agent's engines, by agent id, engine and mode,
         optionally of one engine only, one page at a time."""
-        check_limit(limit)
-        query = select(*SHAPE.columns)
-        if engine is not None:
-            query = query.where(AgentEngine.engine == engine)
-        if cursor is not None:
-            query = query.where(_after(*decode_cursor(cursor, _read_key)))
-        rows = self.session.execute(
-            query.order_by(AgentEngine.agent_id, AgentEngine.engine, AgentEngine.mode).limit(
-                limit + 1
-            )
-        ).all()
-        items = SHAPE.many(rows[:limit])
-        more = None
-        if len(rows) > limit:
-            last = items[-1]
-            more = encode_cursor([last.agent_id, last.engine, last.mode])
-        return Page[AgentEngineDTO](items=items, next_cursor=more)
+        return self._page_by(
+            SHAPE,
+            (AgentEngine.agent_id, AgentEngine.engine, AgentEngine.mode),
+            *([] if engine is None else [AgentEngine.engine == engine]),
+            limit=limit,
+            cursor=cursor,
+        )
 
     def report(
         self,

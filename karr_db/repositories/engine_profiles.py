@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from karr_db.documents import json_value_problems
@@ -30,9 +30,6 @@ from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     found,
 )
 from karr_db.repositories._validate import checked
@@ -106,13 +103,6 @@ def config_problems(field: str, value: object) -> builtins.list[FieldError]:
     return []
 
 
-def _read_name(payload: Any) -> tuple[str, str]:
-    name, key = payload
-    if not isinstance(name, str) or not isinstance(key, str):
-        raise ValueError("bad cursor fields")
-    return name, key
-
-
 @checked
 class EngineProfilesRepository(Repository):
     """Engine profiles in the caller's transaction; every change appends its event."""
@@ -139,24 +129,13 @@ class EngineProfilesRepository(Repository):
         self, *, engine: str | None = None, limit: int = PAGE_LIMIT, cursor: str | None = None
     ) -> Page[EngineProfileDTO]:
         """Profiles by name, optionally of one engine only, one page at a time."""
-        check_limit(limit)
-        query = select(*SHAPE.columns)
-        if engine is not None:
-            query = query.where(EngineProfile.engine == engine)
-        if cursor is not None:
-            name, key = decode_cursor(cursor, _read_name)
-            query = query.where(
-                or_(
-                    EngineProfile.name > name,
-                    and_(EngineProfile.name == name, EngineProfile.id > key),
-                )
-            )
-        rows = self.session.execute(
-            query.order_by(EngineProfile.name, EngineProfile.id).limit(limit + 1)
-        ).all()
-        items = SHAPE.many(rows[:limit])
-        more = encode_cursor([items[-1].name, items[-1].id]) if len(rows) > limit else None
-        return Page[EngineProfileDTO](items=items, next_cursor=more)
+        return self._page_by(
+            SHAPE,
+            (EngineProfile.name, EngineProfile.id),
+            *([] if engine is None else [EngineProfile.engine == engine]),
+            limit=limit,
+            cursor=cursor,
+        )
 
     # --- writing ---------------------------------------------------------------
 

@@ -34,9 +34,6 @@ from karr_db.repositories._common import (
     PAGE_LIMIT,
     Page,
     RowShape,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     found,
 )
 from karr_db.repositories._validate import checked, fields
@@ -77,12 +74,6 @@ _AGENT_TABLE: Table = AgentSetting.__table__  # type: ignore[assignment]
 _WEB_SHAPE = RowShape(WebSettingDTO, {"key": WebSetting.key, "value": WebSetting.value})
 
 
-def _read_key(payload: object) -> str:
-    if not isinstance(payload, list) or len(payload) != 1 or not isinstance(payload[0], str):
-        raise ValueError("bad cursor fields")
-    return payload[0]
-
-
 def _value_problem(value: object) -> str | None:
     return sized_text_problem(value, MAX_SETTING_BYTES)
 
@@ -108,14 +99,7 @@ class WebSettingsRepository(Repository):
 
     def list(self, *, limit: int = PAGE_LIMIT, cursor: str | None = None) -> Page[WebSettingDTO]:
         """Settings by key, one page at a time."""
-        check_limit(limit)
-        query = select(*_WEB_SHAPE.columns)
-        if cursor is not None:
-            query = query.where(WebSetting.key > decode_cursor(cursor, _read_key))
-        rows = self.session.execute(query.order_by(WebSetting.key).limit(limit + 1)).all()
-        items = _WEB_SHAPE.many(rows[:limit])
-        more = encode_cursor([items[-1].key]) if len(rows) > limit else None
-        return Page[WebSettingDTO](items=items, next_cursor=more)
+        return self._page_by(_WEB_SHAPE, (WebSetting.key,), limit=limit, cursor=cursor)
 
     def set(self, key: str, value: str) -> WebSettingDTO:
         """Store ``value`` under ``key`` (insert or replace).
