@@ -170,11 +170,11 @@ class Project:
         read = 0
         while True:
             with self._uow() as uow:
-                page = uow.events.read_after(after, limit=1000)
+                page = uow.events.list(after, limit=1000)
             read += len(page.items)
-            after = page.last_id
             if not page.has_more:
                 return read
+            after = page.items[-1].id
 
     def empty(self, _: Any) -> None:
         with self._uow() as uow:

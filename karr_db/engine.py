@@ -39,7 +39,6 @@ __all__ = [
     "READ_ONLY_OPTION",
     "REPLICA_URL_ENV",
     "SQLITE_BEGIN_OPTION",
-    "SQLITE_WRITE_LOCKED",
     "behind_pooler",
     "default_database_url",
     "default_replica_url",
@@ -73,10 +72,6 @@ SQLITE_BEGIN_OPTION = "karr_sqlite_begin"
 #: refuses any other write. Readers need no write lock, and a write in them is
 #: refused on both dialects alike instead of failing only under contention.
 READ_ONLY_OPTION = "karr_read_only"
-#: ``Connection.info`` key, SQLite: whether the current transaction began holding
-#: the write lock (``BEGIN IMMEDIATE``/``EXCLUSIVE``), so that taking the event
-#: log's lock needs no statement (set by every BEGIN).
-SQLITE_WRITE_LOCKED = "karr_sqlite_write_locked"
 #: How long a SQLite connection waits for a competing writer, in seconds.
 SQLITE_BUSY_TIMEOUT = 30.0
 
@@ -259,7 +254,6 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
         if connection.info.get(READ_ONLY_OPTION, False) != read_only:
             connection.exec_driver_sql(f"PRAGMA query_only = {int(read_only)}")
             connection.info[READ_ONLY_OPTION] = read_only
-        connection.info[SQLITE_WRITE_LOCKED] = False
         if mode == "AUTOCOMMIT":
             return  # pysqlite sends no BEGIN of its own (isolation_level None)
         statement = f"BEGIN {mode}"
@@ -268,7 +262,6 @@ def _sqlite_engine(url: URL, *, read_only: bool = False, **kwargs: Any) -> Engin
         # (SQLITE_BUSY after the busy timeout) still leave as SQLAlchemy's.
         try:
             connection.connection.dbapi_connection.execute(statement)
-            connection.info[SQLITE_WRITE_LOCKED] = mode != "DEFERRED"
         except sqlite3.Error as exc:
             raise DBAPIError.instance(
                 statement,

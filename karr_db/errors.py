@@ -234,7 +234,7 @@ class InvalidQueryError(KarrError):
 class PageLimitError(ValidationError, InvalidQueryError):
     """A page size outside ``1..PAGE_LIMIT`` (:data:`karr_db.limits.PAGE_LIMIT`).
 
-    A :class:`ValidationError` naming the parameter (``limit``, ``page_size``),
+    A :class:`ValidationError` naming the parameter (``limit``, ``batch_size``),
     and still an :class:`InvalidQueryError`, which is what it was before the
     repositories shared one page contract.
     """

@@ -105,11 +105,11 @@ class Project:
         read = 0
         while True:
             with transaction(self.engine, readonly=True) as unit:
-                batch = unit.events.read_after(after, limit=page)
+                batch = unit.events.list(after, limit=page)
             read += len(batch.items)
-            after = batch.last_id
             if not batch.has_more:
                 return read
+            after = batch.items[-1].id
 
     def export(self, directory: Path) -> int:
         with transaction(self.engine, readonly=True) as unit:

@@ -543,8 +543,8 @@ def _bounds_section() -> list[str]:
         "| timestamps | timezone-aware, years 1-9999 once in UTC (document timestamps: "
         "1000-9999, not empty) | Python's datetime range; SQLite's fixed-width text |",
         f"| `limit` of every `list` (runs, metric histories, agents, campaigns, quick tests, "
-        f"events, log lines, engine profiles, agent engines, web settings) and `page_size` of "
-        f"`list_page` | 1 to {limits.PAGE_LIMIT} rows a page "
+        f"events, log lines, engine profiles, agent engines, web settings), numbered pages "
+        f"included | 1 to {limits.PAGE_LIMIT} rows a page "
         "| no read holds more than one page; `next_cursor` pages on |",
         f"| a quick test's or campaign's log line; lines in one append "
         f"| at most {limits.MAX_LOG_LINE_BYTES} bytes of UTF-8; at most {limits.PAGE_LIMIT} "

@@ -486,11 +486,11 @@ def logs_command(
         lines: list[LogLineDTO] = []
         position = after
         while len(lines) < limit:
-            page = logs.read(owner, after_id=position, limit=min(PAGE_LIMIT, limit - len(lines)))
+            page = logs.list(owner, after_id=position, limit=min(PAGE_LIMIT, limit - len(lines)))
             lines += page.items
-            position = page.last_id
             if not page.has_more:
                 break
+            position = lines[-1].id
     if as_json:
         print_json(lines)
         return

@@ -234,7 +234,7 @@ class _Reader:
 
     def after(self, after_id: int, limit: int = PAGE_LIMIT) -> tuple[list[EventDTO], bool]:
         with self.db.unit_of_work(readonly=True) as uow:
-            page = uow.events.read_after(
+            page = uow.events.list(
                 after_id, event_types=self.types, source_id=self.source, limit=limit
             )
         return list(page.items), page.has_more

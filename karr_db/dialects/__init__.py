@@ -72,8 +72,6 @@ class Dialect(Protocol):
     #: kinds of rows (a run's full detail) is one wider statement, where an
     #: in-process database reads the narrow ones faster.
     round_trips: bool
-    #: Whether inserting rows already holds the event-log lock (SQLite's write lock).
-    inserts_hold_log_lock: bool
     #: Whether a retry after a lost write race should BEGIN IMMEDIATE.
     retries_begin_immediate: bool
     #: Whether database roles and grants exist.
@@ -152,7 +150,8 @@ class Dialect(Protocol):
         rows: list[tuple[str, str | None, str | None]],
         created: datetime,
     ) -> list[int]:
-        """Append ``(event_type, source_id, data JSON text)`` rows under the lock; their ids."""
+        """Append ``(event_type, source_id, data JSON text)`` rows, taking the log's lock
+        first; their ids."""
 
     def wait_for_events(
         self,

@@ -120,7 +120,6 @@ class PostgreSQLDialect:
     # PostgreSQL plans the first hardware row of each run best as a LATERAL join.
     lateral_pages = True
     round_trips = True
-    inserts_hold_log_lock = False
     retries_begin_immediate = False
     supports_roles = True
     backup_by_copy = False

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
 from karr_db.dialects import driver_error, poll, refuse_writes
-from karr_db.engine import SQLITE_BEGIN_OPTION, SQLITE_WRITE_LOCKED
+from karr_db.engine import SQLITE_BEGIN_OPTION
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
 __all__ = ["DIALECT", "SQLiteDialect", "next_id"]
@@ -44,7 +44,6 @@ class SQLiteDialect:
     lateral_pages = False
     round_trips = False
     # The rows were just inserted, so the transaction has the write lock.
-    inserts_hold_log_lock = True
     # A DEFERRED transaction that read, then could not write because another
     # writer committed in between, would lose that race again and again under
     # steady writes; taking the write lock at BEGIN guarantees the rerun progress.
@@ -143,13 +142,11 @@ class SQLiteDialect:
         return list(groups.items())
 
     def lock_event_log(self, connection: Connection) -> None:
-        # An INSERT that inserts nothing takes the database's write lock (waiting
-        # out the busy timeout), so a DEFERRED transaction that reads before it
-        # writes cannot fail to upgrade its read lock. A transaction that began
-        # IMMEDIATE holds it already (one statement less per write).
+        # The write lock is the log's lock. An INSERT that inserts nothing takes
+        # it (waiting out the busy timeout), so a DEFERRED transaction that reads
+        # before it writes cannot fail to upgrade its read lock; in a transaction
+        # that holds it already (IMMEDIATE, or after a write) it costs no I/O.
         refuse_writes(connection, "taking the event log's lock")
-        if connection.info.get(SQLITE_WRITE_LOCKED):
-            return
         connection.exec_driver_sql("INSERT INTO events (event_type) SELECT NULL WHERE 0")
 
     def append_events(
@@ -158,6 +155,7 @@ class SQLiteDialect:
         rows: list[tuple[str, str | None, str | None]],
         created: datetime,
     ) -> list[int]:
+        self.lock_event_log(connection)  # before next_id reads
         first = next_id(connection, "events")
         stamp = format_timestamp(created)
         ids = list(range(first, first + len(rows)))

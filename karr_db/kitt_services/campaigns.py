@@ -131,13 +131,13 @@ class CampaignService(Service):
     def list_campaigns(self, status: str = "", page: int = 1, per_page: int = 25) -> dict[str, Any]:
         """Newest first: ``items`` (no config), ``total``, ``page``, ``per_page``, ``pages``."""
         with self._read() as uow:
-            found = uow.campaigns.list_page(status=status or None, page=page, page_size=per_page)
+            found = uow.campaigns.list(status=status or None, page=page, limit=per_page)
         return {
             "items": [campaign_dict(c, with_config=False) for c in found.items],
             "total": found.total,
             "page": page,
             "per_page": per_page,
-            "pages": found.pages,
+            "pages": -(-(found.total or 0) // per_page),
         }
 
     def update_status(self, campaign_id: str, status: str, error: str = "", **kwargs: Any) -> bool:
@@ -219,8 +219,8 @@ class CampaignService(Service):
             if uow.campaigns.find(campaign_id) is None:
                 return {"lines": [], "last_id": after_id}
             while True:
-                page = uow.campaign_logs.read(campaign_id, after_id=last_id)
+                page = uow.campaign_logs.list(campaign_id, after_id=last_id)
                 lines += [{"line": x.line, "created_at": iso(x.created_at)} for x in page.items]
-                last_id = page.last_id
+                last_id = page.items[-1].id if page.items else last_id
                 if not page.has_more:
                     return {"lines": lines, "last_id": last_id}

@@ -111,8 +111,8 @@ class QuickTestService(Service):
                 if agent is None:
                     return {"items": [], "total": 0, "page": page, "pages": 1}
                 agent_id = agent.id
-            found = uow.quick_tests.list_page(
-                status=status or None, agent_id=agent_id, page=page, page_size=per_page
+            found = uow.quick_tests.list(
+                status=status or None, agent_id=agent_id, page=page, limit=per_page
             )
             names: dict[str | None, str | None] = {}
             for test in found.items:
@@ -123,7 +123,7 @@ class QuickTestService(Service):
             "items": [{**quick_test_dict(t), "agent_name": names[t.agent_id]} for t in found.items],
             "total": found.total,
             "page": page,
-            "pages": max(found.pages, 1),
+            "pages": max(-(-(found.total or 0) // per_page), 1),
         }
 
     def append_log(self, test_id: str, line: str) -> bool:
@@ -148,12 +148,12 @@ class QuickTestService(Service):
         with self._read() as uow:
             if uow.quick_tests.find(test_id) is None:
                 return None
-            after = 0
+            cursor = None
             while True:
-                page = uow.quick_test_logs.read(test_id, after_id=after)
+                page = uow.quick_test_logs.list(test_id, cursor=cursor)
                 lines += [{"line": x.line, "created_at": iso(x.created_at)} for x in page.items]
-                after = page.last_id
-                if not page.has_more:
+                cursor = page.next_cursor
+                if cursor is None:
                     return {"lines": lines}
 
     def update_status(

@@ -1,9 +1,11 @@
 """Where a database stands: ``status`` (for people) and ``require_current`` (the
 cheap gate every unit of work passes), both read-only.
 
-Alembic is not imported here at all: the readiness check reads the revision
-chain from the scripts' source (:func:`karr_db.migrations.scripts.revision_chain`).
-Nor are the report models (Pydantic classes) until :func:`status` builds one:
+Alembic is not imported for a database at this release's head
+(:data:`~karr_db.migrations.scripts.HEAD_REVISION`): ``require_current`` then
+needs no revision chain. Any other database is classified against Alembic's
+reading of the chain (:func:`~karr_db.migrations.scripts.revision_chain`). The
+report models (Pydantic classes) wait until :func:`status` builds one:
 ``require_current`` runs before every command and needs none of them.
 """
 
@@ -163,8 +165,9 @@ def require_current(database: Database) -> DatabaseState:
     """Refuse a database that is not at this release's head (see
     :func:`raise_unless_current`), as Optuna's and MLflow's stores do.
 
-    Reads the version tables only: no row is counted and Alembic is not
-    imported, so it is cheap enough to run before every unit of work.
+    Reads the version tables only: no row is counted, and Alembic is not
+    imported for a database at the head, so it is cheap enough to run before
+    every unit of work.
     """
     with open_engine(database, read_only=True) as engine, engine.connect() as connection:
         state = read_state(connection)

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
 
-from karr_db.migrations.scripts import KARR_TABLES, RevisionChain, chain_of, revision_chain
+import karr_db
+from karr_db.migrations.scripts import (
+    HEAD_REVISION,
+    KARR_TABLES,
+    RevisionChain,
+    chain_of,
+    revision_chain,
+)
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -51,16 +58,11 @@ def read_state(
 ) -> DatabaseState:
     """Classify the database without writing to it (and without counting rows).
 
-    Without ``script`` the revisions are read from their source, not through
-    Alembic: the readiness check of every reading command takes this path.
+    Without ``script``, a database at :data:`HEAD_REVISION` is classified without
+    reading the revision chain (Alembic's loading of every revision): the
+    readiness check of every command takes this path. Otherwise the chain is the
+    package's, or ``script``'s.
     """
-    chain = (
-        revision_chain()
-        if script is None
-        else script
-        if isinstance(script, RevisionChain)
-        else chain_of(script)
-    )
     names = set(inspect(connection).get_table_names())
     tables = tuple(t for t in KARR_TABLES if t in names)
     alembic_revision: str | None = None
@@ -74,6 +76,24 @@ def read_state(
         schema_version = connection.execute(
             text("SELECT max(version) FROM schema_version")
         ).scalar_one_or_none()
+    if script is None and alembic_revision == HEAD_REVISION:
+        # At the head KITT's migrations never ran on it (see _kitt_migrated: the
+        # head made schema 3 and more), so it is this release's own.
+        return DatabaseState(
+            DatabaseKind.MANAGED,
+            alembic_revision,
+            schema_version,
+            tables,
+            HEAD_REVISION,
+            karr_db.SCHEMA_VERSION,
+        )
+    chain = (
+        revision_chain()
+        if script is None
+        else script
+        if isinstance(script, RevisionChain)
+        else chain_of(script)
+    )
     versions = chain.recorded
     head = chain.head
     head_version = chain.reference_version_at(head)

@@ -57,6 +57,10 @@ class DTO(BaseModel):
 class Page(DTO, Generic[T]):
     """One page of ``items`` and the opaque cursor of the next (``None`` at the end).
 
+    A numbered page (``page=``) also gives ``total``, how many rows match in all.
+    Listings in id order (events, log lines) also resume after an id: a tail
+    passes its last item's id as ``after_id``.
+
     A page also iterates, indexes, measures and compares (to a list) as its
     items do, so code written when ``AgentsRepository.list`` returned a plain
     list keeps working for this release; new code reads ``page.items``.
@@ -64,6 +68,12 @@ class Page(DTO, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+    total: int | None = None
+
+    @property
+    def has_more(self) -> bool:
+        """Whether a next page follows (its cursor is ``next_cursor``)."""
+        return self.next_cursor is not None
 
     def __iter__(self) -> Iterator[T]:  # type: ignore[override]  # BaseModel iterates fields
         return iter(self.items)

@@ -1,5 +1,5 @@
-"""What the operations repositories share: guarded status transitions,
-newest-first keyset pages, and numbered pages with a total for dashboards."""
+"""What the operations repositories share: guarded status transitions, and
+newest-first pages, by keyset or (for dashboards) numbered with a total."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from karr_db.errors import (
@@ -20,6 +20,7 @@ from karr_db.errors import (
 from karr_db.limits import INT64_MAX
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     Page,
@@ -29,7 +30,7 @@ from karr_db.repositories._common import (
     encode_cursor,
     found,
 )
-from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.logs import delete_lines
 
 Row = TypeVar("Row", WebCampaign, QuickTest)
 Out = TypeVar("Out", bound=DTO)
@@ -45,23 +46,6 @@ class Transition:
     allowed_from: tuple[str, ...]
     to: str
     effect: str
-
-
-class NumberedPage(DTO, Generic[Out]):
-    """Page ``page`` (from 1) of ``page_size`` rows, and how many rows match in all.
-
-    For a dashboard's "page 3 of 12". Offset pages shift when rows are
-    inserted between two requests; the keyset :meth:`AssignedWork.list` does not.
-    """
-
-    items: list[Out]
-    total: int
-    page: int
-    page_size: int
-
-    @property
-    def pages(self) -> int:
-        return -(-self.total // self.page_size)
 
 
 def transition(
@@ -142,14 +126,19 @@ def newest_first(
             )
     query = query.order_by(model.created_at.desc().nulls_last(), model.id.desc())
     items = shape.many(session.execute(query.limit(limit + 1)).all())
-    if len(items) <= limit:
-        return Page[Out](items=items)
-    last: Any = items[limit - 1]
+    more = len(items) > limit
+    return Page[Out](
+        items=items[:limit], next_cursor=_cursor_after(items[limit - 1]) if more else None
+    )
+
+
+def _cursor_after(last: Any) -> str:
+    """The cursor of the rows after ``last`` in :func:`newest_first`'s order."""
     created_at = last.created_at.isoformat() if last.created_at else None
-    return Page[Out](items=items[:limit], next_cursor=encode_cursor([created_at, last.id]))
+    return encode_cursor([created_at, last.id])
 
 
-class AssignedWork(Generic[Row, Out]):
+class AssignedWork(Repository, Generic[Row, Out]):
     """The reading side campaigns and quick tests share: rows with a status, an
     agent and a creation time, read by key, listed newest first and counted."""
 
@@ -162,18 +151,9 @@ class AssignedWork(Generic[Row, Out]):
     #: Whether a transition's event names the row's agent.
     events_name_agent = False
 
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        """``events``: the unit of work's events repository (built here for a session
-        used without one)."""
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
-
     def find(self, key: str) -> Out | None:
         """The row with this id, or ``None``."""
-        row = self.session.execute(
-            select(*self.shape.columns).where(self.model.id == key)
-        ).one_or_none()
-        return None if row is None else self.shape.one(row)
+        return self._one(self.shape, self.model.id == key)
 
     def get(self, key: str) -> Out:
         """The row with this id; :class:`NotFoundError` naming it when there is none."""
@@ -212,6 +192,39 @@ class AssignedWork(Generic[Row, Out]):
         self._events.append(event_type, source_id=key, data={**data, **(extra or {})})
         return self.get(key)
 
+    def _delete_unless(
+        self, key: str, held: Collection[str], log_model: Any, log_owner: str
+    ) -> tuple[Out, int]:
+        """Delete the row and its log lines unless its status is one of ``held``;
+        the row as it was, and how many lines went (its events stay).
+
+        The row is locked first and the DELETE is conditional (its status not in
+        ``held``), so a row an agent takes concurrently is never deleted under
+        it, nor its log: the loser gets :class:`InvalidTransitionError` and
+        nothing is deleted.
+        """
+        self._events.lock_log()
+        model = self.model
+        row = self.session.execute(
+            select(*self.shape.columns).where(model.id == key).with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(self.entity, key)
+        current: Any = self.shape.one(row)
+        if current.status in held:
+            raise InvalidTransitionError(self.entity, key, current.status, "deleted")
+        with self.session.begin_nested():  # the lines come back if the row stays
+            lines = delete_lines(self.session, log_model, log_owner, key)
+            deleted = self.session.execute(
+                delete(model)
+                .where(model.id == key, or_(model.status.is_(None), model.status.not_in(held)))
+                .returning(model.id)
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if deleted is None:  # another writer that does not take the row lock
+                raise InvalidTransitionError(self.entity, key, current.status, "deleted")
+        return current, lines
+
     def _filters(self, status: str | None, agent_id: str | None) -> list[Any]:
         clauses: list[Any] = []
         if status is not None:
@@ -227,50 +240,46 @@ class AssignedWork(Generic[Row, Out]):
         agent_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        page: int | None = None,
     ) -> Page[Out]:
-        """Newest first, one page at a time (pass ``next_cursor`` back)."""
-        return newest_first(
-            self.session,
-            self.shape,
-            self.model,
-            self._filters(status, agent_id),
-            limit=limit,
-            cursor=cursor,
-        )
+        """Newest first, one page at a time (pass ``next_cursor`` back).
 
-    def list_page(
-        self,
-        *,
-        page: int = 1,
-        page_size: int = 50,
-        status: str | None = None,
-        agent_id: str | None = None,
-    ) -> NumberedPage[Out]:
-        """Newest first, by page number, with the total.
-
-        The rows and the total come from one statement (``count(*) OVER ()``),
-        so they agree even while others write; only a page past the end needs
-        a second, counting one.
+        ``page`` (from 1) asks for a dashboard's numbered page instead: page
+        ``page`` of ``limit`` rows, with the ``total`` of matching rows, from one
+        statement (``count(*) OVER ()``), so the two agree even while others
+        write; only a page past the end needs a second, counting one. Its
+        ``next_cursor`` goes on by keyset. Offset pages shift when rows are
+        inserted between two requests; cursors do not.
         """
+        if page is None:
+            return newest_first(
+                self.session,
+                self.shape,
+                self.model,
+                self._filters(status, agent_id),
+                limit=limit,
+                cursor=cursor,
+            )
+        if cursor is not None:
+            raise InvalidQueryError("pass page or cursor, not both")
         if page < 1:
             raise InvalidQueryError(f"page must be 1 or more, got {page}")
-        check_limit(page_size, name="page_size")
-        if (page - 1) * page_size > INT64_MAX:  # an OFFSET no database can take
-            raise PageLimitError("page", f"must be at most {INT64_MAX // page_size + 1}")
+        check_limit(limit)
+        if (page - 1) * limit > INT64_MAX:  # an OFFSET no database can take
+            raise PageLimitError("page", f"must be at most {INT64_MAX // limit + 1}")
         query = (
             select(*self.shape.columns, func.count().over().label("total"))
             .where(*self._filters(status, agent_id))
             .order_by(self.model.created_at.desc().nulls_last(), self.model.id.desc())
-            .offset((page - 1) * page_size)
-            .limit(page_size)
+            .offset((page - 1) * limit)
+            .limit(limit)
         )
         rows = self.session.execute(query).all()
+        items = [self.shape.one(r[:-1]) for r in rows]
         total = int(rows[0][-1]) if rows else self.count(status=status, agent_id=agent_id)
-        return NumberedPage[Out](
-            items=[self.shape.one(r[:-1]) for r in rows],
-            total=total,
-            page=page,
-            page_size=page_size,
+        more = (page - 1) * limit + len(items) < total
+        return Page[Out](
+            items=items, next_cursor=_cursor_after(items[-1]) if more else None, total=total
         )
 
     def count(self, *, status: str | None = None, agent_id: str | None = None) -> int:

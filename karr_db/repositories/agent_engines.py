@@ -14,28 +14,24 @@ from __future__ import annotations
 
 import builtins
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, func, select
 
 from karr_db.dialects import for_connection
 from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_AGENT_ENGINES, PAGE_LIMIT, text_problem
 from karr_db.models import Agent, AgentEngine
 from karr_db.models.types import utcnow
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     found,
 )
 from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.engine_profiles import mode_problem
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = ["AgentEngineDTO", "AgentEnginesRepository"]
 
@@ -66,41 +62,14 @@ SHAPE = RowShape(
 )
 
 
-def _read_key(payload: Any) -> tuple[str, str, str]:
-    agent_id, engine, mode = payload
-    if not all(isinstance(value, str) for value in (agent_id, engine, mode)):
-        raise ValueError("bad cursor fields")
-    return agent_id, engine, mode
-
-
-def _after(agent_id: str, engine: str, mode: str) -> Any:
-    """Rows strictly after (agent_id, engine, mode) in that order."""
-    return or_(
-        AgentEngine.agent_id > agent_id,
-        and_(AgentEngine.agent_id == agent_id, AgentEngine.engine > engine),
-        and_(
-            AgentEngine.agent_id == agent_id,
-            AgentEngine.engine == engine,
-            AgentEngine.mode > mode,
-        ),
-    )
-
-
 @checked
-class AgentEnginesRepository:
+class AgentEnginesRepository(Repository):
     """Agents' engines in the caller's transaction; every report appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, engine_id: int) -> AgentEngineDTO | None:
         """The row with this id, or ``None``."""
         fields("agent engine", [("engine_id", int32(engine_id))])
-        row = self.session.execute(
-            select(*SHAPE.columns).where(AgentEngine.id == engine_id)
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, AgentEngine.id == engine_id)
 
     def get(self, engine_id: int) -> AgentEngineDTO:
         """The row with this id; :class:`NotFoundError` naming it."""
@@ -108,14 +77,12 @@ class AgentEnginesRepository:
 
     def find_for(self, agent_id: str, engine: str, mode: str = "docker") -> AgentEngineDTO | None:
         """The agent's row for this engine and mode, or ``None``."""
-        row = self.session.execute(
-            select(*SHAPE.columns).where(
-                AgentEngine.agent_id == agent_id,
-                AgentEngine.engine == engine,
-                AgentEngine.mode == mode,
-            )
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(
+            SHAPE,
+            AgentEngine.agent_id == agent_id,
+            AgentEngine.engine == engine,
+            AgentEngine.mode == mode,
+        )
 
     def for_agent(self, agent_id: str) -> builtins.list[AgentEngineDTO]:
         """The agent's engines by engine and mode (an unknown agent has none)."""
@@ -136,23 +103,13 @@ class AgentEnginesRepository:
     ) -> Page[AgentEngineDTO]:
         """The status matrix: every agent's engines, by agent id, engine and mode,
         optionally of one engine only, one page at a time."""
-        check_limit(limit)
-        query = select(*SHAPE.columns)
-        if engine is not None:
-            query = query.where(AgentEngine.engine == engine)
-        if cursor is not None:
-            query = query.where(_after(*decode_cursor(cursor, _read_key)))
-        rows = self.session.execute(
-            query.order_by(AgentEngine.agent_id, AgentEngine.engine, AgentEngine.mode).limit(
-                limit + 1
-            )
-        ).all()
-        items = SHAPE.many(rows[:limit])
-        more = None
-        if len(rows) > limit:
-            last = items[-1]
-            more = encode_cursor([last.agent_id, last.engine, last.mode])
-        return Page[AgentEngineDTO](items=items, next_cursor=more)
+        return self._page_by(
+            SHAPE,
+            (AgentEngine.agent_id, AgentEngine.engine, AgentEngine.mode),
+            *([] if engine is None else [AgentEngine.engine == engine]),
+            limit=limit,
+            cursor=cursor,
+        )
 
     def report(
         self,

@@ -17,26 +17,23 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from karr_db.documents import json_value_problems
 from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
 from karr_db.models import EngineProfile
 from karr_db.models.types import dumps_json, utcnow
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     found,
 )
 from karr_db.repositories._validate import checked
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = ["ENGINE_MODES", "EngineProfileDTO", "EngineProfilesRepository"]
 
@@ -106,29 +103,15 @@ def config_problems(field: str, value: object) -> builtins.list[FieldError]:
     return []
 
 
-def _read_name(payload: Any) -> tuple[str, str]:
-    name, key = payload
-    if not isinstance(name, str) or not isinstance(key, str):
-        raise ValueError("bad cursor fields")
-    return name, key
-
-
 @checked
-class EngineProfilesRepository:
+class EngineProfilesRepository(Repository):
     """Engine profiles in the caller's transaction; every change appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     # --- reading ---------------------------------------------------------------
 
     def find(self, profile_id: str) -> EngineProfileDTO | None:
         """The profile with this id, or ``None``."""
-        row = self.session.execute(
-            select(*SHAPE.columns).where(EngineProfile.id == profile_id)
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, EngineProfile.id == profile_id)
 
     def get(self, profile_id: str) -> EngineProfileDTO:
         """The profile with this id; :class:`NotFoundError` naming it."""
@@ -136,10 +119,7 @@ class EngineProfilesRepository:
 
     def find_by_name(self, name: str) -> EngineProfileDTO | None:
         """The profile named ``name``, or ``None``."""
-        row = self.session.execute(
-            select(*SHAPE.columns).where(EngineProfile.name == name)
-        ).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, EngineProfile.name == name)
 
     def get_by_name(self, name: str) -> EngineProfileDTO:
         """The profile named ``name``; :class:`NotFoundError` naming it."""
@@ -149,24 +129,13 @@ class EngineProfilesRepository:
         self, *, engine: str | None = None, limit: int = PAGE_LIMIT, cursor: str | None = None
     ) -> Page[EngineProfileDTO]:
         """Profiles by name, optionally of one engine only, one page at a time."""
-        check_limit(limit)
-        query = select(*SHAPE.columns)
-        if engine is not None:
-            query = query.where(EngineProfile.engine == engine)
-        if cursor is not None:
-            name, key = decode_cursor(cursor, _read_name)
-            query = query.where(
-                or_(
-                    EngineProfile.name > name,
-                    and_(EngineProfile.name == name, EngineProfile.id > key),
-                )
-            )
-        rows = self.session.execute(
-            query.order_by(EngineProfile.name, EngineProfile.id).limit(limit + 1)
-        ).all()
-        items = SHAPE.many(rows[:limit])
-        more = encode_cursor([items[-1].name, items[-1].id]) if len(rows) > limit else None
-        return Page[EngineProfileDTO](items=items, next_cursor=more)
+        return self._page_by(
+            SHAPE,
+            (EngineProfile.name, EngineProfile.id),
+            *([] if engine is None else [EngineProfile.engine == engine]),
+            limit=limit,
+            cursor=cursor,
+        )
 
     # --- writing ---------------------------------------------------------------
 

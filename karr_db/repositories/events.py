@@ -71,7 +71,6 @@ __all__ = [
     "EVENTS_CHANNEL",
     "EVENT_LOG_LOCK_KEY",
     "EventDTO",
-    "EventPage",
     "EventType",
     "EventsRepository",
     "wait_for_events",
@@ -137,15 +136,6 @@ class EventDTO(DTO):
     created_at: datetime | None
 
 
-class EventPage(Page[EventDTO]):
-    """Events in id order: a :class:`Page` (``next_cursor`` while ``has_more``),
-    and ``last_id``, what to pass as ``after_id`` next time (a tail keeps it
-    even when it has caught up)."""
-
-    last_id: int
-    has_more: bool
-
-
 _EVENT_COLUMNS = (Event.id, Event.event_type, Event.source_id, Event.data, Event.created_at)
 #: How an event is read: its columns in the DTO's fields' order.
 _SHAPE = RowShape(EventDTO, dict(zip(EventDTO.model_fields, _EVENT_COLUMNS, strict=True)))
@@ -158,10 +148,6 @@ def _read_after_id(payload: Any) -> int:
     return after_id
 
 
-#: ``Session.info`` key: the root transaction in which this session holds the log lock.
-_LOG_LOCKED = "karr_event_log_locked"
-
-
 @checked
 class EventsRepository:
     """Appends and reads events; it has no update or delete on purpose."""
@@ -172,31 +158,21 @@ class EventsRepository:
     def lock_log(self) -> None:
         """Take the append lock now; it is held until the transaction ends.
 
-        :meth:`append` takes it anyway. Every writing method of every
+        :meth:`append` takes it anyway (its statement does). Every writing method of every
         repository (results included) calls this *before* its first read or
         row, so all of them take their locks in the same order (this one
         first) and none can deadlock against another; a caller combining its
         own writes with the repositories' in one transaction should call it
-        first too. Taking it again in the same transaction sends nothing.
+        first too. Taking it again in the same transaction is harmless: the
+        lock is the transaction's, so nothing remembers whether it is held.
 
-        PostgreSQL: the transaction-level advisory lock. SQLite: an INSERT that
-        inserts nothing, which takes the database's write lock (waiting out the
-        busy timeout), so that a DEFERRED transaction that reads before it
-        writes cannot fail to upgrade its read lock.
+        PostgreSQL: the transaction-level advisory lock. SQLite: the database's
+        write lock, taken by an INSERT that inserts nothing (waiting out the busy
+        timeout), so that a DEFERRED transaction that reads before it writes
+        cannot fail to upgrade its read lock.
         """
-        # Plain SQL: this runs on every write, and an ORM statement would cost
-        # about as much Python as the rest of the append.
-        session = self.session
-        transaction = session.get_transaction()
-        if transaction is not None and session.info.get(_LOG_LOCKED) is transaction:
-            return  # taken already in this transaction, outside any savepoint
-        connection = session.connection()
+        connection = self.session.connection()
         for_connection(connection).lock_event_log(connection)
-        if not session.in_nested_transaction():
-            # A lock taken inside a savepoint goes if the savepoint is rolled back
-            # (both dialects), so only one taken outside is remembered: a second
-            # request in the same transaction costs no round trip.
-            session.info[_LOG_LOCKED] = session.get_transaction()
 
     def append(
         self, event_type: EventType | str, *, source_id: str | None = None, data: Any = None
@@ -207,8 +183,8 @@ class EventsRepository:
     def append_many(self, events: Iterable[tuple[EventType | str, str | None, Any]]) -> list[int]:
         """Append ``(event_type, source_id, data)`` events in one statement; their ids in order.
 
-        One lock, then one statement for the rows and (PostgreSQL) one NOTIFY
-        of the newest id, instead of three round trips per event: a listener
+        One statement takes the log's lock, appends the rows and (PostgreSQL)
+        NOTIFYs the newest id, instead of three round trips per event: a listener
         is only told "there is something after X" and reads everything after
         its own last id anyway.
         """
@@ -226,7 +202,6 @@ class EventsRepository:
             raise ValidationError("event", large)
         if not rows:
             return []
-        self.lock_log()
         connection = self.session.connection()
         return for_connection(connection).append_events(connection, rows, created)
 
@@ -247,23 +222,30 @@ class EventsRepository:
         """The newest visible id (0 for an empty log): where a new reader starts tailing."""
         return int(self.session.execute(select(func.coalesce(func.max(Event.id), 0))).scalar_one())
 
-    def read_after(
+    def list(
         self,
         after_id: int = 0,
         *,
-        event_types: list[str] | None = None,
+        event_types: builtins.list[str] | None = None,
         source_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         limit: int = 100,
-    ) -> EventPage:
-        """Events with ``id > after_id`` in id order, optionally filtered.
+        cursor: str | None = None,
+    ) -> Page[EventDTO]:
+        """Events with ``id > after_id`` in id order, optionally filtered, one page.
 
-        ``since``/``until`` bound ``created_at`` (inclusive, exclusive). Filters
-        do not break resumption: ids only grow, so resuming after the last
-        matching id can skip only events that do not match.
+        A tail passes the id of the last event it read (or :meth:`last_id`) as
+        ``after_id``; ``cursor`` (a page's ``next_cursor``) resumes the same way,
+        as in every ``list``. ``since``/``until`` bound ``created_at`` (inclusive,
+        exclusive). Filters do not break resumption: ids only grow, so resuming
+        after the last matching id can skip only events that do not match.
         """
         check_limit(limit)
+        if cursor is not None:
+            if after_id:
+                raise InvalidQueryError("pass after_id or cursor, not both")
+            after_id = decode_cursor(cursor, _read_after_id)
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
         fields("event query", [("after_id", int32(after_id))])  # the id column's range
@@ -283,37 +265,9 @@ class EventsRepository:
         stmt = _read_statement(frozenset(params))
         with _readable(f"reading events after id {after_id}"):
             rows, items = page_rows(connection.execute(stmt, params), limit, _event)
-        last_id = items[-1].id if items else after_id
-        has_more = len(rows) > limit
+        more = len(rows) > limit
         return build(
-            EventPage,
-            items=items,
-            next_cursor=encode_cursor([last_id]) if has_more else None,
-            last_id=last_id,
-            has_more=has_more,
-        )
-
-    def list(
-        self,
-        *,
-        event_types: builtins.list[str] | None = None,
-        source_id: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 100,
-        cursor: str | None = None,
-    ) -> EventPage:
-        """Events in id order from the first, one page at a time (pass
-        ``next_cursor`` back): the repositories' ``list`` contract over
-        :meth:`read_after`, which a tail that resumes from an id uses."""
-        after_id = 0 if cursor is None else decode_cursor(cursor, _read_after_id)
-        return self.read_after(
-            after_id,
-            event_types=event_types,
-            source_id=source_id,
-            since=since,
-            until=until,
-            limit=limit,
+            Page[EventDTO], items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
         )
 
 
@@ -336,7 +290,7 @@ def _readable(operation: str) -> Iterator[None]:
 
 @cache
 def _read_statement(shape: frozenset[str]) -> Select[Any]:
-    """The statement of :meth:`EventsRepository.read_after` for one set of filters,
+    """The statement of :meth:`EventsRepository.list` for one set of filters,
     built once: columns, not ORM entities, and values as bound parameters.
 
     A reader catching up reads thousands of rows, and building the statement
@@ -404,7 +358,7 @@ def _has_event_after(connection: Connection, after_id: int) -> bool:
 
 def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
     """Block until the log holds an event after ``after_id``, at most ``timeout``
-    seconds; whether it does. Then read them with :meth:`EventsRepository.read_after`.
+    seconds; whether it does. Then read them with :meth:`EventsRepository.list`.
 
     PostgreSQL: LISTEN on :data:`EVENTS_CHANNEL` (on a connection of its own,
     outside any transaction), checking the log after LISTEN so that a commit in

@@ -2,7 +2,7 @@
 
 ``quick_test_logs`` (KITT's schema 7) and ``campaign_logs`` (schema 10) hold one
 row per line, numbered by an id that only grows, so "the lines after the last
-one I showed" is the way to read them (:meth:`LogLines.read`), as a dashboard
+one I showed" is the way to read them (:meth:`LogLines.list`), as a dashboard
 tailing a running test does. Lines are appended in the order given, one
 statement per call; each call appends one event (``quick_test.logged`` or
 ``campaign.logged``) naming the ids it wrote, never the text, so the event log
@@ -26,10 +26,11 @@ from typing import Any, ClassVar
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from karr_db.errors import FieldError, NotFoundError, ValidationError
+from karr_db.errors import FieldError, InvalidQueryError, NotFoundError, ValidationError
 from karr_db.limits import MAX_LOG_LINE_BYTES, PAGE_LIMIT, sized_text_problem
 from karr_db.models import CampaignLog, QuickTest, QuickTestLog, WebCampaign
 from karr_db.models.types import utcnow
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     Page,
@@ -41,12 +42,11 @@ from karr_db.repositories._common import (
     page_rows,
 )
 from karr_db.repositories._validate import checked, fields, int32
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = [
     "CampaignLogsRepository",
     "LogLineDTO",
-    "LogPage",
     "QuickTestLogsRepository",
 ]
 
@@ -60,14 +60,6 @@ class LogLineDTO(DTO):
     created_at: datetime | None
 
 
-class LogPage(Page[LogLineDTO]):
-    """Lines in id order: a :class:`Page` (``next_cursor`` while ``has_more``), and
-    ``last_id``, what to pass as ``after_id`` next time (kept when nothing is new)."""
-
-    last_id: int
-    has_more: bool
-
-
 def _read_after(payload: Any) -> int:
     if not isinstance(payload, list) or len(payload) != 1:
         raise ValueError("bad cursor fields")
@@ -77,7 +69,7 @@ def _read_after(payload: Any) -> int:
     return value
 
 
-class LogLines:
+class LogLines(Repository):
     """What both logs do; a subclass names its table, owner and event."""
 
     model: ClassVar[Any]
@@ -100,10 +92,6 @@ class LogLines:
             },
         )
 
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
-
     @property
     def _owner_key(self) -> Any:
         return getattr(self.model, self.owner_column)
@@ -111,10 +99,7 @@ class LogLines:
     def find(self, line_id: int) -> LogLineDTO | None:
         """The line with this id, or ``None``."""
         fields("log line", [("line_id", int32(line_id))])
-        row = self.session.execute(
-            select(*self.shape.columns).where(self.model.id == line_id)
-        ).one_or_none()
-        return None if row is None else self.shape.one(row)
+        return self._one(self.shape, self.model.id == line_id)
 
     def get(self, line_id: int) -> LogLineDTO:
         """The line with this id; :class:`NotFoundError` naming it."""
@@ -164,27 +149,26 @@ class LogLines:
         )
         return ids
 
-    def read(self, owner_id: str, *, after_id: int = 0, limit: int = PAGE_LIMIT) -> LogPage:
+    def list(
+        self,
+        owner_id: str,
+        *,
+        after_id: int = 0,
+        limit: int = PAGE_LIMIT,
+        cursor: str | None = None,
+    ) -> Page[LogLineDTO]:
         """The owner's lines after ``after_id`` (0: from the first), oldest first, one page.
 
-        An unknown owner is :class:`NotFoundError` (asked only when the page is empty).
+        A tail passes the id of the last line it read as ``after_id``; ``cursor``
+        (a page's ``next_cursor``) resumes the same way, as in every ``list``. An
+        unknown owner is :class:`NotFoundError` (asked only when the page is empty).
         """
+        check_limit(limit)
+        if cursor is not None:
+            if after_id:
+                raise InvalidQueryError("pass after_id or cursor, not both")
+            after_id = decode_cursor(cursor, _read_after)
         fields("log read", [("after_id", int32(after_id))])
-        check_limit(limit)
-        return self._page(owner_id, after_id, limit)
-
-    def list(self, owner_id: str, *, limit: int = PAGE_LIMIT, cursor: str | None = None) -> LogPage:
-        """:meth:`read` resuming from ``next_cursor`` instead of an id, as every ``list`` does."""
-        check_limit(limit)
-        after = 0 if cursor is None else decode_cursor(cursor, _read_after)
-        return self._page(owner_id, after, limit)
-
-    def count(self, owner_id: str) -> int:
-        """How many lines the owner has."""
-        query = select(func.count()).select_from(self.model)
-        return int(self.session.scalar(query.where(self._owner_key == owner_id)) or 0)
-
-    def _page(self, owner_id: str, after_id: int, limit: int) -> LogPage:
         result = self.session.execute(
             select(*self.shape.columns)
             .where(self._owner_key == owner_id, self.model.id > after_id)
@@ -201,13 +185,14 @@ class LogLines:
         ):
             raise NotFoundError(self.owner, owner_id)
         more = len(rows) > limit
-        last = items[-1].id if items else after_id
-        return LogPage(
-            items=items,
-            next_cursor=encode_cursor([last]) if more else None,
-            last_id=last,
-            has_more=more,
+        return Page[LogLineDTO](
+            items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
         )
+
+    def count(self, owner_id: str) -> int:
+        """How many lines the owner has."""
+        query = select(func.count()).select_from(self.model)
+        return int(self.session.scalar(query.where(self._owner_key == owner_id)) or 0)
 
 
 def delete_lines(session: Session, model: Any, owner_column: str, owner_id: str) -> int:

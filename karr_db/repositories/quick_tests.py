@@ -14,10 +14,10 @@ import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from karr_db.errors import FieldError, InvalidTransitionError, NotFoundError, ValidationError
+from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import earlier, moment_problem
 from karr_db.models import EngineProfile, QuickTest, QuickTestLog, Run
 from karr_db.models.types import utcnow
@@ -26,7 +26,6 @@ from karr_db.repositories._lifecycle import AssignedWork, Transition
 from karr_db.repositories._validate import checked, fields
 from karr_db.repositories.engine_profiles import mode_problem
 from karr_db.repositories.events import EventType
-from karr_db.repositories.logs import delete_lines
 
 __all__ = [
     "QUICK_TEST_STATUS_NOTES",
@@ -314,34 +313,11 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         ``dispatched``), and its log lines; its events stay (``quick_test.deleted``
         counts the lines).
 
-        The row is locked first, so an agent claiming the test concurrently
-        either wins (and the deletion is refused with
-        :class:`InvalidTransitionError`) or finds it gone; either way nothing is
-        half deleted.
+        An agent claiming the test concurrently either wins (and the deletion is
+        refused with :class:`InvalidTransitionError`) or finds it gone; either
+        way nothing is half deleted (see :meth:`_delete_unless`).
         """
-        self._events.lock_log()
-        current = self.session.execute(
-            select(QuickTest.status, QuickTest.agent_id)
-            .where(QuickTest.id == test_id)
-            .with_for_update()
-        ).one_or_none()
-        if current is None:
-            raise NotFoundError("quick test", test_id)
-        if current.status in _UNDELETABLE:
-            raise InvalidTransitionError("quick test", test_id, current.status, "deleted")
-        with self.session.begin_nested():  # the lines come back if the test stays
-            lines = delete_lines(self.session, QuickTestLog, "test_id", test_id)
-            deleted = self.session.execute(
-                delete(QuickTest)
-                .where(
-                    QuickTest.id == test_id,
-                    or_(QuickTest.status.is_(None), QuickTest.status.not_in(_UNDELETABLE)),
-                )
-                .returning(QuickTest.id)
-                .execution_options(synchronize_session=False)
-            ).one_or_none()
-            if deleted is None:  # another writer that does not take the row lock
-                raise InvalidTransitionError("quick test", test_id, current.status, "deleted")
+        current, lines = self._delete_unless(test_id, _UNDELETABLE, QuickTestLog, "test_id")
         self._events.append(
             EventType.QUICK_TEST_DELETED,
             source_id=test_id,

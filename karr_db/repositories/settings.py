@@ -28,18 +28,16 @@ from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_SETTING_BYTES, MAX_WEB_SETTINGS, sized_text_problem, text_problem
 from karr_db.models import AGENT_SETTING_DEFAULTS as _DEFAULTS
 from karr_db.models import Agent, AgentSetting, WebSetting
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     DTO,
     PAGE_LIMIT,
     Page,
     RowShape,
-    check_limit,
-    decode_cursor,
-    encode_cursor,
     found,
 )
 from karr_db.repositories._validate import checked, fields
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 __all__ = [
     "AGENT_SETTING_DEFAULTS",
@@ -76,30 +74,17 @@ _AGENT_TABLE: Table = AgentSetting.__table__  # type: ignore[assignment]
 _WEB_SHAPE = RowShape(WebSettingDTO, {"key": WebSetting.key, "value": WebSetting.value})
 
 
-def _read_key(payload: object) -> str:
-    if not isinstance(payload, list) or len(payload) != 1 or not isinstance(payload[0], str):
-        raise ValueError("bad cursor fields")
-    return payload[0]
-
-
 def _value_problem(value: object) -> str | None:
     return sized_text_problem(value, MAX_SETTING_BYTES)
 
 
 @checked
-class WebSettingsRepository:
+class WebSettingsRepository(Repository):
     """Web UI settings in the caller's transaction; every change appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, key: str) -> WebSettingDTO | None:
         """The setting stored under ``key``, or ``None``."""
-        row = self.session.execute(
-            select(*_WEB_SHAPE.columns).where(WebSetting.key == key)
-        ).one_or_none()
-        return None if row is None else _WEB_SHAPE.one(row)
+        return self._one(_WEB_SHAPE, WebSetting.key == key)
 
     def get(self, key: str) -> WebSettingDTO:
         """The setting stored under ``key``; :class:`NotFoundError` naming it."""
@@ -114,14 +99,7 @@ class WebSettingsRepository:
 
     def list(self, *, limit: int = PAGE_LIMIT, cursor: str | None = None) -> Page[WebSettingDTO]:
         """Settings by key, one page at a time."""
-        check_limit(limit)
-        query = select(*_WEB_SHAPE.columns)
-        if cursor is not None:
-            query = query.where(WebSetting.key > decode_cursor(cursor, _read_key))
-        rows = self.session.execute(query.order_by(WebSetting.key).limit(limit + 1)).all()
-        items = _WEB_SHAPE.many(rows[:limit])
-        more = encode_cursor([items[-1].key]) if len(rows) > limit else None
-        return Page[WebSettingDTO](items=items, next_cursor=more)
+        return self._page_by(_WEB_SHAPE, (WebSetting.key,), limit=limit, cursor=cursor)
 
     def set(self, key: str, value: str) -> WebSettingDTO:
         """Store ``value`` under ``key`` (insert or replace).
@@ -198,12 +176,8 @@ def agent_setting_problems(values: object) -> builtins.list[FieldError]:
 
 
 @checked
-class AgentSettingsRepository:
+class AgentSettingsRepository(Repository):
     """Agents' settings in the caller's transaction; every change appends its event."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     def find(self, agent_id: str) -> AgentSettingsDTO | None:
         """The agent's stored settings, or ``None`` when there is no such agent."""

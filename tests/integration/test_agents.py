@@ -45,7 +45,7 @@ def stored_columns(session: Session, agent_id: str) -> tuple[str | None, ...]:
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
-    page = EventsRepository(session).read_after(0, source_id=source_id, limit=1000)
+    page = EventsRepository(session).list(0, source_id=source_id, limit=1000)
     return [(e.event_type, e.data) for e in page.items]
 
 

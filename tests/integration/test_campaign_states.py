@@ -64,7 +64,7 @@ def db(request: pytest.FixtureRequest, empty_url: str, samples_dir: Path) -> Ite
 
 
 def _events(uow: UnitOfWork, source_id: str) -> list[tuple[str | None, object]]:
-    page = uow.events.read_after(0, source_id=source_id, limit=1000)
+    page = uow.events.list(0, source_id=source_id, limit=1000)
     return [(e.event_type, e.data) for e in page.items]
 
 
@@ -161,7 +161,7 @@ def test_an_adopted_idle_agent_works(empty_url: str, samples_dir: Path) -> None:
         assert [a.id for a in uow.agents.list(status="idle")] == ["agent-2"]
         last = uow.events.last_id()
         assert uow.agents.heartbeat("agent-2", status="idle").status == "idle"
-        assert uow.events.read_after(last).items == []  # no change, no event
+        assert uow.events.list(last).items == []  # no change, no event
         assert uow.agents.heartbeat("agent-2", status="running").status == "running"
         assert uow.agents.set_status("agent-2", "idle").status == "idle"
 

@@ -32,7 +32,7 @@ def test_concurrent_increments_are_exact_and_never_pass_the_total(migrated_url: 
         assert accepted["refused"] == PROCESSES * PER_WORKER - TOTAL_RUNS
         with transaction(engine) as uow:
             campaign = uow.campaigns.get(campaign_id)
-            progress = uow.events.read_after(0, event_types=["campaign.progressed"], limit=1000)
+            progress = uow.events.list(0, event_types=["campaign.progressed"], limit=1000)
         assert (campaign.succeeded, campaign.failed, campaign.skipped) == (
             accepted["succeeded"],
             accepted["failed"],
@@ -59,5 +59,5 @@ def test_racing_starts_have_exactly_one_winner_per_campaign(migrated_url: str) -
         assert sorted(winners) == sorted(ids)
         with transaction(engine) as uow:
             assert uow.campaigns.count(status="running") == RACED_CAMPAIGNS
-            started = uow.events.read_after(0, event_types=["campaign.started"], limit=1000)
+            started = uow.events.list(0, event_types=["campaign.started"], limit=1000)
         assert sorted(e.source_id or "" for e in started.items) == sorted(ids)

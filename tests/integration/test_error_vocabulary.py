@@ -165,7 +165,7 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         lambda s, w: ResultsRepository(s).count({"until": YEAR_9999_WEST.isoformat()}),
         InvalidQueryError,
     ),
-    "read_after(2**63)": (lambda s, w: EventsRepository(s).read_after(2**63), ValidationError),
+    "list(2**63)": (lambda s, w: EventsRepository(s).list(2**63), ValidationError),
     "offset=2**63": (lambda s, w: ResultsRepository(s).list(offset=2**63), ValidationError),
     "total_runs above int64": (
         lambda s, w: CampaignsRepository(s).create("c", total_runs=2**63),
@@ -204,8 +204,8 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         ValidationError,
     ),
     "agent id with NUL": (lambda s, w: AgentsRepository(s).get("a\x00"), ValidationError),
-    "read_after since year 1 +14:00": (
-        lambda s, w: EventsRepository(s).read_after(0, since=YEAR_1_EAST),
+    "list since year 1 +14:00": (
+        lambda s, w: EventsRepository(s).list(0, since=YEAR_1_EAST),
         ValidationError,
     ),
     "parsed document with a 5,000-digit int": (
@@ -220,12 +220,12 @@ REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] 
         lambda s, w: AgentsRepository(s).list(stale_after=timedelta(1), now=datetime(2026, 1, 1)),
         ValidationError,
     ),
-    "list_page past any offset": (
-        lambda s, w: QuickTestsRepository(s).list_page(page=2**63 - 1),
+    "a numbered page past any offset": (
+        lambda s, w: QuickTestsRepository(s).list(page=2**63 - 1),
         ValidationError,
     ),
     "log lines after an id beyond INTEGER": (
-        lambda s, w: QuickTestLogsRepository(s).read(w["quick_test"], after_id=2**31),
+        lambda s, w: QuickTestLogsRepository(s).list(w["quick_test"], after_id=2**31),
         ValidationError,
     ),
     "agent setting that is not one": (
@@ -590,6 +590,7 @@ STRATEGIES: dict[str, S] = {
     "EventsRepository.get": {"event_id": hostile_int},
     "EventsRepository.find": {"event_id": hostile_int},
     "EventsRepository.list": {
+        "after_id": hostile_int,
         "event_types": st.one_of(st.none(), text_lists),
         "source_id": maybe_text,
         "since": st.one_of(st.none(), hostile_moment),
@@ -598,14 +599,6 @@ STRATEGIES: dict[str, S] = {
         "cursor": cursors,
     },
     "EventsRepository.last_id": {},
-    "EventsRepository.read_after": {
-        "after_id": hostile_int,
-        "event_types": st.one_of(st.none(), text_lists),
-        "source_id": maybe_text,
-        "since": st.one_of(st.none(), hostile_moment),
-        "until": st.one_of(st.none(), hostile_moment),
-        "limit": hostile_int,
-    },
 }
 
 _WORK_COMMON: S = {
@@ -618,6 +611,7 @@ for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository
     STRATEGIES[f"{_name}.list"] = {
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),
+        "page": st.one_of(st.none(), hostile_int),
         **_WORK_COMMON,
     }
     STRATEGIES[f"{_name}.count"] = {
@@ -630,13 +624,6 @@ STRATEGIES["CampaignsRepository.fail"] = {
     "campaign_id": _world_key("campaign"),
     "error": hostile_text,
 }
-for _name in ("CampaignsRepository", "QuickTestsRepository"):
-    STRATEGIES[f"{_name}.list_page"] = {
-        "page": hostile_int,
-        "page_size": hostile_int,
-        "status": maybe_text,
-        "agent_id": st.one_of(st.none(), _world_key("agent")),
-    }
 STRATEGIES["CampaignsRepository.delete"] = {"campaign_id": _world_key("campaign")}
 STRATEGIES["CampaignsRepository.launch"] = {"campaign_id": _world_key("campaign")}
 STRATEGIES["CampaignsRepository.update_config"] = {
@@ -720,12 +707,11 @@ for _name, _kind in (
         "owner_id": _world_key(_kind),
         "lines": st.one_of(st.lists(hostile_text, max_size=3), text_lists, wrong_types),
     }
-    STRATEGIES[f"{_name}.read"] = {
+    STRATEGIES[f"{_name}.list"] = {
         "owner_id": _world_key(_kind),
         "after_id": hostile_int,
-        "limit": hostile_int,
+        **_WORK_COMMON,
     }
-    STRATEGIES[f"{_name}.list"] = {"owner_id": _world_key(_kind), **_WORK_COMMON}
 configs = st.one_of(st.none(), json_data, wrong_types)
 profile_fields: S = {
     "mode": st.one_of(st.sampled_from(["docker", "native"]), hostile_text),

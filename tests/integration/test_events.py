@@ -25,7 +25,7 @@ def test_append_then_read_in_id_order_with_parsed_data(session: Session) -> None
     second = events.append(EventType.RUN_SAVED, source_id="r1")
     assert second > first
 
-    page = events.read_after(0)
+    page = events.list(0)
     assert [e.id for e in page.items] == [first, second]
     assert page.items[0].event_type == "agent.registered"
     assert page.items[0].data == {"name": "gpu-box", "n": 1.5}
@@ -35,7 +35,7 @@ def test_append_then_read_in_id_order_with_parsed_data(session: Session) -> None
     assert created is not None
     assert created.utcoffset() == timedelta(0)
     assert before <= created <= utcnow()
-    assert page.last_id == second
+    assert [e.id for e in page.items] == [first, second]
     assert not page.has_more
     assert events.last_id() == second
     assert events.get(first).source_id == "a1"
@@ -51,16 +51,13 @@ def test_pages_resume_after_the_last_id(session: Session) -> None:
     ids = [events.append("test.tick", data={"i": i}) for i in range(7)]
 
     seen: list[int] = []
-    after = 0
     while True:
-        page = events.read_after(after, limit=3)
+        page = events.list(seen[-1] if seen else 0, limit=3)
         seen += [e.id for e in page.items]
-        after = page.last_id
         if not page.has_more:
             break
     assert seen == ids
-    assert events.read_after(after).items == []
-    assert events.read_after(after).last_id == after
+    assert events.list(seen[-1]).items == []
 
 
 def test_filters_by_type_source_and_time(session: Session) -> None:
@@ -69,27 +66,27 @@ def test_filters_by_type_source_and_time(session: Session) -> None:
     b = events.append("agent.retired", source_id="a1")
     c = events.append("agent.registered", source_id="a2")
 
-    by_type = events.read_after(0, event_types=["agent.registered"])
+    by_type = events.list(0, event_types=["agent.registered"])
     assert [e.id for e in by_type.items] == [a, c]
-    by_source = events.read_after(0, source_id="a1")
+    by_source = events.list(0, source_id="a1")
     assert [e.id for e in by_source.items] == [a, b]
-    both = events.read_after(a, event_types=["agent.registered"], source_id="a2")
+    both = events.list(a, event_types=["agent.registered"], source_id="a2")
     assert [e.id for e in both.items] == [c]
 
     now = utcnow()
-    assert [e.id for e in events.read_after(0, until=now).items] == [a, b, c]
-    assert events.read_after(0, since=now + timedelta(seconds=1)).items == []
-    assert events.read_after(0, since=now - timedelta(hours=1), until=now).items != []
+    assert [e.id for e in events.list(0, until=now).items] == [a, b, c]
+    assert events.list(0, since=now + timedelta(seconds=1)).items == []
+    assert events.list(0, since=now - timedelta(hours=1), until=now).items != []
 
 
 def test_bad_queries_are_domain_errors(session: Session) -> None:
     events = EventsRepository(session)
     with pytest.raises(InvalidQueryError):
-        events.read_after(0, limit=0)
+        events.list(0, limit=0)
     with pytest.raises(InvalidQueryError):
-        events.read_after(-1)
+        events.list(-1)
     with pytest.raises(InvalidQueryError):
-        events.read_after(0, since=utcnow().replace(tzinfo=None))
+        events.list(0, since=utcnow().replace(tzinfo=None))
     with pytest.raises(NotFoundError):
         events.get(424242)
 
@@ -104,7 +101,6 @@ def test_repository_offers_no_update_or_delete() -> None:
         "last_id",
         "list",
         "lock_log",
-        "read_after",
     }
 
 
@@ -158,7 +154,7 @@ def test_wait_for_events_wakes_on_a_committed_append(engine: Engine) -> None:
     finally:
         appender.join()
     with transaction(engine) as uow:
-        assert len(uow.events.read_after(first).items) == 1
+        assert len(uow.events.list(first).items) == 1
 
 
 def test_more_events_than_one_append_call_takes_all_go_in(session: Session) -> None:
@@ -185,7 +181,7 @@ def test_event_data_beyond_the_bound_is_refused_by_name(session: Session) -> Non
             ]
         )
     assert raised.value.fields == ["1.data"]
-    assert events.read_after(0).items == []
+    assert events.list(0).items == []
 
 
 def test_an_unreadable_row_in_the_log_is_the_layer_s_error(session: Session) -> None:
@@ -199,7 +195,7 @@ def test_an_unreadable_row_in_the_log_is_the_layer_s_error(session: Session) -> 
         {"d": deep, "c": utcnow()},
     )
     with pytest.raises(StorageError, match="cannot be read"):
-        events.read_after(0)
+        events.list(0)
     last = events.last_id()
     with pytest.raises(StorageError, match="cannot be read"):
         events.get(last)

@@ -29,7 +29,7 @@ def test_tailing_reader_sees_every_event_once_in_order(migrated_url: str) -> Non
         while True:
             assert time.monotonic() < deadline, "appenders did not finish in time"
             with transaction(engine) as uow:
-                page = uow.events.read_after(last, limit=50)
+                page = uow.events.list(last, limit=50)
             for event in page.items:
                 assert event.id > last, "ids went backwards or repeated"
                 last = event.id
@@ -43,7 +43,7 @@ def test_tailing_reader_sees_every_event_once_in_order(migrated_url: str) -> Non
 
         with transaction(engine) as uow:
             everything: list[EventDTO] = []
-            page = uow.events.read_after(0, limit=1000)
+            page = uow.events.list(0, limit=1000)
             everything += page.items
             assert not page.has_more
 

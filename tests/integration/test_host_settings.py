@@ -36,5 +36,5 @@ def test_reading_pages_leaves_the_collector_alone(
 
     assert len(results.list({}, limit=2).items) == 2
     assert len(results.metric_history("avg_tps", limit=2).items) == 2
-    assert len(EventsRepository(session).read_after(0, limit=2).items) == 2
+    assert len(EventsRepository(session).list(0, limit=2).items) == 2
     assert touched == []

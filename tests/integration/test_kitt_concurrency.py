@@ -21,7 +21,7 @@ NAMES = [f"agent-{i}" for i in range(20)]
 
 def _registered_events(engine: Engine) -> list[dict[str, object]]:
     with transaction(engine) as uow:
-        page = uow.events.read_after(0, event_types=["agent.registered"], limit=1000)
+        page = uow.events.list(0, event_types=["agent.registered"], limit=1000)
     return [e.data for e in page.items]
 
 
@@ -80,7 +80,7 @@ def test_racing_launches_have_exactly_one_winner_per_campaign(migrated_url: str)
         assert sorted(winners) == sorted(ids)
         with transaction(engine) as uow:
             assert uow.campaigns.count(status="queued") == len(ids)
-            launched = uow.events.read_after(0, event_types=["campaign.launched"], limit=1000)
+            launched = uow.events.list(0, event_types=["campaign.launched"], limit=1000)
         assert sorted(e.source_id or "" for e in launched.items) == sorted(ids)
 
 
@@ -106,7 +106,7 @@ def test_a_campaign_started_while_being_deleted_is_either_running_or_gone(
             campaigns = uow.campaigns
             assert campaigns.count(status="running") == len(started)
             assert campaigns.count() == len(started)
-            events = uow.events.read_after(0, limit=1000).items
+            events = uow.events.list(0, limit=1000).items
         for campaign_id in deleted:
             history = [e.event_type for e in events if e.source_id == campaign_id]
             assert history == ["campaign.created", "campaign.deleted"]

@@ -38,7 +38,7 @@ from karr_db.tokens import hash_token, token_problem
 
 
 def _events(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
-    page = EventsRepository(session).read_after(0, source_id=source_id, limit=1000)
+    page = EventsRepository(session).list(0, source_id=source_id, limit=1000)
     return [(e.event_type, e.data) for e in page.items]
 
 
@@ -250,18 +250,22 @@ def test_campaign_pages_by_number_with_a_total(session: Session) -> None:
     made = [campaigns.create(f"c{i}") for i in range(7)]
     for campaign in made[:3]:
         campaigns.launch(campaign.id)
-    first = campaigns.list_page(page=1, page_size=3)
-    assert ([c.name for c in first.items], first.total, first.pages) == (["c6", "c5", "c4"], 7, 3)
-    last = campaigns.list_page(page=3, page_size=3)
-    assert ([c.name for c in last.items], last.total) == (["c0"], 7)
-    past = campaigns.list_page(page=4, page_size=3)
+    first = campaigns.list(page=1, limit=3)
+    assert ([c.name for c in first.items], first.total) == (["c6", "c5", "c4"], 7)
+    second = campaigns.list(page=2, limit=3)
+    assert campaigns.list(cursor=first.next_cursor, limit=3).items == second.items
+    last = campaigns.list(page=3, limit=3)
+    assert ([c.name for c in last.items], last.total, last.has_more) == (["c0"], 7, False)
+    past = campaigns.list(page=4, limit=3)
     assert (past.items, past.total) == ([], 7)
-    queued = campaigns.list_page(status="queued", page_size=2, page=2)
+    queued = campaigns.list(status="queued", limit=2, page=2)
     assert ([c.name for c in queued.items], queued.total) == (["c0"], 3)
     with pytest.raises(InvalidQueryError):
-        campaigns.list_page(page=0)
+        campaigns.list(page=0)
     with pytest.raises(InvalidQueryError):
-        campaigns.list_page(page_size=0)
+        campaigns.list(page=1, limit=0)
+    with pytest.raises(InvalidQueryError):
+        campaigns.list(page=2, cursor=first.next_cursor)
 
 
 # --- quick tests ------------------------------------------------------------------
@@ -276,9 +280,9 @@ def test_quick_tests_are_created_queued_read_by_id_and_paged(session: Session) -
     ]
     assert {t.status for t in made} == {"queued"}
     assert tests.get(made[2].id).model_path == "/m2"
-    page = tests.list_page(page=2, page_size=2, agent_id=agent.id)
+    page = tests.list(page=2, limit=2, agent_id=agent.id)
     assert ([t.model_path for t in page.items], page.total) == (["/m2", "/m1"], 5)
-    assert tests.list_page(status="claimed").total == 0
+    assert tests.list(status="claimed", page=1).total == 0
 
 
 # --- results pages ------------------------------------------------------------------

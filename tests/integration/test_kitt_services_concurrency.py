@@ -14,7 +14,7 @@ NAMES = [f"agent-{i}" for i in range(12)]
 
 def _events(url: str, event_type: str) -> list[str | None]:
     with Database(url) as database, database.unit_of_work(readonly=True) as uow:
-        page = uow.events.read_after(0, event_types=[event_type], limit=1000)
+        page = uow.events.list(0, event_types=[event_type], limit=1000)
     return [event.source_id for event in page.items]
 
 

@@ -189,39 +189,40 @@ def test_a_read_only_unit_of_work_refuses_writes(migrated_url: str, samples_dir:
             assert uow.results.save(_document(samples_dir, "accepted")).created
 
 
-def test_the_log_lock_is_taken_once_per_transaction_unless_a_savepoint_lost_it(
+def test_a_writer_holds_the_log_lock_until_it_ends_however_often_it_took_it(
     migrated_url: str,
 ) -> None:
-    """A second ``lock_log`` in the same transaction sends nothing; one taken inside a
-    savepoint that was rolled back (which releases it) is taken again, and a new
-    transaction takes it again. On SQLite a unit that began IMMEDIATE holds the
-    write lock, which is the log's lock there, from its BEGIN: no statement at all."""
-    database = Database(migrated_url)
-    sent: list[str] = []
+    """Writers serialise on the log lock whether a transaction took it once, again, or
+    again inside a savepoint it rolled back: a second writer waits for the first one's
+    commit, and the log holds their events in commit order."""
+    with Database(migrated_url) as db:
+        a_locked = threading.Event()
+        order: list[str] = []
+        errors: list[BaseException] = []
 
-    def capture(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if "pg_advisory_xact_lock" in statement or "SELECT NULL WHERE 0" in statement:
-            sent.append(statement)
+        def writer_b() -> None:
+            try:
+                assert a_locked.wait(30)
+                with db.unit_of_work(immediate=False) as unit:
+                    unit.events.append("agent.updated", source_id="b")
+                order.append("b committed")
+            except BaseException as exc:
+                errors.append(exc)
 
-    sa.event.listen(database.engine, "before_cursor_execute", capture)
-    try:
-        with database.unit_of_work(immediate=False) as unit:
+        thread = threading.Thread(target=writer_b)
+        thread.start()
+        with db.unit_of_work(immediate=False) as unit:
             unit.events.lock_log()
             unit.events.lock_log()
-            unit.events.append("agent.updated", source_id="a1")
-            assert len(sent) == 1
-        with database.unit_of_work(immediate=False) as unit:
             savepoint = unit.session.begin_nested()
             unit.events.lock_log()
             savepoint.rollback()
-            unit.events.lock_log()
-            unit.events.lock_log()
-            assert len(sent) == 3
-        with database.unit_of_work(immediate=True) as unit:
-            unit.events.lock_log()
-            unit.events.append("agent.updated", source_id="a2")
-        sqlite = database.engine.dialect.name == "sqlite"
-        assert len(sent) == (3 if sqlite else 4)
-    finally:
-        sa.event.remove(database.engine, "before_cursor_execute", capture)
-        database.close()
+            a_locked.set()
+            thread.join(0.5)  # time enough for B to commit, were the lock not held
+            unit.events.append("agent.updated", source_id="a")
+            order.append("a committing")
+        thread.join(60)
+        assert errors == []
+        assert order == ["a committing", "b committed"]
+        with db.unit_of_work(readonly=True) as unit:
+            assert [e.source_id for e in unit.events.list().items] == ["a", "b"]

@@ -19,7 +19,7 @@ from karr_db.repositories.quick_tests import QuickTestsRepository
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
-    page = EventsRepository(session).read_after(0, source_id=source_id, limit=1000)
+    page = EventsRepository(session).list(0, source_id=source_id, limit=1000)
     return [(e.event_type, e.data) for e in page.items]
 
 
@@ -57,7 +57,7 @@ def test_lines_come_back_in_the_order_appended(owner: tuple[LogLines, str]) -> N
     second = logs.append(owner_id, ["ünïcode ✓", ""])
     assert first == sorted(first)
     assert second[0] > first[-1]
-    page = logs.read(owner_id)
+    page = logs.list(owner_id)
     assert [line.line for line in page.items] == [
         "pulling image",
         "starting engine",
@@ -67,7 +67,7 @@ def test_lines_come_back_in_the_order_appended(owner: tuple[LogLines, str]) -> N
     assert [line.id for line in page.items] == first + second
     assert {line.owner_id for line in page.items} == {owner_id}
     assert all(line.created_at is not None for line in page.items)
-    assert (page.last_id, page.has_more, page.next_cursor) == (second[-1], False, None)
+    assert (page.has_more, page.next_cursor) == (False, None)
     assert logs.count(owner_id) == 4
     assert logs.get(first[1]).line == "starting engine"
 
@@ -75,14 +75,14 @@ def test_lines_come_back_in_the_order_appended(owner: tuple[LogLines, str]) -> N
 def test_reading_after_an_id_pages_on(owner: tuple[LogLines, str]) -> None:
     logs, owner_id = owner
     ids = logs.append(owner_id, [f"line {n}" for n in range(5)])
-    page = logs.read(owner_id, after_id=ids[1], limit=2)
+    page = logs.list(owner_id, after_id=ids[1], limit=2)
     assert [line.line for line in page.items] == ["line 2", "line 3"]
     assert page.has_more
     rest = logs.list(owner_id, cursor=page.next_cursor)
     assert [line.line for line in rest.items] == ["line 4"]
-    assert rest.items == logs.read(owner_id, after_id=page.last_id).items
-    caught_up = logs.read(owner_id, after_id=ids[-1])
-    assert (caught_up.items, caught_up.last_id, caught_up.has_more) == ([], ids[-1], False)
+    assert rest.items == logs.list(owner_id, after_id=page.items[-1].id).items
+    caught_up = logs.list(owner_id, after_id=ids[-1])
+    assert (caught_up.items, caught_up.has_more) == ([], False)
 
 
 def test_each_append_is_one_event_naming_the_ids(
@@ -107,8 +107,8 @@ def test_logs_of_two_owners_stay_apart(
     tests.append(test_id, ["mine"])
     tests.append(other, ["theirs"])
     CampaignLogsRepository(session).append(campaign_id, ["campaign's"])
-    assert [line.line for line in tests.read(test_id).items] == ["mine"]
-    assert [line.line for line in tests.read(other).items] == ["theirs"]
+    assert [line.line for line in tests.list(test_id).items] == ["mine"]
+    assert [line.line for line in tests.list(other).items] == ["theirs"]
 
 
 @pytest.mark.parametrize(
@@ -137,11 +137,11 @@ def test_an_unknown_owner_is_not_found(owner: tuple[LogLines, str]) -> None:
     with pytest.raises(NotFoundError, match="no-such"):
         logs.append("no-such", ["x"])
     with pytest.raises(NotFoundError, match="no-such"):
-        logs.read("no-such")
+        logs.list("no-such")
     with pytest.raises(NotFoundError):
         logs.get(2_000_000_000)
     with pytest.raises(ValidationError) as refused:
-        logs.read("no-such", after_id=2**31)
+        logs.list("no-such", after_id=2**31)
     assert refused.value.fields == ["after_id"]
 
 
@@ -151,7 +151,7 @@ def test_lines_kitt_wrote_read_back(session: Session, test_id: str) -> None:
         text("INSERT INTO quick_test_logs (test_id, line) VALUES (:id, 'from kitt')"),
         {"id": test_id},
     )
-    (line,) = QuickTestLogsRepository(session).read(test_id).items
+    (line,) = QuickTestLogsRepository(session).list(test_id).items
     assert line.line == "from kitt"
     assert line.created_at is not None
 

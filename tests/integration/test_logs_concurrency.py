@@ -31,14 +31,14 @@ def test_concurrent_appends_keep_each_call_contiguous_and_ordered(migrated_url: 
         with transaction(engine) as uow:
             logs = uow.quick_test_logs
             lines = []
-            after = 0
+            cursor = None
             while True:
-                page = logs.read(test_id, after_id=after, limit=7)
+                page = logs.list(test_id, limit=7, cursor=cursor)
                 lines += page.items
-                after = page.last_id
-                if not page.has_more:
+                cursor = page.next_cursor
+                if cursor is None:
                     break
-            logged = uow.events.read_after(
+            logged = uow.events.list(
                 0, event_types=["quick_test.logged"], source_id=test_id, limit=1000
             )
 

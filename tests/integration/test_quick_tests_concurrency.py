@@ -36,5 +36,5 @@ def test_each_queued_test_is_claimed_exactly_once(migrated_url: str) -> None:
             tests = uow.quick_tests
             assert tests.count(agent_id=agent_id, status="claimed") == TESTS
             assert tests.count(agent_id=other, status="queued") == 1
-            claims = uow.events.read_after(0, event_types=["quick_test.claimed"], limit=1000)
+            claims = uow.events.list(0, event_types=["quick_test.claimed"], limit=1000)
             assert sorted(e.source_id or "" for e in claims.items) == sorted(claimed)

@@ -208,17 +208,19 @@ def test_agents_list_still_reads_as_the_list_it_was(session: Session) -> None:
     assert agents.find_by_name("nobody") is None
 
 
-def test_read_after_is_a_page_too(session: Session) -> None:
+def test_events_resume_from_an_id_or_a_cursor_alike(session: Session) -> None:
     _events(session)
     events = EventsRepository(session)
-    first = events.read_after(0, limit=2)
+    first = events.list(0, limit=2)
     assert isinstance(first, Page)
     assert first.has_more
     assert first.next_cursor is not None
     rest = events.list(cursor=first.next_cursor)
-    assert rest.items == events.read_after(first.last_id).items
+    assert rest.items == events.list(first.items[-1].id).items
     assert not rest.has_more
     assert rest.next_cursor is None
+    with pytest.raises(InvalidQueryError):
+        events.list(first.items[-1].id, cursor=first.next_cursor)
 
 
 def test_get_summary_and_find_summary_agree(session: Session) -> None:

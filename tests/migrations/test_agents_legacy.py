@@ -37,7 +37,7 @@ def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: P
             assert campaign.config == {"models": ["a", "b"], "engines": ["vllm"], "repeat": 2}
             assert (campaign.total_runs, campaign.succeeded) == (4, 1)
             assert uow.quick_tests.get("qt-1").status == "completed"
-            legacy_events = uow.events.read_after(0).items
+            legacy_events = uow.events.list(0).items
             assert legacy_events
             last_legacy = max(e.id for e in legacy_events)
 
@@ -56,7 +56,7 @@ def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: P
             assert stored == hash_token("plain-secret-token")
             assert uow.agents.verify_token("agent-1", "plain-secret-token")
             assert uow.agents.get("agent-2").status == "online"
-            new = uow.events.read_after(last_legacy).items
+            new = uow.events.list(last_legacy).items
             assert [(e.event_type, e.source_id, e.data) for e in new] == [
                 ("campaign.launched", "camp-1", {"from": "draft", "to": "queued"}),
                 (

@@ -222,7 +222,7 @@ def test_events_are_read_by_the_instants(legacy: tuple[str, History]) -> None:
     instants = sorted(t for t in created.values() if t is not None)
     since, until = instants[2], instants[7]
     with Database(url) as db, db.unit_of_work() as uow:
-        page = uow.events.read_after(since=since, until=until)
+        page = uow.events.list(since=since, until=until)
     assert [e.id for e in page.items] == sorted(
         k for k, t in created.items() if t is not None and since <= t < until
     )
@@ -312,7 +312,7 @@ def test_offsets_and_sqlite_defaults_are_never_shifted(empty_url: str, samples_d
     assert report.legacy_timezone == "Asia/Kolkata"
     with Database(empty_url) as db, db.unit_of_work() as uow:
         runs = {r.id: r for r in uow.results.list(limit=100).items}
-        events = {e.id: e.created_at for e in uow.events.read_after().items}
+        events = {e.id: e.created_at for e in uow.events.list().items}
     for table, row in made.rows:
         if table == "runs" and row["timestamp"].form == "offset":
             assert runs[row["id"]].timestamp == row["timestamp"].expected
@@ -632,7 +632,7 @@ def test_a_writer_outside_the_layer_cannot_store_a_time_no_reader_can_read(
     _raw_execute(migrated_url, [(sql, {"v": "0001-01-01T00:00:00+00:00"})])
     with Database(migrated_url) as db, db.unit_of_work(readonly=True) as uow:
         if table == "events":
-            assert uow.events.read_after(0).items[0].created_at == datetime(1, 1, 1, tzinfo=UTC)
+            assert uow.events.list(0).items[0].created_at == datetime(1, 1, 1, tzinfo=UTC)
 
 
 # --- local times at a clock change ----------------------------------------------------

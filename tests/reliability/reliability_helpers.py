@@ -206,9 +206,11 @@ def sqlite_reader(url: str, seconds: float, max_ops: int) -> dict[str, int]:
                 results = uow.results
                 runs = results.count()
                 results.list(limit=20)
-                page = uow.events.read_after(last_event, limit=200)
+                page = uow.events.list(last_event, limit=200)
             assert runs >= last_runs, "a reader saw the run count go down"
-            last_runs, last_event = runs, page.last_id
+            last_runs = runs
+            if page.items:
+                last_event = page.items[-1].id
             reads += 1
     return {"reads": reads}
 

@@ -260,7 +260,7 @@ def test_sql_in_every_filter_and_order_field_is_data(
             ),
             (
                 "events",
-                lambda s, t=text: EventsRepository(s).read_after(0, event_types=[t], source_id=t),
+                lambda s, t=text: EventsRepository(s).list(0, event_types=[t], source_id=t),
             ),
             ("agents", lambda s, t=text: AgentsRepository(s).list(status=t, tag=t)),
             ("agent by name", lambda s, t=text: AgentsRepository(s).get_by_name(t)),

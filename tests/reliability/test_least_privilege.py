@@ -127,7 +127,7 @@ def test_the_application_role_cannot_change_schema_or_rewrite_events(
             assert "permission denied" in message or "must be owner" in message, message
             refused += 1
         with transaction(engine) as uow:
-            kept = uow.events.read_after(0)
+            kept = uow.events.list(0)
         assert [(e.event_type, e.source_id) for e in kept.items] == [("agent.registered", "a1")]
     # The owner still sees the schema exactly as migrated.
     assert migrations.check(migrated_postgres_url) == []
@@ -196,11 +196,11 @@ def test_the_append_function_refuses_what_no_reader_could_read(
             connection.exec_driver_sql(f"SELECT karr_append_events({HOSTILE_APPENDS[case]})")
         assert getattr(raised.value.orig, "sqlstate", None) in ("22023", "22008"), raised.value
         with transaction(engine, readonly=True) as unit:
-            assert unit.events.read_after(0).items == []
+            assert unit.events.list(0).items == []
         with transaction(engine) as unit:
             unit.events.append("agent.updated", source_id="a", data={"deep": [[[1]]]})
         with transaction(engine, readonly=True) as unit:
-            assert [e.source_id for e in unit.events.read_after(0).items] == ["a"]
+            assert [e.source_id for e in unit.events.list(0).items] == ["a"]
 
 
 def test_a_log_holding_what_no_reader_can_read_is_the_layer_s_error(
@@ -226,4 +226,4 @@ def test_a_log_holding_what_no_reader_can_read_is_the_layer_s_error(
                 pytest.raises(StorageError, match="cannot be read"),
                 transaction(engine, readonly=True) as unit,
             ):
-                unit.events.read_after(0)
+                unit.events.list(0)

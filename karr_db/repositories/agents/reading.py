@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
 
 from karr_db.errors import (
     FieldError,
@@ -20,6 +19,7 @@ from karr_db.errors import (
 from karr_db.limits import earlier
 from karr_db.models import Agent
 from karr_db.models.types import utcnow
+from karr_db.repositories._base import Repository
 from karr_db.repositories._common import (
     PAGE_LIMIT,
     Page,
@@ -36,24 +36,17 @@ from karr_db.repositories.agents.dto import (
     check_now,
     read_name_key,
 )
-from karr_db.repositories.events import EventsRepository, EventType
+from karr_db.repositories.events import EventType
 
 
-class AgentReads:
+class AgentReads(Repository):
     """Agents in the caller's transaction: lookups, pages, and the shared helpers."""
-
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        """``events``: the unit of work's events repository (built here for a session
-        used without one)."""
-        self.session = session
-        self._events = events if events is not None else EventsRepository(session)
 
     # --- reading ---------------------------------------------------------------
 
     def find(self, agent_id: str) -> AgentDTO | None:
         """The agent with this id, or ``None``."""
-        row = self.session.execute(select(*SHAPE.columns).where(Agent.id == agent_id)).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, Agent.id == agent_id)
 
     def get(self, agent_id: str) -> AgentDTO:
         """The agent with this id; :class:`NotFoundError` naming it when there is none."""
@@ -61,8 +54,7 @@ class AgentReads:
 
     def find_by_name(self, name: str) -> AgentDTO | None:
         """The agent registered under ``name``, or ``None``."""
-        row = self.session.execute(select(*SHAPE.columns).where(Agent.name == name)).one_or_none()
-        return None if row is None else SHAPE.one(row)
+        return self._one(SHAPE, Agent.name == name)
 
     def get_by_name(self, name: str) -> AgentDTO:
         """The agent registered under ``name``; :class:`NotFoundError` naming it."""

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import (
@@ -51,7 +51,6 @@ from karr_db.repositories.campaigns.transitions import (
     CampaignStatus,
 )
 from karr_db.repositories.events import EventType
-from karr_db.repositories.logs import delete_lines
 
 __all__ = [
     "CAMPAIGN_STATUS_NOTES",
@@ -261,36 +260,16 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         """Delete a campaign that is not running, and its log lines; its events stay
         in the log (``campaign.deleted`` counts the lines, ``log_lines``).
 
-        The row is locked first and the DELETE is conditional (``WHERE status IS
-        DISTINCT FROM 'running'``), so a campaign that an agent starts
-        concurrently is never deleted under it, nor its log: the loser gets
-        :class:`InvalidTransitionError` and nothing is deleted.
+        A campaign that an agent starts concurrently is never deleted under it,
+        nor its log (see :meth:`_delete_unless`).
         """
-        self._events.lock_log()
-        current = self.session.execute(
-            select(WebCampaign.status).where(WebCampaign.id == campaign_id).with_for_update()
-        ).one_or_none()
-        if current is None:
-            raise NotFoundError("campaign", campaign_id)
-        if current.status == UNDELETABLE.value:
-            raise InvalidTransitionError("campaign", campaign_id, current.status, "deleted")
-        with self.session.begin_nested():  # the lines come back if the campaign stays
-            lines = delete_lines(self.session, CampaignLog, "campaign_id", campaign_id)
-            deleted = self.session.execute(
-                delete(WebCampaign)
-                .where(
-                    WebCampaign.id == campaign_id,
-                    or_(WebCampaign.status.is_(None), WebCampaign.status != UNDELETABLE.value),
-                )
-                .returning(WebCampaign.name, WebCampaign.status)
-                .execution_options(synchronize_session=False)
-            ).one_or_none()
-            if deleted is None:  # another writer that does not take the row lock
-                raise InvalidTransitionError("campaign", campaign_id, current.status, "deleted")
+        campaign, lines = self._delete_unless(
+            campaign_id, (UNDELETABLE.value,), CampaignLog, "campaign_id"
+        )
         self._events.append(
             EventType.CAMPAIGN_DELETED,
             source_id=campaign_id,
-            data={"name": deleted.name, "status": deleted.status, "log_lines": lines},
+            data={"name": campaign.name, "status": campaign.status, "log_lines": lines},
         )
 
     def record_run(self, campaign_id: str, outcome: RunOutcome) -> CampaignDTO:

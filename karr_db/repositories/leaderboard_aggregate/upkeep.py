@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, delete, func, select, true
 from sqlalchemy.orm import Session
 
-from karr_db.dialects import for_connection
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.leaderboard_aggregate.statements import (
     COLUMNS,
@@ -28,17 +27,11 @@ def _lock(session: Session) -> Connection:
     return session.connection()
 
 
-def add_runs(session: Session, run_ids: Sequence[str], *, log_locked: bool = False) -> None:
-    """Add the stored rows of ``run_ids`` to the aggregate (after inserting them); one statement.
-
-    ``log_locked``: the caller holds the event log's lock already (it appended
-    an event in this transaction), which spares a round trip.
-    """
+def add_runs(session: Session, run_ids: Sequence[str]) -> None:
+    """Add the stored rows of ``run_ids`` to the aggregate (after inserting them); one statement."""
     if not run_ids:
         return
-    connection = session.connection()
-    if not (log_locked or for_connection(connection).inserts_hold_log_lock):
-        connection = _lock(session)
+    connection = _lock(session)
     connection.execute(add_statement(connection.dialect.name), {"run_ids": list(run_ids)})
 
 

@@ -273,9 +273,7 @@ class ResultsWriter(ResultsBase):
             for s in summaries
         )
         # Beyond the reference: the leaderboard aggregate follows every save (one statement).
-        leaderboard_aggregate.add_runs(
-            self.session, [s.id for s in summaries], log_locked=bool(summaries)
-        )
+        leaderboard_aggregate.add_runs(self.session, [s.id for s in summaries])
         return summaries
 
     def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:

@@ -1,0 +1,62 @@
+"""What every repository that writes events holds, written once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from karr_db.repositories._common import Page, RowShape, check_limit, decode_cursor, encode_cursor
+from karr_db.repositories.events import EventsRepository
+
+D = TypeVar("D", bound=BaseModel)
+
+
+class Repository:
+    """A session, and the events repository its changes append to."""
+
+    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
+        """``events``: the unit of work's events repository (one is made on ``session``
+        for a session used without a unit of work)."""
+        self.session = session
+        self._events = events if events is not None else EventsRepository(session)
+
+    def _one(self, shape: RowShape[D], *where: Any) -> D | None:
+        """The DTO of the one row ``where`` selects, or ``None``: every ``find``."""
+        row = self.session.execute(select(*shape.columns).where(*where)).one_or_none()
+        return None if row is None else shape.one(row)
+
+    def _page_by(
+        self,
+        shape: RowShape[D],
+        keys: Sequence[InstrumentedAttribute[str]],
+        *where: Any,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[D]:
+        """One page of the rows ``where`` selects, in the order of the text columns
+        ``keys`` (unique together, and fields of the DTO by the same names),
+        resuming after ``cursor``: the keyset listing of most repositories."""
+        check_limit(limit)
+        query = select(*shape.columns).where(*where)
+        if cursor is not None:
+            after = decode_cursor(cursor, lambda payload: _texts(payload, len(keys)))
+            query = query.where(tuple_(*keys) > tuple_(*after))
+        rows = self.session.execute(query.order_by(*keys).limit(limit + 1)).all()
+        items = shape.many(rows[:limit])
+        if len(rows) <= limit:
+            return Page[D](items=items)
+        last = [getattr(items[-1], key.key) for key in keys]
+        return Page[D](items=items, next_cursor=encode_cursor(last))
+
+
+def _texts(payload: Any, count: int) -> list[str]:
+    """A cursor's ``count`` key values, which must all be text."""
+    if not isinstance(payload, list) or len(payload) != count:
+        raise ValueError("bad cursor fields")
+    if not all(isinstance(value, str) for value in payload):
+        raise ValueError("bad cursor fields")
+    return payload
