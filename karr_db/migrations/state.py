@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
 
+from karr_db.migrations import pending
 from karr_db.migrations.scripts import KARR_TABLES, RevisionChain, chain_of, revision_chain
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ class DatabaseState:
     tables: tuple[str, ...]
     head_revision: str
     head_version: int  # the reference schema version the head revision implements
+    #: Runs wait in ``karr_pending_derivation`` (:mod:`karr_db.migrations.pending`).
+    derivation_pending: bool = False
 
     @property
     def found(self) -> str:
@@ -97,7 +100,10 @@ def read_state(
         kind = DatabaseKind.UNVERSIONED
     else:
         kind = DatabaseKind.EMPTY
-    return DatabaseState(kind, alembic_revision, schema_version, tables, head, head_version)
+    derivation = pending.TABLE in names and pending.has_runs(connection)
+    return DatabaseState(
+        kind, alembic_revision, schema_version, tables, head, head_version, derivation
+    )
 
 
 def _kitt_migrated(
