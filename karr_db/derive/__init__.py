@@ -47,7 +47,7 @@ its connection and the event log's lock.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, delete, inspect
+from sqlalchemy import Engine, delete, inspect
 from sqlalchemy.engine import URL
 
 from karr_db.derive.common import BATCH_SIZE, DeriveReport, Progress

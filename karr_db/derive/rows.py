@@ -266,7 +266,11 @@ def derive_runs(connection: Connection, run_ids: Sequence[str]) -> DeriveReport:
     for run in runs:
         if run.document is not None:
             owners.setdefault(run.document.fingerprint, run.id)
-    added = for_connection(connection).insert_ignore(
-        connection, "run_fingerprints", ("fingerprint", "run_id"), list(owners.items())
-    ) if owners else 0
+    added = (
+        for_connection(connection).insert_ignore(
+            connection, "run_fingerprints", ("fingerprint", "run_id"), list(owners.items())
+        )
+        if owners
+        else 0
+    )
     return report.model_copy(update={"fingerprints_added": added})

@@ -52,7 +52,8 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: str  # "state", "pending", "derivation", "drift", "bridge", "timestamps", "foreign", "derived"
+    #: "state", "pending", "derivation", "drift", "bridge", "timestamps", "foreign", "derived"
+    kind: str
     message: str
 
 

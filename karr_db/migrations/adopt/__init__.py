@@ -133,4 +133,3 @@ def _all_timestamp_columns() -> list[tuple[str, str]]:
         for column in table.columns
         if isinstance(column.type, UTCDateTime)
     ]
-
