@@ -39,7 +39,7 @@ def adopt_and_derive(url: str) -> tuple[float, float]:
         adopted = time.perf_counter()
         report = derive_pending(engine)
         derived = time.perf_counter()
-        assert report is not None and report.runs > 0, report
+        assert report is not None, "nothing was queued"
     finally:
         engine.dispose()
     return adopted - started, derived - adopted
