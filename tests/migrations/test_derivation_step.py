@@ -10,6 +10,7 @@ ends with the rows of an uninterrupted one.
 from __future__ import annotations
 
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from karr_db.migrations import pending, timestamps
 from karr_db.migrations.derivation import derive_pending
 from karr_db.migrations.scripts import alembic_config
 from karr_db.models import Benchmark, Hardware, LeaderboardAggregate, Metric, RunFingerprint
+from tests.support.cli import cli
 from tests.support.legacy import LegacyResults, build_legacy_results
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +119,12 @@ def test_adoption_leaves_derivation_pending_until_upgrade_runs_its_step(
     findings = migrations.check(empty_url)
     assert [f.kind for f in findings] == ["derivation"]
     assert f"derivation pending ({runs} run(s)" in findings[0].message
+    shown = cli("status", "--database", empty_url)
+    assert shown.exit_code == 0, shown.output
+    assert re.search(rf"derivation pending\s+{runs} runs: run `karr-db upgrade`", shown.stdout)
+    checked = cli("check", "--database", empty_url)
+    assert checked.exit_code == 1
+    assert f"derivation pending ({runs} run(s)" in checked.output
     with pytest.raises(NotReadyError) as refused:
         migrations.require_current(empty_url)
     assert refused.value.kind == "derivation"
@@ -128,14 +136,16 @@ def test_adoption_leaves_derivation_pending_until_upgrade_runs_its_step(
     ):
         pass
 
-    report = migrations.upgrade(empty_url)
-    assert report.applied == []
-    assert not report.adopted
-    assert report.derived is not None
-    assert report.derived.runs == runs
-    assert report.derived.fingerprints_added == runs - 1  # the duplicate's older copy owns it
-    assert report.derived.metrics_added > 0
-    assert report.derived.refused == 0
+    upgraded = cli("upgrade", "--database", empty_url, "--json")
+    assert upgraded.exit_code == 0, upgraded.output
+    report = upgraded.json()
+    assert report["applied"] == []
+    assert not report["adopted"]
+    derived = report["derived"]
+    assert derived["runs"] == runs
+    assert derived["fingerprints_added"] == runs - 1  # the duplicate's older copy owns it
+    assert derived["metrics_added"] > 0
+    assert derived["refused"] == 0
     assert migrations.status(empty_url).derivation_pending == 0
     assert migrations.check(empty_url) == []
     migrations.require_current(empty_url)
@@ -149,6 +159,10 @@ def test_upgrade_of_a_legacy_database_derives_in_the_same_call(
     """One ``upgrade`` adopts and derives; its rows are the revisions-then-step rows."""
     legacy = build_legacy_results(empty_url, samples_dir)
     twin = copy_database(empty_url)
+    shown = cli("upgrade", "--database", twin)
+    assert shown.exit_code == 0, shown.output
+    assert f"derived the rows of {len(legacy.runs)} run(s) from their documents" in shown.stdout
+    twin, again = copy_database(empty_url), twin
     report = migrations.upgrade(empty_url)
     assert report.adopted
     assert report.derived is not None
@@ -157,6 +171,7 @@ def test_upgrade_of_a_legacy_database_derives_in_the_same_call(
     _revisions_only(twin)
     derive_pending(make_engine(twin), batch_size=4)
     assert _derived_content(twin) == _derived_content(empty_url)
+    assert _derived_content(again) == _derived_content(empty_url)
 
 
 class _Stopped(Exception):
