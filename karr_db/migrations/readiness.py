@@ -135,9 +135,9 @@ def raise_unless_current(state: DatabaseState) -> None:
         if state.derivation_pending:
             raise NotReadyError(
                 "derivation",
-                "the database is at this release's schema but the rows of its adopted runs "
-                "are not all derived yet (an upgrade stopped before its derivation step "
-                "finished, or the revisions were applied without it): run `karr-db upgrade` "
+                "the database is at this release's schema but the rows derived from its runs' "
+                "documents are not all written yet (an upgrade stopped before its derivation "
+                "step finished, or the revisions were applied without it): run `karr-db upgrade` "
                 "(or karr_db.migrations.upgrade), which resumes where it stopped",
             )
         return
