@@ -9,10 +9,10 @@ them off the queue, so a killed upgrade keeps the batches it committed and the
 next ``upgrade`` goes on from the first run not derived; deriving a run again
 adds nothing. The transaction that takes the last runs off also rebuilds the
 leaderboard aggregate from the rows (the batches added metric rows it does not
-count yet) and drops the queue, so the database is never seen ready with
-either half done. Batches take the event log's lock, as every write does, so
-two upgraders (or a save through a layer that skipped the readiness check)
-take turns rather than derive a run twice.
+count yet), so the database is never seen ready with either half done.
+Batches take the event log's lock, as every write does, so two upgraders (or
+a save through a layer that skipped the readiness check) take turns rather
+than derive a run twice.
 """
 
 from __future__ import annotations
@@ -46,24 +46,22 @@ def derive_pending(
         with transaction(engine, immediate=True, operation="deriving queued runs") as unit:
             connection = unit.session.connection()
             unit.events.lock_log()
-            if not pending.exists(connection):
+            ids = pending.next_batch(connection, batch_size) if pending.exists(connection) else []
+            if not ids:
                 return report
             if total is None:
                 total = pending.count(connection)
-            ids = pending.next_batch(connection, batch_size)
-            if ids:
-                batch = derive_runs(connection, ids)
-                pending.remove(connection, ids)
-                report = batch if report is None else report.merged(batch)
-            finished = len(ids) < batch_size or not pending.has_runs(connection)
+            batch = derive_runs(connection, ids)
+            pending.remove(connection, ids)
+            report = batch if report is None else report.merged(batch)
+            finished = not pending.has_runs(connection)
             if finished:
                 leaderboard_aggregate.rebuild(unit.session)
-                pending.drop(connection)
         done += len(ids)
-        if progress is not None and ids:
+        if progress is not None:
             progress(done, max(total, done))
         if finished:
-            if report is not None and report.refused:
+            if report.refused:
                 log.warning(
                     "%d stored document(s) would be refused by a save; nothing derived for "
                     "them, e.g. %s",

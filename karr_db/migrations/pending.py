@@ -7,14 +7,16 @@ batch at a time (:mod:`karr_db.migrations.derivation`). Between the two the
 runs to derive wait here, written in the same transaction as the schema
 change, so a killed upgrade leaves an exact record of what is left.
 
-The table is beyond the reference schema and exists only while derivation is
-pending: one row per run, ``position`` its place in the order derivation
-follows (oldest first, so that each content goes to its oldest run), dropped
-in the transaction that derives the last batch. No revision declares it (a
-database at rest never has it), ``check`` reports it as pending work, and the
-readiness check refuses the database while it holds a row: reads would miss
-nested metrics and writes would duplicate contents whose fingerprint is not
-in ``run_fingerprints`` yet.
+The table is beyond the reference schema (revision 0007 declares it, and
+adoption writes it too): one row per run waiting, ``position`` its place in
+the order derivation follows (oldest first, so that each content goes to its
+oldest run), deleted in the transaction that derives it. At rest it is empty;
+it stays, so that a reader outside the migration lock (``status``, the
+readiness check) never finds it gone between listing the tables and reading
+it. While it holds a row the readiness
+check refuses the database: reads would miss nested metrics and writes would
+duplicate contents whose fingerprint is not in ``run_fingerprints`` yet;
+``status`` counts the rows and ``check`` reports them.
 
 Plain SQL over ``runs`` and ``benchmarks`` columns every schema has: revisions
 and adoption call it, so it imports no code that moves on with the models.
@@ -31,7 +33,6 @@ from sqlalchemy.sql.expression import Executable
 __all__ = [
     "TABLE",
     "count",
-    "drop",
     "exists",
     "has_runs",
     "mark",
@@ -83,9 +84,7 @@ def exists(connection: Connection) -> bool:
 
 
 def has_runs(connection: Connection) -> bool:
-    """Whether any run is still queued, the table being there (its presence alone
-    is not enough: marking a database without runs leaves it empty until the step
-    drops it)."""
+    """Whether any run is still queued, the table being there."""
     return connection.execute(sa.select(_TABLE.c.position).limit(1)).first() is not None
 
 
@@ -107,7 +106,3 @@ def next_batch(connection: Connection, size: int) -> list[str]:
 
 def remove(connection: Connection, run_ids: Sequence[str]) -> None:
     connection.execute(sa.delete(_TABLE).where(_TABLE.c.run_id.in_(list(run_ids))))
-
-
-def drop(connection: Connection) -> None:
-    connection.execute(sa.schema.DropTable(_TABLE, if_exists=True))

@@ -115,8 +115,7 @@ def test_sql_of_an_empty_database_is_the_whole_schema(
     _apply(empty_url, printed.stdout)
     migrations.require_current(empty_url)  # no run waits for derivation: ready as it is
     assert migrations.check(empty_url) == []
-    # The queue revision 0007 made is empty; the next upgrade drops it.
-    assert migrations.upgrade(empty_url).derived is None
+    assert migrations.upgrade(empty_url).derived is None  # revision 0007 queued no run
     migrations.upgrade(twin)
     assert _schema(snapshot(empty_url)) == _schema(snapshot(twin))
 

@@ -13,8 +13,8 @@ fingerprint (the id karr_db would have given it) to the run that owns it; its
 primary key makes two concurrent saves of one content agree on one run.
 
 The table holds nothing that ``runs.raw_json`` does not. This revision only
-creates it and queues every stored run for derivation
-(``karr_pending_derivation``, :mod:`karr_db.migrations.pending`, plain SQL);
+creates it and queues every stored run for derivation in a second table,
+``karr_pending_derivation`` (:mod:`karr_db.migrations.pending`, plain SQL);
 ``upgrade`` fills it afterwards, in its own transactions, with the step that
 derives each run's rows. The revision imports no code that derives or saves:
 what it does stays what it was when it was written. Offline (``--sql``) the
@@ -65,7 +65,12 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [fingerprints]
 
 
-contract = ops.RevisionContract(reference_schema_version=None, tables=tables)
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    tables=tables,
+    # The derivation queue (karr_db.migrations.pending): empty at rest.
+    other_tables=("karr_pending_derivation",),
+)
 
 
 def upgrade() -> None:
