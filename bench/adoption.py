@@ -1,10 +1,12 @@
-"""``python -m bench.adoption DIALECT RUNS ROUNDS``: adoption time without and with re-derivation.
+"""``python -m bench.adoption DIALECT RUNS ROUNDS``: adoption, then ``upgrade``'s derivation step.
 
-Builds one schema-1 database of the earlier system (``build_legacy_v1``), then
-adopts copies of it alternately as the release before re-derivation did
-(derivation and the fingerprint fill switched off) and as this one does, so
-both see the same machine load. Prints each time and the best-of ratio.
-PostgreSQL comes from ``KARR_BENCH_POSTGRES_URL`` or ``KARR_TEST_POSTGRES_URL``.
+Builds one schema-1 database of the earlier system (``build_legacy_v1``), then,
+on a fresh copy each round, times the two parts of ``migrations.upgrade`` one
+after the other: adoption with the revisions (Alembic's upgrade, which leaves
+every run queued) and the derivation step that derives the queued runs'
+rows. Both see the same machine load within a round. Prints each time and the
+best-of ratio of derivation to adoption. PostgreSQL comes from
+``KARR_BENCH_POSTGRES_URL`` or ``KARR_TEST_POSTGRES_URL``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,33 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
-import karr_db.derive as derive
-import karr_db.migrations.adopt as adopt
+import sqlalchemy as sa
+from alembic import command
+
 from bench.run import Databases, build_legacy_v1
-from karr_db import migrations
+from karr_db.engine import make_engine
+from karr_db.migrations import timestamps
+from karr_db.migrations.derivation import derive_pending
+from karr_db.migrations.scripts import alembic_config
+
+
+def adopt_and_derive(url: str) -> tuple[float, float]:
+    """Seconds of adoption with the revisions, and of the derivation step after it."""
+    engine = make_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        config = alembic_config()
+        config.attributes["engine"] = engine
+        config.attributes[timestamps.ATTR_OPTION] = None
+        started = time.perf_counter()
+        command.upgrade(config, "head")
+        adopted = time.perf_counter()
+        report = derive_pending(engine)
+        derived = time.perf_counter()
+        assert report is not None, "nothing was queued"
+    finally:
+        engine.dispose()
+    return adopted - started, derived - adopted
 
 
 def main(argv: list[str]) -> int:
@@ -28,34 +51,21 @@ def main(argv: list[str]) -> int:
     databases = Databases(dialect, Path(tempfile.mkdtemp(prefix="karr-adopt-")), server)
     source = databases.empty()
     build_legacy_v1(databases, source, runs)
-    real_derive, real_fill = adopt._derive, derive.fill_fingerprints
-
-    def no_derive(connection: Any) -> None:
-        return None
-
-    def no_fill(connection: Any, **options: Any) -> int:
-        return 0
-
-    times: dict[str, list[float]] = {"before": [], "after": []}
+    times: dict[str, list[float]] = {"adoption": [], "derivation": []}
     try:
         for _ in range(rounds):
-            for mode in times:
-                url = databases.copy(source)
-                off = mode == "before"
-                adopt._derive = no_derive if off else real_derive
-                derive.fill_fingerprints = no_fill if off else real_fill
-                started = time.perf_counter()
-                migrations.upgrade(url)
-                times[mode].append(time.perf_counter() - started)
-                databases.drop(url)
-                print(f"{dialect} {mode} {times[mode][-1]:.2f} s", flush=True)
+            url = databases.copy(source)
+            adoption, derivation = adopt_and_derive(url)
+            databases.drop(url)
+            times["adoption"].append(adoption)
+            times["derivation"].append(derivation)
+            print(f"{dialect} adoption {adoption:.2f} s, derivation {derivation:.2f} s", flush=True)
     finally:
-        adopt._derive, derive.fill_fingerprints = real_derive, real_fill
         databases.drop(source)
-    before, after = min(times["before"]), min(times["after"])
+    adoption, derivation = min(times["adoption"]), min(times["derivation"])
     print(
-        f"{dialect} {runs} runs: before {before:.2f} s, after {after:.2f} s, "
-        f"ratio {after / before:.2f}x (best of {rounds})"
+        f"{dialect} {runs} runs: adoption {adoption:.2f} s, derivation {derivation:.2f} s, "
+        f"ratio {derivation / adoption:.2f}x (best of {rounds})"
     )
     return 0
 

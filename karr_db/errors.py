@@ -115,8 +115,10 @@ class UnadoptableSchemaError(SchemaError):
 
 class NotReadyError(SchemaError):
     """The database is not at the schema this release reads and writes (empty,
-    not yet adopted, or behind); the message names the next step. Tools that
-    migrate open it with ``Database(url, require_current=False)``."""
+    not yet adopted, behind, or at head with the rows of its runs' documents still to
+    derive: ``kind`` is "empty", "legacy", "behind" or "derivation"); the message
+    names the next step. Tools that migrate open it with
+    ``Database(url, require_current=False)``."""
 
     def __init__(self, kind: str, message: str) -> None:
         self.kind = kind

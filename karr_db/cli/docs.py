@@ -38,6 +38,7 @@ from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeEngine
 
 from karr_db.dialects import for_dialect
+from karr_db.migrations import pending
 from karr_db.migrations.ops import DIALECTS
 from karr_db.migrations.scripts import contracts, head_revision, script_directory
 from karr_db.models import Base
@@ -302,6 +303,18 @@ def _migration_section(revisions: list[_Revision], head: _Revision) -> list[str]
         "1..11 are adopted (SQLite and PostgreSQL, KITT 1.7's fresh PostgreSQL schema",
         "included); a database at a `schema_version` above 11 without `alembic_version`, or",
         "at a revision this release does not know, is left untouched.",
+        "",
+        "Revisions and adoption change the schema only. The rows a save derives from a",
+        "document (benchmarks, nested metrics, hardware, `run_fingerprints`) are written",
+        "for the runs they find by a step of `karr-db upgrade` after the revisions, a batch",
+        f"of runs per committed transaction. Until then the runs wait in `{pending.TABLE}`",
+        "*(beyond the reference)*: `position` (its place in the order derivation follows,",
+        "oldest run first) and `run_id`, one row per run, written in the transaction that",
+        "adopted the database or applied revision 0007 and deleted in the one that derives",
+        "the run, so it is empty at rest. While it holds a row the",
+        "database is not ready (reads and writes are refused until `karr-db upgrade` has",
+        "finished), `karr-db status` shows `derivation pending` and `karr-db check` reports",
+        "it; `alembic upgrade head` alone leaves the runs waiting.",
     ]
     return lines
 

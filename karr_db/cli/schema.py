@@ -114,8 +114,18 @@ def upgrade_command(
         say(note)
     if report.applied:
         say(f"applied: {', '.join(report.applied)}")
-    else:
+    elif report.derived is None:
         say("already up to date")
+    if report.derived is not None:
+        derived = report.derived
+        say(
+            f"derived the rows of {derived.runs:,} run(s) from their documents: "
+            f"{derived.benchmarks_added:,} benchmark(s), {derived.metrics_added:,} metric(s), "
+            f"{derived.hardware_added:,} hardware row(s), "
+            f"{derived.fingerprints_added:,} fingerprint(s)"
+        )
+        for example in derived.refused_examples:
+            warn(f"nothing derived for {example} (a save would refuse its document)")
     say(f"database at revision {report.to_revision}")
     if remember_it or report.adopted:
         remember(url, ask=not remember_it)
@@ -191,6 +201,12 @@ def status_command(database: DatabaseOption = None, as_json: JsonOption = False)
         ("KITT schema", status.schema_version),
         ("head", f"{status.head_revision} (KITT schema {status.head_schema_version})"),
         ("pending", ", ".join(status.pending) or "none"),
+        (
+            "derivation pending",
+            f"{status.derivation_pending:,} runs: run `karr-db upgrade`"
+            if status.derivation_pending
+            else "none",
+        ),
         ("needs adoption", status.needs_adoption),
     ):
         summary.add_row(key, fmt(value))

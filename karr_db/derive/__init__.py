@@ -31,29 +31,28 @@ Rules, decided here:
   re-derivation gives the content to the remaining run.
 * Idempotent: a second pass finds everything present and adds nothing.
 
-Everything runs in the caller's transaction (adoption's, or one opened by
-:func:`rederive`), a batch of runs at a time, with the bulk insert path of
-``save_many`` (``executemany`` on SQLite, ``COPY``/``unnest`` on PostgreSQL).
+Two callers: ``upgrade``'s derivation step (:mod:`karr_db.migrations.derivation`)
+derives the runs adoption and revision 0007 queued with :func:`derive_runs`, a
+batch per transaction, oldest first; :func:`rederive` derives every run in one
+transaction. Both insert with the bulk path of ``save_many`` (``executemany``
+on SQLite, ``COPY``/``unnest`` on PostgreSQL).
 
-Speed: documents are checked by :func:`_quick`, the save path's checks with
-cheaper code, which accepts only what :func:`load_document` accepts and gives
-the same rows (anything else goes through :func:`load_document` itself;
-``tests/migrations/test_derive_fast.py`` holds the two together). Everything
-runs in the calling process: a killed caller leaves no process behind holding
-its connection and the event log's lock.
+Documents are checked by the save path's own checker (:func:`load_document`),
+so derivation accepts and derives exactly what a save does. Everything runs
+in the calling process: a killed caller leaves no process behind holding its
+connection and the event log's lock.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, delete, inspect
+from sqlalchemy import Engine, delete, inspect
 from sqlalchemy.engine import URL
 
 from karr_db.derive.common import BATCH_SIZE, DeriveReport, Progress
 from karr_db.derive.fingerprints import fill_fingerprints
 from karr_db.derive.parse import _derived as _derived
 from karr_db.derive.parse import _document as _document
-from karr_db.derive.parse import _quick as _quick
-from karr_db.derive.rows import derive_rows
+from karr_db.derive.rows import derive_rows, derive_runs
 from karr_db.derive.verify import false_fingerprints
 from karr_db.engine import make_engine
 from karr_db.errors import SchemaError
@@ -66,15 +65,10 @@ __all__ = [
     "DeriveReport",
     "Progress",
     "derive_rows",
+    "derive_runs",
     "fill_fingerprints",
     "rederive",
 ]
-
-
-def derive_adopted(connection: Connection) -> DeriveReport:
-    """Adoption's step: derive the rows of every adopted run, in adoption's transaction
-    (which holds the tables alone)."""
-    return derive_rows(connection, exclusive=True)
 
 
 def rederive(

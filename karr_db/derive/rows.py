@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -79,21 +78,23 @@ def _batches(connection: Connection, batch_size: int) -> Iterator[list[tuple[Any
         "ORDER BY b.first IS NULL, b.first, r.id"
     ).all()
     ids = [row[0] for row in order]
-    sql = f"SELECT id, created_at, {_raw_json_text(connection)} FROM runs WHERE id IN "
     for start in range(0, len(ids), batch_size):
-        chunk = ids[start : start + batch_size]
-        rows = {
-            r[0]: r
-            for r in connection.exec_driver_sql(
-                f"{sql}({_placeholders(connection, len(chunk))})", tuple(chunk)
-            ).all()
-        }
-        # A run deleted since the ids were read is left out.
-        batch = [
-            (r[0], _instant(r[1]), r[2]) for r in (rows.get(i) for i in chunk) if r is not None
-        ]
+        batch = _read(connection, ids[start : start + batch_size])
         if batch:
             yield batch
+
+
+def _read(connection: Connection, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """(id, created_at, raw_json text) of the runs ``ids``, in that order; a run deleted
+    since the ids were read is left out."""
+    sql = f"SELECT id, created_at, {_raw_json_text(connection)} FROM runs WHERE id IN "
+    rows = {
+        r[0]: r
+        for r in connection.exec_driver_sql(
+            f"{sql}({_placeholders(connection, len(ids))})", tuple(ids)
+        ).all()
+    }
+    return [(r[0], _instant(r[1]), r[2]) for r in (rows.get(i) for i in ids) if r is not None]
 
 
 def _load(
@@ -201,28 +202,21 @@ def derive_rows(
     *,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
-    exclusive: bool = False,
 ) -> DeriveReport:
     """Give every stored run the benchmark, metric and hardware rows a fresh save of its
     ``raw_json`` would produce, in the caller's transaction (see the module docstring).
 
-    On SQLite the transaction must hold the write lock (adoption's does;
-    :func:`rederive` begins IMMEDIATE). The fingerprints computed on the way are
-    kept for :func:`fill_fingerprints` in the same transaction. Everything runs in
-    this process, on this connection: nothing outlives the caller holding its
-    connection or locks. ``exclusive``: the caller holds the tables alone
-    (adoption), so the new metric rows' foreign keys may be checked once at the
-    end (:meth:`~karr_db.dialects.Dialect.references_checked_at_end`).
+    On SQLite the transaction must hold the write lock (:func:`rederive` begins
+    IMMEDIATE). The fingerprints computed on the way are kept for
+    :func:`fill_fingerprints` in the same transaction. Everything runs in this
+    process, on this connection: nothing outlives the caller holding its
+    connection or locks.
     """
     total = int(connection.exec_driver_sql("SELECT count(*) FROM runs").scalar_one())
     # Millions of metric rows go into tables and indexes far larger than
     # SQLite's default 2 MB page cache; a larger cache for this connection
     # keeps their index pages in memory (restored afterwards).
-    dialect = for_connection(connection)
-    references = (
-        dialect.references_checked_at_end(connection, "metrics") if exclusive else nullcontext()
-    )
-    with dialect.large_cache(connection, SQLITE_CACHE_KIB), references:
+    with for_connection(connection).large_cache(connection, SQLITE_CACHE_KIB):
         return _derive_all(connection, total, progress, batch_size)
 
 
@@ -251,3 +245,32 @@ def _derive_all(
             "; ".join(report.refused_examples),
         )
     return report
+
+
+def derive_runs(connection: Connection, run_ids: Sequence[str]) -> DeriveReport:
+    """Give the runs ``run_ids`` (one batch, oldest first) the rows a fresh save of each
+    ``raw_json`` would produce, and each content they hold that has no entry in
+    ``run_fingerprints`` its first run here, in the caller's transaction.
+
+    ``upgrade``'s derivation step calls it a batch per transaction, in age order,
+    so that each content goes to its oldest run across batches too; an owner
+    already recorded keeps its content (``ON CONFLICT DO NOTHING``).
+    """
+    rows = _read(connection, run_ids)
+    if not rows:
+        return DeriveReport()
+    with for_connection(connection).large_cache(connection, SQLITE_CACHE_KIB):
+        runs = _load(connection, rows, _parse([r[2] for r in rows]))
+        report = _derive_batch(connection, runs)
+    owners: dict[str, str] = {}
+    for run in runs:
+        if run.document is not None:
+            owners.setdefault(run.document.fingerprint, run.id)
+    added = (
+        for_connection(connection).insert_ignore(
+            connection, "run_fingerprints", ("fingerprint", "run_id"), list(owners.items())
+        )
+        if owners
+        else 0
+    )
+    return report.model_copy(update={"fingerprints_added": added})

@@ -57,11 +57,11 @@ __all__ = [
     "canonical_events_no_update_sql",
     "canonical_timestamp_triggers",
     "create_declared",
-    "fill_fingerprints",
     "install_canonical_timestamps",
     "install_lineage_timestamps",
     "install_time_range",
     "lineage_timestamp_triggers",
+    "mark_derivation_pending",
     "no_tables",
     "record_schema_version",
     "refuse_downgrade",
@@ -236,15 +236,16 @@ def refuse_downgrade() -> None:
     refuse()
 
 
-def fill_fingerprints() -> None:
-    """Revision 0007's data step (online only: ``--sql`` has no rows to read)."""
-    from alembic import context, op
+def mark_derivation_pending() -> None:
+    """Revision 0007's data step: queue every stored run for the derivation step
+    ``upgrade`` runs after the revisions (:mod:`karr_db.migrations.pending`);
+    rendered as SQL by ``--sql`` too."""
+    from alembic import op
 
-    if context.is_offline_mode():
-        return
-    from karr_db.derive import fill_fingerprints as fill
+    from karr_db.migrations import pending
 
-    fill(op.get_bind())
+    for statement in pending.mark_statements():
+        op.execute(statement)
 
 
 def canonical_timestamp_triggers() -> tuple[Trigger, ...]:

@@ -25,6 +25,7 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
+from karr_db.migrations import pending
 from karr_db.migrations.scripts import contract_of, revision_chain, script_directory
 from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
 
@@ -93,6 +94,7 @@ def read_status(
         head_schema_version=state.head_version,
         pending=pending_revisions(state, script),
         needs_adoption=state.kind is DatabaseKind.LEGACY,
+        derivation_pending=pending.count(connection) if state.derivation_pending else 0,
         tables=list(state.tables),
         row_counts=counts,
     )
@@ -127,9 +129,19 @@ def status(database: Database, *, row_counts: bool = True) -> DatabaseStatus:
 
 def raise_unless_current(state: DatabaseState) -> None:
     """The layer's error, with the next step, for a database this release cannot
-    use as it stands: empty, legacy (not yet adopted), behind, or newer."""
+    use as it stands: empty, legacy (not yet adopted), behind, newer, or at head
+    with derivation still pending (reads would miss rows a save derives, and a
+    save would duplicate a content whose fingerprint is not recorded yet)."""
     kind = state.kind
     if kind is DatabaseKind.MANAGED and state.alembic_revision == state.head_revision:
+        if state.derivation_pending:
+            raise NotReadyError(
+                "derivation",
+                "the database is at this release's schema but the rows derived from its runs' "
+                "documents are not all written yet (an upgrade stopped before its derivation "
+                "step finished, or the revisions were applied without it): run `karr-db upgrade` "
+                "(or karr_db.migrations.upgrade), which resumes where it stopped",
+            )
         return
     if kind is DatabaseKind.MANAGED:
         assert state.alembic_revision is not None

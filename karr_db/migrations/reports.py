@@ -14,6 +14,7 @@ from karr_db.migrations.state import DatabaseKind
 __all__ = [
     "Database",
     "DatabaseStatus",
+    "Derivation",
     "Finding",
     "TimestampRepair",
     "UpgradeReport",
@@ -40,6 +41,8 @@ class DatabaseStatus(BaseModel):
     head_schema_version: int  # the KITT schema the head revision implements (11)
     pending: list[str]  # revisions ``upgrade`` would apply, oldest first
     needs_adoption: bool
+    #: Runs whose rows ``upgrade``'s derivation step has still to write (0: none).
+    derivation_pending: int = 0
     tables: list[str]
     row_counts: dict[str, int] = {}  # rows per KARR table, when asked for
 
@@ -49,8 +52,24 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: str  # "state", "pending", "drift", "bridge", "timestamps", "foreign", "derived"
+    #: "state", "pending", "derivation", "drift", "bridge", "timestamps", "foreign", "derived"
+    kind: str
     message: str
+
+
+class Derivation(BaseModel):
+    """What ``upgrade``'s derivation step added for the runs it derived (the
+    counts of :class:`karr_db.derive.DeriveReport`; nothing is ever removed)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    runs: int = 0
+    benchmarks_added: int = 0
+    metrics_added: int = 0
+    hardware_added: int = 0
+    fingerprints_added: int = 0
+    refused: int = 0  # documents a save would refuse: nothing derived for them
+    refused_examples: list[str] = []  # "run id: reason", the first few
 
 
 class UpgradeReport(BaseModel):
@@ -73,6 +92,9 @@ class UpgradeReport(BaseModel):
     from_schema_version: int | None = None
     created: bool = False  # a new SQLite file was created
     backup: str | None = None  # the copy written before adopting a SQLite file
+    #: The derivation step's work (runs adoption or revision 0007 queued, including
+    #: what an interrupted upgrade left); None when no run was queued.
+    derived: Derivation | None = None
 
 
 class UpgradeSQL(BaseModel):

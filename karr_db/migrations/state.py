@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, inspect, text
 
 import karr_db
+from karr_db.migrations import pending
 from karr_db.migrations.scripts import (
     HEAD_REVISION,
     KARR_TABLES,
@@ -40,6 +41,8 @@ class DatabaseState:
     tables: tuple[str, ...]
     head_revision: str
     head_version: int  # the reference schema version the head revision implements
+    #: Runs wait in ``karr_pending_derivation`` (:mod:`karr_db.migrations.pending`).
+    derivation_pending: bool = False
 
     @property
     def found(self) -> str:
@@ -76,6 +79,7 @@ def read_state(
         schema_version = connection.execute(
             text("SELECT max(version) FROM schema_version")
         ).scalar_one_or_none()
+    derivation = pending.TABLE in names and pending.has_runs(connection)
     if script is None and alembic_revision == HEAD_REVISION:
         # At the head KITT's migrations never ran on it (see _kitt_migrated: the
         # head made schema 3 and more), so it is this release's own.
@@ -86,6 +90,7 @@ def read_state(
             tables,
             HEAD_REVISION,
             karr_db.SCHEMA_VERSION,
+            derivation,
         )
     chain = (
         revision_chain()
@@ -117,7 +122,9 @@ def read_state(
         kind = DatabaseKind.UNVERSIONED
     else:
         kind = DatabaseKind.EMPTY
-    return DatabaseState(kind, alembic_revision, schema_version, tables, head, head_version)
+    return DatabaseState(
+        kind, alembic_revision, schema_version, tables, head, head_version, derivation
+    )
 
 
 def _kitt_migrated(

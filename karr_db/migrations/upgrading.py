@@ -28,7 +28,13 @@ from karr_db.migrations.readiness import (
     raise_unless_current,
     read_status,
 )
-from karr_db.migrations.reports import Database, TimestampRepair, UpgradeReport, UpgradeSQL
+from karr_db.migrations.reports import (
+    Database,
+    Derivation,
+    TimestampRepair,
+    UpgradeReport,
+    UpgradeSQL,
+)
 from karr_db.migrations.scripts import (
     alembic_config,
     other_tables_at,
@@ -49,7 +55,14 @@ def upgrade(
     backup: bool = True,
     legacy_timezone: str | None = None,
 ) -> UpgradeReport:
-    """Adopt the database if needed and migrate it to ``revision``.
+    """Adopt the database if needed, migrate it to ``revision`` and, at the head,
+    derive the rows of the runs adoption or revision 0007 queued.
+
+    Derivation is a step of its own after the revisions
+    (:mod:`karr_db.migrations.derivation`): a batch of runs per transaction, so
+    an upgrade killed while deriving keeps what it committed and the next one
+    goes on from there; until it has finished the database is not ready
+    (:func:`~karr_db.migrations.require_current` says so).
 
     ``legacy_timezone`` (else ``$KARR_LEGACY_TIMEZONE``, else the zone the
     database records, else UTC) is the IANA zone in which the earlier system
@@ -68,27 +81,32 @@ def upgrade(
     created = path is not None and not path.exists()
     backup_path: str | None = None
     try:
-        with (
-            _journal_mode_kept_on_failure(None if created else path),
-            open_engine(database) as engine,
-        ):
-            if backup and not created and engine.dialect.name == "sqlite":
-                with engine.connect() as connection:
-                    before = read_state(connection)
-                file = sqlite_path(engine.url)
-                if before.kind is DatabaseKind.LEGACY and file is not None:
-                    from karr_db.backup import backup_sqlite
+        with open_engine(database) as engine:
+            with _journal_mode_kept_on_failure(None if created else path):
+                if backup and not created and engine.dialect.name == "sqlite":
+                    with engine.connect() as connection:
+                        before = read_state(connection)
+                    file = sqlite_path(engine.url)
+                    if before.kind is DatabaseKind.LEGACY and file is not None:
+                        from karr_db.backup import backup_sqlite
 
-                    backup_path = str(backup_sqlite(file))
-            config = alembic_config()
-            config.attributes["engine"] = engine
-            config.attributes[timestamps.ATTR_OPTION] = zone
-            command.upgrade(config, revision)
-            # The state env.py read under the migration lock, so that concurrent
-            # upgraders each report only what they applied themselves.
-            seen: DatabaseState = config.attributes["karr_state"]
-            with engine.connect() as connection:
-                after = read_status(connection, script)
+                        backup_path = str(backup_sqlite(file))
+                config = alembic_config()
+                config.attributes["engine"] = engine
+                config.attributes[timestamps.ATTR_OPTION] = zone
+                command.upgrade(config, revision)
+                # The state env.py read under the migration lock, so that concurrent
+                # upgraders each report only what they applied themselves.
+                seen: DatabaseState = config.attributes["karr_state"]
+                with engine.connect() as connection:
+                    after = read_status(connection, script)
+            # After the revisions committed (a failure here changes nothing they did).
+            derived = None
+            if after.kind is DatabaseKind.MANAGED and after.alembic_revision == after.head_revision:
+                from karr_db.migrations.derivation import derive_pending
+
+                done = derive_pending(engine)
+                derived = None if done is None else Derivation(**done.model_dump())
     except DBAPIError as exc:  # a file that is no database, a server that refuses
         raise storage_error("opening and upgrading the database", exc) from exc
     pending_then = pending_revisions(seen, script)
@@ -110,6 +128,7 @@ def upgrade(
         from_schema_version=seen.schema_version,
         created=created,
         backup=backup_path,
+        derived=derived,
     )
 
 

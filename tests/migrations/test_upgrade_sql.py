@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from karr_db import migrations
+from karr_db.errors import NotReadyError
 from karr_db.migrations.scripts import head_revision, revision_chain
 from tests.support.cli import cli_process
 from tests.support.legacy import build_legacy, snapshot
@@ -60,6 +62,16 @@ def test_sql_of_an_adopted_database_behind_head_starts_at_its_revision(
     assert migrations.status(empty_url).alembic_revision == start  # printing changed nothing
 
     _apply(empty_url, printed.stdout)
+    # The script changes the schema; the runs adoption queued wait for upgrade's
+    # derivation step, which no script can run, and the database is not ready.
+    runs = len(snapshot(empty_url)["runs"]["rows"])
+    assert migrations.status(empty_url).derivation_pending == runs > 0
+    with pytest.raises(NotReadyError):
+        migrations.require_current(empty_url)
+    derived = migrations.upgrade(empty_url)
+    assert derived.applied == []
+    assert derived.derived is not None
+    assert derived.derived.runs == runs
     migrations.upgrade(twin)
     assert _schema(snapshot(empty_url)) == _schema(snapshot(twin))
     assert snapshot(empty_url)["runs"]["rows"] == snapshot(twin)["runs"]["rows"]
@@ -101,6 +113,9 @@ def test_sql_of_an_empty_database_is_the_whole_schema(
         sqlite3.connect(make_url(empty_url).database or "").close()
     twin = copy_database(empty_url)
     _apply(empty_url, printed.stdout)
+    migrations.require_current(empty_url)  # no run waits for derivation: ready as it is
+    assert migrations.check(empty_url) == []
+    assert migrations.upgrade(empty_url).derived is None  # revision 0007 queued no run
     migrations.upgrade(twin)
     assert _schema(snapshot(empty_url)) == _schema(snapshot(twin))
 

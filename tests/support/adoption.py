@@ -14,8 +14,8 @@ from karr_db.models import Base
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime, parse_timestamp
 from tests.support.equality import same
 
-#: Tables adoption adds rows to: the versions it applies, and the benchmarks,
-#: metrics and hardware a save of each run's raw_json derives (karr_db.derive).
+#: Tables ``upgrade`` of a legacy database adds rows to: the versions it applies, and
+#: the benchmarks, metrics and hardware its derivation step writes for each run.
 ADDED_TO = frozenset({"schema_version", "benchmarks", "metrics", "hardware"})
 
 

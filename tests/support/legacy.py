@@ -667,7 +667,7 @@ class History:
         cut = int(len(self.rows) * fraction)
         while cut < len(self.rows) and self.rows[cut][0] in ("benchmarks", "metrics"):
             cut += 1
-        # Adoption derives benchmark rows of its own, which take the next ids: the
+        # Upgrade derives benchmark rows of its own, which take the next ids: the
         # later writer's explicit ids move past them (here and in ``expected``).
         for table, row in self.rows[cut:]:
             if table == "benchmarks":

@@ -4,7 +4,11 @@ Such a database has ``schema_version`` rows but no ``alembic_version``. It is
 brought to the reference schema of its version (index and constraint names,
 nullability, defaults, and on PostgreSQL the column types) without losing or
 altering a row, then stamped at the matching revision so that Alembic carries
-on from there. Everything happens inside the caller's migration transaction:
+on from there, and every run is queued for derivation
+(:mod:`karr_db.migrations.pending`): the rows a save would derive from each
+document are written by the separate step ``upgrade`` runs after the
+revisions, so adoption imports none of the code that derives or saves.
+Everything happens inside the caller's migration transaction:
 a value that cannot be converted stops adoption with an error naming the
 table, column and row, and nothing is changed.
 
@@ -26,7 +30,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 
 from karr_db.errors import AdoptionError
-from karr_db.migrations import timestamps
+from karr_db.migrations import pending, timestamps
 from karr_db.migrations.adopt import lineage
 from karr_db.migrations.adopt.clear import clear_karr_additions
 from karr_db.migrations.adopt.postgresql import TEXT_TYPES, conform_postgresql, pg_columns
@@ -86,7 +90,7 @@ def adopt(
     else:
         report = _canonical_timestamps(connection, tables, zone)
         conform_postgresql(connection, tables)
-    _derive(connection)
+    pending.mark(connection)
     migration = MigrationContext.configure(connection)
     if later_schema:
         migration.stamp(script, revision_for_version(lineage.REFERENCE_VERSION, script))
@@ -129,11 +133,3 @@ def _all_timestamp_columns() -> list[tuple[str, str]]:
         for column in table.columns
         if isinstance(column.type, UTCDateTime)
     ]
-
-
-def _derive(connection: Connection) -> None:
-    """Benchmarks, metrics and hardware of the adopted runs as a fresh save would
-    write them (the earlier system skipped nested metrics); see karr_db.derive."""
-    from karr_db.derive import derive_adopted
-
-    derive_adopted(connection)

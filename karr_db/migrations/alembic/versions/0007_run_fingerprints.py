@@ -12,11 +12,13 @@ documents created a second run. ``run_fingerprints`` maps each content's
 fingerprint (the id karr_db would have given it) to the run that owns it; its
 primary key makes two concurrent saves of one content agree on one run.
 
-The table holds nothing that ``runs.raw_json`` does not: this revision fills
-it for every stored run (``karr_db.derive.fill_fingerprints``), and
-``karr-db rederive`` fills what writers outside the layer left out. Offline
-(``--sql``) there are no rows to read: run ``karr-db rederive`` after applying
-the SQL.
+The table holds nothing that ``runs.raw_json`` does not. This revision only
+creates it and queues every stored run for derivation in a second table,
+``karr_pending_derivation`` (:mod:`karr_db.migrations.pending`, plain SQL);
+``upgrade`` fills it afterwards, in its own transactions, with the step that
+derives each run's rows. The revision imports no code that derives or saves:
+what it does stays what it was when it was written. Offline (``--sql``) the
+queue is part of the script: run ``karr-db upgrade`` after applying it.
 """
 
 from collections.abc import Sequence
@@ -63,12 +65,17 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     return [fingerprints]
 
 
-contract = ops.RevisionContract(reference_schema_version=None, tables=tables)
+contract = ops.RevisionContract(
+    reference_schema_version=None,
+    tables=tables,
+    # The derivation queue (karr_db.migrations.pending): empty at rest.
+    other_tables=("karr_pending_derivation",),
+)
 
 
 def upgrade() -> None:
     ops.create_declared(contract)
-    ops.fill_fingerprints()
+    ops.mark_derivation_pending()
     ops.record_schema_version(contract)
 
 
