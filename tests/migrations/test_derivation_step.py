@@ -279,3 +279,25 @@ def test_a_database_behind_revision_0007_queues_its_runs_and_upgrade_derives_the
     finally:
         engine.dispose()
     assert migrations.check(migrated_url) == []
+
+
+def test_a_database_migrated_before_the_queue_existed_is_ready_and_clean(
+    migrated_url: str, samples_dir: Path
+) -> None:
+    """Databases that passed revision 0007 before it declared the queue have no
+    ``karr_pending_derivation``: nothing is pending, they read, write, pass ``check``
+    and upgrade as any other database at the head."""
+    with Database(migrated_url) as db, db.unit_of_work() as uow:
+        uow.results.save((samples_dir / "sample_decode_speed.json").read_text())
+    engine = make_engine(migrated_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"DROP TABLE {pending.TABLE}")
+    finally:
+        engine.dispose()
+    with Database(migrated_url) as db:
+        assert db.status().derivation_pending == 0
+        assert db.check() == []
+        assert db.upgrade().derived is None
+        with db.unit_of_work(readonly=True) as uow:
+            assert uow.results.count() == 1
