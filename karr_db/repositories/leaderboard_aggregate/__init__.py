@@ -26,10 +26,11 @@ instead (:meth:`ResultsRepository.leaderboard` does), and :func:`rebuild`
 floating point: after many removals an average can differ from the row-level
 one in its last digits; :func:`rebuild` resets them too.
 
-Concurrency: on PostgreSQL every upkeep first takes the event log's lock
-(:meth:`EventsRepository.lock_log`, which every save and delete takes anyway),
-so aggregate rows are changed by one writer at a time, in the order the locks
-were granted: no lost update, no deadlock. SQLite has one writer anyway.
+Concurrency: these functions run inside a write that already holds the event
+log's lock (:meth:`EventsRepository.lock_log`, the first thing every save, delete
+and derivation takes) and take none themselves, so aggregate rows are changed by
+one writer at a time, in the order the locks were granted: no lost update, no
+deadlock. SQLite has one writer anyway.
 """
 
 from karr_db.repositories.leaderboard_aggregate.reads import leaderboard

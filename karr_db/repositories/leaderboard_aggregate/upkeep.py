@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, delete, func, select, true
 from sqlalchemy.orm import Session
 
-from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.leaderboard_aggregate.statements import (
     COLUMNS,
     DROP_EMPTY,
@@ -22,8 +21,12 @@ from karr_db.repositories.leaderboard_aggregate.statements import (
 )
 
 
-def _lock(session: Session) -> Connection:
-    EventsRepository(session).lock_log()
+def _locked(session: Session) -> Connection:
+    """The session's connection, in a transaction that holds the event log's lock.
+
+    Every caller is a write that took it first (a save, a delete, derivation), so
+    aggregate rows change one writer at a time; upkeep does not take it again.
+    """
     return session.connection()
 
 
@@ -31,7 +34,7 @@ def add_runs(session: Session, run_ids: Sequence[str]) -> None:
     """Add the stored rows of ``run_ids`` to the aggregate (after inserting them); one statement."""
     if not run_ids:
         return
-    connection = _lock(session)
+    connection = _locked(session)
     connection.execute(add_statement(connection.dialect.name), {"run_ids": list(run_ids)})
 
 
@@ -46,7 +49,7 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
     """
     if not run_ids:
         return
-    connection = _lock(session)
+    connection = _locked(session)
     gone = connection.execute(GONE, {"run_ids": list(run_ids)}).all()
     if not gone:
         return
@@ -86,7 +89,7 @@ def maintained(session: Session, run_ids: Sequence[str]) -> Iterator[None]:
 
 def rebuild(session: Session) -> int:
     """Recompute the whole aggregate from the rows (two statements); the number of groups."""
-    connection = _lock(session)
+    connection = _locked(session)
     connection.execute(delete(TABLE))
     connection.execute(TABLE.insert().from_select(list(COLUMNS), contributions(true())))
     return int(connection.execute(select(func.count()).select_from(TABLE)).scalar_one())
