@@ -46,18 +46,12 @@ from karr_db.errors import (
     UnversionedDatabaseError,
     ValidationError,
 )
+from karr_db.head import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     from karr_db.database import Database
     from karr_db.uow import UnitOfWork, run_transaction, transaction
 
-#: KITT's schema number this release implements, the highest kept in the
-#: ``schema_version`` table: the reference's 1 and 2 and KITT's later 3..11,
-#: each recorded by the revision that makes it. karr_db's own revisions beyond
-#: KITT's (the append-only guard on events, query indexes, ...) do not change it;
-#: they are tracked by the Alembic revision alone
-#: (``migrations.status().head_revision``). A test ties it to the scripts.
-SCHEMA_VERSION = 11
 
 #: Names imported on first use, and the module each comes from.
 _LAZY = {

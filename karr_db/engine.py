@@ -312,7 +312,8 @@ def _postgresql_engine(url: URL, *, pooler: bool | None = None, **kwargs: Any) -
         @event.listens_for(engine, "checkout")
         def _close_ping_transaction(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
             # SQLAlchemy's ping leaves psycopg in the transaction its SELECT 1
-            # opened; closed here so that BEGIN READ ONLY can still be chosen.
+            # opened; closed here, as autocommit (a read-only unit of work) can
+            # only be switched on an idle connection.
             from psycopg.pq import TransactionStatus
 
             if dbapi_connection.info.transaction_status != TransactionStatus.IDLE:

@@ -54,12 +54,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.engine import URL
-from sqlalchemy.orm import Session
 
 from karr_db import migrations
 from karr_db.database import Closing, Database
+from karr_db.dialects import snapshot
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
@@ -286,16 +286,17 @@ class KarrResultStore(Closing):
             cursor: str | None = None
             while limit is None or len(out) < limit:
                 want = PAGE_LIMIT if limit is None else min(PAGE_LIMIT, limit - len(out))
-                page = results.list(
-                    filters,
-                    order_by=field,
-                    descending=descending,
-                    limit=want,
-                    cursor=cursor,
-                    offset=offset if cursor is None else None,
-                )
-                ids = [run.id for run in page.items]
-                documents = _documents(results.session, ids)
+                with snapshot(results.connection):  # a run deleted in between: no hole
+                    page = results.list(
+                        filters,
+                        order_by=field,
+                        descending=descending,
+                        limit=want,
+                        cursor=cursor,
+                        offset=offset if cursor is None else None,
+                    )
+                    ids = [run.id for run in page.items]
+                    documents = _documents(results.connection, ids)
                 out += [_with_id(documents[run_id], run_id) for run_id in ids]
                 cursor = page.next_cursor
                 if cursor is None:
@@ -437,11 +438,11 @@ class KarrResultStore(Closing):
         return f"KarrResultStore({self.database.url!r})"
 
 
-def _documents(session: Session, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+def _documents(connection: Connection, run_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The documents of ``run_ids`` in one statement (a page is at most PAGE_LIMIT ids)."""
     if not run_ids:
         return {}
-    rows = session.execute(select(Run.id, Run.raw_json).where(Run.id.in_(run_ids))).all()
+    rows = connection.execute(select(Run.id, Run.raw_json).where(Run.id.in_(run_ids))).all()
     found: dict[str, dict[str, Any]] = {row[0]: row[1] for row in rows}
     return found
 

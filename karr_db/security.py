@@ -36,6 +36,7 @@ from karr_db.errors import KarrError, NotFoundError
 
 __all__ = [
     "APPEND_ONLY_TABLES",
+    "QUEUE_TABLE",
     "READ_ONLY_TABLES",
     "READ_WRITE_TABLES",
     "grant",
@@ -70,6 +71,8 @@ APPEND_ONLY_TABLES = ("events",)
 APPEND_FUNCTION = "karr_append_events(text[], text[], jsonb[], timestamptz)"
 #: Tables only migrations write.
 READ_ONLY_TABLES = ("schema_version", "alembic_version")
+#: Only ``upgrade`` writes it; readiness reads it (see :mod:`karr_db.migrations.pending`).
+QUEUE_TABLE = "karr_pending_derivation"
 
 
 class GrantError(KarrError):
@@ -83,12 +86,18 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def grant_statements(role: str, *, schema: str = "public") -> list[str]:
-    """The SQL that gives ``role`` exactly the application's privileges (see module doc)."""
+def grant_statements(role: str, *, schema: str = "public", queue: bool = True) -> list[str]:
+    """The SQL that gives ``role`` exactly the application's privileges (see module doc).
+
+    ``queue``: whether the schema has the derivation queue, which readiness reads
+    (databases that passed revision 0007 before it declared the queue have none).
+    """
     r, s = quote_identifier(role), quote_identifier(schema)
 
     def tables(names: tuple[str, ...]) -> str:
         return ", ".join(f"{s}.{quote_identifier(n)}" for n in names)
+
+    read_only = READ_ONLY_TABLES + ((QUEUE_TABLE,) if queue else ())
 
     return [
         f"REVOKE CREATE ON SCHEMA {s} FROM PUBLIC",
@@ -102,7 +111,7 @@ def grant_statements(role: str, *, schema: str = "public") -> list[str]:
         f"GRANT SELECT ON TABLE {tables(APPEND_ONLY_TABLES)} TO {r}",
         f"REVOKE ALL ON FUNCTION {s}.{APPEND_FUNCTION} FROM {r}",
         f"GRANT EXECUTE ON FUNCTION {s}.{APPEND_FUNCTION} TO {r}",
-        f"GRANT SELECT ON TABLE {tables(READ_ONLY_TABLES)} TO {r}",
+        f"GRANT SELECT ON TABLE {tables(read_only)} TO {r}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {r}",
         # PUBLIC's TEMP would let this role create temporary tables and
         # functions; the owner keeps it (adoption uses a pg_temp function).
@@ -127,8 +136,12 @@ def grant(target: Engine | str | URL, role: str, *, schema: str = "public") -> l
                 "roles and grants are a PostgreSQL feature; protect a SQLite file with "
                 "file-system permissions"
             )
-        statements = grant_statements(role, schema=schema)
         with engine.begin() as connection:
+            queue = connection.scalar(
+                text("SELECT to_regclass(quote_ident(:s) || '.' || quote_ident(:t)) IS NOT NULL"),
+                {"s": schema, "t": QUEUE_TABLE},
+            )
+            statements = grant_statements(role, schema=schema, queue=bool(queue))
             if (
                 connection.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
                 is None

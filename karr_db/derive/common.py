@@ -20,8 +20,8 @@ BATCH_SIZE = 500
 EXAMPLES = 5
 
 #: Where :func:`derive_rows` leaves the fingerprints it computed for
-#: :func:`fill_fingerprints` in the same transaction (adoption: revision 0007
-#: runs after it), so that each document is parsed once.
+#: :func:`fill_fingerprints` in the same transaction, so that each document is
+#: parsed once.
 _STASH = "karr_derived_fingerprints"
 
 

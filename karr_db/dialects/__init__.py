@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import datetime
 from typing import Any, Protocol
-from weakref import WeakSet
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, Text
 from sqlalchemy.engine import Dialect as SQLAlchemyDialect
@@ -213,31 +213,39 @@ def snapshot(connection: Connection) -> Iterator[None]:
     A read-only unit of work runs each statement on its own (see
     :mod:`karr_db.uow`); a read of several statements, or a streamed one (a
     server-side cursor needs a transaction on PostgreSQL), runs them in this
-    explicit read-only transaction. Inside a writing unit of work, whose
-    transaction is open already, it does nothing.
+    explicit read-only transaction. Reads inside one another, or streamed side
+    by side, share it: it ends when the last of them does. Inside a writing unit
+    of work, whose transaction is open already, it does nothing.
     """
-    if not read_only(connection) or connection in _IN_SNAPSHOT:
+    if not read_only(connection):
         yield
         return
-    connection.exec_driver_sql(for_connection(connection).snapshot_begin)
-    _IN_SNAPSHOT.add(connection)
+    users = _SNAPSHOT_USERS.get(connection, 0)
+    if users == 0:
+        connection.exec_driver_sql(for_connection(connection).snapshot_begin)
+    _SNAPSHOT_USERS[connection] = users + 1
+    failed = False
     try:
         yield
     except BaseException:
-        # The error that brought us here is the one to raise; a connection that
-        # cannot roll back (lost) is discarded by the pool anyway.
-        with suppress(Exception):
-            connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        failed = True
         raise
-    else:
-        connection.exec_driver_sql("COMMIT")
     finally:
-        _IN_SNAPSHOT.discard(connection)
+        left = _SNAPSHOT_USERS.pop(connection) - 1
+        if left:
+            _SNAPSHOT_USERS[connection] = left
+        elif failed:
+            # The error that brought us here is the one to raise; a connection that
+            # cannot roll back (lost) is discarded by the pool anyway.
+            with suppress(Exception):
+                connection.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+        else:
+            connection.exec_driver_sql("COMMIT")
 
 
-#: The connections (checkouts, not pooled connections: a snapshot a caller left open
-#: ends when its unit of work does) in a :func:`snapshot`.
-_IN_SNAPSHOT: WeakSet[Connection] = WeakSet()
+#: How many reads are inside the :func:`snapshot` of each connection (checkouts, not
+#: pooled connections: a snapshot a caller left open ends when its unit of work does).
+_SNAPSHOT_USERS: WeakKeyDictionary[Connection, int] = WeakKeyDictionary()
 
 
 def poll(

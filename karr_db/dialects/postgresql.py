@@ -237,6 +237,7 @@ class PostgreSQLDialect:
         # Revision 0008's function takes the lock, draws the ids from the
         # sequence under it (gapless), inserts and notifies: the one way the
         # application role may append, so it can choose no id.
+        refuse_writes(connection, "appending events")
         ids: list[int] = []
         for start in range(0, len(rows), MAX_EVENTS_PER_APPEND):  # the function's bound
             result = connection.exec_driver_sql(

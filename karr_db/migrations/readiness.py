@@ -2,7 +2,7 @@
 cheap gate every unit of work passes), both read-only.
 
 Alembic is not imported for a database at this release's head
-(:data:`~karr_db.migrations.scripts.HEAD_REVISION`): ``require_current`` then
+(:data:`~karr_db.head.HEAD_REVISION`): ``require_current`` then
 needs no revision chain. Any other database is classified against Alembic's
 reading of the chain (:func:`~karr_db.migrations.scripts.revision_chain`). The
 report models (Pydantic classes) wait until :func:`status` builds one:

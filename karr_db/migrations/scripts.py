@@ -2,7 +2,7 @@
 
 Alembic's :class:`~alembic.script.ScriptDirectory` is the one reader of the
 revision chain. It is imported only by the functions that need it: a database at
-:data:`HEAD_REVISION` is ready without reading the chain, so every command that
+:data:`karr_db.head.HEAD_REVISION` is ready without reading the chain, so every command that
 merely reads a current database does not pay for importing Alembic and loading
 every revision.
 """
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
 
     from karr_db.migrations.ops import RevisionContract
-
-#: The revision this release's models are at: Alembic's head, which
-#: ``tests/migrations/test_readiness.py`` holds it to (a new revision moves it).
-HEAD_REVISION = "0030"
 
 #: The tables KARR owns; other tables in a shared database are left alone.
 KARR_TABLES: tuple[str, ...] = tuple(t.name for t in Base.metadata.sorted_tables)

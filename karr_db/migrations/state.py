@@ -8,15 +8,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, inspect, text
 
-import karr_db
+from karr_db.head import HEAD_REVISION, SCHEMA_VERSION
 from karr_db.migrations import pending
-from karr_db.migrations.scripts import (
-    HEAD_REVISION,
-    KARR_TABLES,
-    RevisionChain,
-    chain_of,
-    revision_chain,
-)
+from karr_db.migrations.scripts import KARR_TABLES, RevisionChain, chain_of, revision_chain
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -89,7 +83,7 @@ def read_state(
             schema_version,
             tables,
             HEAD_REVISION,
-            karr_db.SCHEMA_VERSION,
+            SCHEMA_VERSION,
             derivation,
         )
     chain = (

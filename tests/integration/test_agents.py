@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from karr_db.database import Database
 from karr_db.errors import (
     AlreadyExistsError,
     InvalidTokenError,
@@ -199,6 +200,24 @@ def test_legacy_plaintext_token_verifies_and_is_replaced_by_its_hash(session: Se
         "legacy-s",
     )
     assert agents.verify_token("old-agent", "legacy-secret-123")  # and keeps verifying
+
+
+def test_a_legacy_token_verifies_in_a_read_only_unit_of_work(migrated_url: str) -> None:
+    """KITT's services verify tokens in read-only units of work: a plaintext token
+    still verifies there (no error), stays as it was, and the next writing unit
+    of work that verifies it moves it to its hash."""
+    with Database(migrated_url) as db:
+        with db.unit_of_work() as uow:
+            insert_legacy_agent(uow.session, "old-agent", token="legacy-secret-123")
+        for _ in range(2):
+            with db.unit_of_work(readonly=True) as uow:
+                assert uow.agents.verify_token("old-agent", "legacy-secret-123")
+                assert not uow.agents.verify_token("old-agent", "legacy-secret-12")
+        with db.unit_of_work() as uow:
+            assert stored_columns(uow.session, "old-agent") == ("legacy-secret-123", "", "")
+            assert uow.agents.verify_token("old-agent", "legacy-secret-123")
+        with db.unit_of_work(readonly=True) as uow:
+            assert stored_columns(uow.session, "old-agent")[1] == hash_token("legacy-secret-123")
 
 
 def test_hash_legacy_tokens_replaces_every_plaintext_token(session: Session) -> None:

@@ -399,3 +399,37 @@ def test_a_streamed_read_left_unfinished_ends_with_its_unit_of_work(engine: Engi
             kept.append(second)  # left open past its unit of work
     with transaction(engine, readonly=True) as uow:
         assert len(list(uow.results.iter_documents(batch_size=1))) == 3
+
+
+def test_two_streamed_reads_interleaved_in_a_read_only_unit_of_work(engine: Engine) -> None:
+    """Streamed reads share the unit of work's snapshot: the one that ends first
+    does not end the snapshot (and the server-side cursor) the other still reads,
+    whichever ends first and whether it ends by exhaustion or by being closed."""
+    for model in ("a", "b", "c"):
+        _save(engine, model=model)
+    with transaction(engine, readonly=True) as uow:
+        short = uow.results.iter_documents({"model": "a"}, batch_size=1)
+        long = uow.results.iter_documents(batch_size=1)
+        pairs = list(zip(short, long, strict=False))
+        assert len(pairs) == 1  # short is exhausted, long has read one
+        assert len(list(long)) == 2
+    with transaction(engine, readonly=True) as uow:
+        first = uow.results.iter_documents(batch_size=1)
+        second = uow.results.iter_documents(batch_size=1)
+        next(first)
+        next(second)
+        first.close()  # type: ignore[attr-defined]  # a generator
+        assert len(list(second)) == 2
+        assert uow.results.count() == 3
+
+
+def test_an_event_append_in_a_read_only_unit_of_work_is_refused_and_not_stored(
+    engine: Engine,
+) -> None:
+    """On both dialects: refused with the layer's error, and no event committed."""
+    with pytest.raises(StorageError), transaction(engine, readonly=True) as uow:
+        uow.events.append("agent.updated", source_id="a1")
+    with pytest.raises(StorageError), transaction(engine, readonly=True) as uow:
+        uow.events.append_many([("agent.updated", "a1", None)])
+    with transaction(engine, readonly=True) as uow:
+        assert uow.events.list().items == []

@@ -22,8 +22,8 @@ from karr_db import migrations
 from karr_db.database import Database
 from karr_db.engine import make_engine
 from karr_db.errors import MissingDatabaseError, NewerSchemaError, NotReadyError
+from karr_db.head import HEAD_REVISION
 from karr_db.migrations.scripts import (
-    HEAD_REVISION,
     chain_of,
     head_revision,
     revision_chain,

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from karr_db import migrations
+from karr_db import Database, migrations
 from karr_db.errors import StorageError
 from karr_db.repositories.campaigns import RunOutcome
 from karr_db.repositories.events import wait_for_events
@@ -227,3 +227,46 @@ def test_a_log_holding_what_no_reader_can_read_is_the_layer_s_error(
                 transaction(engine, readonly=True) as unit,
             ):
                 unit.events.list(0)
+
+
+def test_the_application_role_opens_units_of_work_through_the_readiness_check(
+    app_role: tuple[str, str], samples_dir: Path
+) -> None:
+    """``Database`` checks readiness first, which reads the derivation queue: the
+    grants let the role read it, so its readers and writers get in."""
+    _role, url = app_role
+    samples = load_samples(samples_dir)
+    with Database(url) as db:
+        assert db.status().derivation_pending == 0
+        with db.unit_of_work() as uow:
+            uow.results.save(variant(samples, "through-readiness"))
+        with db.unit_of_work(readonly=True) as uow:
+            assert uow.results.count() == 1
+
+
+def test_grant_works_on_a_database_without_the_derivation_queue(
+    migrated_postgres_url: str,
+) -> None:
+    """Databases that passed revision 0007 before it declared the queue have none."""
+    role = f"karr_app_{uuid.uuid4().hex[:10]}"
+    with engine_for(migrated_postgres_url) as owner:
+        with owner.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE karr_pending_derivation")
+            connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        try:
+            statements = grant(owner, role)
+            assert not any("karr_pending_derivation" in s for s in statements)
+            url = make_url(migrated_postgres_url).set(username=role, password=None)
+            with (
+                Database(url.render_as_string(hide_password=False)) as db,
+                db.unit_of_work(readonly=True) as uow,
+            ):
+                assert uow.results.count() == 0
+        finally:
+            with owner.begin() as connection:
+                connection.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    f"WHERE usename = '{role}'"
+                )
+                connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+                connection.exec_driver_sql(f'DROP ROLE "{role}"')

@@ -7,6 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import InternalError, OperationalError
 
 from karr_db import tokens
+from karr_db.dialects import read_only
 from karr_db.errors import (
     InvalidTokenError,
     NotFoundError,
@@ -67,9 +68,10 @@ class AgentTokens(AgentReads):
     ) -> None:
         # Conditional on the values just compared, so a rotation that committed
         # in between is never overwritten. Best effort: if SQLite cannot
-        # upgrade this transaction's read lock (or the unit of work is read
-        # only), the next use tries again.
+        # upgrade this transaction's read lock, the next use tries again.
         token_hash, prefix, legacy = row
+        if read_only(self.session.connection()):
+            return  # a read-only unit of work only verifies: a writing one moves it
         try:
             self._events.lock_log()  # the one lock order, even for this quiet write
             with self.session.begin_nested():
@@ -83,7 +85,7 @@ class AgentTokens(AgentReads):
                     )
                     .values(**stored_token(token))
                 )
-        except (OperationalError, InternalError):  # InternalError: PostgreSQL READ ONLY
+        except (OperationalError, InternalError):  # a lock SQLite could not upgrade
             pass
 
     def hash_legacy_tokens(self) -> int:

@@ -26,11 +26,11 @@ instead (:meth:`ResultsRepository.leaderboard` does), and :func:`rebuild`
 floating point: after many removals an average can differ from the row-level
 one in its last digits; :func:`rebuild` resets them too.
 
-Concurrency: these functions run inside a write that already holds the event
-log's lock (:meth:`EventsRepository.lock_log`, the first thing every save, delete
-and derivation takes) and take none themselves, so aggregate rows are changed by
-one writer at a time, in the order the locks were granted: no lost update, no
-deadlock. SQLite has one writer anyway.
+Concurrency: aggregate rows change under the event log's lock
+(:meth:`EventsRepository.lock_log`), so one writer at a time, in the order the locks
+were granted: no lost update, no deadlock. :func:`add_runs` and :func:`remove_runs`
+run inside a save, a delete or derivation, which took it first; :func:`maintained`
+and :func:`rebuild` take it themselves. SQLite has one writer anyway.
 """
 
 from karr_db.repositories.leaderboard_aggregate.reads import leaderboard

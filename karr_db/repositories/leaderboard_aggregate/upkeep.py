@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, delete, func, select, true
 from sqlalchemy.orm import Session
 
+from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.leaderboard_aggregate.statements import (
     COLUMNS,
     DROP_EMPTY,
@@ -22,11 +23,16 @@ from karr_db.repositories.leaderboard_aggregate.statements import (
 
 
 def _locked(session: Session) -> Connection:
-    """The session's connection, in a transaction that holds the event log's lock.
+    """The session's connection, in a transaction that holds the event log's lock:
+    :func:`add_runs` and :func:`remove_runs` run inside a save, a delete or
+    derivation, which took it first, and do not take it again."""
+    return session.connection()
 
-    Every caller is a write that took it first (a save, a delete, derivation), so
-    aggregate rows change one writer at a time; upkeep does not take it again.
-    """
+
+def _lock(session: Session) -> Connection:
+    """Take the event log's lock: :func:`maintained` and :func:`rebuild` are also
+    called on their own, by callers that may not hold it."""
+    EventsRepository(session).lock_log()
     return session.connection()
 
 
@@ -82,6 +88,7 @@ def maintained(session: Session, run_ids: Sequence[str]) -> Iterator[None]:
     add back), and re-derived metrics or hardware of existing runs alike.
     """
     ids = list(dict.fromkeys(run_ids))
+    _lock(session)
     remove_runs(session, ids)
     yield
     add_runs(session, ids)
@@ -89,7 +96,7 @@ def maintained(session: Session, run_ids: Sequence[str]) -> Iterator[None]:
 
 def rebuild(session: Session) -> int:
     """Recompute the whole aggregate from the rows (two statements); the number of groups."""
-    connection = _locked(session)
+    connection = _lock(session)
     connection.execute(delete(TABLE))
     connection.execute(TABLE.insert().from_select(list(COLUMNS), contributions(true())))
     return int(connection.execute(select(func.count()).select_from(TABLE)).scalar_one())
