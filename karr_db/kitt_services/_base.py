@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.engine import URL
 
 from karr_db.database import Closing, Database
@@ -91,6 +92,11 @@ def required(what: str, data: object, *names: str) -> dict[str, Any]:
 def iso(value: datetime | None) -> str | None:
     """Times as KITT's pages read them: ISO 8601 text (here UTC, with its offset)."""
     return value.isoformat() if value is not None else None
+
+
+def api_dict(dto: BaseModel) -> dict[str, Any]:
+    """A DTO as KITT's API returns its row: every field by name, times as :func:`iso` text."""
+    return {name: iso(value) if isinstance(value, datetime) else value for name, value in dto}
 
 
 def tags_text(tags: list[str]) -> str:
