@@ -131,6 +131,25 @@ class Service(Closing):
         self.database.require_current()  # the readiness check a unit of work makes
         return run_transaction(self.database.engine, work, immediate=True, operation=operation)
 
+    def _changed(
+        self,
+        change: Callable[[UnitOfWork], object],
+        operation: str,
+        *,
+        refused: tuple[type[KarrError], ...] = (NotFoundError,),
+    ) -> bool:
+        """Make ``change`` in a writing unit of work and answer as KITT does: ``False``
+        when the repository refuses it with one of ``refused`` (no such row), else ``True``."""
+
+        def work(uow: UnitOfWork) -> bool:
+            try:
+                change(uow)
+            except refused:
+                return False
+            return True
+
+        return self._write(work, operation)
+
     @contextmanager
     def _read(self, *, fresh: bool = False) -> Iterator[UnitOfWork]:
         """A read-only unit of work: on the replica, if there is one, unless

@@ -100,14 +100,9 @@ class EngineService(Service):
         return None if updated is None else profile_dict(updated)
 
     def delete_profile(self, profile_id: str) -> bool:
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.engine_profiles.delete(profile_id)
-            except NotFoundError:
-                return False
-            return True
-
-        return self._write(work, "deleting an engine profile")
+        return self._changed(
+            lambda uow: uow.engine_profiles.delete(profile_id), "deleting an engine profile"
+        )
 
     # --- agents' engines ----------------------------------------------------------
 

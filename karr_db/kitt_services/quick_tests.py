@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from karr_db.errors import FieldError, NotFoundError, ValidationError
+from karr_db.errors import FieldError, ValidationError
 from karr_db.kitt_services._base import Service, api_dict, iso, whole
 from karr_db.repositories.quick_tests import QuickTestDTO
 from karr_db.uow import UnitOfWork
@@ -113,14 +113,10 @@ class QuickTestService(Service):
     def append_log(self, test_id: str, line: str) -> bool:
         """Store one line an agent posted; ``False`` for an unknown test."""
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.quick_test_logs.append(test_id, [line])
-            except NotFoundError:
-                return False
-            return True
-
-        stored = self._write(work, "storing a quick test's log line")
+        stored = self._changed(
+            lambda uow: uow.quick_test_logs.append(test_id, [line]),
+            "storing a quick test's log line",
+        )
         if stored:
             self._emit("log", test_id, {"line": line, "test_id": test_id})
         return stored
