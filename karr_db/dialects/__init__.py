@@ -264,25 +264,31 @@ def poll(
         time.sleep(min(interval, remaining))
 
 
-def driver_error(connection: Connection, statement: str, exc: Any) -> StatementError:
-    """A driver error met on the driver's own cursor (``COPY``, plain-tuple reads) as
-    SQLAlchemy would have raised it, so the layer's translation applies: no
-    parameters in its text (the engine hides them), and a lost connection
-    invalidated so that the pool does not hand it out again."""
+@contextmanager
+def driver_connection(connection: Connection, statement: str) -> Iterator[Any]:
+    """The driver's own connection, to run ``statement`` on (``COPY``, plain-tuple
+    reads). A driver error leaves as SQLAlchemy would have raised it, so the layer's
+    translation applies: no parameters in its text (the engine hides them), and a
+    lost connection invalidated so that the pool does not hand it out again."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
     dialect = connection.dialect
-    lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-    if lost:
-        connection.invalidate(exc)
-    error: StatementError = DBAPIError.instance(
-        statement,
-        None,
-        exc,
-        dialect.loaded_dbapi.Error,
-        hide_parameters=True,
-        dialect=dialect,
-        connection_invalidated=lost,
-    )
-    return error
+    try:
+        yield driver
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(exc)
+        error: StatementError = DBAPIError.instance(
+            statement,
+            None,
+            exc,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            dialect=dialect,
+            connection_invalidated=lost,
+        )
+        raise error from exc
 
 
 def arrays(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:

@@ -19,7 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from karr_db.dialects import (
     EVENT_LOG_LOCK_KEY,
     arrays,
-    driver_error,
+    driver_connection,
     group_digest,
     poll,
     refuse_writes,
@@ -49,15 +49,15 @@ def _column_types(table: str) -> dict[str, str]:
 
 
 def _copy(connection: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
-    """COPY rows in through psycopg; its errors leave as SQLAlchemy's (:func:`driver_error`)."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(connection, statement, exc) from exc
+    """COPY rows in through psycopg; its errors leave as SQLAlchemy's
+    (:func:`~karr_db.dialects.driver_connection`)."""
+    with (
+        driver_connection(connection, statement) as driver,
+        driver.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 def _copy_binary(
@@ -74,15 +74,14 @@ def _copy_binary(
         ).all()
     )
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.set_types([types[column] for column in columns])
-            for row in rows:
-                copy.write_row(row)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(connection, statement, exc) from exc
+    with (
+        driver_connection(connection, statement) as driver,
+        driver.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        copy.set_types([types[column] for column in columns])
+        for row in rows:
+            copy.write_row(row)
 
 
 def _in_recovery(connection: Connection) -> bool:
@@ -94,14 +93,10 @@ def _in_recovery(connection: Connection) -> bool:
 def _fetch(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     """Plain tuples from the driver's cursor, in binary (arrays of text arrive without
     being parsed from their text form): for reads of a million rows, where
-    SQLAlchemy's Row objects cost seconds. Errors leave as :func:`driver_error` makes them."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
-        with driver.cursor(binary=True) as cursor:
-            return list(cursor.execute(sql, params).fetchall())
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(connection, sql, exc) from exc
+    SQLAlchemy's Row objects cost seconds. Errors leave as
+    :func:`~karr_db.dialects.driver_connection` makes them."""
+    with driver_connection(connection, sql) as driver, driver.cursor(binary=True) as cursor:
+        return list(cursor.execute(sql, params).fetchall())
 
 
 @compiles(group_digest, "postgresql")

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, case, fun
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 
-from karr_db.dialects import driver_error, poll, refuse_writes
+from karr_db.dialects import driver_connection, poll, refuse_writes
 from karr_db.engine import SQLITE_BEGIN_OPTION
 from karr_db.models.types import SQLITE_NAN, format_timestamp
 
@@ -225,13 +225,9 @@ class SQLiteDialect:
 def _fetch(connection: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
     """Plain tuples from the driver's cursor, for reads of a million rows, where
     SQLAlchemy's Row objects would be a large part of a re-derivation. Errors leave
-    as :func:`~karr_db.dialects.driver_error` makes them."""
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    try:
+    as :func:`~karr_db.dialects.driver_connection` makes them."""
+    with driver_connection(connection, sql) as driver:
         return list(driver.execute(sql, params).fetchall())
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise driver_error(connection, sql, exc) from exc
 
 
 DIALECT: SQLiteDialect = SQLiteDialect()

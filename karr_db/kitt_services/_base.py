@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.engine import URL
 
 from karr_db.database import Closing, Database
@@ -93,6 +94,11 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def api_dict(dto: BaseModel) -> dict[str, Any]:
+    """A DTO as KITT's API returns its row: every field by name, times as :func:`iso` text."""
+    return {name: iso(value) if isinstance(value, datetime) else value for name, value in dto}
+
+
 def tags_text(tags: list[str]) -> str:
     """Agent tags the way KITT hands them out: a JSON array as text."""
     return json.dumps(tags)
@@ -124,6 +130,25 @@ class Service(Closing):
     def _write(self, work: Callable[[UnitOfWork], T], operation: str) -> T:
         self.database.require_current()  # the readiness check a unit of work makes
         return run_transaction(self.database.engine, work, immediate=True, operation=operation)
+
+    def _changed(
+        self,
+        change: Callable[[UnitOfWork], object],
+        operation: str,
+        *,
+        refused: tuple[type[KarrError], ...] = (NotFoundError,),
+    ) -> bool:
+        """Make ``change`` in a writing unit of work and answer as KITT does: ``False``
+        when the repository refuses it with one of ``refused`` (no such row), else ``True``."""
+
+        def work(uow: UnitOfWork) -> bool:
+            try:
+                change(uow)
+            except refused:
+                return False
+            return True
+
+        return self._write(work, operation)
 
     @contextmanager
     def _read(self, *, fresh: bool = False) -> Iterator[UnitOfWork]:

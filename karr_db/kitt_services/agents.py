@@ -383,14 +383,7 @@ class AgentManager(Service):
         """``False`` for an unknown agent; :class:`StillReferencedError` while
         campaigns or quick tests reference it (nothing is deleted)."""
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.agents.retire(agent_id)
-            except NotFoundError:
-                return False
-            return True
-
-        return self._write(work, "deleting an agent")
+        return self._changed(lambda uow: uow.agents.retire(agent_id), "deleting an agent")
 
     def update_agent(self, agent_id: str, updates: dict[str, Any]) -> bool:
         """Change ``notes`` and ``tags`` (other keys are ignored, as in KITT);
@@ -402,14 +395,9 @@ class AgentManager(Service):
         if "notes" not in updates and tags is None:
             return False
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.agents.update(agent_id, notes=notes, tags=tags)
-            except NotFoundError:
-                return False
-            return True
-
-        return self._write(work, "updating an agent")
+        return self._changed(
+            lambda uow: uow.agents.update(agent_id, notes=notes, tags=tags), "updating an agent"
+        )
 
     # --- tokens ----------------------------------------------------------------------
 
@@ -477,14 +465,9 @@ class AgentManager(Service):
         if not known:
             return False
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.agent_settings.update(agent_id, known)
-            except NotFoundError:
-                return False
-            return True
-
-        return self._write(work, "updating an agent's settings")
+        return self._changed(
+            lambda uow: uow.agent_settings.update(agent_id, known), "updating an agent's settings"
+        )
 
     def queue_cleanup_command(self, agent_id: str, model_path: str = "") -> str:
         """Queue a storage cleanup, handed out by the agent's next heartbeat; its command id."""

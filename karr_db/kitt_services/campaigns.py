@@ -176,27 +176,17 @@ class CampaignService(Service):
         """``False`` for an unknown campaign; a running one raises
         :class:`InvalidTransitionError`. Its events stay in the log."""
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.campaigns.delete(campaign_id)
-            except NotFoundError:
-                return False
-            return True
-
-        return self._write(work, "deleting a campaign")
+        return self._changed(lambda uow: uow.campaigns.delete(campaign_id), "deleting a campaign")
 
     def update_config(self, campaign_id: str, config: dict[str, Any]) -> bool:
         """Replace the config of a ``draft`` campaign; ``False`` when there is no such
         campaign or it is no longer a draft (as KITT answers)."""
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.campaigns.update_config(campaign_id, config)
-            except (NotFoundError, InvalidTransitionError):
-                return False
-            return True
-
-        return self._write(work, "updating a campaign's config")
+        return self._changed(
+            lambda uow: uow.campaigns.update_config(campaign_id, config),
+            "updating a campaign's config",
+            refused=(NotFoundError, InvalidTransitionError),
+        )
 
     # --- the campaign's log (KITT's API and executor use its connection for these) ---
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from karr_db.errors import NotFoundError
-from karr_db.kitt_services._base import Service, iso, required
+from karr_db.kitt_services._base import Service, api_dict, iso, required
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agent_engines import AgentEngineDTO
 from karr_db.repositories.engine_profiles import EngineProfileDTO
@@ -31,30 +31,13 @@ PROFILE_FIELDS = ("name", "engine", "mode", "description", "build_config", "runt
 
 
 def profile_dict(profile: EngineProfileDTO) -> dict[str, Any]:
-    return {
-        "id": profile.id,
-        "name": profile.name,
-        "engine": profile.engine,
-        "mode": profile.mode,
-        "description": profile.description,
-        "build_config": profile.build_config,
-        "runtime_config": profile.runtime_config,
-        "created_at": iso(profile.created_at),
-        "updated_at": iso(profile.updated_at),
-    }
+    """A profile as KITT's API returns its row."""
+    return api_dict(profile)
 
 
 def agent_engine_dict(row: AgentEngineDTO) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "agent_id": row.agent_id,
-        "engine": row.engine,
-        "mode": row.mode,
-        "version": row.version,
-        "binary_path": row.binary_path,
-        "status": row.status,
-        "last_checked": iso(row.last_checked) or "",
-    }
+    """An agent's engine as KITT's API returns its row (``""`` when never checked)."""
+    return {**api_dict(row), "last_checked": iso(row.last_checked) or ""}
 
 
 class EngineService(Service):
@@ -117,14 +100,9 @@ class EngineService(Service):
         return None if updated is None else profile_dict(updated)
 
     def delete_profile(self, profile_id: str) -> bool:
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.engine_profiles.delete(profile_id)
-            except NotFoundError:
-                return False
-            return True
-
-        return self._write(work, "deleting an engine profile")
+        return self._changed(
+            lambda uow: uow.engine_profiles.delete(profile_id), "deleting an engine profile"
+        )
 
     # --- agents' engines ----------------------------------------------------------
 

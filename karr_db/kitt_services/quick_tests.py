@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from karr_db.errors import FieldError, NotFoundError, ValidationError
-from karr_db.kitt_services._base import Service, iso, whole
+from karr_db.errors import FieldError, ValidationError
+from karr_db.kitt_services._base import Service, api_dict, iso, whole
 from karr_db.repositories.quick_tests import QuickTestDTO
 from karr_db.uow import UnitOfWork
 
@@ -38,24 +38,8 @@ REPORTED_STATUSES = ("running", "completed", "failed")
 
 
 def quick_test_dict(test: QuickTestDTO) -> dict[str, Any]:
-    """A quick test as KITT's API returns its row."""
-    return {
-        "id": test.id,
-        "agent_id": test.agent_id,
-        "model_path": test.model_path,
-        "engine_name": test.engine_name,
-        "benchmark_name": test.benchmark_name,
-        "suite_name": test.suite_name,
-        "status": test.status,
-        "created_at": iso(test.created_at),
-        "started_at": iso(test.started_at),
-        "completed_at": iso(test.completed_at),
-        "result_id": test.result_id,
-        "error": test.error,
-        "command_id": test.command_id,
-        "engine_mode": test.engine_mode,
-        "profile_id": test.profile_id or "",
-    }
+    """A quick test as KITT's API returns its row (``""`` for no profile)."""
+    return {**api_dict(test), "profile_id": test.profile_id or ""}
 
 
 class QuickTestService(Service):
@@ -129,14 +113,10 @@ class QuickTestService(Service):
     def append_log(self, test_id: str, line: str) -> bool:
         """Store one line an agent posted; ``False`` for an unknown test."""
 
-        def work(uow: UnitOfWork) -> bool:
-            try:
-                uow.quick_test_logs.append(test_id, [line])
-            except NotFoundError:
-                return False
-            return True
-
-        stored = self._write(work, "storing a quick test's log line")
+        stored = self._changed(
+            lambda uow: uow.quick_test_logs.append(test_id, [line]),
+            "storing a quick test's log line",
+        )
         if stored:
             self._emit("log", test_id, {"line": line, "test_id": test_id})
         return stored

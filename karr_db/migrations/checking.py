@@ -195,28 +195,22 @@ def _derived_findings(connection: Connection) -> list[Finding]:
     save derives today is what the tables must say."""
     from karr_db.derive.verify import false_aggregates, false_fingerprints
 
-    findings = []
+    problems = []
     wrong = false_fingerprints(connection)
     if wrong:
         examples = ", ".join(f"{f} -> {r}" for f, r in wrong[:3])
-        findings.append(
-            Finding(
-                kind="derived",
-                message=f"run_fingerprints: {len(wrong)} entr(ies) name a run that does not "
-                f"hold that content (e.g. {examples}); run `karr-db rederive`",
-            )
+        problems.append(
+            f"run_fingerprints: {len(wrong)} entr(ies) name a run that does not "
+            f"hold that content (e.g. {examples})"
         )
     groups = false_aggregates(connection)
     if groups:
         examples = ", ".join(f"{m} in group {k}" for m, k in groups[:3])
-        findings.append(
-            Finding(
-                kind="derived",
-                message=f"leaderboard_aggregates: {len(groups)} group(s) differ from a "
-                f"recomputation from the rows (e.g. {examples}); run `karr-db rederive`",
-            )
+        problems.append(
+            f"leaderboard_aggregates: {len(groups)} group(s) differ from a "
+            f"recomputation from the rows (e.g. {examples})"
         )
-    return findings
+    return [Finding(kind="derived", message=f"{p}; run `karr-db rederive`") for p in problems]
 
 
 def _foreign_findings(

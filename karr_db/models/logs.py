@@ -15,7 +15,26 @@ if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest, WebCampaign
 
 
-class QuickTestLog(Base):
+class _OutputLine:
+    """The columns of an output line, whichever table holds it; each table adds the
+    key of what the line belongs to (between ``id`` and ``line``)."""
+
+    # A mixin's columns follow the table's own; ``sort_order`` keeps ``id`` first.
+    id: Mapped[int] = mapped_column(
+        Integer,
+        primary_key=True,
+        sort_order=-1,
+        comment="Line sequence number; readers page after it",
+    )
+    line: Mapped[str] = mapped_column(Text, nullable=False, comment="One line of output")
+    created_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime,
+        server_default=text("CURRENT_TIMESTAMP"),
+        comment="When the line was stored (UTC)",
+    )
+
+
+class QuickTestLog(_OutputLine, Base):
     """One output line of a quick test, in the order it arrived (by ``id``)."""
 
     __tablename__ = "quick_test_logs"
@@ -24,17 +43,8 @@ class QuickTestLog(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(
-        Integer, primary_key=True, comment="Line sequence number; readers page after it"
-    )
     test_id: Mapped[str] = mapped_column(
         Text, ForeignKey("quick_tests.id"), nullable=False, comment="The quick test"
-    )
-    line: Mapped[str] = mapped_column(Text, nullable=False, comment="One line of output")
-    created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime,
-        server_default=text("CURRENT_TIMESTAMP"),
-        comment="When the line was stored (UTC)",
     )
 
     quick_test: Mapped[QuickTest] = relationship(back_populates="logs", lazy="raise")
@@ -43,7 +53,7 @@ class QuickTestLog(Base):
         return f"QuickTestLog(id={self.id!r}, test_id={self.test_id!r})"
 
 
-class CampaignLog(Base):
+class CampaignLog(_OutputLine, Base):
     """One output line of a campaign, in the order it arrived (by ``id``)."""
 
     __tablename__ = "campaign_logs"
@@ -52,17 +62,8 @@ class CampaignLog(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(
-        Integer, primary_key=True, comment="Line sequence number; readers page after it"
-    )
     campaign_id: Mapped[str] = mapped_column(
         Text, ForeignKey("web_campaigns.id"), nullable=False, comment="The campaign"
-    )
-    line: Mapped[str] = mapped_column(Text, nullable=False, comment="One line of output")
-    created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime,
-        server_default=text("CURRENT_TIMESTAMP"),
-        comment="When the line was stored (UTC)",
     )
 
     campaign: Mapped[WebCampaign] = relationship(back_populates="logs", lazy="raise")

@@ -44,40 +44,37 @@ Check = Callable[[str, Any], list[tuple[str, str]]]
 _CHECKED = "__karr_checked__"
 
 
-def _text(name: str, value: Any) -> list[tuple[str, str]]:
-    problem = text_problem(value)
-    return [(name, problem)] if problem else []
+def _plain(problem: Callable[[Any], str | None]) -> Check:
+    """The check of a plain type, from what is wrong with a value (``None``: nothing)."""
+
+    def check(name: str, value: Any) -> list[tuple[str, str]]:
+        found = problem(value)
+        return [(name, found)] if found else []
+
+    return check
 
 
-def _integer(name: str, value: Any) -> list[tuple[str, str]]:
-    problem = integer_problem(value)
-    return [(name, problem)] if problem else []
+def _instance(kind: type, wording: str) -> Callable[[Any], str | None]:
+    def problem(value: Any) -> str | None:
+        return None if isinstance(value, kind) else f"must be {wording}, not {type(value).__name__}"
+
+    return problem
 
 
-def _boolean(name: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, bool):
-        return []
-    return [(name, f"must be true or false, not {type(value).__name__}")]
-
-
-def _number(name: str, value: Any) -> list[tuple[str, str]]:
+def _number(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return [(name, f"must be a number, not {type(value).__name__}")]
-    return []
+        return f"must be a number, not {type(value).__name__}"
+    return None
 
 
-def _moment(name: str, value: Any) -> list[tuple[str, str]]:
+def _moment(value: Any) -> str | None:
     # Naive datetimes are the method's to refuse (some say why in their own words).
     if isinstance(value, datetime) and value.utcoffset() is None:
-        return []
-    problem = moment_problem(value)
-    return [(name, problem)] if problem else []
+        return None
+    return moment_problem(value)
 
 
-def _duration(name: str, value: Any) -> list[tuple[str, str]]:
-    if isinstance(value, timedelta):
-        return []
-    return [(name, f"must be a timedelta, not {type(value).__name__}")]
+_text = _plain(text_problem)
 
 
 def _enum(kind: type[Enum]) -> Check:
@@ -109,11 +106,11 @@ def _optional(check: Check) -> Check:
 
 _PLAIN: dict[Any, Check] = {
     str: _text,
-    int: _integer,
-    bool: _boolean,
-    float: _number,
-    datetime: _moment,
-    timedelta: _duration,
+    int: _plain(integer_problem),
+    bool: _plain(_instance(bool, "true or false")),
+    float: _plain(_number),
+    datetime: _plain(_moment),
+    timedelta: _plain(_instance(timedelta, "a timedelta")),
 }
 
 

@@ -64,6 +64,16 @@ __all__ = [
     "RunOutcome",
 ]
 
+#: What a campaign run again (launched after a failure, or restarted) starts from:
+#: no error, no end, and every run counted again.
+_RUN_AGAIN: dict[str, Any] = {
+    "completed_at": None,
+    "error": None,
+    "succeeded": 0,
+    "failed": 0,
+    "skipped": 0,
+}
+
 
 @checked
 class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
@@ -200,13 +210,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             campaign_id,
             "launch",
             EventType.CAMPAIGN_LAUNCHED,
-            {
-                "completed_at": None,
-                "error": None,
-                "succeeded": 0,
-                "failed": 0,
-                "skipped": 0,
-            },
+            _RUN_AGAIN,
         )
 
     def start(self, campaign_id: str) -> CampaignDTO:
@@ -224,14 +228,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             campaign_id,
             "restart",
             EventType.CAMPAIGN_STARTED,
-            {
-                "started_at": utcnow(),
-                "completed_at": None,
-                "error": None,
-                "succeeded": 0,
-                "failed": 0,
-                "skipped": 0,
-            },
+            {"started_at": utcnow(), **_RUN_AGAIN},
         )
 
     def complete(self, campaign_id: str) -> CampaignDTO:
