@@ -72,6 +72,7 @@ INDEXED_TEXT = (
     "runs.model",
     "runs.engine",
     "runs.suite_name",
+    "benchmarks.test_name",
     "metrics.metric_name",
     "agents.name",
     "events.event_type",

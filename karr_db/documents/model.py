@@ -89,7 +89,7 @@ class SystemInfo(_Part):
 
 
 class BenchmarkResult(_Part):
-    test_name: str
+    test_name: Indexed
     test_version: str | None = None
     run_number: Int32 | None = None
     passed: bool | None = None

@@ -262,7 +262,8 @@ def test_huge_stale_thresholds_answer_instead_of_overflowing(
 
 
 @pytest.mark.parametrize(
-    "field", ["model", "engine", "suite_name", "metric name", "agent name", "event type"]
+    "field",
+    ["model", "engine", "suite_name", "test name", "metric name", "agent name", "event type"],
 )
 def test_indexed_text_has_one_bound_on_both_dialects(engine: Engine, field: str) -> None:
     """PostgreSQL's btree refused ~2,800 incompressible characters that SQLite stored."""
@@ -271,6 +272,10 @@ def test_indexed_text_has_one_bound_on_both_dialects(engine: Engine, field: str)
         if field == "metric name":
             return lambda s: ResultsRepository(s).save(
                 _document(results=[{"test_name": "t", "metrics": {text: 1.0}}])
+            )
+        if field == "test name":
+            return lambda s: ResultsRepository(s).save(
+                _document(results=[{"test_name": text, "metrics": {"m": 1.0}}])
             )
         if field == "agent name":
             return lambda s: AgentsRepository(s).register(text)
@@ -784,6 +789,8 @@ def test_the_repositories_are_the_ones_in_the_package() -> None:
 
     classes = set()
     for module in pkgutil.iter_modules(package.__path__):
+        if module.name.startswith("_"):
+            continue  # shared bases and helpers, no repository of their own
         loaded = importlib.import_module(f"{package.__name__}.{module.name}")
         classes |= {
             obj
