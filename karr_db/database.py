@@ -20,10 +20,9 @@ from sqlalchemy.engine import URL
 
 from karr_db import migrations
 from karr_db.dialects import for_connection
-from karr_db.engine import default_replica_url, make_engine, sqlite_path
+from karr_db.engine import default_replica_url, make_engine, sqlite_path, translated
 from karr_db.errors import DatabaseURLError, MissingDatabaseError
 from karr_db.uow import UnitOfWork, transaction
-from karr_db.uow import translated as _translated
 
 __all__ = ["Closing", "Database", "UnitOfWork"]
 
@@ -115,7 +114,7 @@ class Database(Closing):
             if path is not None and not path.exists():
                 # Connecting would create an empty file, which helps nobody.
                 raise MissingDatabaseError(str(path.absolute()))
-            with _translated("checking the database's version"):
+            with translated("checking the database's version"):
                 migrations.require_current(self.engine)
                 if self.replica is not None:
                     migrations.require_current(self.replica)
@@ -188,7 +187,7 @@ class Database(Closing):
         from karr_db.repositories.events import wait_for_events
 
         self.require_current()
-        with _translated("waiting for events"):
+        with translated("waiting for events"):
             return wait_for_events(
                 self.engine_for(readonly=True, fresh=fresh), after_id, timeout=timeout
             )

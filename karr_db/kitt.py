@@ -60,6 +60,7 @@ from sqlalchemy.engine import URL
 from karr_db import migrations
 from karr_db.database import Closing, Database
 from karr_db.dialects import snapshot
+from karr_db.engine import translated
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
@@ -71,7 +72,7 @@ from karr_db.limits import PAGE_LIMIT
 from karr_db.models import Run
 from karr_db.repositories.results import ORDER_FIELDS, ResultsRepository
 from karr_db.repositories.results.dto import GroupCounts, ImportReport, RunSummary
-from karr_db.uow import UnitOfWork, run_transaction, translated
+from karr_db.uow import UnitOfWork, run_transaction
 
 __all__ = [
     "AGGREGATE_FIELDS",

@@ -66,7 +66,6 @@ __all__ = [
     "UnitOfWork",
     "run_transaction",
     "transaction",
-    "translated",
 ]
 
 T = TypeVar("T")
