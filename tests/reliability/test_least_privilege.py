@@ -60,13 +60,17 @@ def app_role(migrated_postgres_url: str) -> Iterator[tuple[str, str]]:
             url = make_url(migrated_postgres_url).set(username=role, password=None)
             yield role, url.render_as_string(hide_password=False)
         finally:
-            with owner.begin() as connection:
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE usename = '{role}'"
-                )
-                connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-                connection.exec_driver_sql(f'DROP ROLE "{role}"')
+            _drop_role(owner, role)
+
+
+def _drop_role(owner: sa.Engine, role: str) -> None:
+    """End the role's sessions and remove it with everything it owns."""
+    with owner.begin() as connection:
+        connection.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        )
+        connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+        connection.exec_driver_sql(f'DROP ROLE "{role}"')
 
 
 def test_repositories_work_under_the_application_role(
@@ -263,10 +267,4 @@ def test_grant_works_on_a_database_without_the_derivation_queue(
             ):
                 assert uow.results.count() == 0
         finally:
-            with owner.begin() as connection:
-                connection.exec_driver_sql(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    f"WHERE usename = '{role}'"
-                )
-                connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-                connection.exec_driver_sql(f'DROP ROLE "{role}"')
+            _drop_role(owner, role)
