@@ -20,7 +20,7 @@ from karr_db.errors import (
 from karr_db.limits import INT64_MAX
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import parse_timestamp
-from karr_db.repositories._base import Repository
+from karr_db.repositories._base import Keyed
 from karr_db.repositories._common import (
     DTO,
     Page,
@@ -28,7 +28,6 @@ from karr_db.repositories._common import (
     check_limit,
     decode_cursor,
     encode_cursor,
-    found,
 )
 from karr_db.repositories.logs import delete_lines
 
@@ -138,26 +137,15 @@ def _cursor_after(last: Any) -> str:
     return encode_cursor([created_at, last.id])
 
 
-class AssignedWork(Repository, Generic[Row, Out]):
-    """The reading side campaigns and quick tests share: rows with a status, an
-    agent and a creation time, read by key, listed newest first and counted."""
+class AssignedWork(Keyed[Out], Generic[Row, Out]):
+    """What campaigns and quick tests share: rows with a status, an agent and a
+    creation time, moved by a state machine, listed newest first and counted."""
 
     model: type[Row]
-    entity: str
-    #: The DTO's columns (see :class:`~karr_db.repositories._common.RowShape`).
-    shape: RowShape[Out]
     #: The state machine: its transitions by verb.
     transitions: Mapping[str, Transition]
     #: Whether a transition's event names the row's agent.
     events_name_agent = False
-
-    def find(self, key: str) -> Out | None:
-        """The row with this id, or ``None``."""
-        return self._one(self.shape, self.model.id == key)
-
-    def get(self, key: str) -> Out:
-        """The row with this id; :class:`NotFoundError` naming it when there is none."""
-        return found(self.entity, key, self.find(key))
 
     def _require_agent(self, agent_id: str) -> None:
         if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:

@@ -25,12 +25,11 @@ from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, Valida
 from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
 from karr_db.models import EngineProfile
 from karr_db.models.types import dumps_json, utcnow
-from karr_db.repositories._base import Repository
+from karr_db.repositories._base import Named
 from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    found,
 )
 from karr_db.repositories._validate import checked
 from karr_db.repositories.events import EventType
@@ -104,26 +103,15 @@ def config_problems(field: str, value: object) -> builtins.list[FieldError]:
 
 
 @checked
-class EngineProfilesRepository(Repository):
-    """Engine profiles in the caller's transaction; every change appends its event."""
+class EngineProfilesRepository(Named[EngineProfileDTO]):
+    """Engine profiles in the caller's transaction, looked up by id or by name;
+    every change appends its event."""
+
+    model = EngineProfile
+    entity = "engine profile"
+    shape = SHAPE
 
     # --- reading ---------------------------------------------------------------
-
-    def find(self, profile_id: str) -> EngineProfileDTO | None:
-        """The profile with this id, or ``None``."""
-        return self._one(SHAPE, EngineProfile.id == profile_id)
-
-    def get(self, profile_id: str) -> EngineProfileDTO:
-        """The profile with this id; :class:`NotFoundError` naming it."""
-        return found("engine profile", profile_id, self.find(profile_id))
-
-    def find_by_name(self, name: str) -> EngineProfileDTO | None:
-        """The profile named ``name``, or ``None``."""
-        return self._one(SHAPE, EngineProfile.name == name)
-
-    def get_by_name(self, name: str) -> EngineProfileDTO:
-        """The profile named ``name``; :class:`NotFoundError` naming it."""
-        return found("engine profile", name, self.find_by_name(name))
 
     def list(
         self, *, engine: str | None = None, limit: int = PAGE_LIMIT, cursor: str | None = None

@@ -514,8 +514,8 @@ STRATEGIES: dict[str, S] = {
             st.lists(st.one_of(st.just(("world", "run")), hostile_text), max_size=3), wrong_types
         )
     },
-    "AgentsRepository.get": {"agent_id": _world_key("agent")},
-    "AgentsRepository.find": {"agent_id": _world_key("agent")},
+    "AgentsRepository.get": {"key": _world_key("agent")},
+    "AgentsRepository.find": {"key": _world_key("agent")},
     "AgentsRepository.get_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
     "AgentsRepository.find_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
     "AgentsRepository.list": {
@@ -724,8 +724,9 @@ profile_fields: S = {
     "build_config": configs,
     "runtime_config": configs,
 }
-for _verb in ("find", "get", "delete"):
-    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"profile_id": _world_key("engine_profile")}
+for _verb in ("find", "get"):
+    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"key": _world_key("engine_profile")}
+STRATEGIES["EngineProfilesRepository.delete"] = {"profile_id": _world_key("engine_profile")}
 for _verb in ("find_by_name", "get_by_name"):
     STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {
         "name": st.one_of(st.just("p"), hostile_text)
