@@ -19,7 +19,7 @@ from karr_db.errors import (
 )
 from karr_db.limits import INT64_MAX
 from karr_db.models import Agent, QuickTest, WebCampaign
-from karr_db.models.types import parse_timestamp
+from karr_db.models.types import parse_timestamp, utcnow
 from karr_db.repositories._base import Keyed
 from karr_db.repositories._common import (
     DTO,
@@ -38,13 +38,14 @@ Out = TypeVar("Out", bound=DTO)
 @dataclass(frozen=True)
 class Transition:
     """One verb of a state machine: the statuses it leaves, the one it enters, what
-    else it changes. The repositories move rows by these rows, and
-    ``docs/database.md`` renders them, so the code and the table cannot differ."""
+    else it changes and the event it appends. The repositories move rows by these
+    rows, and ``docs/database.md`` renders them, so the code and the table cannot differ."""
 
     verb: str
     allowed_from: tuple[str, ...]
     to: str
     effect: str
+    event: str
 
 
 def transition(
@@ -151,14 +152,20 @@ class AssignedWork(Keyed[Out], Generic[Row, Out]):
         if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
             raise NotFoundError("agent", agent_id)
 
+    def fail(self, key: str, error: str) -> Out:
+        """Move to ``failed`` (from a status the state machine allows) with the
+        error; sets ``completed_at``."""
+        return self._move(
+            key, "fail", {"completed_at": utcnow(), "error": error}, extra={"error": error}
+        )
+
+    def cancel(self, key: str) -> Out:
+        """Move to ``cancelled`` (from a status the state machine allows); sets
+        ``completed_at``."""
+        return self._move(key, "cancel", {"completed_at": utcnow()})
+
     def _move(
-        self,
-        key: str,
-        verb: str,
-        event_type: str,
-        values: dict[str, Any],
-        *,
-        extra: dict[str, Any] | None = None,
+        self, key: str, verb: str, values: dict[str, Any], *, extra: dict[str, Any] | None = None
     ) -> Out:
         """Move a row by its state machine's ``verb`` (see :func:`transition`) and append
         the event saying from where to where, under the event log's lock."""
@@ -177,7 +184,7 @@ class AssignedWork(Keyed[Out], Generic[Row, Out]):
         data: dict[str, Any] = {"from": previous, "to": str(rule.to)}
         if self.events_name_agent:
             data["agent_id"] = row.agent_id
-        self._events.append(event_type, source_id=key, data={**data, **(extra or {})})
+        self._events.append(rule.event, source_id=key, data={**data, **(extra or {})})
         return self.get(key)
 
     def _delete_unless(

@@ -613,6 +613,8 @@ _WORK_COMMON: S = {
 for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository", "quick_test")):
     STRATEGIES[f"{_name}.get"] = {"key": _world_key(_kind)}
     STRATEGIES[f"{_name}.find"] = {"key": _world_key(_kind)}
+    STRATEGIES[f"{_name}.cancel"] = {"key": _world_key(_kind)}
+    STRATEGIES[f"{_name}.fail"] = {"key": _world_key(_kind), "error": hostile_text}
     STRATEGIES[f"{_name}.list"] = {
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),
@@ -623,12 +625,8 @@ for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),
     }
-for _verb in ("start", "restart", "complete", "cancel"):
+for _verb in ("start", "restart", "complete"):
     STRATEGIES[f"CampaignsRepository.{_verb}"] = {"campaign_id": _world_key("campaign")}
-STRATEGIES["CampaignsRepository.fail"] = {
-    "campaign_id": _world_key("campaign"),
-    "error": hostile_text,
-}
 STRATEGIES["CampaignsRepository.delete"] = {"campaign_id": _world_key("campaign")}
 STRATEGIES["CampaignsRepository.launch"] = {"campaign_id": _world_key("campaign")}
 STRATEGIES["CampaignsRepository.update_config"] = {
@@ -650,12 +648,8 @@ STRATEGIES["CampaignsRepository.record_run"] = {
     "campaign_id": _world_key("campaign"),
     "outcome": st.one_of(st.sampled_from(list(RunOutcome)), hostile_text, wrong_types),
 }
-for _verb in ("start", "cancel", "requeue"):
+for _verb in ("start", "requeue"):
     STRATEGIES[f"QuickTestsRepository.{_verb}"] = {"test_id": _world_key("quick_test")}
-STRATEGIES["QuickTestsRepository.fail"] = {
-    "test_id": _world_key("quick_test"),
-    "error": hostile_text,
-}
 STRATEGIES["QuickTestsRepository.complete"] = {
     "test_id": _world_key("quick_test"),
     "result_id": _world_key("run"),

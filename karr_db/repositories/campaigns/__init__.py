@@ -198,7 +198,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         )
         return self.get(campaign_id)
 
-    # --- lifecycle (see CAMPAIGN_TRANSITIONS) ------------------------------------
+    # --- lifecycle (see CAMPAIGN_TRANSITIONS; fail and cancel: see AssignedWork) --
 
     def launch(self, campaign_id: str) -> CampaignDTO:
         """``draft | failed -> queued``: hand the campaign to the agents.
@@ -206,52 +206,21 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         A relaunch of a failed campaign clears its error and counts every run
         again, as :meth:`restart` does.
         """
-        return self._move(
-            campaign_id,
-            "launch",
-            EventType.CAMPAIGN_LAUNCHED,
-            _RUN_AGAIN,
-        )
+        return self._move(campaign_id, "launch", _RUN_AGAIN)
 
     def start(self, campaign_id: str) -> CampaignDTO:
         """``draft | pending | queued -> running``; sets ``started_at``."""
         return self._move(
-            campaign_id,
-            "start",
-            EventType.CAMPAIGN_STARTED,
-            {"started_at": utcnow(), "completed_at": None, "error": None},
+            campaign_id, "start", {"started_at": utcnow(), "completed_at": None, "error": None}
         )
 
     def restart(self, campaign_id: str) -> CampaignDTO:
         """``failed -> running``: error cleared, ``started_at`` renewed, counters reset."""
-        return self._move(
-            campaign_id,
-            "restart",
-            EventType.CAMPAIGN_STARTED,
-            {"started_at": utcnow(), **_RUN_AGAIN},
-        )
+        return self._move(campaign_id, "restart", {"started_at": utcnow(), **_RUN_AGAIN})
 
     def complete(self, campaign_id: str) -> CampaignDTO:
         """``running -> completed``; sets ``completed_at``."""
-        return self._move(
-            campaign_id, "complete", EventType.CAMPAIGN_COMPLETED, {"completed_at": utcnow()}
-        )
-
-    def fail(self, campaign_id: str, error: str) -> CampaignDTO:
-        """``running -> failed`` with the error; sets ``completed_at``."""
-        return self._move(
-            campaign_id,
-            "fail",
-            EventType.CAMPAIGN_FAILED,
-            {"completed_at": utcnow(), "error": error},
-            extra={"error": error},
-        )
-
-    def cancel(self, campaign_id: str) -> CampaignDTO:
-        """``draft | pending | queued | running -> cancelled``; sets ``completed_at``."""
-        return self._move(
-            campaign_id, "cancel", EventType.CAMPAIGN_CANCELLED, {"completed_at": utcnow()}
-        )
+        return self._move(campaign_id, "complete", {"completed_at": utcnow()})
 
     def delete(self, campaign_id: str) -> None:
         """Delete a campaign that is not running, and its log lines; its events stay
