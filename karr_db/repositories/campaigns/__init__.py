@@ -142,19 +142,12 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         problems = total_runs_problems(total_runs)
         if problems:
             raise ValidationError("campaign", problems)
-        self._events.lock_log()
-        updated = self.session.execute(
-            update(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                WebCampaign.status.in_([s.value for s in PLANNABLE]),
-                finished() <= total_runs,
-            )
-            .values(total_runs=total_runs)
-            .returning(WebCampaign.id)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if updated is None:
+        if not self._update_where(
+            campaign_id,
+            {"total_runs": total_runs},
+            WebCampaign.status.in_([s.value for s in PLANNABLE]),
+            finished() <= total_runs,
+        ):
             current = self.get(campaign_id)
             if current.status not in PLANNABLE:
                 raise InvalidTransitionError(
@@ -179,18 +172,11 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         errors = config_errors(config)
         if errors:
             raise ValidationError("campaign", errors)
-        self._events.lock_log()
-        updated = self.session.execute(
-            update(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                WebCampaign.status.in_([s.value for s in CONFIG_EDITABLE]),
-            )
-            .values(config_json=dict(config))
-            .returning(WebCampaign.id)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if updated is None:
+        if not self._update_where(
+            campaign_id,
+            {"config_json": dict(config)},
+            WebCampaign.status.in_([s.value for s in CONFIG_EDITABLE]),
+        ):
             current = self.get(campaign_id)
             raise InvalidTransitionError("campaign", campaign_id, current.status, "a new config")
         self._events.append(
@@ -249,19 +235,12 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         """
         outcome = RunOutcome(outcome)  # the entry check allowed only its values
         column = getattr(WebCampaign, outcome.value)
-        self._events.lock_log()
-        updated = self.session.execute(
-            update(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                WebCampaign.status == CampaignStatus.RUNNING.value,
-                finished() < func.coalesce(WebCampaign.total_runs, 0),
-            )
-            .values({column: func.coalesce(column, 0) + 1})
-            .returning(WebCampaign.id)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if updated is None:
+        if not self._update_where(
+            campaign_id,
+            {column: func.coalesce(column, 0) + 1},
+            WebCampaign.status == CampaignStatus.RUNNING.value,
+            finished() < func.coalesce(WebCampaign.total_runs, 0),
+        ):
             current = self.get(campaign_id)
             if current.status != CampaignStatus.RUNNING:
                 raise InvalidTransitionError(
@@ -283,3 +262,17 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             },
         )
         return campaign
+
+    def _update_where(self, campaign_id: str, values: Mapping[Any, Any], *where: Any) -> bool:
+        """Change the campaign in one conditional UPDATE, under the event log's lock;
+        ``False`` when ``where`` does not hold (or there is no such campaign), so of
+        two processes racing over a campaign exactly one wins."""
+        self._events.lock_log()
+        updated = self.session.execute(
+            update(WebCampaign)
+            .where(WebCampaign.id == campaign_id, *where)
+            .values(values)
+            .returning(WebCampaign.id)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        return updated is not None
