@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select, tuple_
+from sqlalchemy import Executable, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from karr_db.repositories._common import (
@@ -35,6 +36,17 @@ class Repository:
         """The DTO of the one row ``where`` selects, or ``None``: every ``find``."""
         row = self.session.execute(select(*shape.columns).where(*where)).one_or_none()
         return None if row is None else shape.one(row)
+
+    def _refused(self, statement: Executable) -> bool:
+        """Run ``statement`` in a savepoint; ``True`` when a constraint refused it
+        (the savepoint is rolled back and the caller's transaction goes on), so
+        the caller can name what was in the way."""
+        try:
+            with self.session.begin_nested():
+                self.session.execute(statement)
+        except IntegrityError:
+            return True
+        return False
 
     def _page_by(
         self,

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.exc import IntegrityError
 
 from karr_db.documents import json_value_problems
 from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
@@ -150,24 +149,21 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
             raise AlreadyExistsError("engine profile", name)
         profile_id = str(uuid.uuid4())
         now = utcnow()
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(EngineProfile).values(
-                        id=profile_id,
-                        name=name,
-                        engine=engine,
-                        mode=mode,
-                        description=description,
-                        build_config=dict(build_config or {}),
-                        runtime_config=dict(runtime_config or {}),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:
+        if self._refused(
+            insert(EngineProfile).values(
+                id=profile_id,
+                name=name,
+                engine=engine,
+                mode=mode,
+                description=description,
+                build_config=dict(build_config or {}),
+                runtime_config=dict(runtime_config or {}),
+                created_at=now,
+                updated_at=now,
+            )
+        ):
             # A profile of that name written by something that does not take the lock.
-            raise AlreadyExistsError("engine profile", name) from None
+            raise AlreadyExistsError("engine profile", name)
         self._events.append(
             EventType.ENGINE_PROFILE_CREATED,
             source_id=profile_id,
@@ -217,16 +213,13 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
             other = self.find_by_name(changed["name"])
             if other is not None:
                 raise AlreadyExistsError("engine profile", changed["name"])
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    update(EngineProfile)
-                    .where(EngineProfile.id == profile_id)
-                    .values(**changed, updated_at=utcnow())
-                    .execution_options(synchronize_session=False)
-                )
-        except IntegrityError:
-            raise AlreadyExistsError("engine profile", changed.get("name", current.name)) from None
+        if self._refused(
+            update(EngineProfile)
+            .where(EngineProfile.id == profile_id)
+            .values(**changed, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ):
+            raise AlreadyExistsError("engine profile", changed.get("name", current.name))
         self._events.append(
             EventType.ENGINE_PROFILE_UPDATED,
             source_id=profile_id,

@@ -206,25 +206,23 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         ):
             raise NotFoundError("engine profile", profile_id)
         test_id = str(uuid.uuid4())
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(QuickTest).values(
-                        id=test_id,
-                        agent_id=agent_id,
-                        model_path=model_path,
-                        engine_name=engine_name,
-                        benchmark_name=benchmark_name,
-                        suite_name=suite_name,
-                        status=QuickTestStatus.QUEUED.value,
-                        created_at=utcnow(),
-                        command_id=str(uuid.uuid4()),
-                        engine_mode=engine_mode,
-                        profile_id=profile_id or "",
-                    )
-                )
-        except IntegrityError:
-            raise NotFoundError("agent", agent_id) from None
+        if self._refused(
+            insert(QuickTest).values(
+                id=test_id,
+                agent_id=agent_id,
+                model_path=model_path,
+                engine_name=engine_name,
+                benchmark_name=benchmark_name,
+                suite_name=suite_name,
+                status=QuickTestStatus.QUEUED.value,
+                created_at=utcnow(),
+                command_id=str(uuid.uuid4()),
+                engine_mode=engine_mode,
+                profile_id=profile_id or "",
+            )
+        ):
+            # Only the agent reference can fail: the agent went away.
+            raise NotFoundError("agent", agent_id)
         self._events.append(
             EventType.QUICK_TEST_DISPATCHED,
             source_id=test_id,

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, insert, update
-from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import (
     CounterLimitError,
@@ -109,26 +108,23 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         if agent_id is not None:
             self._require_agent(agent_id)
         campaign_id = str(uuid.uuid4())
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(WebCampaign).values(
-                        id=campaign_id,
-                        name=name,
-                        description=description,
-                        config_json=dict(config) if config is not None else None,
-                        status=CampaignStatus.DRAFT.value,
-                        agent_id=agent_id,
-                        created_at=utcnow(),
-                        total_runs=total_runs,
-                        succeeded=0,
-                        failed=0,
-                        skipped=0,
-                    )
-                )
-        except IntegrityError:
+        if self._refused(
+            insert(WebCampaign).values(
+                id=campaign_id,
+                name=name,
+                description=description,
+                config_json=dict(config) if config is not None else None,
+                status=CampaignStatus.DRAFT.value,
+                agent_id=agent_id,
+                created_at=utcnow(),
+                total_runs=total_runs,
+                succeeded=0,
+                failed=0,
+                skipped=0,
+            )
+        ):
             # Only the agent reference can fail: the agent went away.
-            raise NotFoundError("agent", agent_id) from None
+            raise NotFoundError("agent", agent_id)
         self._events.append(
             EventType.CAMPAIGN_CREATED,
             source_id=campaign_id,
