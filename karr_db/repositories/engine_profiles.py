@@ -138,11 +138,13 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
     ) -> EngineProfileDTO:
         """A new profile; :class:`AlreadyExistsError` when the name is taken."""
         self._check(
-            name=name,
-            engine=engine,
-            mode=mode,
-            build_config=build_config,
-            runtime_config=runtime_config,
+            {
+                "name": name,
+                "engine": engine,
+                "mode": mode,
+                "build_config": build_config,
+                "runtime_config": runtime_config,
+            }
         )
         self._events.lock_log()
         if self.find_by_name(name) is not None:
@@ -185,15 +187,6 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
         """Change the fields given (``None`` leaves one as it is); ``updated_at`` moves
         only when something changed. A name another profile has is
         :class:`AlreadyExistsError`."""
-        self._check(
-            name=name,
-            engine=engine,
-            mode=mode,
-            build_config=build_config,
-            runtime_config=runtime_config,
-        )
-        self._events.lock_log()
-        current = self.get(profile_id)
         given: dict[str, Any] = {
             key: dict(value) if isinstance(value, Mapping) else value
             for key, value in (
@@ -206,6 +199,9 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
             )
             if value is not None
         }
+        self._check(given)
+        self._events.lock_log()
+        current = self.get(profile_id)
         changed = {k: v for k, v in given.items() if getattr(current, k) != v}
         if not changed:
             return current
@@ -246,22 +242,19 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
         )
 
     @staticmethod
-    def _check(
-        *,
-        name: str | None,
-        engine: str | None,
-        mode: str | None,
-        build_config: object,
-        runtime_config: object,
-    ) -> None:
+    def _check(given: Mapping[str, Any]) -> None:
+        """Refuse the bad fields among ``given`` (``None`` or missing: not given)."""
         errors: builtins.list[FieldError] = []
-        for field, value in (("name", name), ("engine", engine)):
+        for field in ("name", "engine"):
+            value = given.get(field)
             problem = None if value is None else _name_problem(value)
             if problem:
                 errors.append(FieldError(field, problem))
+        mode = given.get("mode")
         if mode is not None and mode_problem(mode):
             errors.append(FieldError("mode", mode_problem(mode) or ""))
-        for field, config in (("build_config", build_config), ("runtime_config", runtime_config)):
+        for field in ("build_config", "runtime_config"):
+            config = given.get(field)
             if config is not None:
                 errors.extend(config_problems(field, config))
         if errors:
