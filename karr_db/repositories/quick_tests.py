@@ -141,7 +141,8 @@ _SHAPE = RowShape(
 
 @checked
 class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
-    """Quick tests in the caller's transaction; every change appends its event."""
+    """Quick tests in the caller's transaction; every change appends its event.
+    A test is cancelled only while queued: once an agent holds it, fail it instead."""
 
     model = QuickTest
     entity = "quick test"
