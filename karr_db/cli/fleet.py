@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel
 
 from karr_db.cli._app import (
     DatabaseOption,
@@ -18,21 +19,23 @@ from karr_db.cli._app import (
 from karr_db.cli._output import fmt, paged, print_json, say, show, table
 from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
-from karr_db.repositories.agents import AgentDTO
+from karr_db.repositories._base import Named
 from karr_db.repositories.engine_profiles import ENGINE_MODES, EngineProfileDTO
 from karr_db.repositories.logs import LogLineDTO
 from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
-from karr_db.uow import UnitOfWork
+
+D = TypeVar("D", bound=BaseModel)
 
 AgentArgument = Annotated[str, typer.Argument(help="The agent's name or id.")]
 
 
-def _agent(uow: UnitOfWork, name_or_id: str) -> AgentDTO:
-    """The agent of that name, else of that id; NotFoundError naming what was asked."""
-    agent = uow.agents.find_by_name(name_or_id) or uow.agents.find(name_or_id)
-    if agent is None:
-        raise NotFoundError("agent", name_or_id)
-    return agent
+def _named(repository: Named[D], name_or_id: str) -> D:
+    """The row of that name, else of that id (agents, engine profiles);
+    NotFoundError naming what was asked."""
+    found = repository.find_by_name(name_or_id) or repository.find(name_or_id)
+    if found is None:
+        raise NotFoundError(repository.entity, name_or_id)
+    return found
 
 
 def _pairs(rows: Any, pairs: list[tuple[str, Any]]) -> None:
@@ -55,7 +58,7 @@ def agent_command(
     Example: karr-db agent gpu-box-1
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        found = _agent(uow, agent)
+        found = _named(uow.agents, agent)
         settings = uow.agent_settings.get(found.id).values
         engines = uow.agent_engines.for_agent(found.id)
     if as_json:
@@ -228,7 +231,7 @@ def settings_agent(
         open_database(database, write=bool(values), replica=replica) as db,
         db.unit_of_work(readonly=not values) as uow,
     ):
-        found = _agent(uow, agent)
+        found = _named(uow.agents, agent)
         if values:
             settings = uow.agent_settings.update(found.id, values)
         else:
@@ -265,13 +268,6 @@ def _json_option(text: str | None, option: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise typer.BadParameter(f"not JSON: {exc}", param_hint=option) from None
-
-
-def _profile(uow: UnitOfWork, name_or_id: str) -> EngineProfileDTO:
-    found = uow.engine_profiles.find_by_name(name_or_id) or uow.engine_profiles.find(name_or_id)
-    if found is None:
-        raise NotFoundError("engine profile", name_or_id)
-    return found
 
 
 def _show_profile(profile: EngineProfileDTO, as_json: bool) -> None:
@@ -339,7 +335,7 @@ def profiles_show(
     Example: karr-db engine-profiles show vllm-fp8
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        found = _profile(uow, profile)
+        found = _named(uow.engine_profiles, profile)
     _show_profile(found, as_json)
 
 
@@ -392,7 +388,7 @@ def profiles_update(
     runtime = _json_option(runtime_config, "--runtime-config")
     with open_database(database, write=True) as db, db.unit_of_work() as uow:
         updated = uow.engine_profiles.update(
-            _profile(uow, profile).id,
+            _named(uow.engine_profiles, profile).id,
             name=name,
             engine=engine,
             mode=mode,
@@ -412,7 +408,7 @@ def profiles_delete(
     Example: karr-db engine-profiles delete vllm-fp8
     """
     with open_database(database, write=True) as db, db.unit_of_work() as uow:
-        found = _profile(uow, profile)
+        found = _named(uow.engine_profiles, profile)
         uow.engine_profiles.delete(found.id)
     if as_json:
         print_json({"deleted": found.id, "name": found.name})

@@ -35,6 +35,7 @@ from karr_db.kitt import migrate_or_close
 from karr_db.uow import UnitOfWork, run_transaction
 
 T = TypeVar("T")
+D = TypeVar("D", bound=BaseModel)
 
 #: KITT's ``event_bus.publish(event_type, source_id, data)``, called after a
 #: change commits so KITT's live pages update as they did.
@@ -156,6 +157,14 @@ class Service(Closing):
         ``fresh`` (token checks, which a lagging standby must not answer)."""
         with self.database.unit_of_work(readonly=True, fresh=fresh) as uow:
             yield uow
+
+    def _found(
+        self, find: Callable[[UnitOfWork], D | None], as_dict: Callable[[D], dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """KITT's answer to a lookup: the row as its dict, ``None`` when there is none."""
+        with self._read() as uow:
+            row = find(uow)
+        return None if row is None else as_dict(row)
 
     def _emit(self, event_type: str, source_id: str, data: dict[str, Any]) -> None:
         if self._publish is not None:

@@ -349,14 +349,10 @@ class AgentManager(Service):
     # --- reading ---------------------------------------------------------------------
 
     def get_agent(self, agent_id: str) -> dict[str, Any] | None:
-        with self._read() as uow:
-            agent = uow.agents.find(agent_id)
-        return None if agent is None else agent_dict(agent)
+        return self._found(lambda uow: uow.agents.find(agent_id), agent_dict)
 
     def get_agent_by_name(self, name: str) -> dict[str, Any] | None:
-        with self._read() as uow:
-            agent = uow.agents.find_by_name(name)
-        return None if agent is None else agent_dict(agent)
+        return self._found(lambda uow: uow.agents.find_by_name(name), agent_dict)
 
     def list_agents(self) -> list[dict[str, Any]]:
         """Every agent by name, after marking the silent ones offline (KITT's rule:

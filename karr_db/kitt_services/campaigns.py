@@ -124,9 +124,7 @@ class CampaignService(Service):
         return campaign_id
 
     def get(self, campaign_id: str) -> dict[str, Any] | None:
-        with self._read() as uow:
-            campaign = uow.campaigns.find(campaign_id)
-        return None if campaign is None else campaign_dict(campaign)
+        return self._found(lambda uow: uow.campaigns.find(campaign_id), campaign_dict)
 
     def list_campaigns(self, status: str = "", page: int = 1, per_page: int = 25) -> dict[str, Any]:
         """Newest first: ``items`` (no config), ``total``, ``page``, ``per_page``, ``pages``."""

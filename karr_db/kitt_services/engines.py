@@ -62,14 +62,10 @@ class EngineService(Service):
         return profile_dict(self._write(work, "creating an engine profile"))
 
     def get_profile(self, profile_id: str) -> dict[str, Any] | None:
-        with self._read() as uow:
-            profile = uow.engine_profiles.find(profile_id)
-        return None if profile is None else profile_dict(profile)
+        return self._found(lambda uow: uow.engine_profiles.find(profile_id), profile_dict)
 
     def get_profile_by_name(self, name: str) -> dict[str, Any] | None:
-        with self._read() as uow:
-            profile = uow.engine_profiles.find_by_name(name)
-        return None if profile is None else profile_dict(profile)
+        return self._found(lambda uow: uow.engine_profiles.find_by_name(name), profile_dict)
 
     def list_profiles(self, engine: str | None = None) -> list[dict[str, Any]]:
         """Every profile by name, of one engine when ``engine`` is given."""

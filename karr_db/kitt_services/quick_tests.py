@@ -76,9 +76,7 @@ class QuickTestService(Service):
         return {"id": test.id, "status": "queued", "command_id": command_id}
 
     def get(self, test_id: str) -> dict[str, Any] | None:
-        with self._read() as uow:
-            test = uow.quick_tests.find(test_id)
-        return None if test is None else quick_test_dict(test)
+        return self._found(lambda uow: uow.quick_tests.find(test_id), quick_test_dict)
 
     def list_tests(
         self, status: str = "", agent_name: str = "", page: int = 1, per_page: int = 20

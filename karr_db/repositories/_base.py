@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import select, tuple_
+from sqlalchemy import Executable, select, tuple_
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from karr_db.repositories._common import Page, RowShape, check_limit, decode_cursor, encode_cursor
+from karr_db.repositories._common import (
+    Page,
+    RowShape,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    found,
+)
 from karr_db.repositories.events import EventsRepository
 
 D = TypeVar("D", bound=BaseModel)
@@ -28,6 +36,17 @@ class Repository:
         """The DTO of the one row ``where`` selects, or ``None``: every ``find``."""
         row = self.session.execute(select(*shape.columns).where(*where)).one_or_none()
         return None if row is None else shape.one(row)
+
+    def _refused(self, statement: Executable) -> bool:
+        """Run ``statement`` in a savepoint; ``True`` when a constraint refused it
+        (the savepoint is rolled back and the caller's transaction goes on), so
+        the caller can name what was in the way."""
+        try:
+            with self.session.begin_nested():
+                self.session.execute(statement)
+        except IntegrityError:
+            return True
+        return False
 
     def _page_by(
         self,
@@ -51,6 +70,38 @@ class Repository:
             return Page[D](items=items)
         last = [getattr(items[-1], key.key) for key in keys]
         return Page[D](items=items, next_cursor=encode_cursor(last))
+
+
+class Keyed(Repository, Generic[D]):
+    """Rows read by their ``id``: the lookups campaigns, quick tests, agents and
+    engine profiles share."""
+
+    #: The mapped class; its ``id`` column is the key.
+    model: Any
+    #: What :class:`~karr_db.errors.NotFoundError` calls a row.
+    entity: str
+    #: The DTO's columns (see :class:`~karr_db.repositories._common.RowShape`).
+    shape: RowShape[D]
+
+    def find(self, key: str) -> D | None:
+        """The row with this id, or ``None``."""
+        return self._one(self.shape, self.model.id == key)
+
+    def get(self, key: str) -> D:
+        """The row with this id; :class:`NotFoundError` naming it when there is none."""
+        return found(self.entity, key, self.find(key))
+
+
+class Named(Keyed[D]):
+    """Rows with a unique ``name`` besides their id (agents, engine profiles)."""
+
+    def find_by_name(self, name: str) -> D | None:
+        """The row of this name, or ``None``."""
+        return self._one(self.shape, self.model.name == name)
+
+    def get_by_name(self, name: str) -> D:
+        """The row of this name; :class:`NotFoundError` naming it when there is none."""
+        return found(self.entity, name, self.find_by_name(name))
 
 
 def _texts(payload: Any, count: int) -> list[str]:

@@ -19,8 +19,8 @@ from karr_db.errors import (
 )
 from karr_db.limits import INT64_MAX
 from karr_db.models import Agent, QuickTest, WebCampaign
-from karr_db.models.types import parse_timestamp
-from karr_db.repositories._base import Repository
+from karr_db.models.types import parse_timestamp, utcnow
+from karr_db.repositories._base import Keyed
 from karr_db.repositories._common import (
     DTO,
     Page,
@@ -28,7 +28,6 @@ from karr_db.repositories._common import (
     check_limit,
     decode_cursor,
     encode_cursor,
-    found,
 )
 from karr_db.repositories.logs import delete_lines
 
@@ -39,13 +38,14 @@ Out = TypeVar("Out", bound=DTO)
 @dataclass(frozen=True)
 class Transition:
     """One verb of a state machine: the statuses it leaves, the one it enters, what
-    else it changes. The repositories move rows by these rows, and
-    ``docs/database.md`` renders them, so the code and the table cannot differ."""
+    else it changes and the event it appends. The repositories move rows by these
+    rows, and ``docs/database.md`` renders them, so the code and the table cannot differ."""
 
     verb: str
     allowed_from: tuple[str, ...]
     to: str
     effect: str
+    event: str
 
 
 def transition(
@@ -138,39 +138,34 @@ def _cursor_after(last: Any) -> str:
     return encode_cursor([created_at, last.id])
 
 
-class AssignedWork(Repository, Generic[Row, Out]):
-    """The reading side campaigns and quick tests share: rows with a status, an
-    agent and a creation time, read by key, listed newest first and counted."""
+class AssignedWork(Keyed[Out], Generic[Row, Out]):
+    """What campaigns and quick tests share: rows with a status, an agent and a
+    creation time, moved by a state machine, listed newest first and counted."""
 
     model: type[Row]
-    entity: str
-    #: The DTO's columns (see :class:`~karr_db.repositories._common.RowShape`).
-    shape: RowShape[Out]
     #: The state machine: its transitions by verb.
     transitions: Mapping[str, Transition]
     #: Whether a transition's event names the row's agent.
     events_name_agent = False
 
-    def find(self, key: str) -> Out | None:
-        """The row with this id, or ``None``."""
-        return self._one(self.shape, self.model.id == key)
-
-    def get(self, key: str) -> Out:
-        """The row with this id; :class:`NotFoundError` naming it when there is none."""
-        return found(self.entity, key, self.find(key))
-
     def _require_agent(self, agent_id: str) -> None:
         if self.session.scalar(select(Agent.id).where(Agent.id == agent_id)) is None:
             raise NotFoundError("agent", agent_id)
 
+    def fail(self, key: str, error: str) -> Out:
+        """Move to ``failed`` (from a status the state machine allows) with the
+        error; sets ``completed_at``."""
+        return self._move(
+            key, "fail", {"completed_at": utcnow(), "error": error}, extra={"error": error}
+        )
+
+    def cancel(self, key: str) -> Out:
+        """Move to ``cancelled`` (from a status the state machine allows); sets
+        ``completed_at``."""
+        return self._move(key, "cancel", {"completed_at": utcnow()})
+
     def _move(
-        self,
-        key: str,
-        verb: str,
-        event_type: str,
-        values: dict[str, Any],
-        *,
-        extra: dict[str, Any] | None = None,
+        self, key: str, verb: str, values: dict[str, Any], *, extra: dict[str, Any] | None = None
     ) -> Out:
         """Move a row by its state machine's ``verb`` (see :func:`transition`) and append
         the event saying from where to where, under the event log's lock."""
@@ -189,7 +184,7 @@ class AssignedWork(Repository, Generic[Row, Out]):
         data: dict[str, Any] = {"from": previous, "to": str(rule.to)}
         if self.events_name_agent:
             data["agent_id"] = row.agent_id
-        self._events.append(event_type, source_id=key, data={**data, **(extra or {})})
+        self._events.append(rule.event, source_id=key, data={**data, **(extra or {})})
         return self.get(key)
 
     def _delete_unless(

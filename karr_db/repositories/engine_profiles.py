@@ -18,19 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlalchemy.exc import IntegrityError
 
 from karr_db.documents import json_value_problems
 from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
 from karr_db.models import EngineProfile
 from karr_db.models.types import dumps_json, utcnow
-from karr_db.repositories._base import Repository
+from karr_db.repositories._base import Named
 from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    found,
 )
 from karr_db.repositories._validate import checked
 from karr_db.repositories.events import EventType
@@ -104,26 +102,15 @@ def config_problems(field: str, value: object) -> builtins.list[FieldError]:
 
 
 @checked
-class EngineProfilesRepository(Repository):
-    """Engine profiles in the caller's transaction; every change appends its event."""
+class EngineProfilesRepository(Named[EngineProfileDTO]):
+    """Engine profiles in the caller's transaction, looked up by id or by name;
+    every change appends its event."""
+
+    model = EngineProfile
+    entity = "engine profile"
+    shape = SHAPE
 
     # --- reading ---------------------------------------------------------------
-
-    def find(self, profile_id: str) -> EngineProfileDTO | None:
-        """The profile with this id, or ``None``."""
-        return self._one(SHAPE, EngineProfile.id == profile_id)
-
-    def get(self, profile_id: str) -> EngineProfileDTO:
-        """The profile with this id; :class:`NotFoundError` naming it."""
-        return found("engine profile", profile_id, self.find(profile_id))
-
-    def find_by_name(self, name: str) -> EngineProfileDTO | None:
-        """The profile named ``name``, or ``None``."""
-        return self._one(SHAPE, EngineProfile.name == name)
-
-    def get_by_name(self, name: str) -> EngineProfileDTO:
-        """The profile named ``name``; :class:`NotFoundError` naming it."""
-        return found("engine profile", name, self.find_by_name(name))
 
     def list(
         self, *, engine: str | None = None, limit: int = PAGE_LIMIT, cursor: str | None = None
@@ -151,35 +138,34 @@ class EngineProfilesRepository(Repository):
     ) -> EngineProfileDTO:
         """A new profile; :class:`AlreadyExistsError` when the name is taken."""
         self._check(
-            name=name,
-            engine=engine,
-            mode=mode,
-            build_config=build_config,
-            runtime_config=runtime_config,
+            {
+                "name": name,
+                "engine": engine,
+                "mode": mode,
+                "build_config": build_config,
+                "runtime_config": runtime_config,
+            }
         )
         self._events.lock_log()
         if self.find_by_name(name) is not None:
             raise AlreadyExistsError("engine profile", name)
         profile_id = str(uuid.uuid4())
         now = utcnow()
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(EngineProfile).values(
-                        id=profile_id,
-                        name=name,
-                        engine=engine,
-                        mode=mode,
-                        description=description,
-                        build_config=dict(build_config or {}),
-                        runtime_config=dict(runtime_config or {}),
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        except IntegrityError:
+        if self._refused(
+            insert(EngineProfile).values(
+                id=profile_id,
+                name=name,
+                engine=engine,
+                mode=mode,
+                description=description,
+                build_config=dict(build_config or {}),
+                runtime_config=dict(runtime_config or {}),
+                created_at=now,
+                updated_at=now,
+            )
+        ):
             # A profile of that name written by something that does not take the lock.
-            raise AlreadyExistsError("engine profile", name) from None
+            raise AlreadyExistsError("engine profile", name)
         self._events.append(
             EventType.ENGINE_PROFILE_CREATED,
             source_id=profile_id,
@@ -201,15 +187,6 @@ class EngineProfilesRepository(Repository):
         """Change the fields given (``None`` leaves one as it is); ``updated_at`` moves
         only when something changed. A name another profile has is
         :class:`AlreadyExistsError`."""
-        self._check(
-            name=name,
-            engine=engine,
-            mode=mode,
-            build_config=build_config,
-            runtime_config=runtime_config,
-        )
-        self._events.lock_log()
-        current = self.get(profile_id)
         given: dict[str, Any] = {
             key: dict(value) if isinstance(value, Mapping) else value
             for key, value in (
@@ -222,6 +199,9 @@ class EngineProfilesRepository(Repository):
             )
             if value is not None
         }
+        self._check(given)
+        self._events.lock_log()
+        current = self.get(profile_id)
         changed = {k: v for k, v in given.items() if getattr(current, k) != v}
         if not changed:
             return current
@@ -229,16 +209,13 @@ class EngineProfilesRepository(Repository):
             other = self.find_by_name(changed["name"])
             if other is not None:
                 raise AlreadyExistsError("engine profile", changed["name"])
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    update(EngineProfile)
-                    .where(EngineProfile.id == profile_id)
-                    .values(**changed, updated_at=utcnow())
-                    .execution_options(synchronize_session=False)
-                )
-        except IntegrityError:
-            raise AlreadyExistsError("engine profile", changed.get("name", current.name)) from None
+        if self._refused(
+            update(EngineProfile)
+            .where(EngineProfile.id == profile_id)
+            .values(**changed, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ):
+            raise AlreadyExistsError("engine profile", changed.get("name", current.name))
         self._events.append(
             EventType.ENGINE_PROFILE_UPDATED,
             source_id=profile_id,
@@ -265,22 +242,19 @@ class EngineProfilesRepository(Repository):
         )
 
     @staticmethod
-    def _check(
-        *,
-        name: str | None,
-        engine: str | None,
-        mode: str | None,
-        build_config: object,
-        runtime_config: object,
-    ) -> None:
+    def _check(given: Mapping[str, Any]) -> None:
+        """Refuse the bad fields among ``given`` (``None`` or missing: not given)."""
         errors: builtins.list[FieldError] = []
-        for field, value in (("name", name), ("engine", engine)):
+        for field in ("name", "engine"):
+            value = given.get(field)
             problem = None if value is None else _name_problem(value)
             if problem:
                 errors.append(FieldError(field, problem))
+        mode = given.get("mode")
         if mode is not None and mode_problem(mode):
             errors.append(FieldError("mode", mode_problem(mode) or ""))
-        for field, config in (("build_config", build_config), ("runtime_config", runtime_config)):
+        for field in ("build_config", "runtime_config"):
+            config = given.get(field)
             if config is not None:
                 errors.extend(config_problems(field, config))
         if errors:

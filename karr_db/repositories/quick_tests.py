@@ -69,23 +69,42 @@ QUICK_TEST_TRANSITIONS: tuple[Transition, ...] = (
         (QuickTestStatus.QUEUED,),
         QuickTestStatus.CLAIMED,
         "the agent's oldest queued test, started_at set",
+        EventType.QUICK_TEST_CLAIMED,
     ),
-    Transition("start", (QuickTestStatus.CLAIMED,), QuickTestStatus.RUNNING, ""),
     Transition(
-        "complete", (QuickTestStatus.RUNNING,), QuickTestStatus.COMPLETED, "result_id linked"
+        "start",
+        (QuickTestStatus.CLAIMED,),
+        QuickTestStatus.RUNNING,
+        "",
+        EventType.QUICK_TEST_STARTED,
+    ),
+    Transition(
+        "complete",
+        (QuickTestStatus.RUNNING,),
+        QuickTestStatus.COMPLETED,
+        "result_id linked",
+        EventType.QUICK_TEST_COMPLETED,
     ),
     Transition(
         "fail",
         (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
         QuickTestStatus.FAILED,
         "error set",
+        EventType.QUICK_TEST_FAILED,
     ),
-    Transition("cancel", (QuickTestStatus.QUEUED,), QuickTestStatus.CANCELLED, ""),
+    Transition(
+        "cancel",
+        (QuickTestStatus.QUEUED,),
+        QuickTestStatus.CANCELLED,
+        "",
+        EventType.QUICK_TEST_CANCELLED,
+    ),
     Transition(
         "requeue",
         (QuickTestStatus.CLAIMED, QuickTestStatus.RUNNING),
         QuickTestStatus.QUEUED,
         "started_at cleared, for a test whose agent went silent",
+        EventType.QUICK_TEST_REQUEUED,
     ),
 )
 _BY_VERB = {t.verb: t for t in QUICK_TEST_TRANSITIONS}
@@ -122,7 +141,8 @@ _SHAPE = RowShape(
 
 @checked
 class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
-    """Quick tests in the caller's transaction; every change appends its event."""
+    """Quick tests in the caller's transaction; every change appends its event.
+    A test is cancelled only while queued: once an agent holds it, fail it instead."""
 
     model = QuickTest
     entity = "quick test"
@@ -187,25 +207,23 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
         ):
             raise NotFoundError("engine profile", profile_id)
         test_id = str(uuid.uuid4())
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(QuickTest).values(
-                        id=test_id,
-                        agent_id=agent_id,
-                        model_path=model_path,
-                        engine_name=engine_name,
-                        benchmark_name=benchmark_name,
-                        suite_name=suite_name,
-                        status=QuickTestStatus.QUEUED.value,
-                        created_at=utcnow(),
-                        command_id=str(uuid.uuid4()),
-                        engine_mode=engine_mode,
-                        profile_id=profile_id or "",
-                    )
-                )
-        except IntegrityError:
-            raise NotFoundError("agent", agent_id) from None
+        if self._refused(
+            insert(QuickTest).values(
+                id=test_id,
+                agent_id=agent_id,
+                model_path=model_path,
+                engine_name=engine_name,
+                benchmark_name=benchmark_name,
+                suite_name=suite_name,
+                status=QuickTestStatus.QUEUED.value,
+                created_at=utcnow(),
+                command_id=str(uuid.uuid4()),
+                engine_mode=engine_mode,
+                profile_id=profile_id or "",
+            )
+        ):
+            # Only the agent reference can fail: the agent went away.
+            raise NotFoundError("agent", agent_id)
         self._events.append(
             EventType.QUICK_TEST_DISPATCHED,
             source_id=test_id,
@@ -256,17 +274,17 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
             return None
         test_id = claimed[0]
         self._events.append(
-            EventType.QUICK_TEST_CLAIMED,
+            rule.event,
             source_id=test_id,
             data={"from": waiting[0], "to": str(rule.to), "agent_id": agent_id},
         )
         return self.get(test_id)
 
-    # --- lifecycle ---------------------------------------------------------------
+    # --- lifecycle (fail and cancel: see AssignedWork) ----------------------------
 
     def start(self, test_id: str) -> QuickTestDTO:
         """``claimed -> running``: the agent began the benchmark."""
-        return self._move(test_id, "start", EventType.QUICK_TEST_STARTED, {})
+        return self._move(test_id, "start", {})
 
     def complete(self, test_id: str, *, result_id: str) -> QuickTestDTO:
         """``running -> completed``, linking the stored run."""
@@ -278,35 +296,15 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                 return self._move(
                     test_id,
                     "complete",
-                    EventType.QUICK_TEST_COMPLETED,
                     {"completed_at": utcnow(), "result_id": result_id},
                     extra={"result_id": result_id},
                 )
         except IntegrityError:
             raise NotFoundError("run", result_id) from None
 
-    def fail(self, test_id: str, error: str) -> QuickTestDTO:
-        """``claimed | running -> failed`` with the error."""
-        return self._move(
-            test_id,
-            "fail",
-            EventType.QUICK_TEST_FAILED,
-            {"completed_at": utcnow(), "error": error},
-            extra={"error": error},
-        )
-
-    def cancel(self, test_id: str) -> QuickTestDTO:
-        """``queued -> cancelled``: once an agent holds a test, fail it instead."""
-        return self._move(
-            test_id,
-            "cancel",
-            EventType.QUICK_TEST_CANCELLED,
-            {"completed_at": utcnow()},
-        )
-
     def requeue(self, test_id: str) -> QuickTestDTO:
         """``claimed | running -> queued``, for a test whose agent went silent."""
-        return self._move(test_id, "requeue", EventType.QUICK_TEST_REQUEUED, {"started_at": None})
+        return self._move(test_id, "requeue", {"started_at": None})
 
     def delete(self, test_id: str) -> None:
         """Delete a test no agent has (not ``claimed``, ``running`` or KITT's

@@ -143,7 +143,7 @@ def test_docs_draw_each_lifecycle_from_its_transition_table(
 
 
 def test_a_new_transition_in_the_table_becomes_an_arrow() -> None:
-    extra = Transition("archive", ("completed",), "archived", "")
+    extra = Transition("archive", ("completed",), "archived", "", "campaign.archived")
     edges = docs.lifecycle((*CAMPAIGN_TRANSITIONS, extra), CampaignsRepository, CampaignStatus)
     assert docs.Edge("completed", "archived", "archive") in edges
     assert docs.Edge(None, "draft", "create") in edges  # read from create()'s INSERT

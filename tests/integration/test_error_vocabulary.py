@@ -514,8 +514,8 @@ STRATEGIES: dict[str, S] = {
             st.lists(st.one_of(st.just(("world", "run")), hostile_text), max_size=3), wrong_types
         )
     },
-    "AgentsRepository.get": {"agent_id": _world_key("agent")},
-    "AgentsRepository.find": {"agent_id": _world_key("agent")},
+    "AgentsRepository.get": {"key": _world_key("agent")},
+    "AgentsRepository.find": {"key": _world_key("agent")},
     "AgentsRepository.get_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
     "AgentsRepository.find_by_name": {"name": st.one_of(st.just("agent-0"), hostile_text)},
     "AgentsRepository.list": {
@@ -613,6 +613,8 @@ _WORK_COMMON: S = {
 for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository", "quick_test")):
     STRATEGIES[f"{_name}.get"] = {"key": _world_key(_kind)}
     STRATEGIES[f"{_name}.find"] = {"key": _world_key(_kind)}
+    STRATEGIES[f"{_name}.cancel"] = {"key": _world_key(_kind)}
+    STRATEGIES[f"{_name}.fail"] = {"key": _world_key(_kind), "error": hostile_text}
     STRATEGIES[f"{_name}.list"] = {
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),
@@ -623,12 +625,8 @@ for _name, _kind in (("CampaignsRepository", "campaign"), ("QuickTestsRepository
         "status": maybe_text,
         "agent_id": st.one_of(st.none(), _world_key("agent")),
     }
-for _verb in ("start", "restart", "complete", "cancel"):
+for _verb in ("start", "restart", "complete"):
     STRATEGIES[f"CampaignsRepository.{_verb}"] = {"campaign_id": _world_key("campaign")}
-STRATEGIES["CampaignsRepository.fail"] = {
-    "campaign_id": _world_key("campaign"),
-    "error": hostile_text,
-}
 STRATEGIES["CampaignsRepository.delete"] = {"campaign_id": _world_key("campaign")}
 STRATEGIES["CampaignsRepository.launch"] = {"campaign_id": _world_key("campaign")}
 STRATEGIES["CampaignsRepository.update_config"] = {
@@ -650,12 +648,8 @@ STRATEGIES["CampaignsRepository.record_run"] = {
     "campaign_id": _world_key("campaign"),
     "outcome": st.one_of(st.sampled_from(list(RunOutcome)), hostile_text, wrong_types),
 }
-for _verb in ("start", "cancel", "requeue"):
+for _verb in ("start", "requeue"):
     STRATEGIES[f"QuickTestsRepository.{_verb}"] = {"test_id": _world_key("quick_test")}
-STRATEGIES["QuickTestsRepository.fail"] = {
-    "test_id": _world_key("quick_test"),
-    "error": hostile_text,
-}
 STRATEGIES["QuickTestsRepository.complete"] = {
     "test_id": _world_key("quick_test"),
     "result_id": _world_key("run"),
@@ -724,8 +718,9 @@ profile_fields: S = {
     "build_config": configs,
     "runtime_config": configs,
 }
-for _verb in ("find", "get", "delete"):
-    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"profile_id": _world_key("engine_profile")}
+for _verb in ("find", "get"):
+    STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {"key": _world_key("engine_profile")}
+STRATEGIES["EngineProfilesRepository.delete"] = {"profile_id": _world_key("engine_profile")}
 for _verb in ("find_by_name", "get_by_name"):
     STRATEGIES[f"EngineProfilesRepository.{_verb}"] = {
         "name": st.one_of(st.just("p"), hostile_text)

@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from karr_db import tokens
 from karr_db.errors import (
@@ -150,28 +149,25 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
         now = utcnow()
         if existing is None:
             agent_id = str(uuid.uuid4())
-            try:
-                with self.session.begin_nested():
-                    self.session.execute(
-                        insert(Agent).values(
-                            id=agent_id,
-                            name=name,
-                            hostname=hostname,
-                            port=port,
-                            **stored_token(secret),
-                            status="online",
-                            last_heartbeat=now,
-                            registered_at=now,
-                            notes=notes,
-                            tags=stored_tags,
-                            **hardware,
-                        )
-                    )
-            except IntegrityError:
+            if self._refused(
+                insert(Agent).values(
+                    id=agent_id,
+                    name=name,
+                    hostname=hostname,
+                    port=port,
+                    **stored_token(secret),
+                    status="online",
+                    last_heartbeat=now,
+                    registered_at=now,
+                    notes=notes,
+                    tags=stored_tags,
+                    **hardware,
+                )
+            ):
                 # An insert by a writer that does not take the event-log lock.
                 existing = self.session.scalar(select(Agent.id).where(Agent.name == name))
                 if existing is None or not replace:
-                    raise AlreadyExistsError("agent", name) from None
+                    raise AlreadyExistsError("agent", name)
         if existing is not None:
             agent_id = existing
             self.session.execute(
@@ -233,13 +229,10 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
         self._events.lock_log()
         agent = self.get(agent_id)
         self._refuse_if_referenced(agent_id)
-        try:
-            with self.session.begin_nested():
-                self.session.execute(delete(Agent).where(Agent.id == agent_id))
-        except IntegrityError:
+        if self._refused(delete(Agent).where(Agent.id == agent_id)):
             # A reference written by something other than this layer.
             self._refuse_if_referenced(agent_id)
-            raise StillReferencedError("agent", agent_id, ["another table"]) from None
+            raise StillReferencedError("agent", agent_id, ["another table"])
         self._events.append(EventType.AGENT_RETIRED, source_id=agent_id, data={"name": agent.name})
 
     def _refuse_if_referenced(self, agent_id: str) -> None:

@@ -19,14 +19,13 @@ from karr_db.errors import (
 from karr_db.limits import earlier
 from karr_db.models import Agent
 from karr_db.models.types import utcnow
-from karr_db.repositories._base import Repository
+from karr_db.repositories._base import Named
 from karr_db.repositories._common import (
     PAGE_LIMIT,
     Page,
     check_limit,
     decode_cursor,
     encode_cursor,
-    found,
 )
 from karr_db.repositories.agents.dto import (
     AGENT_STATUSES,
@@ -39,26 +38,15 @@ from karr_db.repositories.agents.dto import (
 from karr_db.repositories.events import EventType
 
 
-class AgentReads(Repository):
-    """Agents in the caller's transaction: lookups, pages, and the shared helpers."""
+class AgentReads(Named[AgentDTO]):
+    """Agents in the caller's transaction: lookups by id and by name, pages, and
+    the shared helpers."""
+
+    model = Agent
+    entity = "agent"
+    shape = SHAPE
 
     # --- reading ---------------------------------------------------------------
-
-    def find(self, agent_id: str) -> AgentDTO | None:
-        """The agent with this id, or ``None``."""
-        return self._one(SHAPE, Agent.id == agent_id)
-
-    def get(self, agent_id: str) -> AgentDTO:
-        """The agent with this id; :class:`NotFoundError` naming it when there is none."""
-        return found("agent", agent_id, self.find(agent_id))
-
-    def find_by_name(self, name: str) -> AgentDTO | None:
-        """The agent registered under ``name``, or ``None``."""
-        return self._one(SHAPE, Agent.name == name)
-
-    def get_by_name(self, name: str) -> AgentDTO:
-        """The agent registered under ``name``; :class:`NotFoundError` naming it."""
-        return found("agent", name, self.find_by_name(name))
 
     def list(
         self,

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, insert, update
-from sqlalchemy.exc import IntegrityError
 
 from karr_db.errors import (
     CounterLimitError,
@@ -109,26 +108,23 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         if agent_id is not None:
             self._require_agent(agent_id)
         campaign_id = str(uuid.uuid4())
-        try:
-            with self.session.begin_nested():
-                self.session.execute(
-                    insert(WebCampaign).values(
-                        id=campaign_id,
-                        name=name,
-                        description=description,
-                        config_json=dict(config) if config is not None else None,
-                        status=CampaignStatus.DRAFT.value,
-                        agent_id=agent_id,
-                        created_at=utcnow(),
-                        total_runs=total_runs,
-                        succeeded=0,
-                        failed=0,
-                        skipped=0,
-                    )
-                )
-        except IntegrityError:
+        if self._refused(
+            insert(WebCampaign).values(
+                id=campaign_id,
+                name=name,
+                description=description,
+                config_json=dict(config) if config is not None else None,
+                status=CampaignStatus.DRAFT.value,
+                agent_id=agent_id,
+                created_at=utcnow(),
+                total_runs=total_runs,
+                succeeded=0,
+                failed=0,
+                skipped=0,
+            )
+        ):
             # Only the agent reference can fail: the agent went away.
-            raise NotFoundError("agent", agent_id) from None
+            raise NotFoundError("agent", agent_id)
         self._events.append(
             EventType.CAMPAIGN_CREATED,
             source_id=campaign_id,
@@ -142,19 +138,12 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         problems = total_runs_problems(total_runs)
         if problems:
             raise ValidationError("campaign", problems)
-        self._events.lock_log()
-        updated = self.session.execute(
-            update(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                WebCampaign.status.in_([s.value for s in PLANNABLE]),
-                finished() <= total_runs,
-            )
-            .values(total_runs=total_runs)
-            .returning(WebCampaign.id)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if updated is None:
+        if not self._update_where(
+            campaign_id,
+            {"total_runs": total_runs},
+            WebCampaign.status.in_([s.value for s in PLANNABLE]),
+            finished() <= total_runs,
+        ):
             current = self.get(campaign_id)
             if current.status not in PLANNABLE:
                 raise InvalidTransitionError(
@@ -179,18 +168,11 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         errors = config_errors(config)
         if errors:
             raise ValidationError("campaign", errors)
-        self._events.lock_log()
-        updated = self.session.execute(
-            update(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                WebCampaign.status.in_([s.value for s in CONFIG_EDITABLE]),
-            )
-            .values(config_json=dict(config))
-            .returning(WebCampaign.id)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if updated is None:
+        if not self._update_where(
+            campaign_id,
+            {"config_json": dict(config)},
+            WebCampaign.status.in_([s.value for s in CONFIG_EDITABLE]),
+        ):
             current = self.get(campaign_id)
             raise InvalidTransitionError("campaign", campaign_id, current.status, "a new config")
         self._events.append(
@@ -198,7 +180,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         )
         return self.get(campaign_id)
 
-    # --- lifecycle (see CAMPAIGN_TRANSITIONS) ------------------------------------
+    # --- lifecycle (see CAMPAIGN_TRANSITIONS; fail and cancel: see AssignedWork) --
 
     def launch(self, campaign_id: str) -> CampaignDTO:
         """``draft | failed -> queued``: hand the campaign to the agents.
@@ -206,52 +188,21 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         A relaunch of a failed campaign clears its error and counts every run
         again, as :meth:`restart` does.
         """
-        return self._move(
-            campaign_id,
-            "launch",
-            EventType.CAMPAIGN_LAUNCHED,
-            _RUN_AGAIN,
-        )
+        return self._move(campaign_id, "launch", _RUN_AGAIN)
 
     def start(self, campaign_id: str) -> CampaignDTO:
         """``draft | pending | queued -> running``; sets ``started_at``."""
         return self._move(
-            campaign_id,
-            "start",
-            EventType.CAMPAIGN_STARTED,
-            {"started_at": utcnow(), "completed_at": None, "error": None},
+            campaign_id, "start", {"started_at": utcnow(), "completed_at": None, "error": None}
         )
 
     def restart(self, campaign_id: str) -> CampaignDTO:
         """``failed -> running``: error cleared, ``started_at`` renewed, counters reset."""
-        return self._move(
-            campaign_id,
-            "restart",
-            EventType.CAMPAIGN_STARTED,
-            {"started_at": utcnow(), **_RUN_AGAIN},
-        )
+        return self._move(campaign_id, "restart", {"started_at": utcnow(), **_RUN_AGAIN})
 
     def complete(self, campaign_id: str) -> CampaignDTO:
         """``running -> completed``; sets ``completed_at``."""
-        return self._move(
-            campaign_id, "complete", EventType.CAMPAIGN_COMPLETED, {"completed_at": utcnow()}
-        )
-
-    def fail(self, campaign_id: str, error: str) -> CampaignDTO:
-        """``running -> failed`` with the error; sets ``completed_at``."""
-        return self._move(
-            campaign_id,
-            "fail",
-            EventType.CAMPAIGN_FAILED,
-            {"completed_at": utcnow(), "error": error},
-            extra={"error": error},
-        )
-
-    def cancel(self, campaign_id: str) -> CampaignDTO:
-        """``draft | pending | queued | running -> cancelled``; sets ``completed_at``."""
-        return self._move(
-            campaign_id, "cancel", EventType.CAMPAIGN_CANCELLED, {"completed_at": utcnow()}
-        )
+        return self._move(campaign_id, "complete", {"completed_at": utcnow()})
 
     def delete(self, campaign_id: str) -> None:
         """Delete a campaign that is not running, and its log lines; its events stay
@@ -280,19 +231,12 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         """
         outcome = RunOutcome(outcome)  # the entry check allowed only its values
         column = getattr(WebCampaign, outcome.value)
-        self._events.lock_log()
-        updated = self.session.execute(
-            update(WebCampaign)
-            .where(
-                WebCampaign.id == campaign_id,
-                WebCampaign.status == CampaignStatus.RUNNING.value,
-                finished() < func.coalesce(WebCampaign.total_runs, 0),
-            )
-            .values({column: func.coalesce(column, 0) + 1})
-            .returning(WebCampaign.id)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
-        if updated is None:
+        if not self._update_where(
+            campaign_id,
+            {column: func.coalesce(column, 0) + 1},
+            WebCampaign.status == CampaignStatus.RUNNING.value,
+            finished() < func.coalesce(WebCampaign.total_runs, 0),
+        ):
             current = self.get(campaign_id)
             if current.status != CampaignStatus.RUNNING:
                 raise InvalidTransitionError(
@@ -314,3 +258,17 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
             },
         )
         return campaign
+
+    def _update_where(self, campaign_id: str, values: Mapping[Any, Any], *where: Any) -> bool:
+        """Change the campaign in one conditional UPDATE, under the event log's lock;
+        ``False`` when ``where`` does not hold (or there is no such campaign), so of
+        two processes racing over a campaign exactly one wins."""
+        self._events.lock_log()
+        updated = self.session.execute(
+            update(WebCampaign)
+            .where(WebCampaign.id == campaign_id, *where)
+            .values(values)
+            .returning(WebCampaign.id)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        return updated is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from karr_db.repositories._lifecycle import Transition
+from karr_db.repositories.events import EventType
 
 
 class CampaignStatus(StrEnum):
@@ -44,23 +45,38 @@ CAMPAIGN_TRANSITIONS: tuple[Transition, ...] = (
         (CampaignStatus.DRAFT, CampaignStatus.FAILED),
         CampaignStatus.QUEUED,
         "error and completed_at cleared, counters reset (a relaunch counts every run again)",
+        EventType.CAMPAIGN_LAUNCHED,
     ),
-    Transition("start", WAITING, CampaignStatus.RUNNING, "started_at set"),
+    Transition(
+        "start", WAITING, CampaignStatus.RUNNING, "started_at set", EventType.CAMPAIGN_STARTED
+    ),
     Transition(
         "restart",
         (CampaignStatus.FAILED,),
         CampaignStatus.RUNNING,
         "started_at renewed, error cleared, counters reset",
+        EventType.CAMPAIGN_STARTED,
     ),
-    Transition("complete", (CampaignStatus.RUNNING,), CampaignStatus.COMPLETED, "completed_at set"),
     Transition(
-        "fail", (CampaignStatus.RUNNING,), CampaignStatus.FAILED, "error and completed_at set"
+        "complete",
+        (CampaignStatus.RUNNING,),
+        CampaignStatus.COMPLETED,
+        "completed_at set",
+        EventType.CAMPAIGN_COMPLETED,
+    ),
+    Transition(
+        "fail",
+        (CampaignStatus.RUNNING,),
+        CampaignStatus.FAILED,
+        "error and completed_at set",
+        EventType.CAMPAIGN_FAILED,
     ),
     Transition(
         "cancel",
         (*WAITING, CampaignStatus.RUNNING),
         CampaignStatus.CANCELLED,
         "completed_at set",
+        EventType.CAMPAIGN_CANCELLED,
     ),
 )
 BY_VERB = {t.verb: t for t in CAMPAIGN_TRANSITIONS}
