@@ -1,15 +1,9 @@
 """Schema version 1: runs, benchmarks, metrics, hardware and schema_version.
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-26
-
-Written by hand. Describes the schema as it is at this revision; it does not
+Describes the schema as it is at this revision; it does not
 import the models. Dialect differences follow the reference's "PostgreSQL
 Differences" table.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -18,8 +12,6 @@ from karr_db.migrations import ops
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 # TEXT / INTEGER / REAL on SQLite; the reference's native types on PostgreSQL.

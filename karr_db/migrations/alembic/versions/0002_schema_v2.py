@@ -1,14 +1,8 @@
 """Schema version 2: agents, web_campaigns, quick_tests and events.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-26
-
-Written by hand. Describes the schema as it is at this revision; it does not
+Describes the schema as it is at this revision; it does not
 import the models.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -17,8 +11,6 @@ from karr_db.migrations import ops
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")

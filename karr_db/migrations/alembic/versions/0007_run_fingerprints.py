@@ -1,10 +1,6 @@
 """Revision 0007, beyond the reference: a content lookup so that deduplication sees adopted runs.
 
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-01
-
-Written by hand. karr_db derives a run's id from its document's content, so
+Karr_db derives a run's id from its document's content, so
 saving a document twice finds the first run by id. The earlier system gave
 runs random 16-hex ids, which adoption keeps (quick tests and people refer to
 them); such runs were invisible to that check, and re-saving one of their
@@ -21,16 +17,12 @@ what it does stays what it was when it was written. Offline (``--sql``) the
 queue is part of the script: run ``karr-db upgrade`` after applying it.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 
 from karr_db.migrations import ops
 
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:

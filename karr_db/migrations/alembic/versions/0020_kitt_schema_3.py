@@ -1,17 +1,11 @@
 """The dashboard's ``web_settings``.
 
-Revision ID: 0020
-Revises: 0013
-Create Date: 2026-12-07
-
-Written by hand. Revisions 0020..0028 are KITT's schemas 3..11, one each, and
+Revisions 0020..0028 are KITT's schemas 3..11, one each, and
 record KITT's number in ``schema_version`` in the same transaction as their
 DDL, as revisions 0001 and 0002 do for schemas 1 and 2 (ARCHITECTURE.md,
 "KITT's lineage"). They describe the schema as it is at their revision; they do
 not import the models.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -19,8 +13,6 @@ from karr_db.migrations import ops
 
 revision: str = "0020"
 down_revision: str | None = "0013"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:

@@ -1,10 +1,6 @@
 """Agent tokens kept as SHA-256 digests in ``token_hash``.
 
-Revision ID: 0021
-Revises: 0020
-Create Date: 2026-12-07
-
-Written by hand. Adds ``agents.token_hash`` and ``agents.token_prefix`` and,
+Adds ``agents.token_hash`` and ``agents.token_prefix`` and,
 as KITT's migration does, moves every token into them: ``token_hash`` becomes
 the SHA-256 hex digest of the token text, ``token_prefix`` its first eight
 characters, and ``token`` is emptied. A value karr_db itself stored before
@@ -17,7 +13,6 @@ older forms and moves each on first use.
 """
 
 import hashlib
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import context, op
@@ -26,8 +21,6 @@ from karr_db.migrations import ops
 
 revision: str = "0021"
 down_revision: str | None = "0020"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 #: The prefix of the digests karr_db wrote into ``token`` before this revision.
 KARR_DIGEST = "sha256$"

@@ -1,14 +1,8 @@
 """``agents.hardware_details``, the hardware an agent reports (JSON).
 
-Revision ID: 0022
-Revises: 0021
-Create Date: 2026-12-07
-
-Written by hand. KITT keeps it as JSON text; by the reference's rule for JSON
+KITT keeps it as JSON text; by the reference's rule for JSON
 columns it is JSONB on PostgreSQL (and TEXT on SQLite).
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,8 +12,6 @@ from karr_db.migrations import ops
 
 revision: str = "0022"
 down_revision: str | None = "0021"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
 

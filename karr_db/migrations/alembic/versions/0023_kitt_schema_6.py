@@ -1,13 +1,4 @@
-"""``quick_tests.command_id``, the command that dispatched a test.
-
-Revision ID: 0023
-Revises: 0022
-Create Date: 2026-12-07
-
-Written by hand.
-"""
-
-from collections.abc import Sequence
+"""``quick_tests.command_id``, the command that dispatched a test."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,8 +7,6 @@ from karr_db.migrations import ops
 
 revision: str = "0023"
 down_revision: str | None = "0022"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 contract = ops.RevisionContract(
     reference_schema_version=6, columns=(ops.Column("quick_tests", "command_id"),)

@@ -1,16 +1,10 @@
 """``agent_settings``, and six default settings for every agent.
 
-Revision ID: 0025
-Revises: 0024
-Create Date: 2026-12-07
-
-Written by hand. As KITT's migration does, every agent gets the six default
+As KITT's migration does, every agent gets the six default
 settings it does not have yet (karr_db's registration adds them to every agent
 it registers later, as KITT's does). The settings belong to their agent:
 ON DELETE CASCADE.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,8 +13,6 @@ from karr_db.migrations import ops
 
 revision: str = "0025"
 down_revision: str | None = "0024"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 #: KITT's defaults as of this schema (the models keep the same ones).
 DEFAULTS = {

@@ -1,13 +1,4 @@
-"""``agents.cpu_arch`` (``amd64``, ``arm64``).
-
-Revision ID: 0026
-Revises: 0025
-Create Date: 2026-12-07
-
-Written by hand.
-"""
-
-from collections.abc import Sequence
+"""``agents.cpu_arch`` (``amd64``, ``arm64``)."""
 
 import sqlalchemy as sa
 from alembic import op
@@ -16,8 +7,6 @@ from karr_db.migrations import ops
 
 revision: str = "0026"
 down_revision: str | None = "0025"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 contract = ops.RevisionContract(
     reference_schema_version=9, columns=(ops.Column("agents", "cpu_arch"),)

@@ -1,16 +1,10 @@
 """``engine_profiles``, ``agent_engines``, and the engine of a quick test.
 
-Revision ID: 0028
-Revises: 0027
-Create Date: 2026-12-07
-
-Written by hand. By the reference's rules on PostgreSQL: ``created_at`` and
+By the reference's rules on PostgreSQL: ``created_at`` and
 ``updated_at`` are TIMESTAMPTZ, ``last_checked`` (not a ``*_at`` column) stays
 TEXT, and the JSON configurations are JSONB. ``quick_tests.profile_id`` is
 text, not a foreign key: KITT writes ``''`` for "no profile".
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,8 +14,6 @@ from karr_db.migrations import ops
 
 revision: str = "0028"
 down_revision: str | None = "0027"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
 JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
