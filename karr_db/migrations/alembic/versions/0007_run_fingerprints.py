@@ -19,7 +19,7 @@ queue is part of the script: run ``karr-db upgrade`` after applying it.
 
 import sqlalchemy as sa
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -32,18 +32,18 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     fingerprints = sa.Table(
         "run_fingerprints",
         metadata,
-        sa.Column(
+        frozen.column(
             "fingerprint",
             sa.Text(),
-            nullable=False,
-            comment="Content fingerprint of a result document: the UUID karr_db derives its "
+            "Content fingerprint of a result document: the UUID karr_db derives its "
             "run ids from (documents.run_id_for)",
+            nullable=False,
         ),
-        sa.Column(
+        frozen.column(
             "run_id",
             sa.Text(),
+            "The run that saving this content returns: the oldest run holding it",
             nullable=False,
-            comment="The run that saving this content returns: the oldest run holding it",
         ),
         sa.PrimaryKeyConstraint("fingerprint", name="pk_run_fingerprints"),
         sa.UniqueConstraint("run_id", name="uq_run_fingerprints_run_id"),

@@ -18,17 +18,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0010"
 down_revision: str | None = "0009"
 
 
-DOUBLE: sa.types.TypeEngine[float] = sa.REAL().with_variant(
-    postgresql.DOUBLE_PRECISION(), "postgresql"
-)
 KEYS = (
     "test_name",
     "model",
@@ -67,7 +63,7 @@ TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "value_count": sa.Integer(),
     "non_finite": sa.Integer(),
 }
-TYPES |= {"value_sum": DOUBLE, "value_min": DOUBLE, "value_max": DOUBLE}
+TYPES |= {"value_sum": frozen.DOUBLE, "value_min": frozen.DOUBLE, "value_max": frozen.DOUBLE}
 NOT_NULL = {"metric_name", "group_key", "row_count", "value_count", "value_sum", "non_finite"}
 
 

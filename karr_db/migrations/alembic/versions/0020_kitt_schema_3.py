@@ -9,7 +9,7 @@ not import the models.
 
 import sqlalchemy as sa
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0020"
 down_revision: str | None = "0013"
@@ -20,8 +20,8 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     web_settings = sa.Table(
         "web_settings",
         metadata,
-        sa.Column("key", sa.Text(), nullable=False, comment="Setting name"),
-        sa.Column("value", sa.Text(), nullable=False, comment="Setting value (text)"),
+        frozen.column("key", sa.Text(), "Setting name", nullable=False),
+        frozen.column("value", sa.Text(), "Setting value (text)", nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_web_settings"),
     )
     return [web_settings]

@@ -17,7 +17,7 @@ import hashlib
 import sqlalchemy as sa
 from alembic import context, op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0021"
 down_revision: str | None = "0020"
@@ -34,22 +34,17 @@ contract = ops.RevisionContract(
 def upgrade() -> None:
     op.add_column(
         "agents",
-        sa.Column(
+        frozen.column(
             "token_hash",
             sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="SHA-256 hex digest of the agent's token ('' when it has none)",
+            "SHA-256 hex digest of the agent's token ('' when it has none)",
+            default="''",
         ),
     )
     op.add_column(
         "agents",
-        sa.Column(
-            "token_prefix",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="First 8 characters of the token, for display",
+        frozen.column(
+            "token_prefix", sa.Text(), "First 8 characters of the token, for display", default="''"
         ),
     )
     if not context.is_offline_mode():

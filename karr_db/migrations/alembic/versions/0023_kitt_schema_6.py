@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0023"
 down_revision: str | None = "0022"
@@ -16,12 +16,8 @@ contract = ops.RevisionContract(
 def upgrade() -> None:
     op.add_column(
         "quick_tests",
-        sa.Column(
-            "command_id",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="Id of the command that dispatched the test",
+        frozen.column(
+            "command_id", sa.Text(), "Id of the command that dispatched the test", default="''"
         ),
     )
     ops.record_schema_version(contract)

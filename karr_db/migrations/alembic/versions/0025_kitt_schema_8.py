@@ -9,7 +9,7 @@ ON DELETE CASCADE.
 import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0025"
 down_revision: str | None = "0024"
@@ -30,18 +30,10 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     settings = sa.Table(
         "agent_settings",
         metadata,
-        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
-        sa.Column(
-            "agent_id", sa.Text(), nullable=False, comment="The agent the setting belongs to"
-        ),
-        sa.Column("key", sa.Text(), nullable=False, comment="Setting name"),
-        sa.Column(
-            "value",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=False,
-            comment="Setting value (text)",
-        ),
+        frozen.column("id", sa.Integer(), "Row identifier", nullable=False),
+        frozen.column("agent_id", sa.Text(), "The agent the setting belongs to", nullable=False),
+        frozen.column("key", sa.Text(), "Setting name", nullable=False),
+        frozen.column("value", sa.Text(), "Setting value (text)", nullable=False, default="''"),
         sa.PrimaryKeyConstraint("id", name="pk_agent_settings"),
         sa.ForeignKeyConstraint(
             ["agent_id"],

@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0026"
 down_revision: str | None = "0025"
@@ -16,13 +16,7 @@ contract = ops.RevisionContract(
 def upgrade() -> None:
     op.add_column(
         "agents",
-        sa.Column(
-            "cpu_arch",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="CPU architecture: amd64 or arm64",
-        ),
+        frozen.column("cpu_arch", sa.Text(), "CPU architecture: amd64 or arm64", default="''"),
     )
     ops.record_schema_version(contract)
 
