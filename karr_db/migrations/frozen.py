@@ -63,11 +63,35 @@ def column(
     return sa.Column(name, type_, server_default=server_default, nullable=nullable, comment=comment)
 
 
+def foreign_key(
+    table: str, column: str, target: str, *, ondelete: str | None = None
+) -> sa.ForeignKeyConstraint:
+    """``table.column`` referencing ``target.id``, named ``fk_<table>_<column>_<target>``."""
+    return sa.ForeignKeyConstraint(
+        [column], [f"{target}.id"], name=f"fk_{table}_{column}_{target}", ondelete=ondelete
+    )
+
+
+def add_column(
+    table: str,
+    name: str,
+    type_: sa.types.TypeEngine[Any],
+    comment: str,
+    *,
+    nullable: bool = True,
+    default: str | None = None,
+) -> None:
+    """ALTER TABLE .. ADD COLUMN, the column as :func:`column` declares it."""
+    op.add_column(table, column(name, type_, comment, nullable=nullable, default=default))
+
+
 def log_table(
     metadata: sa.MetaData, name: str, owner: str, owner_table: str, owner_comment: str
 ) -> sa.Table:
     """An output-lines table (KITT's schemas 7 and 10): numbered lines of one
-    owner, ``owner`` its ``*_id`` column, indexed as ``idx_<name>_<owner less _id>``."""
+    owner, ``owner`` its ``*_id`` column, indexed as ``idx_<name>_<owner less _id>``.
+    ``created_at`` is TIMESTAMPTZ on PostgreSQL by the reference's rule for
+    ``*_at`` columns."""
     table = sa.Table(
         name,
         metadata,
@@ -78,9 +102,7 @@ def log_table(
             "created_at", TIMESTAMP, "When the line was stored (UTC)", default="CURRENT_TIMESTAMP"
         ),
         sa.PrimaryKeyConstraint("id", name=f"pk_{name}"),
-        sa.ForeignKeyConstraint(
-            [owner], [f"{owner_table}.id"], name=f"fk_{name}_{owner}_{owner_table}"
-        ),
+        foreign_key(name, owner, owner_table),
         sqlite_autoincrement=True,
     )
     sa.Index(f"idx_{name}_{owner.removesuffix('_id')}", table.c[owner])

@@ -66,6 +66,7 @@ __all__ = [
     "record_schema_version",
     "refuse_downgrade",
     "time_range_triggers",
+    "upgrade_declared",
 ]
 
 #: The dialects karr_db migrates, in the order the documentation lists them.
@@ -220,6 +221,13 @@ def create_declared(contract: RevisionContract) -> None:
     dialect = op.get_context().dialect.name
     for index in contract.indexes_on(dialect):
         op.create_index(index.name, index.table, list(index.columns))
+
+
+def upgrade_declared(contract: RevisionContract) -> None:
+    """The whole ``upgrade`` of a revision that only declares: :func:`create_declared`,
+    then :func:`record_schema_version`."""
+    create_declared(contract)
+    record_schema_version(contract)
 
 
 def record_schema_version(contract: RevisionContract) -> None:

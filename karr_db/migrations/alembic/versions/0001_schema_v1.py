@@ -73,9 +73,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
         frozen.column("timestamp", frozen.TIMESTAMP, "When the benchmark started (UTC)"),
         frozen.column("created_at", frozen.TIMESTAMP, "When the row was inserted (UTC)"),
         sa.PrimaryKeyConstraint("id", name="pk_benchmarks"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_benchmarks_run_id_runs", ondelete="CASCADE"
-        ),
+        frozen.foreign_key("benchmarks", "run_id", "runs", ondelete="CASCADE"),
         sqlite_autoincrement=True,
     )
     sa.Index("idx_benchmarks_run_id", benchmarks.c.run_id)
@@ -94,12 +92,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
             "Numeric value (booleans as 1.0 or 0.0; NaN and infinities allowed)",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_metrics"),
-        sa.ForeignKeyConstraint(
-            ["benchmark_id"],
-            ["benchmarks.id"],
-            name="fk_metrics_benchmark_id_benchmarks",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("metrics", "benchmark_id", "benchmarks", ondelete="CASCADE"),
         sqlite_autoincrement=True,
     )
     sa.Index("idx_metrics_benchmark_id", metrics.c.benchmark_id)
@@ -120,9 +113,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
         ),
         frozen.column("fingerprint", sa.Text(), "Full hardware fingerprint string"),
         sa.PrimaryKeyConstraint("id", name="pk_hardware"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_hardware_run_id_runs", ondelete="CASCADE"
-        ),
+        frozen.foreign_key("hardware", "run_id", "runs", ondelete="CASCADE"),
         sqlite_autoincrement=True,
     )
     sa.Index("idx_hardware_run_id", hardware.c.run_id)
@@ -134,8 +125,7 @@ contract = ops.RevisionContract(reference_schema_version=1, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -63,9 +63,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
         frozen.column("skipped", sa.Integer(), "Runs that were skipped"),
         frozen.column("error", sa.Text(), "Error message when the campaign failed"),
         sa.PrimaryKeyConstraint("id", name="pk_web_campaigns"),
-        sa.ForeignKeyConstraint(
-            ["agent_id"], ["agents.id"], name="fk_web_campaigns_agent_id_agents"
-        ),
+        frozen.foreign_key("web_campaigns", "agent_id", "agents"),
     )
 
     quick_tests = sa.Table(
@@ -86,8 +84,8 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
         frozen.column("result_id", sa.Text(), "The stored run this test produced"),
         frozen.column("error", sa.Text(), "Error message when the test failed"),
         sa.PrimaryKeyConstraint("id", name="pk_quick_tests"),
-        sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name="fk_quick_tests_agent_id_agents"),
-        sa.ForeignKeyConstraint(["result_id"], ["runs.id"], name="fk_quick_tests_result_id_runs"),
+        frozen.foreign_key("quick_tests", "agent_id", "agents"),
+        frozen.foreign_key("quick_tests", "result_id", "runs"),
     )
 
     events = sa.Table(
@@ -119,8 +117,7 @@ contract = ops.RevisionContract(reference_schema_version=2, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

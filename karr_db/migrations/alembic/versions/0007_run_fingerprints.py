@@ -47,12 +47,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
         ),
         sa.PrimaryKeyConstraint("fingerprint", name="pk_run_fingerprints"),
         sa.UniqueConstraint("run_id", name="uq_run_fingerprints_run_id"),
-        sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["runs.id"],
-            name="fk_run_fingerprints_run_id_runs",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("run_fingerprints", "run_id", "runs", ondelete="CASCADE"),
     )
     return [fingerprints]
 

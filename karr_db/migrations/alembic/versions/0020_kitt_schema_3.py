@@ -31,8 +31,7 @@ contract = ops.RevisionContract(reference_schema_version=3, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -32,20 +32,19 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
+    frozen.add_column(
         "agents",
-        frozen.column(
-            "token_hash",
-            sa.Text(),
-            "SHA-256 hex digest of the agent's token ('' when it has none)",
-            default="''",
-        ),
+        "token_hash",
+        sa.Text(),
+        "SHA-256 hex digest of the agent's token ('' when it has none)",
+        default="''",
     )
-    op.add_column(
+    frozen.add_column(
         "agents",
-        frozen.column(
-            "token_prefix", sa.Text(), "First 8 characters of the token, for display", default="''"
-        ),
+        "token_prefix",
+        sa.Text(),
+        "First 8 characters of the token, for display",
+        default="''",
     )
     if not context.is_offline_mode():
         move_tokens(op.get_bind())

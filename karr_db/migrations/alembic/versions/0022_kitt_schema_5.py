@@ -4,8 +4,6 @@ KITT keeps it as JSON text; by the reference's rule for JSON
 columns it is JSONB on PostgreSQL (and TEXT on SQLite).
 """
 
-from alembic import op
-
 from karr_db.migrations import frozen, ops
 
 revision: str = "0022"
@@ -18,9 +16,8 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
-        "agents",
-        frozen.column("hardware_details", frozen.JSON, "Hardware the agent reported (JSON object)"),
+    frozen.add_column(
+        "agents", "hardware_details", frozen.JSON, "Hardware the agent reported (JSON object)"
     )
     ops.record_schema_version(contract)
 

@@ -1,7 +1,6 @@
 """``quick_tests.command_id``, the command that dispatched a test."""
 
 import sqlalchemy as sa
-from alembic import op
 
 from karr_db.migrations import frozen, ops
 
@@ -14,11 +13,12 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
+    frozen.add_column(
         "quick_tests",
-        frozen.column(
-            "command_id", sa.Text(), "Id of the command that dispatched the test", default="''"
-        ),
+        "command_id",
+        sa.Text(),
+        "Id of the command that dispatched the test",
+        default="''",
     )
     ops.record_schema_version(contract)
 

@@ -1,8 +1,4 @@
-"""``quick_test_logs``, a quick test's output lines.
-
-``created_at`` is TIMESTAMPTZ on PostgreSQL by the
-reference's rule for ``*_at`` columns.
-"""
+"""``quick_test_logs``, a quick test's output lines."""
 
 import sqlalchemy as sa
 
@@ -23,8 +19,7 @@ contract = ops.RevisionContract(reference_schema_version=7, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -35,12 +35,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
         frozen.column("key", sa.Text(), "Setting name", nullable=False),
         frozen.column("value", sa.Text(), "Setting value (text)", nullable=False, default="''"),
         sa.PrimaryKeyConstraint("id", name="pk_agent_settings"),
-        sa.ForeignKeyConstraint(
-            ["agent_id"],
-            ["agents.id"],
-            name="fk_agent_settings_agent_id_agents",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("agent_settings", "agent_id", "agents", ondelete="CASCADE"),
         sa.UniqueConstraint("agent_id", "key", name="uq_agent_settings_agent_id_key"),
         sqlite_autoincrement=True,
     )

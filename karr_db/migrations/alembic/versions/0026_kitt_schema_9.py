@@ -1,7 +1,6 @@
 """``agents.cpu_arch`` (``amd64``, ``arm64``)."""
 
 import sqlalchemy as sa
-from alembic import op
 
 from karr_db.migrations import frozen, ops
 
@@ -14,9 +13,8 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
-        "agents",
-        frozen.column("cpu_arch", sa.Text(), "CPU architecture: amd64 or arm64", default="''"),
+    frozen.add_column(
+        "agents", "cpu_arch", sa.Text(), "CPU architecture: amd64 or arm64", default="''"
     )
     ops.record_schema_version(contract)
 

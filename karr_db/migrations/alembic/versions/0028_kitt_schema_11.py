@@ -7,7 +7,6 @@ text, not a foreign key: KITT writes ``''`` for "no profile".
 """
 
 import sqlalchemy as sa
-from alembic import op
 
 from karr_db.migrations import frozen, ops
 
@@ -75,12 +74,7 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
             "last_checked", sa.Text(), "When the agent last checked (fixed-width UTC text)"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_agent_engines"),
-        sa.ForeignKeyConstraint(
-            ["agent_id"],
-            ["agents.id"],
-            name="fk_agent_engines_agent_id_agents",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("agent_engines", "agent_id", "agents", ondelete="CASCADE"),
         sa.UniqueConstraint(
             "agent_id", "engine", "mode", name="uq_agent_engines_agent_id_engine_mode"
         ),
@@ -99,15 +93,15 @@ contract = ops.RevisionContract(
 
 def upgrade() -> None:
     ops.create_declared(contract)
-    op.add_column(
+    frozen.add_column(
         "quick_tests",
-        frozen.column(
-            "engine_mode", sa.Text(), "How the engine runs: docker or native", default="'docker'"
-        ),
+        "engine_mode",
+        sa.Text(),
+        "How the engine runs: docker or native",
+        default="'docker'",
     )
-    op.add_column(
-        "quick_tests",
-        frozen.column("profile_id", sa.Text(), "Engine profile used ('' for none)", default="''"),
+    frozen.add_column(
+        "quick_tests", "profile_id", sa.Text(), "Engine profile used ('' for none)", default="''"
     )
     ops.record_schema_version(contract)
 
