@@ -1,4 +1,4 @@
-"""The one karr_db API a revision imports: its contract, and the steps that read it.
+"""The karr_db API a revision imports: its contract, and the steps that read it.
 
 Every revision declares, in one module-level ``contract``, what it adds to a
 database: the tables (as ``sa.Table`` objects, as they are at that revision),
@@ -8,7 +8,8 @@ version it records (``None`` for karr_db's own revisions). Everything else
 reads that one declaration: adoption (what to clear before the revisions run
 again), ``check`` (what must still be there and still do what it did), the
 generated schema reference, and ``--sql`` (the upgrade creates the declared
-tables and indexes from it). The contract is validated when Alembic loads the
+tables and indexes from it). The one other karr_db module a revision imports is
+:mod:`karr_db.migrations.frozen`, the pieces revisions share. The contract is validated when Alembic loads the
 revision (:func:`karr_db.migrations.scripts.contract_of`), so a revision that
 declares half of what it does, or nothing, fails every command that loads it,
 with an error naming the revision.
