@@ -8,11 +8,11 @@ version it records (``None`` for karr_db's own revisions). Everything else
 reads that one declaration: adoption (what to clear before the revisions run
 again), ``check`` (what must still be there and still do what it did), the
 generated schema reference, and ``--sql`` (the upgrade creates the declared
-tables and indexes from it). The one other karr_db module a revision imports is
-:mod:`karr_db.migrations.frozen`, the pieces revisions share. The contract is validated when Alembic loads the
+tables and indexes from it). The contract is validated when Alembic loads the
 revision (:func:`karr_db.migrations.scripts.contract_of`), so a revision that
 declares half of what it does, or nothing, fails every command that loads it,
-with an error naming the revision.
+with an error naming the revision. The one other karr_db module a revision
+imports is :mod:`karr_db.migrations.frozen`, the pieces revisions share.
 
 This module stays light: the models, the runner and Alembic's operations are
 imported only when a step runs, so loading the revisions to read their
