@@ -138,4 +138,3 @@ def test_the_shared_pieces_check_sees_a_karr_db_import(tmp_path: Path) -> None:
         "utf-8",
     )
     assert sorted(_top_level_imports(shared) - FROZEN_MAY_IMPORT) == [".", "karr_db"]
-
