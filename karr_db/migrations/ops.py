@@ -1,4 +1,4 @@
-"""The one karr_db API a revision imports: its contract, and the steps that read it.
+"""The karr_db API a revision imports: its contract, and the steps that read it.
 
 Every revision declares, in one module-level ``contract``, what it adds to a
 database: the tables (as ``sa.Table`` objects, as they are at that revision),
@@ -11,7 +11,8 @@ generated schema reference, and ``--sql`` (the upgrade creates the declared
 tables and indexes from it). The contract is validated when Alembic loads the
 revision (:func:`karr_db.migrations.scripts.contract_of`), so a revision that
 declares half of what it does, or nothing, fails every command that loads it,
-with an error naming the revision.
+with an error naming the revision. The one other karr_db module a revision
+imports is :mod:`karr_db.migrations.frozen`, the pieces revisions share.
 
 This module stays light: the models, the runner and Alembic's operations are
 imported only when a step runs, so loading the revisions to read their
@@ -66,6 +67,7 @@ __all__ = [
     "record_schema_version",
     "refuse_downgrade",
     "time_range_triggers",
+    "upgrade_declared",
 ]
 
 #: The dialects karr_db migrates, in the order the documentation lists them.
@@ -220,6 +222,13 @@ def create_declared(contract: RevisionContract) -> None:
     dialect = op.get_context().dialect.name
     for index in contract.indexes_on(dialect):
         op.create_index(index.name, index.table, list(index.columns))
+
+
+def upgrade_declared(contract: RevisionContract) -> None:
+    """The whole ``upgrade`` of a revision that only declares: :func:`create_declared`,
+    then :func:`record_schema_version`."""
+    create_declared(contract)
+    record_schema_version(contract)
 
 
 def record_schema_version(contract: RevisionContract) -> None:

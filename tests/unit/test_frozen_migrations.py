@@ -7,11 +7,16 @@ saves documents, directly or through what it imports, at module level or
 inside a function: that code moves on with the models, and a revision that ran
 it would do something else in each release. Deriving is ``upgrade``'s own step
 after the revisions (``karr_db.migrations.derivation``).
+
+What revisions share (``karr_db.migrations.frozen``) is frozen with them: it
+imports the standard library, SQLAlchemy and Alembic and nothing of karr_db, so
+nothing it reaches moves on with the models.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import grimp
@@ -22,6 +27,9 @@ import karr_db
 PACKAGE = Path(karr_db.__file__).resolve().parent
 ALEMBIC = PACKAGE / "migrations" / "alembic"
 REVISIONS = sorted((ALEMBIC / "versions").glob("*.py"))
+FROZEN = PACKAGE / "migrations" / "frozen.py"
+#: What the revisions' shared pieces may import.
+FROZEN_MAY_IMPORT = frozenset({"sqlalchemy", "alembic", *sys.stdlib_module_names})
 
 #: The live code: deriving, the save path's document checks, the repositories.
 FORBIDDEN = ("karr_db.derive", "karr_db.documents", "karr_db.repositories", "karr_db.uow")
@@ -67,7 +75,7 @@ def _live(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.startswith(FORBIDDEN))
 
 
-@pytest.mark.parametrize("path", [*REVISIONS, ALEMBIC / "env.py"], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*REVISIONS, ALEMBIC / "env.py", FROZEN], ids=lambda p: p.name)
 def test_no_revision_reaches_live_code(path: Path, graph: grimp.ImportGraph) -> None:
     imported = _imported(path, graph)
     assert _live(_reached(imported, graph)) == [], path.name
@@ -101,3 +109,32 @@ def test_the_check_sees_an_import_inside_a_function(
     live = _live(_reached(_imported(revision, graph), graph))
     assert "karr_db.derive" in live
     assert any(m.startswith("karr_db.repositories") for m in live)  # through derivation
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """The top-level packages a file imports anywhere in it (relative imports as ``.``)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            found.add(node.module.split(".")[0] if node.level == 0 and node.module else ".")
+    return found
+
+
+def test_the_shared_pieces_import_only_the_standard_library_sqlalchemy_and_alembic() -> None:
+    imported = _top_level_imports(FROZEN)
+    assert {"sqlalchemy", "alembic"} <= imported  # the check reads the real file
+    assert sorted(imported - FROZEN_MAY_IMPORT) == []
+
+
+def test_the_shared_pieces_check_sees_a_karr_db_import(tmp_path: Path) -> None:
+    shared = tmp_path / "frozen.py"
+    shared.write_text(
+        "import sqlalchemy as sa\n\n"
+        "def column() -> None:\n"
+        "    from karr_db.models import Base\n\n"
+        "from . import guards\n",
+        "utf-8",
+    )
+    assert sorted(_top_level_imports(shared) - FROZEN_MAY_IMPORT) == [".", "karr_db"]

@@ -1,14 +1,9 @@
 """${message}
 
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-
 Written by hand (autogenerate output is a draft). Describe the schema as it is
-at this revision; import nothing of karr_db but karr_db.migrations.ops.
+at this revision; import nothing of karr_db but karr_db.migrations.ops and
+karr_db.migrations.frozen (the pieces revisions share: frozen.column, ...).
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 ${imports if imports else ""}
@@ -16,8 +11,6 @@ from karr_db.migrations import ops
 
 revision: str = "${up_revision}"
 down_revision: str | None = ${f'"{down_revision}"' if down_revision else None}
-branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
-depends_on: str | Sequence[str] | None = ${repr(depends_on)}
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:

@@ -1,34 +1,16 @@
 """Schema version 1: runs, benchmarks, metrics, hardware and schema_version.
 
-Revision ID: 0001
-Revises:
-Create Date: 2026-11-26
-
-Written by hand. Describes the schema as it is at this revision; it does not
+Describes the schema as it is at this revision; it does not
 import the models. Dialect differences follow the reference's "PostgreSQL
 Differences" table.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-# TEXT / INTEGER / REAL on SQLite; the reference's native types on PostgreSQL.
-TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
-JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
-BOOLEAN = sa.Integer().with_variant(postgresql.BOOLEAN(), "postgresql")
-DOUBLE: sa.types.TypeEngine[float] = sa.REAL().with_variant(
-    postgresql.DOUBLE_PRECISION(), "postgresql"
-)
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -44,57 +26,34 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
             nullable=False,
             comment="Schema version number that a migration recorded",
         ),
-        sa.Column(
-            "applied_at", TIMESTAMP, nullable=True, comment="When that version was applied (UTC)"
-        ),
+        frozen.column("applied_at", frozen.TIMESTAMP, "When that version was applied (UTC)"),
         sa.PrimaryKeyConstraint("version", name="pk_schema_version"),
     )
     runs = sa.Table(
         "runs",
         metadata,
-        sa.Column(
+        frozen.column(
             "id",
             sa.Text(),
+            "Run identifier: a UUID derived from the result document's content",
             nullable=False,
-            comment="Run identifier: a UUID derived from the result document's content",
         ),
-        sa.Column("model", sa.Text(), nullable=True, comment="Model path or name"),
-        sa.Column(
-            "engine", sa.Text(), nullable=True, comment="Inference engine that served the model"
+        frozen.column("model", sa.Text(), "Model path or name"),
+        frozen.column("engine", sa.Text(), "Inference engine that served the model"),
+        frozen.column("suite_name", sa.Text(), "Test suite that was executed"),
+        frozen.column("timestamp", frozen.TIMESTAMP, "When the run started (UTC)"),
+        frozen.column("passed", frozen.BOOLEAN, "Whether the run passed overall"),
+        frozen.column("total_benchmarks", sa.Integer(), "Number of benchmarks executed"),
+        frozen.column("passed_count", sa.Integer(), "Number of benchmarks that passed"),
+        frozen.column("failed_count", sa.Integer(), "Number of benchmarks that failed"),
+        frozen.column(
+            "total_time_seconds", frozen.DOUBLE, "Wall-clock duration of the whole run, in seconds"
         ),
-        sa.Column("suite_name", sa.Text(), nullable=True, comment="Test suite that was executed"),
-        sa.Column("timestamp", TIMESTAMP, nullable=True, comment="When the run started (UTC)"),
-        sa.Column("passed", BOOLEAN, nullable=True, comment="Whether the run passed overall"),
-        sa.Column(
-            "total_benchmarks", sa.Integer(), nullable=True, comment="Number of benchmarks executed"
+        frozen.column("kitt_version", sa.Text(), "KITT version that produced the result"),
+        frozen.column(
+            "raw_json", frozen.JSON, "The complete result document, kept for a lossless round trip"
         ),
-        sa.Column(
-            "passed_count", sa.Integer(), nullable=True, comment="Number of benchmarks that passed"
-        ),
-        sa.Column(
-            "failed_count", sa.Integer(), nullable=True, comment="Number of benchmarks that failed"
-        ),
-        sa.Column(
-            "total_time_seconds",
-            DOUBLE,
-            nullable=True,
-            comment="Wall-clock duration of the whole run, in seconds",
-        ),
-        sa.Column(
-            "kitt_version",
-            sa.Text(),
-            nullable=True,
-            comment="KITT version that produced the result",
-        ),
-        sa.Column(
-            "raw_json",
-            JSON,
-            nullable=True,
-            comment="The complete result document, kept for a lossless round trip",
-        ),
-        sa.Column(
-            "created_at", TIMESTAMP, nullable=True, comment="When the row was inserted (UTC)"
-        ),
+        frozen.column("created_at", frozen.TIMESTAMP, "When the row was inserted (UTC)"),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
     )
     sa.Index("idx_runs_model", runs.c.model)
@@ -105,29 +64,16 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     benchmarks = sa.Table(
         "benchmarks",
         metadata,
-        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
-        sa.Column("run_id", sa.Text(), nullable=True, comment="The run this benchmark belongs to"),
-        sa.Column(
-            "test_name",
-            sa.Text(),
-            nullable=True,
-            comment="Benchmark name, such as throughput or mmlu",
-        ),
-        sa.Column("test_version", sa.Text(), nullable=True, comment="Benchmark version string"),
-        sa.Column(
-            "run_number", sa.Integer(), nullable=True, comment="Iteration number within the suite"
-        ),
-        sa.Column("passed", BOOLEAN, nullable=True, comment="Whether the benchmark passed"),
-        sa.Column(
-            "timestamp", TIMESTAMP, nullable=True, comment="When the benchmark started (UTC)"
-        ),
-        sa.Column(
-            "created_at", TIMESTAMP, nullable=True, comment="When the row was inserted (UTC)"
-        ),
+        frozen.column("id", sa.Integer(), "Row identifier", nullable=False),
+        frozen.column("run_id", sa.Text(), "The run this benchmark belongs to"),
+        frozen.column("test_name", sa.Text(), "Benchmark name, such as throughput or mmlu"),
+        frozen.column("test_version", sa.Text(), "Benchmark version string"),
+        frozen.column("run_number", sa.Integer(), "Iteration number within the suite"),
+        frozen.column("passed", frozen.BOOLEAN, "Whether the benchmark passed"),
+        frozen.column("timestamp", frozen.TIMESTAMP, "When the benchmark started (UTC)"),
+        frozen.column("created_at", frozen.TIMESTAMP, "When the row was inserted (UTC)"),
         sa.PrimaryKeyConstraint("id", name="pk_benchmarks"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_benchmarks_run_id_runs", ondelete="CASCADE"
-        ),
+        frozen.foreign_key("benchmarks", "run_id", "runs", ondelete="CASCADE"),
         sqlite_autoincrement=True,
     )
     sa.Index("idx_benchmarks_run_id", benchmarks.c.run_id)
@@ -135,32 +81,18 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     metrics = sa.Table(
         "metrics",
         metadata,
-        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
-        sa.Column(
-            "benchmark_id",
-            sa.Integer(),
-            nullable=True,
-            comment="The benchmark this value belongs to",
+        frozen.column("id", sa.Integer(), "Row identifier", nullable=False),
+        frozen.column("benchmark_id", sa.Integer(), "The benchmark this value belongs to"),
+        frozen.column(
+            "metric_name", sa.Text(), "Metric key; nested keys are dotted, such as ttft_ms.p50"
         ),
-        sa.Column(
-            "metric_name",
-            sa.Text(),
-            nullable=True,
-            comment="Metric key; nested keys are dotted, such as ttft_ms.p50",
-        ),
-        sa.Column(
+        frozen.column(
             "metric_value",
-            DOUBLE,
-            nullable=True,
-            comment="Numeric value (booleans as 1.0 or 0.0; NaN and infinities allowed)",
+            frozen.DOUBLE,
+            "Numeric value (booleans as 1.0 or 0.0; NaN and infinities allowed)",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_metrics"),
-        sa.ForeignKeyConstraint(
-            ["benchmark_id"],
-            ["benchmarks.id"],
-            name="fk_metrics_benchmark_id_benchmarks",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("metrics", "benchmark_id", "benchmarks", ondelete="CASCADE"),
         sqlite_autoincrement=True,
     )
     sa.Index("idx_metrics_benchmark_id", metrics.c.benchmark_id)
@@ -168,29 +100,20 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     hardware = sa.Table(
         "hardware",
         metadata,
-        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
-        sa.Column(
-            "run_id", sa.Text(), nullable=True, comment="The run this snapshot was taken for"
+        frozen.column("id", sa.Integer(), "Row identifier", nullable=False),
+        frozen.column("run_id", sa.Text(), "The run this snapshot was taken for"),
+        frozen.column("gpu_model", sa.Text(), "GPU model name"),
+        frozen.column("gpu_vram_gb", sa.Integer(), "GPU memory in gigabytes"),
+        frozen.column("gpu_count", sa.Integer(), "Number of GPUs"),
+        frozen.column("cpu_model", sa.Text(), "CPU model name"),
+        frozen.column("cpu_cores", sa.Integer(), "Number of CPU cores"),
+        frozen.column("ram_gb", sa.Integer(), "System memory in gigabytes"),
+        frozen.column(
+            "environment_type", sa.Text(), "Environment, such as native_linux, wsl2 or dgx"
         ),
-        sa.Column("gpu_model", sa.Text(), nullable=True, comment="GPU model name"),
-        sa.Column("gpu_vram_gb", sa.Integer(), nullable=True, comment="GPU memory in gigabytes"),
-        sa.Column("gpu_count", sa.Integer(), nullable=True, comment="Number of GPUs"),
-        sa.Column("cpu_model", sa.Text(), nullable=True, comment="CPU model name"),
-        sa.Column("cpu_cores", sa.Integer(), nullable=True, comment="Number of CPU cores"),
-        sa.Column("ram_gb", sa.Integer(), nullable=True, comment="System memory in gigabytes"),
-        sa.Column(
-            "environment_type",
-            sa.Text(),
-            nullable=True,
-            comment="Environment, such as native_linux, wsl2 or dgx",
-        ),
-        sa.Column(
-            "fingerprint", sa.Text(), nullable=True, comment="Full hardware fingerprint string"
-        ),
+        frozen.column("fingerprint", sa.Text(), "Full hardware fingerprint string"),
         sa.PrimaryKeyConstraint("id", name="pk_hardware"),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name="fk_hardware_run_id_runs", ondelete="CASCADE"
-        ),
+        frozen.foreign_key("hardware", "run_id", "runs", ondelete="CASCADE"),
         sqlite_autoincrement=True,
     )
     sa.Index("idx_hardware_run_id", hardware.c.run_id)
@@ -202,8 +125,7 @@ contract = ops.RevisionContract(reference_schema_version=1, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -1,28 +1,15 @@
 """Schema version 2: agents, web_campaigns, quick_tests and events.
 
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-26
-
-Written by hand. Describes the schema as it is at this revision; it does not
+Describes the schema as it is at this revision; it does not
 import the models.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-
-TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
-JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -30,40 +17,28 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     agents = sa.Table(
         "agents",
         metadata,
-        sa.Column("id", sa.Text(), nullable=False, comment="Agent identifier (UUID)"),
-        sa.Column("name", sa.Text(), nullable=True, comment="Human-readable agent name, unique"),
-        sa.Column("hostname", sa.Text(), nullable=True, comment="Agent hostname or IP address"),
-        sa.Column("port", sa.Integer(), nullable=True, comment="Port the agent listens on"),
-        sa.Column(
-            "token",
-            sa.Text(),
-            nullable=True,
-            comment="One-way hash of the agent's authentication token, never the token",
+        frozen.column("id", sa.Text(), "Agent identifier (UUID)", nullable=False),
+        frozen.column("name", sa.Text(), "Human-readable agent name, unique"),
+        frozen.column("hostname", sa.Text(), "Agent hostname or IP address"),
+        frozen.column("port", sa.Integer(), "Port the agent listens on"),
+        frozen.column(
+            "token", sa.Text(), "One-way hash of the agent's authentication token, never the token"
         ),
-        sa.Column(
-            "status", sa.Text(), nullable=True, comment="Current status: online, offline or busy"
-        ),
-        sa.Column("gpu_info", sa.Text(), nullable=True, comment="GPU description"),
-        sa.Column("gpu_count", sa.Integer(), nullable=True, comment="Number of GPUs on the agent"),
-        sa.Column("cpu_info", sa.Text(), nullable=True, comment="CPU description"),
-        sa.Column("ram_gb", sa.Integer(), nullable=True, comment="System memory in gigabytes"),
-        sa.Column("environment_type", sa.Text(), nullable=True, comment="Environment type"),
-        sa.Column("fingerprint", sa.Text(), nullable=True, comment="Hardware fingerprint"),
-        sa.Column(
-            "kitt_version", sa.Text(), nullable=True, comment="KITT version running on the agent"
-        ),
+        frozen.column("status", sa.Text(), "Current status: online, offline or busy"),
+        frozen.column("gpu_info", sa.Text(), "GPU description"),
+        frozen.column("gpu_count", sa.Integer(), "Number of GPUs on the agent"),
+        frozen.column("cpu_info", sa.Text(), "CPU description"),
+        frozen.column("ram_gb", sa.Integer(), "System memory in gigabytes"),
+        frozen.column("environment_type", sa.Text(), "Environment type"),
+        frozen.column("fingerprint", sa.Text(), "Hardware fingerprint"),
+        frozen.column("kitt_version", sa.Text(), "KITT version running on the agent"),
         # Not a *_at column: TEXT on both dialects, as the reference says.
-        sa.Column(
-            "last_heartbeat",
-            sa.Text(),
-            nullable=True,
-            comment="When the agent last reported in (fixed-width UTC text)",
+        frozen.column(
+            "last_heartbeat", sa.Text(), "When the agent last reported in (fixed-width UTC text)"
         ),
-        sa.Column(
-            "registered_at", TIMESTAMP, nullable=True, comment="When the agent registered (UTC)"
-        ),
-        sa.Column("notes", sa.Text(), nullable=True, comment="Free-form notes"),
-        sa.Column("tags", sa.Text(), nullable=True, comment="Comma-separated tags for filtering"),
+        frozen.column("registered_at", frozen.TIMESTAMP, "When the agent registered (UTC)"),
+        frozen.column("notes", sa.Text(), "Free-form notes"),
+        frozen.column("tags", sa.Text(), "Comma-separated tags for filtering"),
         sa.PrimaryKeyConstraint("id", name="pk_agents"),
         sa.UniqueConstraint("name", name="uq_agents_name"),
     )
@@ -71,91 +46,63 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     web_campaigns = sa.Table(
         "web_campaigns",
         metadata,
-        sa.Column("id", sa.Text(), nullable=False, comment="Campaign identifier (UUID)"),
-        sa.Column("name", sa.Text(), nullable=True, comment="Campaign display name"),
-        sa.Column("description", sa.Text(), nullable=True, comment="Human-readable description"),
-        sa.Column("config_json", JSON, nullable=True, comment="The full campaign configuration"),
-        sa.Column(
-            "status",
-            sa.Text(),
-            nullable=True,
-            comment="Current status: pending, running, completed, failed or cancelled",
+        frozen.column("id", sa.Text(), "Campaign identifier (UUID)", nullable=False),
+        frozen.column("name", sa.Text(), "Campaign display name"),
+        frozen.column("description", sa.Text(), "Human-readable description"),
+        frozen.column("config_json", frozen.JSON, "The full campaign configuration"),
+        frozen.column(
+            "status", sa.Text(), "Current status: pending, running, completed, failed or cancelled"
         ),
-        sa.Column(
-            "agent_id", sa.Text(), nullable=True, comment="Agent the campaign is assigned to"
-        ),
-        sa.Column(
-            "created_at", TIMESTAMP, nullable=True, comment="When the campaign was created (UTC)"
-        ),
-        sa.Column("started_at", TIMESTAMP, nullable=True, comment="When execution started (UTC)"),
-        sa.Column("completed_at", TIMESTAMP, nullable=True, comment="When execution ended (UTC)"),
-        sa.Column("total_runs", sa.Integer(), nullable=True, comment="Number of runs planned"),
-        sa.Column("succeeded", sa.Integer(), nullable=True, comment="Runs that succeeded"),
-        sa.Column("failed", sa.Integer(), nullable=True, comment="Runs that failed"),
-        sa.Column("skipped", sa.Integer(), nullable=True, comment="Runs that were skipped"),
-        sa.Column(
-            "error", sa.Text(), nullable=True, comment="Error message when the campaign failed"
-        ),
+        frozen.column("agent_id", sa.Text(), "Agent the campaign is assigned to"),
+        frozen.column("created_at", frozen.TIMESTAMP, "When the campaign was created (UTC)"),
+        frozen.column("started_at", frozen.TIMESTAMP, "When execution started (UTC)"),
+        frozen.column("completed_at", frozen.TIMESTAMP, "When execution ended (UTC)"),
+        frozen.column("total_runs", sa.Integer(), "Number of runs planned"),
+        frozen.column("succeeded", sa.Integer(), "Runs that succeeded"),
+        frozen.column("failed", sa.Integer(), "Runs that failed"),
+        frozen.column("skipped", sa.Integer(), "Runs that were skipped"),
+        frozen.column("error", sa.Text(), "Error message when the campaign failed"),
         sa.PrimaryKeyConstraint("id", name="pk_web_campaigns"),
-        sa.ForeignKeyConstraint(
-            ["agent_id"], ["agents.id"], name="fk_web_campaigns_agent_id_agents"
-        ),
+        frozen.foreign_key("web_campaigns", "agent_id", "agents"),
     )
 
     quick_tests = sa.Table(
         "quick_tests",
         metadata,
-        sa.Column("id", sa.Text(), nullable=False, comment="Quick test identifier (UUID)"),
-        sa.Column("agent_id", sa.Text(), nullable=True, comment="Agent the test is dispatched to"),
-        sa.Column("model_path", sa.Text(), nullable=True, comment="Model path or name"),
-        sa.Column("engine_name", sa.Text(), nullable=True, comment="Inference engine"),
-        sa.Column("benchmark_name", sa.Text(), nullable=True, comment="Benchmark to run"),
-        sa.Column("suite_name", sa.Text(), nullable=True, comment="Suite name, if any"),
-        sa.Column(
-            "status",
-            sa.Text(),
-            nullable=True,
-            comment="Current status: queued, running, completed, failed or cancelled",
+        frozen.column("id", sa.Text(), "Quick test identifier (UUID)", nullable=False),
+        frozen.column("agent_id", sa.Text(), "Agent the test is dispatched to"),
+        frozen.column("model_path", sa.Text(), "Model path or name"),
+        frozen.column("engine_name", sa.Text(), "Inference engine"),
+        frozen.column("benchmark_name", sa.Text(), "Benchmark to run"),
+        frozen.column("suite_name", sa.Text(), "Suite name, if any"),
+        frozen.column(
+            "status", sa.Text(), "Current status: queued, running, completed, failed or cancelled"
         ),
-        sa.Column(
-            "created_at", TIMESTAMP, nullable=True, comment="When the test was dispatched (UTC)"
-        ),
-        sa.Column("started_at", TIMESTAMP, nullable=True, comment="When an agent claimed it (UTC)"),
-        sa.Column("completed_at", TIMESTAMP, nullable=True, comment="When it ended (UTC)"),
-        sa.Column(
-            "result_id", sa.Text(), nullable=True, comment="The stored run this test produced"
-        ),
-        sa.Column("error", sa.Text(), nullable=True, comment="Error message when the test failed"),
+        frozen.column("created_at", frozen.TIMESTAMP, "When the test was dispatched (UTC)"),
+        frozen.column("started_at", frozen.TIMESTAMP, "When an agent claimed it (UTC)"),
+        frozen.column("completed_at", frozen.TIMESTAMP, "When it ended (UTC)"),
+        frozen.column("result_id", sa.Text(), "The stored run this test produced"),
+        frozen.column("error", sa.Text(), "Error message when the test failed"),
         sa.PrimaryKeyConstraint("id", name="pk_quick_tests"),
-        sa.ForeignKeyConstraint(["agent_id"], ["agents.id"], name="fk_quick_tests_agent_id_agents"),
-        sa.ForeignKeyConstraint(["result_id"], ["runs.id"], name="fk_quick_tests_result_id_runs"),
+        frozen.foreign_key("quick_tests", "agent_id", "agents"),
+        frozen.foreign_key("quick_tests", "result_id", "runs"),
     )
 
     events = sa.Table(
         "events",
         metadata,
-        sa.Column(
+        frozen.column(
             "id",
             sa.Integer(),
+            "Event sequence number; readers resume after the last one they saw",
             nullable=False,
-            comment="Event sequence number; readers resume after the last one they saw",
         ),
-        sa.Column(
-            "event_type",
-            sa.Text(),
-            nullable=True,
-            comment="Event category, such as run.saved or agent.registered",
+        frozen.column(
+            "event_type", sa.Text(), "Event category, such as run.saved or agent.registered"
         ),
-        sa.Column(
-            "source_id",
-            sa.Text(),
-            nullable=True,
-            comment="Identifier of the entity the event is about",
-        ),
-        sa.Column("data", JSON, nullable=True, comment="Event details as a JSON object"),
-        sa.Column(
-            "created_at", TIMESTAMP, nullable=True, comment="When the event was appended (UTC)"
-        ),
+        frozen.column("source_id", sa.Text(), "Identifier of the entity the event is about"),
+        frozen.column("data", frozen.JSON, "Event details as a JSON object"),
+        frozen.column("created_at", frozen.TIMESTAMP, "When the event was appended (UTC)"),
         sa.PrimaryKeyConstraint("id", name="pk_events"),
         sqlite_autoincrement=True,
     )
@@ -170,8 +117,7 @@ contract = ops.RevisionContract(reference_schema_version=2, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -1,10 +1,6 @@
 """Revision 0003, beyond the reference: the event log becomes append-only in the database.
 
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-26
-
-Written by hand. Adds no table and no column: it installs triggers that refuse
+Adds no table and no column: it installs triggers that refuse
 UPDATE and DELETE on ``events`` (and TRUNCATE on PostgreSQL), beyond the
 reference, which only calls the log append-only. The repositories have no
 update or delete for events; the triggers make sure nothing else does either,
@@ -15,35 +11,29 @@ Note for later revisions: a SQLite "move and copy" batch operation on
 ``events`` drops these triggers; such a revision must create them again.
 """
 
-from collections.abc import Sequence
-
-from alembic import op
-
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
-SQLITE_TRIGGERS = ("events_no_update", "events_no_delete")
 POSTGRESQL_FUNCTION = "karr_events_append_only"
 
-_SQLITE = [
-    """
+#: Trigger name -> its SQL.
+_SQLITE = {
+    "events_no_update": """
     CREATE TRIGGER events_no_update BEFORE UPDATE ON events
     BEGIN
         SELECT RAISE(ABORT, 'events are append-only: UPDATE is not allowed');
     END
     """,
-    """
+    "events_no_delete": """
     CREATE TRIGGER events_no_delete BEFORE DELETE ON events
     BEGIN
         SELECT RAISE(ABORT, 'events are append-only: DELETE is not allowed');
     END
     """,
-]
+}
 
 _BODY = """
     BEGIN
@@ -71,17 +61,14 @@ _POSTGRESQL = [
 contract = ops.RevisionContract(
     reference_schema_version=None,
     triggers=(
-        *(ops.Trigger(name, "events", "sqlite") for name in SQLITE_TRIGGERS),
+        *(ops.Trigger(name, "events", "sqlite") for name in _SQLITE),
         ops.Trigger("events_append_only", "events", "postgresql"),
         ops.Trigger("events_no_truncate", "events", "postgresql"),
     ),
     functions=(POSTGRESQL_FUNCTION,),
     # What ``check`` verifies: each guard's table, timing, statements, state and code.
     guards=(
-        *(
-            ops.SqliteTrigger(name, "events", sql.strip())
-            for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
-        ),
+        *(ops.SqliteTrigger(name, "events", sql.strip()) for name, sql in _SQLITE.items()),
         ops.PostgresFunction(POSTGRESQL_FUNCTION, _BODY),
         ops.PostgresTrigger(
             "events_append_only",
@@ -97,10 +84,7 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    dialect = op.get_context().dialect.name
-    statements = _POSTGRESQL if dialect == "postgresql" else _SQLITE
-    for statement in statements:
-        op.execute(statement.strip())
+    frozen.execute_on_dialect(on_sqlite=list(_SQLITE.values()), on_postgresql=_POSTGRESQL)
     ops.record_schema_version(contract)
 
 

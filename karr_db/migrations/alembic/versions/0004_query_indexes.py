@@ -1,10 +1,6 @@
 """Revision 0004, beyond the reference: indexes for the dashboard's queries.
 
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-26
-
-Written by hand. Adds no table and no column, only three indexes the reference
+Adds no table and no column, only three indexes the reference
 does not have; each earned its place in the benchmark (docs/performance.md):
 
 * ``idx_metrics_name_benchmark`` on metrics (metric_name, benchmark_id,
@@ -18,14 +14,10 @@ does not have; each earned its place in the benchmark (docs/performance.md):
   document).
 """
 
-from collections.abc import Sequence
-
 from karr_db.migrations import ops
 
 revision: str = "0004"
 down_revision: str | None = "0003"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 contract = ops.RevisionContract(
@@ -41,8 +33,7 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

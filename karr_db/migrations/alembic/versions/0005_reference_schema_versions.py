@@ -1,10 +1,6 @@
 """Revision 0005, beyond the reference: ``schema_version`` keeps the reference's numbers only.
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-12-01
-
-Written by hand. Revisions 0003 and 0004 used to record schema versions 3 and
+Revisions 0003 and 0004 used to record schema versions 3 and
 4, numbers the earlier system had already given to schemas of its own (3 added
 ``web_settings``, 4 moved agent tokens, ... up to 11). Its code reading a
 karr_db database then saw 4, skipped its own migrations, and karr_db refused
@@ -14,8 +10,6 @@ only on databases with ``alembic_version`` (Alembic applies it), so only where
 karr_db wrote them; an adopted legacy database never got them.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,8 +17,6 @@ from karr_db.migrations import ops
 
 revision: str = "0005"
 down_revision: str | None = "0004"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 #: The numbers revisions 0003 and 0004 wrote before this revision.

@@ -1,10 +1,6 @@
 """Revision 0006, beyond the reference: every stored time in one canonical text form.
 
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01
-
-Written by hand. The earlier system wrote local ``T``-separated times and
+The earlier system wrote local ``T``-separated times and
 SQLite's UTC ``datetime('now')`` text into the same columns, and its code may
 keep writing them during a switch-over; such text sorts wrongly against
 karr_db's fixed-width UTC text, so paging, ranges and staleness went wrong
@@ -23,14 +19,10 @@ and ``timestamp_triggers.py``):
 * rewrites what is already stored in another form.
 """
 
-from collections.abc import Sequence
-
 from karr_db.migrations import ops
 
 revision: str = "0006"
 down_revision: str | None = "0005"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 #: The rule's SQL is in ``karr_db/migrations/timestamp_triggers.py``: it follows
 #: the models' timestamp columns, one trigger pair per table that has one.

@@ -1,10 +1,6 @@
 """Revision 0007, beyond the reference: a content lookup so that deduplication sees adopted runs.
 
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-01
-
-Written by hand. karr_db derives a run's id from its document's content, so
+Karr_db derives a run's id from its document's content, so
 saving a document twice finds the first run by id. The earlier system gave
 runs random 16-hex ids, which adoption keeps (quick tests and people refer to
 them); such runs were invisible to that check, and re-saving one of their
@@ -21,16 +17,12 @@ what it does stays what it was when it was written. Offline (``--sql``) the
 queue is part of the script: run ``karr-db upgrade`` after applying it.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0007"
 down_revision: str | None = "0006"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -40,27 +32,22 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     fingerprints = sa.Table(
         "run_fingerprints",
         metadata,
-        sa.Column(
+        frozen.column(
             "fingerprint",
             sa.Text(),
-            nullable=False,
-            comment="Content fingerprint of a result document: the UUID karr_db derives its "
+            "Content fingerprint of a result document: the UUID karr_db derives its "
             "run ids from (documents.run_id_for)",
+            nullable=False,
         ),
-        sa.Column(
+        frozen.column(
             "run_id",
             sa.Text(),
+            "The run that saving this content returns: the oldest run holding it",
             nullable=False,
-            comment="The run that saving this content returns: the oldest run holding it",
         ),
         sa.PrimaryKeyConstraint("fingerprint", name="pk_run_fingerprints"),
         sa.UniqueConstraint("run_id", name="uq_run_fingerprints_run_id"),
-        sa.ForeignKeyConstraint(
-            ["run_id"],
-            ["runs.id"],
-            name="fk_run_fingerprints_run_id_runs",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("run_fingerprints", "run_id", "runs", ondelete="CASCADE"),
     )
     return [fingerprints]
 

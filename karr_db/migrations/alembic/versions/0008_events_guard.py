@@ -1,10 +1,6 @@
 """Revision 0008, beyond the reference: the event log refuses rewrites and chosen ids.
 
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-01
-
-Written by hand; adds no table and no column.
+Adds no table and no column.
 
 * SQLite: ``INSERT OR REPLACE`` / ``REPLACE INTO`` replace a row by deleting it
   without firing delete triggers, so revision 0003's triggers let them rewrite
@@ -22,63 +18,39 @@ Written by hand; adds no table and no column.
 Plain SQL through ``op.execute`` so that offline ``--sql`` mode renders it too.
 """
 
-from collections.abc import Sequence
-
-from alembic import op
-
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0008"
 down_revision: str | None = "0007"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
-SQLITE_TRIGGERS = ("events_no_rewrite", "events_ids_ascend")
 #: The append function and its arguments (for GRANT EXECUTE).
 POSTGRESQL_APPEND_FUNCTION = "karr_append_events"
 POSTGRESQL_APPEND_SIGNATURE = f"{POSTGRESQL_APPEND_FUNCTION}(text[], text[], jsonb[], timestamptz)"
-#: The event-log lock of karr_db.repositories.events (0x4B455654, "KEVT").
-_LOCK_KEY = 0x4B455654
 
-_SQLITE = [
-    """
+#: Trigger name -> its SQL.
+_SQLITE = {
+    "events_no_rewrite": """
     CREATE TRIGGER events_no_rewrite BEFORE INSERT ON events
     WHEN EXISTS (SELECT 1 FROM events WHERE id = NEW.id)
     BEGIN
         SELECT RAISE(ABORT, 'events are append-only: an existing event cannot be replaced');
     END
     """,
-    """
+    "events_ids_ascend": """
     CREATE TRIGGER events_ids_ascend AFTER INSERT ON events
     WHEN EXISTS (SELECT 1 FROM events WHERE id > NEW.id)
     BEGIN
         SELECT RAISE(ABORT, 'events are append-only: a new event must come after the newest');
     END
     """,
-]
+}
 
 _APPEND_BODY = f"""
 DECLARE
     ids bigint[];
 BEGIN
-    PERFORM pg_advisory_xact_lock({_LOCK_KEY});
-    WITH input AS (
-        SELECT * FROM unnest(event_types, source_ids, payloads)
-            WITH ORDINALITY AS t(event_type, source_id, data, n)
-    ), numbered AS MATERIALIZED (
-        SELECT n, nextval(pg_get_serial_sequence('events', 'id')) AS id FROM input
-    ), inserted AS (
-        INSERT INTO events (id, event_type, source_id, data, created_at)
-        SELECT numbered.id, event_type, source_id, data, created FROM input JOIN numbered USING (n)
-    )
-    SELECT array_agg(id ORDER BY n) INTO ids FROM numbered;
-    IF ids IS NOT NULL THEN
-        PERFORM pg_notify('karr_events', ids[array_upper(ids, 1)]::text);
-    END IF;
-    RETURN ids;
-END
-"""
+{frozen.APPEND_EVENTS_TAIL}"""
 
 #: Built at upgrade time so the pinned search_path names the schema ``events`` is in.
 _POSTGRESQL = [
@@ -101,13 +73,10 @@ _POSTGRESQL = [
 
 contract = ops.RevisionContract(
     reference_schema_version=None,
-    triggers=tuple(ops.Trigger(name, "events", "sqlite") for name in SQLITE_TRIGGERS),
+    triggers=tuple(ops.Trigger(name, "events", "sqlite") for name in _SQLITE),
     functions=(POSTGRESQL_APPEND_FUNCTION,),
     guards=(
-        *(
-            ops.SqliteTrigger(name, "events", sql.strip())
-            for name, sql in zip(SQLITE_TRIGGERS, _SQLITE, strict=True)
-        ),
+        *(ops.SqliteTrigger(name, "events", sql.strip()) for name, sql in _SQLITE.items()),
         ops.PostgresFunction(
             POSTGRESQL_APPEND_FUNCTION,
             _APPEND_BODY,
@@ -119,10 +88,7 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    dialect = op.get_context().dialect.name
-    statements = _POSTGRESQL if dialect == "postgresql" else _SQLITE
-    for statement in statements:
-        op.execute(statement.strip())
+    frozen.execute_on_dialect(on_sqlite=list(_SQLITE.values()), on_postgresql=_POSTGRESQL)
     ops.record_schema_version(contract)
 
 

@@ -1,10 +1,6 @@
 """Revision 0009, beyond the reference: an index in the order the latest runs are paged.
 
-Revision ID: 0009
-Revises: 0008
-Create Date: 2026-12-01
-
-Written by hand; PostgreSQL only. ``list_runs`` pages runs by ``timestamp DESC
+PostgreSQL only. ``list_runs`` pages runs by ``timestamp DESC
 NULLS LAST, id DESC``; revision 0004's ascending ``(model, engine, timestamp)``
 index walked backwards gives ``NULLS FIRST``, so PostgreSQL read every run of a
 model and engine and sorted them (docs/performance.md). This index has the
@@ -13,16 +9,12 @@ NULLs sort lowest, so ``DESC`` is ``NULLS LAST`` and the ascending index
 serves the page; it also refuses ``NULLS LAST`` in an index).
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 
 from karr_db.migrations import ops
 
 revision: str = "0009"
 down_revision: str | None = "0008"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 #: PostgreSQL only: SQLite's ascending index already serves the page (see above).
@@ -45,8 +37,7 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -1,10 +1,6 @@
 """Revision 0010, beyond the reference: the leaderboard aggregate, built from the stored rows.
 
-Revision ID: 0010
-Revises: 0009
-Create Date: 2026-12-01
-
-Written by hand. Adds ``leaderboard_aggregates``: per metric and per group of
+Adds ``leaderboard_aggregates``: per metric and per group of
 runs (test name, model, engine, suite, KITT version, GPU and environment of the
 run's first hardware row), the number of metric rows, the count, sum, minimum
 and maximum of the finite values and the number of NaN or infinite ones. Saves
@@ -18,24 +14,17 @@ spelled out here, not imported, so that this revision keeps building the
 table as it is at this revision.
 """
 
-from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0010"
 down_revision: str | None = "0009"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
-DOUBLE: sa.types.TypeEngine[float] = sa.REAL().with_variant(
-    postgresql.DOUBLE_PRECISION(), "postgresql"
-)
 KEYS = (
     "test_name",
     "model",
@@ -74,7 +63,7 @@ TYPES: dict[str, sa.types.TypeEngine[Any]] = {
     "value_count": sa.Integer(),
     "non_finite": sa.Integer(),
 }
-TYPES |= {"value_sum": DOUBLE, "value_min": DOUBLE, "value_max": DOUBLE}
+TYPES |= {"value_sum": frozen.DOUBLE, "value_min": frozen.DOUBLE, "value_max": frozen.DOUBLE}
 NOT_NULL = {"metric_name", "group_key", "row_count", "value_count", "value_sum", "non_finite"}
 
 

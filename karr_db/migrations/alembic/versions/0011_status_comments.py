@@ -1,17 +1,11 @@
 """Revision 0011, beyond the reference: the status columns' descriptions name every status.
 
-Revision ID: 0011
-Revises: 0010
-Create Date: 2026-12-01
-
-Written by hand. One state machine now accepts every status the earlier system
+One state machine now accepts every status the earlier system
 wrote (campaigns ``draft`` and ``queued``, agents ``idle`` and ``running``), so
 the column descriptions (PostgreSQL comments, and the generated schema
 reference) list them. Comments only: no row and no type changes; SQLite keeps
 no comments, so there it does nothing.
 """
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
@@ -20,8 +14,6 @@ from karr_db.migrations import ops
 
 revision: str = "0011"
 down_revision: str | None = "0010"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 #: (table, column, description); the models carry the same text.

@@ -1,10 +1,6 @@
 """Revision 0012, beyond the reference: the append function checks what it is given.
 
-Revision ID: 0012
-Revises: 0011
-Create Date: 2026-12-07
-
-Written by hand; adds no table and no column. PostgreSQL only (SQLite has no
+Adds no table and no column. PostgreSQL only (SQLite has no
 roles: every writer goes through the layer's own checks).
 
 ``karr_append_events`` (revision 0008) runs as its owner, so the application
@@ -29,20 +25,14 @@ Each refusal is ``invalid_parameter_value`` (22023) naming the event by its
 position, or ``datetime_field_overflow`` (22008) for the time.
 """
 
-from collections.abc import Sequence
-
 from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0012"
 down_revision: str | None = "0011"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 FUNCTION = "karr_append_events"
-#: The event-log lock of karr_db.repositories.events (0x4B455654, "KEVT").
-_LOCK_KEY = 0x4B455654
 _MAX_EVENTS = 10_000
 _MAX_INDEXED_BYTES = 1_000
 _MAX_DATA_TEXT_BYTES = 2_000_000
@@ -104,23 +94,7 @@ BEGIN
         RAISE EXCEPTION 'karr_append_events: event % (from 1): data nested too deep', bad
             USING ERRCODE = '22023';
     END IF;
-    PERFORM pg_advisory_xact_lock({_LOCK_KEY});
-    WITH input AS (
-        SELECT * FROM unnest(event_types, source_ids, payloads)
-            WITH ORDINALITY AS t(event_type, source_id, data, n)
-    ), numbered AS MATERIALIZED (
-        SELECT n, nextval(pg_get_serial_sequence('events', 'id')) AS id FROM input
-    ), inserted AS (
-        INSERT INTO events (id, event_type, source_id, data, created_at)
-        SELECT numbered.id, event_type, source_id, data, created FROM input JOIN numbered USING (n)
-    )
-    SELECT array_agg(id ORDER BY n) INTO ids FROM numbered;
-    IF ids IS NOT NULL THEN
-        PERFORM pg_notify('karr_events', ids[array_upper(ids, 1)]::text);
-    END IF;
-    RETURN ids;
-END
-"""
+{frozen.APPEND_EVENTS_TAIL}"""
 
 #: The same signature, owner, search_path and grants as revision 0008's: only the body changes.
 _POSTGRESQL = f"""

@@ -1,10 +1,6 @@
 """Revision 0013, beyond the reference: a time outside the years 1-9999 is refused.
 
-Revision ID: 0013
-Revises: 0012
-Create Date: 2026-12-07
-
-Written by hand; adds no table and no column. The layer refuses such times
+Adds no table and no column. The layer refuses such times
 before writing (``karr_db.limits``); writers outside it could store them, and
 then every reader of the row failed: on SQLite the canonicalising triggers of
 revision 0006 turned a year-1 time with a positive offset into year 0000 text
@@ -22,14 +18,10 @@ years before 1 and past 9999, and ``infinity``.
 The SQL is in ``karr_db/migrations/timestamp_triggers.py``.
 """
 
-from collections.abc import Sequence
-
 from karr_db.migrations import ops
 
 revision: str = "0013"
 down_revision: str | None = "0012"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 contract = ops.RevisionContract(
     reference_schema_version=None,

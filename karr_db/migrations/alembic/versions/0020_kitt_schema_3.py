@@ -1,26 +1,18 @@
 """The dashboard's ``web_settings``.
 
-Revision ID: 0020
-Revises: 0013
-Create Date: 2026-12-07
-
-Written by hand. Revisions 0020..0028 are KITT's schemas 3..11, one each, and
+Revisions 0020..0028 are KITT's schemas 3..11, one each, and
 record KITT's number in ``schema_version`` in the same transaction as their
 DDL, as revisions 0001 and 0002 do for schemas 1 and 2 (ARCHITECTURE.md,
 "KITT's lineage"). They describe the schema as it is at their revision; they do
 not import the models.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0020"
 down_revision: str | None = "0013"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -28,8 +20,8 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     web_settings = sa.Table(
         "web_settings",
         metadata,
-        sa.Column("key", sa.Text(), nullable=False, comment="Setting name"),
-        sa.Column("value", sa.Text(), nullable=False, comment="Setting value (text)"),
+        frozen.column("key", sa.Text(), "Setting name", nullable=False),
+        frozen.column("value", sa.Text(), "Setting value (text)", nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_web_settings"),
     )
     return [web_settings]
@@ -39,8 +31,7 @@ contract = ops.RevisionContract(reference_schema_version=3, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -1,10 +1,6 @@
 """Agent tokens kept as SHA-256 digests in ``token_hash``.
 
-Revision ID: 0021
-Revises: 0020
-Create Date: 2026-12-07
-
-Written by hand. Adds ``agents.token_hash`` and ``agents.token_prefix`` and,
+Adds ``agents.token_hash`` and ``agents.token_prefix`` and,
 as KITT's migration does, moves every token into them: ``token_hash`` becomes
 the SHA-256 hex digest of the token text, ``token_prefix`` its first eight
 characters, and ``token`` is emptied. A value karr_db itself stored before
@@ -17,17 +13,14 @@ older forms and moves each on first use.
 """
 
 import hashlib
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import context, op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0021"
 down_revision: str | None = "0020"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 #: The prefix of the digests karr_db wrote into ``token`` before this revision.
 KARR_DIGEST = "sha256$"
@@ -39,25 +32,19 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
+    frozen.add_column(
         "agents",
-        sa.Column(
-            "token_hash",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="SHA-256 hex digest of the agent's token ('' when it has none)",
-        ),
+        "token_hash",
+        sa.Text(),
+        "SHA-256 hex digest of the agent's token ('' when it has none)",
+        default="''",
     )
-    op.add_column(
+    frozen.add_column(
         "agents",
-        sa.Column(
-            "token_prefix",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="First 8 characters of the token, for display",
-        ),
+        "token_prefix",
+        sa.Text(),
+        "First 8 characters of the token, for display",
+        default="''",
     )
     if not context.is_offline_mode():
         move_tokens(op.get_bind())

@@ -1,27 +1,14 @@
 """``agents.hardware_details``, the hardware an agent reports (JSON).
 
-Revision ID: 0022
-Revises: 0021
-Create Date: 2026-12-07
-
-Written by hand. KITT keeps it as JSON text; by the reference's rule for JSON
+KITT keeps it as JSON text; by the reference's rule for JSON
 columns it is JSONB on PostgreSQL (and TEXT on SQLite).
 """
 
-from collections.abc import Sequence
-
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects import postgresql
-
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0022"
 down_revision: str | None = "0021"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
-JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
 
 contract = ops.RevisionContract(
     reference_schema_version=5, columns=(ops.Column("agents", "hardware_details"),)
@@ -29,14 +16,8 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
-        "agents",
-        sa.Column(
-            "hardware_details",
-            JSON,
-            nullable=True,
-            comment="Hardware the agent reported (JSON object)",
-        ),
+    frozen.add_column(
+        "agents", "hardware_details", frozen.JSON, "Hardware the agent reported (JSON object)"
     )
     ops.record_schema_version(contract)
 

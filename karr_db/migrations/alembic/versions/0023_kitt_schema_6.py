@@ -1,23 +1,11 @@
-"""``quick_tests.command_id``, the command that dispatched a test.
-
-Revision ID: 0023
-Revises: 0022
-Create Date: 2026-12-07
-
-Written by hand.
-"""
-
-from collections.abc import Sequence
+"""``quick_tests.command_id``, the command that dispatched a test."""
 
 import sqlalchemy as sa
-from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0023"
 down_revision: str | None = "0022"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 contract = ops.RevisionContract(
     reference_schema_version=6, columns=(ops.Column("quick_tests", "command_id"),)
@@ -25,15 +13,12 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
+    frozen.add_column(
         "quick_tests",
-        sa.Column(
-            "command_id",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="Id of the command that dispatched the test",
-        ),
+        "command_id",
+        sa.Text(),
+        "Id of the command that dispatched the test",
+        default="''",
     )
     ops.record_schema_version(contract)
 

@@ -1,26 +1,18 @@
 """``agent_settings``, and six default settings for every agent.
 
-Revision ID: 0025
-Revises: 0024
-Create Date: 2026-12-07
-
-Written by hand. As KITT's migration does, every agent gets the six default
+As KITT's migration does, every agent gets the six default
 settings it does not have yet (karr_db's registration adds them to every agent
 it registers later, as KITT's does). The settings belong to their agent:
 ON DELETE CASCADE.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0025"
 down_revision: str | None = "0024"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 #: KITT's defaults as of this schema (the models keep the same ones).
 DEFAULTS = {
@@ -38,25 +30,12 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     settings = sa.Table(
         "agent_settings",
         metadata,
-        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
-        sa.Column(
-            "agent_id", sa.Text(), nullable=False, comment="The agent the setting belongs to"
-        ),
-        sa.Column("key", sa.Text(), nullable=False, comment="Setting name"),
-        sa.Column(
-            "value",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=False,
-            comment="Setting value (text)",
-        ),
+        frozen.column("id", sa.Integer(), "Row identifier", nullable=False),
+        frozen.column("agent_id", sa.Text(), "The agent the setting belongs to", nullable=False),
+        frozen.column("key", sa.Text(), "Setting name", nullable=False),
+        frozen.column("value", sa.Text(), "Setting value (text)", nullable=False, default="''"),
         sa.PrimaryKeyConstraint("id", name="pk_agent_settings"),
-        sa.ForeignKeyConstraint(
-            ["agent_id"],
-            ["agents.id"],
-            name="fk_agent_settings_agent_id_agents",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("agent_settings", "agent_id", "agents", ondelete="CASCADE"),
         sa.UniqueConstraint("agent_id", "key", name="uq_agent_settings_agent_id_key"),
         sqlite_autoincrement=True,
     )

@@ -1,23 +1,11 @@
-"""``agents.cpu_arch`` (``amd64``, ``arm64``).
-
-Revision ID: 0026
-Revises: 0025
-Create Date: 2026-12-07
-
-Written by hand.
-"""
-
-from collections.abc import Sequence
+"""``agents.cpu_arch`` (``amd64``, ``arm64``)."""
 
 import sqlalchemy as sa
-from alembic import op
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0026"
 down_revision: str | None = "0025"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 contract = ops.RevisionContract(
     reference_schema_version=9, columns=(ops.Column("agents", "cpu_arch"),)
@@ -25,15 +13,8 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    op.add_column(
-        "agents",
-        sa.Column(
-            "cpu_arch",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="CPU architecture: amd64 or arm64",
-        ),
+    frozen.add_column(
+        "agents", "cpu_arch", sa.Text(), "CPU architecture: amd64 or arm64", default="''"
     )
     ops.record_schema_version(contract)
 

@@ -1,66 +1,25 @@
-"""``campaign_logs``, a campaign's output lines.
-
-Revision ID: 0027
-Revises: 0026
-Create Date: 2026-12-07
-
-Written by hand. ``created_at`` is TIMESTAMPTZ on PostgreSQL by the
-reference's rule for ``*_at`` columns.
-"""
-
-from collections.abc import Sequence
+"""``campaign_logs``, a campaign's output lines."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0027"
 down_revision: str | None = "0026"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
     """The tables this revision adds, as they are at this revision (adoption reuses them)."""
-    logs = sa.Table(
-        "campaign_logs",
-        metadata,
-        sa.Column(
-            "id",
-            sa.Integer(),
-            nullable=False,
-            comment="Line sequence number; readers page after it",
-        ),
-        sa.Column("campaign_id", sa.Text(), nullable=False, comment="The campaign"),
-        sa.Column("line", sa.Text(), nullable=False, comment="One line of output"),
-        sa.Column(
-            "created_at",
-            TIMESTAMP,
-            server_default=sa.text("CURRENT_TIMESTAMP"),
-            nullable=True,
-            comment="When the line was stored (UTC)",
-        ),
-        sa.PrimaryKeyConstraint("id", name="pk_campaign_logs"),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"],
-            ["web_campaigns.id"],
-            name="fk_campaign_logs_campaign_id_web_campaigns",
-        ),
-        sqlite_autoincrement=True,
-    )
-    sa.Index("idx_campaign_logs_campaign", logs.c.campaign_id)
-    return [logs]
+    return [
+        frozen.log_table(metadata, "campaign_logs", "campaign_id", "web_campaigns", "The campaign")
+    ]
 
 
 contract = ops.RevisionContract(reference_schema_version=10, tables=tables)
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:

@@ -1,30 +1,17 @@
 """``engine_profiles``, ``agent_engines``, and the engine of a quick test.
 
-Revision ID: 0028
-Revises: 0027
-Create Date: 2026-12-07
-
-Written by hand. By the reference's rules on PostgreSQL: ``created_at`` and
+By the reference's rules on PostgreSQL: ``created_at`` and
 ``updated_at`` are TIMESTAMPTZ, ``last_checked`` (not a ``*_at`` column) stays
 TEXT, and the JSON configurations are JSONB. ``quick_tests.profile_id`` is
 text, not a foreign key: KITT writes ``''`` for "no profile".
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
-from alembic import op
-from sqlalchemy.dialects import postgresql
 
-from karr_db.migrations import ops
+from karr_db.migrations import frozen, ops
 
 revision: str = "0028"
 down_revision: str | None = "0027"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
-
-TIMESTAMP = sa.Text().with_variant(postgresql.TIMESTAMP(timezone=True), "postgresql")
-JSON = sa.Text().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def tables(metadata: sa.MetaData) -> list[sa.Table]:
@@ -32,50 +19,40 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     profiles = sa.Table(
         "engine_profiles",
         metadata,
-        sa.Column("id", sa.Text(), nullable=False, comment="Profile identifier"),
-        sa.Column("name", sa.Text(), nullable=False, comment="Profile name, unique"),
-        sa.Column("engine", sa.Text(), nullable=False, comment="Inference engine"),
-        sa.Column(
+        frozen.column("id", sa.Text(), "Profile identifier", nullable=False),
+        frozen.column("name", sa.Text(), "Profile name, unique", nullable=False),
+        frozen.column("engine", sa.Text(), "Inference engine", nullable=False),
+        frozen.column(
             "mode",
             sa.Text(),
-            server_default=sa.text("'docker'"),
+            "How the engine runs: docker or native",
             nullable=False,
-            comment="How the engine runs: docker or native",
+            default="'docker'",
         ),
-        sa.Column(
-            "description",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="Human-readable description",
-        ),
-        sa.Column(
+        frozen.column("description", sa.Text(), "Human-readable description", default="''"),
+        frozen.column(
             "build_config",
-            JSON,
-            server_default=sa.text("'{}'"),
-            nullable=True,
-            comment="How to build the engine (JSON object)",
+            frozen.JSON,
+            "How to build the engine (JSON object)",
+            default="'{}'",
         ),
-        sa.Column(
+        frozen.column(
             "runtime_config",
-            JSON,
-            server_default=sa.text("'{}'"),
-            nullable=True,
-            comment="How to run the engine (JSON object)",
+            frozen.JSON,
+            "How to run the engine (JSON object)",
+            default="'{}'",
         ),
-        sa.Column(
+        frozen.column(
             "created_at",
-            TIMESTAMP,
-            server_default=sa.text("CURRENT_TIMESTAMP"),
-            nullable=True,
-            comment="When the profile was created (UTC)",
+            frozen.TIMESTAMP,
+            "When the profile was created (UTC)",
+            default="CURRENT_TIMESTAMP",
         ),
-        sa.Column(
+        frozen.column(
             "updated_at",
-            TIMESTAMP,
-            server_default=sa.text("CURRENT_TIMESTAMP"),
-            nullable=True,
-            comment="When the profile last changed (UTC)",
+            frozen.TIMESTAMP,
+            "When the profile last changed (UTC)",
+            default="CURRENT_TIMESTAMP",
         ),
         sa.PrimaryKeyConstraint("id", name="pk_engine_profiles"),
         sa.UniqueConstraint("name", name="uq_engine_profiles_name"),
@@ -85,47 +62,19 @@ def tables(metadata: sa.MetaData) -> list[sa.Table]:
     engines = sa.Table(
         "agent_engines",
         metadata,
-        sa.Column("id", sa.Integer(), nullable=False, comment="Row identifier"),
-        sa.Column("agent_id", sa.Text(), nullable=False, comment="The agent"),
-        sa.Column("engine", sa.Text(), nullable=False, comment="Inference engine"),
-        sa.Column(
-            "mode", sa.Text(), nullable=False, comment="How the engine runs: docker or native"
-        ),
-        sa.Column(
-            "version",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="Engine version found",
-        ),
-        sa.Column(
-            "binary_path",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="Where the engine's binary is",
-        ),
-        sa.Column(
-            "status",
-            sa.Text(),
-            server_default=sa.text("'unknown'"),
-            nullable=True,
-            comment="What the last check found",
-        ),
+        frozen.column("id", sa.Integer(), "Row identifier", nullable=False),
+        frozen.column("agent_id", sa.Text(), "The agent", nullable=False),
+        frozen.column("engine", sa.Text(), "Inference engine", nullable=False),
+        frozen.column("mode", sa.Text(), "How the engine runs: docker or native", nullable=False),
+        frozen.column("version", sa.Text(), "Engine version found", default="''"),
+        frozen.column("binary_path", sa.Text(), "Where the engine's binary is", default="''"),
+        frozen.column("status", sa.Text(), "What the last check found", default="'unknown'"),
         # Not a *_at column: TEXT on both dialects, as the reference's rule says.
-        sa.Column(
-            "last_checked",
-            sa.Text(),
-            nullable=True,
-            comment="When the agent last checked (fixed-width UTC text)",
+        frozen.column(
+            "last_checked", sa.Text(), "When the agent last checked (fixed-width UTC text)"
         ),
         sa.PrimaryKeyConstraint("id", name="pk_agent_engines"),
-        sa.ForeignKeyConstraint(
-            ["agent_id"],
-            ["agents.id"],
-            name="fk_agent_engines_agent_id_agents",
-            ondelete="CASCADE",
-        ),
+        frozen.foreign_key("agent_engines", "agent_id", "agents", ondelete="CASCADE"),
         sa.UniqueConstraint(
             "agent_id", "engine", "mode", name="uq_agent_engines_agent_id_engine_mode"
         ),
@@ -144,25 +93,15 @@ contract = ops.RevisionContract(
 
 def upgrade() -> None:
     ops.create_declared(contract)
-    op.add_column(
+    frozen.add_column(
         "quick_tests",
-        sa.Column(
-            "engine_mode",
-            sa.Text(),
-            server_default=sa.text("'docker'"),
-            nullable=True,
-            comment="How the engine runs: docker or native",
-        ),
+        "engine_mode",
+        sa.Text(),
+        "How the engine runs: docker or native",
+        default="'docker'",
     )
-    op.add_column(
-        "quick_tests",
-        sa.Column(
-            "profile_id",
-            sa.Text(),
-            server_default=sa.text("''"),
-            nullable=True,
-            comment="Engine profile used ('' for none)",
-        ),
+    frozen.add_column(
+        "quick_tests", "profile_id", sa.Text(), "Engine profile used ('' for none)", default="''"
     )
     ops.record_schema_version(contract)
 

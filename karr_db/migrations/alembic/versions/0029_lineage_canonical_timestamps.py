@@ -1,11 +1,7 @@
 """Revision 0029, beyond the reference: canonical timestamps in KITT's later tables,
 and the description of ``agents.token``.
 
-Revision ID: 0029
-Revises: 0028
-Create Date: 2026-12-07
-
-Written by hand. Revision 0006's rule for the timestamp columns of the tables
+Revision 0006's rule for the timestamp columns of the tables
 KITT's schemas 7..11 add (``quick_test_logs``, ``campaign_logs``,
 ``engine_profiles``, ``agent_engines``): on SQLite, the same AFTER INSERT/UPDATE
 triggers, so that KITT's ``datetime('now')`` defaults and local ISO times are
@@ -19,8 +15,6 @@ revisions 0020..0028 stay exactly KITT's schemas, and it runs after adoption of
 any of them.
 """
 
-from collections.abc import Sequence
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -28,8 +22,6 @@ from karr_db.migrations import ops
 
 revision: str = "0029"
 down_revision: str | None = "0028"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 contract = ops.RevisionContract(
     reference_schema_version=None, triggers=ops.lineage_timestamp_triggers()

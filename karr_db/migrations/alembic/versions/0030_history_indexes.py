@@ -1,11 +1,7 @@
 """Revision 0030, beyond the reference: indexes that answer a metric history's
 runs and benchmarks from the index alone.
 
-Revision ID: 0030
-Revises: 0029
-Create Date: 2026-12-07
-
-Written by hand. Adds no table and no column, only two indexes the reference
+Adds no table and no column, only two indexes the reference
 does not have (docs/performance.md). A history page walks a model and engine's
 runs in time order, each run's benchmarks, then each benchmark's value of the
 metric: a few index probes a point, and without these indexes a table fetch
@@ -23,14 +19,10 @@ The metric's row gets none: on SQLite revision 0004's
 PostgreSQL an index with the id measured no gain for its size.
 """
 
-from collections.abc import Sequence
-
 from karr_db.migrations import ops
 
 revision: str = "0030"
 down_revision: str | None = "0029"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 contract = ops.RevisionContract(
@@ -47,8 +39,7 @@ contract = ops.RevisionContract(
 
 
 def upgrade() -> None:
-    ops.create_declared(contract)
-    ops.record_schema_version(contract)
+    ops.upgrade_declared(contract)
 
 
 def downgrade() -> None:
