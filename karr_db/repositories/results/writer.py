@@ -182,7 +182,7 @@ class ResultsWriter(ResultsBase):
                 model=m.model,
                 engine=m.engine,
                 suite_name=m.suite_name,
-                timestamp=m.run_timestamp,
+                timestamp=parse_timestamp(m.timestamp),
                 passed=m.passed,
                 total_benchmarks=m.total_benchmarks,
                 passed_count=m.passed_count,
