@@ -18,6 +18,7 @@ from karr_db.database import Database
 from karr_db.documents import load_document, run_id_for
 from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
+from karr_db.repositories.results import ResultsRepository
 from karr_db.uow import transaction
 from tests.support.documents import minimal
 from tests.support.equality import same
@@ -380,3 +381,17 @@ def test_driver_errors_leave_as_storage_errors(empty_url: str) -> None:
         for call in calls:
             with pytest.raises(StorageError), db.unit_of_work() as uow:
                 call(uow)
+
+
+def test_the_repository_is_given_the_events_repository_its_writes_use(session: Session) -> None:
+    """No repository builds another: on a session it needs that session's events
+    repository (a unit of work wires its own); a reader passes a connection, and a
+    write there is refused before any SQL."""
+    with pytest.raises(TypeError, match="events repository"):
+        ResultsRepository(session)
+    run_id = results_on(session).save(minimal()).run.id
+    reader = ResultsRepository(session.connection())
+    assert reader.get_summary(run_id).id == run_id
+    with pytest.raises(StorageError, match="cannot write"):
+        reader.save(minimal(model="other"))
+    assert session.scalar(select(func.count()).select_from(Run)) == 1
