@@ -192,6 +192,14 @@ class ValidatedDocument:
 # --- JSON both dialects can store ------------------------------------------------
 
 
+#: Deepest nesting of arrays and objects a document may have. KITT writes a
+#: handful of levels; the bound keeps the recursive checks and encoders here
+#: (and PostgreSQL's JSON parser) far from their stack limits, so a hostile
+#: document is refused by name instead of crashing the caller.
+MAX_DEPTH = 64
+TOO_DEEP = f"arrays and objects nested deeper than {MAX_DEPTH} levels"
+
+
 def parse_text(data: str | bytes) -> Any:
     try:
         # Python's json accepts the bare NaN/Infinity tokens KITT writes.
@@ -202,14 +210,6 @@ def parse_text(data: str | bytes) -> Any:
         raise ValidationError(WHAT, [FieldError("<document>", f"not JSON: {exc}")]) from None
     except RecursionError:
         raise ValidationError(WHAT, [FieldError("<document>", TOO_DEEP)]) from None
-
-
-#: Deepest nesting of arrays and objects a document may have. KITT writes a
-#: handful of levels; the bound keeps the recursive checks and encoders here
-#: (and PostgreSQL's JSON parser) far from their stack limits, so a hostile
-#: document is refused by name instead of crashing the caller.
-MAX_DEPTH = 64
-TOO_DEEP = f"arrays and objects nested deeper than {MAX_DEPTH} levels"
 
 
 def too_deep(value: Any) -> bool:
@@ -245,10 +245,9 @@ def plain_json(value: dict[str, Any]) -> bool:
 
     Such a value can have only one problem :func:`json_problems` finds, a string
     both dialects cannot store, and that shows in its canonical text (see
-    :func:`load_document`); so one walk of exact type
-    tests replaces the depth walk and the generator walk of every value, a large
-    part of a bulk save. ``False`` means "not sure": the full
-    checks then decide and name the field.
+    :func:`load_document`); so one walk of exact type tests replaces the depth
+    walk and the generator walk of every value, a large part of a bulk save.
+    ``False`` means "not sure": the full checks then decide and name the field.
     """
     stack: list[tuple[Any, int]] = [(value, 1)]
     plain = _PLAIN_SCALARS
@@ -437,7 +436,7 @@ def load_document(data: str | bytes | Mapping[str, Any]) -> ValidatedDocument:
     canonical: str | None = None
     if plain:
         canonical = dumps_document(document, sort_keys=True)
-        # json.dumps escapes NUL as \\u0000 and writes lone surrogates raw, which
+        # json.dumps escapes NUL as \u0000 and writes lone surrogates raw, which
         # text_problem finds (UTF-8 refuses them).
         clean = "\\u0000" not in canonical and text_problem(canonical) is None
         errors = [] if clean else list(json_problems(document, ()))
