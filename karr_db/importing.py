@@ -190,7 +190,7 @@ def write_document(document: Any, path: Path) -> None:
 def export_run(session: Session, run_id: str, path: str | Path) -> Path:
     """Write one stored run's document to ``path``."""
     target = Path(path)
-    write_document(ResultsRepository(session).get_document(run_id), target)
+    write_document(ResultsRepository(session.connection()).get_document(run_id), target)
     return target
 
 
@@ -208,7 +208,7 @@ def export_runs(
     """
     root = Path(directory)
     written = 0
-    for run_id, document in ResultsRepository(session).iter_documents(
+    for run_id, document in ResultsRepository(session.connection()).iter_documents(
         filters, batch_size=batch_size
     ):
         write_document(document, root / run_id / RESULT_FILE_NAME)

@@ -22,7 +22,7 @@ input against these bounds first and names the field that breaks one.
 * **Timestamps** are timezone-aware and stay within Python's years 1-9999 once
   converted to UTC.
 * **Event data** is JSON of at most :data:`MAX_EVENT_DATA_BYTES` bytes (its
-  compact text) nested at most ``documents.checks.MAX_DEPTH`` levels; the
+  compact text) nested at most ``documents.MAX_DEPTH`` levels; the
   PostgreSQL append function checks the same (revision 0012) and takes at most
   :data:`MAX_EVENTS_PER_APPEND` events a call (the layer sends more in several).
 * **Pages** hold at most :data:`PAGE_LIMIT` rows, whatever the listing (runs,

@@ -157,7 +157,7 @@ def export_metric_values(
         raise InvalidQueryError(f"unknown export format {format!r}; use one of {FORMATS}")
     if format == "parquet":
         _pyarrow()  # fail before reading anything
-    rows = ResultsRepository(session).iter_metric_values(filters, run_ids=run_ids)
+    rows = ResultsRepository(session.connection()).iter_metric_values(filters, run_ids=run_ids)
     if not isinstance(target, str | Path):
         if format == "parquet":
             raise InvalidQueryError("Parquet needs a file path, not a stream")

@@ -88,18 +88,21 @@ class UnitOfWork:
     A writing unit of work is one ORM :class:`~sqlalchemy.orm.Session`'s
     transaction; ``connection`` is that transaction's connection. A read-only
     one has a plain :class:`~sqlalchemy.engine.Connection` and no transaction:
-    each statement is its own (see :func:`transaction`); ``session`` is then
-    built on first use, over the same connection, for the repositories that
-    read through the ORM, and refuses to flush. Repositories are built on
-    first use (and their modules imported then), so a unit of work that reads
-    runs does not pay for the agents' code.
+    each statement is its own (see :func:`transaction`); its ``session``, over
+    the same connection, serves the repositories that read through the ORM and
+    refuses to flush. Repositories are built on first use (and their modules
+    imported then), so a unit of work that reads runs does not pay for the
+    agents' code.
     """
 
     def __init__(self, session: Session | None = None, *, connection: Connection | None = None):
         if (session is None) == (connection is None):
             raise TypeError("a unit of work has a session or, read only, a connection")
-        self._session = session
         self._connection = connection
+        #: The ORM session: the unit's transaction, or (read only) one over its connection.
+        self.session: Session = (
+            session if session is not None else _ReadOnlySession(bind=connection)
+        )
 
     @property
     def readonly(self) -> bool:
@@ -111,20 +114,12 @@ class UnitOfWork:
         """The connection every statement of this unit of work runs on."""
         if self._connection is not None:
             return self._connection
-        assert self._session is not None
-        return self._session.connection()
-
-    @property
-    def session(self) -> Session:
-        """The ORM session: the unit's transaction, or (read only) one over its connection."""
-        if self._session is None:
-            self._session = _ReadOnlySession(bind=self._connection)
-        return self._session
+        return self.session.connection()
 
     def close(self) -> None:
         """Close a read-only unit's session (its connection is the caller's)."""
-        if self._connection is not None and self._session is not None:
-            self._session.close()
+        if self._connection is not None:
+            self.session.close()
 
     @cached_property
     def results(self) -> ResultsRepository:

@@ -25,11 +25,11 @@ from karr_db.derive.parse import _Derived, _parse
 from karr_db.dialects import for_connection
 from karr_db.models import Benchmark
 from karr_db.models.types import parse_timestamp, utcnow
-from karr_db.repositories.results.rows import (
+from karr_db.repositories.results.writer import (
+    BENCHMARK_INSERT_COLUMNS,
     HARDWARE_INSERT_COLUMNS,
     METRIC_INSERT_COLUMNS,
     bind_processor,
-    insert_benchmark_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -180,7 +180,9 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
         if not run.has_hardware and doc.hardware is not None:
             hardware.append((run.id, *doc.hardware[1:]))  # the run keeps its own id
 
-    ids = insert_benchmark_rows(connection, new_benchmarks)
+    ids = for_connection(connection).insert_numbered(
+        connection, "benchmarks", BENCHMARK_INSERT_COLUMNS, new_benchmarks
+    )
     for bid, flat_values in zip(ids, new_metrics, strict=True):
         metric_rows.extend((bid, name, value(number)) for name, number in flat_values)
     for_connection(connection).bulk_load(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows)

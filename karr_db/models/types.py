@@ -13,6 +13,7 @@ which the dialect modules merely re-export, so the DDL is the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -210,10 +211,7 @@ class Double(TypeDecorator[float]):
         # The SQLite REAL impl would coerce every bound value with float(),
         # turning the 'NaN' text straight back into a NaN that SQLite stores as
         # NULL; floats need no driver-level conversion on either dialect.
-        def process(value: Any) -> Any:
-            return self.process_bind_param(value, dialect)
-
-        return process
+        return functools.partial(self.process_bind_param, dialect=dialect)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> float | None:
         return None if value is None else float(value)

@@ -150,14 +150,11 @@ def _checks(function: Callable[..., Any]) -> list[tuple[str, int | None, Check]]
     return found
 
 
-def _wrap(owner: str, name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    checks: list[tuple[str, int | None, Check]] | None = None
-
+def _wrap(
+    owner: str, name: str, function: Callable[..., Any], checks: list[tuple[str, int | None, Check]]
+) -> Callable[..., Any]:
     @functools.wraps(function)
     def entry(*args: Any, **kwargs: Any) -> Any:
-        nonlocal checks
-        if checks is None:  # annotations resolve once every module is importable
-            checks = _checks(function)
         problems: list[tuple[str, str]] = []
         for parameter, position, check in checks:
             if parameter in kwargs:
@@ -178,13 +175,21 @@ def _wrap(owner: str, name: str, function: Callable[..., Any]) -> Callable[..., 
 
 
 def checked(cls: C) -> C:
-    """Wrap every public method of ``cls`` (inherited ones included) in the entry check."""
+    """Wrap every public method of ``cls`` (inherited ones included) that has a checked
+    parameter in the entry check; the others (documents, filters: their own
+    validators) are left as they are.
+
+    The annotations are resolved here, once: every name a public method's signature
+    uses must be importable when its class is defined (not only under
+    ``TYPE_CHECKING``)."""
     for name, member in inspect.getmembers(cls, inspect.isfunction):
         if name.startswith("_") or getattr(member, _CHECKED, False):
             continue
         if isinstance(inspect.getattr_static(cls, name), staticmethod | classmethod):
             continue
-        setattr(cls, name, _wrap(cls.__name__, name, member))
+        checks = _checks(member)
+        if checks:
+            setattr(cls, name, _wrap(cls.__name__, name, member, checks))
     return cls
 
 

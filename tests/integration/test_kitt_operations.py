@@ -33,8 +33,8 @@ from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
-from karr_db.repositories.results import ResultsRepository
 from karr_db.tokens import hash_token, token_problem
+from tests.support.repositories import results_on
 
 
 def _events(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -289,7 +289,7 @@ def test_quick_tests_are_created_queued_read_by_id_and_paged(session: Session) -
 
 
 def test_stats_count_by_suite_too(session: Session, samples_dir: Path) -> None:
-    results = ResultsRepository(session)
+    results = results_on(session)
     for path in sorted(samples_dir.glob("*.json")):
         results.save(path.read_bytes())
     results.save(

@@ -27,7 +27,7 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.engine_profiles import EngineProfilesRepository
 from karr_db.repositories.events import EventsRepository, EventType
 from karr_db.repositories.quick_tests import QuickTestsRepository
-from karr_db.repositories.results import ResultsRepository
+from tests.support.repositories import results_on
 
 
 def _agents(session: Session) -> list[Any]:
@@ -55,7 +55,7 @@ def _events(session: Session) -> list[Any]:
 
 
 def _results(session: Session) -> list[Any]:
-    results = ResultsRepository(session)
+    results = results_on(session)
     return [
         results.save(
             {"model": f"m{n}", "engine": "vllm", "timestamp": f"2026-01-0{n + 1}T00:00:00"}
@@ -87,7 +87,7 @@ CASES = {
     "campaigns": Case(CampaignsRepository, _campaigns, "no-such-campaign"),
     "quick_tests": Case(QuickTestsRepository, _quick_tests, "no-such-test"),
     "events": Case(EventsRepository, _events, 2_000_000_000),
-    "results": Case(ResultsRepository, _results, "no-such-run"),
+    "results": Case(results_on, _results, "no-such-run"),
     "engine_profiles": Case(EngineProfilesRepository, _engine_profiles, "no-such-profile"),
     "agent_engines": Case(AgentEnginesRepository, _agent_engines, 2_000_000_000),
 }
@@ -224,7 +224,7 @@ def test_events_resume_from_an_id_or_a_cursor_alike(session: Session) -> None:
 
 
 def test_get_summary_and_find_summary_agree(session: Session) -> None:
-    results = ResultsRepository(session)
+    results = results_on(session)
     run_id = _results(session)[0]
     assert results.find_summary("no-such-run") is None
     assert results.get_summary(run_id) == results.find_summary(run_id)

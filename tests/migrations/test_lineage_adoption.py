@@ -16,7 +16,6 @@ from karr_db.errors import AdoptionError, UnadoptableSchemaError
 from karr_db.migrations.scripts import head_revision
 from karr_db.models import AgentSetting
 from karr_db.repositories.agents import AgentsRepository
-from karr_db.repositories.results import ResultsRepository
 from tests.support.adoption import ADDED_TO, assert_rows_kept, raw_rows, typed_rows
 from tests.support.helpers import head_version, schema_versions
 from tests.support.legacy import snapshot
@@ -27,6 +26,7 @@ from tests.support.lineage import (
     build_kitt_17_postgres,
     kitt_migrates,
 )
+from tests.support.repositories import results_on
 
 
 def _settings(url: str) -> dict[str, dict[str, str]]:
@@ -52,7 +52,7 @@ def _behaves_like_karr_db(url: str) -> None:
             sa.text("SELECT id, raw_json FROM runs ORDER BY id LIMIT 1")
         ).one()
         document = raw if isinstance(raw, dict) else json.loads(raw)
-        assert ResultsRepository(session).save(document).run.id == run_id
+        assert results_on(session).save(document).run.id == run_id
         agents = AgentsRepository(session)
         assert agents.authenticate("agent-1", AGENT_1_TOKEN).id == "agent-1"
         assert not agents.verify_token("agent-1", AGENT_1_TOKEN + "x")

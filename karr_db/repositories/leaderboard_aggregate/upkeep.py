@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection, delete, func, select, true
 from sqlalchemy.orm import Session
 
-from karr_db.repositories.events import EventsRepository
+from karr_db.dialects import for_connection
 from karr_db.repositories.leaderboard_aggregate.statements import (
     COLUMNS,
     DROP_EMPTY,
@@ -22,25 +22,21 @@ from karr_db.repositories.leaderboard_aggregate.statements import (
 )
 
 
-def _locked(session: Session) -> Connection:
-    """The session's connection, in a transaction that holds the event log's lock:
-    :func:`add_runs` and :func:`remove_runs` run inside a save, a delete or
-    derivation, which took it first, and do not take it again."""
-    return session.connection()
-
-
 def _lock(session: Session) -> Connection:
-    """Take the event log's lock: :func:`maintained` and :func:`rebuild` are also
-    called on their own, by callers that may not hold it."""
-    EventsRepository(session).lock_log()
-    return session.connection()
+    """Take the event log's lock (:meth:`EventsRepository.lock_log`'s, through the
+    dialect seam): :func:`maintained` and :func:`rebuild` are also called on their
+    own, by callers that may not hold it. :func:`add_runs` and :func:`remove_runs`
+    run inside a save, a delete or derivation, which took it first."""
+    connection = session.connection()
+    for_connection(connection).lock_event_log(connection)
+    return connection
 
 
 def add_runs(session: Session, run_ids: Sequence[str]) -> None:
     """Add the stored rows of ``run_ids`` to the aggregate (after inserting them); one statement."""
     if not run_ids:
         return
-    connection = _locked(session)
+    connection = session.connection()
     connection.execute(add_statement(connection.dialect.name), {"run_ids": list(run_ids)})
 
 
@@ -55,7 +51,7 @@ def remove_runs(session: Session, run_ids: Sequence[str]) -> None:
     """
     if not run_ids:
         return
-    connection = _locked(session)
+    connection = session.connection()
     gone = connection.execute(GONE, {"run_ids": list(run_ids)}).all()
     if not gone:
         return

@@ -14,19 +14,26 @@ __all__ = ["ResultsBase"]
 
 
 class ResultsBase:
-    """Bound to a session (reads and writes, in the session's transaction) or to a
-    connection (a read-only unit of work's: reads only, a write is refused with
-    :class:`~karr_db.errors.StorageError` before any SQL)."""
+    """Bound to a session and the events repository its writes append to (reads and
+    writes, in the session's transaction), or to a connection (reads only: a
+    read-only unit of work's, or a session's for a caller that only reads; a write
+    is refused with :class:`~karr_db.errors.StorageError` before any SQL)."""
 
     def __init__(self, bind: Session | Connection, events: EventsRepository | None = None) -> None:
-        """``events``: the unit of work's events repository (built on first write
-        for a session used without one)."""
+        """``events``: the events repository of the same session (the unit of work's),
+        whose lock every write takes first and to which it appends; required with a
+        session, none with a connection."""
         if isinstance(bind, Session):
+            if events is None:
+                raise TypeError(
+                    "a results repository on a session needs the events repository of "
+                    "that session (events=): its writes take the log's lock and append there"
+                )
             self._session: Session | None = bind
             self._connection: Connection | None = None
         else:
             self._session, self._connection = None, bind
-        self._events_repository = events
+        self._events = events
 
     @property
     def connection(self) -> Connection:
@@ -42,10 +49,3 @@ class ResultsBase:
         if self._session is None:
             raise StorageError("writing", "a read-only unit of work cannot write")
         return self._session
-
-    @property
-    def _events(self) -> EventsRepository:
-        """The events repository writes append to (in the same transaction)."""
-        if self._events_repository is None:
-            self._events_repository = EventsRepository(self.session)
-        return self._events_repository

@@ -1,5 +1,9 @@
 """The bulk-write engine: saves of one or many documents with a fixed number of
 statements (the dialect seam does the inserts), and deletes.
+
+The rows a save writes are built here as driver-ready tuples, converted by the
+columns' own bind processors; re-derivation (:mod:`karr_db.derive`) uses the same
+columns and :func:`hardware_row`, so it writes exactly the rows a fresh save would.
 """
 
 from __future__ import annotations
@@ -13,39 +17,121 @@ from sqlalchemy.exc import IntegrityError
 from karr_db.dialects import for_connection
 from karr_db.documents import ValidatedDocument, load_document
 from karr_db.engine import translated
-from karr_db.errors import FieldError, NotFoundError, StillReferencedError, ValidationError
+from karr_db.errors import (
+    FieldError,
+    NotFoundError,
+    StillReferencedError,
+    StorageError,
+    ValidationError,
+)
 from karr_db.models import QuickTest, Run, RunFingerprint
 from karr_db.models.types import dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
 from karr_db.repositories._common import build
-from karr_db.repositories.events import EventType
+from karr_db.repositories.events import EventsRepository, EventType
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import RunSummary, SaveResult
-from karr_db.repositories.results.rows import (
-    COPY_FROM_DOCUMENTS,
-    HARDWARE_INSERT_COLUMNS,
-    METRIC_INSERT_COLUMNS,
-    RUN_INSERT_COLUMNS,
-    bind_processor,
-    hardware_row,
-    insert_benchmark_rows,
-)
 from karr_db.repositories.results.statements import (
     SUMMARY_BY_CONTENT,
     summary_select,
 )
 
 
+def bind_processor(column: Any, dialect: Any) -> Any:
+    """The column type's bind conversion for ``dialect`` (identity when it has none)."""
+    process = column.type.bind_processor(dialect)
+    return process if process is not None else _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+RUN_INSERT_COLUMNS = (
+    "id",
+    "model",
+    "engine",
+    "suite_name",
+    "timestamp",
+    "passed",
+    "total_benchmarks",
+    "passed_count",
+    "failed_count",
+    "total_time_seconds",
+    "kitt_version",
+    "raw_json",
+    "created_at",
+)
+HARDWARE_INSERT_COLUMNS = (
+    "run_id",
+    "gpu_model",
+    "gpu_vram_gb",
+    "gpu_count",
+    "cpu_model",
+    "cpu_cores",
+    "ram_gb",
+    "environment_type",
+    "fingerprint",
+)
+BENCHMARK_INSERT_COLUMNS = (
+    "run_id",
+    "test_name",
+    "test_version",
+    "run_number",
+    "passed",
+    "timestamp",
+    "created_at",
+)
+METRIC_INSERT_COLUMNS = ("benchmark_id", "metric_name", "metric_value")
+
+
+#: PostgreSQL inserts of several documents at once (imports) use COPY, which
+#: loads an import batch's metric rows faster than ``INSERT .. SELECT FROM
+#: unnest``; for one run's rows the two are alike, and a single save keeps plain
+#: INSERTs, visible to statement-level instrumentation.
+COPY_FROM_DOCUMENTS = 2
+
+
+def _whole(value: int | float | None) -> int | None:
+    return None if value is None else round(value)
+
+
+def hardware_row(doc: ValidatedDocument) -> tuple[Any, ...] | None:
+    """The ``hardware`` row (in :data:`HARDWARE_INSERT_COLUMNS` order) a save of ``doc``
+    writes, or ``None`` when it has no ``system_info``; re-derivation uses it too."""
+    info = doc.model.system_info
+    if info is None:
+        return None
+    gpu, cpu = info.gpu, info.cpu
+    return (
+        doc.run_id,
+        gpu.model if gpu else None,
+        _whole(gpu.vram_gb) if gpu else None,
+        gpu.count if gpu else None,
+        cpu if isinstance(cpu, str) else (cpu.model if cpu else None),
+        None if cpu is None or isinstance(cpu, str) else cpu.cores,
+        _whole(info.ram_gb),
+        info.environment_type,
+        info.fingerprint,
+    )
+
+
 class ResultsWriter(ResultsBase):
     """The writes of :class:`~karr_db.repositories.results.ResultsRepository`."""
 
-    def _lock(self) -> None:
+    def _lock(self) -> EventsRepository:
         """Every write takes the event-log lock before its first read or row, like
         the operations repositories (see :meth:`EventsRepository.lock_log`): one
         lock order, so no two repository transactions can deadlock, and on SQLite
-        the write lock before the existence check, so the upgrade cannot fail."""
+        the write lock before the existence check, so the upgrade cannot fail.
+
+        The events repository the write appends to; a read-only repository (given
+        none) refuses the write here, before any SQL."""
+        if self._events is None:
+            raise StorageError("writing", "a read-only unit of work cannot write")
         self._events.lock_log()
+        return self._events
 
     def save(self, document: str | bytes | Mapping[str, Any] | ValidatedDocument) -> SaveResult:
         """Store a result document (JSON text or parsed object); idempotent.
@@ -61,13 +147,13 @@ class ResultsWriter(ResultsBase):
         """
         doc = document if isinstance(document, ValidatedDocument) else load_document(document)
         with translated("saving a run"):
-            self._lock()
+            events = self._lock()
             existing = self._find_content(doc.run_id)
             if existing is not None:
                 return SaveResult(run=existing, created=False)
             try:
                 with self.session.begin_nested():
-                    (summary,) = self._insert_many([doc])
+                    (summary,) = self._insert_many([doc], events)
             except IntegrityError:
                 existing = self._find_content(doc.run_id)
                 if existing is None:  # not a duplicate run: some other constraint
@@ -94,7 +180,7 @@ class ResultsWriter(ResultsBase):
             )
         docs = [d if isinstance(d, ValidatedDocument) else load_document(d) for d in documents]
         with translated("saving runs"):
-            self._lock()
+            events = self._lock()
             stored = self._summaries([d.run_id for d in docs])
             fresh: dict[str, ValidatedDocument] = {}
             for doc in docs:
@@ -104,7 +190,7 @@ class ResultsWriter(ResultsBase):
             if fresh:
                 try:
                     with self.session.begin_nested():
-                        summaries = self._insert_many(list(fresh.values()))
+                        summaries = self._insert_many(list(fresh.values()), events)
                     created = {s.id: s for s in summaries}
                 except IntegrityError:
                     for doc in fresh.values():
@@ -161,7 +247,9 @@ class ResultsWriter(ResultsBase):
                     found[fingerprint] = by_id[fingerprint]
         return found
 
-    def _insert_many(self, docs: Sequence[ValidatedDocument]) -> list[RunSummary]:
+    def _insert_many(
+        self, docs: Sequence[ValidatedDocument], events: EventsRepository
+    ) -> list[RunSummary]:
         """Insert validated documents with a fixed number of statements, whatever their number.
 
         Rows go to the driver as plain tuples (``executemany`` on SQLite, one
@@ -182,7 +270,7 @@ class ResultsWriter(ResultsBase):
                 model=m.model,
                 engine=m.engine,
                 suite_name=m.suite_name,
-                timestamp=m.run_timestamp,
+                timestamp=parse_timestamp(m.timestamp),
                 passed=m.passed,
                 total_benchmarks=m.total_benchmarks,
                 passed_count=m.passed_count,
@@ -226,7 +314,8 @@ class ResultsWriter(ResultsBase):
             for s, doc in zip(summaries, docs, strict=True)
         ]
         copy = len(docs) >= COPY_FROM_DOCUMENTS
-        bulk_insert = for_connection(connection).bulk_insert
+        seam = for_connection(connection)
+        bulk_insert = seam.bulk_insert
         bulk_insert(connection, "runs", RUN_INSERT_COLUMNS, run_rows, copy=copy)
         # The content's owner: a concurrent save of the same content (or
         # re-derivation giving it to an adopted run) conflicts here.
@@ -252,11 +341,12 @@ class ResultsWriter(ResultsBase):
             for doc in docs
             for r in doc.model.results
         ]
-        ids = self._insert_benchmarks(bench_rows)
+        # One statement (two on SQLite); the ids in row order.
+        ids = seam.insert_numbered(connection, "benchmarks", BENCHMARK_INSERT_COLUMNS, bench_rows)
         flats = (flat for doc in docs for flat in doc.metrics)
         # Flattened values are floats already; the only conversion left is
         # SQLite's NaN text (see Double). Inline: this runs ~200 times a run.
-        nan = for_connection(connection).stored_nan
+        nan = seam.stored_nan
         metric_rows = [
             (benchmark_id, f.name, f.value if nan is None or f.value == f.value else nan)
             for benchmark_id, flat in zip(ids, flats, strict=True)
@@ -264,7 +354,7 @@ class ResultsWriter(ResultsBase):
         ]
         bulk_insert(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows, copy=copy)
 
-        self._events.append_many(
+        events.append_many(
             (
                 EventType.RUN_SAVED,
                 s.id,
@@ -276,10 +366,6 @@ class ResultsWriter(ResultsBase):
         leaderboard_aggregate.add_runs(self.session, [s.id for s in summaries])
         return summaries
 
-    def _insert_benchmarks(self, rows: list[tuple[Any, ...]]) -> list[int]:
-        """Insert benchmark rows in one statement (two on SQLite); their ids in row order."""
-        return insert_benchmark_rows(self.connection, rows)
-
     def delete(self, run_id: str, *, detach: bool = False) -> None:
         """Delete a run; its benchmarks, metrics and hardware go by ON DELETE CASCADE.
 
@@ -288,7 +374,7 @@ class ResultsWriter(ResultsBase):
         which clears their ``result_id`` in the same transaction.
         """
         with translated("deleting a run"):
-            self._lock()
+            events = self._lock()
             referencing = list(
                 self.session.scalars(
                     select(QuickTest.id).where(QuickTest.result_id == run_id).order_by(QuickTest.id)
@@ -315,7 +401,7 @@ class ResultsWriter(ResultsBase):
                     )
                     if getattr(deleted, "rowcount", 0) == 0:
                         raise NotFoundError("run", run_id)
-                    self._events.append(EventType.RUN_DELETED, source_id=run_id)
+                    events.append(EventType.RUN_DELETED, source_id=run_id)
             except IntegrityError:
                 # A quick test started pointing at the run after the check above.
                 raise StillReferencedError("run", run_id, ["a quick test"]) from None
