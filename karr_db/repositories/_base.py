@@ -26,11 +26,11 @@ D = TypeVar("D", bound=BaseModel)
 class Repository:
     """A session, and the events repository its changes append to."""
 
-    def __init__(self, session: Session, events: EventsRepository | None = None) -> None:
-        """``events``: the unit of work's events repository (one is made on ``session``
-        for a session used without a unit of work)."""
+    def __init__(self, session: Session, *, events: EventsRepository) -> None:
+        """``events``: the events repository of the same session (the unit of work's),
+        to which this repository's changes append; given, never built here."""
         self.session = session
-        self._events = events if events is not None else EventsRepository(session)
+        self._events = events
 
     def _one(self, shape: RowShape[D], *where: Any) -> D | None:
         """The DTO of the one row ``where`` selects, or ``None``: every ``find``."""

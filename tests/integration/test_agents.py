@@ -25,6 +25,7 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.tokens import hash_token
+from tests.support.repositories import on
 
 
 def stored_token(session: Session, agent_id: str) -> str | None:
@@ -59,7 +60,7 @@ def insert_legacy_agent(session: Session, agent_id: str, **columns: Any) -> None
 
 
 def test_register_returns_the_token_once_and_stores_only_its_hash(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     created = agents.register(
         "gpu-box-1",
         hostname="10.0.0.5",
@@ -107,7 +108,7 @@ def test_register_returns_the_token_once_and_stores_only_its_hash(session: Sessi
 
 
 def test_no_dump_repr_or_error_contains_the_token_or_its_hash(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     created = agents.register("gpu-box-1")
     token = created.token.get_secret_value()
     digest = stored_token(session, created.agent.id)
@@ -135,7 +136,7 @@ def test_no_dump_repr_or_error_contains_the_token_or_its_hash(session: Session) 
 
 
 def test_duplicate_name_is_already_exists(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agents.register("gpu-box-1")
     with pytest.raises(AlreadyExistsError, match="gpu-box-1"):
         agents.register("gpu-box-1")
@@ -143,7 +144,7 @@ def test_duplicate_name_is_already_exists(session: Session) -> None:
 
 
 def test_bad_input_is_a_validation_error(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     with pytest.raises(ValidationError) as empty:
         agents.register(" ")
     assert empty.value.fields == ["name"]
@@ -156,7 +157,7 @@ def test_bad_input_is_a_validation_error(session: Session) -> None:
 
 
 def test_rotate_token_invalidates_the_old_one(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     created = agents.register("gpu-box-1")
     old = created.token.get_secret_value()
     rotated = agents.rotate_token(created.agent.id)
@@ -173,7 +174,7 @@ def test_rotate_token_invalidates_the_old_one(session: Session) -> None:
 
 
 def test_unknown_agent_and_missing_token_never_verify(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     insert_legacy_agent(session, "no-token", token=None)
     insert_legacy_agent(session, "empty-token", token="")
     assert not agents.verify_token("no-token", "")
@@ -186,7 +187,7 @@ def test_unknown_agent_and_missing_token_never_verify(session: Session) -> None:
 
 
 def test_legacy_plaintext_token_verifies_and_is_replaced_by_its_hash(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     insert_legacy_agent(session, "old-agent", token="legacy-secret-123")
 
     assert not agents.verify_token("old-agent", "legacy-secret-12")
@@ -221,7 +222,7 @@ def test_a_legacy_token_verifies_in_a_read_only_unit_of_work(migrated_url: str) 
 
 
 def test_hash_legacy_tokens_replaces_every_plaintext_token(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     insert_legacy_agent(session, "old-1", token="secret-one")
     insert_legacy_agent(session, "old-2", token="secret-two")
     insert_legacy_agent(session, "no-token", token=None)
@@ -238,7 +239,7 @@ def test_hash_legacy_tokens_replaces_every_plaintext_token(session: Session) -> 
 
 
 def test_heartbeat_updates_time_status_and_hardware(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.register("gpu-box-1", gpu_info="A100", gpu_count=8).agent
     before = utcnow()
 
@@ -266,7 +267,7 @@ def test_heartbeat_updates_time_status_and_hardware(session: Session) -> None:
 
 
 def test_set_status_appends_an_event_only_on_change(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.register("gpu-box-1").agent
     assert agents.set_status(agent.id, "busy").status == "busy"
     agents.set_status(agent.id, "busy")
@@ -275,7 +276,7 @@ def test_set_status_appends_an_event_only_on_change(session: Session) -> None:
 
 
 def test_staleness_is_read_without_writing_then_marked_explicitly(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     quiet = agents.register("quiet").agent
     offline = agents.register("off").agent
     agents.set_status(offline.id, "offline")
@@ -304,7 +305,7 @@ def test_staleness_is_read_without_writing_then_marked_explicitly(session: Sessi
 
 
 def test_tag_filter_is_exact_across_both_stored_forms(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agents.register("a", tags=["gpu", "a100"])
     agents.register("b", tags=["gpu2"])
     agents.register("c", tags=["a100-gpu"])
@@ -321,7 +322,7 @@ def test_tag_filter_is_exact_across_both_stored_forms(session: Session) -> None:
 
 
 def test_tags_are_written_comma_separated(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.register("a", tags=[" gpu ", "a100", "gpu"]).agent
     assert session.scalar(select(Agent.tags).where(Agent.id == agent.id)) == "gpu,a100"
     insert_legacy_agent(session, "legacy", tags='["x"]')
@@ -355,7 +356,7 @@ def test_legacy_rows_read_as_they_are(session: Session) -> None:
         token="plain",
         last_heartbeat="2024-01-01 10:00:00",
     )
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.get("old")
     assert agent.status == "idle"
     assert agent.tags == ["gpu"]
@@ -370,10 +371,10 @@ def test_legacy_rows_read_as_they_are(session: Session) -> None:
 
 
 def test_retire_refuses_while_referenced_and_names_the_references(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.register("gpu-box-1").agent
-    campaign = CampaignsRepository(session).create("nightly", agent_id=agent.id)
-    test = QuickTestsRepository(session).dispatch(
+    campaign = on(CampaignsRepository, session).create("nightly", agent_id=agent.id)
+    test = on(QuickTestsRepository, session).dispatch(
         agent.id, model_path="m", engine_name="vllm", benchmark_name="throughput"
     )
 
@@ -389,7 +390,7 @@ def test_retire_refuses_while_referenced_and_names_the_references(session: Sessi
 
 
 def test_retire_an_unreferenced_agent(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.register("gpu-box-1").agent
     agents.retire(agent.id)
     with pytest.raises(NotFoundError):

@@ -19,6 +19,7 @@ from karr_db.errors import (
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
+from tests.support.repositories import on
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -27,8 +28,8 @@ def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
 
 
 def test_full_lifecycle_sets_times_counters_and_events(session: Session) -> None:
-    agent = AgentsRepository(session).register("gpu-box-1").agent
-    campaigns = CampaignsRepository(session)
+    agent = on(AgentsRepository, session).register("gpu-box-1").agent
+    campaigns = on(CampaignsRepository, session)
     config = {"models": ["llama-3-8b"], "engines": ["vllm"], "temperature": math.inf}
     created = campaigns.create(
         "nightly", description="every model", config=config, agent_id=agent.id, total_runs=3
@@ -72,7 +73,7 @@ def test_full_lifecycle_sets_times_counters_and_events(session: Session) -> None
 
 
 def test_failure_records_the_error_and_restart_clears_it(session: Session) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     campaign = campaigns.create("nightly", total_runs=2)
     campaigns.start(campaign.id)
     campaigns.record_run(campaign.id, RunOutcome.SUCCEEDED)
@@ -95,7 +96,7 @@ def test_failure_records_the_error_and_restart_clears_it(session: Session) -> No
 
 
 def test_cancel_from_draft_or_running(session: Session) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     draft = campaigns.create("a")
     running = campaigns.create("b")
     campaigns.start(running.id)
@@ -121,7 +122,7 @@ def test_cancel_from_draft_or_running(session: Session) -> None:
 def test_illegal_transitions_are_refused_and_change_nothing(
     session: Session, setup: list[str], action: str
 ) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     campaign = campaigns.create("nightly")
     steps = {
         "start": lambda: campaigns.start(campaign.id),
@@ -143,7 +144,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(
 
 
 def test_counters_never_pass_the_total_and_need_a_running_campaign(session: Session) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     campaign = campaigns.create("nightly", total_runs=1)
     with pytest.raises(InvalidTransitionError):
         campaigns.record_run(campaign.id, RunOutcome.SUCCEEDED)
@@ -171,13 +172,13 @@ def test_legacy_null_counters_count_from_zero(session: Session) -> None:
             "VALUES ('legacy', 'old', 'running', 2)"
         )
     )
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     assert campaigns.get("legacy").succeeded == 0
     assert campaigns.record_run("legacy", RunOutcome.SUCCEEDED).succeeded == 1
 
 
 def test_create_validates_and_checks_the_agent(session: Session) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     with pytest.raises(ValidationError) as invalid:
         campaigns.create("", config=["not", "an", "object"], total_runs=-1)  # type: ignore[arg-type]
     assert invalid.value.fields == ["name", "config", "total_runs"]
@@ -189,10 +190,10 @@ def test_create_validates_and_checks_the_agent(session: Session) -> None:
 
 
 def test_list_and_count_by_status_and_agent_newest_first(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     a = agents.register("a").agent
     b = agents.register("b").agent
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     made = [campaigns.create(f"c{i}", agent_id=(a.id if i % 2 else b.id)) for i in range(7)]
     for campaign in made[:3]:
         campaigns.start(campaign.id)

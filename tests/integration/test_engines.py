@@ -16,6 +16,7 @@ from karr_db.repositories.agent_engines import AgentEnginesRepository
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.engine_profiles import EngineProfilesRepository
 from karr_db.repositories.events import EventsRepository
+from tests.support.repositories import on
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -29,7 +30,7 @@ BUILD = {"cuda": "12.4", "flags": ["--fast"], "nested": {"n": 1, "x": None}}
 
 
 def test_a_profile_is_created_read_updated_and_deleted(session: Session) -> None:
-    profiles = EngineProfilesRepository(session)
+    profiles = on(EngineProfilesRepository, session)
     made = profiles.create(
         "vllm-fp8",
         "vllm",
@@ -72,7 +73,7 @@ def test_a_profile_is_created_read_updated_and_deleted(session: Session) -> None
 
 
 def test_names_are_unique(session: Session) -> None:
-    profiles = EngineProfilesRepository(session)
+    profiles = on(EngineProfilesRepository, session)
     first = profiles.create("default", "vllm")
     with pytest.raises(AlreadyExistsError, match="default"):
         profiles.create("default", "llama_cpp")
@@ -84,7 +85,7 @@ def test_names_are_unique(session: Session) -> None:
 
 
 def test_profiles_list_by_name_and_engine(session: Session) -> None:
-    profiles = EngineProfilesRepository(session)
+    profiles = on(EngineProfilesRepository, session)
     for name, engine in (("c", "vllm"), ("a", "vllm"), ("b", "ollama"), ("d", "vllm")):
         profiles.create(name, engine)
     assert [p.name for p in profiles.list()] == ["a", "b", "c", "d"]
@@ -113,7 +114,7 @@ def test_profiles_list_by_name_and_engine(session: Session) -> None:
     ],
 )
 def test_bad_profiles_are_refused_by_field(session: Session, call: Any, fields: list[str]) -> None:
-    profiles = EngineProfilesRepository(session)
+    profiles = on(EngineProfilesRepository, session)
     with pytest.raises(ValidationError) as refused:
         call(profiles)
     assert refused.value.fields == fields
@@ -127,7 +128,7 @@ def test_a_profile_kitt_wrote_reads_back(session: Session) -> None:
             " VALUES ('abc123', 'kitt', 'vllm', '{\"a\": 1}', '[]')"
         )
     )
-    profile = EngineProfilesRepository(session).get("abc123")
+    profile = on(EngineProfilesRepository, session).get("abc123")
     assert (profile.mode, profile.build_config, profile.runtime_config) == (
         "docker",
         {"a": 1},
@@ -141,11 +142,11 @@ def test_a_profile_kitt_wrote_reads_back(session: Session) -> None:
 
 @pytest.fixture
 def agent_id(session: Session) -> str:
-    return AgentsRepository(session).register("gpu-box-1").agent.id
+    return on(AgentsRepository, session).register("gpu-box-1").agent.id
 
 
 def test_a_report_upserts_by_agent_engine_and_mode(session: Session, agent_id: str) -> None:
-    engines = AgentEnginesRepository(session)
+    engines = on(AgentEnginesRepository, session)
     first = engines.report(agent_id, "vllm", version="0.6.0", status="installed")
     assert (first.engine, first.mode, first.version, first.status) == (
         "vllm",
@@ -181,8 +182,8 @@ def test_a_report_upserts_by_agent_engine_and_mode(session: Session, agent_id: s
 
 
 def test_the_status_matrix_pages_across_agents(session: Session, agent_id: str) -> None:
-    other = AgentsRepository(session).register("gpu-box-2").agent.id
-    engines = AgentEnginesRepository(session)
+    other = on(AgentsRepository, session).register("gpu-box-2").agent.id
+    engines = on(AgentEnginesRepository, session)
     for agent in (agent_id, other):
         for engine in ("vllm", "llama_cpp", "ollama"):
             engines.report(agent, engine, status="installed")
@@ -202,7 +203,7 @@ def test_the_status_matrix_pages_across_agents(session: Session, agent_id: str) 
 
 
 def test_reports_are_checked(session: Session, agent_id: str) -> None:
-    engines = AgentEnginesRepository(session)
+    engines = on(AgentEnginesRepository, session)
     with pytest.raises(NotFoundError, match="no-such-agent"):
         engines.report("no-such-agent", "vllm")
     with pytest.raises(ValidationError) as refused:
@@ -215,7 +216,7 @@ def test_reports_are_checked(session: Session, agent_id: str) -> None:
 
 
 def test_an_agent_has_a_bounded_number_of_engines(session: Session, agent_id: str) -> None:
-    engines = AgentEnginesRepository(session)
+    engines = on(AgentEnginesRepository, session)
     for n in range(MAX_AGENT_ENGINES):
         engines.report(agent_id, f"engine-{n:03}")
     engines.report(agent_id, "engine-000", status="installed")  # not new
@@ -226,8 +227,8 @@ def test_an_agent_has_a_bounded_number_of_engines(session: Session, agent_id: st
 
 
 def test_engines_go_with_their_agent(session: Session, agent_id: str) -> None:
-    AgentEnginesRepository(session).report(agent_id, "vllm")
-    AgentsRepository(session).retire(agent_id)
+    on(AgentEnginesRepository, session).report(agent_id, "vllm")
+    on(AgentsRepository, session).retire(agent_id)
     left = session.scalar(
         select(func.count()).select_from(AgentEngine).where(AgentEngine.agent_id == agent_id)
     )

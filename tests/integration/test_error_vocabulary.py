@@ -47,7 +47,7 @@ from karr_db.repositories.quick_tests import QuickTestsRepository
 from karr_db.repositories.results import ResultsRepository, RunFilter
 from karr_db.repositories.settings import AgentSettingsRepository, WebSettingsRepository
 from karr_db.uow import transaction
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 from tests.support.strategies import documents, json_values
 
 REPOSITORIES = (
@@ -143,98 +143,104 @@ def _outcome(engine: Engine, call: Callable[[Any], Any]) -> str:
 
 REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] = {
     "runs cursor at year 1 +14:00": (
-        lambda s, w: results_on(s).list(
+        lambda s, w: on(ResultsRepository, s).list(
             cursor=_cursor({"o": "timestamp", "d": True, "v": YEAR_1_EAST.isoformat(), "id": "x"})
         ),
         InvalidQueryError,
     ),
     "campaigns cursor at year 1 +14:00": (
-        lambda s, w: CampaignsRepository(s).list(cursor=_cursor([YEAR_1_EAST.isoformat(), "x"])),
+        lambda s, w: on(CampaignsRepository, s).list(
+            cursor=_cursor([YEAR_1_EAST.isoformat(), "x"])
+        ),
         InvalidQueryError,
     ),
     "quick tests cursor at 9999 -14:00": (
-        lambda s, w: QuickTestsRepository(s).list(
+        lambda s, w: on(QuickTestsRepository, s).list(
             cursor=_cursor([YEAR_9999_WEST.isoformat(), "x"])
         ),
         InvalidQueryError,
     ),
     "since at year 1 +14:00": (
-        lambda s, w: results_on(s).list({"since": YEAR_1_EAST}),
+        lambda s, w: on(ResultsRepository, s).list({"since": YEAR_1_EAST}),
         InvalidQueryError,
     ),
     "until at 9999 -14:00": (
-        lambda s, w: results_on(s).count({"until": YEAR_9999_WEST.isoformat()}),
+        lambda s, w: on(ResultsRepository, s).count({"until": YEAR_9999_WEST.isoformat()}),
         InvalidQueryError,
     ),
     "list(2**63)": (lambda s, w: EventsRepository(s).list(2**63), ValidationError),
-    "offset=2**63": (lambda s, w: results_on(s).list(offset=2**63), ValidationError),
+    "offset=2**63": (lambda s, w: on(ResultsRepository, s).list(offset=2**63), ValidationError),
     "total_runs above int64": (
-        lambda s, w: CampaignsRepository(s).create("c", total_runs=2**63),
+        lambda s, w: on(CampaignsRepository, s).create("c", total_runs=2**63),
         ValidationError,
     ),
     "total_runs above int32": (
-        lambda s, w: CampaignsRepository(s).set_total_runs(w["campaign"], 2**31),
+        lambda s, w: on(CampaignsRepository, s).set_total_runs(w["campaign"], 2**31),
         ValidationError,
     ),
     "total_runs=1.5": (
-        lambda s, w: CampaignsRepository(s).create("c", total_runs=1.5),  # type: ignore[arg-type]
+        lambda s, w: on(CampaignsRepository, s).create("c", total_runs=1.5),  # type: ignore[arg-type]
         ValidationError,
     ),
     "gpu_count above int64": (
-        lambda s, w: AgentsRepository(s).register("a", gpu_count=2**63),
+        lambda s, w: on(AgentsRepository, s).register("a", gpu_count=2**63),
         ValidationError,
     ),
     "ram_gb above int32": (
-        lambda s, w: AgentsRepository(s).heartbeat(w["agent"], ram_gb=2**40),
+        lambda s, w: on(AgentsRepository, s).heartbeat(w["agent"], ram_gb=2**40),
         ValidationError,
     ),
     "cursor of 100,000 [": (
-        lambda s, w: results_on(s).list(cursor=_b64(b"[" * 100_000)),
+        lambda s, w: on(ResultsRepository, s).list(cursor=_b64(b"[" * 100_000)),
         InvalidQueryError,
     ),
     "campaign cursor of 100,000 [": (
-        lambda s, w: CampaignsRepository(s).list(cursor=_b64(b"[" * 100_000)),
+        lambda s, w: on(CampaignsRepository, s).list(cursor=_b64(b"[" * 100_000)),
         InvalidQueryError,
     ),
     "authenticate with a lone surrogate": (
-        lambda s, w: AgentsRepository(s).authenticate(w["agent"], "\ud800"),
+        lambda s, w: on(AgentsRepository, s).authenticate(w["agent"], "\ud800"),
         ValidationError,
     ),
     "run id with a lone surrogate": (
-        lambda s, w: results_on(s).get("\ud800"),
+        lambda s, w: on(ResultsRepository, s).get("\ud800"),
         ValidationError,
     ),
-    "agent id with NUL": (lambda s, w: AgentsRepository(s).get("a\x00"), ValidationError),
+    "agent id with NUL": (lambda s, w: on(AgentsRepository, s).get("a\x00"), ValidationError),
     "list since year 1 +14:00": (
         lambda s, w: EventsRepository(s).list(0, since=YEAR_1_EAST),
         ValidationError,
     ),
     "parsed document with a 5,000-digit int": (
-        lambda s, w: results_on(s).save(_document(x=10**5000)),
+        lambda s, w: on(ResultsRepository, s).save(_document(x=10**5000)),
         ValidationError,
     ),
     "bad run outcome": (
-        lambda s, w: CampaignsRepository(s).record_run(w["campaign"], "done"),  # type: ignore[arg-type]
+        lambda s, w: on(CampaignsRepository, s).record_run(w["campaign"], "done"),  # type: ignore[arg-type]
         ValidationError,
     ),
     "naive now": (
-        lambda s, w: AgentsRepository(s).list(stale_after=timedelta(1), now=datetime(2026, 1, 1)),
+        lambda s, w: on(AgentsRepository, s).list(
+            stale_after=timedelta(1), now=datetime(2026, 1, 1)
+        ),
         ValidationError,
     ),
     "a numbered page past any offset": (
-        lambda s, w: QuickTestsRepository(s).list(page=2**63 - 1),
+        lambda s, w: on(QuickTestsRepository, s).list(page=2**63 - 1),
         ValidationError,
     ),
     "log lines after an id beyond INTEGER": (
-        lambda s, w: QuickTestLogsRepository(s).list(w["quick_test"], after_id=2**31),
+        lambda s, w: on(QuickTestLogsRepository, s).list(w["quick_test"], after_id=2**31),
         ValidationError,
     ),
     "agent setting that is not one": (
-        lambda s, w: AgentSettingsRepository(s).update(w["agent"], {"nope": "x"}),
+        lambda s, w: on(AgentSettingsRepository, s).update(w["agent"], {"nope": "x"}),
         ValidationError,
     ),
     "metric_history cursor forged": (
-        lambda s, w: results_on(s).metric_history("m", cursor=_cursor([None, "x", -1, 0])),
+        lambda s, w: on(ResultsRepository, s).metric_history(
+            "m", cursor=_cursor([None, "x", -1, 0])
+        ),
         InvalidQueryError,
     ),
 }
@@ -271,18 +277,18 @@ def test_indexed_text_has_one_bound_on_both_dialects(engine: Engine, field: str)
 
     def save(text: str) -> Callable[[Any], Any]:
         if field == "metric name":
-            return lambda s: results_on(s).save(
+            return lambda s: on(ResultsRepository, s).save(
                 _document(results=[{"test_name": "t", "metrics": {text: 1.0}}])
             )
         if field == "test name":
-            return lambda s: results_on(s).save(
+            return lambda s: on(ResultsRepository, s).save(
                 _document(results=[{"test_name": text, "metrics": {"m": 1.0}}])
             )
         if field == "agent name":
-            return lambda s: AgentsRepository(s).register(text)
+            return lambda s: on(AgentsRepository, s).register(text)
         if field == "event type":
             return lambda s: EventsRepository(s).append(text)
-        return lambda s: results_on(s).save(_document(**{field: text}))
+        return lambda s: on(ResultsRepository, s).save(_document(**{field: text}))
 
     at_bound = "".join(chr(0x4E00 + (i * 7919) % 20000) for i in range(MAX_INDEXED_BYTES // 3))
     assert len(at_bound.encode()) <= MAX_INDEXED_BYTES
@@ -299,7 +305,7 @@ def test_model_and_engine_at_the_bound_fit_the_composite_index(engine: Engine) -
     """idx_runs_model_engine_timestamp holds both: two values at the bound must fit together."""
     model, engine_name = ("\U0001f600" * (MAX_INDEXED_BYTES // 4), "\U0001f601" * 250)
     save = _document(model=model, engine=engine_name)
-    assert _outcome(engine, lambda s: results_on(s).save(save)) == "ok"
+    assert _outcome(engine, lambda s: on(ResultsRepository, s).save(save)) == "ok"
 
 
 @pytest.mark.parametrize("timestamp", ["", "   "])
@@ -838,14 +844,13 @@ def test_hostile_arguments_get_only_layer_errors(
             for name, value in arguments.items()
             if value is not inspect.Parameter.empty
         }
-        build = results_on if cls is ResultsRepository else cls
-        _outcome(engine, lambda s: getattr(build(s), method)(**kwargs))
+        _outcome(engine, lambda s: getattr(on(cls, s), method)(**kwargs))
 
     check()
 
 
 def test_non_finite_filter_values_are_refused_cleanly(engine: Engine) -> None:
-    assert _outcome(engine, lambda s: results_on(s).count({"since": math.nan})) == (
+    assert _outcome(engine, lambda s: on(ResultsRepository, s).count({"since": math.nan})) == (
         "InvalidQueryError"
     )
 

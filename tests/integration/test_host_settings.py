@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from karr_db.repositories.events import EventsRepository
-from tests.support.repositories import results_on
+from karr_db.repositories.results import ResultsRepository
+from tests.support.repositories import on
 
 
 def document(day: int) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def document(day: int) -> dict[str, Any]:
 def test_reading_pages_leaves_the_collector_alone(
     session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    results = results_on(session)
+    results = on(ResultsRepository, session)
     for day in range(1, 6):
         results.save(document(day))
     touched: list[str] = []

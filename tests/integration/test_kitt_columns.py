@@ -13,12 +13,13 @@ from karr_db.limits import MAX_CONFIG_BYTES
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.engine_profiles import EngineProfilesRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
+from tests.support.repositories import on
 
 DETAILS = {"gpus": [{"name": "H100", "memory_gb": 80}], "numa_nodes": 2, "nvlink": True}
 
 
 def test_registration_stores_the_hardware_report(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     credentials = agents.register("dgx", cpu_arch="arm64", hardware_details=DETAILS)
     agent = credentials.agent
     assert (agent.cpu_arch, agent.hardware_details) == ("arm64", DETAILS)
@@ -27,7 +28,7 @@ def test_registration_stores_the_hardware_report(session: Session) -> None:
 
 
 def test_a_heartbeat_updates_only_what_it_carries(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent_id = agents.register("dgx", cpu_arch="amd64", hardware_details=DETAILS).agent.id
     assert agents.heartbeat(agent_id).hardware_details == DETAILS
     beat = agents.heartbeat(agent_id, cpu_arch="arm64", hardware_details={"numa_nodes": 1})
@@ -35,14 +36,14 @@ def test_a_heartbeat_updates_only_what_it_carries(session: Session) -> None:
 
 
 def test_rotation_moves_the_prefix_with_the_token(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent_id = agents.register("dgx").agent.id
     rotated = agents.rotate_token(agent_id)
     assert rotated.agent.token_prefix == rotated.token.get_secret_value()[:8]
 
 
 def test_an_agent_without_a_report_has_none(session: Session) -> None:
-    agent = AgentsRepository(session).register("old").agent
+    agent = on(AgentsRepository, session).register("old").agent
     assert agent.hardware_details is None
     # A foreign writer may leave JSON that is no object.
     for stored in ("[1, 2]", '"text"'):
@@ -50,7 +51,7 @@ def test_an_agent_without_a_report_has_none(session: Session) -> None:
             text("UPDATE agents SET hardware_details = :v WHERE id = :id"),
             {"v": stored, "id": agent.id},
         )
-        assert AgentsRepository(session).get(agent.id).hardware_details is None
+        assert on(AgentsRepository, session).get(agent.id).hardware_details is None
 
 
 @pytest.mark.parametrize(
@@ -65,7 +66,7 @@ def test_an_agent_without_a_report_has_none(session: Session) -> None:
 def test_bad_hardware_reports_are_refused(
     session: Session, details: Any, fields: list[str]
 ) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     with pytest.raises(ValidationError) as refused:
         agents.register("dgx", hardware_details=details)
     assert refused.value.fields == fields
@@ -77,9 +78,9 @@ def test_bad_hardware_reports_are_refused(
 
 
 def test_a_quick_test_carries_its_command_mode_and_profile(session: Session) -> None:
-    agent_id = AgentsRepository(session).register("dgx").agent.id
-    profile = EngineProfilesRepository(session).create("fp8", "vllm", mode="native")
-    tests = QuickTestsRepository(session)
+    agent_id = on(AgentsRepository, session).register("dgx").agent.id
+    profile = on(EngineProfilesRepository, session).create("fp8", "vllm", mode="native")
+    tests = on(QuickTestsRepository, session)
     plain = tests.dispatch(agent_id, model_path="m", engine_name="vllm", benchmark_name="b")
     assert (plain.engine_mode, plain.profile_id) == ("docker", "")
     assert plain.command_id
@@ -94,13 +95,13 @@ def test_a_quick_test_carries_its_command_mode_and_profile(session: Session) -> 
     )
     assert (native.engine_mode, native.profile_id) == ("native", profile.id)
     assert native.command_id not in (None, plain.command_id)
-    EngineProfilesRepository(session).delete(profile.id)
+    on(EngineProfilesRepository, session).delete(profile.id)
     assert tests.get(native.id).profile_id == profile.id  # history keeps the id
 
 
 def test_dispatch_checks_mode_and_profile(session: Session) -> None:
-    agent_id = AgentsRepository(session).register("dgx").agent.id
-    tests = QuickTestsRepository(session)
+    agent_id = on(AgentsRepository, session).register("dgx").agent.id
+    tests = on(QuickTestsRepository, session)
     with pytest.raises(ValidationError) as refused:
         tests.dispatch(
             agent_id, model_path="m", engine_name="e", benchmark_name="b", engine_mode="vm"

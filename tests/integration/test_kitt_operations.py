@@ -33,8 +33,9 @@ from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository, RunOutcome
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
+from karr_db.repositories.results import ResultsRepository
 from karr_db.tokens import hash_token, token_problem
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 
 
 def _events(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -47,7 +48,7 @@ def _events(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
 
 def test_register_with_the_agents_own_token_stores_only_its_hash(session: Session) -> None:
     token = secrets.token_urlsafe(32)
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     registered = agents.register("dgx-01", hostname="10.0.0.5", port=8090, token=token)
     assert registered.token.get_secret_value() == token
     agent = registered.agent
@@ -78,7 +79,7 @@ def test_register_with_the_agents_own_token_stores_only_its_hash(session: Sessio
     ],
 )
 def test_an_empty_or_weak_token_is_refused_by_field(session: Session, token: str) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     with pytest.raises(ValidationError) as refused:
         agents.register("dgx-01", token=token)
     assert refused.value.fields == ["token"]
@@ -103,7 +104,7 @@ def test_the_shown_prefix_adds_no_strength() -> None:
 
 
 def test_registering_a_known_name_needs_replace(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     first = agents.register("dgx-01", hostname="old", port=8090, token=secrets.token_hex(32))
     with pytest.raises(AlreadyExistsError):
         agents.register("dgx-01", hostname="new", token=secrets.token_hex(32))
@@ -113,7 +114,7 @@ def test_registering_a_known_name_needs_replace(session: Session) -> None:
 def test_register_with_replace_updates_address_and_token_and_sets_online(
     session: Session,
 ) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     old_token, new_token = secrets.token_hex(32), secrets.token_hex(32)
     first = agents.register(
         "dgx-01", hostname="old", port=8090, token=old_token, tags=["gpu"], gpu_count=8
@@ -150,7 +151,7 @@ def test_register_with_replace_updates_address_and_token_and_sets_online(
 
 
 def test_heartbeat_carries_the_agents_status(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     agent = agents.register("dgx-01").agent
     assert agents.heartbeat(agent.id, status="idle").status == "idle"
     assert agents.heartbeat(agent.id, status="running").status == "running"
@@ -167,7 +168,7 @@ def test_heartbeat_carries_the_agents_status(session: Session) -> None:
 
 
 def test_listing_with_staleness_then_deleting(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     a = agents.register("a").agent
     b = agents.register("b").agent
     agents.heartbeat(a.id, status="idle")
@@ -187,8 +188,8 @@ def test_listing_with_staleness_then_deleting(session: Session) -> None:
 
 
 def test_campaign_service_flow(session: Session) -> None:
-    agent = AgentsRepository(session).register("dgx-01").agent
-    campaigns = CampaignsRepository(session)
+    agent = on(AgentsRepository, session).register("dgx-01").agent
+    campaigns = on(CampaignsRepository, session)
     created = campaigns.create("nightly", config={"models": ["a"]}, agent_id=agent.id)
     assert created.status == "draft"
     campaigns.update_config(created.id, {"models": ["a", "b"]})
@@ -218,7 +219,7 @@ def test_campaign_service_flow(session: Session) -> None:
 
 
 def test_delete_is_refused_while_running_and_keeps_the_events(session: Session) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     running = campaigns.create("running")
     campaigns.start(running.id)
     before = campaigns.get(running.id)
@@ -246,7 +247,7 @@ def test_delete_is_refused_while_running_and_keeps_the_events(session: Session) 
 
 
 def test_campaign_pages_by_number_with_a_total(session: Session) -> None:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     made = [campaigns.create(f"c{i}") for i in range(7)]
     for campaign in made[:3]:
         campaigns.launch(campaign.id)
@@ -272,8 +273,8 @@ def test_campaign_pages_by_number_with_a_total(session: Session) -> None:
 
 
 def test_quick_tests_are_created_queued_read_by_id_and_paged(session: Session) -> None:
-    agent = AgentsRepository(session).register("dgx-01").agent
-    tests = QuickTestsRepository(session)
+    agent = on(AgentsRepository, session).register("dgx-01").agent
+    tests = on(QuickTestsRepository, session)
     made = [
         tests.dispatch(agent.id, model_path=f"/m{i}", engine_name="vllm", benchmark_name="tp")
         for i in range(5)
@@ -289,7 +290,7 @@ def test_quick_tests_are_created_queued_read_by_id_and_paged(session: Session) -
 
 
 def test_stats_count_by_suite_too(session: Session, samples_dir: Path) -> None:
-    results = results_on(session)
+    results = on(ResultsRepository, session)
     for path in sorted(samples_dir.glob("*.json")):
         results.save(path.read_bytes())
     results.save(

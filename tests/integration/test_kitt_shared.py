@@ -30,6 +30,7 @@ from karr_db.models import AGENT_SETTING_DEFAULTS
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
+from tests.support.repositories import on
 
 #: The highest migration KITT 1.7 knows.
 KITT_LATEST = 11
@@ -277,7 +278,7 @@ def test_kitt_reads_a_karr_db_database_as_its_schema_11(migrated_url: str) -> No
 def test_agent_tokens_verify_both_ways(migrated_url: str) -> None:
     engine = make_engine(migrated_url)
     with engine.begin() as connection, Session(bind=connection) as session:
-        agents = AgentsRepository(session)
+        agents = on(AgentsRepository, session)
         ours = agents.register("karr-registered")
         token = ours.token.get_secret_value()
         # KITT's provision: token '' and the digest and prefix of its token_hex(32).
@@ -344,13 +345,13 @@ def test_kitt_services_write_a_shared_database_and_check_stays_clean(
     assert migrations.check(url) == []
     engine = make_engine(url)
     with engine.begin() as connection, Session(bind=connection) as session:
-        agents = AgentsRepository(session)
+        agents = on(AgentsRepository, session)
         agent = agents.authenticate(agent_id, rotated)
         assert agent.tags == ["gpu", "h100"]
         assert agent.last_heartbeat is not None
         assert not agents.verify_token(agent_id, token)
-        assert QuickTestsRepository(session).get(test_id).completed_at is not None
-        assert CampaignsRepository(session).get(campaign_id).completed_at is not None
+        assert on(QuickTestsRepository, session).get(test_id).completed_at is not None
+        assert on(CampaignsRepository, session).get(campaign_id).completed_at is not None
         settings: dict[str, str] = dict(
             connection.execute(
                 sa.text("SELECT key, value FROM agent_settings WHERE agent_id = :a"),

@@ -8,7 +8,8 @@ from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
 from karr_db.models import Hardware, Run
-from tests.support.repositories import results_on
+from karr_db.repositories.results import ResultsRepository
+from tests.support.repositories import on
 
 
 def document(day: int, gpu: str, tag: str) -> dict[str, Any]:
@@ -25,7 +26,7 @@ def document(day: int, gpu: str, tag: str) -> dict[str, Any]:
 def test_latest_pages_put_undated_runs_last_and_show_the_first_hardware_row(
     session: Session,
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     undated = repo.save(document(3, "A100", "undated")).run.id
     # Documents always carry a time; rows of the earlier system may not.
     session.execute(update(Run).where(Run.id == undated).values(timestamp=None))
@@ -53,7 +54,7 @@ def test_latest_pages_put_undated_runs_last_and_show_the_first_hardware_row(
 
 
 def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     runs = [
         repo.save(document(day, "H100" if day % 2 else "L4", f"s{day}")).run.id
         for day in (1, 2, 3, 4, 5)

@@ -30,7 +30,7 @@ from karr_db.repositories.results import ResultsRepository
 from karr_db.repositories.results.dto import AggregateRow
 from karr_db.uow import UnitOfWork, run_transaction, transaction
 from tests.support.legacy import build_legacy
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 
 METRIC = "tps"
 GROUPINGS: list[tuple[str, ...]] = [
@@ -160,7 +160,7 @@ def same_table(session: Session) -> int:
 def test_the_aggregate_equals_the_rows_after_random_saves_and_deletes(
     session: Session, ops: list[tuple[bool, Any]]
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     with session.begin_nested() as savepoint:
         stored: list[str] = []
         for tag, (is_save, what) in enumerate(ops):
@@ -180,7 +180,7 @@ def test_the_aggregate_equals_the_rows_after_random_saves_and_deletes(
 
 
 def test_save_many_and_a_repeated_save_count_each_run_once(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}
     docs = [
         document({**spec, "tests": [("throughput", [float(i), math.nan])]}, i) for i in range(5)
@@ -229,7 +229,7 @@ def test_a_delete_costs_the_same_whatever_its_groups_history(session: Session) -
     """Deleting the run that holds its groups' minimum reads what the run's own rows
     cost, not the groups' other runs: a group of 40 runs costs what a group of 3 does.
     (Recomputing the extremes from the remaining rows read all 40.)"""
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     lowest: dict[str, str] = {}
     for model, size in (("small", 3), ("large", 40)):
         spec = {"model": model, "engine": "vllm", "suite": "quick", "gpu": "L4"}
@@ -256,7 +256,7 @@ def _stored_extremes(session: Session) -> tuple[Any, Any]:
 def test_deleting_a_groups_extreme_leaves_it_unknown_and_the_rows_answer(
     session: Session,
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}
     ids = [
         repo.save(document({**spec, "tests": [("throughput", [v])]}, i)).run.id
@@ -286,7 +286,7 @@ def test_deleting_a_groups_extreme_leaves_it_unknown_and_the_rows_answer(
 def test_a_limit_cannot_hide_an_unknown_extreme(session: Session) -> None:
     """Ordered by an extreme, a group whose extreme is unknown could fall behind the
     LIMIT: the answer still comes from the rows."""
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     ids: dict[tuple[str, float], str] = {}
     for model, numbers in (("llama", [9.0, 10.0]), ("qwen", [3.0])):
         spec = {"model": model, "engine": "vllm", "suite": "quick", "gpu": None}
@@ -305,7 +305,7 @@ def test_a_limit_cannot_hide_an_unknown_extreme(session: Session) -> None:
 
 
 def test_filters_the_aggregate_cannot_answer_come_from_the_rows(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": "L4"}
     repo.save(document({**spec, "tests": [("throughput", [1.0, 3.0])]}, 1))
     since = {"since": "2026-03-01T10:00:00"}
@@ -317,7 +317,7 @@ def test_filters_the_aggregate_cannot_answer_come_from_the_rows(session: Session
 
 
 def test_maintained_keeps_the_aggregate_right_around_re_derived_rows(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     spec = {"model": "qwen", "engine": "tgi", "suite": "quick", "gpu": "H100"}
     run_id = repo.save(document({**spec, "tests": [("throughput", [2.0])]}, 1)).run.id
     benchmark_id = session.execute(
@@ -457,7 +457,7 @@ def test_values_near_the_largest_double_neither_refuse_the_save_nor_break_the_ag
     session: Session,
 ) -> None:
     # A sum of two of them overflows a double; PostgreSQL raises on that overflow.
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     spec = {"model": "llama", "engine": "vllm", "suite": "quick", "gpu": None}
     big = 1.7e308
     run_id = repo.save(document({**spec, "tests": [("throughput", [big, big])]}, 1)).run.id
@@ -476,7 +476,7 @@ def test_a_subnormal_average_orders_as_the_rows_do(session: Session) -> None:
     """Found by the property test: a value too small for the scaled sum (2.2e-309)
     counted as 0 in the aggregate's average only, so a group averaging just above 0
     sorted below one averaging exactly 0 there and above it from the rows."""
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     for tag, (model, value) in enumerate([("a", 0.0), ("b", 2.2e-309), ("c", -1.0)]):
         spec = {"model": model, "engine": "vllm", "suite": "quick", "gpu": None}
         repo.save(document({**spec, "tests": [("latency", [value])]}, tag))

@@ -16,6 +16,7 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.logs import CampaignLogsRepository, LogLines, QuickTestLogsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
+from tests.support.repositories import on
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -25,13 +26,13 @@ def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
 
 @pytest.fixture
 def agent_id(session: Session) -> str:
-    return AgentsRepository(session).register("gpu-box-1").agent.id
+    return on(AgentsRepository, session).register("gpu-box-1").agent.id
 
 
 @pytest.fixture
 def test_id(session: Session, agent_id: str) -> str:
     return (
-        QuickTestsRepository(session)
+        on(QuickTestsRepository, session)
         .dispatch(agent_id, model_path="m", engine_name="vllm", benchmark_name="throughput")
         .id
     )
@@ -39,7 +40,7 @@ def test_id(session: Session, agent_id: str) -> str:
 
 @pytest.fixture
 def campaign_id(session: Session, agent_id: str) -> str:
-    return CampaignsRepository(session).create("nightly", agent_id=agent_id).id
+    return on(CampaignsRepository, session).create("nightly", agent_id=agent_id).id
 
 
 @pytest.fixture(params=["quick test", "campaign"])
@@ -47,8 +48,8 @@ def owner(
     request: pytest.FixtureRequest, session: Session, test_id: str, campaign_id: str
 ) -> tuple[LogLines, str]:
     if request.param == "quick test":
-        return QuickTestLogsRepository(session), test_id
-    return CampaignLogsRepository(session), campaign_id
+        return on(QuickTestLogsRepository, session), test_id
+    return on(CampaignLogsRepository, session), campaign_id
 
 
 def test_lines_come_back_in_the_order_appended(owner: tuple[LogLines, str]) -> None:
@@ -98,15 +99,15 @@ def test_each_append_is_one_event_naming_the_ids(
 def test_logs_of_two_owners_stay_apart(
     session: Session, test_id: str, campaign_id: str, agent_id: str
 ) -> None:
-    tests = QuickTestLogsRepository(session)
+    tests = on(QuickTestLogsRepository, session)
     other = (
-        QuickTestsRepository(session)
+        on(QuickTestsRepository, session)
         .dispatch(agent_id, model_path="m", engine_name="e", benchmark_name="b")
         .id
     )
     tests.append(test_id, ["mine"])
     tests.append(other, ["theirs"])
-    CampaignLogsRepository(session).append(campaign_id, ["campaign's"])
+    on(CampaignLogsRepository, session).append(campaign_id, ["campaign's"])
     assert [line.line for line in tests.list(test_id).items] == ["mine"]
     assert [line.line for line in tests.list(other).items] == ["theirs"]
 
@@ -151,7 +152,7 @@ def test_lines_kitt_wrote_read_back(session: Session, test_id: str) -> None:
         text("INSERT INTO quick_test_logs (test_id, line) VALUES (:id, 'from kitt')"),
         {"id": test_id},
     )
-    (line,) = QuickTestLogsRepository(session).list(test_id).items
+    (line,) = on(QuickTestLogsRepository, session).list(test_id).items
     assert line.line == "from kitt"
     assert line.created_at is not None
 
@@ -165,8 +166,8 @@ def _lines(session: Session, model: Any, column: Any, owner_id: str) -> int:
 
 
 def test_deleting_a_campaign_deletes_its_logs(session: Session, campaign_id: str) -> None:
-    CampaignLogsRepository(session).append(campaign_id, ["a", "b"])
-    CampaignsRepository(session).delete(campaign_id)
+    on(CampaignLogsRepository, session).append(campaign_id, ["a", "b"])
+    on(CampaignsRepository, session).delete(campaign_id)
     assert _lines(session, CampaignLog, CampaignLog.campaign_id, campaign_id) == 0
     assert events_of(session, campaign_id)[-1] == (
         "campaign.deleted",
@@ -175,18 +176,18 @@ def test_deleting_a_campaign_deletes_its_logs(session: Session, campaign_id: str
 
 
 def test_a_running_campaign_keeps_its_logs(session: Session, campaign_id: str) -> None:
-    CampaignLogsRepository(session).append(campaign_id, ["a"])
-    CampaignsRepository(session).start(campaign_id)
+    on(CampaignLogsRepository, session).append(campaign_id, ["a"])
+    on(CampaignsRepository, session).start(campaign_id)
     with pytest.raises(InvalidTransitionError):
-        CampaignsRepository(session).delete(campaign_id)
+        on(CampaignsRepository, session).delete(campaign_id)
     assert _lines(session, CampaignLog, CampaignLog.campaign_id, campaign_id) == 1
 
 
 def test_deleting_a_quick_test_deletes_its_logs(
     session: Session, test_id: str, agent_id: str
 ) -> None:
-    QuickTestLogsRepository(session).append(test_id, ["a", "b", "c"])
-    tests = QuickTestsRepository(session)
+    on(QuickTestLogsRepository, session).append(test_id, ["a", "b", "c"])
+    tests = on(QuickTestsRepository, session)
     tests.delete(test_id)
     assert tests.find(test_id) is None
     assert _lines(session, QuickTestLog, QuickTestLog.test_id, test_id) == 0
@@ -202,7 +203,7 @@ def test_deleting_a_quick_test_deletes_its_logs(
 def test_a_test_its_agent_holds_is_not_deleted(
     session: Session, test_id: str, agent_id: str, held: str
 ) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     if held == "dispatched":  # what KITT's heartbeat writes on a shared database
         session.execute(
             text("UPDATE quick_tests SET status = 'dispatched' WHERE id = :id"), {"id": test_id}
@@ -211,7 +212,7 @@ def test_a_test_its_agent_holds_is_not_deleted(
         tests.claim_next(agent_id)
     if held == "running":
         tests.start(test_id)
-    QuickTestLogsRepository(session).append(test_id, ["a"])
+    on(QuickTestLogsRepository, session).append(test_id, ["a"])
     with pytest.raises(InvalidTransitionError):
         tests.delete(test_id)
     assert tests.get(test_id).status == held
@@ -221,8 +222,8 @@ def test_a_test_its_agent_holds_is_not_deleted(
 def test_deleting_its_work_lets_an_agent_retire(
     session: Session, test_id: str, campaign_id: str, agent_id: str
 ) -> None:
-    QuickTestLogsRepository(session).append(test_id, ["a"])
-    QuickTestsRepository(session).delete(test_id)
-    CampaignsRepository(session).delete(campaign_id)
-    AgentsRepository(session).retire(agent_id)
-    assert AgentsRepository(session).find(agent_id) is None
+    on(QuickTestLogsRepository, session).append(test_id, ["a"])
+    on(QuickTestsRepository, session).delete(test_id)
+    on(CampaignsRepository, session).delete(campaign_id)
+    on(AgentsRepository, session).retire(agent_id)
+    assert on(AgentsRepository, session).find(agent_id) is None

@@ -13,7 +13,7 @@ from karr_db.repositories.results import ResultsRepository
 from karr_db.repositories.results.filters import match_models
 from tests.integration.test_results_query import doc
 from tests.support.cli import cli
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 
 LLAMA_Q4 = "/home/kitt/.kitt/models/Llama-3.1-8B-Instruct-Q4_K_M.gguf"
 LLAMA_Q8 = "/home/kitt/.kitt/models/Llama-3.1-8B-Instruct-Q8_0.gguf"
@@ -42,7 +42,7 @@ def test_match_models(text: str, how: str, found: tuple[str, ...]) -> None:
 
 @pytest.fixture
 def repo(session: Session) -> ResultsRepository:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     for day, model in enumerate(MODELS, 1):
         repo.save(doc(model, "llama_cpp", day, [10.0 * day]))
     return repo

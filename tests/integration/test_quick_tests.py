@@ -15,6 +15,7 @@ from karr_db.models.types import utcnow
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestDTO, QuickTestsRepository
+from tests.support.repositories import on
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -23,7 +24,7 @@ def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
 
 
 def dispatch(session: Session, agent_id: str, benchmark: str = "throughput") -> QuickTestDTO:
-    return QuickTestsRepository(session).dispatch(
+    return on(QuickTestsRepository, session).dispatch(
         agent_id, model_path="/models/llama", engine_name="vllm", benchmark_name=benchmark
     )
 
@@ -34,11 +35,11 @@ def insert_run(session: Session, run_id: str) -> None:
 
 @pytest.fixture
 def agent_id(session: Session) -> str:
-    return AgentsRepository(session).register("gpu-box-1").agent.id
+    return on(AgentsRepository, session).register("gpu-box-1").agent.id
 
 
 def test_full_lifecycle_links_the_stored_run(session: Session, agent_id: str) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     queued = dispatch(session, agent_id)
     assert (queued.status, queued.agent_id, queued.started_at) == ("queued", agent_id, None)
 
@@ -78,18 +79,18 @@ def test_full_lifecycle_links_the_stored_run(session: Session, agent_id: str) ->
 
 
 def test_claims_oldest_first_and_only_the_agents_own(session: Session, agent_id: str) -> None:
-    other = AgentsRepository(session).register("other").agent.id
+    other = on(AgentsRepository, session).register("other").agent.id
     first = dispatch(session, agent_id, "a")
     dispatch(session, other, "x")
     second = dispatch(session, agent_id, "b")
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     claimed = [tests.claim_next(agent_id), tests.claim_next(agent_id), tests.claim_next(agent_id)]
     assert [t.id if t else None for t in claimed] == [first.id, second.id, None]
     assert tests.count(agent_id=other, status="queued") == 1
 
 
 def test_complete_needs_an_existing_run(session: Session, agent_id: str) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     test = dispatch(session, agent_id)
     tests.claim_next(agent_id)
     tests.start(test.id)
@@ -99,7 +100,7 @@ def test_complete_needs_an_existing_run(session: Session, agent_id: str) -> None
 
 
 def test_failure_cancel_and_requeue(session: Session, agent_id: str) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     a = dispatch(session, agent_id, "a")
     tests.claim_next(agent_id)
     failed = tests.fail(a.id, "engine crashed")
@@ -142,7 +143,7 @@ def test_failure_cancel_and_requeue(session: Session, agent_id: str) -> None:
 def test_illegal_transitions_are_refused_and_change_nothing(
     session: Session, agent_id: str, setup: list[str], action: str
 ) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     test = dispatch(session, agent_id)
     insert_run(session, "run-1")
     steps: dict[str, Callable[[], object]] = {
@@ -166,7 +167,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(
 def test_find_stale_reads_held_tests_older_than_the_threshold(
     session: Session, agent_id: str
 ) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     claimed = dispatch(session, agent_id, "a")
     tests.claim_next(agent_id)
     running = dispatch(session, agent_id, "b")
@@ -187,7 +188,7 @@ def test_find_stale_reads_held_tests_older_than_the_threshold(
 
 
 def test_dispatch_validates_and_needs_an_agent(session: Session, agent_id: str) -> None:
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     with pytest.raises(ValidationError) as invalid:
         tests.dispatch(agent_id, model_path="", engine_name="vllm", benchmark_name=" ")
     assert invalid.value.fields == ["model_path", "benchmark_name"]
@@ -203,7 +204,7 @@ def test_legacy_status_reads_as_is(session: Session, agent_id: str) -> None:
         text("INSERT INTO quick_tests (id, agent_id, status) VALUES ('old', :a, 'dispatched')"),
         {"a": agent_id},
     )
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     assert tests.get("old").status == "dispatched"
     assert [t.id for t in tests.list(status="dispatched").items] == ["old"]
     with pytest.raises(InvalidTransitionError, match="'dispatched'"):
@@ -212,7 +213,7 @@ def test_legacy_status_reads_as_is(session: Session, agent_id: str) -> None:
 
 def test_list_pages_newest_first(session: Session, agent_id: str) -> None:
     made = [dispatch(session, agent_id, f"b{i}") for i in range(5)]
-    tests = QuickTestsRepository(session)
+    tests = on(QuickTestsRepository, session)
     first = tests.list(agent_id=agent_id, limit=2)
     assert [t.id for t in first.items] == [made[4].id, made[3].id]
     assert first.next_cursor is not None

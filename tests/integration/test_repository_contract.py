@@ -27,22 +27,23 @@ from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.engine_profiles import EngineProfilesRepository
 from karr_db.repositories.events import EventsRepository, EventType
 from karr_db.repositories.quick_tests import QuickTestsRepository
-from tests.support.repositories import results_on
+from karr_db.repositories.results import ResultsRepository
+from tests.support.repositories import on
 
 
 def _agents(session: Session) -> list[Any]:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     return [agents.register(f"agent-{n}").agent.id for n in range(3)]
 
 
 def _campaigns(session: Session) -> list[Any]:
-    campaigns = CampaignsRepository(session)
+    campaigns = on(CampaignsRepository, session)
     return [campaigns.create(f"campaign-{n}").id for n in range(3)]
 
 
 def _quick_tests(session: Session) -> list[Any]:
-    agent = AgentsRepository(session).register("runner").agent.id
-    tests = QuickTestsRepository(session)
+    agent = on(AgentsRepository, session).register("runner").agent.id
+    tests = on(QuickTestsRepository, session)
     return [
         tests.dispatch(agent, model_path=f"m{n}", engine_name="e", benchmark_name="b").id
         for n in range(3)
@@ -55,7 +56,7 @@ def _events(session: Session) -> list[Any]:
 
 
 def _results(session: Session) -> list[Any]:
-    results = results_on(session)
+    results = on(ResultsRepository, session)
     return [
         results.save(
             {"model": f"m{n}", "engine": "vllm", "timestamp": f"2026-01-0{n + 1}T00:00:00"}
@@ -65,19 +66,19 @@ def _results(session: Session) -> list[Any]:
 
 
 def _engine_profiles(session: Session) -> list[Any]:
-    profiles = EngineProfilesRepository(session)
+    profiles = on(EngineProfilesRepository, session)
     return [profiles.create(f"profile-{n}", "vllm").id for n in range(3)]
 
 
 def _agent_engines(session: Session) -> list[Any]:
-    agent = AgentsRepository(session).register("runner").agent.id
-    engines = AgentEnginesRepository(session)
+    agent = on(AgentsRepository, session).register("runner").agent.id
+    engines = on(AgentEnginesRepository, session)
     return [engines.report(agent, engine).id for engine in ("llama_cpp", "ollama", "vllm")]
 
 
 @dataclass(frozen=True)
 class Case:
-    repository: Callable[[Session], Any]
+    repository: Callable[..., Any]
     make: Callable[[Session], list[Any]]
     missing: Any
 
@@ -87,7 +88,7 @@ CASES = {
     "campaigns": Case(CampaignsRepository, _campaigns, "no-such-campaign"),
     "quick_tests": Case(QuickTestsRepository, _quick_tests, "no-such-test"),
     "events": Case(EventsRepository, _events, 2_000_000_000),
-    "results": Case(results_on, _results, "no-such-run"),
+    "results": Case(ResultsRepository, _results, "no-such-run"),
     "engine_profiles": Case(EngineProfilesRepository, _engine_profiles, "no-such-profile"),
     "agent_engines": Case(AgentEnginesRepository, _agent_engines, 2_000_000_000),
 }
@@ -101,21 +102,21 @@ def case(request: pytest.FixtureRequest) -> Case:
 def test_get_raises_not_found_naming_the_key(session: Session, case: Case) -> None:
     case.make(session)
     with pytest.raises(NotFoundError) as raised:
-        case.repository(session).get(case.missing)
+        on(case.repository, session).get(case.missing)
     assert raised.value.key == case.missing
     assert repr(case.missing) in str(raised.value)
 
 
 def test_find_returns_none_or_what_get_returns(session: Session, case: Case) -> None:
     keys = case.make(session)
-    repository = case.repository(session)
+    repository = on(case.repository, session)
     assert repository.find(case.missing) is None
     assert repository.find(keys[0]) == repository.get(keys[0])
 
 
 def test_list_returns_pages_that_follow_next_cursor(session: Session, case: Case) -> None:
     keys = case.make(session)
-    repository = case.repository(session)
+    repository = on(case.repository, session)
     whole = repository.list(limit=PAGE_LIMIT)
     assert isinstance(whole, Page)
     assert whole.next_cursor is None
@@ -134,7 +135,7 @@ def test_list_returns_pages_that_follow_next_cursor(session: Session, case: Case
 
 
 def test_a_limit_beyond_the_public_one_names_limit(session: Session, case: Case) -> None:
-    repository = case.repository(session)
+    repository = on(case.repository, session)
     for limit in (0, PAGE_LIMIT + 1):
         with pytest.raises(ValidationError) as raised:
             repository.list(limit=limit)
@@ -143,7 +144,7 @@ def test_a_limit_beyond_the_public_one_names_limit(session: Session, case: Case)
 
 
 def test_a_foreign_cursor_is_malformed_not_a_crash(session: Session, case: Case) -> None:
-    repository = case.repository(session)
+    repository = on(case.repository, session)
     for cursor in ("not a cursor", encode_cursor({"o": 1}), encode_cursor([1, 2, 3])):
         with pytest.raises(InvalidQueryError, match="malformed cursor"):
             repository.list(cursor=cursor)
@@ -169,7 +170,7 @@ def _forgeries(payload: Any) -> list[Any]:
 def test_a_cursor_forged_with_a_lone_surrogate_is_refused(session: Session, name: str) -> None:
     case = CASES[name]
     case.make(session)
-    repository = case.repository(session)
+    repository = on(case.repository, session)
     real = repository.list(limit=1).next_cursor
     assert real is not None
     forgeries = _forgeries(decode_cursor(real, lambda p: p))
@@ -196,7 +197,7 @@ def test_the_codec_round_trips_and_refuses_forgeries() -> None:
 
 
 def test_agents_list_still_reads_as_the_list_it_was(session: Session) -> None:
-    agents = AgentsRepository(session)
+    agents = on(AgentsRepository, session)
     assert agents.list() == []
     keys = _agents(session)
     listed = agents.list()
@@ -224,7 +225,7 @@ def test_events_resume_from_an_id_or_a_cursor_alike(session: Session) -> None:
 
 
 def test_get_summary_and_find_summary_agree(session: Session) -> None:
-    results = results_on(session)
+    results = on(ResultsRepository, session)
     run_id = _results(session)[0]
     assert results.find_summary("no-such-run") is None
     assert results.get_summary(run_id) == results.find_summary(run_id)

@@ -16,7 +16,7 @@ from karr_db.errors import InvalidQueryError, NotFoundError, StillReferencedErro
 from karr_db.models import Benchmark, Event, Hardware, Metric, QuickTest, Run
 from karr_db.repositories.results import ResultsRepository
 from karr_db.repositories.results.dto import AggregateRow, RunSummary
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 
 
 def doc(
@@ -57,7 +57,7 @@ def doc(
 
 @pytest.fixture
 def repo(session: Session) -> ResultsRepository:
-    return results_on(session)
+    return on(ResultsRepository, session)
 
 
 @pytest.fixture
@@ -388,7 +388,7 @@ def test_compare_names_a_missing_run(repo: ResultsRepository, runs: dict[str, st
 
 
 def test_samples_compare(session: Session, samples_dir: Path) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     a = repo.save(json.loads((samples_dir / "sample_decode_speed.json").read_text())).run.id
     b = repo.save(json.loads((samples_dir / "sample_accuracy.json").read_text())).run.id
     comparison = repo.compare([a, b])

@@ -18,11 +18,12 @@ from karr_db.database import Database
 from karr_db.documents import load_document, run_id_for
 from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
+from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.uow import transaction
 from tests.support.documents import minimal
 from tests.support.equality import same
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 from tests.support.strategies import documents
 
 
@@ -62,7 +63,7 @@ def test_every_sample_round_trips_and_is_normalised(
     session: Session, samples_dir: Path, name: str
 ) -> None:
     document = sample(samples_dir, name)
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
 
     saved = repo.save(document)
 
@@ -85,7 +86,7 @@ def test_every_sample_round_trips_and_is_normalised(
 def test_nested_metrics_are_flattened_with_dotted_names(
     session: Session, samples_dir: Path
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     latency = repo.save(sample(samples_dir, "sample_agent_latency.json")).run.id
     quality = repo.save(sample(samples_dir, "sample_accuracy.json")).run.id
 
@@ -103,7 +104,7 @@ def test_nested_metrics_are_flattened_with_dotted_names(
 def test_hardware_fingerprint_and_environment_are_stored(
     session: Session, samples_dir: Path
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     run_id = repo.save(sample(samples_dir, "sample_agent_latency.json")).run.id
     hardware = repo.get(run_id).hardware
     assert hardware is not None
@@ -114,7 +115,7 @@ def test_hardware_fingerprint_and_environment_are_stored(
 
 
 def test_gpu_may_be_null(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     document = minimal(system_info={"gpu": None, "cpu": "Some CPU", "ram_gb": 62.7})
     detail = repo.get(repo.save(document).run.id)
     assert detail.hardware is not None
@@ -125,13 +126,13 @@ def test_gpu_may_be_null(session: Session) -> None:
 
 
 def test_run_ids_are_full_uuids(session: Session, samples_dir: Path) -> None:
-    run_id = results_on(session).save(sample(samples_dir, SAMPLES[0])).run.id
+    run_id = on(ResultsRepository, session).save(sample(samples_dir, SAMPLES[0])).run.id
     assert len(run_id) == 36
     assert run_id.count("-") == 4
 
 
 def test_saving_again_returns_the_stored_run(session: Session, samples_dir: Path) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     document = sample(samples_dir, "sample_decode_speed.json")
     first = repo.save(document)
     counts = table_counts(session)
@@ -187,7 +188,7 @@ def test_losing_the_primary_key_race_returns_the_stored_run(
     session: Session, samples_dir: Path
 ) -> None:
     """The insert path itself handles a run that appeared after the existence check."""
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     document = sample(samples_dir, "sample_decode_speed.json")
     stored = repo.save(document).run
     counts = table_counts(session)
@@ -210,7 +211,7 @@ def test_losing_the_primary_key_race_returns_the_stored_run(
 
 
 def test_saving_appends_a_run_saved_event(session: Session, samples_dir: Path) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     run_id = repo.save(sample(samples_dir, SAMPLES[0])).run.id
     repo.save(sample(samples_dir, SAMPLES[0]))
     events = session.execute(
@@ -234,7 +235,7 @@ def test_nan_and_infinities_round_trip_in_metrics_and_document(session: Session)
             }
         ],
     )
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     run_id = repo.save(document).run.id
 
     stored = repo.get_document(run_id)
@@ -254,7 +255,7 @@ def test_nan_and_infinities_round_trip_in_metrics_and_document(session: Session)
 def test_floats_come_back_as_floats(session: Session) -> None:
     """JSONB keeps numbers as numeric: 1e16 must not come back as an int."""
     document = minimal(big=1e16, bigger=1.5e300, negative_zero=-0.0, an_int=10**16, small=5e-324)
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     stored = repo.get_document(repo.save(document).run.id)
     assert same(stored, document)
     assert isinstance(stored["big"], float)
@@ -263,13 +264,13 @@ def test_floats_come_back_as_floats(session: Session) -> None:
 
 def test_unicode_survives(session: Session) -> None:
     document = minimal(model="模型-ü-🚀", notes={"ключ": "значение", "emoji": "🔥\u2028"})
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     assert same(repo.get_document(repo.save(document).run.id), document)
 
 
 def test_look_alike_marker_objects_survive(session: Session) -> None:
     document = minimal(a={"$float": "NaN"}, b={"$escaped": {"$float": "1"}}, c={"$float": 1})
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     assert same(repo.get_document(repo.save(document).run.id), document)
 
 
@@ -292,7 +293,7 @@ def test_look_alike_marker_objects_survive(session: Session) -> None:
 def test_bad_documents_are_rejected_and_nothing_is_written(
     session: Session, document: Any, field: str
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     before = table_counts(session)
     with pytest.raises(ValidationError) as caught:
         repo.save(document)
@@ -303,7 +304,7 @@ def test_bad_documents_are_rejected_and_nothing_is_written(
 def test_nul_in_a_nested_key_is_rejected_on_both_dialects(session: Session) -> None:
     document = minimal(results=[{"test_name": "t", "metrics": {"a\x00": 1}}])
     with pytest.raises(ValidationError) as caught:
-        results_on(session).save(document)
+        on(ResultsRepository, session).save(document)
     assert caught.value.fields == ["results.0.metrics.'a\\x00'"]
     assert table_counts(session) == (0, 0, 0, 0)
 
@@ -315,7 +316,7 @@ def test_nul_in_a_nested_key_is_rejected_on_both_dialects(session: Session) -> N
 )
 @given(document=documents())
 def test_generated_documents_round_trip(session: Session, document: dict[str, Any]) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     with session.begin_nested() as savepoint:
         saved = repo.save(document)
         assert saved.run.id == run_id_for(document)
@@ -389,7 +390,9 @@ def test_the_repository_is_given_the_events_repository_its_writes_use(session: S
     write there is refused before any SQL."""
     with pytest.raises(TypeError, match="events repository"):
         ResultsRepository(session)
-    run_id = results_on(session).save(minimal()).run.id
+    with pytest.raises(TypeError, match="events"):
+        AgentsRepository(session)  # type: ignore[call-arg]
+    run_id = on(ResultsRepository, session).save(minimal()).run.id
     reader = ResultsRepository(session.connection())
     assert reader.get_summary(run_id).id == run_id
     with pytest.raises(StorageError, match="cannot write"):

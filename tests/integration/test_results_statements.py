@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
-from tests.support.repositories import results_on
+from karr_db.repositories.results import ResultsRepository
+from tests.support.repositories import on
 
 
 @contextmanager
@@ -54,7 +55,7 @@ def data_statements(statements: list[str]) -> list[str]:
 
 
 def test_a_big_save_costs_a_handful_of_statements(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     session.execute(select(1))  # the test session's own SAVEPOINT is not the save's
     small = big_document(1, 2, "small")
     large = big_document(12, 20, "large")  # 12 benchmarks, 240 metric values
@@ -89,7 +90,7 @@ def is_lock(statement: str) -> bool:
 
 
 def test_detail_is_at_most_three_statements(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     run_id = repo.save(big_document(12, 20, "detail")).run.id
     with counting(session) as statements:
         detail = repo.get(run_id)
@@ -98,7 +99,7 @@ def test_detail_is_at_most_three_statements(session: Session) -> None:
 
 
 def test_list_count_and_leaderboard_are_one_statement_each(session: Session) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     for i in range(6):
         repo.save(big_document(3, 6, str(i)))
 

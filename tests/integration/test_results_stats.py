@@ -10,12 +10,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from karr_db.errors import InvalidQueryError
-from tests.support.repositories import results_on
+from karr_db.repositories.results import ResultsRepository
+from tests.support.repositories import on
 
 
 def _save_samples(session: Session, samples_dir: Path) -> dict[str, dict[str, object]]:
     docs = {p.stem: json.loads(p.read_text()) for p in sorted(samples_dir.glob("*.json"))}
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     for doc in docs.values():
         repo.save(doc)
     unknown = dict(docs["sample_decode_speed"], passed=None, model="no-outcome")
@@ -30,7 +31,7 @@ def test_stats_fold_outcomes_by_engine_and_model(session: Session, samples_dir: 
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(bind, "before_cursor_execute", listener)
     try:
-        stats = results_on(session).stats()
+        stats = on(ResultsRepository, session).stats()
     finally:
         event.remove(bind, "before_cursor_execute", listener)
 
@@ -51,7 +52,7 @@ def test_stats_fold_outcomes_by_engine_and_model(session: Session, samples_dir: 
 
 def test_stats_take_the_run_filters(session: Session, samples_dir: Path) -> None:
     _save_samples(session, samples_dir)
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     only = repo.stats({"engine": "tgi"})
     assert (only.totals.runs, [g.name for g in only.by_engine]) == (1, ["tgi"])
     assert repo.stats({"gpu_model": "no such gpu"}).totals.runs == 0

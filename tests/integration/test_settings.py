@@ -18,6 +18,7 @@ from karr_db.repositories.settings import (
     AgentSettingsRepository,
     WebSettingsRepository,
 )
+from tests.support.repositories import on
 
 
 def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
@@ -29,7 +30,7 @@ def events_of(session: Session, source_id: str) -> list[tuple[str | None, Any]]:
 
 
 def test_a_setting_is_set_read_replaced_and_deleted(session: Session) -> None:
-    settings = WebSettingsRepository(session)
+    settings = on(WebSettingsRepository, session)
     assert settings.find("devon_tab_visible") is None
     with pytest.raises(NotFoundError, match="devon_tab_visible"):
         settings.get("devon_tab_visible")
@@ -53,14 +54,14 @@ def test_a_setting_is_set_read_replaced_and_deleted(session: Session) -> None:
 
 
 def test_setting_the_same_value_again_changes_nothing(session: Session) -> None:
-    settings = WebSettingsRepository(session)
+    settings = on(WebSettingsRepository, session)
     settings.set("k", "v")
     settings.set("k", "v")
     assert len(events_of(session, "k")) == 1
 
 
 def test_settings_page_by_key(session: Session) -> None:
-    settings = WebSettingsRepository(session)
+    settings = on(WebSettingsRepository, session)
     for key in ("c", "a", "b"):
         settings.set(key, key.upper())
     first = settings.list(limit=2)
@@ -86,9 +87,9 @@ def test_bad_keys_and_values_are_refused_by_name(
     session: Session, key: str, value: str, field: str
 ) -> None:
     with pytest.raises(ValidationError) as refused:
-        WebSettingsRepository(session).set(key, value)
+        on(WebSettingsRepository, session).set(key, value)
     assert refused.value.fields == [field]
-    assert WebSettingsRepository(session).all() == {}
+    assert on(WebSettingsRepository, session).all() == {}
 
 
 def test_the_number_of_settings_is_bounded(session: Session) -> None:
@@ -96,7 +97,7 @@ def test_the_number_of_settings_is_bounded(session: Session) -> None:
         text("INSERT INTO web_settings (key, value) VALUES (:key, '')"),
         [{"key": f"k{n:05}"} for n in range(MAX_WEB_SETTINGS)],
     )
-    settings = WebSettingsRepository(session)
+    settings = on(WebSettingsRepository, session)
     settings.set("k00000", "still changes")  # an existing key is not new
     with pytest.raises(ValidationError) as refused:
         settings.set("one-more", "v")
@@ -106,7 +107,7 @@ def test_the_number_of_settings_is_bounded(session: Session) -> None:
 
 def test_a_value_kitt_wrote_reads_back(session: Session) -> None:
     session.execute(text("INSERT INTO web_settings (key, value) VALUES ('devon_url', 'http://x')"))
-    assert WebSettingsRepository(session).get("devon_url").value == "http://x"
+    assert on(WebSettingsRepository, session).get("devon_url").value == "http://x"
 
 
 # --- agent settings ----------------------------------------------------------------
@@ -114,11 +115,11 @@ def test_a_value_kitt_wrote_reads_back(session: Session) -> None:
 
 @pytest.fixture
 def agent_id(session: Session) -> str:
-    return AgentsRepository(session).register("gpu-box-1").agent.id
+    return on(AgentsRepository, session).register("gpu-box-1").agent.id
 
 
 def test_a_new_agent_has_the_six_defaults(session: Session, agent_id: str) -> None:
-    assert AgentSettingsRepository(session).get(agent_id).values == dict(AGENT_SETTING_DEFAULTS)
+    assert on(AgentSettingsRepository, session).get(agent_id).values == dict(AGENT_SETTING_DEFAULTS)
     assert dict(AGENT_SETTING_DEFAULTS) == {
         "model_storage_dir": "~/.kitt/models",
         "model_share_source": "",
@@ -130,14 +131,14 @@ def test_a_new_agent_has_the_six_defaults(session: Session, agent_id: str) -> No
 
 
 def test_re_registering_keeps_changed_settings(session: Session, agent_id: str) -> None:
-    settings = AgentSettingsRepository(session)
+    settings = on(AgentSettingsRepository, session)
     settings.update(agent_id, {"model_storage_dir": "/data/models"})
-    AgentsRepository(session).register("gpu-box-1", replace=True)
+    on(AgentsRepository, session).register("gpu-box-1", replace=True)
     assert settings.get(agent_id).values["model_storage_dir"] == "/data/models"
 
 
 def test_update_changes_only_the_keys_given(session: Session, agent_id: str) -> None:
-    settings = AgentSettingsRepository(session)
+    settings = on(AgentSettingsRepository, session)
     updated = settings.update(
         agent_id, {"auto_cleanup": "false", "heartbeat_interval_s": "15", "kitt_image": ""}
     )
@@ -167,7 +168,7 @@ def test_update_changes_only_the_keys_given(session: Session, agent_id: str) -> 
 def test_bad_updates_name_every_field_and_write_nothing(
     session: Session, agent_id: str, values: dict[str, Any], fields: list[str]
 ) -> None:
-    settings = AgentSettingsRepository(session)
+    settings = on(AgentSettingsRepository, session)
     with pytest.raises(ValidationError) as refused:
         settings.update(agent_id, {"model_share_mount": "/mnt", **values})
     assert refused.value.fields == fields
@@ -175,7 +176,7 @@ def test_bad_updates_name_every_field_and_write_nothing(
 
 
 def test_an_unknown_agent_is_not_found(session: Session) -> None:
-    settings = AgentSettingsRepository(session)
+    settings = on(AgentSettingsRepository, session)
     assert settings.find("no-such-agent") is None
     with pytest.raises(NotFoundError, match="no-such-agent"):
         settings.update("no-such-agent", {"auto_cleanup": "false"})
@@ -191,12 +192,12 @@ def test_defaults_are_restored_for_an_agent_written_without_them(
     session.execute(
         text("UPDATE agent_settings SET value = 'img:1' WHERE agent_id = :id"), {"id": agent_id}
     )
-    restored = AgentSettingsRepository(session).ensure_defaults(agent_id)
+    restored = on(AgentSettingsRepository, session).ensure_defaults(agent_id)
     assert restored.values == {**AGENT_SETTING_DEFAULTS, "kitt_image": "img:1"}
 
 
 def test_settings_go_with_their_agent(session: Session, agent_id: str) -> None:
-    AgentsRepository(session).retire(agent_id)
+    on(AgentsRepository, session).retire(agent_id)
     left = session.scalar(
         select(func.count()).select_from(AgentSetting).where(AgentSetting.agent_id == agent_id)
     )

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from bench.generator import documents as generator_documents
 from karr_db.derive import derive_rows
+from karr_db.repositories.results import ResultsRepository
 from tests.support.equality import same
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 from tests.support.strategies import documents, floats, metric_values
 
 #: Keys that look like the layer's JSON markers, or are otherwise unusual.
@@ -119,7 +120,7 @@ def _forget_derived(session: Session, run_id: str, legacy_text: str | None) -> N
 def test_rows_rederived_in_the_database_are_the_rows_a_save_wrote(
     session: Session, document: dict[str, Any], legacy: bool
 ) -> None:
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     with session.begin_nested() as savepoint:
         run_id = repo.save(document).run.id
         saved = _derived_rows(session, run_id)
@@ -143,7 +144,7 @@ def test_rows_rederived_in_the_database_are_the_rows_a_save_wrote(
 def test_several_batches_derive_what_the_saves_wrote(session: Session) -> None:
     """Several batches, one holding a document a save refuses: the same rows as
     the saves wrote, the refusal reported."""
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     generated = list(generator_documents(7, seed=3))
     generated[2]["results"][0]["metrics"]["odd"] = {"$float": "NaN", "x": float("inf")}
     generated[4]["results"][0]["metrics"]["nan"] = float("nan")
@@ -175,7 +176,7 @@ def test_batches_in_benchmark_order_add_only_the_missing_metrics(session: Sessio
     """Batches follow the order benchmark rows were written, not run ids: runs that kept
     their top-level metrics (as the earlier system stored them) and runs that kept
     nothing, spread over several batches, end with exactly the rows the saves wrote."""
-    repo = results_on(session)
+    repo = on(ResultsRepository, session)
     run_ids = [repo.save(document).run.id for document in generator_documents(6, seed=5)]
     saved = {run_id: _derived_rows(session, run_id) for run_id in run_ids}
     connection = session.connection()

@@ -16,6 +16,7 @@ from karr_db.errors import AdoptionError, UnadoptableSchemaError
 from karr_db.migrations.scripts import head_revision
 from karr_db.models import AgentSetting
 from karr_db.repositories.agents import AgentsRepository
+from karr_db.repositories.results import ResultsRepository
 from tests.support.adoption import ADDED_TO, assert_rows_kept, raw_rows, typed_rows
 from tests.support.helpers import head_version, schema_versions
 from tests.support.legacy import snapshot
@@ -26,7 +27,7 @@ from tests.support.lineage import (
     build_kitt_17_postgres,
     kitt_migrates,
 )
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 
 
 def _settings(url: str) -> dict[str, dict[str, str]]:
@@ -52,8 +53,8 @@ def _behaves_like_karr_db(url: str) -> None:
             sa.text("SELECT id, raw_json FROM runs ORDER BY id LIMIT 1")
         ).one()
         document = raw if isinstance(raw, dict) else json.loads(raw)
-        assert results_on(session).save(document).run.id == run_id
-        agents = AgentsRepository(session)
+        assert on(ResultsRepository, session).save(document).run.id == run_id
+        agents = on(AgentsRepository, session)
         assert agents.authenticate("agent-1", AGENT_1_TOKEN).id == "agent-1"
         assert not agents.verify_token("agent-1", AGENT_1_TOKEN + "x")
         created = agents.register("new-after-adoption")
@@ -198,7 +199,7 @@ def test_a_karr_db_database_kitt_migrated_is_adopted_again(empty_url: str) -> No
     assert migrations.check(empty_url) == []
     engine = make_engine(empty_url)
     with engine.begin() as connection, Session(bind=connection) as session:
-        agents = AgentsRepository(session)
+        agents = on(AgentsRepository, session)
         assert agents.authenticate("a-1", token).name == "old-karr"
         session.flush()
         # Verified once, the digest is KITT's form again.

@@ -15,9 +15,10 @@ from karr_db import migrations
 from karr_db.engine import make_engine
 from karr_db.errors import UnadoptableSchemaError
 from karr_db.migrations.scripts import contracts, head_revision, script_directory
+from karr_db.repositories.results import ResultsRepository
 from tests.support.helpers import alembic_versions, schema_versions
 from tests.support.legacy import build_legacy, snapshot
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 
 ALL_REVISIONS = [r.revision for r in reversed(list(script_directory().walk_revisions()))]
 OWN_REVISIONS = [r for r, c in contracts().items() if c.reference_schema_version is None]
@@ -90,7 +91,7 @@ def test_a_head_database_that_lost_alembic_version_is_adopted_back_to_a_checked_
     engine = make_engine(migrated_url)
     with engine.begin() as connection:
         with Session(bind=connection) as session:
-            saved = results_on(session).save(document)
+            saved = on(ResultsRepository, session).save(document)
             session.flush()
         connection.exec_driver_sql("DROP TABLE alembic_version")
     engine.dispose()
@@ -108,7 +109,7 @@ def test_a_head_database_that_lost_alembic_version_is_adopted_back_to_a_checked_
     assert snapshot(migrated_url)["runs"]["rows"] == runs_before
     engine = make_engine(migrated_url)
     with engine.connect() as connection, Session(bind=connection) as session:
-        summary = results_on(session).get_summary(saved.run.id)
+        summary = on(ResultsRepository, session).get_summary(saved.run.id)
         assert summary is not None
         assert summary.id == saved.run.id
     engine.dispose()

@@ -19,11 +19,11 @@ from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
-from karr_db.repositories.results import GROUP_FIELDS, ORDER_FIELDS, RunFilter
+from karr_db.repositories.results import GROUP_FIELDS, ORDER_FIELDS, ResultsRepository, RunFilter
 from karr_db.uow import transaction
 from tests.reliability.reliability_helpers import SOAK_SECONDS, check_store, load_samples, variant
 from tests.support.equality import same
-from tests.support.repositories import results_on
+from tests.support.repositories import on
 from tests.support.strategies import KNOWN_TOP_LEVEL, documents, json_values
 
 pytestmark = pytest.mark.reliability
@@ -225,46 +225,56 @@ def test_sql_in_every_filter_and_order_field_is_data(
             calls.append(
                 (
                     f"list[{field}]",
-                    lambda s, f=field, t=text: results_on(s).list(filters={f: t}),
+                    lambda s, f=field, t=text: on(ResultsRepository, s).list(filters={f: t}),
                 )
             )
             calls.append(
-                (f"count[{field}]", lambda s, f=field, t=text: results_on(s).count({f: t}))
+                (
+                    f"count[{field}]",
+                    lambda s, f=field, t=text: on(ResultsRepository, s).count({f: t}),
+                )
             )
         calls += [
-            ("filter key", lambda s, t=text: results_on(s).list(filters={t: "x"})),
-            ("order_by", lambda s, t=text: results_on(s).list(order_by=t)),
-            ("cursor", lambda s, t=text: results_on(s).list(cursor=t)),
-            ("get", lambda s, t=text: results_on(s).get(t)),
-            ("delete", lambda s, t=text: results_on(s).delete(t)),
-            ("compare", lambda s, t=text: results_on(s).compare([t, t + "2"])),
-            ("leaderboard metric", lambda s, t=text: results_on(s).leaderboard(t)),
+            ("filter key", lambda s, t=text: on(ResultsRepository, s).list(filters={t: "x"})),
+            ("order_by", lambda s, t=text: on(ResultsRepository, s).list(order_by=t)),
+            ("cursor", lambda s, t=text: on(ResultsRepository, s).list(cursor=t)),
+            ("get", lambda s, t=text: on(ResultsRepository, s).get(t)),
+            ("delete", lambda s, t=text: on(ResultsRepository, s).delete(t)),
+            ("compare", lambda s, t=text: on(ResultsRepository, s).compare([t, t + "2"])),
+            ("leaderboard metric", lambda s, t=text: on(ResultsRepository, s).leaderboard(t)),
             (
                 "leaderboard group",
-                lambda s, t=text: results_on(s).leaderboard("avg_tps", group_by=[t]),
+                lambda s, t=text: on(ResultsRepository, s).leaderboard("avg_tps", group_by=[t]),
             ),
             (
                 "leaderboard order",
-                lambda s, t=text: results_on(s).leaderboard("avg_tps", order_by=t),
+                lambda s, t=text: on(ResultsRepository, s).leaderboard("avg_tps", order_by=t),
             ),
             (
                 "leaderboard test",
-                lambda s, t=text: results_on(s).leaderboard("avg_tps", per_test=True, test_name=t),
+                lambda s, t=text: on(ResultsRepository, s).leaderboard(
+                    "avg_tps", per_test=True, test_name=t
+                ),
             ),
             (
                 "history",
-                lambda s, t=text: results_on(s).metric_history(t, model=t, engine=t, test_name=t),
+                lambda s, t=text: on(ResultsRepository, s).metric_history(
+                    t, model=t, engine=t, test_name=t
+                ),
             ),
             (
                 "events",
                 lambda s, t=text: EventsRepository(s).list(0, event_types=[t], source_id=t),
             ),
-            ("agents", lambda s, t=text: AgentsRepository(s).list(status=t, tag=t)),
-            ("agent by name", lambda s, t=text: AgentsRepository(s).get_by_name(t)),
-            ("campaigns", lambda s, t=text: CampaignsRepository(s).list(status=t, agent_id=t)),
-            ("campaigns cursor", lambda s, t=text: CampaignsRepository(s).list(cursor=t)),
-            ("quick tests", lambda s, t=text: QuickTestsRepository(s).list(status=t, agent_id=t)),
-            ("claim", lambda s, t=text: QuickTestsRepository(s).claim_next(t)),
+            ("agents", lambda s, t=text: on(AgentsRepository, s).list(status=t, tag=t)),
+            ("agent by name", lambda s, t=text: on(AgentsRepository, s).get_by_name(t)),
+            ("campaigns", lambda s, t=text: on(CampaignsRepository, s).list(status=t, agent_id=t)),
+            ("campaigns cursor", lambda s, t=text: on(CampaignsRepository, s).list(cursor=t)),
+            (
+                "quick tests",
+                lambda s, t=text: on(QuickTestsRepository, s).list(status=t, agent_id=t),
+            ),
+            ("claim", lambda s, t=text: on(QuickTestsRepository, s).claim_next(t)),
         ]
     outcomes: dict[str, int] = {}
     for _name, call in calls:
