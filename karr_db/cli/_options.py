@@ -8,6 +8,7 @@ place the option names meet the repository's filter vocabulary.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,7 +17,6 @@ import typer
 
 from karr_db.cli._output import warn
 from karr_db.errors import ValidationError
-from karr_db.repositories.results.lookup import nearest_metrics
 from karr_db.timespec import EXAMPLES as TIME_EXAMPLES
 from karr_db.timespec import parse_point_in_time
 
@@ -158,7 +158,10 @@ def require_metric(results: Any, metric: str, test: str | None = None) -> None:
     where = f" in test {test!r}" if test else ""
     if not known:
         raise typer.BadParameter(f"no metrics are stored{where}", param_hint="--metric")
-    close = nearest_metrics(metric, known)
+    # The stored names closest to a mistyped one (difflib's ratio, as Python's own
+    # "did you mean" does), case ignored.
+    lowered = {k.lower(): k for k in known}
+    close = [lowered[m] for m in difflib.get_close_matches(metric.lower(), list(lowered), 3, 0.6)]
     hint = (
         f"did you mean {' or '.join(repr(c) for c in close)}?"
         if close

@@ -69,13 +69,14 @@ def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None
 
 def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
     # Summaries are built by zipping rows with the fields: the orders must agree.
-    from karr_db.repositories.results import page as results_page
+    from karr_db.repositories.results import reads
     from karr_db.repositories.results import statements as results
     from karr_db.repositories.results.dto import RunSummary
 
     fields = list(RunSummary.model_fields)
     assert [c.key for c in results.SUMMARY_COLUMNS] == fields
-    page = results_page.page_statement(
-        [], Run.timestamp, True, 2, None, hardware_filtered=False, lateral=True
-    )
-    assert [c.key for c in page.selected_columns] == fields
+    for hardware_filtered, lateral in ((False, True), (False, False), (True, False)):
+        page = reads._page_statement(
+            [], Run.timestamp, True, 2, None, hardware_filtered=hardware_filtered, lateral=lateral
+        )
+        assert [c.key for c in page.selected_columns] == fields

@@ -1,16 +1,13 @@
-"""The leaderboard read from the aggregate: one statement per shape of call, cached."""
+"""The leaderboard read from the aggregate: one statement."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Integer,
     Select,
-    bindparam,
     case,
     func,
     select,
@@ -46,23 +43,10 @@ def leaderboard(
     ``filters`` are equality filters on :data:`AGGREGATE_FILTERS` columns;
     arguments are validated by the caller (:meth:`ResultsRepository.leaderboard`).
     """
-    chosen = tuple(sorted(filters))
     stmt = _leaderboard_statement(
-        tuple(group_by),
-        per_test,
-        test_name is not None,
-        chosen,
-        order_by,
-        descending,
-        limit is not None,
+        metric, group_by, per_test, test_name, filters, order_by, descending, limit
     )
-    params: dict[str, Any] = {f"f_{name}": filters[name] for name in chosen}
-    params["metric"] = metric
-    if test_name is not None:
-        params["test_name"] = test_name
-    if limit is not None:
-        params["limit"] = limit
-    rows = connection.execute(stmt, params).all()
+    rows = connection.execute(stmt).all()
     if any(row[-1] for row in rows):
         return None
     width = len(group_by)
@@ -87,30 +71,27 @@ def leaderboard(
 _aggregate_row = row_builder(AggregateRow)
 
 
-@cache
 def _leaderboard_statement(
-    group_by: tuple[str, ...],
+    metric: str,
+    group_by: Sequence[str],
     per_test: bool,
-    by_test: bool,
-    filters: tuple[str, ...],
+    test_name: str | None,
+    filters: Mapping[str, Any],
     order_by: str,
     descending: bool,
-    limited: bool,
+    limit: int | None,
 ) -> Select[Any]:
-    """The aggregate's leaderboard statement for one shape of call, built once with its
-    values as bound parameters (building it per call costs more than running it).
-
-    Columns: the group keys, the test name when ``per_test``, then count, the
-    scaled average, min, max, the non-finite count, and whether an unknown extreme
-    could change the answer.
+    """The aggregate's leaderboard statement. Columns: the group keys, the test
+    name when ``per_test``, then count, the scaled average, min, max, the
+    non-finite count, and whether an unknown extreme could change the answer.
     """
     keys = [TABLE.c[g].label(f"g_{g}") for g in group_by]
     if per_test:
         keys.append(TABLE.c.test_name.label("g__test"))
-    conditions = [TABLE.c.metric_name == bindparam("metric")]
-    conditions += [TABLE.c[name] == bindparam(f"f_{name}") for name in filters]
-    if by_test:
-        conditions.append(TABLE.c.test_name == bindparam("test_name"))
+    conditions = [TABLE.c.metric_name == metric]
+    conditions += [TABLE.c[name] == filters[name] for name in sorted(filters)]
+    if test_name is not None:
+        conditions.append(TABLE.c.test_name == test_name)
     count = func.sum(TABLE.c.value_count)
     aggregates: dict[str, Any] = {
         "count": count,
@@ -143,6 +124,4 @@ def _leaderboard_statement(
             *(c.asc().nulls_last() for c in group_columns),
         )
     )
-    if limited:
-        stmt = stmt.limit(bindparam("limit", type_=Integer()))
-    return stmt
+    return stmt if limit is None else stmt.limit(limit)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, type_coerce
+from sqlalchemy import Select, and_, case, func, literal, or_, select, type_coerce
 
 from karr_db.dialects import for_connection
 from karr_db.engine import translated
@@ -35,8 +36,6 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_point,
     encode_point,
-    filter_params,
-    filter_shape,
     filters_hardware,
     parse_filter,
     run_conditions,
@@ -50,16 +49,15 @@ class ResultsAnalysis(ResultsBase):
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
         """Totals by outcome, overall and by engine, model and suite, from one grouped
         statement (a row per engine, model, suite and outcome, folded here)."""
-        params = filter_params(parse_filter(filters))
-        shape = filter_shape(params)
+        f = parse_filter(filters)
         keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
         stmt = (
-            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(shape))
-            .where(*run_conditions(shape))
+            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(f))
+            .where(*run_conditions(f))
             .group_by(*keys)
         )
         with translated("counting runs"):
-            rows = self.connection.execute(stmt, params).all()
+            rows = self.connection.execute(stmt).all()
         totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
         groups: dict[str, dict[str | None, dict[str, int]]] = {
             "engine": {},
@@ -160,9 +158,7 @@ class ResultsAnalysis(ResultsBase):
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
-        params = filter_params(f)
-        shape = filter_shape(params)
-        conds = [Metric.metric_name == metric, *run_conditions(shape)]
+        conds = [Metric.metric_name == metric, *run_conditions(f)]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
         # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
@@ -174,7 +170,7 @@ class ResultsAnalysis(ResultsBase):
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
                 .join(Run, Run.id == Benchmark.run_id),
-                filters_hardware(shape)
+                filters_hardware(f)
                 or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
             )
             .where(*conds)
@@ -212,7 +208,7 @@ class ResultsAnalysis(ResultsBase):
         if limit is not None:
             stmt = stmt.limit(limit)
         with translated("computing a leaderboard"):
-            rows = self.connection.execute(stmt, params).all()
+            rows = self.connection.execute(stmt).all()
         return [
             AggregateRow(
                 group={g: row._mapping[f"g_{g}"] for g in group_by},
@@ -248,26 +244,16 @@ class ResultsAnalysis(ResultsBase):
         page is one a dashboard reads within its latency budget; a reader of the
         whole history (the CLI's chart) asks for the largest page.
         """
-        params = filter_params(parse_filter(filters))
-        if model is not None:
-            params["f_model"] = model
-        if engine is not None:
-            params["f_engine"] = engine
+        # model and engine (checked on entry) take the place of the filters' own.
+        given = {"model": model, "engine": engine}
+        f = parse_filter(filters).model_copy(
+            update={key: value for key, value in given.items() if value is not None}
+        )
         check_limit(limit)
-        params["metric"] = metric
-        params["limit"] = limit + 1
-        if test_name is not None:
-            params["test_name"] = test_name
-        after: str | None = None
-        if cursor is not None:
-            timestamp, run_id, benchmark_id, metric_id = decode_point(cursor)
-            after = "null" if timestamp is None else "value"
-            params.update(c_run=run_id, c_benchmark=benchmark_id, c_metric=metric_id)
-            if timestamp is not None:
-                params["c_time"] = timestamp
-        stmt = shapes.history_statement(params, test_name is not None, after)
+        after = None if cursor is None else decode_point(cursor)
+        stmt = history_statement(f, metric, test_name, after, limit + 1)
         with translated("reading a metric history"):
-            result = self.connection.execute(stmt, params)
+            result = self.connection.execute(stmt)
             # Columns come typed from the database: no per-row validation needed.
             rows, items = page_rows(result, limit, lambda row: shapes.point(row[:7]))
         next_cursor = None
@@ -334,3 +320,63 @@ class ResultsAnalysis(ResultsBase):
                 )
             )
         return Comparison(run_ids=ids, rows=result_rows)
+
+
+def history_statement(
+    f: RunFilter,
+    metric: str,
+    test_name: str | None,
+    after: tuple[datetime | None, str, int, int] | None,
+    limit: int,
+) -> Select[*tuple[Any, ...]]:
+    """One page of a metric's history, after the point ``after`` (a decoded cursor:
+    run time, run id, benchmark id, metric id) when given. Columns: the
+    :class:`MetricPoint` fields (model and engine last), then the benchmark and
+    metric ids of the cursor."""
+    conditions = [Metric.metric_name == metric, *run_conditions(f)]
+    if test_name is not None:
+        conditions.append(Benchmark.test_name == test_name)
+    if after is not None:
+        time, run_id, benchmark_id, metric_id = after
+        later = or_(
+            Run.id > run_id,
+            and_(
+                Run.id == run_id,
+                or_(
+                    Benchmark.id > benchmark_id,
+                    and_(Benchmark.id == benchmark_id, Metric.id > metric_id),
+                ),
+            ),
+        )
+        if time is None:
+            conditions.append(and_(Run.timestamp.is_(None), later))
+        else:
+            conditions.append(
+                or_(
+                    Run.timestamp > time,
+                    Run.timestamp.is_(None),
+                    and_(Run.timestamp == time, later),
+                )
+            )
+    stmt = (
+        select(
+            Run.id,
+            Run.timestamp,
+            Benchmark.test_name,
+            Benchmark.run_number,
+            Metric.metric_value,
+            Run.model,
+            Run.engine,
+            Benchmark.id,
+            Metric.id,
+        )
+        .select_from(Metric)
+        .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+        .join(Run, Run.id == Benchmark.run_id)
+    )
+    return (
+        with_hardware(stmt, filters_hardware(f))
+        .where(*conditions)
+        .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+        .limit(limit)
+    )

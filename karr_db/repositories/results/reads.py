@@ -1,32 +1,38 @@
-"""Reads of runs: summaries, full detail, documents, counts, pages, ids and
-metric names.
+"""Reads of runs: summaries, full detail, documents, counts, pages, ids,
+metric names and the tidy (one row per value) export.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+from sqlalchemy.orm import aliased
 
 from karr_db.dialects import for_connection, snapshot
 from karr_db.engine import translated
-from karr_db.errors import InvalidQueryError, NotFoundError
-from karr_db.models import Run
+from karr_db.errors import (
+    AmbiguousIdError,
+    FieldError,
+    InvalidQueryError,
+    NotFoundError,
+    ValidationError,
+)
+from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories._common import Page, build, check_limit, found, page_rows
-from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
-from karr_db.repositories.results.dto import RunDetail, RunSummary
+from karr_db.repositories.results.dto import MetricName, MetricValueRow, RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     ORDER_FIELDS,
     ModelMatch,
     RunFilter,
     decode_run_cursor,
     encode_run_cursor,
-    filter_params,
-    filter_shape,
     filters_hardware,
+    first_hardware_id,
     match_models,
     parse_filter,
     run_conditions,
@@ -38,11 +44,18 @@ from karr_db.repositories.results.statements import (
     DETAIL_BENCHMARKS,
     DETAIL_METRICS,
     DETAIL_RUN,
+    HEADLINE,
     METRIC_COLUMNS,
+    RUN_COLUMNS,
     RUN_HARDWARE,
     RUN_SUMMARY,
     SUMMARY_BY_ID,
 )
+
+#: Shortest id ``short_ids`` gives: a UUID's first group, like git's 7-character default.
+MIN_SHORT_ID = 8
+#: How many candidates an ambiguous prefix lists.
+_CANDIDATES_SHOWN = 10
 
 
 class ResultsReads(ResultsBase):
@@ -121,40 +134,88 @@ class ResultsReads(ResultsBase):
         so memory does not grow with the number of runs; the unit of work must
         stay open while iterating.
         """
-        params = filter_params(parse_filter(filters))
+        f = parse_filter(filters)
         check_limit(batch_size, name="batch_size")
-        shape = filter_shape(params)
         stmt = (
-            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(shape))
-            .where(*run_conditions(shape))
+            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(f))
+            .where(*run_conditions(f))
             .order_by(Run.id)
             .execution_options(yield_per=batch_size)
         )
         connection = self.connection
         with translated("exporting runs"), snapshot(connection):
-            yield from ((row[0], row[1]) for row in connection.execute(stmt, params))
+            yield from ((row[0], row[1]) for row in connection.execute(stmt))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
-        """How many runs match (one statement, built once per set of filters)."""
-        params = filter_params(parse_filter(filters))
+        """How many runs match (one statement)."""
+        f = parse_filter(filters)
+        # count(*), not count(id): without a column the count is answered from an
+        # index alone (idx_runs_passed, say).
+        stmt = with_hardware(select(func.count()).select_from(Run), filters_hardware(f))
         with translated("counting runs"):
-            connection = self.connection
-            return int(connection.execute(shapes.count_statement(params), params).scalar_one())
+            return int(self.connection.execute(stmt.where(*run_conditions(f))).scalar_one())
 
-    # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
+    # --- ids, metric names, tidy export ---------------------------------------------
 
     def resolve_id(self, prefix: str) -> str:
-        """The full id of the one run whose id starts with ``prefix`` (git-style);
-        :class:`AmbiguousIdError` lists the candidates when several do."""
+        """The full id of the one run whose id is ``prefix`` or starts with it (git-style).
+
+        An exact id wins even when it is also the prefix of longer ids (a legacy
+        database may hold ids of any shape). Raises :class:`NotFoundError` when
+        nothing matches and :class:`AmbiguousIdError` (listing candidates) when
+        several do.
+        """
+        if not prefix or not prefix.strip():
+            raise ValidationError("run id", [FieldError("run_id", "must not be empty")])
+        # LIKE with the prefix escaped: ids may contain % or _. The primary key
+        # index serves it on SQLite; on PostgreSQL (non-C collation) it scans ids.
+        starting = Run.id.startswith(prefix, autoescape=True)
+        connection = self.connection
         with translated("resolving a run id"):
-            return results_lookup.resolve_id(self.connection, prefix)
+            exact = connection.scalar(select(Run.id).where(Run.id == prefix))
+            if exact is not None:
+                return exact
+            matches = list(
+                connection.scalars(
+                    select(Run.id).where(starting).order_by(Run.id).limit(_CANDIDATES_SHOWN + 1)
+                )
+            )
+            if not matches:
+                raise NotFoundError("run", prefix)
+            if len(matches) == 1:
+                return matches[0]
+            total = len(matches)
+            if total > _CANDIDATES_SHOWN:
+                count = select(func.count()).select_from(Run).where(starting)
+                total = int(connection.scalar(count) or 0)
+        raise AmbiguousIdError("run", prefix, matches[:_CANDIDATES_SHOWN], total)
 
     def short_ids(
-        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
+        self, run_ids: Sequence[str], *, min_length: int = MIN_SHORT_ID
     ) -> dict[str, str]:
-        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
+        """The shortest prefix (at least ``min_length``) of each id that no other stored id shares.
+
+        One statement: each id's neighbours in id order (the primary key index),
+        since the longest prefix an id shares with any other is the one it shares
+        with a neighbour. Ids not stored are shortened against the stored ones.
+        """
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return {}
+        other = aliased(Run)
+        below = select(func.max(other.id)).where(other.id < Run.id).scalar_subquery()
+        above = select(func.min(other.id)).where(other.id > Run.id).scalar_subquery()
         with translated("shortening run ids"):
-            return results_lookup.short_ids(self.connection, run_ids, min_length=min_length)
+            rows = self.connection.execute(select(Run.id, below, above).where(Run.id.in_(ids)))
+            neighbours = {row[0]: (row[1], row[2]) for row in rows}
+        result = {}
+        for run_id in ids:
+            near = [n for n in neighbours.get(run_id, ()) if n is not None]
+            # commonprefix compares characters, which is what an id prefix is.
+            common = (len(os.path.commonprefix([run_id, n])) for n in near)  # noqa: RUF071
+            shared = max(common, default=0)
+            result[run_id] = run_id[: max(min_length, shared + 1)]
+        return result
 
     def match_models(self, text: str) -> ModelMatch:
         """The stored model names ``text`` selects: itself when stored, else by
@@ -169,12 +230,25 @@ class ResultsReads(ResultsBase):
 
     def metric_names(
         self, *, test_name: str | None = None, per_test: bool = True
-    ) -> list[results_lookup.MetricName]:
-        """Stored metric names with their value counts, per test unless ``per_test=False``."""
+    ) -> list[MetricName]:
+        """Stored metric names with their value counts, per test unless ``per_test=False``
+        (one grouped statement)."""
+        keys: list[Any] = [Metric.metric_name]
+        if per_test:
+            keys.append(Benchmark.test_name)
+        stmt = select(*keys, func.count()).select_from(Metric)
+        if per_test or test_name is not None:
+            stmt = stmt.join(Benchmark, Benchmark.id == Metric.benchmark_id)
+        if test_name is not None:
+            stmt = stmt.where(Benchmark.test_name == test_name)
+        stmt = stmt.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
         with translated("listing metric names"):
-            return results_lookup.metric_names(
-                self.connection, test_name=test_name, per_test=per_test
-            )
+            return [
+                MetricName(
+                    metric=row[0], test_name=row[1] if per_test else test_name, count=row[-1]
+                )
+                for row in self.connection.execute(stmt)
+            ]
 
     def iter_metric_values(
         self,
@@ -182,20 +256,46 @@ class ResultsReads(ResultsBase):
         *,
         run_ids: Sequence[str] | None = None,
         batch_size: int = 2000,
-    ) -> Iterator[results_lookup.MetricValueRow]:
+    ) -> Iterator[MetricValueRow]:
         """One row per stored metric value of the matching runs (tidy data), streamed;
-        ``run_ids`` restricts to those runs."""
+        ``run_ids`` restricts to those runs.
+
+        One statement read with ``yield_per`` (a server-side cursor on PostgreSQL,
+        in one snapshot), so memory stays flat however many values there are; the
+        unit of work must stay open while iterating. Rows come by run id, then in
+        storage order of benchmarks and metrics. The GPU is the run's first
+        hardware row, as everywhere else.
+        """
         if not 1 <= batch_size <= 100_000:
             raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
-        params = filter_params(parse_filter(filters))
-        conditions = run_conditions(filter_shape(params))
+        conditions = run_conditions(parse_filter(filters))
         if run_ids is not None:
             conditions.append(Run.id.in_(list(run_ids)))
+        stmt = (
+            with_hardware(
+                select(
+                    Run.id,
+                    Run.model,
+                    Run.engine,
+                    Run.suite_name,
+                    Run.timestamp,
+                    Hardware.gpu_model,
+                    Benchmark.test_name,
+                    Benchmark.run_number,
+                    Metric.metric_name,
+                    Metric.metric_value,
+                )
+                .select_from(Metric)
+                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+                .join(Run, Run.id == Benchmark.run_id)
+            )
+            .where(*conditions)
+            .order_by(Run.id, Benchmark.id, Metric.id)
+            .execution_options(yield_per=batch_size)
+        )
         connection = self.connection
         with translated("exporting metric values"), snapshot(connection):
-            yield from results_lookup.iter_metric_values(
-                connection, conditions, params, batch_size=batch_size
-            )
+            yield from (MetricValueRow._make(row) for row in connection.execute(stmt))
 
     def list(
         self,
@@ -223,31 +323,104 @@ class ResultsReads(ResultsBase):
         if offset is not None and offset < 0:
             raise InvalidQueryError(f"offset must not be negative, got {offset}")
         column = ORDER_FIELDS[order_by]
-        params = filter_params(f)
-        after: str | None = None
+        conditions = run_conditions(f)
         if cursor is not None:
             value, last_id = decode_run_cursor(cursor, order_by, descending)
-            after = "null" if value is None else "value"
-            params["c_id"] = last_id
-            if value is not None:
-                params["c_value"] = value
+            id_after = Run.id < last_id if descending else Run.id > last_id
+            if value is None:
+                conditions.append(and_(column.is_(None), id_after))
+            else:
+                beyond = column < value if descending else column > value
+                conditions.append(or_(column.is_(None), beyond, and_(column == value, id_after)))
         connection = self.connection
-        stmt = shapes.list_statement(
-            params,
+        stmt = _page_statement(
+            conditions,
             column,
             descending,
-            after,
-            bool(offset),
+            limit + 1,
+            offset or None,
+            hardware_filtered=filters_hardware(f),
             lateral=for_connection(connection).lateral_pages,
         )
-        params["limit"] = limit + 1
-        if offset:
-            params["offset"] = offset
         with translated("listing runs"):
-            rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
+            rows, items = page_rows(connection.execute(stmt), limit, shapes.summary)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
             value = last[shapes.SUMMARY_INDEX[order_by]]
             next_cursor = encode_run_cursor(order_by, descending, value, last[0])
         return build(Page[RunSummary], items=items, next_cursor=next_cursor)
+
+
+# --- the page of ``list``: limit first, hardware after ------------------------------
+#
+# A page shows each run's hardware headline (its first hardware row). Joining that
+# before the LIMIT made PostgreSQL hash-join a sequential scan of every hardware
+# row and run the correlated ``min(hardware.id)`` once per matching run, then sort
+# them all, a cost growing with history. Here the page of run ids is chosen from
+# ``runs`` alone (walking ``idx_runs_model_engine_latest``, revision 0009, beyond
+# the reference, in the query's own order), and only its ``limit`` rows look up
+# their headline: a LATERAL index lookup on PostgreSQL, the correlated ``min(id)``
+# on SQLite (which has no LATERAL and already plans that as an index lookup per
+# row). A filter on a hardware column (GPU, environment) must see the headline
+# before the limit, so those pages keep the join inside.
+
+
+def _ordering(column: Any, run_id: Any, descending: bool) -> list[Any]:
+    """(value NULLS LAST, id) in the page's direction: the keyset order of the cursors."""
+    order = column.desc() if descending else column.asc()
+    return [order.nulls_last(), run_id.desc() if descending else run_id.asc()]
+
+
+def _page_statement(
+    conditions: list[ColumnElement[bool]],
+    column: Any,
+    descending: bool,
+    limit: int,
+    offset: int | None,
+    *,
+    hardware_filtered: bool,
+    lateral: bool,
+) -> Select[*tuple[Any, ...]]:
+    """One page of run summaries, ``limit`` rows at most, in the cursor order.
+
+    The columns are the summary's, named as :class:`RunSummary`'s fields (the
+    order value is read from its own column, not selected twice).
+    """
+    if hardware_filtered:
+        return (
+            with_hardware(select(*RUN_COLUMNS, *HEADLINE).select_from(Run))
+            .where(*conditions)
+            .order_by(*_ordering(column, Run.id, descending))
+            .limit(limit)
+            .offset(offset)
+        )
+    page = (
+        select(*RUN_COLUMNS)
+        .where(*conditions)
+        .order_by(*_ordering(column, Run.id, descending))
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    if lateral:
+        headline = (
+            select(*HEADLINE)
+            .where(Hardware.run_id == page.c.id)
+            .order_by(Hardware.id)
+            .limit(1)
+            .lateral("headline")
+        )
+        joined = page.outerjoin(headline, true())
+        hardware_columns: list[Any] = [headline.c[c.key] for c in HEADLINE]
+    else:
+        joined = page.outerjoin(
+            Hardware,
+            and_(Hardware.run_id == page.c.id, Hardware.id == first_hardware_id(page.c.id, page)),
+        )
+        hardware_columns = list(HEADLINE)
+    return (
+        select(*page.c, *hardware_columns)
+        .select_from(joined)
+        .order_by(*_ordering(page.c[column.key], page.c.id, descending))
+    )
