@@ -282,7 +282,8 @@ def show(renderable: Any) -> None:
 def say(text: str) -> None:
     """A line of human output (never parsed as Rich markup)."""
     if _plain_stdout() and _plain_text(text):
-        _write(text + "\n")
+        state.stdout.write(text + "\n")
+        state.stdout.flush()  # as Rich's console does after each print
         return
     state.out.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -332,12 +333,6 @@ def _plain_text(text: str) -> bool:
     )
 
 
-def _write(text: str) -> None:
-    # One write per print, then a flush, as Rich's console does.
-    state.stdout.write(text)
-    state.stdout.flush()
-
-
 def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
     """Write ``cells`` (header: column) as :func:`table` draws them off a terminal,
     without Rich; ``False`` (nothing written) where that is not certain to be
@@ -363,7 +358,9 @@ def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
     if header:
         lines.insert(1, "\u2500".join("\u2500" * (w + 2) for w in widths))
     blank = " " * total + "\n"
-    _write(blank + "".join(f" {line} \n" for line in lines) + blank)
+    # One write, then a flush, as Rich's console prints a table.
+    state.stdout.write(blank + "".join(f" {line} \n" for line in lines) + blank)
+    state.stdout.flush()
     return True
 
 
