@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from karr_db.models import Hardware, Run
@@ -75,8 +75,9 @@ def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
 
     fields = list(RunSummary.model_fields)
     assert [c.key for c in results.SUMMARY_COLUMNS] == fields
-    for hardware_filtered, lateral in ((False, True), (False, False), (True, False)):
-        page = reads._page_statement(
-            [], Run.timestamp, True, 2, None, hardware_filtered=hardware_filtered, lateral=lateral
-        )
-        assert [c.key for c in page.selected_columns] == fields
+    assert [c.key for c in (*results.RUN_COLUMNS, *results.HEADLINE)] == fields
+    page = select(*results.RUN_COLUMNS).subquery("page")
+    for lateral in (True, False):
+        keyset = reads._ordering(Run.timestamp, Run.id, True)
+        joined = reads._headline(page, Run.timestamp, keyset, lateral=lateral)
+        assert [c.key for c in joined.selected_columns] == fields

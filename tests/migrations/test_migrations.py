@@ -127,7 +127,7 @@ def test_a_metric_historys_runs_and_benchmarks_are_in_its_indexes(engine: sa.Eng
     """Revision 0030's indexes hold every column of runs and benchmarks that a
     dashboard's history page (a model and engine) reads, so the database can
     answer those two tables from the indexes alone."""
-    statement = history_statement(RunFilter(model="m", engine="e"), "avg_tps", None, None, 101)
+    statement, _ = history_statement(RunFilter(model="m", engine="e"), "avg_tps", None, None, 101)
     read: dict[str, set[str]] = {}
     for element in visitors.iterate(statement):
         if isinstance(element, sa.Column) and isinstance(element.table, sa.Table):

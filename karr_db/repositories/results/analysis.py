@@ -9,7 +9,20 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    StatementLambdaElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    lambda_stmt,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 
 from karr_db.dialects import for_connection
 from karr_db.engine import translated
@@ -36,6 +49,7 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_point,
     encode_point,
+    filtered,
     filters_hardware,
     parse_filter,
     run_conditions,
@@ -51,13 +65,14 @@ class ResultsAnalysis(ResultsBase):
         statement (a row per engine, model, suite and outcome, folded here)."""
         f = parse_filter(filters)
         keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
+        conditions, params = run_conditions(f)
         stmt = (
             with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(f))
-            .where(*run_conditions(f))
+            .where(*conditions)
             .group_by(*keys)
         )
         with translated("counting runs"):
-            rows = self.connection.execute(stmt).all()
+            rows = self.connection.execute(stmt, params).all()
         totals: dict[str, int] = dict.fromkeys(("runs", "passed", "failed", "unknown"), 0)
         groups: dict[str, dict[str | None, dict[str, int]]] = {
             "engine": {},
@@ -158,7 +173,8 @@ class ResultsAnalysis(ResultsBase):
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
-        conds = [Metric.metric_name == metric, *run_conditions(f)]
+        conditions, params = run_conditions(f)
+        conds = [Metric.metric_name == metric, *conditions]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
         # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
@@ -208,7 +224,7 @@ class ResultsAnalysis(ResultsBase):
         if limit is not None:
             stmt = stmt.limit(limit)
         with translated("computing a leaderboard"):
-            rows = self.connection.execute(stmt).all()
+            rows = self.connection.execute(stmt, params).all()
         return [
             AggregateRow(
                 group={g: row._mapping[f"g_{g}"] for g in group_by},
@@ -251,9 +267,9 @@ class ResultsAnalysis(ResultsBase):
         )
         check_limit(limit)
         after = None if cursor is None else decode_point(cursor)
-        stmt = history_statement(f, metric, test_name, after, limit + 1)
+        stmt, params = history_statement(f, metric, test_name, after, limit + 1)
         with translated("reading a metric history"):
-            result = self.connection.execute(stmt)
+            result = self.connection.execute(stmt, params)
             # Columns come typed from the database: no per-row validation needed.
             rows, items = page_rows(result, limit, lambda row: shapes.point(row[:7]))
         next_cursor = None
@@ -322,61 +338,75 @@ class ResultsAnalysis(ResultsBase):
         return Comparison(run_ids=ids, rows=result_rows)
 
 
+#: A page of a metric's history (``metric``, ``limit``), oldest first. Columns: the
+#: :class:`MetricPoint` fields (model and engine last), then the benchmark and
+#: metric ids of the cursor.
+_HISTORY = (
+    select(
+        Run.id,
+        Run.timestamp,
+        Benchmark.test_name,
+        Benchmark.run_number,
+        Metric.metric_value,
+        Run.model,
+        Run.engine,
+        Benchmark.id,
+        Metric.id,
+    )
+    .select_from(Metric)
+    .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+    .join(Run, Run.id == Benchmark.run_id)
+    .where(Metric.metric_name == bindparam("metric"))
+    .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+    .limit(bindparam("limit", type_=Integer()))
+)
+
+
 def history_statement(
     f: RunFilter,
     metric: str,
     test_name: str | None,
     after: tuple[datetime | None, str, int, int] | None,
     limit: int,
-) -> Select[*tuple[Any, ...]]:
-    """One page of a metric's history, after the point ``after`` (a decoded cursor:
-    run time, run id, benchmark id, metric id) when given. Columns: the
-    :class:`MetricPoint` fields (model and engine last), then the benchmark and
-    metric ids of the cursor."""
-    conditions = [Metric.metric_name == metric, *run_conditions(f)]
+) -> tuple[StatementLambdaElement, dict[str, Any]]:
+    """One page of a metric's history (:data:`_HISTORY`'s columns), after the point
+    ``after`` (a decoded cursor: run time, run id, benchmark id, metric id) when
+    given, and its parameters (see :func:`filtered`)."""
+    params: dict[str, Any] = {"metric": metric, "limit": limit}
+    stmt = filtered(lambda_stmt(lambda: _HISTORY, global_track_bound_values=False), f, params)
     if test_name is not None:
-        conditions.append(Benchmark.test_name == test_name)
+        stmt += lambda s: s.where(Benchmark.test_name == bindparam("test_name"))
+        params["test_name"] = test_name
     if after is not None:
-        time, run_id, benchmark_id, metric_id = after
-        later = or_(
-            Run.id > run_id,
-            and_(
-                Run.id == run_id,
-                or_(
-                    Benchmark.id > benchmark_id,
-                    and_(Benchmark.id == benchmark_id, Metric.id > metric_id),
-                ),
-            ),
-        )
-        if time is None:
-            conditions.append(and_(Run.timestamp.is_(None), later))
+        params["c_time"], params["c_run"], params["c_benchmark"], params["c_metric"] = after
+        if after[0] is None:
+            stmt += lambda s: s.where(Run.timestamp.is_(None), _later())
         else:
-            conditions.append(
+            stmt += lambda s: s.where(
                 or_(
-                    Run.timestamp > time,
+                    Run.timestamp > bindparam("c_time", type_=Run.timestamp.type),
                     Run.timestamp.is_(None),
-                    and_(Run.timestamp == time, later),
+                    and_(Run.timestamp == bindparam("c_time", type_=Run.timestamp.type), _later()),
                 )
             )
-    stmt = (
-        select(
-            Run.id,
-            Run.timestamp,
-            Benchmark.test_name,
-            Benchmark.run_number,
-            Metric.metric_value,
-            Run.model,
-            Run.engine,
-            Benchmark.id,
-            Metric.id,
-        )
-        .select_from(Metric)
-        .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-        .join(Run, Run.id == Benchmark.run_id)
-    )
-    return (
-        with_hardware(stmt, filters_hardware(f))
-        .where(*conditions)
-        .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
-        .limit(limit)
+    return stmt + (
+        lambda s: s.order_by(
+            Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id
+        ).limit(bindparam("limit", type_=Integer()))
+    ), params
+
+
+def _later() -> ColumnElement[bool]:
+    """Rows after the cursor's run, benchmark and metric at the same run time."""
+    run_id = bindparam("c_run", type_=Run.id.type)
+    benchmark_id = bindparam("c_benchmark", type_=Benchmark.id.type)
+    return or_(
+        Run.id > run_id,
+        and_(
+            Run.id == run_id,
+            or_(
+                Benchmark.id > benchmark_id,
+                and_(Benchmark.id == benchmark_id, Metric.id > bindparam("c_metric")),
+            ),
+        ),
     )

@@ -2,9 +2,10 @@
 whitelisted order and group fields, the page limit and the keyset cursors.
 
 Every value a caller can pass ends up here as a bound parameter or a
-whitelisted column, never as SQL text. Statements are built per call and
-compiled once per shape by SQLAlchemy; the hardware headline is joined the one
-way (:func:`with_hardware`).
+whitelisted column, never as SQL text. The reads are lambda statements
+(:func:`filtered`): SQLAlchemy builds each shape's statement once and binds
+each call's values; the hardware headline is joined the one way
+(:func:`with_hardware`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    StatementLambdaElement,
+    and_,
+    bindparam,
+    func,
+    select,
+)
 
 from karr_db.errors import InvalidQueryError
 from karr_db.limits import text_problem
@@ -172,21 +181,45 @@ _EQUAL: dict[str, Any] = {
 }
 
 
-def run_conditions(f: RunFilter) -> list[ColumnElement[bool]]:
-    """The SQL conditions of the filters ``f`` sets. Their values are bound
-    parameters: SQLAlchemy compiles a statement once per shape and reuses it."""
-    conditions: list[ColumnElement[bool]] = [
-        column == getattr(f, name)
-        for name, column in _EQUAL.items()
-        if getattr(f, name) is not None
-    ]
+#: Each filter's condition, its value a named placeholder (``f_<name>``), built once.
+_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    **{
+        name: column == bindparam(f"f_{name}", type_=column.type) for name, column in _EQUAL.items()
+    },
+    "models": Run.model.in_(bindparam("f_models", expanding=True)),
+    "since": Run.timestamp >= bindparam("f_since", type_=Run.timestamp.type),
+    "until": Run.timestamp < bindparam("f_until", type_=Run.timestamp.type),
+}
+
+
+def run_conditions(f: RunFilter) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """The conditions of the filters ``f`` sets (built once, their values named
+    placeholders) and the values to execute them with."""
+    names = [name for name in _CONDITIONS if getattr(f, name) is not None]
+    params = {f"f_{name}": getattr(f, name) for name in names}
     if f.models is not None:
-        conditions.append(Run.model.in_(f.models))
-    if f.since is not None:
-        conditions.append(Run.timestamp >= f.since)
-    if f.until is not None:
-        conditions.append(Run.timestamp < f.until)
-    return conditions
+        params["f_models"] = list(f.models)
+    return [_CONDITIONS[name] for name in names], params
+
+
+def filtered(
+    stmt: StatementLambdaElement, f: RunFilter, params: dict[str, Any]
+) -> StatementLambdaElement:
+    """``stmt`` restricted to the runs ``f`` selects (the hardware headline joined
+    when a filter needs it), the filters' values added to ``params``.
+
+    The reads are lambda statements whose lambdas hold SQL elements and named
+    placeholders, never values: ``track_on`` names what decides the SQL (here,
+    which filters are set), so SQLAlchemy builds and compiles each shape once and
+    the values come with the execution. (A value in a lambda's closure would make
+    SQLAlchemy copy the whole statement on every execution.)
+    """
+    conditions, values = run_conditions(f)
+    params.update(values)
+    shape = " ".join(values)
+    if filters_hardware(f):
+        return stmt.add_criteria(lambda s: with_hardware(s).where(*conditions), track_on=[shape])
+    return stmt.add_criteria(lambda s: s.where(*conditions), track_on=[shape])
 
 
 def filters_hardware(f: RunFilter) -> bool:

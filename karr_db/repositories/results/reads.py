@@ -4,11 +4,24 @@ metric names and the tidy (one row per value) export.
 
 from __future__ import annotations
 
+import operator
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    func,
+    lambda_stmt,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.orm import aliased
 
 from karr_db.dialects import for_connection, snapshot
@@ -31,6 +44,7 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_run_cursor,
     encode_run_cursor,
+    filtered,
     filters_hardware,
     first_hardware_id,
     match_models,
@@ -136,24 +150,28 @@ class ResultsReads(ResultsBase):
         """
         f = parse_filter(filters)
         check_limit(batch_size, name="batch_size")
+        conditions, params = run_conditions(f)
         stmt = (
             with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(f))
-            .where(*run_conditions(f))
+            .where(*conditions)
             .order_by(Run.id)
             .execution_options(yield_per=batch_size)
         )
         connection = self.connection
         with translated("exporting runs"), snapshot(connection):
-            yield from ((row[0], row[1]) for row in connection.execute(stmt))
+            yield from ((row[0], row[1]) for row in connection.execute(stmt, params))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
         """How many runs match (one statement)."""
-        f = parse_filter(filters)
         # count(*), not count(id): without a column the count is answered from an
         # index alone (idx_runs_passed, say).
-        stmt = with_hardware(select(func.count()).select_from(Run), filters_hardware(f))
+        params: dict[str, Any] = {}
+        stmt = lambda_stmt(
+            lambda: select(func.count()).select_from(Run), global_track_bound_values=False
+        )
+        stmt = filtered(stmt, parse_filter(filters), params)
         with translated("counting runs"):
-            return int(self.connection.execute(stmt.where(*run_conditions(f))).scalar_one())
+            return int(self.connection.execute(stmt, params).scalar_one())
 
     # --- ids, metric names, tidy export ---------------------------------------------
 
@@ -268,7 +286,7 @@ class ResultsReads(ResultsBase):
         """
         if not 1 <= batch_size <= 100_000:
             raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
-        conditions = run_conditions(parse_filter(filters))
+        conditions, params = run_conditions(parse_filter(filters))
         if run_ids is not None:
             conditions.append(Run.id.in_(list(run_ids)))
         stmt = (
@@ -295,7 +313,7 @@ class ResultsReads(ResultsBase):
         )
         connection = self.connection
         with translated("exporting metric values"), snapshot(connection):
-            yield from (MetricValueRow._make(row) for row in connection.execute(stmt))
+            yield from (MetricValueRow._make(row) for row in connection.execute(stmt, params))
 
     def list(
         self,
@@ -323,27 +341,62 @@ class ResultsReads(ResultsBase):
         if offset is not None and offset < 0:
             raise InvalidQueryError(f"offset must not be negative, got {offset}")
         column = ORDER_FIELDS[order_by]
-        conditions = run_conditions(f)
-        if cursor is not None:
-            value, last_id = decode_run_cursor(cursor, order_by, descending)
-            id_after = Run.id < last_id if descending else Run.id > last_id
-            if value is None:
-                conditions.append(and_(column.is_(None), id_after))
-            else:
-                beyond = column < value if descending else column > value
-                conditions.append(or_(column.is_(None), beyond, and_(column == value, id_after)))
+        keyset = _KEYSETS[order_by, descending]
+        # The lambdas hold the column and the keyset order, and track what decides them.
+        shape = [order_by, descending]
         connection = self.connection
-        stmt = _page_statement(
-            conditions,
-            column,
-            descending,
-            limit + 1,
-            offset or None,
-            hardware_filtered=filters_hardware(f),
-            lateral=for_connection(connection).lateral_pages,
-        )
+        params: dict[str, Any] = {"limit": limit + 1}
+        hardware_filtered = filters_hardware(f)
+        if hardware_filtered:
+            stmt = lambda_stmt(
+                lambda: (
+                    select(*RUN_COLUMNS, *HEADLINE)
+                    .select_from(Run)
+                    .order_by(*keyset)
+                    .limit(bindparam("limit", type_=Integer()))
+                ),
+                track_on=shape,
+                global_track_bound_values=False,
+            )
+        else:
+            stmt = lambda_stmt(
+                lambda: (
+                    select(*RUN_COLUMNS)
+                    .order_by(*keyset)
+                    .limit(bindparam("limit", type_=Integer()))
+                ),
+                track_on=shape,
+                global_track_bound_values=False,
+            )
+        stmt = filtered(stmt, f, params)
+        if cursor is not None:
+            value, params["c_id"] = decode_run_cursor(cursor, order_by, descending)
+            if value is None:
+                stmt = stmt.add_criteria(
+                    lambda s: s.where(_after(column, keyset, null=True)), track_on=shape
+                )
+            else:
+                stmt = stmt.add_criteria(
+                    lambda s: s.where(_after(column, keyset, null=False)), track_on=shape
+                )
+                params["c_value"] = value
+        if offset:
+            stmt += lambda s: s.offset(bindparam("offset", type_=Integer()))
+            params["offset"] = offset
+        # The page is chosen first, its headline looked up after (see below),
+        # unless a hardware filter needs the headline before the limit.
+        if not hardware_filtered and for_connection(connection).lateral_pages:
+            stmt = stmt.add_criteria(
+                lambda s: _headline(s.subquery("page"), column, keyset, lateral=True),
+                track_on=shape,
+            )
+        elif not hardware_filtered:
+            stmt = stmt.add_criteria(
+                lambda s: _headline(s.subquery("page"), column, keyset, lateral=False),
+                track_on=shape,
+            )
         with translated("listing runs"):
-            rows, items = page_rows(connection.execute(stmt), limit, shapes.summary)
+            rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -372,37 +425,36 @@ def _ordering(column: Any, run_id: Any, descending: bool) -> list[Any]:
     return [order.nulls_last(), run_id.desc() if descending else run_id.asc()]
 
 
-def _page_statement(
-    conditions: list[ColumnElement[bool]],
-    column: Any,
-    descending: bool,
-    limit: int,
-    offset: int | None,
-    *,
-    hardware_filtered: bool,
-    lateral: bool,
-) -> Select[*tuple[Any, ...]]:
-    """One page of run summaries, ``limit`` rows at most, in the cursor order.
+#: The keyset order of each order field and direction, built once.
+_KEYSETS = {
+    (name, descending): _ordering(column, Run.id, descending)
+    for name, column in ORDER_FIELDS.items()
+    for descending in (True, False)
+}
+
+
+def _descending(keyset: list[Any]) -> bool:
+    """Whether the keyset order (:func:`_ordering`) is descending."""
+    return bool(keyset[1].compare(Run.id.desc()))
+
+
+def _after(column: Any, keyset: list[Any], *, null: bool) -> ColumnElement[bool]:
+    """The rows after the cursor's order value ``c_value`` (``null``: NULL) and run id
+    ``c_id`` in the keyset order: NULLs last, then by id."""
+    beyond = operator.lt if _descending(keyset) else operator.gt
+    id_after = beyond(Run.id, bindparam("c_id", type_=Run.id.type))
+    if null:
+        return and_(column.is_(None), id_after)
+    value = bindparam("c_value", type_=column.type)
+    return or_(column.is_(None), beyond(column, value), and_(column == value, id_after))
+
+
+def _headline(page: Subquery, column: Any, keyset: list[Any], *, lateral: bool) -> Select[Any]:
+    """The runs of ``page`` with their hardware headline, in the page's order.
 
     The columns are the summary's, named as :class:`RunSummary`'s fields (the
     order value is read from its own column, not selected twice).
     """
-    if hardware_filtered:
-        return (
-            with_hardware(select(*RUN_COLUMNS, *HEADLINE).select_from(Run))
-            .where(*conditions)
-            .order_by(*_ordering(column, Run.id, descending))
-            .limit(limit)
-            .offset(offset)
-        )
-    page = (
-        select(*RUN_COLUMNS)
-        .where(*conditions)
-        .order_by(*_ordering(column, Run.id, descending))
-        .limit(limit)
-        .offset(offset)
-        .subquery("page")
-    )
     if lateral:
         headline = (
             select(*HEADLINE)
@@ -422,5 +474,5 @@ def _page_statement(
     return (
         select(*page.c, *hardware_columns)
         .select_from(joined)
-        .order_by(*_ordering(page.c[column.key], page.c.id, descending))
+        .order_by(*_ordering(page.c[column.key], page.c.id, _descending(keyset)))
     )
