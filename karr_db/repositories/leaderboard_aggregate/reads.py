@@ -150,6 +150,7 @@ def _leaderboard_statement(
             .group_by(*groups)
             .order_by(*order)
         ),
+        track_on=[" ".join(names), " ".join(sorted(filters)), order_by, descending],
         global_track_bound_values=False,
     )
     if test_name is not None:
