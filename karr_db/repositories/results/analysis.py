@@ -389,11 +389,7 @@ def history_statement(
                     and_(Run.timestamp == bindparam("c_time", type_=Run.timestamp.type), _later()),
                 )
             )
-    return stmt + (
-        lambda s: s.order_by(
-            Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id
-        ).limit(bindparam("limit", type_=Integer()))
-    ), params
+    return stmt, params
 
 
 def _later() -> ColumnElement[bool]:
