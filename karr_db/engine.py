@@ -155,7 +155,13 @@ def make_engine(
         raise DatabaseURLError(
             f"unsupported database {backend!r}: use a sqlite:// or postgresql:// URL"
         )
-    _hide_rows(engine)
+    # Rows in SQLAlchemy's debug log (echo="debug") hold token hashes and whole
+    # documents, and logs travel further than the database.
+    logger = getattr(engine.logger, "logger", engine.logger)  # echo wraps the logger
+    if isinstance(logger, logging.Logger) and not any(
+        isinstance(f, _NoRows) for f in logger.filters
+    ):
+        logger.addFilter(_NoRows())
     return engine
 
 
@@ -180,19 +186,10 @@ def _pooler_setting(url: URL, pooler: bool | None) -> tuple[URL, bool | None]:
 
 
 class _NoRows(logging.Filter):
-    """Drops SQLAlchemy's debug records of result rows (``echo="debug"``): rows hold
-    token hashes and whole documents, and logs travel further than the database."""
+    """Drops SQLAlchemy's debug records of result rows (``echo="debug"``)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return record.msg != "Row %r"
-
-
-def _hide_rows(engine: Engine) -> None:
-    logger = getattr(engine.logger, "logger", engine.logger)  # echo wraps the logger
-    if isinstance(logger, logging.Logger) and not any(
-        isinstance(f, _NoRows) for f in logger.filters
-    ):
-        logger.addFilter(_NoRows())
 
 
 def sqlite_path(url: str | URL) -> Path | None:

@@ -1,6 +1,6 @@
 """Tidy data out: one row per metric value, as CSV or Parquet, for notebooks.
 
-The columns (:data:`~karr_db.repositories.results.lookup.TIDY_COLUMNS`) are the
+The columns (:data:`~karr_db.repositories.results.dto.TIDY_COLUMNS`) are the
 run id, model, engine, suite, run timestamp, GPU, benchmark test, run number,
 metric name and value: what pandas, polars or DuckDB group and pivot on.
 Rows are streamed from the database and written in chunks, so memory does not
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from karr_db.errors import InvalidQueryError, KarrError
 from karr_db.repositories.results import ResultsRepository, RunFilter
-from karr_db.repositories.results.lookup import TIDY_COLUMNS, MetricValueRow
+from karr_db.repositories.results.dto import TIDY_COLUMNS, MetricValueRow
 
 __all__ = [
     "FORMATS",

@@ -182,11 +182,6 @@ class _Group(TyperGroup):
     loads them all, so that typo suggestions weigh every command.
     """
 
-    def get_params(self, ctx: Any) -> list[Any]:
-        params: list[Any] = super().get_params(ctx)
-        _plain_metavars(params)
-        return params
-
     def list_commands(self, ctx: Any) -> list[str]:
         return [*COMMAND_MODULES, *(name for name in self.commands if name not in COMMAND_MODULES)]
 
@@ -292,6 +287,7 @@ DatabaseOption = Annotated[
         "--database",
         "-d",
         help=DATABASE_HELP,
+        metavar="URL",
         show_default=False,
     ),
 ]

@@ -1,19 +1,13 @@
-"""Turning failures into one actionable line, with every password scrubbed.
-
-Drivers put the URL, or a DSN, into their messages; a user pastes error output
-into tickets. So every byte the command line writes goes through a
-:class:`Scrubber`, and every exception becomes one line that names the problem
-and the next step.
+"""Turning failures into one actionable line: every exception becomes one line
+that names the problem and the next step (and, like every byte the command
+line writes, it passes :class:`~karr_db.cli._output.Scrubber` on its way out).
 """
 
 from __future__ import annotations
 
-import re
-from urllib.parse import quote, quote_plus, unquote
-
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from karr_db.cli._output import mask_url
 from karr_db.engine import DATABASE_URL_ENV
 from karr_db.errors import (
     DatabaseURLError,
@@ -23,53 +17,7 @@ from karr_db.errors import (
     ValidationError,
 )
 
-__all__ = ["MASK", "Scrubber", "describe", "mask_url"]
-
-MASK = "***"
-
-#: ``scheme://user:password@`` anywhere in a text.
-_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@]*@")
-#: ``password=...`` in a libpq connection string or keyword list.
-_KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s,;)]+)", re.I)
-#: Shorter secrets are masked only where they appear as a URL's password.
-_MIN_SECRET = 3
-
-
-class Scrubber:
-    """Masks known passwords, and anything shaped like one, in text about to be shown."""
-
-    def __init__(self) -> None:
-        self._secrets: set[str] = set()
-
-    def add_url(self, url: str | None) -> None:
-        """Remember the password of ``url`` (in every spelling a message may use)."""
-        if not url:
-            return
-        password: str | None
-        try:
-            parsed = make_url(url).password
-            password = None if parsed is None else str(parsed)
-        except (ArgumentError, ValueError):
-            match = re.search(r"://[^\s:/@]*:([^\s@]*)@", url)
-            password = unquote(match.group(1)) if match else None
-        if password and len(password) >= _MIN_SECRET:
-            self._secrets |= {password, quote_plus(password), quote(password, safe="")}
-
-    def __call__(self, text: str) -> str:
-        text = _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
-        text = _KEYWORD_PASSWORD.sub(rf"\g<head>{MASK}", text)
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
-
-
-def mask_url(url: str) -> str:
-    """``url`` as it may be shown: ``postgresql://user:***@host/db``."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", url)
-
+__all__ = ["describe"]
 
 _URL_HINT = f"check --database or {DATABASE_URL_ENV}"
 

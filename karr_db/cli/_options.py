@@ -1,5 +1,6 @@
 """Options shared by several command groups, declared once: the run filters
-(``--model`` .. ``--until``) and the check of a ``--metric`` name.
+(``--model`` .. ``--until``), the points in time ``--since`` and ``--until``
+take, and the check of a ``--metric`` name.
 
 A command takes the filters it supports as parameters typed with these
 aliases and hands its ``locals()`` to :func:`run_filters`, which is the one
@@ -8,17 +9,15 @@ place the option names meet the repository's filter vocabulary.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from datetime import datetime
+import difflib
+import re
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 import typer
 
 from karr_db.cli._output import warn
-from karr_db.errors import ValidationError
-from karr_db.repositories.results.lookup import nearest_metrics
-from karr_db.timespec import EXAMPLES as TIME_EXAMPLES
-from karr_db.timespec import parse_point_in_time
 
 __all__ = [
     "RUN_FILTERS",
@@ -31,6 +30,7 @@ __all__ = [
     "Since",
     "Suite",
     "Until",
+    "parse_point_in_time",
     "require_metric",
     "resolve_model",
     "run_filters",
@@ -59,24 +59,56 @@ Environment = Annotated[
 ]
 
 
-def _point_in_time(option: str) -> Callable[[str], datetime]:
-    """A parser for a time option: the layer's reading of ``7d`` or a date, and its
-    words as a usage error (exit 2) when the value is none of them."""
+#: What ``--since``/``--until`` accept, for help texts and error messages.
+TIME_EXAMPLES = "7d, 12h, 30m, 2w, today, yesterday, 2026-01-31, 2026-01-31T08:00:00+02:00"
 
-    def parse(text: str) -> datetime:
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_RELATIVE = re.compile(r"(\d+)\s*([smhdw])(?:\s*ago)?", re.IGNORECASE)
+
+
+def parse_point_in_time(text: str, *, now: datetime | None = None) -> datetime:
+    """An aware UTC datetime for ``text``, as ``--help`` describes it.
+
+    ``7d`` is seven days before ``now``; ``today``/``yesterday`` are the start
+    of that UTC day; a bare date is its UTC midnight; an ISO-8601 instant
+    without an offset is taken as UTC (stored timestamps are UTC). Anything
+    else is a usage error (exit 2) naming the accepted forms. Hand-written
+    rather than a library: the forms are few and must mean exactly what the
+    help says (dateparser would also take "next Friday" or guess day/month
+    order).
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    value = text.strip()
+    lowered = value.lower()
+    if lowered == "now":
+        return now
+    if lowered in ("today", "yesterday"):
+        day = now.date() - timedelta(days=1 if lowered == "yesterday" else 0)
+        return datetime.combine(day, time(), UTC)
+    relative = _RELATIVE.fullmatch(value)
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2).lower()
         try:
-            return parse_point_in_time(text, field=option)
-        except ValidationError as exc:
-            raise typer.BadParameter(exc.errors[0].message) from None
-
-    return parse
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            pass  # fall through to the error below
+    else:
+        try:
+            if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                return datetime.combine(date.fromisoformat(value), time(), UTC)
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    raise typer.BadParameter(f"{text!r} is not a point in time; use e.g. {TIME_EXAMPLES}")
 
 
 Since = Annotated[
     datetime | None,
     typer.Option(
         "--since",
-        parser=_point_in_time("--since"),
+        parser=parse_point_in_time,
         help=f"Runs started at or after WHEN (UTC): {TIME_EXAMPLES}.",
     ),
 ]
@@ -84,7 +116,7 @@ Until = Annotated[
     datetime | None,
     typer.Option(
         "--until",
-        parser=_point_in_time("--until"),
+        parser=parse_point_in_time,
         help="Runs started before WHEN (same forms as --since).",
     ),
 ]
@@ -158,7 +190,10 @@ def require_metric(results: Any, metric: str, test: str | None = None) -> None:
     where = f" in test {test!r}" if test else ""
     if not known:
         raise typer.BadParameter(f"no metrics are stored{where}", param_hint="--metric")
-    close = nearest_metrics(metric, known)
+    # The stored names closest to a mistyped one (difflib's ratio, as Python's own
+    # "did you mean" does), case ignored.
+    lowered = {k.lower(): k for k in known}
+    close = [lowered[m] for m in difflib.get_close_matches(metric.lower(), list(lowered), 3, 0.6)]
     hint = (
         f"did you mean {' or '.join(repr(c) for c in close)}?"
         if close

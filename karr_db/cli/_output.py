@@ -1,6 +1,9 @@
 """What every command writes with: the invocation's streams (passwords masked),
 tables, JSON and plain lines, and paging through a repository's ``list``.
 
+Drivers put the URL, or a DSN, into their messages; a user pastes output into
+tickets. So every byte the command line writes goes through a :class:`Scrubber`.
+
 Rich is imported only when something is drawn with it; off a terminal, plain
 ASCII lines and tables are written directly, byte for byte what Rich writes
 (tests/cli/test_cli_plain_output.py compares the two).
@@ -19,11 +22,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar, cast
+from urllib.parse import quote, quote_plus, unquote
 
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from karr_db.cli._errors import Scrubber
 from karr_db.engine import default_database_url
 
 if TYPE_CHECKING:
@@ -31,6 +36,52 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from karr_db.repositories import Page
+
+
+MASK = "***"
+
+#: ``scheme://user:password@`` anywhere in a text.
+_URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@]*@")
+#: ``password=...`` in a libpq connection string or keyword list.
+_KEYWORD_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|[^\s,;)]+)", re.I)
+#: Shorter secrets are masked only where they appear as a URL's password.
+_MIN_SECRET = 3
+
+
+class Scrubber:
+    """Masks known passwords, and anything shaped like one, in text about to be shown."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add_url(self, url: str | None) -> None:
+        """Remember the password of ``url`` (in every spelling a message may use)."""
+        if not url:
+            return
+        password: str | None
+        try:
+            parsed = make_url(url).password
+            password = None if parsed is None else str(parsed)
+        except (ArgumentError, ValueError):
+            match = re.search(r"://[^\s:/@]*:([^\s@]*)@", url)
+            password = unquote(match.group(1)) if match else None
+        if password and len(password) >= _MIN_SECRET:
+            self._secrets |= {password, quote_plus(password), quote(password, safe="")}
+
+    def __call__(self, text: str) -> str:
+        text = _URL_PASSWORD.sub(rf"\g<head>{MASK}@", text)
+        text = _KEYWORD_PASSWORD.sub(rf"\g<head>{MASK}", text)
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+
+def mask_url(url: str) -> str:
+    """``url`` as it may be shown: ``postgresql://user:***@host/db``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", url)
 
 
 class _ScrubbedStream(io.TextIOBase):
@@ -148,23 +199,25 @@ def print_json(value: Any, *, indent: int | None = 2) -> None:
     state.stdout.flush()
 
 
-def stream_json_object(name: str, items: Iterable[Any], after: Callable[[], dict[str, Any]]) -> int:
-    """Write ``{name: [...items], **after()}`` to stdout as :func:`print_json` would,
-    streaming the items; ``after`` is called once they are written (a cursor is
-    known only then). Returns the number of items."""
+def stream_json_pages(pages: Iterable[Page[Any]], **after: Any) -> None:
+    """Write ``{"items": [...], **after, "next_cursor": ...}`` to stdout as
+    :func:`print_json` would, streaming the items of ``pages``; ``next_cursor``
+    is the last page's (known only once the items are written)."""
     count = 0
-    state.stdout.write(f"{{\n  {json.dumps(name)}: ")
-    for item in items:
-        text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
-        state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(_indented(text)))
-        count += 1
+    next_cursor = None
+    state.stdout.write('{\n  "items": ')
+    for page in pages:
+        for item in page.items:
+            text = json.dumps(jsonable(item), indent=2, ensure_ascii=False, allow_nan=False)
+            state.stdout.write(("[\n" if count == 0 else ",\n") + _indented(_indented(text)))
+            count += 1
+        next_cursor = page.next_cursor
     state.stdout.write("[]" if count == 0 else "\n  ]")
-    for key, value in after().items():
+    for key, value in {**after, "next_cursor": next_cursor}.items():
         text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, allow_nan=False)
         state.stdout.write(f",\n  {json.dumps(key)}: " + _indented(text).lstrip())
     state.stdout.write("\n}\n")
     state.stdout.flush()
-    return count
 
 
 def _indented(text: str) -> str:
@@ -229,7 +282,8 @@ def show(renderable: Any) -> None:
 def say(text: str) -> None:
     """A line of human output (never parsed as Rich markup)."""
     if _plain_stdout() and _plain_text(text):
-        _write(text + "\n")
+        state.stdout.write(text + "\n")
+        state.stdout.flush()  # as Rich's console does after each print
         return
     state.out.print(text, markup=False, highlight=False, soft_wrap=True)
 
@@ -271,21 +325,12 @@ def _plain_stdout() -> bool:
 def _plain_text(text: str) -> bool:
     """Whether Rich would print ``text`` as it is: printable ASCII, no markup, no
     emoji code (a time's ``:02:`` names none: Rich has no one- or two-digit code)."""
+    names = (found.group(2) for found in _EMOJI_CODE.finditer(text))
     return (
         _PRINTABLE_ASCII.fullmatch(text) is not None
         and "[" not in text
-        and all(_names_no_emoji(found.group(2)) for found in _EMOJI_CODE.finditer(text))
+        and all(not name or (len(name) <= 2 and name.isdigit()) for name in names)
     )
-
-
-def _names_no_emoji(name: str) -> bool:
-    return not name or (len(name) <= 2 and name.isdigit())
-
-
-def _write(text: str) -> None:
-    # One write per print, then a flush, as Rich's console does.
-    state.stdout.write(text)
-    state.stdout.flush()
 
 
 def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
@@ -304,23 +349,19 @@ def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
     total = sum(widths) + 3 * len(widths) + 1
     if total > PLAIN_WIDTH or not all(widths):  # Rich would shrink it, or pad a void
         return False
-    blank = " " * total + "\n"
-    lines = [blank]
+    rows = [tuple(cells)] if header else []
+    rows.extend(zip(*cells.values(), strict=True))
+    lines = [
+        " ".join(f" {text.ljust(width)} " for text, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
     if header:
-        lines.append(_plain_row([name for name, _ in columns], widths))
-        lines.append(" " + "\u2500".join("\u2500" * (w + 2) for w in widths) + " \n")
-    lines.extend(_plain_row(list(row), widths) for row in zip(*cells.values(), strict=True))
-    lines.append(blank)
-    _write("".join(lines))
+        lines.insert(1, "\u2500".join("\u2500" * (w + 2) for w in widths))
+    blank = " " * total + "\n"
+    # One write, then a flush, as Rich's console prints a table.
+    state.stdout.write(blank + "".join(f" {line} \n" for line in lines) + blank)
+    state.stdout.flush()
     return True
-
-
-def _plain_row(values: list[str], widths: list[int]) -> str:
-    return (
-        " "
-        + " ".join(f" {value.ljust(width)} " for value, width in zip(values, widths, strict=True))
-        + " \n"
-    )
 
 
 def warn(text: str) -> None:
@@ -330,14 +371,20 @@ def warn(text: str) -> None:
 Item = TypeVar("Item")
 
 
-def paged(fetch: Callable[..., Page[Item]], limit: int | None, *, page_size: int) -> Iterator[Item]:
-    """Items of a keyset-paged ``list`` up to ``limit`` (all when ``None``), asking
-    for at most ``page_size`` rows a call, the most the repository serves."""
-    cursor: str | None = None
+def paged(
+    fetch: Callable[..., Page[Item]],
+    limit: int | None,
+    *,
+    page_size: int,
+    cursor: str | None = None,
+) -> Iterator[Page[Item]]:
+    """The pages of a keyset-paged ``list`` from ``cursor`` on, up to ``limit`` items
+    (all when ``None``), asking for at most ``page_size`` rows a call, the most the
+    repository serves."""
     left = limit
     while left is None or left > 0:
         page = fetch(limit=page_size if left is None else min(left, page_size), cursor=cursor)
-        yield from page.items
+        yield page
         if left is not None:
             left -= len(page.items)
         if page.next_cursor is None:

@@ -98,15 +98,17 @@ def history_command(
     filters = run_filters(locals())
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         filters = resolve_model(uow.results, filters)
-        points = list(
-            paged(
+        points = [
+            point
+            for batch in paged(
                 lambda **page: uow.results.metric_history(
                     metric, test_name=test, filters=filters, **page
                 ),
                 limit,
                 page_size=PAGE_LIMIT,
             )
-        )
+            for point in batch.items
+        ]
         if not points:
             require_metric(uow.results, metric, test)
     if as_json:

@@ -306,13 +306,15 @@ def profiles_command(
     if ctx.invoked_subcommand is not None:
         return
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        profiles = list(
-            paged(
+        profiles = [
+            item
+            for batch in paged(
                 lambda **page: uow.engine_profiles.list(engine=engine, **page),
                 None,
                 page_size=PAGE_LIMIT,
             )
-        )
+            for item in batch.items
+        ]
     if as_json:
         print_json(profiles)
         return
@@ -431,13 +433,15 @@ def engines_command(
     Example: karr-db engines --engine vllm
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        rows_of = list(
-            paged(
+        rows_of = [
+            item
+            for batch in paged(
                 lambda **page: uow.agent_engines.list(engine=engine, **page),
                 None,
                 page_size=PAGE_LIMIT,
             )
-        )
+            for item in batch.items
+        ]
         names = {a: (uow.agents.find(a) or None) for a in {r.agent_id for r in rows_of}}
     if as_json:
         print_json(rows_of)

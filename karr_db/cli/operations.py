@@ -84,13 +84,15 @@ def agents_command(
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
-        agents = list(
-            paged(
+        agents = [
+            item
+            for batch in paged(
                 lambda **page: uow.agents.list(status=status, tag=tag, **page),
                 None,
                 page_size=PAGE_LIMIT,
             )
-        )
+            for item in batch.items
+        ]
     if as_json:
         print_json(agents)
         return
@@ -125,13 +127,15 @@ def _assigned_work(
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         work = repository(uow)
         check_status(status, (s.value for s in statuses), lambda s: work.count(status=s))
-        return list(
-            paged(
+        return [
+            item
+            for batch in paged(
                 lambda **page: work.list(status=status, agent_id=agent, **page),
                 limit,
                 page_size=PAGE_LIMIT,
             )
-        )
+            for item in batch.items
+        ]
 
 
 @app.command("campaigns")

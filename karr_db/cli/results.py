@@ -7,7 +7,7 @@ they share with these and with ``history`` in :mod:`karr_db.cli._options`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
@@ -37,12 +37,11 @@ from karr_db.cli._output import (
     say,
     show,
     state,
-    stream_json_object,
+    stream_json_pages,
     table,
 )
 from karr_db.limits import PAGE_LIMIT
-from karr_db.repositories import Page
-from karr_db.repositories.results.dto import BenchmarkDetail, GroupCounts, RunSummary
+from karr_db.repositories.results.dto import BenchmarkDetail, GroupCounts
 
 
 @app.command("list")
@@ -78,19 +77,23 @@ def list_command(
     filters = run_filters(locals())
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         filters = resolve_model(uow.results, filters)
+        total = uow.results.count(filters)
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list grows with it.
-        pages = _Pages(lambda **page: uow.results.list(filters, **page), cursor)
-        runs = paged(pages, limit, page_size=PAGE_LIMIT)
-        total = uow.results.count(filters)
+        pages = paged(
+            lambda **page: uow.results.list(filters, **page),
+            limit,
+            page_size=PAGE_LIMIT,
+            cursor=cursor,
+        )
         if as_json:
-            stream_json_object(
-                "items", runs, lambda: {"total": total, "next_cursor": pages.next_cursor}
-            )
+            stream_json_pages(pages, total=total)
             return
         shown = 0
-        chunks = _chunks(runs, PAGE_LIMIT)
-        for chunk in chunks if total else iter([[]]):
+        for page in pages:
+            chunk = page.items
+            if not chunk and total:
+                break  # nothing after --cursor: no empty table, the count says it
             short = uow.results.short_ids([run.id for run in chunk])
             cells = {
                 "run id": [short[run.id] for run in chunk],
@@ -116,32 +119,6 @@ def list_command(
             show(rows)
             shown += len(chunk)
     say(f"{shown} of {total} run(s)")
-
-
-def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-class _Pages:
-    """Pages of ``list`` starting at ``cursor``; remembers where the last one
-    stopped, for ``--json``'s ``next_cursor``."""
-
-    def __init__(self, fetch: Callable[..., Page[RunSummary]], cursor: str | None) -> None:
-        self._fetch = fetch
-        self._first = cursor
-        self.next_cursor: str | None = None
-
-    def __call__(self, *, limit: int, cursor: str | None) -> Page[RunSummary]:
-        page = self._fetch(limit=limit, cursor=cursor if cursor is not None else self._first)
-        self.next_cursor = page.next_cursor
-        return page
 
 
 #: Columns a narrow terminal drops first, and how narrow the model may get before it does.

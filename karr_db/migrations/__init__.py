@@ -20,7 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from karr_db.migrations.checking import check
-    from karr_db.migrations.readiness import raise_unless_current, require_current, status
+    from karr_db.migrations.readiness import (
+        DatabaseKind,
+        raise_unless_current,
+        require_current,
+        status,
+    )
     from karr_db.migrations.reports import (
         DatabaseStatus,
         Finding,
@@ -28,7 +33,6 @@ if TYPE_CHECKING:
         UpgradeReport,
         UpgradeSQL,
     )
-    from karr_db.migrations.state import DatabaseKind
     from karr_db.migrations.upgrading import (
         OfflineAdoptionError,
         repair_timestamps,
@@ -38,7 +42,7 @@ if TYPE_CHECKING:
 
 #: The module of ``karr_db.migrations`` each public name comes from.
 _LAZY = {
-    "DatabaseKind": "state",
+    "DatabaseKind": "readiness",
     "DatabaseStatus": "reports",
     "Finding": "reports",
     "OfflineAdoptionError": "upgrading",

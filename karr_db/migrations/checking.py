@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from karr_db.migrations import pending, timestamps
 from karr_db.migrations.guards import declared_object_findings, guard_findings
-from karr_db.migrations.readiness import open_engine, read_status
+from karr_db.migrations.readiness import DatabaseKind, open_engine, read_status
 from karr_db.migrations.reports import Database, DatabaseStatus, Finding
 from karr_db.migrations.scripts import (
     KARR_TABLES,
@@ -22,7 +22,6 @@ from karr_db.migrations.scripts import (
     reference_versions,
     script_directory,
 )
-from karr_db.migrations.state import DatabaseKind
 from karr_db.models import Base
 
 if TYPE_CHECKING:

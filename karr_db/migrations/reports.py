@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
-from karr_db.migrations.state import DatabaseKind
+from karr_db.migrations.readiness import DatabaseKind
 
 __all__ = [
     "Database",

@@ -19,8 +19,8 @@ from karr_db.errors import (
     UnadoptableSchemaError,
     UnversionedDatabaseError,
 )
+from karr_db.migrations.readiness import DatabaseKind, read_state
 from karr_db.migrations.scripts import KARR_TABLES, contracts, reference_versions
-from karr_db.migrations.state import DatabaseKind, read_state
 from karr_db.models import Base
 from karr_db.models.types import format_timestamp, utcnow
 

@@ -23,9 +23,12 @@ from karr_db.engine import normalize_url, sqlite_path, storage_error
 from karr_db.errors import SchemaError
 from karr_db.migrations import timestamps
 from karr_db.migrations.readiness import (
+    DatabaseKind,
+    DatabaseState,
     open_engine,
     pending_revisions,
     raise_unless_current,
+    read_state,
     read_status,
 )
 from karr_db.migrations.reports import (
@@ -41,7 +44,6 @@ from karr_db.migrations.scripts import (
     revision_chain,
     script_directory,
 )
-from karr_db.migrations.state import DatabaseKind, DatabaseState, read_state
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from karr_db import migrations
-from karr_db.cli._errors import Scrubber, describe, mask_url
+from karr_db.cli._errors import describe
+from karr_db.cli._output import Scrubber, mask_url
 from karr_db.database import Database
 from karr_db.engine import make_engine
 from karr_db.errors import StorageError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from karr_db.models import Hardware, Run
@@ -70,13 +70,15 @@ def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None
 
 def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
     # Summaries are built by zipping rows with the fields: the orders must agree.
-    from karr_db.repositories.results import page as results_page
+    from karr_db.repositories.results import reads
     from karr_db.repositories.results import statements as results
     from karr_db.repositories.results.dto import RunSummary
 
     fields = list(RunSummary.model_fields)
     assert [c.key for c in results.SUMMARY_COLUMNS] == fields
-    page = results_page.page_statement(
-        [], Run.timestamp, True, 2, None, hardware_filtered=False, lateral=True
-    )
-    assert [c.key for c in page.selected_columns] == fields
+    assert [c.key for c in (*results.RUN_COLUMNS, *results.HEADLINE)] == fields
+    page = select(*results.RUN_COLUMNS).subquery("page")
+    for lateral in (True, False):
+        keyset = reads._ordering(Run.timestamp, Run.id, True)
+        joined = reads._headline(page, Run.timestamp, keyset, lateral=lateral)
+        assert [c.key for c in joined.selected_columns] == fields

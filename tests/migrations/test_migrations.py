@@ -27,7 +27,8 @@ from karr_db.migrations.scripts import (
     script_directory,
 )
 from karr_db.models import Base
-from karr_db.repositories.results import shapes
+from karr_db.repositories.results import RunFilter
+from karr_db.repositories.results.analysis import history_statement
 from tests.support.helpers import alembic_versions, head_version, schema_versions
 from tests.support.legacy import snapshot
 
@@ -126,8 +127,7 @@ def test_a_metric_historys_runs_and_benchmarks_are_in_its_indexes(engine: sa.Eng
     """Revision 0030's indexes hold every column of runs and benchmarks that a
     dashboard's history page (a model and engine) reads, so the database can
     answer those two tables from the indexes alone."""
-    params = {"f_model": "m", "f_engine": "e", "metric": "avg_tps", "limit": 101}
-    statement = shapes.history_statement(params, False, None)
+    statement, _ = history_statement(RunFilter(model="m", engine="e"), "avg_tps", None, None, 101)
     read: dict[str, set[str]] = {}
     for element in visitors.iterate(statement):
         if isinstance(element, sa.Column) and isinstance(element.table, sa.Table):

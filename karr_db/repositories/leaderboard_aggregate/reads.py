@@ -1,18 +1,19 @@
-"""The leaderboard read from the aggregate: one statement per shape of call, cached."""
+"""The leaderboard read from the aggregate: one statement."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     Connection,
     Integer,
-    Select,
+    StatementLambdaElement,
     bindparam,
     case,
     func,
+    lambda_stmt,
+    literal_column,
     select,
     type_coerce,
 )
@@ -20,6 +21,7 @@ from sqlalchemy import (
 from karr_db.models.types import Double
 from karr_db.repositories._common import row_builder
 from karr_db.repositories.leaderboard_aggregate.statements import (
+    AGGREGATE_FILTERS,
     SUM_SCALE,
     TABLE,
     unknown_extremes,
@@ -46,22 +48,11 @@ def leaderboard(
     ``filters`` are equality filters on :data:`AGGREGATE_FILTERS` columns;
     arguments are validated by the caller (:meth:`ResultsRepository.leaderboard`).
     """
-    chosen = tuple(sorted(filters))
     stmt = _leaderboard_statement(
-        tuple(group_by),
-        per_test,
-        test_name is not None,
-        chosen,
-        order_by,
-        descending,
-        limit is not None,
+        group_by, per_test, test_name, filters, order_by, descending, limit
     )
-    params: dict[str, Any] = {f"f_{name}": filters[name] for name in chosen}
-    params["metric"] = metric
-    if test_name is not None:
-        params["test_name"] = test_name
-    if limit is not None:
-        params["limit"] = limit
+    params = {f"f_{name}": value for name, value in filters.items()}
+    params.update(metric=metric, test_name=test_name, limit=limit)
     rows = connection.execute(stmt, params).all()
     if any(row[-1] for row in rows):
         return None
@@ -87,62 +78,83 @@ def leaderboard(
 _aggregate_row = row_builder(AggregateRow)
 
 
-@cache
+_ZERO = literal_column("0", Integer())
+_COUNT = func.sum(TABLE.c.value_count)
+#: The aggregates a leaderboard reads, built once, their constants SQL text (a bound
+#: constant in a lambda's SQL elements would be copied on every execution). The
+#: average is still scaled by SUM_SCALE (same order); unscaled in Python, where an
+#: average beyond the largest double becomes inf instead of an error.
+_AGGREGATES: dict[str, Any] = {
+    "count": _COUNT,
+    "avg": type_coerce(
+        case((_COUNT > _ZERO, func.sum(TABLE.c.value_sum) / _COUNT), else_=None), Double()
+    ),
+    "min": type_coerce(func.min(TABLE.c.value_min), Double()),
+    "max": type_coerce(func.max(TABLE.c.value_max), Double()),
+}
+_COLUMNS = (
+    *(expr.label(name) for name, expr in _AGGREGATES.items()),
+    func.sum(TABLE.c.non_finite).label("non_finite"),
+)
+#: Whether a row's groups include an unknown extreme; ordered by an extreme, whether
+#: any selected group does (a window, so that a LIMIT cannot hide it).
+_ONE_IF_UNKNOWN = func.max(case((unknown_extremes(), literal_column("1", Integer())), else_=_ZERO))
+_UNKNOWN = _ONE_IF_UNKNOWN.label("unknown")
+_ANY_UNKNOWN = func.max(_ONE_IF_UNKNOWN).over().label("unknown")
+
+
+#: Each group column labelled, and its tie-breaking order; ``_test`` is the test name.
+_KEYS = {
+    **{name: TABLE.c[name].label(f"g_{name}") for name in AGGREGATE_FILTERS},
+    "_test": TABLE.c.test_name.label("g__test"),
+}
+_TIES = {name: key.element.asc().nulls_last() for name, key in _KEYS.items()}
+#: The sort of each order (an aggregate or a group column) and direction.
+_SORTS = {
+    (name, descending): (expr.desc() if descending else expr.asc()).nulls_last()
+    for name, expr in {**_AGGREGATES, **{n: TABLE.c[n] for n in AGGREGATE_FILTERS}}.items()
+    for descending in (True, False)
+}
+
+
 def _leaderboard_statement(
-    group_by: tuple[str, ...],
+    group_by: Sequence[str],
     per_test: bool,
-    by_test: bool,
-    filters: tuple[str, ...],
+    test_name: str | None,
+    filters: Mapping[str, Any],
     order_by: str,
     descending: bool,
-    limited: bool,
-) -> Select[Any]:
-    """The aggregate's leaderboard statement for one shape of call, built once with its
-    values as bound parameters (building it per call costs more than running it).
+    limit: int | None,
+) -> StatementLambdaElement:
+    """The aggregate's leaderboard statement. Columns: the group keys, the test
+    name when ``per_test``, then count, the scaled average, min, max, the
+    non-finite count, and whether an unknown extreme could change the answer.
 
-    Columns: the group keys, the test name when ``per_test``, then count, the
-    scaled average, min, max, the non-finite count, and whether an unknown extreme
-    could change the answer.
+    A lambda statement holding SQL elements and named placeholders, no values
+    (``metric``, ``f_<filter>``, ``test_name``, ``limit``), tracking the shape of
+    the call: SQLAlchemy builds and compiles it once per shape.
     """
-    keys = [TABLE.c[g].label(f"g_{g}") for g in group_by]
-    if per_test:
-        keys.append(TABLE.c.test_name.label("g__test"))
-    conditions = [TABLE.c.metric_name == bindparam("metric")]
-    conditions += [TABLE.c[name] == bindparam(f"f_{name}") for name in filters]
-    if by_test:
-        conditions.append(TABLE.c.test_name == bindparam("test_name"))
-    count = func.sum(TABLE.c.value_count)
-    aggregates: dict[str, Any] = {
-        "count": count,
-        # Still scaled by SUM_SCALE (same order); unscaled in Python, where an
-        # average beyond the largest double becomes inf instead of an error.
-        "avg": type_coerce(
-            case((count > 0, func.sum(TABLE.c.value_sum) / count), else_=None), Double()
+    names = [*group_by, "_test"] if per_test else list(group_by)
+    keys = [_KEYS[name] for name in names]
+    groups = [key.element for key in keys]
+    equal = [TABLE.c[name] for name in sorted(filters)]
+    unknown = _ANY_UNKNOWN if order_by in ("min", "max") else _UNKNOWN
+    order = [_SORTS[order_by, descending], *(_TIES[name] for name in names)]
+    stmt = lambda_stmt(
+        lambda: (
+            select(*keys, *_COLUMNS, unknown)
+            .where(
+                TABLE.c.metric_name == bindparam("metric"),
+                *(c == bindparam(f"f_{c.key}") for c in equal),
+            )
+            .group_by(*groups)
+            .order_by(*order)
         ),
-        "min": type_coerce(func.min(TABLE.c.value_min), Double()),
-        "max": type_coerce(func.max(TABLE.c.value_max), Double()),
-    }
-    group_columns = [k.element for k in keys]
-    # Whether a row's groups include an unknown extreme; ordered by an extreme,
-    # whether any selected group does (a window, so that a LIMIT cannot hide one).
-    unknown: Any = func.max(case((unknown_extremes(), 1), else_=0))
-    if order_by in ("min", "max"):
-        unknown = func.max(unknown).over()
-    sort_key = aggregates[order_by] if order_by in aggregates else TABLE.c[order_by]
-    stmt = (
-        select(
-            *keys,
-            *(expr.label(name) for name, expr in aggregates.items()),
-            func.sum(TABLE.c.non_finite).label("non_finite"),
-            unknown.label("unknown"),
-        )
-        .where(*conditions)
-        .group_by(*group_columns)
-        .order_by(
-            (sort_key.desc() if descending else sort_key.asc()).nulls_last(),
-            *(c.asc().nulls_last() for c in group_columns),
-        )
+        track_on=[" ".join(names), " ".join(sorted(filters)), order_by, descending],
+        global_track_bound_values=False,
     )
-    if limited:
-        stmt = stmt.limit(bindparam("limit", type_=Integer()))
+    if test_name is not None:
+        stmt += lambda s: s.where(TABLE.c.test_name == bindparam("test_name"))
+    if limit is not None:
+        stmt += lambda s: s.limit(bindparam("limit", type_=Integer()))
     return stmt

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     Table,
     and_,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     type_coerce,
@@ -132,7 +134,8 @@ def unknown_extremes() -> ColumnElement[bool]:
     """Whether a stored group's minimum or maximum is unknown: it has finite values but
     a delete took away an extreme (see the package docstring)."""
     c = TABLE.c
-    return and_(c.value_count > 0, or_(c.value_min.is_(None), c.value_max.is_(None)))
+    has_values = c.value_count > literal_column("0", Integer())
+    return and_(has_values, or_(c.value_min.is_(None), c.value_max.is_(None)))
 
 
 #: The contributions of the runs ``run_ids`` (what a removal subtracts).

@@ -6,9 +6,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    StatementLambdaElement,
+    and_,
+    bindparam,
+    case,
+    func,
+    lambda_stmt,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 
 from karr_db.dialects import for_connection
 from karr_db.engine import translated
@@ -35,8 +49,7 @@ from karr_db.repositories.results.filters import (
     RunFilter,
     decode_point,
     encode_point,
-    filter_params,
-    filter_shape,
+    filtered,
     filters_hardware,
     parse_filter,
     run_conditions,
@@ -50,12 +63,12 @@ class ResultsAnalysis(ResultsBase):
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
         """Totals by outcome, overall and by engine, model and suite, from one grouped
         statement (a row per engine, model, suite and outcome, folded here)."""
-        params = filter_params(parse_filter(filters))
-        shape = filter_shape(params)
+        f = parse_filter(filters)
         keys = (Run.engine, Run.model, Run.suite_name, Run.passed)
+        conditions, params = run_conditions(f)
         stmt = (
-            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(shape))
-            .where(*run_conditions(shape))
+            with_hardware(select(*keys, func.count()).select_from(Run), filters_hardware(f))
+            .where(*conditions)
             .group_by(*keys)
         )
         with translated("counting runs"):
@@ -160,9 +173,8 @@ class ResultsAnalysis(ResultsBase):
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
-        params = filter_params(f)
-        shape = filter_shape(params)
-        conds = [Metric.metric_name == metric, *run_conditions(shape)]
+        conditions, params = run_conditions(f)
+        conds = [Metric.metric_name == metric, *conditions]
         if test_name is not None:
             conds.append(Benchmark.test_name == test_name)
         # PostgreSQL has percentile_cont; SQLite needs row numbers (see the dialects).
@@ -174,7 +186,7 @@ class ResultsAnalysis(ResultsBase):
                 .select_from(Metric)
                 .join(Benchmark, Benchmark.id == Metric.benchmark_id)
                 .join(Run, Run.id == Benchmark.run_id),
-                filters_hardware(shape)
+                filters_hardware(f)
                 or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
             )
             .where(*conds)
@@ -248,24 +260,14 @@ class ResultsAnalysis(ResultsBase):
         page is one a dashboard reads within its latency budget; a reader of the
         whole history (the CLI's chart) asks for the largest page.
         """
-        params = filter_params(parse_filter(filters))
-        if model is not None:
-            params["f_model"] = model
-        if engine is not None:
-            params["f_engine"] = engine
+        # model and engine (checked on entry) take the place of the filters' own.
+        given = {"model": model, "engine": engine}
+        f = parse_filter(filters).model_copy(
+            update={key: value for key, value in given.items() if value is not None}
+        )
         check_limit(limit)
-        params["metric"] = metric
-        params["limit"] = limit + 1
-        if test_name is not None:
-            params["test_name"] = test_name
-        after: str | None = None
-        if cursor is not None:
-            timestamp, run_id, benchmark_id, metric_id = decode_point(cursor)
-            after = "null" if timestamp is None else "value"
-            params.update(c_run=run_id, c_benchmark=benchmark_id, c_metric=metric_id)
-            if timestamp is not None:
-                params["c_time"] = timestamp
-        stmt = shapes.history_statement(params, test_name is not None, after)
+        after = None if cursor is None else decode_point(cursor)
+        stmt, params = history_statement(f, metric, test_name, after, limit + 1)
         with translated("reading a metric history"):
             result = self.connection.execute(stmt, params)
             # Columns come typed from the database: no per-row validation needed.
@@ -334,3 +336,73 @@ class ResultsAnalysis(ResultsBase):
                 )
             )
         return Comparison(run_ids=ids, rows=result_rows)
+
+
+#: A page of a metric's history (``metric``, ``limit``), oldest first. Columns: the
+#: :class:`MetricPoint` fields (model and engine last), then the benchmark and
+#: metric ids of the cursor.
+_HISTORY = (
+    select(
+        Run.id,
+        Run.timestamp,
+        Benchmark.test_name,
+        Benchmark.run_number,
+        Metric.metric_value,
+        Run.model,
+        Run.engine,
+        Benchmark.id,
+        Metric.id,
+    )
+    .select_from(Metric)
+    .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+    .join(Run, Run.id == Benchmark.run_id)
+    .where(Metric.metric_name == bindparam("metric"))
+    .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
+    .limit(bindparam("limit", type_=Integer()))
+)
+
+
+def history_statement(
+    f: RunFilter,
+    metric: str,
+    test_name: str | None,
+    after: tuple[datetime | None, str, int, int] | None,
+    limit: int,
+) -> tuple[StatementLambdaElement, dict[str, Any]]:
+    """One page of a metric's history (:data:`_HISTORY`'s columns), after the point
+    ``after`` (a decoded cursor: run time, run id, benchmark id, metric id) when
+    given, and its parameters (see :func:`filtered`)."""
+    params: dict[str, Any] = {"metric": metric, "limit": limit}
+    stmt = filtered(lambda_stmt(lambda: _HISTORY, global_track_bound_values=False), f, params)
+    if test_name is not None:
+        stmt += lambda s: s.where(Benchmark.test_name == bindparam("test_name"))
+        params["test_name"] = test_name
+    if after is not None:
+        params["c_time"], params["c_run"], params["c_benchmark"], params["c_metric"] = after
+        if after[0] is None:
+            stmt += lambda s: s.where(Run.timestamp.is_(None), _later())
+        else:
+            stmt += lambda s: s.where(
+                or_(
+                    Run.timestamp > bindparam("c_time", type_=Run.timestamp.type),
+                    Run.timestamp.is_(None),
+                    and_(Run.timestamp == bindparam("c_time", type_=Run.timestamp.type), _later()),
+                )
+            )
+    return stmt, params
+
+
+def _later() -> ColumnElement[bool]:
+    """Rows after the cursor's run, benchmark and metric at the same run time."""
+    run_id = bindparam("c_run", type_=Run.id.type)
+    benchmark_id = bindparam("c_benchmark", type_=Benchmark.id.type)
+    return or_(
+        Run.id > run_id,
+        and_(
+            Run.id == run_id,
+            or_(
+                Benchmark.id > benchmark_id,
+                and_(Benchmark.id == benchmark_id, Metric.id > bindparam("c_metric")),
+            ),
+        ),
+    )

@@ -9,7 +9,7 @@ validating that JSON back into the DTO gives the floats again.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import ConfigDict
 
@@ -187,3 +187,33 @@ class ImportReport(ResultsDTO):
     @property
     def rejected(self) -> list[ImportOutcome]:
         return self.with_status("rejected")
+
+
+class MetricName(ResultsDTO):
+    """A stored metric name, with how many values it has (per benchmark test)."""
+
+    metric: str
+    test_name: str | None
+    count: int
+
+
+class MetricValueRow(NamedTuple):
+    """One metric value with what identifies it: a row of the tidy export.
+
+    A plain tuple, not a DTO: an export streams millions of these.
+    """
+
+    run_id: str
+    model: str | None
+    engine: str | None
+    suite_name: str | None
+    timestamp: datetime | None
+    gpu_model: str | None
+    test_name: str | None
+    run_number: int | None
+    metric: str
+    value: float | None
+
+
+#: The tidy export's column names, in order.
+TIDY_COLUMNS: tuple[str, ...] = MetricValueRow._fields

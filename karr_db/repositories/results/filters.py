@@ -2,9 +2,10 @@
 whitelisted order and group fields, the page limit and the keyset cursors.
 
 Every value a caller can pass ends up here as a bound parameter or a
-whitelisted column, never as SQL text. The conditions are built once per
-shape of filter (which filters are set), their values bound by name, and the
-hardware headline is joined the one way (:func:`with_hardware`).
+whitelisted column, never as SQL text. The reads are lambda statements
+(:func:`filtered`): SQLAlchemy builds each shape's statement once and binds
+each call's values; the hardware headline is joined the one way
+(:func:`with_hardware`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    StatementLambdaElement,
+    and_,
+    bindparam,
+    func,
+    select,
+)
 
 from karr_db.errors import InvalidQueryError
 from karr_db.limits import text_problem
@@ -170,47 +179,52 @@ _EQUAL: dict[str, Any] = {
     "gpu_model": Hardware.gpu_model,
     "environment_type": Hardware.environment_type,
 }
-#: Every filter, in the one order conditions are built in.
-_FILTERS = (*_EQUAL, "models", "since", "until")
 
 
-def filter_params(f: RunFilter) -> dict[str, Any]:
-    """The set filters of ``f`` as bound values (``f_<name>``), for
-    :func:`run_conditions`' statement."""
-    values = ((name, getattr(f, name)) for name in _FILTERS)
-    return {
-        f"f_{name}": list(value) if name == "models" else value
-        for name, value in values
-        if value is not None
-    }
+#: Each filter's condition, its value a named placeholder (``f_<name>``), built once.
+_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    **{
+        name: column == bindparam(f"f_{name}", type_=column.type) for name, column in _EQUAL.items()
+    },
+    "models": Run.model.in_(bindparam("f_models", expanding=True)),
+    "since": Run.timestamp >= bindparam("f_since", type_=Run.timestamp.type),
+    "until": Run.timestamp < bindparam("f_until", type_=Run.timestamp.type),
+}
 
 
-def filter_shape(params: Iterable[str]) -> tuple[str, ...]:
-    """Which filters ``params`` (bound names) set: the shape a statement is built for."""
-    chosen = set(params)
-    return tuple(name for name in _FILTERS if f"f_{name}" in chosen)
+def run_conditions(f: RunFilter) -> tuple[list[ColumnElement[bool]], dict[str, Any]]:
+    """The conditions of the filters ``f`` sets (built once, their values named
+    placeholders) and the values to execute them with."""
+    names = [name for name in _CONDITIONS if getattr(f, name) is not None]
+    params = {f"f_{name}": getattr(f, name) for name in names}
+    if f.models is not None:
+        params["f_models"] = list(f.models)
+    return [_CONDITIONS[name] for name in names], params
 
 
-def run_conditions(shape: Iterable[str]) -> list[ColumnElement[bool]]:
-    """The conditions of the filters in ``shape``, their values bound by name
-    (:func:`filter_params`): one statement per shape, whatever the values."""
-    conditions: list[ColumnElement[bool]] = []
-    for name in shape:
-        if name in _EQUAL:
-            column = _EQUAL[name]
-            conditions.append(column == bindparam(f"f_{name}", type_=column.type))
-        elif name == "models":
-            conditions.append(Run.model.in_(bindparam("f_models", expanding=True)))
-        elif name == "since":
-            conditions.append(Run.timestamp >= bindparam("f_since", type_=Run.timestamp.type))
-        else:
-            conditions.append(Run.timestamp < bindparam("f_until", type_=Run.timestamp.type))
-    return conditions
+def filtered(
+    stmt: StatementLambdaElement, f: RunFilter, params: dict[str, Any]
+) -> StatementLambdaElement:
+    """``stmt`` restricted to the runs ``f`` selects (the hardware headline joined
+    when a filter needs it), the filters' values added to ``params``.
+
+    The reads are lambda statements whose lambdas hold SQL elements and named
+    placeholders, never values: ``track_on`` names what decides the SQL (here,
+    which filters are set), so SQLAlchemy builds and compiles each shape once and
+    the values come with the execution. (A value in a lambda's closure would make
+    SQLAlchemy copy the whole statement on every execution.)
+    """
+    conditions, values = run_conditions(f)
+    params.update(values)
+    shape = " ".join(values)
+    if filters_hardware(f):
+        return stmt.add_criteria(lambda s: with_hardware(s).where(*conditions), track_on=[shape])
+    return stmt.add_criteria(lambda s: s.where(*conditions), track_on=[shape])
 
 
-def filters_hardware(shape: Iterable[str]) -> bool:
-    """Whether a filter of ``shape`` is on a hardware column (it needs the headline joined)."""
-    return not {"gpu_model", "environment_type"}.isdisjoint(shape)
+def filters_hardware(f: RunFilter) -> bool:
+    """Whether ``f`` filters on a hardware column (it needs the headline joined)."""
+    return f.gpu_model is not None or f.environment_type is not None
 
 
 def first_hardware_id(run_id: Any = Run.id, outer: Any = Run) -> Any:

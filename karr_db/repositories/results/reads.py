@@ -1,32 +1,52 @@
-"""Reads of runs: summaries, full detail, documents, counts, pages, ids and
-metric names.
+"""Reads of runs: summaries, full detail, documents, counts, pages, ids,
+metric names and the tidy (one row per value) export.
 """
 
 from __future__ import annotations
 
+import operator
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    func,
+    lambda_stmt,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.orm import aliased
 
 from karr_db.dialects import for_connection, snapshot
 from karr_db.engine import translated
-from karr_db.errors import InvalidQueryError, NotFoundError
-from karr_db.models import Run
+from karr_db.errors import (
+    AmbiguousIdError,
+    FieldError,
+    InvalidQueryError,
+    NotFoundError,
+    ValidationError,
+)
+from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories._common import Page, build, check_limit, found, page_rows
-from karr_db.repositories.results import lookup as results_lookup
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
-from karr_db.repositories.results.dto import RunDetail, RunSummary
+from karr_db.repositories.results.dto import MetricName, MetricValueRow, RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
     ORDER_FIELDS,
     ModelMatch,
     RunFilter,
     decode_run_cursor,
     encode_run_cursor,
-    filter_params,
-    filter_shape,
+    filtered,
     filters_hardware,
+    first_hardware_id,
     match_models,
     parse_filter,
     run_conditions,
@@ -38,11 +58,18 @@ from karr_db.repositories.results.statements import (
     DETAIL_BENCHMARKS,
     DETAIL_METRICS,
     DETAIL_RUN,
+    HEADLINE,
     METRIC_COLUMNS,
+    RUN_COLUMNS,
     RUN_HARDWARE,
     RUN_SUMMARY,
     SUMMARY_BY_ID,
 )
+
+#: Shortest id ``short_ids`` gives: a UUID's first group, like git's 7-character default.
+MIN_SHORT_ID = 8
+#: How many candidates an ambiguous prefix lists.
+_CANDIDATES_SHOWN = 10
 
 
 class ResultsReads(ResultsBase):
@@ -121,12 +148,12 @@ class ResultsReads(ResultsBase):
         so memory does not grow with the number of runs; the unit of work must
         stay open while iterating.
         """
-        params = filter_params(parse_filter(filters))
+        f = parse_filter(filters)
         check_limit(batch_size, name="batch_size")
-        shape = filter_shape(params)
+        conditions, params = run_conditions(f)
         stmt = (
-            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(shape))
-            .where(*run_conditions(shape))
+            with_hardware(select(Run.id, Run.raw_json).select_from(Run), filters_hardware(f))
+            .where(*conditions)
             .order_by(Run.id)
             .execution_options(yield_per=batch_size)
         )
@@ -135,26 +162,78 @@ class ResultsReads(ResultsBase):
             yield from ((row[0], row[1]) for row in connection.execute(stmt, params))
 
     def count(self, filters: RunFilter | Mapping[str, Any] | None = None) -> int:
-        """How many runs match (one statement, built once per set of filters)."""
-        params = filter_params(parse_filter(filters))
+        """How many runs match (one statement)."""
+        # count(*), not count(id): without a column the count is answered from an
+        # index alone (idx_runs_passed, say).
+        params: dict[str, Any] = {}
+        stmt = lambda_stmt(
+            lambda: select(func.count()).select_from(Run), global_track_bound_values=False
+        )
+        stmt = filtered(stmt, parse_filter(filters), params)
         with translated("counting runs"):
-            connection = self.connection
-            return int(connection.execute(shapes.count_statement(params), params).scalar_one())
+            return int(self.connection.execute(stmt, params).scalar_one())
 
-    # --- ids, metric names, tidy export (karr_db.repositories.results.lookup) ----
+    # --- ids, metric names, tidy export ---------------------------------------------
 
     def resolve_id(self, prefix: str) -> str:
-        """The full id of the one run whose id starts with ``prefix`` (git-style);
-        :class:`AmbiguousIdError` lists the candidates when several do."""
+        """The full id of the one run whose id is ``prefix`` or starts with it (git-style).
+
+        An exact id wins even when it is also the prefix of longer ids (a legacy
+        database may hold ids of any shape). Raises :class:`NotFoundError` when
+        nothing matches and :class:`AmbiguousIdError` (listing candidates) when
+        several do.
+        """
+        if not prefix or not prefix.strip():
+            raise ValidationError("run id", [FieldError("run_id", "must not be empty")])
+        # LIKE with the prefix escaped: ids may contain % or _. The primary key
+        # index serves it on SQLite; on PostgreSQL (non-C collation) it scans ids.
+        starting = Run.id.startswith(prefix, autoescape=True)
+        connection = self.connection
         with translated("resolving a run id"):
-            return results_lookup.resolve_id(self.connection, prefix)
+            exact = connection.scalar(select(Run.id).where(Run.id == prefix))
+            if exact is not None:
+                return exact
+            matches = list(
+                connection.scalars(
+                    select(Run.id).where(starting).order_by(Run.id).limit(_CANDIDATES_SHOWN + 1)
+                )
+            )
+            if not matches:
+                raise NotFoundError("run", prefix)
+            if len(matches) == 1:
+                return matches[0]
+            total = len(matches)
+            if total > _CANDIDATES_SHOWN:
+                count = select(func.count()).select_from(Run).where(starting)
+                total = int(connection.scalar(count) or 0)
+        raise AmbiguousIdError("run", prefix, matches[:_CANDIDATES_SHOWN], total)
 
     def short_ids(
-        self, run_ids: Sequence[str], *, min_length: int = results_lookup.MIN_SHORT_ID
+        self, run_ids: Sequence[str], *, min_length: int = MIN_SHORT_ID
     ) -> dict[str, str]:
-        """The shortest unique prefix of each id (at least ``min_length`` characters)."""
+        """The shortest prefix (at least ``min_length``) of each id that no other stored id shares.
+
+        One statement: each id's neighbours in id order (the primary key index),
+        since the longest prefix an id shares with any other is the one it shares
+        with a neighbour. Ids not stored are shortened against the stored ones.
+        """
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return {}
+        other = aliased(Run)
+        below = select(func.max(other.id)).where(other.id < Run.id).scalar_subquery()
+        above = select(func.min(other.id)).where(other.id > Run.id).scalar_subquery()
         with translated("shortening run ids"):
-            return results_lookup.short_ids(self.connection, run_ids, min_length=min_length)
+            rows = self.connection.execute(select(Run.id, below, above).where(Run.id.in_(ids)))
+            neighbours = {row[0]: (row[1], row[2]) for row in rows}
+        result = {}
+        for run_id in ids:
+            near = [n for n in neighbours.get(run_id, ()) if n is not None]
+            # commonprefix compares characters, which is what an id prefix is.
+            common = (len(os.path.commonprefix([run_id, n])) for n in near)  # noqa: RUF071
+            shared = max(common, default=0)
+            result[run_id] = run_id[: max(min_length, shared + 1)]
+        return result
 
     def match_models(self, text: str) -> ModelMatch:
         """The stored model names ``text`` selects: itself when stored, else by
@@ -169,12 +248,25 @@ class ResultsReads(ResultsBase):
 
     def metric_names(
         self, *, test_name: str | None = None, per_test: bool = True
-    ) -> list[results_lookup.MetricName]:
-        """Stored metric names with their value counts, per test unless ``per_test=False``."""
+    ) -> list[MetricName]:
+        """Stored metric names with their value counts, per test unless ``per_test=False``
+        (one grouped statement)."""
+        keys: list[Any] = [Metric.metric_name]
+        if per_test:
+            keys.append(Benchmark.test_name)
+        stmt = select(*keys, func.count()).select_from(Metric)
+        if per_test or test_name is not None:
+            stmt = stmt.join(Benchmark, Benchmark.id == Metric.benchmark_id)
+        if test_name is not None:
+            stmt = stmt.where(Benchmark.test_name == test_name)
+        stmt = stmt.group_by(*keys).order_by(*(k.asc().nulls_last() for k in keys))
         with translated("listing metric names"):
-            return results_lookup.metric_names(
-                self.connection, test_name=test_name, per_test=per_test
-            )
+            return [
+                MetricName(
+                    metric=row[0], test_name=row[1] if per_test else test_name, count=row[-1]
+                )
+                for row in self.connection.execute(stmt)
+            ]
 
     def iter_metric_values(
         self,
@@ -182,20 +274,46 @@ class ResultsReads(ResultsBase):
         *,
         run_ids: Sequence[str] | None = None,
         batch_size: int = 2000,
-    ) -> Iterator[results_lookup.MetricValueRow]:
+    ) -> Iterator[MetricValueRow]:
         """One row per stored metric value of the matching runs (tidy data), streamed;
-        ``run_ids`` restricts to those runs."""
+        ``run_ids`` restricts to those runs.
+
+        One statement read with ``yield_per`` (a server-side cursor on PostgreSQL,
+        in one snapshot), so memory stays flat however many values there are; the
+        unit of work must stay open while iterating. Rows come by run id, then in
+        storage order of benchmarks and metrics. The GPU is the run's first
+        hardware row, as everywhere else.
+        """
         if not 1 <= batch_size <= 100_000:
             raise InvalidQueryError(f"batch_size must be between 1 and 100000, got {batch_size}")
-        params = filter_params(parse_filter(filters))
-        conditions = run_conditions(filter_shape(params))
+        conditions, params = run_conditions(parse_filter(filters))
         if run_ids is not None:
             conditions.append(Run.id.in_(list(run_ids)))
+        stmt = (
+            with_hardware(
+                select(
+                    Run.id,
+                    Run.model,
+                    Run.engine,
+                    Run.suite_name,
+                    Run.timestamp,
+                    Hardware.gpu_model,
+                    Benchmark.test_name,
+                    Benchmark.run_number,
+                    Metric.metric_name,
+                    Metric.metric_value,
+                )
+                .select_from(Metric)
+                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+                .join(Run, Run.id == Benchmark.run_id)
+            )
+            .where(*conditions)
+            .order_by(Run.id, Benchmark.id, Metric.id)
+            .execution_options(yield_per=batch_size)
+        )
         connection = self.connection
         with translated("exporting metric values"), snapshot(connection):
-            yield from results_lookup.iter_metric_values(
-                connection, conditions, params, batch_size=batch_size
-            )
+            yield from (MetricValueRow._make(row) for row in connection.execute(stmt, params))
 
     def list(
         self,
@@ -223,26 +341,60 @@ class ResultsReads(ResultsBase):
         if offset is not None and offset < 0:
             raise InvalidQueryError(f"offset must not be negative, got {offset}")
         column = ORDER_FIELDS[order_by]
-        params = filter_params(f)
-        after: str | None = None
-        if cursor is not None:
-            value, last_id = decode_run_cursor(cursor, order_by, descending)
-            after = "null" if value is None else "value"
-            params["c_id"] = last_id
-            if value is not None:
-                params["c_value"] = value
+        keyset = _KEYSETS[order_by, descending]
+        # The lambdas hold the column and the keyset order, and track what decides them.
+        shape = [order_by, descending]
         connection = self.connection
-        stmt = shapes.list_statement(
-            params,
-            column,
-            descending,
-            after,
-            bool(offset),
-            lateral=for_connection(connection).lateral_pages,
-        )
-        params["limit"] = limit + 1
+        params: dict[str, Any] = {"limit": limit + 1}
+        hardware_filtered = filters_hardware(f)
+        if hardware_filtered:
+            stmt = lambda_stmt(
+                lambda: (
+                    select(*RUN_COLUMNS, *HEADLINE)
+                    .select_from(Run)
+                    .order_by(*keyset)
+                    .limit(bindparam("limit", type_=Integer()))
+                ),
+                track_on=shape,
+                global_track_bound_values=False,
+            )
+        else:
+            stmt = lambda_stmt(
+                lambda: (
+                    select(*RUN_COLUMNS)
+                    .order_by(*keyset)
+                    .limit(bindparam("limit", type_=Integer()))
+                ),
+                track_on=shape,
+                global_track_bound_values=False,
+            )
+        stmt = filtered(stmt, f, params)
+        if cursor is not None:
+            value, params["c_id"] = decode_run_cursor(cursor, order_by, descending)
+            if value is None:
+                stmt = stmt.add_criteria(
+                    lambda s: s.where(_after(column, keyset, null=True)), track_on=shape
+                )
+            else:
+                stmt = stmt.add_criteria(
+                    lambda s: s.where(_after(column, keyset, null=False)), track_on=shape
+                )
+                params["c_value"] = value
         if offset:
+            stmt += lambda s: s.offset(bindparam("offset", type_=Integer()))
             params["offset"] = offset
+        # The page is chosen first, its headline looked up after (see below),
+        # unless a hardware filter needs the headline before the limit.
+        if not hardware_filtered and for_connection(connection).lateral_pages:
+            stmt = stmt.add_criteria(
+                lambda s: _headline(s.subquery("page"), column, keyset, lateral=True),
+                track_on=shape,
+            )
+        elif not hardware_filtered:
+            stmt = stmt.add_criteria(
+                lambda s: _headline(s.subquery("page"), column, keyset, lateral=False),
+                track_on=shape,
+            )
         with translated("listing runs"):
             rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
         next_cursor = None
@@ -251,3 +403,76 @@ class ResultsReads(ResultsBase):
             value = last[shapes.SUMMARY_INDEX[order_by]]
             next_cursor = encode_run_cursor(order_by, descending, value, last[0])
         return build(Page[RunSummary], items=items, next_cursor=next_cursor)
+
+
+# --- the page of ``list``: limit first, hardware after ------------------------------
+#
+# A page shows each run's hardware headline (its first hardware row). Joining that
+# before the LIMIT made PostgreSQL hash-join a sequential scan of every hardware
+# row and run the correlated ``min(hardware.id)`` once per matching run, then sort
+# them all, a cost growing with history. Here the page of run ids is chosen from
+# ``runs`` alone (walking ``idx_runs_model_engine_latest``, revision 0009, beyond
+# the reference, in the query's own order), and only its ``limit`` rows look up
+# their headline: a LATERAL index lookup on PostgreSQL, the correlated ``min(id)``
+# on SQLite (which has no LATERAL and already plans that as an index lookup per
+# row). A filter on a hardware column (GPU, environment) must see the headline
+# before the limit, so those pages keep the join inside.
+
+
+def _ordering(column: Any, run_id: Any, descending: bool) -> list[Any]:
+    """(value NULLS LAST, id) in the page's direction: the keyset order of the cursors."""
+    order = column.desc() if descending else column.asc()
+    return [order.nulls_last(), run_id.desc() if descending else run_id.asc()]
+
+
+#: The keyset order of each order field and direction, built once.
+_KEYSETS = {
+    (name, descending): _ordering(column, Run.id, descending)
+    for name, column in ORDER_FIELDS.items()
+    for descending in (True, False)
+}
+
+
+def _descending(keyset: list[Any]) -> bool:
+    """Whether the keyset order (:func:`_ordering`) is descending."""
+    return bool(keyset[1].compare(Run.id.desc()))
+
+
+def _after(column: Any, keyset: list[Any], *, null: bool) -> ColumnElement[bool]:
+    """The rows after the cursor's order value ``c_value`` (``null``: NULL) and run id
+    ``c_id`` in the keyset order: NULLs last, then by id."""
+    beyond = operator.lt if _descending(keyset) else operator.gt
+    id_after = beyond(Run.id, bindparam("c_id", type_=Run.id.type))
+    if null:
+        return and_(column.is_(None), id_after)
+    value = bindparam("c_value", type_=column.type)
+    return or_(column.is_(None), beyond(column, value), and_(column == value, id_after))
+
+
+def _headline(page: Subquery, column: Any, keyset: list[Any], *, lateral: bool) -> Select[Any]:
+    """The runs of ``page`` with their hardware headline, in the page's order.
+
+    The columns are the summary's, named as :class:`RunSummary`'s fields (the
+    order value is read from its own column, not selected twice).
+    """
+    if lateral:
+        headline = (
+            select(*HEADLINE)
+            .where(Hardware.run_id == page.c.id)
+            .order_by(Hardware.id)
+            .limit(1)
+            .lateral("headline")
+        )
+        joined = page.outerjoin(headline, true())
+        hardware_columns: list[Any] = [headline.c[c.key] for c in HEADLINE]
+    else:
+        joined = page.outerjoin(
+            Hardware,
+            and_(Hardware.run_id == page.c.id, Hardware.id == first_hardware_id(page.c.id, page)),
+        )
+        hardware_columns = list(HEADLINE)
+    return (
+        select(*page.c, *hardware_columns)
+        .select_from(joined)
+        .order_by(*_ordering(page.c[column.key], page.c.id, _descending(keyset)))
+    )

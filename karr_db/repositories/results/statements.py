@@ -23,8 +23,23 @@ from sqlalchemy import (
 
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
 from karr_db.repositories.results.filters import with_hardware
-from karr_db.repositories.results.page import HEADLINE, RUN_COLUMNS
 
+#: A run summary's columns: the run's own, then its hardware headline.
+RUN_COLUMNS = (
+    Run.id,
+    Run.model,
+    Run.engine,
+    Run.suite_name,
+    Run.timestamp,
+    Run.passed,
+    Run.total_benchmarks,
+    Run.passed_count,
+    Run.failed_count,
+    Run.total_time_seconds,
+    Run.kitt_version,
+    Run.created_at,
+)
+HEADLINE = (Hardware.gpu_model, Hardware.gpu_count, Hardware.environment_type)
 SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
 
 
