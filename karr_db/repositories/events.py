@@ -28,14 +28,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
     Engine,
     Integer,
-    Select,
     Text,
     TypeDecorator,
     bindparam,
@@ -262,7 +261,7 @@ class EventsRepository:
             params["since"] = since
         if until is not None:
             params["until"] = until
-        stmt = _read_statement(frozenset(params))
+        stmt = _READ.where(*(_READ_FILTERS[name] for name in params if name in _READ_FILTERS))
         with _readable(f"reading events after id {after_id}"):
             rows, items = page_rows(connection.execute(stmt, params), limit, _event)
         more = len(rows) > limit
@@ -288,43 +287,39 @@ def _readable(operation: str) -> Iterator[None]:
         ) from None
 
 
-@cache
-def _read_statement(shape: frozenset[str]) -> Select[Any]:
-    """The statement of :meth:`EventsRepository.list` for one set of filters,
-    built once: columns, not ORM entities, and values as bound parameters.
-
-    A reader catching up reads thousands of rows, and building the statement
-    per call, the identity map and per-row validation each cost more than the
-    query. ``data`` is read as text and decoded by :func:`loads_json` on both
-    dialects, so PostgreSQL skips psycopg's parse plus the marker walk over it
-    for payloads that hold no marker.
-    """
-    stmt = select(
-        Event.id,
-        Event.event_type,
-        Event.source_id,
-        type_coerce(cast(Event.data, Text), _JSONText()),  # a no-op CAST on SQLite
-        Event.created_at,
-    ).where(Event.id > bindparam("after_id"))
-    if "event_types" in shape:
-        stmt = stmt.where(Event.event_type.in_(bindparam("event_types", expanding=True)))
-    if "source_id" in shape:
-        stmt = stmt.where(Event.source_id == bindparam("source_id"))
-    if "since" in shape:
-        stmt = stmt.where(Event.created_at >= bindparam("since", type_=Event.created_at.type))
-    if "until" in shape:
-        stmt = stmt.where(Event.created_at < bindparam("until", type_=Event.created_at.type))
-    return stmt.order_by(Event.id).limit(bindparam("limit", type_=Integer()))
-
-
 class _JSONText(TypeDecorator[Any]):
-    """Stored JSON text decoded by :func:`loads_json` (see :func:`_read_statement`)."""
+    """Stored JSON text decoded by :func:`loads_json` (see :data:`_READ`)."""
 
     impl = Text
     cache_ok = True
 
     def process_result_value(self, value: Any, dialect: Any) -> Any:
         return loads_json(value)
+
+
+#: The statement of :meth:`EventsRepository.list` without its optional filters, built
+#: once: columns, not ORM entities, and every value a bound parameter. ``data`` is read
+#: as text and decoded by :func:`loads_json` on both dialects, so PostgreSQL skips
+#: psycopg's parse plus the marker walk over it for payloads that hold no marker.
+_READ = (
+    select(
+        Event.id,
+        Event.event_type,
+        Event.source_id,
+        type_coerce(cast(Event.data, Text), _JSONText()),  # a no-op CAST on SQLite
+        Event.created_at,
+    )
+    .where(Event.id > bindparam("after_id"))
+    .order_by(Event.id)
+    .limit(bindparam("limit", type_=Integer()))
+)
+#: Each optional filter's condition, its value the parameter of the same name.
+_READ_FILTERS: dict[str, ColumnElement[bool]] = {
+    "event_types": Event.event_type.in_(bindparam("event_types", expanding=True)),
+    "source_id": Event.source_id == bindparam("source_id"),
+    "since": Event.created_at >= bindparam("since", type_=Event.created_at.type),
+    "until": Event.created_at < bindparam("until", type_=Event.created_at.type),
+}
 
 
 def _checked_events(events: Any) -> list[tuple[str, str | None, Any]]:
