@@ -192,15 +192,15 @@ class Database(Closing):
                 self.engine_for(readonly=True, fresh=fresh), after_id, timeout=timeout
             )
 
-    def dispose(self) -> None:
+    def close(self) -> None:
+        """Dispose of the engines this object made (what ``with`` calls)."""
         if self._owns_engine:
             self.engine.dispose()
         if self.replica is not None:
             self.replica.dispose()
 
-    def close(self) -> None:
-        """The same as :meth:`dispose` (what ``with`` calls)."""
-        self.dispose()
+    #: The same as :meth:`close`, under an engine's name.
+    dispose = close
 
     def __repr__(self) -> str:
         return f"Database({self.url!r})"

@@ -116,11 +116,6 @@ class UnitOfWork:
             return self._connection
         return self.session.connection()
 
-    def close(self) -> None:
-        """Close a read-only unit's session (its connection is the caller's)."""
-        if self._connection is not None:
-            self.session.close()
-
     @cached_property
     def results(self) -> ResultsRepository:
         from karr_db.repositories.results import ResultsRepository
@@ -246,7 +241,7 @@ def transaction(
             try:
                 yield uow
             finally:
-                uow.close()
+                uow.session.close()  # the ORM session over the connection, not the connection
         return
     # The outer translation sees only what COMMIT raises (the inner one has
     # translated everything before): then the outcome may be unknown.

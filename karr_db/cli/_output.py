@@ -84,6 +84,7 @@ def mask_url(url: str) -> str:
         return _URL_PASSWORD.sub(rf"\g<head>{MASK}@", url)
 
 
+@dataclass(eq=False)
 class _ScrubbedStream(io.TextIOBase):
     """A text stream that masks passwords before they reach the real one.
 
@@ -92,9 +93,8 @@ class _ScrubbedStream(io.TextIOBase):
     ``sys.stdout`` to its console must not be written back into itself.
     """
 
-    def __init__(self, target: TextIO, scrub: Scrubber) -> None:
-        self._target = target
-        self._scrub = scrub
+    _target: TextIO
+    _scrub: Scrubber
 
     def write(self, text: str) -> int:
         self._target.write(self._scrub(text))

@@ -10,6 +10,7 @@ import csv
 import math
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from typing import Annotated, TextIO, cast
 
 import typer
@@ -101,9 +102,7 @@ def history_command(
         points = [
             point
             for batch in paged(
-                lambda **page: uow.results.metric_history(
-                    metric, test_name=test, filters=filters, **page
-                ),
+                partial(uow.results.metric_history, metric, test_name=test, filters=filters),
                 limit,
                 page_size=PAGE_LIMIT,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -309,7 +310,7 @@ def profiles_command(
         profiles = [
             item
             for batch in paged(
-                lambda **page: uow.engine_profiles.list(engine=engine, **page),
+                partial(uow.engine_profiles.list, engine=engine),
                 None,
                 page_size=PAGE_LIMIT,
             )
@@ -436,7 +437,7 @@ def engines_command(
         rows_of = [
             item
             for batch in paged(
-                lambda **page: uow.agent_engines.list(engine=engine, **page),
+                partial(uow.agent_engines.list, engine=engine),
                 None,
                 page_size=PAGE_LIMIT,
             )

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -87,7 +88,7 @@ def agents_command(
         agents = [
             item
             for batch in paged(
-                lambda **page: uow.agents.list(status=status, tag=tag, **page),
+                partial(uow.agents.list, status=status, tag=tag),
                 None,
                 page_size=PAGE_LIMIT,
             )
@@ -130,7 +131,7 @@ def _assigned_work(
         return [
             item
             for batch in paged(
-                lambda **page: work.list(status=status, agent_id=agent, **page),
+                partial(work.list, status=status, agent_id=agent),
                 limit,
                 page_size=PAGE_LIMIT,
             )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from typing import Annotated, Any
 
 import typer
@@ -81,10 +82,7 @@ def list_command(
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list grows with it.
         pages = paged(
-            lambda **page: uow.results.list(filters, **page),
-            limit,
-            page_size=PAGE_LIMIT,
-            cursor=cursor,
+            partial(uow.results.list, filters), limit, page_size=PAGE_LIMIT, cursor=cursor
         )
         if as_json:
             stream_json_pages(pages, total=total)
