@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from karr_db.engine import default_database_url
+from karr_db.limits import PAGE_LIMIT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -375,18 +376,21 @@ def paged(
     fetch: Callable[..., Page[Item]],
     limit: int | None,
     *,
-    page_size: int,
     cursor: str | None = None,
 ) -> Iterator[Page[Item]]:
     """The pages of a keyset-paged ``list`` from ``cursor`` on, up to ``limit`` items
-    (all when ``None``), asking for at most ``page_size`` rows a call, the most the
-    repository serves."""
+    (all when ``None``), asking for at most the repository's largest page a call."""
     left = limit
     while left is None or left > 0:
-        page = fetch(limit=page_size if left is None else min(left, page_size), cursor=cursor)
+        page = fetch(limit=PAGE_LIMIT if left is None else min(left, PAGE_LIMIT), cursor=cursor)
         yield page
         if left is not None:
             left -= len(page.items)
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+def paged_items(fetch: Callable[..., Page[Item]], limit: int | None) -> list[Item]:
+    """Up to ``limit`` items (all when ``None``) of a keyset-paged ``list``, as one list."""
+    return [item for page in paged(fetch, limit) for item in page.items]

@@ -16,7 +16,7 @@ from karr_db.cli._app import (
     open_database,
     subcommands,
 )
-from karr_db.cli._output import fmt, paged, print_json, say, show, table
+from karr_db.cli._output import fmt, paged_items, print_json, say, show, table
 from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories._base import Named
@@ -306,15 +306,7 @@ def profiles_command(
     if ctx.invoked_subcommand is not None:
         return
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        profiles = [
-            item
-            for batch in paged(
-                lambda **page: uow.engine_profiles.list(engine=engine, **page),
-                None,
-                page_size=PAGE_LIMIT,
-            )
-            for item in batch.items
-        ]
+        profiles = paged_items(lambda **page: uow.engine_profiles.list(engine=engine, **page), None)
     if as_json:
         print_json(profiles)
         return
@@ -433,15 +425,7 @@ def engines_command(
     Example: karr-db engines --engine vllm
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        rows_of = [
-            item
-            for batch in paged(
-                lambda **page: uow.agent_engines.list(engine=engine, **page),
-                None,
-                page_size=PAGE_LIMIT,
-            )
-            for item in batch.items
-        ]
+        rows_of = paged_items(lambda **page: uow.agent_engines.list(engine=engine, **page), None)
         names = {a: (uow.agents.find(a) or None) for a in {r.agent_id for r in rows_of}}
     if as_json:
         print_json(rows_of)

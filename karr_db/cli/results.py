@@ -40,7 +40,6 @@ from karr_db.cli._output import (
     stream_json_pages,
     table,
 )
-from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.results.dto import BenchmarkDetail, GroupCounts
 
 
@@ -83,7 +82,6 @@ def list_command(
         pages = paged(
             lambda **page: uow.results.list(filters, **page),
             limit,
-            page_size=PAGE_LIMIT,
             cursor=cursor,
         )
         if as_json:
