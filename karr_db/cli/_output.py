@@ -276,6 +276,16 @@ def table(*columns: str, title: str | None = None) -> Table:
     )
 
 
+def facts(*pairs: tuple[str, Any]) -> Table:
+    """One thing's summary: a label and its value (by :func:`fmt`) a line, no header, no box."""
+    rows = table("", "")
+    rows.show_header = False
+    rows.box = None
+    for label, value in pairs:
+        rows.add_row(label, fmt(value))
+    return rows
+
+
 def show(renderable: Any) -> None:
     state.out.print(renderable)
 

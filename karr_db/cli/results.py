@@ -28,6 +28,7 @@ from karr_db.cli._options import (
     run_filters,
 )
 from karr_db.cli._output import (
+    facts,
     fmt,
     jsonable,
     number,
@@ -198,27 +199,24 @@ def show_command(
         return
     from rich.text import Text
 
-    head = table("", "")
-    head.show_header = False
-    head.box = None
     hardware = run.hardware
-    for key, value in (
-        ("run", run.id),
-        ("model", run.model),
-        ("engine", run.engine),
-        ("suite", run.suite_name),
-        ("started", run.timestamp),
-        ("passed", run.passed),
-        ("benchmarks", f"{fmt(run.passed_count)} passed, {fmt(run.failed_count)} failed"),
-        ("errors", sum(map(len, errors))),
-        ("duration (s)", run.total_time_seconds),
-        ("kitt version", run.kitt_version),
-        ("gpu", f"{fmt(hardware.gpu_count)} x {fmt(hardware.gpu_model)}" if hardware else None),
-        ("cpu", hardware.cpu_model if hardware else None),
-        ("environment", run.environment_type),
-    ):
-        head.add_row(key, fmt(value))
-    show(head)
+    show(
+        facts(
+            ("run", run.id),
+            ("model", run.model),
+            ("engine", run.engine),
+            ("suite", run.suite_name),
+            ("started", run.timestamp),
+            ("passed", run.passed),
+            ("benchmarks", f"{fmt(run.passed_count)} passed, {fmt(run.failed_count)} failed"),
+            ("errors", sum(map(len, errors))),
+            ("duration (s)", run.total_time_seconds),
+            ("kitt version", run.kitt_version),
+            ("gpu", f"{fmt(hardware.gpu_count)} x {fmt(hardware.gpu_model)}" if hardware else None),
+            ("cpu", hardware.cpu_model if hardware else None),
+            ("environment", run.environment_type),
+        )
+    )
     for benchmark, reported in zip(run.benchmarks, errors, strict=True):
         title = (
             f"{benchmark.test_name} #{fmt(benchmark.run_number)} "
