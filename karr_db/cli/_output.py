@@ -276,11 +276,15 @@ def table(*columns: str, title: str | None = None) -> Table:
     )
 
 
-def facts(*pairs: tuple[str, Any]) -> Table:
-    """One thing's summary: a label and its value (by :func:`fmt`) a line, no header, no box."""
-    rows = table("", "")
-    rows.show_header = False
-    rows.box = None
+def facts(*pairs: tuple[str, Any], title: str | None = None) -> Table:
+    """One thing's summary, a label and its value (by :func:`fmt`) a line: under a
+    ``title`` with "field" and "value" headers, else bare (no header, no box)."""
+    if title is None:
+        rows = table("", "")
+        rows.show_header = False
+        rows.box = None
+    else:
+        rows = table("field", "value", title=title)
     for label, value in pairs:
         rows.add_row(label, fmt(value))
     return rows

@@ -16,7 +16,7 @@ from karr_db.cli._app import (
     open_database,
     subcommands,
 )
-from karr_db.cli._output import fmt, paged_items, print_json, say, show, table
+from karr_db.cli._output import facts, fmt, paged_items, print_json, say, show, table
 from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories._base import Named
@@ -36,11 +36,6 @@ def _named(repository: Named[D], name_or_id: str) -> D:
     if found is None:
         raise NotFoundError(repository.entity, name_or_id)
     return found
-
-
-def _pairs(rows: Any, pairs: list[tuple[str, Any]]) -> None:
-    for name, value in pairs:
-        rows.add_row(name, fmt(value))
 
 
 # --- one agent -------------------------------------------------------------------
@@ -64,11 +59,9 @@ def agent_command(
     if as_json:
         print_json({"agent": found, "settings": settings, "engines": engines})
         return
-    rows = table("field", "value", title=f"agent {fmt(found.name)}")
     address = f"{fmt(found.hostname)}:{found.port}" if found.port else fmt(found.hostname)
-    _pairs(
-        rows,
-        [
+    show(
+        facts(
             ("id", found.id),
             ("status", found.status),
             ("address", address),
@@ -84,9 +77,9 @@ def agent_command(
             ("fingerprint", found.fingerprint),
             ("tags", found.tags),
             ("notes", found.notes),
-        ],
+            title=f"agent {fmt(found.name)}",
+        )
     )
-    show(rows)
     if found.hardware_details:
         details = table("hardware detail", "value")
         for key, value in found.hardware_details.items():
@@ -274,17 +267,14 @@ def _show_profile(profile: EngineProfileDTO, as_json: bool) -> None:
     if as_json:
         print_json(profile)
         return
-    rows = table("field", "value", title=f"engine profile {profile.name}")
-    _pairs(
-        rows,
-        [
-            ("id", profile.id),
-            ("engine", profile.engine),
-            ("mode", profile.mode),
-            ("description", profile.description or None),
-            ("created", profile.created_at),
-            ("updated", profile.updated_at),
-        ],
+    rows = facts(
+        ("id", profile.id),
+        ("engine", profile.engine),
+        ("mode", profile.mode),
+        ("description", profile.description or None),
+        ("created", profile.created_at),
+        ("updated", profile.updated_at),
+        title=f"engine profile {profile.name}",
     )
     rows.add_row("build config", json.dumps(profile.build_config, ensure_ascii=False))
     rows.add_row("runtime config", json.dumps(profile.runtime_config, ensure_ascii=False))
