@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from karr_db.engine import default_database_url
+from karr_db.limits import PAGE_LIMIT
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -275,6 +276,20 @@ def table(*columns: str, title: str | None = None) -> Table:
     )
 
 
+def facts(*pairs: tuple[str, Any], title: str | None = None) -> Table:
+    """One thing's summary, a label and its value (by :func:`fmt`) a line: under a
+    ``title`` with "field" and "value" headers, else bare (no header, no box)."""
+    if title is None:
+        rows = table("", "")
+        rows.show_header = False
+        rows.box = None
+    else:
+        rows = table("field", "value", title=title)
+    for label, value in pairs:
+        rows.add_row(label, fmt(value))
+    return rows
+
+
 def show(renderable: Any) -> None:
     state.out.print(renderable)
 
@@ -375,18 +390,21 @@ def paged(
     fetch: Callable[..., Page[Item]],
     limit: int | None,
     *,
-    page_size: int,
     cursor: str | None = None,
 ) -> Iterator[Page[Item]]:
     """The pages of a keyset-paged ``list`` from ``cursor`` on, up to ``limit`` items
-    (all when ``None``), asking for at most ``page_size`` rows a call, the most the
-    repository serves."""
+    (all when ``None``), asking for at most the repository's largest page a call."""
     left = limit
     while left is None or left > 0:
-        page = fetch(limit=page_size if left is None else min(left, page_size), cursor=cursor)
+        page = fetch(limit=PAGE_LIMIT if left is None else min(left, PAGE_LIMIT), cursor=cursor)
         yield page
         if left is not None:
             left -= len(page.items)
         if page.next_cursor is None:
             return
         cursor = page.next_cursor
+
+
+def paged_items(fetch: Callable[..., Page[Item]], limit: int | None) -> list[Item]:
+    """Up to ``limit`` items (all when ``None``) of a keyset-paged ``list``, as one list."""
+    return [item for page in paged(fetch, limit) for item in page.items]

@@ -27,8 +27,7 @@ from karr_db.cli._options import (
     resolve_model,
     run_filters,
 )
-from karr_db.cli._output import fmt, number, paged, print_json, say, show, state, table
-from karr_db.limits import PAGE_LIMIT
+from karr_db.cli._output import fmt, number, paged_items, print_json, say, show, state, table
 from karr_db.repositories.results.dto import MetricPoint
 
 #: The chart's height in lines (without title and axis labels) at most.
@@ -99,15 +98,9 @@ def history_command(
     filters = run_filters(locals())
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         filters = resolve_model(uow.results, filters)
-        points = [
-            point
-            for batch in paged(
-                partial(uow.results.metric_history, metric, test_name=test, filters=filters),
-                limit,
-                page_size=PAGE_LIMIT,
-            )
-            for point in batch.items
-        ]
+        points = paged_items(
+            partial(uow.results.metric_history, metric, test_name=test, filters=filters), limit
+        )
         if not points:
             require_metric(uow.results, metric, test)
     if as_json:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from karr_db.cli._app import DatabaseOption, JsonOption, app, open_database
-from karr_db.cli._output import print_json, show, state, table, warn
+from karr_db.cli._output import facts, print_json, show, state, warn
 from karr_db.derive import Progress as ProgressCallback
 from karr_db.derive import rederive
 
@@ -54,18 +54,15 @@ def rederive_command(database: DatabaseOption = None, as_json: JsonOption = Fals
     if as_json:
         print_json(report)
         return
-    summary = table("", "", title=None)
-    summary.show_header = False
-    summary.box = None
-    for label, value in (
-        ("runs examined", report.runs),
-        ("benchmarks added", report.benchmarks_added),
-        ("metrics added", report.metrics_added),
-        ("hardware added", report.hardware_added),
-        ("fingerprints added", report.fingerprints_added),
-        ("documents a save would refuse", report.refused),
-    ):
-        summary.add_row(label, str(value))
-    show(summary)
+    show(
+        facts(
+            ("runs examined", report.runs),
+            ("benchmarks added", report.benchmarks_added),
+            ("metrics added", report.metrics_added),
+            ("hardware added", report.hardware_added),
+            ("fingerprints added", report.fingerprints_added),
+            ("documents a save would refuse", report.refused),
+        )
+    )
     for example in report.refused_examples:
         warn(f"nothing derived for {example}")

@@ -17,7 +17,7 @@ from karr_db.cli._app import (
     open_database,
     subcommands,
 )
-from karr_db.cli._output import fmt, paged, print_json, say, show, table
+from karr_db.cli._output import facts, fmt, paged_items, print_json, say, show, table
 from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories._base import Named
@@ -37,11 +37,6 @@ def _named(repository: Named[D], name_or_id: str) -> D:
     if found is None:
         raise NotFoundError(repository.entity, name_or_id)
     return found
-
-
-def _pairs(rows: Any, pairs: list[tuple[str, Any]]) -> None:
-    for name, value in pairs:
-        rows.add_row(name, fmt(value))
 
 
 # --- one agent -------------------------------------------------------------------
@@ -65,11 +60,9 @@ def agent_command(
     if as_json:
         print_json({"agent": found, "settings": settings, "engines": engines})
         return
-    rows = table("field", "value", title=f"agent {fmt(found.name)}")
     address = f"{fmt(found.hostname)}:{found.port}" if found.port else fmt(found.hostname)
-    _pairs(
-        rows,
-        [
+    show(
+        facts(
             ("id", found.id),
             ("status", found.status),
             ("address", address),
@@ -85,9 +78,9 @@ def agent_command(
             ("fingerprint", found.fingerprint),
             ("tags", found.tags),
             ("notes", found.notes),
-        ],
+            title=f"agent {fmt(found.name)}",
+        )
     )
-    show(rows)
     if found.hardware_details:
         details = table("hardware detail", "value")
         for key, value in found.hardware_details.items():
@@ -275,17 +268,14 @@ def _show_profile(profile: EngineProfileDTO, as_json: bool) -> None:
     if as_json:
         print_json(profile)
         return
-    rows = table("field", "value", title=f"engine profile {profile.name}")
-    _pairs(
-        rows,
-        [
-            ("id", profile.id),
-            ("engine", profile.engine),
-            ("mode", profile.mode),
-            ("description", profile.description or None),
-            ("created", profile.created_at),
-            ("updated", profile.updated_at),
-        ],
+    rows = facts(
+        ("id", profile.id),
+        ("engine", profile.engine),
+        ("mode", profile.mode),
+        ("description", profile.description or None),
+        ("created", profile.created_at),
+        ("updated", profile.updated_at),
+        title=f"engine profile {profile.name}",
     )
     rows.add_row("build config", json.dumps(profile.build_config, ensure_ascii=False))
     rows.add_row("runtime config", json.dumps(profile.runtime_config, ensure_ascii=False))
@@ -307,15 +297,7 @@ def profiles_command(
     if ctx.invoked_subcommand is not None:
         return
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        profiles = [
-            item
-            for batch in paged(
-                partial(uow.engine_profiles.list, engine=engine),
-                None,
-                page_size=PAGE_LIMIT,
-            )
-            for item in batch.items
-        ]
+        profiles = paged_items(partial(uow.engine_profiles.list, engine=engine), None)
     if as_json:
         print_json(profiles)
         return
@@ -434,15 +416,7 @@ def engines_command(
     Example: karr-db engines --engine vllm
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        rows_of = [
-            item
-            for batch in paged(
-                partial(uow.agent_engines.list, engine=engine),
-                None,
-                page_size=PAGE_LIMIT,
-            )
-            for item in batch.items
-        ]
+        rows_of = paged_items(partial(uow.agent_engines.list, engine=engine), None)
         names = {a: (uow.agents.find(a) or None) for a in {r.agent_id for r in rows_of}}
     if as_json:
         print_json(rows_of)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from karr_db.cli._app import DatabaseOption, JsonOption, ReplicaOption, app, open_database
-from karr_db.cli._output import fmt, paged, print_json, say, show, state, table
+from karr_db.cli._output import fmt, paged_items, print_json, say, show, state, table
 from karr_db.database import Database
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.agents import AGENT_STATUSES
@@ -85,15 +85,7 @@ def agents_command(
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
-        agents = [
-            item
-            for batch in paged(
-                partial(uow.agents.list, status=status, tag=tag),
-                None,
-                page_size=PAGE_LIMIT,
-            )
-            for item in batch.items
-        ]
+        agents = paged_items(partial(uow.agents.list, status=status, tag=tag), None)
     if as_json:
         print_json(agents)
         return
@@ -128,15 +120,7 @@ def _assigned_work(
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
         work = repository(uow)
         check_status(status, (s.value for s in statuses), lambda s: work.count(status=s))
-        return [
-            item
-            for batch in paged(
-                partial(work.list, status=status, agent_id=agent),
-                limit,
-                page_size=PAGE_LIMIT,
-            )
-            for item in batch.items
-        ]
+        return paged_items(partial(work.list, status=status, agent_id=agent), limit)
 
 
 @app.command("campaigns")

@@ -29,6 +29,7 @@ from karr_db.cli._options import (
     run_filters,
 )
 from karr_db.cli._output import (
+    facts,
     fmt,
     jsonable,
     number,
@@ -41,7 +42,6 @@ from karr_db.cli._output import (
     stream_json_pages,
     table,
 )
-from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories.results.dto import BenchmarkDetail, GroupCounts
 
 
@@ -82,7 +82,9 @@ def list_command(
         # Streamed page by page (keyset, the repository's largest page): memory stays
         # flat whatever -n says, where building the whole list grows with it.
         pages = paged(
-            partial(uow.results.list, filters), limit, page_size=PAGE_LIMIT, cursor=cursor
+            partial(uow.results.list, filters),
+            limit,
+            cursor=cursor,
         )
         if as_json:
             stream_json_pages(pages, total=total)
@@ -198,27 +200,24 @@ def show_command(
         return
     from rich.text import Text
 
-    head = table("", "")
-    head.show_header = False
-    head.box = None
     hardware = run.hardware
-    for key, value in (
-        ("run", run.id),
-        ("model", run.model),
-        ("engine", run.engine),
-        ("suite", run.suite_name),
-        ("started", run.timestamp),
-        ("passed", run.passed),
-        ("benchmarks", f"{fmt(run.passed_count)} passed, {fmt(run.failed_count)} failed"),
-        ("errors", sum(map(len, errors))),
-        ("duration (s)", run.total_time_seconds),
-        ("kitt version", run.kitt_version),
-        ("gpu", f"{fmt(hardware.gpu_count)} x {fmt(hardware.gpu_model)}" if hardware else None),
-        ("cpu", hardware.cpu_model if hardware else None),
-        ("environment", run.environment_type),
-    ):
-        head.add_row(key, fmt(value))
-    show(head)
+    show(
+        facts(
+            ("run", run.id),
+            ("model", run.model),
+            ("engine", run.engine),
+            ("suite", run.suite_name),
+            ("started", run.timestamp),
+            ("passed", run.passed),
+            ("benchmarks", f"{fmt(run.passed_count)} passed, {fmt(run.failed_count)} failed"),
+            ("errors", sum(map(len, errors))),
+            ("duration (s)", run.total_time_seconds),
+            ("kitt version", run.kitt_version),
+            ("gpu", f"{fmt(hardware.gpu_count)} x {fmt(hardware.gpu_model)}" if hardware else None),
+            ("cpu", hardware.cpu_model if hardware else None),
+            ("environment", run.environment_type),
+        )
+    )
     for benchmark, reported in zip(run.benchmarks, errors, strict=True):
         title = (
             f"{benchmark.test_name} #{fmt(benchmark.run_number)} "

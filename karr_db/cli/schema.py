@@ -16,7 +16,7 @@ from karr_db.cli._app import (
     refuse_switch_over,
     remember,
 )
-from karr_db.cli._output import fmt, print_json, say, show, state, table, warn
+from karr_db.cli._output import facts, print_json, say, show, state, table, warn
 from karr_db.config import set_value
 from karr_db.engine import sqlite_path
 from karr_db.errors import MissingDatabaseError
@@ -191,26 +191,23 @@ def status_command(database: DatabaseOption = None, as_json: JsonOption = False)
     if as_json:
         print_json(status.model_dump(mode="json"))
         return
-    summary = table("", "", title=None)
-    summary.show_header = False
-    summary.box = None
-    for key, value in (
-        ("database", status.url),
-        ("state", status.kind.value),
-        ("alembic revision", status.alembic_revision),
-        ("KITT schema", status.schema_version),
-        ("head", f"{status.head_revision} (KITT schema {status.head_schema_version})"),
-        ("pending", ", ".join(status.pending) or "none"),
-        (
-            "derivation pending",
-            f"{status.derivation_pending:,} runs: run `karr-db upgrade`"
-            if status.derivation_pending
-            else "none",
-        ),
-        ("needs adoption", status.needs_adoption),
-    ):
-        summary.add_row(key, fmt(value))
-    show(summary)
+    show(
+        facts(
+            ("database", status.url),
+            ("state", status.kind.value),
+            ("alembic revision", status.alembic_revision),
+            ("KITT schema", status.schema_version),
+            ("head", f"{status.head_revision} (KITT schema {status.head_schema_version})"),
+            ("pending", ", ".join(status.pending) or "none"),
+            (
+                "derivation pending",
+                f"{status.derivation_pending:,} runs: run `karr-db upgrade`"
+                if status.derivation_pending
+                else "none",
+            ),
+            ("needs adoption", status.needs_adoption),
+        )
+    )
     if counts:
         rows = table("table", "rows")
         for name, count in counts.items():

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from karr_db.cli import results as results_cli
+from karr_db.cli import _output
 from karr_db.engine import make_engine
 from karr_db.uow import transaction
 from tests.support.cli import cli
@@ -34,7 +34,7 @@ def stored(migrated_url: str) -> list[str]:
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of 3, so that a few runs take several pages."""
-    monkeypatch.setattr(results_cli, "PAGE_LIMIT", 3)
+    monkeypatch.setattr(_output, "PAGE_LIMIT", 3)
 
 
 def test_list_json_streams_the_same_object_across_pages(
