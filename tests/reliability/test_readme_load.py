@@ -17,7 +17,13 @@ import sqlalchemy as sa
 from karr_db.database import Database
 from karr_db.models import Event
 from tests.reliability.load_helpers import readme_reader, readme_writer
-from tests.reliability.reliability_helpers import WORKER_TIMEOUT, budget, check_store
+from tests.reliability.reliability_helpers import (
+    WORKER_TIMEOUT,
+    budget,
+    check_store,
+    load_samples,
+    variant,
+)
 from tests.support.workers import engine_for
 
 pytestmark = pytest.mark.reliability
@@ -81,3 +87,21 @@ def test_readme_api_under_load_has_no_errors(
     figures["events_tailed"] = sum(r["events_seen"] for r in read)
     figures["errors"] = 0
     figures["rows_checked"] = check.rows
+
+
+def test_a_document_saved_again_after_its_delete_checks_clean(
+    migrated_url: str, samples_dir: Path
+) -> None:
+    """The load above saves some documents from several writers and deletes runs, so
+    a run may live twice: one run.saved a life, the store check counts them so."""
+    document = variant(load_samples(samples_dir), "twice")
+    with Database(migrated_url) as db:
+        for _ in range(2):
+            with db.unit_of_work() as uow:
+                run_id = uow.results.save(document).run.id
+            with db.unit_of_work() as uow:
+                uow.results.delete(run_id)
+        with db.unit_of_work() as uow:
+            uow.results.save(document)
+    with engine_for(migrated_url) as engine:
+        assert check_store(engine).runs == 1
