@@ -81,7 +81,7 @@ def adopt(
         later = list(chain.values())[list(chain).index(revision) + 1 :]
     zone = legacy_timezone or timestamps.recorded_zone(connection) or ZoneInfo("UTC")
     if sa.inspect(connection).has_table("alembic_version"):
-        # A karr_db database KITT migrated (state.py): its stamp no longer holds.
+        # A karr_db database KITT migrated (see readiness.read_state): its stamp no longer holds.
         connection.exec_driver_sql("DELETE FROM alembic_version")
     clear_karr_additions(connection, tables, later)
     if connection.dialect.name == "sqlite":
