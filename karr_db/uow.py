@@ -99,10 +99,14 @@ class UnitOfWork:
         if (session is None) == (connection is None):
             raise TypeError("a unit of work has a session or, read only, a connection")
         self._connection = connection
-        #: The ORM session: the unit's transaction, or (read only) one over its connection.
-        self.session: Session = (
-            session if session is not None else _ReadOnlySession(bind=connection)
-        )
+        if session is not None:
+            self.__dict__["session"] = session  # the transaction: set here, never built
+
+    @cached_property
+    def session(self) -> Session:
+        """The ORM session: the unit's transaction, or (read only) one over its
+        connection, made for the first repository that reads through the ORM."""
+        return _ReadOnlySession(bind=self._connection)
 
     @property
     def readonly(self) -> bool:
@@ -241,7 +245,8 @@ def transaction(
             try:
                 yield uow
             finally:
-                uow.session.close()  # the ORM session over the connection, not the connection
+                if "session" in uow.__dict__:  # made: close it, not the connection under it
+                    uow.session.close()
         return
     # The outer translation sees only what COMMIT raises (the inner one has
     # translated everything before): then the outcome may be unknown.

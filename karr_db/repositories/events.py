@@ -301,13 +301,14 @@ class _JSONText(TypeDecorator[Any]):
 #: once: columns, not ORM entities, and every value a bound parameter. ``data`` is read
 #: as text and decoded by :func:`loads_json` on both dialects, so PostgreSQL skips
 #: psycopg's parse plus the marker walk over it for payloads that hold no marker.
+_events = Event.__table__.c
 _READ = (
     select(
-        Event.id,
-        Event.event_type,
-        Event.source_id,
-        type_coerce(cast(Event.data, Text), _JSONText()),  # a no-op CAST on SQLite
-        Event.created_at,
+        _events.id,
+        _events.event_type,
+        _events.source_id,
+        type_coerce(cast(_events.data, Text), _JSONText()),  # a no-op CAST on SQLite
+        _events.created_at,
     )
     .where(Event.id > bindparam("after_id"))
     .order_by(Event.id)

@@ -343,15 +343,15 @@ class ResultsAnalysis(ResultsBase):
 #: metric ids of the cursor.
 _HISTORY = (
     select(
-        Run.id,
-        Run.timestamp,
-        Benchmark.test_name,
-        Benchmark.run_number,
-        Metric.metric_value,
-        Run.model,
-        Run.engine,
-        Benchmark.id,
-        Metric.id,
+        Run.__table__.c.id,
+        Run.__table__.c.timestamp,
+        Benchmark.__table__.c.test_name,
+        Benchmark.__table__.c.run_number,
+        Metric.__table__.c.metric_value,
+        Run.__table__.c.model,
+        Run.__table__.c.engine,
+        Benchmark.__table__.c.id,
+        Metric.__table__.c.id,
     )
     .select_from(Metric)
     .join(Benchmark, Benchmark.id == Metric.benchmark_id)

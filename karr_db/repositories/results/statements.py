@@ -25,21 +25,22 @@ from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
 from karr_db.repositories.results.filters import with_hardware
 
 #: A run summary's columns: the run's own, then its hardware headline.
+_runs, _hardware = Run.__table__.c, Hardware.__table__.c
 RUN_COLUMNS = (
-    Run.id,
-    Run.model,
-    Run.engine,
-    Run.suite_name,
-    Run.timestamp,
-    Run.passed,
-    Run.total_benchmarks,
-    Run.passed_count,
-    Run.failed_count,
-    Run.total_time_seconds,
-    Run.kitt_version,
-    Run.created_at,
+    _runs.id,
+    _runs.model,
+    _runs.engine,
+    _runs.suite_name,
+    _runs.timestamp,
+    _runs.passed,
+    _runs.total_benchmarks,
+    _runs.passed_count,
+    _runs.failed_count,
+    _runs.total_time_seconds,
+    _runs.kitt_version,
+    _runs.created_at,
 )
-HEADLINE = (Hardware.gpu_model, Hardware.gpu_count, Hardware.environment_type)
+HEADLINE = (_hardware.gpu_model, _hardware.gpu_count, _hardware.environment_type)
 SUMMARY_COLUMNS = (*RUN_COLUMNS, *HEADLINE)
 
 
