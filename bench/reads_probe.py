@@ -1,7 +1,7 @@
 """Side-by-side probe of the read paths: project calls against the best raw SQL.
 
 Not part of ``make bench`` (bench/run.py is the full harness); this is the
-quick instrument of issue 15's read work, run against databases that already
+quick instrument of the read paths, run against databases that already
 exist (populate them with ``bench.run.populate``)::
 
     python -m bench.reads_probe --sqlite /tmp/x.db --postgresql postgresql://../db --calls 200
