@@ -4,18 +4,15 @@ tables, JSON and plain lines, and paging through a repository's ``list``.
 Drivers put the URL, or a DSN, into their messages; a user pastes output into
 tickets. So every byte the command line writes goes through a :class:`Scrubber`.
 
-Rich is imported only when something is drawn with it; off a terminal, plain
-ASCII lines and tables are written directly, byte for byte what Rich writes
-(tests/cli/test_cli_plain_output.py compares the two).
+Everything a person reads is drawn by Rich, imported when a command first
+writes (a command that fails before writing never loads it).
 """
 
 from __future__ import annotations
 
-import builtins
 import io
 import json
 import math
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -296,87 +293,11 @@ def show(renderable: Any) -> None:
 
 def say(text: str) -> None:
     """A line of human output (never parsed as Rich markup)."""
-    if _plain_stdout() and _plain_text(text):
-        state.stdout.write(text + "\n")
-        state.stdout.flush()  # as Rich's console does after each print
-        return
     state.out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-# --- output without Rich ------------------------------------------------------------
-#
-# Off a terminal Rich draws no colour and wraps nothing up to PLAIN_WIDTH, so for
-# printable ASCII that holds no markup and no emoji code, its output is a function
-# of the text alone; these write those bytes without importing Rich (a tenth of a
-# command's start-up). Anything else goes through Rich as before.
-# tests/cli/test_cli_plain_output.py compares the two on generated input.
-
-#: The width of Rich's consoles off a terminal.
+#: The width of Rich's consoles off a terminal: output to files and pipes is not wrapped.
 PLAIN_WIDTH = 200
-
-#: Environment that makes Rich treat a pipe as a terminal (or a notebook).
-_RICH_ENVIRONMENT = (
-    "FORCE_COLOR",
-    "TTY_COMPATIBLE",
-    "TTY_INTERACTIVE",
-    "DATABRICKS_RUNTIME_VERSION",
-)
-
-#: Rich's emoji code pattern (``:name:``, ``:name-emoji:``).
-_EMOJI_CODE = re.compile(r"(:(\S*?)(?:(?:\-)(emoji|text))?:)")
-_PRINTABLE_ASCII = re.compile(r"[ -~]*")
-
-
-def _plain_stdout() -> bool:
-    """Whether Rich would write plain text to stdout (no terminal, colour or notebook)."""
-    return not (
-        state.stdout.isatty()
-        or sys.platform == "win32"
-        or hasattr(builtins, "get_ipython")
-        or any(name in os.environ for name in _RICH_ENVIRONMENT)
-    )
-
-
-def _plain_text(text: str) -> bool:
-    """Whether Rich would print ``text`` as it is: printable ASCII, no markup, no
-    emoji code (a time's ``:02:`` names none: Rich has no one- or two-digit code)."""
-    names = (found.group(2) for found in _EMOJI_CODE.finditer(text))
-    return (
-        _PRINTABLE_ASCII.fullmatch(text) is not None
-        and "[" not in text
-        and all(not name or (len(name) <= 2 and name.isdigit()) for name in names)
-    )
-
-
-def plain_table(cells: dict[str, list[str]], *, header: bool = True) -> bool:
-    """Write ``cells`` (header: column) as :func:`table` draws them off a terminal,
-    without Rich; ``False`` (nothing written) where that is not certain to be
-    byte-identical: on a terminal, for text Rich might change, or for a table
-    wider than Rich's console, which Rich would shrink."""
-    if not _plain_stdout():
-        return False
-    columns = list(cells.items())
-    if not all(_plain_text(text) for name, values in columns for text in (name, *values)):
-        return False
-    # Rich measures the header only when it is shown.
-    widths = [max([len(name) if header else 0, *map(len, values)]) for name, values in columns]
-    # One space of padding each side of a cell, one between cells, and an edge each side.
-    total = sum(widths) + 3 * len(widths) + 1
-    if total > PLAIN_WIDTH or not all(widths):  # Rich would shrink it, or pad a void
-        return False
-    rows = [tuple(cells)] if header else []
-    rows.extend(zip(*cells.values(), strict=True))
-    lines = [
-        " ".join(f" {text.ljust(width)} " for text, width in zip(row, widths, strict=True))
-        for row in rows
-    ]
-    if header:
-        lines.insert(1, "\u2500".join("\u2500" * (w + 2) for w in widths))
-    blank = " " * total + "\n"
-    # One write, then a flush, as Rich's console prints a table.
-    state.stdout.write(blank + "".join(f" {line} \n" for line in lines) + blank)
-    state.stdout.flush()
-    return True
 
 
 def warn(text: str) -> None:

@@ -34,7 +34,6 @@ from karr_db.cli._output import (
     jsonable,
     number,
     paged,
-    plain_table,
     print_json,
     say,
     show,
@@ -107,9 +106,6 @@ def list_command(
             }
             if state.stdout.isatty():
                 cells = _fit(cells, state.out.width)
-            elif plain_table(cells, header=shown == 0):  # a pipe: the same bytes, no Rich
-                shown += len(chunk)
-                continue
             rows = table(*cells)
             rows.show_header = shown == 0  # one table to the eye, one page in memory
             for column in rows.columns:

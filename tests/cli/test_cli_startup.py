@@ -59,8 +59,6 @@ def test_list_imports_neither_alembic_nor_other_commands(
     import_samples(migrated_url, samples_dir)
     loaded = _modules_after("list", "--database", migrated_url)
     assert [m for m in loaded if m.split(".")[0] == "alembic"] == []
-    # Off a terminal the table is written without Rich (tests/cli/test_cli_plain_output.py).
-    assert [m for m in loaded if m.split(".")[0] == "rich"] == []
     # The other dialect's seam implementation stays unloaded, and for a SQLite file
     # so does SQLAlchemy's PostgreSQL dialect (a tenth of the start-up). The reverse
     # cannot hold: the events table's `sqlite_autoincrement` option loads SQLAlchemy's
