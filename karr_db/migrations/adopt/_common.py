@@ -1,8 +1,11 @@
 """What the SQLite and PostgreSQL halves of adoption share: quoting, row keys,
-refusing data adoption would lose, and naming the rows behind a failure."""
+refusing data adoption would lose, and naming the rows behind a failure or a
+value that cannot be carried over."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,24 +48,40 @@ def preview(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def explain_copy_failure(
-    connection: Connection, table: sa.Table, source: str, exc: DBAPIError
-) -> None:
-    """Name the rows behind a failed copy (duplicate keys, in practice)."""
-    src = quote(connection, source)
-    for constraint in table.constraints:
-        if not isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint):
-            continue
-        cols = [c.name for c in constraint.columns]
-        quoted = ", ".join(quote(connection, c) for c in cols)
-        duplicate = connection.exec_driver_sql(
-            f"SELECT {quoted} FROM {src} GROUP BY {quoted} HAVING count(*) > 1 LIMIT 1"
-        ).first()
-        if duplicate is not None:
-            raise AdoptionError(
-                f"duplicate value {tuple(duplicate)!r} violates {constraint.name}",
-                table=table.name,
-                column=",".join(cols),
-                row=tuple(duplicate),
-            ) from exc
-    raise AdoptionError(f"rows could not be copied: {exc.orig}", table=table.name) from exc
+def value_error(table: sa.Table, column: sa.Column[Any], row: Any, problem: str) -> AdoptionError:
+    """The error for a stored value adoption cannot carry over, naming its row;
+    ``row`` is the primary key's columns, then the value."""
+    return AdoptionError(
+        f"value {preview(row[-1])} {problem}",
+        table=table.name,
+        column=column.name,
+        row=row_key(row, len(table.primary_key.columns)),
+    )
+
+
+@contextmanager
+def naming_failed_rows(connection: Connection, table: sa.Table, source: str) -> Iterator[None]:
+    """A savepoint for a statement that copies or constrains ``table``'s rows (read
+    from ``source``): when the database refuses it, the AdoptionError names the
+    rows behind it (duplicate keys, in practice)."""
+    try:
+        with connection.begin_nested():
+            yield
+    except DBAPIError as exc:
+        src = quote(connection, source)
+        for constraint in table.constraints:
+            if not isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint):
+                continue
+            cols = [c.name for c in constraint.columns]
+            quoted = ", ".join(quote(connection, c) for c in cols)
+            duplicate = connection.exec_driver_sql(
+                f"SELECT {quoted} FROM {src} GROUP BY {quoted} HAVING count(*) > 1 LIMIT 1"
+            ).first()
+            if duplicate is not None:
+                raise AdoptionError(
+                    f"duplicate value {tuple(duplicate)!r} violates {constraint.name}",
+                    table=table.name,
+                    column=",".join(cols),
+                    row=tuple(duplicate),
+                ) from exc
+        raise AdoptionError(f"rows could not be copied: {exc.orig}", table=table.name) from exc

@@ -12,12 +12,12 @@ from sqlalchemy.exc import DBAPIError
 
 from karr_db.errors import AdoptionError
 from karr_db.migrations.adopt._common import (
-    explain_copy_failure,
+    naming_failed_rows,
     pk_columns,
-    preview,
     quote,
     refuse_extra_columns,
     row_key,
+    value_error,
 )
 from karr_db.models.types import dumps_json
 
@@ -236,13 +236,7 @@ def _fail_on_first(
 ) -> None:
     row = _select_bad(connection, table, column, where).first()
     if row is not None:
-        width = len(table.primary_key.columns)
-        raise AdoptionError(
-            f"value {preview(row[-1])} {problem}",
-            table=table.name,
-            column=column.name,
-            row=row_key(row, width),
-        )
+        raise value_error(table, column, row, problem)
 
 
 def _repair_json(
@@ -261,12 +255,7 @@ def _repair_json(
         try:
             repaired = dumps_json(json.loads(row[-1]))
         except (ValueError, TypeError) as exc:
-            raise AdoptionError(
-                f"value {preview(row[-1])} is not JSON ({exc})",
-                table=table.name,
-                column=column.name,
-                row=row_key(row, width),
-            ) from None
+            raise value_error(table, column, row, f"is not JSON ({exc})") from None
         if "\x00" in repaired or "\\u0000" in repaired:
             raise AdoptionError(
                 "JSON holds a NUL character, which PostgreSQL's JSONB cannot store",
@@ -357,11 +346,8 @@ def _conform_pg_keys(connection: Connection, table: sa.Table) -> None:
 
 
 def _add_constraint(connection: Connection, table: sa.Table, constraint: sa.Constraint) -> None:
-    try:
-        with connection.begin_nested():
-            connection.execute(sa.schema.AddConstraint(constraint))
-    except DBAPIError as exc:
-        explain_copy_failure(connection, table, table.name, exc)
+    with naming_failed_rows(connection, table, table.name):
+        connection.execute(sa.schema.AddConstraint(constraint))
 
 
 def _conform_pg_indexes(connection: Connection, table: sa.Table) -> None:

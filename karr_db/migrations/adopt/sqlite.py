@@ -7,16 +7,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
 
 from karr_db.errors import AdoptionError
 from karr_db.migrations.adopt._common import (
-    explain_copy_failure,
+    naming_failed_rows,
     pk_columns,
-    preview,
     quote,
     refuse_extra_columns,
-    row_key,
+    value_error,
 )
 from karr_db.models import Base
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime
@@ -77,13 +75,10 @@ def _rebuild_sqlite(connection: Connection, table: sa.Table) -> None:
     connection.exec_driver_sql(f"ALTER TABLE {quoted} RENAME TO {legacy}")
     table.create(connection)
     columns = ", ".join(quote(connection, c.name) for c in table.columns if c.name in live)
-    try:
-        with connection.begin_nested():
-            connection.exec_driver_sql(
-                f"INSERT INTO {quoted} ({columns}) SELECT {columns} FROM {legacy}"
-            )
-    except DBAPIError as exc:
-        explain_copy_failure(connection, table, LEGACY_PREFIX + name, exc)
+    with naming_failed_rows(connection, table, LEGACY_PREFIX + name):
+        connection.exec_driver_sql(
+            f"INSERT INTO {quoted} ({columns}) SELECT {columns} FROM {legacy}"
+        )
     rows_after = _sqlite_scalar(connection, f"SELECT count(*) FROM {quoted}")
     if rows_after != rows_before:
         raise AdoptionError(f"copied {rows_after} of {rows_before} rows", table=name)
@@ -134,12 +129,11 @@ def _validate_sqlite_values(connection: Connection, table: sa.Table, live: list[
             )
         if found is not None:
             row, problem = found
-            raise AdoptionError(
-                f"value {preview(row[-1])} cannot be read as {column.type.__class__.__name__}"
-                f" ({problem})",
-                table=table.name,
-                column=column.name,
-                row=row_key(row, len(pk)),
+            raise value_error(
+                table,
+                column,
+                row,
+                f"cannot be read as {column.type.__class__.__name__} ({problem})",
             )
 
 
