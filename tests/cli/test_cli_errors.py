@@ -237,7 +237,7 @@ def test_describe_words_common_driver_failures(tmp_path: Path) -> None:
     assert "run `karr-db upgrade`" in describe(raised.value, sqlite_url)
 
 
-# --- issue 11, item 6: malformed URLs, downgrades and other languages ---------------
+# --- malformed URLs, downgrades and other languages ---------------
 
 MALFORMED_URLS = [
     "postgresql://u:secret-pw@127.0.0.1:notaport/x",

@@ -1,4 +1,4 @@
-"""``karr-db list`` streams its runs page by page (issue 11, item 5): the output is the
+"""``karr-db list`` streams its runs page by page: the output is the
 same as building the whole list, but only one page is held at a time."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``karr-db`` imports what a command uses and nothing else (issue 15, item 4).
+"""``karr-db`` imports what a command uses and nothing else.
 
 Timing is measured, not asserted (docs/performance.md, "CLI start-up"); these
 tests pin what makes it fast: which modules a command loads.

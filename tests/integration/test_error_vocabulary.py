@@ -1,6 +1,6 @@
 """Bad input gets the layer's own errors, on both dialects, from every public repository method.
 
-First the repros of issue 11 one by one, then a property-based test that feeds
+First the reported repros one by one, then a property-based test that feeds
 hostile values to every parameter of every public method (found by
 introspection, so a method added without strategies fails
 ``test_every_public_method_has_strategies``).
@@ -138,7 +138,7 @@ def _outcome(engine: Engine, call: Callable[[Any], Any]) -> str:
     return type(refused).__name__
 
 
-# --- the repros of issue 11, one by one -------------------------------------------
+# --- the reported repros, one by one -----------------------------------------------
 
 
 REPROS: dict[str, tuple[Callable[[Any, dict[str, str]], Any], type[KarrError]]] = {

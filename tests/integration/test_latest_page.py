@@ -1,4 +1,4 @@
-"""The page of latest runs picks its rows first and their hardware headline after (issue 15)."""
+"""The page of latest runs picks its rows first and their hardware headline after."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Deduplication sees adopted runs, whose ids are the earlier system's (issue 10, item 5)."""
+"""Deduplication sees adopted runs, whose ids are the earlier system's."""
 
 from __future__ import annotations
 

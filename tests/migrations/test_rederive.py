@@ -1,4 +1,4 @@
-"""Adopted runs get the derived rows a fresh save of their raw_json produces (issue 10, item 6)."""
+"""Adopted runs get the derived rows a fresh save of their raw_json produces."""
 
 from __future__ import annotations
 

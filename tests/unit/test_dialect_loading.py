@@ -1,5 +1,5 @@
 """The dialect seam imports an implementation when its dialect is first asked for
-(issue 15, item 4): SQLite users never load SQLAlchemy's PostgreSQL dialect.
+(so SQLite users never load SQLAlchemy's PostgreSQL dialect).
 
 What must survive the laziness: PostgreSQL's compilation rule for
 ``group_digest`` (md5) applies to every statement compiled for PostgreSQL, even
