@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from sqlalchemy import Integer, MetaData, Text, text
+from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime
 
 #: Stable constraint names on both dialects, so that SQLite batch migrations
 #: and adoption can address constraints by name. The reference's indexes are
@@ -17,8 +22,29 @@ NAMING_CONVENTION: dict[str, str] = {
     "pk": "pk_%(table_name)s",
 }
 
+#: Text that reads ``''`` unless given: the empty text KITT writes for "none",
+#: which its later schemas' columns default to (``Mapped[BlankText | None]``).
+BlankText = Annotated[str, mapped_column(server_default=text("''"))]
+
+#: A JSON value (an object, an array, a scalar) or NULL: TEXT on SQLite, JSONB
+#: on PostgreSQL (:class:`~karr_db.models.types.JSONDocument`).
+JSONValue = Annotated[Any, mapped_column(JSONDocument, nullable=True)]
+
 
 class Base(DeclarativeBase):
-    """Root of the KARR models; its metadata is Alembic's target."""
+    """Root of the KARR models; its metadata is Alembic's target.
+
+    A column's ``Mapped[...]`` annotation gives its type (and ``| None`` its
+    NULLs): each Python type has one column type, whose dialect differences
+    :mod:`karr_db.models.types` holds. Only a column stored otherwise (a JSON
+    document, a timestamp kept as text on PostgreSQL too) names its type.
+    """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        str: Text,
+        int: Integer,
+        float: Double,
+        bool: IntBool,
+        datetime: UTCDateTime,
+    }
