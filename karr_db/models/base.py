@@ -12,8 +12,9 @@ from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime
 
 #: Stable constraint names on both dialects, so that SQLite batch migrations
 #: and adoption can address constraints by name. The reference's indexes are
-#: named explicitly and keep their ``idx_`` names. Revision scripts import this
-#: constant: changing it would rename constraints in every existing database.
+#: named explicitly and keep their ``idx_`` names. The revisions spell out the
+#: names this gives (:mod:`karr_db.migrations.frozen`), so changing it would
+#: make the models disagree with every existing database.
 NAMING_CONVENTION: dict[str, str] = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -36,8 +37,9 @@ class Base(DeclarativeBase):
 
     A column's ``Mapped[...]`` annotation gives its type (and ``| None`` its
     NULLs): each Python type has one column type, whose dialect differences
-    :mod:`karr_db.models.types` holds. Only a column stored otherwise (a JSON
-    document, a timestamp kept as text on PostgreSQL too) names its type.
+    :mod:`karr_db.models.types` holds. A JSON column is ``Mapped[JSONValue]``;
+    only a column stored otherwise (a timestamp kept as text on PostgreSQL too)
+    names its type.
     """
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
