@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import Integer, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base
-from karr_db.models.types import JSONDocument, UTCDateTime
+from karr_db.models.base import Base, BlankText, JSONValue
+from karr_db.models.types import UTCDateTime
 
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest, WebCampaign
@@ -22,28 +21,25 @@ class Agent(Base):
 
     __tablename__ = "agents"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Agent identifier (UUID)")
+    id: Mapped[str] = mapped_column(primary_key=True, comment="Agent identifier (UUID)")
     name: Mapped[str | None] = mapped_column(
-        Text, unique=True, comment="Human-readable agent name, unique"
+        unique=True, comment="Human-readable agent name, unique"
     )
-    hostname: Mapped[str | None] = mapped_column(Text, comment="Agent hostname or IP address")
-    port: Mapped[int | None] = mapped_column(Integer, comment="Port the agent listens on")
+    hostname: Mapped[str | None] = mapped_column(comment="Agent hostname or IP address")
+    port: Mapped[int | None] = mapped_column(comment="Port the agent listens on")
     token: Mapped[str | None] = mapped_column(
-        Text,
-        comment="Empty: the token's SHA-256 digest is in token_hash",
+        comment="Empty: the token's SHA-256 digest is in token_hash"
     )
     status: Mapped[str | None] = mapped_column(
-        Text, comment="Current status: online, offline, busy, idle or running"
+        comment="Current status: online, offline, busy, idle or running"
     )
-    gpu_info: Mapped[str | None] = mapped_column(Text, comment="GPU description")
-    gpu_count: Mapped[int | None] = mapped_column(Integer, comment="Number of GPUs on the agent")
-    cpu_info: Mapped[str | None] = mapped_column(Text, comment="CPU description")
-    ram_gb: Mapped[int | None] = mapped_column(Integer, comment="System memory in gigabytes")
-    environment_type: Mapped[str | None] = mapped_column(Text, comment="Environment type")
-    fingerprint: Mapped[str | None] = mapped_column(Text, comment="Hardware fingerprint")
-    kitt_version: Mapped[str | None] = mapped_column(
-        Text, comment="KITT version running on the agent"
-    )
+    gpu_info: Mapped[str | None] = mapped_column(comment="GPU description")
+    gpu_count: Mapped[int | None] = mapped_column(comment="Number of GPUs on the agent")
+    cpu_info: Mapped[str | None] = mapped_column(comment="CPU description")
+    ram_gb: Mapped[int | None] = mapped_column(comment="System memory in gigabytes")
+    environment_type: Mapped[str | None] = mapped_column(comment="Environment type")
+    fingerprint: Mapped[str | None] = mapped_column(comment="Hardware fingerprint")
+    kitt_version: Mapped[str | None] = mapped_column(comment="KITT version running on the agent")
     # Not a ``*_at`` column, so the reference keeps it TEXT on PostgreSQL too;
     # the fixed-width UTC text form makes it order and compare correctly.
     last_heartbeat: Mapped[datetime | None] = mapped_column(
@@ -51,24 +47,20 @@ class Agent(Base):
         comment="When the agent last reported in (fixed-width UTC text)",
     )
     registered_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the agent registered (UTC)"
+        comment="When the agent registered (UTC)"
     )
-    notes: Mapped[str | None] = mapped_column(Text, comment="Free-form notes")
-    tags: Mapped[str | None] = mapped_column(Text, comment="Comma-separated tags for filtering")
-    token_hash: Mapped[str | None] = mapped_column(
-        Text,
-        server_default=text("''"),
-        comment="SHA-256 hex digest of the agent's token ('' when it has none)",
+    notes: Mapped[str | None] = mapped_column(comment="Free-form notes")
+    tags: Mapped[str | None] = mapped_column(comment="Comma-separated tags for filtering")
+    token_hash: Mapped[BlankText | None] = mapped_column(
+        comment="SHA-256 hex digest of the agent's token ('' when it has none)"
     )
-    token_prefix: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="First 8 characters of the token, for display"
+    token_prefix: Mapped[BlankText | None] = mapped_column(
+        comment="First 8 characters of the token, for display"
     )
-    hardware_details: Mapped[Any] = mapped_column(
-        JSONDocument, nullable=True, comment="Hardware the agent reported (JSON object)"
+    hardware_details: Mapped[JSONValue] = mapped_column(
+        comment="Hardware the agent reported (JSON object)"
     )
-    cpu_arch: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="CPU architecture: amd64 or arm64"
-    )
+    cpu_arch: Mapped[BlankText | None] = mapped_column(comment="CPU architecture: amd64 or arm64")
 
     # An agent does not own its history: the foreign keys have no ON DELETE,
     # so the database refuses to retire an agent that is still referenced, and

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, Text, text
+from sqlalchemy import ForeignKey, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base
-from karr_db.models.types import JSONDocument, UTCDateTime
+from karr_db.models.base import Base, BlankText, JSONValue
 
 if TYPE_CHECKING:
     from karr_db.models.agents import Agent
@@ -22,35 +21,26 @@ class WebCampaign(Base):
 
     __tablename__ = "web_campaigns"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Campaign identifier (UUID)")
-    name: Mapped[str | None] = mapped_column(Text, comment="Campaign display name")
-    description: Mapped[str | None] = mapped_column(Text, comment="Human-readable description")
-    config_json: Mapped[Any] = mapped_column(
-        JSONDocument, nullable=True, comment="The full campaign configuration"
-    )
+    id: Mapped[str] = mapped_column(primary_key=True, comment="Campaign identifier (UUID)")
+    name: Mapped[str | None] = mapped_column(comment="Campaign display name")
+    description: Mapped[str | None] = mapped_column(comment="Human-readable description")
+    config_json: Mapped[JSONValue] = mapped_column(comment="The full campaign configuration")
     status: Mapped[str | None] = mapped_column(
-        Text,
-        comment="Current status: draft, pending, queued, running, completed, failed or cancelled",
+        comment="Current status: draft, pending, queued, running, completed, failed or cancelled"
     )
     agent_id: Mapped[str | None] = mapped_column(
-        Text, ForeignKey("agents.id"), comment="Agent the campaign is assigned to"
+        ForeignKey("agents.id"), comment="Agent the campaign is assigned to"
     )
     created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the campaign was created (UTC)"
+        comment="When the campaign was created (UTC)"
     )
-    started_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When execution started (UTC)"
-    )
-    completed_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When execution ended (UTC)"
-    )
-    total_runs: Mapped[int | None] = mapped_column(Integer, comment="Number of runs planned")
-    succeeded: Mapped[int | None] = mapped_column(Integer, comment="Runs that succeeded")
-    failed: Mapped[int | None] = mapped_column(Integer, comment="Runs that failed")
-    skipped: Mapped[int | None] = mapped_column(Integer, comment="Runs that were skipped")
-    error: Mapped[str | None] = mapped_column(
-        Text, comment="Error message when the campaign failed"
-    )
+    started_at: Mapped[datetime | None] = mapped_column(comment="When execution started (UTC)")
+    completed_at: Mapped[datetime | None] = mapped_column(comment="When execution ended (UTC)")
+    total_runs: Mapped[int | None] = mapped_column(comment="Number of runs planned")
+    succeeded: Mapped[int | None] = mapped_column(comment="Runs that succeeded")
+    failed: Mapped[int | None] = mapped_column(comment="Runs that failed")
+    skipped: Mapped[int | None] = mapped_column(comment="Runs that were skipped")
+    error: Mapped[str | None] = mapped_column(comment="Error message when the campaign failed")
 
     agent: Mapped[Agent | None] = relationship(back_populates="campaigns", lazy="raise")
     # The foreign key has no ON DELETE: the database refuses to delete a
@@ -68,39 +58,35 @@ class QuickTest(Base):
 
     __tablename__ = "quick_tests"
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Quick test identifier (UUID)")
+    id: Mapped[str] = mapped_column(primary_key=True, comment="Quick test identifier (UUID)")
     agent_id: Mapped[str | None] = mapped_column(
-        Text, ForeignKey("agents.id"), comment="Agent the test is dispatched to"
+        ForeignKey("agents.id"), comment="Agent the test is dispatched to"
     )
-    model_path: Mapped[str | None] = mapped_column(Text, comment="Model path or name")
-    engine_name: Mapped[str | None] = mapped_column(Text, comment="Inference engine")
-    benchmark_name: Mapped[str | None] = mapped_column(Text, comment="Benchmark to run")
-    suite_name: Mapped[str | None] = mapped_column(Text, comment="Suite name, if any")
+    model_path: Mapped[str | None] = mapped_column(comment="Model path or name")
+    engine_name: Mapped[str | None] = mapped_column(comment="Inference engine")
+    benchmark_name: Mapped[str | None] = mapped_column(comment="Benchmark to run")
+    suite_name: Mapped[str | None] = mapped_column(comment="Suite name, if any")
     status: Mapped[str | None] = mapped_column(
-        Text, comment="Current status: queued, claimed, running, completed, failed or cancelled"
+        comment="Current status: queued, claimed, running, completed, failed or cancelled"
     )
     created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the test was dispatched (UTC)"
+        comment="When the test was dispatched (UTC)"
     )
-    started_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When an agent claimed it (UTC)"
-    )
-    completed_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When it ended (UTC)"
-    )
+    started_at: Mapped[datetime | None] = mapped_column(comment="When an agent claimed it (UTC)")
+    completed_at: Mapped[datetime | None] = mapped_column(comment="When it ended (UTC)")
     result_id: Mapped[str | None] = mapped_column(
-        Text, ForeignKey("runs.id"), comment="The stored run this test produced"
+        ForeignKey("runs.id"), comment="The stored run this test produced"
     )
-    error: Mapped[str | None] = mapped_column(Text, comment="Error message when the test failed")
-    command_id: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="Id of the command that dispatched the test"
+    error: Mapped[str | None] = mapped_column(comment="Error message when the test failed")
+    command_id: Mapped[BlankText | None] = mapped_column(
+        comment="Id of the command that dispatched the test"
     )
     engine_mode: Mapped[str | None] = mapped_column(
-        Text, server_default=text("'docker'"), comment="How the engine runs: docker or native"
+        server_default=text("'docker'"), comment="How the engine runs: docker or native"
     )
     # Text, not a foreign key: KITT writes '' for "no profile".
-    profile_id: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="Engine profile used ('' for none)"
+    profile_id: Mapped[BlankText | None] = mapped_column(
+        comment="Engine profile used ('' for none)"
     )
 
     agent: Mapped[Agent | None] = relationship(back_populates="quick_tests", lazy="raise")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base
-from karr_db.models.types import JSONDocument, UTCDateTime
+from karr_db.models.base import Base, BlankText, JSONValue
+from karr_db.models.types import UTCDateTime
 
 if TYPE_CHECKING:
     from karr_db.models.agents import Agent
@@ -21,41 +21,26 @@ class EngineProfile(Base):
     __tablename__ = "engine_profiles"
     __table_args__ = (Index("idx_engine_profiles_engine", "engine"),)
 
-    id: Mapped[str] = mapped_column(Text, primary_key=True, comment="Profile identifier")
-    name: Mapped[str] = mapped_column(
-        Text, nullable=False, unique=True, comment="Profile name, unique"
-    )
-    engine: Mapped[str] = mapped_column(Text, nullable=False, comment="Inference engine")
+    id: Mapped[str] = mapped_column(primary_key=True, comment="Profile identifier")
+    name: Mapped[str] = mapped_column(unique=True, comment="Profile name, unique")
+    engine: Mapped[str] = mapped_column(comment="Inference engine")
     mode: Mapped[str] = mapped_column(
-        Text,
-        nullable=False,
-        server_default=text("'docker'"),
-        comment="How the engine runs: docker or native",
+        server_default=text("'docker'"), comment="How the engine runs: docker or native"
     )
-    description: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="Human-readable description"
-    )
-    build_config: Mapped[Any] = mapped_column(
-        JSONDocument,
-        nullable=True,
+    description: Mapped[BlankText | None] = mapped_column(comment="Human-readable description")
+    build_config: Mapped[JSONValue] = mapped_column(
         server_default=text("'{}'"),
         comment="How to build the engine (JSON object)",
     )
-    runtime_config: Mapped[Any] = mapped_column(
-        JSONDocument,
-        nullable=True,
+    runtime_config: Mapped[JSONValue] = mapped_column(
         server_default=text("'{}'"),
         comment="How to run the engine (JSON object)",
     )
     created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime,
-        server_default=text("CURRENT_TIMESTAMP"),
-        comment="When the profile was created (UTC)",
+        server_default=text("CURRENT_TIMESTAMP"), comment="When the profile was created (UTC)"
     )
     updated_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime,
-        server_default=text("CURRENT_TIMESTAMP"),
-        comment="When the profile last changed (UTC)",
+        server_default=text("CURRENT_TIMESTAMP"), comment="When the profile last changed (UTC)"
     )
 
     def __repr__(self) -> str:
@@ -72,25 +57,16 @@ class AgentEngine(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Row identifier")
     agent_id: Mapped[str] = mapped_column(
-        Text,
-        ForeignKey("agents.id", ondelete="CASCADE"),
-        nullable=False,
-        comment="The agent",
+        ForeignKey("agents.id", ondelete="CASCADE"), comment="The agent"
     )
-    engine: Mapped[str] = mapped_column(Text, nullable=False, comment="Inference engine")
-    mode: Mapped[str] = mapped_column(
-        Text, nullable=False, comment="How the engine runs: docker or native"
-    )
-    version: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="Engine version found"
-    )
-    binary_path: Mapped[str | None] = mapped_column(
-        Text, server_default=text("''"), comment="Where the engine's binary is"
-    )
+    engine: Mapped[str] = mapped_column(comment="Inference engine")
+    mode: Mapped[str] = mapped_column(comment="How the engine runs: docker or native")
+    version: Mapped[BlankText | None] = mapped_column(comment="Engine version found")
+    binary_path: Mapped[BlankText | None] = mapped_column(comment="Where the engine's binary is")
     status: Mapped[str | None] = mapped_column(
-        Text, server_default=text("'unknown'"), comment="What the last check found"
+        server_default=text("'unknown'"), comment="What the last check found"
     )
     # Not a ``*_at`` column: TEXT on PostgreSQL too, by the reference's rule.
     last_checked: Mapped[datetime | None] = mapped_column(

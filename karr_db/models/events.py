@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Index, Integer, Text
+from sqlalchemy import Index
 from sqlalchemy.orm import Mapped, mapped_column
 
-from karr_db.models.base import Base
-from karr_db.models.types import JSONDocument, UTCDateTime
+from karr_db.models.base import Base, JSONValue
 
 
 class Event(Base):
@@ -24,22 +22,17 @@ class Event(Base):
     )
 
     id: Mapped[int] = mapped_column(
-        Integer,
         primary_key=True,
         comment="Event sequence number; readers resume after the last one they saw",
     )
     event_type: Mapped[str | None] = mapped_column(
-        Text, comment="Event category, such as run.saved or agent.registered"
+        comment="Event category, such as run.saved or agent.registered"
     )
     source_id: Mapped[str | None] = mapped_column(
-        Text, comment="Identifier of the entity the event is about"
+        comment="Identifier of the entity the event is about"
     )
-    data: Mapped[Any] = mapped_column(
-        JSONDocument, nullable=True, comment="Event details as a JSON object"
-    )
-    created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the event was appended (UTC)"
-    )
+    data: Mapped[JSONValue] = mapped_column(comment="Event details as a JSON object")
+    created_at: Mapped[datetime | None] = mapped_column(comment="When the event was appended (UTC)")
 
     def __repr__(self) -> str:
         return f"Event(id={self.id!r}, event_type={self.event_type!r})"

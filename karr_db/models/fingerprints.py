@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Text
+from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
 
 from karr_db.models.base import Base
@@ -21,15 +21,12 @@ class RunFingerprint(Base):
     __tablename__ = "run_fingerprints"
 
     fingerprint: Mapped[str] = mapped_column(
-        Text,
         primary_key=True,
         comment="Content fingerprint of a result document: the UUID karr_db derives its run ids "
         "from (documents.run_id_for)",
     )
     run_id: Mapped[str] = mapped_column(
-        Text,
         ForeignKey("runs.id", ondelete="CASCADE"),
-        nullable=False,
         unique=True,
         comment="The run that saving this content returns: the oldest run holding it",
     )

@@ -11,11 +11,9 @@ maximum in a group with finite values is unknown: a delete took that extreme awa
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from karr_db.models.base import Base
-from karr_db.models.types import Double
 
 #: The group columns, finest grain: any leaderboard grouping by a subset of them
 #: (and filtering on them by equality) is a sum over this table's rows.
@@ -36,10 +34,9 @@ class LeaderboardAggregate(Base):
     __tablename__ = "leaderboard_aggregates"
 
     metric_name: Mapped[str] = mapped_column(
-        Text, primary_key=True, comment="Metric key, as in metrics.metric_name"
+        primary_key=True, comment="Metric key, as in metrics.metric_name"
     )
     group_key: Mapped[str] = mapped_column(
-        Text,
         primary_key=True,
         comment=(
             "The group columns encoded in one text (each as its length and value, or ~ for NULL), "
@@ -47,35 +44,29 @@ class LeaderboardAggregate(Base):
             "whose index entries are bounded"
         ),
     )
-    test_name: Mapped[str | None] = mapped_column(Text, comment="Benchmark name of the values")
-    model: Mapped[str | None] = mapped_column(Text, comment="Model of the runs")
-    engine: Mapped[str | None] = mapped_column(Text, comment="Engine of the runs")
-    suite_name: Mapped[str | None] = mapped_column(Text, comment="Suite of the runs")
-    kitt_version: Mapped[str | None] = mapped_column(Text, comment="KITT version of the runs")
+    test_name: Mapped[str | None] = mapped_column(comment="Benchmark name of the values")
+    model: Mapped[str | None] = mapped_column(comment="Model of the runs")
+    engine: Mapped[str | None] = mapped_column(comment="Engine of the runs")
+    suite_name: Mapped[str | None] = mapped_column(comment="Suite of the runs")
+    kitt_version: Mapped[str | None] = mapped_column(comment="KITT version of the runs")
     gpu_model: Mapped[str | None] = mapped_column(
-        Text, comment="GPU of the runs' hardware headline (their first hardware row)"
+        comment="GPU of the runs' hardware headline (their first hardware row)"
     )
     environment_type: Mapped[str | None] = mapped_column(
-        Text, comment="Environment of the runs' hardware headline"
+        comment="Environment of the runs' hardware headline"
     )
-    row_count: Mapped[int] = mapped_column(
-        Integer, nullable=False, comment="How many metric rows (NULL values included)"
-    )
-    value_count: Mapped[int] = mapped_column(
-        Integer, nullable=False, comment="How many finite values"
-    )
+    row_count: Mapped[int] = mapped_column(comment="How many metric rows (NULL values included)")
+    value_count: Mapped[int] = mapped_column(comment="How many finite values")
     value_sum: Mapped[float] = mapped_column(
-        Double,
-        nullable=False,
         comment=(
             "Sum of the finite values times 2^-64, which cannot overflow "
             "(avg = value_sum / value_count * 2^64)"
-        ),
+        )
     )
-    value_min: Mapped[float | None] = mapped_column(Double, comment="Smallest finite value")
-    value_max: Mapped[float | None] = mapped_column(Double, comment="Largest finite value")
+    value_min: Mapped[float | None] = mapped_column(comment="Smallest finite value")
+    value_max: Mapped[float | None] = mapped_column(comment="Largest finite value")
     non_finite: Mapped[int] = mapped_column(
-        Integer, nullable=False, comment="How many NaN or infinite values (left out of the rest)"
+        comment="How many NaN or infinite values (left out of the rest)"
     )
 
     def __repr__(self) -> str:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, Text, text
+from sqlalchemy import ForeignKey, Index, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from karr_db.models.base import Base
-from karr_db.models.types import UTCDateTime
 
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest, WebCampaign
@@ -21,16 +20,11 @@ class _OutputLine:
 
     # A mixin's columns follow the table's own; ``sort_order`` keeps ``id`` first.
     id: Mapped[int] = mapped_column(
-        Integer,
-        primary_key=True,
-        sort_order=-1,
-        comment="Line sequence number; readers page after it",
+        primary_key=True, sort_order=-1, comment="Line sequence number; readers page after it"
     )
-    line: Mapped[str] = mapped_column(Text, nullable=False, comment="One line of output")
+    line: Mapped[str] = mapped_column(comment="One line of output")
     created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime,
-        server_default=text("CURRENT_TIMESTAMP"),
-        comment="When the line was stored (UTC)",
+        server_default=text("CURRENT_TIMESTAMP"), comment="When the line was stored (UTC)"
     )
 
 
@@ -43,9 +37,7 @@ class QuickTestLog(_OutputLine, Base):
         {"sqlite_autoincrement": True},
     )
 
-    test_id: Mapped[str] = mapped_column(
-        Text, ForeignKey("quick_tests.id"), nullable=False, comment="The quick test"
-    )
+    test_id: Mapped[str] = mapped_column(ForeignKey("quick_tests.id"), comment="The quick test")
 
     quick_test: Mapped[QuickTest] = relationship(back_populates="logs", lazy="raise")
 
@@ -62,9 +54,7 @@ class CampaignLog(_OutputLine, Base):
         {"sqlite_autoincrement": True},
     )
 
-    campaign_id: Mapped[str] = mapped_column(
-        Text, ForeignKey("web_campaigns.id"), nullable=False, comment="The campaign"
-    )
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("web_campaigns.id"), comment="The campaign")
 
     campaign: Mapped[WebCampaign] = relationship(back_populates="logs", lazy="raise")
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, Text
+from sqlalchemy import ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base
-from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime
+from karr_db.models.base import Base, JSONValue
 
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest
@@ -42,42 +41,27 @@ class Run(Base):
     )
 
     id: Mapped[str] = mapped_column(
-        Text,
         primary_key=True,
         comment="Run identifier: a UUID derived from the result document's content",
     )
-    model: Mapped[str | None] = mapped_column(Text, comment="Model path or name")
-    engine: Mapped[str | None] = mapped_column(
-        Text, comment="Inference engine that served the model"
-    )
-    suite_name: Mapped[str | None] = mapped_column(Text, comment="Test suite that was executed")
-    timestamp: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the run started (UTC)"
-    )
-    passed: Mapped[bool | None] = mapped_column(IntBool, comment="Whether the run passed overall")
-    total_benchmarks: Mapped[int | None] = mapped_column(
-        Integer, comment="Number of benchmarks executed"
-    )
-    passed_count: Mapped[int | None] = mapped_column(
-        Integer, comment="Number of benchmarks that passed"
-    )
-    failed_count: Mapped[int | None] = mapped_column(
-        Integer, comment="Number of benchmarks that failed"
-    )
+    model: Mapped[str | None] = mapped_column(comment="Model path or name")
+    engine: Mapped[str | None] = mapped_column(comment="Inference engine that served the model")
+    suite_name: Mapped[str | None] = mapped_column(comment="Test suite that was executed")
+    timestamp: Mapped[datetime | None] = mapped_column(comment="When the run started (UTC)")
+    passed: Mapped[bool | None] = mapped_column(comment="Whether the run passed overall")
+    total_benchmarks: Mapped[int | None] = mapped_column(comment="Number of benchmarks executed")
+    passed_count: Mapped[int | None] = mapped_column(comment="Number of benchmarks that passed")
+    failed_count: Mapped[int | None] = mapped_column(comment="Number of benchmarks that failed")
     total_time_seconds: Mapped[float | None] = mapped_column(
-        Double, comment="Wall-clock duration of the whole run, in seconds"
+        comment="Wall-clock duration of the whole run, in seconds"
     )
     kitt_version: Mapped[str | None] = mapped_column(
-        Text, comment="KITT version that produced the result"
+        comment="KITT version that produced the result"
     )
-    raw_json: Mapped[Any] = mapped_column(
-        JSONDocument,
-        nullable=True,
-        comment="The complete result document, kept for a lossless round trip",
+    raw_json: Mapped[JSONValue] = mapped_column(
+        comment="The complete result document, kept for a lossless round trip"
     )
-    created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the row was inserted (UTC)"
-    )
+    created_at: Mapped[datetime | None] = mapped_column(comment="When the row was inserted (UTC)")
 
     benchmarks: Mapped[list[Benchmark]] = relationship(
         back_populates="run", cascade=_OWNED, passive_deletes=True, lazy="raise"
@@ -123,24 +107,18 @@ class Benchmark(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Row identifier")
     run_id: Mapped[str | None] = mapped_column(
-        Text, ForeignKey("runs.id", ondelete="CASCADE"), comment="The run this benchmark belongs to"
+        ForeignKey("runs.id", ondelete="CASCADE"), comment="The run this benchmark belongs to"
     )
     test_name: Mapped[str | None] = mapped_column(
-        Text, comment="Benchmark name, such as throughput or mmlu"
+        comment="Benchmark name, such as throughput or mmlu"
     )
-    test_version: Mapped[str | None] = mapped_column(Text, comment="Benchmark version string")
-    run_number: Mapped[int | None] = mapped_column(
-        Integer, comment="Iteration number within the suite"
-    )
-    passed: Mapped[bool | None] = mapped_column(IntBool, comment="Whether the benchmark passed")
-    timestamp: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the benchmark started (UTC)"
-    )
-    created_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When the row was inserted (UTC)"
-    )
+    test_version: Mapped[str | None] = mapped_column(comment="Benchmark version string")
+    run_number: Mapped[int | None] = mapped_column(comment="Iteration number within the suite")
+    passed: Mapped[bool | None] = mapped_column(comment="Whether the benchmark passed")
+    timestamp: Mapped[datetime | None] = mapped_column(comment="When the benchmark started (UTC)")
+    created_at: Mapped[datetime | None] = mapped_column(comment="When the row was inserted (UTC)")
 
     run: Mapped[Run | None] = relationship(back_populates="benchmarks", lazy="raise")
     metrics: Mapped[list[Metric]] = relationship(
@@ -164,17 +142,16 @@ class Metric(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Row identifier")
     benchmark_id: Mapped[int | None] = mapped_column(
-        Integer,
         ForeignKey("benchmarks.id", ondelete="CASCADE"),
         comment="The benchmark this value belongs to",
     )
     metric_name: Mapped[str | None] = mapped_column(
-        Text, comment="Metric key; nested keys are dotted, such as ttft_ms.p50"
+        comment="Metric key; nested keys are dotted, such as ttft_ms.p50"
     )
     metric_value: Mapped[float | None] = mapped_column(
-        Double, comment="Numeric value (booleans as 1.0 or 0.0; NaN and infinities allowed)"
+        comment="Numeric value (booleans as 1.0 or 0.0; NaN and infinities allowed)"
     )
 
     benchmark: Mapped[Benchmark | None] = relationship(back_populates="metrics", lazy="raise")
@@ -192,24 +169,20 @@ class Hardware(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Row identifier")
     run_id: Mapped[str | None] = mapped_column(
-        Text,
-        ForeignKey("runs.id", ondelete="CASCADE"),
-        comment="The run this snapshot was taken for",
+        ForeignKey("runs.id", ondelete="CASCADE"), comment="The run this snapshot was taken for"
     )
-    gpu_model: Mapped[str | None] = mapped_column(Text, comment="GPU model name")
-    gpu_vram_gb: Mapped[int | None] = mapped_column(Integer, comment="GPU memory in gigabytes")
-    gpu_count: Mapped[int | None] = mapped_column(Integer, comment="Number of GPUs")
-    cpu_model: Mapped[str | None] = mapped_column(Text, comment="CPU model name")
-    cpu_cores: Mapped[int | None] = mapped_column(Integer, comment="Number of CPU cores")
-    ram_gb: Mapped[int | None] = mapped_column(Integer, comment="System memory in gigabytes")
+    gpu_model: Mapped[str | None] = mapped_column(comment="GPU model name")
+    gpu_vram_gb: Mapped[int | None] = mapped_column(comment="GPU memory in gigabytes")
+    gpu_count: Mapped[int | None] = mapped_column(comment="Number of GPUs")
+    cpu_model: Mapped[str | None] = mapped_column(comment="CPU model name")
+    cpu_cores: Mapped[int | None] = mapped_column(comment="Number of CPU cores")
+    ram_gb: Mapped[int | None] = mapped_column(comment="System memory in gigabytes")
     environment_type: Mapped[str | None] = mapped_column(
-        Text, comment="Environment, such as native_linux, wsl2 or dgx"
+        comment="Environment, such as native_linux, wsl2 or dgx"
     )
-    fingerprint: Mapped[str | None] = mapped_column(
-        Text, comment="Full hardware fingerprint string"
-    )
+    fingerprint: Mapped[str | None] = mapped_column(comment="Full hardware fingerprint string")
 
     run: Mapped[Run | None] = relationship(back_populates="hardware", lazy="raise")
 

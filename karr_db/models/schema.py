@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from karr_db.models.base import Base
-from karr_db.models.types import UTCDateTime
 
 
 class SchemaVersion(Base):
@@ -21,13 +19,12 @@ class SchemaVersion(Base):
     __tablename__ = "schema_version"
 
     version: Mapped[int] = mapped_column(
-        Integer,
         primary_key=True,
         autoincrement=False,
         comment="Schema version number that a migration recorded",
     )
     applied_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime, comment="When that version was applied (UTC)"
+        comment="When that version was applied (UTC)"
     )
 
     def __repr__(self) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base
+from karr_db.models.base import Base, BlankText
 
 if TYPE_CHECKING:
     from karr_db.models.agents import Agent
@@ -29,8 +29,8 @@ class WebSetting(Base):
 
     __tablename__ = "web_settings"
 
-    key: Mapped[str] = mapped_column(Text, primary_key=True, comment="Setting name")
-    value: Mapped[str] = mapped_column(Text, nullable=False, comment="Setting value (text)")
+    key: Mapped[str] = mapped_column(primary_key=True, comment="Setting name")
+    value: Mapped[str] = mapped_column(comment="Setting value (text)")
 
     def __repr__(self) -> str:
         return f"WebSetting(key={self.key!r})"
@@ -46,17 +46,12 @@ class AgentSetting(Base):
         {"sqlite_autoincrement": True},
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, comment="Row identifier")
+    id: Mapped[int] = mapped_column(primary_key=True, comment="Row identifier")
     agent_id: Mapped[str] = mapped_column(
-        Text,
-        ForeignKey("agents.id", ondelete="CASCADE"),
-        nullable=False,
-        comment="The agent the setting belongs to",
+        ForeignKey("agents.id", ondelete="CASCADE"), comment="The agent the setting belongs to"
     )
-    key: Mapped[str] = mapped_column(Text, nullable=False, comment="Setting name")
-    value: Mapped[str] = mapped_column(
-        Text, nullable=False, server_default=text("''"), comment="Setting value (text)"
-    )
+    key: Mapped[str] = mapped_column(comment="Setting name")
+    value: Mapped[BlankText] = mapped_column(comment="Setting value (text)")
 
     agent: Mapped[Agent] = relationship(back_populates="settings", lazy="raise")
 
