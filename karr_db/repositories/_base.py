@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import Executable, select, tuple_
+from sqlalchemy import Executable, Insert, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from karr_db.errors import KarrError
 from karr_db.repositories._common import (
     Page,
     RowShape,
@@ -18,7 +20,7 @@ from karr_db.repositories._common import (
     encode_cursor,
     found,
 )
-from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.events import EventsRepository, EventType
 
 D = TypeVar("D", bound=BaseModel)
 
@@ -90,6 +92,19 @@ class Keyed(Repository, Generic[D]):
     def get(self, key: str) -> D:
         """The row with this id; :class:`NotFoundError` naming it when there is none."""
         return found(self.entity, key, self.find(key))
+
+    def _create(
+        self, statement: Insert, event: EventType, data: dict[str, Any], refused: KarrError
+    ) -> D:
+        """Insert the one row of ``statement`` under a new id and append its creation
+        ``event``; the new row. ``refused`` is raised when a constraint refuses the
+        row: what the caller checked under the event log's lock was changed by a
+        writer that does not take it."""
+        key = str(uuid.uuid4())
+        if self._refused(statement.values(id=key)):
+            raise refused
+        self._events.append(event, source_id=key, data=data)
+        return self.get(key)
 
 
 class Named(Keyed[D]):

@@ -12,7 +12,6 @@ history stays as it was.
 from __future__ import annotations
 
 import builtins
-import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -149,11 +148,9 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
         self._events.lock_log()
         if self.find_by_name(name) is not None:
             raise AlreadyExistsError("engine profile", name)
-        profile_id = str(uuid.uuid4())
         now = utcnow()
-        if self._refused(
+        return self._create(
             insert(EngineProfile).values(
-                id=profile_id,
                 name=name,
                 engine=engine,
                 mode=mode,
@@ -162,16 +159,12 @@ class EngineProfilesRepository(Named[EngineProfileDTO]):
                 runtime_config=dict(runtime_config or {}),
                 created_at=now,
                 updated_at=now,
-            )
-        ):
-            # A profile of that name written by something that does not take the lock.
-            raise AlreadyExistsError("engine profile", name)
-        self._events.append(
+            ),
             EventType.ENGINE_PROFILE_CREATED,
-            source_id=profile_id,
-            data={"name": name, "engine": engine, "mode": mode},
+            {"name": name, "engine": engine, "mode": mode},
+            # A profile of that name written by something that does not take the lock.
+            AlreadyExistsError("engine profile", name),
         )
-        return self.get(profile_id)
 
     def update(
         self,

@@ -206,10 +206,8 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
             is None
         ):
             raise NotFoundError("engine profile", profile_id)
-        test_id = str(uuid.uuid4())
-        if self._refused(
+        return self._create(
             insert(QuickTest).values(
-                id=test_id,
                 agent_id=agent_id,
                 model_path=model_path,
                 engine_name=engine_name,
@@ -220,14 +218,9 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                 command_id=str(uuid.uuid4()),
                 engine_mode=engine_mode,
                 profile_id=profile_id or "",
-            )
-        ):
-            # Only the agent reference can fail: the agent went away.
-            raise NotFoundError("agent", agent_id)
-        self._events.append(
+            ),
             EventType.QUICK_TEST_DISPATCHED,
-            source_id=test_id,
-            data={
+            {
                 "agent_id": agent_id,
                 "model_path": model_path,
                 "engine_name": engine_name,
@@ -236,8 +229,9 @@ class QuickTestsRepository(AssignedWork[QuickTest, QuickTestDTO]):
                 "engine_mode": engine_mode,
                 "profile_id": profile_id or "",
             },
+            # Only the agent reference can fail: the agent went away.
+            NotFoundError("agent", agent_id),
         )
-        return self.get(test_id)
 
     def claim_next(self, agent_id: str) -> QuickTestDTO | None:
         """Atomically take the agent's oldest queued test (``queued -> claimed``).

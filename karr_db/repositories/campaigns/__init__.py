@@ -15,7 +15,6 @@ campaign exactly one wins.
 from __future__ import annotations
 
 import builtins
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,10 +106,8 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         self._events.lock_log()
         if agent_id is not None:
             self._require_agent(agent_id)
-        campaign_id = str(uuid.uuid4())
-        if self._refused(
+        return self._create(
             insert(WebCampaign).values(
-                id=campaign_id,
                 name=name,
                 description=description,
                 config_json=dict(config) if config is not None else None,
@@ -121,16 +118,12 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
                 succeeded=0,
                 failed=0,
                 skipped=0,
-            )
-        ):
-            # Only the agent reference can fail: the agent went away.
-            raise NotFoundError("agent", agent_id)
-        self._events.append(
+            ),
             EventType.CAMPAIGN_CREATED,
-            source_id=campaign_id,
-            data={"name": name, "agent_id": agent_id, "total_runs": total_runs},
+            {"name": name, "agent_id": agent_id, "total_runs": total_runs},
+            # Only the agent reference can fail: the agent went away.
+            NotFoundError("agent", agent_id),
         )
-        return self.get(campaign_id)
 
     def set_total_runs(self, campaign_id: str, total_runs: int) -> CampaignDTO:
         """Change the planned number of runs while the campaign is not finished;

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Integer,
-    StatementLambdaElement,
     bindparam,
     case,
     func,
@@ -47,10 +46,37 @@ def leaderboard(
 
     ``filters`` are equality filters on :data:`AGGREGATE_FILTERS` columns;
     arguments are validated by the caller (:meth:`ResultsRepository.leaderboard`).
+
+    The statement's columns: the group keys, the test name when ``per_test``, then
+    count, the scaled average, min, max, the non-finite count, and whether an
+    unknown extreme could change the answer. It is a lambda statement holding SQL
+    elements and named placeholders, no values (``metric``, ``f_<filter>``,
+    ``test_name``, ``limit``), tracking the shape of the call: SQLAlchemy builds
+    and compiles it once per shape.
     """
-    stmt = _leaderboard_statement(
-        group_by, per_test, test_name, filters, order_by, descending, limit
+    names = [*group_by, "_test"] if per_test else list(group_by)
+    keys = [_KEYS[name] for name in names]
+    groups = [key.element for key in keys]
+    equal = [TABLE.c[name] for name in sorted(filters)]
+    unknown = _ANY_UNKNOWN if order_by in ("min", "max") else _UNKNOWN
+    order = [_SORTS[order_by, descending], *(_TIES[name] for name in names)]
+    stmt = lambda_stmt(
+        lambda: (
+            select(*keys, *_COLUMNS, unknown)
+            .where(
+                TABLE.c.metric_name == bindparam("metric"),
+                *(c == bindparam(f"f_{c.key}") for c in equal),
+            )
+            .group_by(*groups)
+            .order_by(*order)
+        ),
+        track_on=[" ".join(names), " ".join(sorted(filters)), order_by, descending],
+        global_track_bound_values=False,
     )
+    if test_name is not None:
+        stmt += lambda s: s.where(TABLE.c.test_name == bindparam("test_name"))
+    if limit is not None:
+        stmt += lambda s: s.limit(bindparam("limit", type_=Integer()))
     params = {f"f_{name}": value for name, value in filters.items()}
     params.update(metric=metric, test_name=test_name, limit=limit)
     rows = connection.execute(stmt, params).all()
@@ -115,46 +141,3 @@ _SORTS = {
     for name, expr in {**_AGGREGATES, **{n: TABLE.c[n] for n in AGGREGATE_FILTERS}}.items()
     for descending in (True, False)
 }
-
-
-def _leaderboard_statement(
-    group_by: Sequence[str],
-    per_test: bool,
-    test_name: str | None,
-    filters: Mapping[str, Any],
-    order_by: str,
-    descending: bool,
-    limit: int | None,
-) -> StatementLambdaElement:
-    """The aggregate's leaderboard statement. Columns: the group keys, the test
-    name when ``per_test``, then count, the scaled average, min, max, the
-    non-finite count, and whether an unknown extreme could change the answer.
-
-    A lambda statement holding SQL elements and named placeholders, no values
-    (``metric``, ``f_<filter>``, ``test_name``, ``limit``), tracking the shape of
-    the call: SQLAlchemy builds and compiles it once per shape.
-    """
-    names = [*group_by, "_test"] if per_test else list(group_by)
-    keys = [_KEYS[name] for name in names]
-    groups = [key.element for key in keys]
-    equal = [TABLE.c[name] for name in sorted(filters)]
-    unknown = _ANY_UNKNOWN if order_by in ("min", "max") else _UNKNOWN
-    order = [_SORTS[order_by, descending], *(_TIES[name] for name in names)]
-    stmt = lambda_stmt(
-        lambda: (
-            select(*keys, *_COLUMNS, unknown)
-            .where(
-                TABLE.c.metric_name == bindparam("metric"),
-                *(c == bindparam(f"f_{c.key}") for c in equal),
-            )
-            .group_by(*groups)
-            .order_by(*order)
-        ),
-        track_on=[" ".join(names), " ".join(sorted(filters)), order_by, descending],
-        global_track_bound_values=False,
-    )
-    if test_name is not None:
-        stmt += lambda s: s.where(TABLE.c.test_name == bindparam("test_name"))
-    if limit is not None:
-        stmt += lambda s: s.limit(bindparam("limit", type_=Integer()))
-    return stmt
