@@ -4,8 +4,8 @@ tables, JSON and plain lines, and paging through a repository's ``list``.
 Drivers put the URL, or a DSN, into their messages; a user pastes output into
 tickets. So every byte the command line writes goes through a :class:`Scrubber`.
 
-Everything a person reads is drawn by Rich, imported when a command first
-writes (a command that fails before writing never loads it).
+Everything a person reads, errors included, is drawn by Rich, imported when a
+command first writes so; ``--json`` output is written directly and never loads it.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 
 MASK = "***"
+#: The width of Rich's consoles off a terminal: output to files and pipes is not wrapped.
+PLAIN_WIDTH = 200
 
 #: ``scheme://user:password@`` anywhere in a text.
 _URL_PASSWORD = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@]*@")
@@ -294,10 +296,6 @@ def show(renderable: Any) -> None:
 def say(text: str) -> None:
     """A line of human output (never parsed as Rich markup)."""
     state.out.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-#: The width of Rich's consoles off a terminal: output to files and pipes is not wrapped.
-PLAIN_WIDTH = 200
 
 
 def warn(text: str) -> None:

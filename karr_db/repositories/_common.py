@@ -25,12 +25,15 @@ import binascii
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
 from karr_db.errors import InvalidQueryError, NotFoundError, PageLimitError
 from karr_db.limits import PAGE_LIMIT
+
+if TYPE_CHECKING:
+    from sqlalchemy import Result
 
 __all__ = [
     "DTO",
@@ -153,11 +156,14 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
 
 
 def page_rows(
-    result: Iterable[Sequence[Any]], limit: int, build: Callable[[Sequence[Any]], D]
-) -> tuple[list[Any], list[D]]:
+    result: Result[Any], limit: int, build: Callable[[Sequence[Any]], D]
+) -> tuple[Sequence[Any], list[D]]:
     """The rows of an executed page statement (``limit`` plus one, to tell whether
-    more follow) and the first ``limit`` built into DTOs."""
-    rows = list(result)
+    more follow) and the first ``limit`` built into DTOs.
+
+    ``all()``, not iteration: it fetches every row with one driver call, where
+    iterating a result fetches them one call a row."""
+    rows = result.all()
     return rows, [build(row) for row in rows[:limit]]
 
 

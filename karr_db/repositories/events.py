@@ -297,11 +297,11 @@ class _JSONText(TypeDecorator[Any]):
         return loads_json(value)
 
 
+_events = Event.__table__.c
 #: The statement of :meth:`EventsRepository.list` without its optional filters, built
-#: once: columns, not ORM entities, and every value a bound parameter. ``data`` is read
+#: once: table columns, not ORM entities, and every value a bound parameter. ``data`` is read
 #: as text and decoded by :func:`loads_json` on both dialects, so PostgreSQL skips
 #: psycopg's parse plus the marker walk over it for payloads that hold no marker.
-_events = Event.__table__.c
 _READ = (
     select(
         _events.id,

@@ -1,4 +1,4 @@
-"""Issue 14 item 8: ``karr-db history`` draws a metric over time; the docs draw the lifecycles."""
+"""``karr-db history`` draws a metric over time; the docs draw the lifecycles."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 14 item 5: run ids usable at terminal widths (short ids, unique prefixes everywhere)."""
+"""Run ids usable at terminal widths (short ids, unique prefixes everywhere)."""
 
 from __future__ import annotations
 

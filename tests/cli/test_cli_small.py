@@ -1,4 +1,4 @@
-"""Issue 14 item 11: the smaller things a user trips on."""
+"""The smaller things a user trips on."""
 
 from __future__ import annotations
 

@@ -102,3 +102,11 @@ def test_help_still_lists_every_command() -> None:
         if line.strip() and line.startswith("  ") and not line.startswith("    ")
     ]
     assert listed == list(COMMAND_MODULES)
+
+
+def test_json_output_is_written_without_rich(migrated_url: str, samples_dir: Path) -> None:
+    """Scripts read ``--json``: it is written directly, and Rich (which draws everything a
+    person reads) is not even imported."""
+    import_samples(migrated_url, samples_dir)
+    loaded = _modules_after("list", "--json", "--database", migrated_url)
+    assert [m for m in loaded if m.split(".")[0] == "rich"] == []

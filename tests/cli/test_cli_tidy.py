@@ -1,4 +1,4 @@
-"""Issue 14 item 9: tidy data out, one row per metric value, as CSV or Parquet."""
+"""Tidy data out, one row per metric value, as CSV or Parquet."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 14 item 6: typos are caught: metric names, statuses, times."""
+"""Typos are caught: metric names, statuses, times."""
 
 from __future__ import annotations
 

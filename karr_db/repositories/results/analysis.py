@@ -338,20 +338,21 @@ class ResultsAnalysis(ResultsBase):
         return Comparison(run_ids=ids, rows=result_rows)
 
 
+_runs, _benchmarks, _metrics = Run.__table__.c, Benchmark.__table__.c, Metric.__table__.c
 #: A page of a metric's history (``metric``, ``limit``), oldest first. Columns: the
 #: :class:`MetricPoint` fields (model and engine last), then the benchmark and
 #: metric ids of the cursor.
 _HISTORY = (
     select(
-        Run.__table__.c.id,
-        Run.__table__.c.timestamp,
-        Benchmark.__table__.c.test_name,
-        Benchmark.__table__.c.run_number,
-        Metric.__table__.c.metric_value,
-        Run.__table__.c.model,
-        Run.__table__.c.engine,
-        Benchmark.__table__.c.id,
-        Metric.__table__.c.id,
+        _runs.id,
+        _runs.timestamp,
+        _benchmarks.test_name,
+        _benchmarks.run_number,
+        _metrics.metric_value,
+        _runs.model,
+        _runs.engine,
+        _benchmarks.id,
+        _metrics.id,
     )
     .select_from(Metric)
     .join(Benchmark, Benchmark.id == Metric.benchmark_id)

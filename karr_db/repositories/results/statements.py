@@ -24,8 +24,11 @@ from sqlalchemy import (
 from karr_db.models import Benchmark, Hardware, Metric, Run, RunFingerprint
 from karr_db.repositories.results.filters import with_hardware
 
-#: A run summary's columns: the run's own, then its hardware headline.
+# Statements select table columns, not ORM attributes: SQLAlchemy matches the
+# columns of a statement built per call to its cached compiled form by identity
+# then, where annotated attributes cost an SQL comparison each.
 _runs, _hardware = Run.__table__.c, Hardware.__table__.c
+#: A run summary's columns: the run's own, then its hardware headline.
 RUN_COLUMNS = (
     _runs.id,
     _runs.model,
