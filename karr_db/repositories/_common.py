@@ -42,6 +42,7 @@ __all__ = [
     "RowShape",
     "build",
     "check_limit",
+    "cursor_after_id",
     "decode_cursor",
     "encode_cursor",
     "found",
@@ -150,6 +151,17 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
         RecursionError,
     ):
         raise InvalidQueryError("malformed cursor") from None
+
+
+def cursor_after_id(payload: Any) -> int:
+    """The row id a ``[id]`` cursor resumes after (events, log lines): a non-negative
+    32-bit integer, as the id columns hold on PostgreSQL."""
+    if not isinstance(payload, list) or len(payload) != 1:
+        raise ValueError("bad cursor fields")
+    value = payload[0]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise ValueError("bad cursor id")
+    return value
 
 
 # --- building DTOs -------------------------------------------------------------

@@ -58,6 +58,7 @@ from karr_db.repositories._common import (
     RowShape,
     build,
     check_limit,
+    cursor_after_id,
     decode_cursor,
     encode_cursor,
     found,
@@ -138,13 +139,6 @@ class EventDTO(DTO):
 _EVENT_COLUMNS = (Event.id, Event.event_type, Event.source_id, Event.data, Event.created_at)
 #: How an event is read: its columns in the DTO's fields' order.
 _SHAPE = RowShape(EventDTO, dict(zip(EventDTO.model_fields, _EVENT_COLUMNS, strict=True)))
-
-
-def _read_after_id(payload: Any) -> int:
-    (after_id,) = payload
-    if isinstance(after_id, bool) or not isinstance(after_id, int) or after_id < 0:
-        raise ValueError("bad cursor fields")
-    return after_id
 
 
 @checked
@@ -244,7 +238,7 @@ class EventsRepository:
         if cursor is not None:
             if after_id:
                 raise InvalidQueryError("pass after_id or cursor, not both")
-            after_id = decode_cursor(cursor, _read_after_id)
+            after_id = decode_cursor(cursor, cursor_after_id)
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
         fields("event query", [("after_id", int32(after_id))])  # the id column's range

@@ -36,6 +36,7 @@ from karr_db.repositories._common import (
     Page,
     RowShape,
     check_limit,
+    cursor_after_id,
     decode_cursor,
     encode_cursor,
     found,
@@ -58,15 +59,6 @@ class LogLineDTO(DTO):
     owner_id: str
     line: str
     created_at: datetime | None
-
-
-def _read_after(payload: Any) -> int:
-    if not isinstance(payload, list) or len(payload) != 1:
-        raise ValueError("bad cursor fields")
-    value = payload[0]
-    if isinstance(value, bool) or not isinstance(value, int) or int32(value):
-        raise ValueError("bad cursor id")
-    return value
 
 
 class LogLines(Repository):
@@ -167,7 +159,7 @@ class LogLines(Repository):
         if cursor is not None:
             if after_id:
                 raise InvalidQueryError("pass after_id or cursor, not both")
-            after_id = decode_cursor(cursor, _read_after)
+            after_id = decode_cursor(cursor, cursor_after_id)
         fields("log read", [("after_id", int32(after_id))])
         result = self.session.execute(
             select(*self.shape.columns)

@@ -8,9 +8,15 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from karr_db.errors import InvalidTransitionError, NotFoundError, ValidationError
+from karr_db.errors import (
+    InvalidQueryError,
+    InvalidTransitionError,
+    NotFoundError,
+    ValidationError,
+)
 from karr_db.limits import MAX_LOG_LINE_BYTES, PAGE_LIMIT
 from karr_db.models import CampaignLog, QuickTestLog
+from karr_db.repositories._common import encode_cursor
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
 from karr_db.repositories.events import EventsRepository
@@ -227,3 +233,17 @@ def test_deleting_its_work_lets_an_agent_retire(
     on(CampaignsRepository, session).delete(campaign_id)
     on(AgentsRepository, session).retire(agent_id)
     assert on(AgentsRepository, session).find(agent_id) is None
+
+
+def test_a_forged_cursor_id_is_malformed(owner: tuple[LogLines, str], session: Session) -> None:
+    """Log lines and events read the same ``[id]`` cursor: an id no row can have (negative,
+    beyond the 32-bit column, not an integer) is a malformed cursor on both."""
+    logs, owner_id = owner
+    events = on(EventsRepository, session)
+    for forged in ([-1], [2**31], [True], ["7"], [1, 2]):
+        cursor = encode_cursor(forged)
+        with pytest.raises(InvalidQueryError, match="malformed cursor"):
+            logs.list(owner_id, cursor=cursor)
+        with pytest.raises(InvalidQueryError, match="malformed cursor"):
+            events.list(cursor=cursor)
+    assert logs.list(owner_id, cursor=encode_cursor([2**31 - 1])).items == []
