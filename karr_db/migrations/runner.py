@@ -218,6 +218,11 @@ def create_tables(tables: list[sa.Table]) -> None:
     from alembic.operations import ops
 
     for table in tables:
-        op.invoke(ops.CreateTableOp.from_table(table))
+        create = ops.CreateTableOp.from_table(table)
+        # Alembic lists a table's constraints from a set, whose order changes from
+        # process to process; in the order the revision declares them (SQLAlchemy's
+        # creation order), CREATE TABLE reads the same on every run.
+        create.columns = [*table.columns, *table._sorted_constraints]
+        op.invoke(create)
         for index in sorted(table.indexes, key=lambda ix: str(ix.name)):
             op.invoke(ops.CreateIndexOp.from_index(index))
