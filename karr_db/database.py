@@ -175,8 +175,7 @@ class Database(Closing):
             immediate = not readonly
         if immediate and readonly:
             raise ValueError("a read-only unit of work takes no write lock: drop immediate=True")
-        if not self._checked:
-            self.require_current()
+        self.require_current()
         engine = self.engine_for(readonly=readonly, fresh=fresh)
         with transaction(engine, immediate=immediate, readonly=readonly) as uow:
             yield uow

@@ -88,9 +88,9 @@ class UnitOfWork:
     A writing unit of work is one ORM :class:`~sqlalchemy.orm.Session`'s
     transaction; ``connection`` is that transaction's connection. A read-only
     one has a plain :class:`~sqlalchemy.engine.Connection` and no transaction:
-    each statement is its own (see :func:`transaction`); its ``session``, over
-    the same connection, serves the repositories that read through the ORM and
-    refuses to flush. Repositories are built on first use (and their modules
+    each statement is its own (see :func:`transaction`); its ``session`` is made
+    on first use, over the same connection, for the repositories that read
+    through the ORM, and refuses to flush. Repositories are built on first use (and their modules
     imported then), so a unit of work that reads runs does not pay for the
     agents' code.
     """
@@ -98,15 +98,8 @@ class UnitOfWork:
     def __init__(self, session: Session | None = None, *, connection: Connection | None = None):
         if (session is None) == (connection is None):
             raise TypeError("a unit of work has a session or, read only, a connection")
+        self._session = session
         self._connection = connection
-        if session is not None:
-            self.__dict__["session"] = session  # the transaction: set here, never built
-
-    @cached_property
-    def session(self) -> Session:
-        """The ORM session: the unit's transaction, or (read only) one over its
-        connection, made for the first repository that reads through the ORM."""
-        return _ReadOnlySession(bind=self._connection)
 
     @property
     def readonly(self) -> bool:
@@ -118,7 +111,16 @@ class UnitOfWork:
         """The connection every statement of this unit of work runs on."""
         if self._connection is not None:
             return self._connection
-        return self.session.connection()
+        assert self._session is not None
+        return self._session.connection()
+
+    @property
+    def session(self) -> Session:
+        """The ORM session: the unit's transaction, or (read only) one over its
+        connection, made for the first repository that reads through the ORM."""
+        if self._session is None:
+            self._session = _ReadOnlySession(bind=self._connection)
+        return self._session
 
     @cached_property
     def results(self) -> ResultsRepository:
@@ -245,8 +247,8 @@ def transaction(
             try:
                 yield uow
             finally:
-                if "session" in uow.__dict__:  # made: close it, not the connection under it
-                    uow.session.close()
+                if uow._session is not None:  # made: close it, not the connection under it
+                    uow._session.close()
         return
     # The outer translation sees only what COMMIT raises (the inner one has
     # translated everything before): then the outcome may be unknown.
