@@ -4,9 +4,9 @@ The document itself is what the layer keeps (``runs.raw_json``); the Pydantic
 model here only checks it and reads the fields that are normalised into
 columns, so unknown keys survive untouched.
 
-:func:`load_document` checks a document in the order of this module: what JSON
-both dialects can store, the Pydantic model, the flattened metrics (rows of
-``metrics``), then the run id of its canonical text.
+:func:`load_document` checks a document in this order: what JSON both dialects
+can store, the Pydantic model, the flattened metrics (rows of ``metrics``), then
+the run id of its canonical text.
 
 Rules beyond what KITT documents say, decided here:
 
@@ -44,7 +44,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from karr_db.errors import FieldError, ValidationError
-from karr_db.limits import MAX_INDEXED_BYTES, text_problem
+from karr_db.limits import INT32_MAX, INT32_MIN, MAX_INDEXED_BYTES, text_problem
 from karr_db.models.types import dumps_document, encode_json, parse_timestamp
 
 __all__ = [
@@ -70,11 +70,11 @@ WHAT = "result document"
 # --- the model -----------------------------------------------------------------
 
 #: INTEGER columns are 32-bit on PostgreSQL; a larger count is a bad document.
-Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 
 
 def _check_size(value: int | float) -> int | float:
-    if not math.isfinite(value) or not -(2**31) <= round(value) <= 2**31 - 1:
+    if not math.isfinite(value) or not INT32_MIN <= round(value) <= INT32_MAX:
         raise ValueError("must be a finite number that fits a 32-bit integer column")
     return value
 
@@ -238,6 +238,11 @@ def too_deep(value: Any) -> bool:
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
+#: Integers shorter than this many bits (about 3,000 digits) are below any digit
+#: limit Python allows, so always printable; longer ones are tried.
+PRINTABLE_BITS = 10_000
+
+
 def plain_json(value: dict[str, Any]) -> bool:
     """Whether ``value`` is built like parsed JSON: only ``dict`` objects with ``str``
     keys, ``list`` arrays and plain scalars, no deeper than :data:`MAX_DEPTH`, no
@@ -266,7 +271,7 @@ def plain_json(value: dict[str, Any]) -> bool:
             kind = type(child)
             if kind is dict or kind is list:
                 stack.append((child, depth + 1))
-            elif kind not in plain or (kind is int and child.bit_length() >= 10_000):
+            elif kind not in plain or (kind is int and child.bit_length() >= PRINTABLE_BITS):
                 return False
     return True
 
@@ -277,7 +282,7 @@ def location(path: tuple[str | int, ...]) -> str:
 
 def _unprintable(value: int) -> bool:
     """Whether Python refuses to write ``value`` as decimal text (its digit limit)."""
-    if value.bit_length() < 10_000:  # ~3,000 digits: below any limit Python allows
+    if value.bit_length() < PRINTABLE_BITS:
         return False
     try:
         str(value)

@@ -5,7 +5,7 @@ Drivers put the URL, or a DSN, into their messages; a user pastes output into
 tickets. So every byte the command line writes goes through a :class:`Scrubber`.
 
 Everything a person reads, errors included, is drawn by Rich, imported when a
-command first writes so; ``--json`` output is written directly and never loads it.
+command first writes so; ``--json`` output is written directly, without Rich.
 """
 
 from __future__ import annotations

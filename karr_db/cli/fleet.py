@@ -21,6 +21,7 @@ from karr_db.cli._output import facts, fmt, paged_items, print_json, say, show, 
 from karr_db.errors import NotFoundError
 from karr_db.limits import PAGE_LIMIT
 from karr_db.repositories._base import Named
+from karr_db.repositories._common import found
 from karr_db.repositories.engine_profiles import ENGINE_MODES, EngineProfileDTO
 from karr_db.repositories.logs import LogLineDTO
 from karr_db.repositories.settings import AGENT_SETTING_DEFAULTS
@@ -33,10 +34,11 @@ AgentArgument = Annotated[str, typer.Argument(help="The agent's name or id.")]
 def _named(repository: Named[D], name_or_id: str) -> D:
     """The row of that name, else of that id (agents, engine profiles);
     NotFoundError naming what was asked."""
-    found = repository.find_by_name(name_or_id) or repository.find(name_or_id)
-    if found is None:
-        raise NotFoundError(repository.entity, name_or_id)
-    return found
+    return found(
+        repository.entity,
+        name_or_id,
+        repository.find_by_name(name_or_id) or repository.find(name_or_id),
+    )
 
 
 # --- one agent -------------------------------------------------------------------
@@ -268,18 +270,19 @@ def _show_profile(profile: EngineProfileDTO, as_json: bool) -> None:
     if as_json:
         print_json(profile)
         return
-    rows = facts(
-        ("id", profile.id),
-        ("engine", profile.engine),
-        ("mode", profile.mode),
-        ("description", profile.description or None),
-        ("created", profile.created_at),
-        ("updated", profile.updated_at),
-        title=f"engine profile {profile.name}",
+    show(
+        facts(
+            ("id", profile.id),
+            ("engine", profile.engine),
+            ("mode", profile.mode),
+            ("description", profile.description or None),
+            ("created", profile.created_at),
+            ("updated", profile.updated_at),
+            ("build config", json.dumps(profile.build_config, ensure_ascii=False)),
+            ("runtime config", json.dumps(profile.runtime_config, ensure_ascii=False)),
+            title=f"engine profile {profile.name}",
+        )
     )
-    rows.add_row("build config", json.dumps(profile.build_config, ensure_ascii=False))
-    rows.add_row("runtime config", json.dumps(profile.runtime_config, ensure_ascii=False))
-    show(rows)
 
 
 @profiles_app.callback(invoke_without_command=True)
