@@ -134,7 +134,8 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
     dialect = connection.dialect
     flag = bind_processor(Benchmark.__table__.c.passed, dialect)
     stamp = bind_processor(Benchmark.__table__.c.timestamp, dialect)
-    nan = for_connection(connection).stored_nan
+    seam = for_connection(connection)
+    nan = seam.stored_nan
     created = stamp(utcnow())
     metric_rows: list[tuple[Any, ...]] = []
     hardware: list[tuple[Any, ...]] = []
@@ -180,15 +181,11 @@ def _derive_batch(connection: Connection, runs: list[_Stored]) -> DeriveReport:
         if not run.has_hardware and doc.hardware is not None:
             hardware.append((run.id, *doc.hardware[1:]))  # the run keeps its own id
 
-    ids = for_connection(connection).insert_numbered(
-        connection, "benchmarks", BENCHMARK_INSERT_COLUMNS, new_benchmarks
-    )
+    ids = seam.insert_numbered(connection, "benchmarks", BENCHMARK_INSERT_COLUMNS, new_benchmarks)
     for bid, flat_values in zip(ids, new_metrics, strict=True):
         metric_rows.extend((bid, name, value(number)) for name, number in flat_values)
-    for_connection(connection).bulk_load(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows)
-    for_connection(connection).bulk_insert(
-        connection, "hardware", HARDWARE_INSERT_COLUMNS, hardware, copy=True
-    )
+    seam.bulk_load(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows)
+    seam.bulk_insert(connection, "hardware", HARDWARE_INSERT_COLUMNS, hardware, copy=True)
     return DeriveReport(
         runs=len(runs),
         benchmarks_added=len(new_benchmarks),

@@ -48,7 +48,8 @@ __all__ = [
 
 #: Advisory lock key serialising event appends on PostgreSQL ("KEVT" in ASCII);
 #: distinct from the migration lock so that migrations and appends do not
-#: contend. Revision 0008's ``karr_append_events`` takes the same key. Kept
+#: contend. ``karr_append_events`` takes the same key (the frozen revisions'
+#: :data:`karr_db.migrations.frozen.EVENTS_LOCK_KEY`). Kept
 #: here, not in :mod:`.postgresql`, so that naming it loads no dialect.
 EVENT_LOG_LOCK_KEY = 0x4B455654
 

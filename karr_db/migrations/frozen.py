@@ -25,7 +25,9 @@ DOUBLE: sa.types.TypeEngine[float] = sa.REAL().with_variant(
     postgresql.DOUBLE_PRECISION(), "postgresql"
 )
 
-#: The event-log lock of revisions 0008 and 0012 (0x4B455654, "KEVT").
+#: The event-log lock of revisions 0008 and 0012 (0x4B455654, "KEVT"): the key the
+#: layer's appends take (:data:`karr_db.dialects.EVENT_LOG_LOCK_KEY`), so appends
+#: through the layer and through ``karr_append_events`` serialise.
 EVENTS_LOCK_KEY = 0x4B455654
 
 #: The end of ``karr_append_events`` (revisions 0008 and 0012): under the

@@ -75,8 +75,8 @@ class Repository:
 
 
 class Keyed(Repository, Generic[D]):
-    """Rows read by their ``id``: the lookups campaigns, quick tests, agents and
-    engine profiles share."""
+    """Rows read by their ``id`` and created under a new one: what campaigns, quick
+    tests, agents and engine profiles share."""
 
     #: The mapped class; its ``id`` column is the key.
     model: Any

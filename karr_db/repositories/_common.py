@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from karr_db.errors import InvalidQueryError, NotFoundError, PageLimitError
-from karr_db.limits import PAGE_LIMIT
+from karr_db.limits import INT32_MAX, PAGE_LIMIT, integer_problem
 
 if TYPE_CHECKING:
     from sqlalchemy import Result
@@ -158,8 +158,8 @@ def cursor_after_id(payload: Any) -> int:
     32-bit integer, as the id columns hold on PostgreSQL."""
     if not isinstance(payload, list) or len(payload) != 1:
         raise ValueError("bad cursor fields")
-    value = payload[0]
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+    value: int = payload[0]
+    if integer_problem(value, low=0, high=INT32_MAX):
         raise ValueError("bad cursor id")
     return value
 

@@ -99,9 +99,12 @@ def test_group_digest_is_md5_on_postgresql_even_before_the_seam_is_asked() -> No
 
 def test_the_event_log_key_is_the_implementations() -> None:
     from karr_db.dialects import postgresql
+    from karr_db.migrations import frozen
     from karr_db.repositories import events
 
     assert postgresql.EVENT_LOG_LOCK_KEY == events.EVENT_LOG_LOCK_KEY == EVENT_LOG_LOCK_KEY
+    # The revisions' karr_append_events takes the lock the layer's appends take.
+    assert frozen.EVENTS_LOCK_KEY == EVENT_LOG_LOCK_KEY
 
 
 def test_an_unknown_dialect_is_refused() -> None:

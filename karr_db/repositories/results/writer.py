@@ -261,7 +261,7 @@ class ResultsWriter(ResultsBase):
         connection = self.connection
         dialect = connection.dialect
         now = utcnow()
-        runs, hardware, summaries = [], [], []
+        hardware, summaries = [], []
         for doc in docs:
             m = doc.model
             run = build(
@@ -289,7 +289,6 @@ class ResultsWriter(ResultsBase):
                     update={"gpu_model": row[1], "gpu_count": row[3], "environment_type": row[7]}
                 )
             summaries.append(run)
-            runs.append(doc)
 
         stamp = bind_processor(Run.__table__.c.timestamp, dialect)
         flag = bind_processor(Run.__table__.c.passed, dialect)
