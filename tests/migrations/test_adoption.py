@@ -299,3 +299,32 @@ def test_a_refused_adoption_leaves_the_journal_mode_it_found(
 
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+
+
+def test_a_duplicate_key_stops_adoption_and_is_named(empty_url: str, samples_dir: Path) -> None:
+    """A legacy table whose rows break a key the schema declares (here a hardware table
+    that lost its primary key and holds one row twice) is refused, naming the key, the
+    value and the table, and nothing changes."""
+    if empty_url.startswith("sqlite"):
+        unkeyed = [
+            "ALTER TABLE hardware RENAME TO hardware_keyed",
+            "CREATE TABLE hardware (id INTEGER, run_id TEXT NOT NULL REFERENCES runs(id) "
+            "ON DELETE CASCADE, gpu_model TEXT, gpu_vram_gb INTEGER, gpu_count INTEGER "
+            "DEFAULT 1, cpu_model TEXT, cpu_cores INTEGER, ram_gb INTEGER, environment_type "
+            "TEXT DEFAULT 'native_linux', fingerprint TEXT)",
+            "INSERT INTO hardware SELECT * FROM hardware_keyed",
+            "DROP TABLE hardware_keyed",
+        ]
+    else:
+        unkeyed = ["ALTER TABLE hardware DROP CONSTRAINT hardware_pkey"]
+    twice = "INSERT INTO hardware SELECT * FROM hardware WHERE id = (SELECT min(id) FROM hardware)"
+    build_legacy(empty_url, 1, samples_dir, extra=[*unkeyed, twice])
+    before = snapshot(empty_url)
+
+    with pytest.raises(
+        AdoptionError, match=r"duplicate value \(\d+,\) violates pk_hardware"
+    ) as caught:
+        migrations.upgrade(empty_url)
+
+    assert (caught.value.table, caught.value.column) == ("hardware", "id")
+    assert snapshot(empty_url) == before

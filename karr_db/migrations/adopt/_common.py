@@ -4,7 +4,7 @@ value that cannot be carried over."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -60,16 +60,23 @@ def value_error(table: sa.Table, column: sa.Column[Any], row: Any, problem: str)
 
 
 @contextmanager
-def naming_failed_rows(connection: Connection, table: sa.Table, source: str) -> Iterator[None]:
+def naming_failed_rows(
+    connection: Connection,
+    table: sa.Table,
+    source: str,
+    constraints: Iterable[sa.Constraint] | None = None,
+) -> Iterator[None]:
     """A savepoint for a statement that copies or constrains ``table``'s rows (read
     from ``source``): when the database refuses it, the AdoptionError names the
-    rows behind it (duplicate keys, in practice)."""
+    rows behind it (duplicate keys, in practice), looked for under ``constraints``
+    (default: all of the table's, in declaration order, so the same rows are named
+    on every run)."""
     try:
         with connection.begin_nested():
             yield
     except DBAPIError as exc:
         src = quote(connection, source)
-        for constraint in table.constraints:
+        for constraint in table._sorted_constraints if constraints is None else constraints:
             if not isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint):
                 continue
             cols = [c.name for c in constraint.columns]

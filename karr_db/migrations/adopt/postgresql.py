@@ -346,7 +346,7 @@ def _conform_pg_keys(connection: Connection, table: sa.Table) -> None:
 
 
 def _add_constraint(connection: Connection, table: sa.Table, constraint: sa.Constraint) -> None:
-    with naming_failed_rows(connection, table, table.name):
+    with naming_failed_rows(connection, table, table.name, (constraint,)):
         connection.execute(sa.schema.AddConstraint(constraint))
 
 
