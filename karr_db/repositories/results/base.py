@@ -29,23 +29,28 @@ class ResultsBase:
                     "a results repository on a session needs the events repository of "
                     "that session (events=): its writes take the log's lock and append there"
                 )
-            self._session: Session | None = bind
+            self._writes: tuple[Session, EventsRepository] | None = (bind, events)
             self._connection: Connection | None = None
         else:
-            self._session, self._connection = None, bind
-        self._events = events
+            if events is not None:
+                raise TypeError("a results repository on a connection reads only: no events=")
+            self._writes, self._connection = None, bind
 
     @property
     def connection(self) -> Connection:
         """The connection every statement runs on (the session's, in its transaction)."""
         if self._connection is not None:
             return self._connection
-        assert self._session is not None
-        return self._session.connection()
+        return self.session.connection()
 
     @property
     def session(self) -> Session:
         """The session writes go through; a read-only repository has none."""
-        if self._session is None:
+        return self._writing()[0]
+
+    def _writing(self) -> tuple[Session, EventsRepository]:
+        """The session writes go through and the events repository they append to; a
+        read-only repository refuses the write here, before any SQL."""
+        if self._writes is None:
             raise StorageError("writing", "a read-only unit of work cannot write")
-        return self._session
+        return self._writes

@@ -21,7 +21,6 @@ from karr_db.errors import (
     FieldError,
     NotFoundError,
     StillReferencedError,
-    StorageError,
     ValidationError,
 )
 from karr_db.models import QuickTest, Run, RunFingerprint
@@ -126,12 +125,11 @@ class ResultsWriter(ResultsBase):
         lock order, so no two repository transactions can deadlock, and on SQLite
         the write lock before the existence check, so the upgrade cannot fail.
 
-        The events repository the write appends to; a read-only repository (given
-        none) refuses the write here, before any SQL."""
-        if self._events is None:
-            raise StorageError("writing", "a read-only unit of work cannot write")
-        self._events.lock_log()
-        return self._events
+        The events repository the write appends to; a read-only repository refuses
+        the write here, before any SQL."""
+        events = self._writing()[1]
+        events.lock_log()
+        return events
 
     def save(self, document: str | bytes | Mapping[str, Any] | ValidatedDocument) -> SaveResult:
         """Store a result document (JSON text or parsed object); idempotent.
