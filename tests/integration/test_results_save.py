@@ -19,6 +19,7 @@ from karr_db.documents import load_document, run_id_for
 from karr_db.errors import StorageError, ValidationError
 from karr_db.models import Benchmark, Event, Hardware, Metric, Run
 from karr_db.repositories.agents import AgentsRepository
+from karr_db.repositories.events import EventsRepository
 from karr_db.repositories.results import ResultsRepository
 from karr_db.uow import transaction
 from tests.support.documents import minimal
@@ -398,3 +399,5 @@ def test_the_repository_is_given_the_events_repository_its_writes_use(session: S
     with pytest.raises(StorageError, match="cannot write"):
         reader.save(minimal(model="other"))
     assert session.scalar(select(func.count()).select_from(Run)) == 1
+    with pytest.raises(TypeError, match="reads only"):
+        ResultsRepository(session.connection(), EventsRepository(session))
