@@ -42,7 +42,6 @@ __all__ = [
     "RowShape",
     "build",
     "check_limit",
-    "cursor_after_id",
     "decode_cursor",
     "encode_cursor",
     "found",
@@ -153,9 +152,18 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
         raise InvalidQueryError("malformed cursor") from None
 
 
-def cursor_after_id(payload: Any) -> int:
-    """The row id a ``[id]`` cursor resumes after (events, log lines): a non-negative
-    32-bit integer, as the id columns hold on PostgreSQL."""
+def resume_after(after_id: int, cursor: str | None) -> int:
+    """The row id a page of events or log lines starts after: ``after_id``, or the one
+    a ``[id]`` cursor carries (a non-negative 32-bit integer, as the id columns hold
+    on PostgreSQL); not both."""
+    if cursor is None:
+        return after_id
+    if after_id:
+        raise InvalidQueryError("pass after_id or cursor, not both")
+    return decode_cursor(cursor, _cursor_id)
+
+
+def _cursor_id(payload: Any) -> int:
     if not isinstance(payload, list) or len(payload) != 1:
         raise ValueError("bad cursor fields")
     value: int = payload[0]

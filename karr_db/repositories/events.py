@@ -58,11 +58,10 @@ from karr_db.repositories._common import (
     RowShape,
     build,
     check_limit,
-    cursor_after_id,
-    decode_cursor,
     encode_cursor,
     found,
     page_rows,
+    resume_after,
     row_builder,
 )
 from karr_db.repositories._validate import checked, fields, int32
@@ -235,10 +234,7 @@ class EventsRepository:
         after the last matching id can skip only events that do not match.
         """
         check_limit(limit)
-        if cursor is not None:
-            if after_id:
-                raise InvalidQueryError("pass after_id or cursor, not both")
-            after_id = decode_cursor(cursor, cursor_after_id)
+        after_id = resume_after(after_id, cursor)
         if after_id < 0:
             raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
         fields("event query", [("after_id", int32(after_id))])  # the id column's range

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from karr_db.errors import FieldError, InvalidQueryError, NotFoundError, ValidationError
+from karr_db.errors import FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_LOG_LINE_BYTES, PAGE_LIMIT, sized_text_problem
 from karr_db.models import CampaignLog, QuickTest, QuickTestLog, WebCampaign
 from karr_db.models.types import utcnow
@@ -36,11 +36,10 @@ from karr_db.repositories._common import (
     Page,
     RowShape,
     check_limit,
-    cursor_after_id,
-    decode_cursor,
     encode_cursor,
     found,
     page_rows,
+    resume_after,
 )
 from karr_db.repositories._validate import checked, fields, int32
 from karr_db.repositories.events import EventType
@@ -156,10 +155,7 @@ class LogLines(Repository):
         unknown owner is :class:`NotFoundError` (asked only when the page is empty).
         """
         check_limit(limit)
-        if cursor is not None:
-            if after_id:
-                raise InvalidQueryError("pass after_id or cursor, not both")
-            after_id = decode_cursor(cursor, cursor_after_id)
+        after_id = resume_after(after_id, cursor)
         fields("log read", [("after_id", int32(after_id))])
         result = self.session.execute(
             select(*self.shape.columns)
