@@ -4,11 +4,14 @@ same as building the whole list, but only one page is held at a time."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from karr_db.cli import _output
 from karr_db.engine import make_engine
+from karr_db.repositories.results import ResultsRepository
 from karr_db.uow import transaction
 from tests.support.cli import cli
 
@@ -32,9 +35,21 @@ def stored(migrated_url: str) -> list[str]:
 
 
 @pytest.fixture
-def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pages of 3, so that a few runs take several pages."""
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pages of 3, so that a few runs take several pages (checked: every page the
+    command asked for was at most 3 runs, and there were several)."""
     monkeypatch.setattr(_output, "PAGE_LIMIT", 3)
+    asked: list[int] = []
+    listing = ResultsRepository.list
+
+    def counted(self: ResultsRepository, *args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs["limit"])
+        return listing(self, *args, **kwargs)
+
+    monkeypatch.setattr(ResultsRepository, "list", counted)
+    yield
+    assert len(asked) >= 3
+    assert max(asked) <= 3
 
 
 def test_list_json_streams_the_same_object_across_pages(
