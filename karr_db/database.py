@@ -96,7 +96,7 @@ class Database(Closing):
                 if not for_connection(self.replica).has_replicas:
                     raise DatabaseURLError("the replica URL must be a postgresql:// URL")
             except BaseException:
-                self.dispose()  # nobody gets this object to close
+                self.close()  # nobody gets this object to close
                 raise
         self._require_current = require_current
         self._checked = not require_current
@@ -198,9 +198,6 @@ class Database(Closing):
             self.engine.dispose()
         if self.replica is not None:
             self.replica.dispose()
-
-    #: The same as :meth:`close`, under an engine's name.
-    dispose = close
 
     def __repr__(self) -> str:
         return f"Database({self.url!r})"

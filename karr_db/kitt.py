@@ -380,7 +380,7 @@ class KarrResultStore(Closing):
     def close(self) -> None:
         """Release the connections (of a database this store opened itself)."""
         if self._owns:
-            self.database.dispose()
+            self.database.close()
 
     # --- files ------------------------------------------------------------------
 

@@ -173,7 +173,7 @@ class Service(Closing):
     def close(self) -> None:
         """Release the connections of a database this service opened itself."""
         if self._owns:
-            self.database.dispose()
+            self.database.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.database.url!r})"

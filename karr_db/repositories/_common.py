@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from karr_db.errors import InvalidQueryError, NotFoundError, PageLimitError
+from karr_db.errors import (
+    FieldError,
+    InvalidQueryError,
+    NotFoundError,
+    PageLimitError,
+    ValidationError,
+)
 from karr_db.limits import INT32_MAX, PAGE_LIMIT, integer_problem
 
 if TYPE_CHECKING:
@@ -152,11 +158,15 @@ def decode_cursor(cursor: str, read: Callable[[Any], T]) -> T:
         raise InvalidQueryError("malformed cursor") from None
 
 
-def resume_after(after_id: int, cursor: str | None) -> int:
+def resume_after(what: str, after_id: int, cursor: str | None) -> int:
     """The row id a page of events or log lines starts after: ``after_id``, or the one
-    a ``[id]`` cursor carries (a non-negative 32-bit integer, as the id columns hold
-    on PostgreSQL); not both."""
+    a ``[id]`` cursor carries; not both. Either is a non-negative 32-bit integer, as
+    the id columns hold on PostgreSQL: a bad ``after_id`` is a :class:`ValidationError`
+    of ``what`` naming it, a bad cursor a malformed one."""
     if cursor is None:
+        problem = integer_problem(after_id, low=0, high=INT32_MAX)
+        if problem:
+            raise ValidationError(what, [FieldError("after_id", problem)])
         return after_id
     if after_id:
         raise InvalidQueryError("pass after_id or cursor, not both")

@@ -234,10 +234,7 @@ class EventsRepository:
         after the last matching id can skip only events that do not match.
         """
         check_limit(limit)
-        after_id = resume_after(after_id, cursor)
-        if after_id < 0:
-            raise InvalidQueryError(f"after_id must not be negative, got {after_id}")
-        fields("event query", [("after_id", int32(after_id))])  # the id column's range
+        after_id = resume_after("event query", after_id, cursor)
         for name, bound in (("since", since), ("until", until)):
             if bound is not None and bound.utcoffset() is None:
                 raise InvalidQueryError(f"{name} must be a timezone-aware datetime")

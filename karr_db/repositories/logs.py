@@ -155,8 +155,7 @@ class LogLines(Repository):
         unknown owner is :class:`NotFoundError` (asked only when the page is empty).
         """
         check_limit(limit)
-        after_id = resume_after(after_id, cursor)
-        fields("log read", [("after_id", int32(after_id))])
+        after_id = resume_after("log read", after_id, cursor)
         result = self.session.execute(
             select(*self.shape.columns)
             .where(self._owner_key == owner_id, self.model.id > after_id)

@@ -254,3 +254,19 @@ def test_a_forged_event_cursor_id_is_malformed(session: Session) -> None:
         with pytest.raises(InvalidQueryError, match="malformed cursor"):
             events.list(cursor=encode_cursor(forged))
     assert events.list(cursor=encode_cursor([2**31 - 1])).items == []
+
+
+def test_an_after_id_no_row_can_follow_is_refused_alike(
+    owner: tuple[LogLines, str], session: Session
+) -> None:
+    """Log lines and events take ``after_id`` by one rule: a negative id, or one beyond the
+    32-bit id column, is a validation error naming ``after_id`` on both."""
+    logs, owner_id = owner
+    events = on(EventsRepository, session)
+    for bad in (-1, 2**31, "7", True):
+        with pytest.raises(ValidationError) as refused:
+            logs.list(owner_id, after_id=bad)  # type: ignore[arg-type]
+        assert refused.value.fields == ["after_id"]
+        with pytest.raises(ValidationError) as refused:
+            events.list(after_id=bad)  # type: ignore[arg-type]
+        assert refused.value.fields == ["after_id"]
