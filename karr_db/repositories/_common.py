@@ -12,8 +12,8 @@
   a DTO's columns and builds with one), which sets the fields directly, without
   validation: every value comes from a typed column (the TypeDecorators already
   parsed timestamps, JSON and booleans) and validating each row again costs
-  more than the query on pages of events and runs. :func:`build` makes a DTO
-  from values already checked, by field name (pages, a saved run's summary).
+  more than the query on pages of events and runs. Everything else (a page of
+  DTOs, a saved run's summary) is built by Pydantic's validating constructor.
   This module is the one place that skips validation, and it checks at import
   that a shape's columns are exactly its DTO's fields.
 """
@@ -46,7 +46,6 @@ __all__ = [
     "PAGE_LIMIT",
     "Page",
     "RowShape",
-    "build",
     "check_limit",
     "decode_cursor",
     "encode_cursor",
@@ -241,19 +240,6 @@ def row_builder(dto: type[D], names: Iterable[str] | None = None) -> Callable[[S
         return instance
 
     return built
-
-
-def build(dto: type[D], /, **values: Any) -> D:
-    """``dto`` without validation, from ``values`` by field name.
-
-    Only for values read from typed columns or already validated (see the module
-    docstring); a name that is not a field is a ``TypeError``. Rows are built
-    by :func:`row_builder`.
-    """
-    unknown = values.keys() - set(_field_names(dto))
-    if unknown:
-        raise TypeError(f"{dto.__name__} has no field(s) {sorted(unknown)}")
-    return dto.model_construct(**values)
 
 
 class RowShape(Generic[D]):

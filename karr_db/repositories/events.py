@@ -56,7 +56,6 @@ from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    build,
     check_limit,
     encode_cursor,
     found,
@@ -252,8 +251,8 @@ class EventsRepository:
         with _readable(f"reading events after id {after_id}"):
             rows, items = page_rows(connection.execute(stmt, params), limit, _event)
         more = len(rows) > limit
-        return build(
-            Page[EventDTO], items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
+        return Page[EventDTO](
+            items=items, next_cursor=encode_cursor([items[-1].id]) if more else None
         )
 
 

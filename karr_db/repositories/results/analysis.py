@@ -30,7 +30,7 @@ from karr_db.errors import InvalidQueryError, NotFoundError
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.models.types import Double
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories._common import Page, build, check_limit, page_rows
+from karr_db.repositories._common import Page, check_limit, page_rows
 from karr_db.repositories.leaderboard_aggregate.statements import NEGLIGIBLE
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
@@ -276,7 +276,7 @@ class ResultsAnalysis(ResultsBase):
         if len(rows) > limit:
             last = rows[limit - 1]
             next_cursor = encode_point(last[1], last[0], last[7], last[8])
-        return build(Page[MetricPoint], items=items, next_cursor=next_cursor)
+        return Page[MetricPoint](items=items, next_cursor=next_cursor)
 
     def compare(self, run_ids: Sequence[str]) -> Comparison:
         """Metric values of two or more runs side by side, the first as baseline (one statement).

@@ -34,7 +34,7 @@ from karr_db.errors import (
     ValidationError,
 )
 from karr_db.models import Benchmark, Hardware, Metric, Run
-from karr_db.repositories._common import Page, build, check_limit, found, page_rows
+from karr_db.repositories._common import Page, check_limit, found, page_rows
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import MetricName, MetricValueRow, RunDetail, RunSummary
@@ -402,7 +402,7 @@ class ResultsReads(ResultsBase):
             last = rows[limit - 1]
             value = last[shapes.SUMMARY_INDEX[order_by]]
             next_cursor = encode_run_cursor(order_by, descending, value, last[0])
-        return build(Page[RunSummary], items=items, next_cursor=next_cursor)
+        return Page[RunSummary](items=items, next_cursor=next_cursor)
 
 
 # --- the page of ``list``: limit first, hardware after ------------------------------

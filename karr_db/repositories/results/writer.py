@@ -26,7 +26,6 @@ from karr_db.errors import (
 from karr_db.models import QuickTest, Run, RunFingerprint
 from karr_db.models.types import dumps_document, parse_timestamp, utcnow
 from karr_db.repositories import leaderboard_aggregate
-from karr_db.repositories._common import build
 from karr_db.repositories.events import EventsRepository, EventType
 from karr_db.repositories.results import shapes
 from karr_db.repositories.results.base import ResultsBase
@@ -262,31 +261,31 @@ class ResultsWriter(ResultsBase):
         hardware, summaries = [], []
         for doc in docs:
             m = doc.model
-            run = build(
-                RunSummary,
-                id=doc.run_id,
-                model=m.model,
-                engine=m.engine,
-                suite_name=m.suite_name,
-                timestamp=parse_timestamp(m.timestamp),
-                passed=m.passed,
-                total_benchmarks=m.total_benchmarks,
-                passed_count=m.passed_count,
-                failed_count=m.failed_count,
-                total_time_seconds=m.total_time_seconds,
-                kitt_version=m.kitt_version,
-                created_at=now,
-                gpu_model=None,
-                gpu_count=None,
-                environment_type=None,
-            )
             row = hardware_row(doc)
             if row is not None:
                 hardware.append(row)
-                run = run.model_copy(
-                    update={"gpu_model": row[1], "gpu_count": row[3], "environment_type": row[7]}
+            gpu_model, gpu_count, environment_type = (
+                (None, None, None) if row is None else (row[1], row[3], row[7])
+            )
+            summaries.append(
+                RunSummary(
+                    id=doc.run_id,
+                    model=m.model,
+                    engine=m.engine,
+                    suite_name=m.suite_name,
+                    timestamp=parse_timestamp(m.timestamp),
+                    passed=m.passed,
+                    total_benchmarks=m.total_benchmarks,
+                    passed_count=m.passed_count,
+                    failed_count=m.failed_count,
+                    total_time_seconds=m.total_time_seconds,
+                    kitt_version=m.kitt_version,
+                    created_at=now,
+                    gpu_model=gpu_model,
+                    gpu_count=gpu_count,
+                    environment_type=environment_type,
                 )
-            summaries.append(run)
+            )
 
         stamp = bind_processor(Run.__table__.c.timestamp, dialect)
         flag = bind_processor(Run.__table__.c.passed, dialect)
