@@ -84,7 +84,9 @@ def agents_command(
     Example: karr-db agents --status online --tag gpu
     """
     with open_database(database, replica=replica) as db, db.unit_of_work(readonly=True) as uow:
-        check_status(status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1)))
+        check_status(
+            status, AGENT_STATUSES, lambda s: len(uow.agents.list(status=s, limit=1).items)
+        )
         agents = paged_items(partial(uow.agents.list, status=status, tag=tag), None)
     if as_json:
         print_json(agents)
@@ -266,7 +268,7 @@ def events_command(
                 check_status(
                     name,
                     (t.value for t in EventType),
-                    lambda t: len(uow.events.list(event_types=[t], limit=1)),
+                    lambda t: len(uow.events.list(event_types=[t], limit=1).items),
                     what="event type",
                     option="--type",
                 )

@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -68,10 +68,6 @@ class Page(DTO, Generic[T]):
     A numbered page (``page=``) also gives ``total``, how many rows match in all.
     Listings in id order (events, log lines) also resume after an id: a tail
     passes its last item's id as ``after_id``.
-
-    A page also iterates, indexes, measures and compares (to a list) as its
-    items do, so code written when ``AgentsRepository.list`` returned a plain
-    list keeps working for this release; new code reads ``page.items``.
     """
 
     items: list[T]
@@ -82,20 +78,6 @@ class Page(DTO, Generic[T]):
     def has_more(self) -> bool:
         """Whether a next page follows (its cursor is ``next_cursor``)."""
         return self.next_cursor is not None
-
-    def __iter__(self) -> Iterator[T]:  # type: ignore[override]  # BaseModel iterates fields
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> T:
-        return self.items[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, list):
-            return self.items == other
-        return super().__eq__(other)
 
     __hash__ = None  # type: ignore[assignment]  # a page holds lists: never hashable
 

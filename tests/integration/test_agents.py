@@ -140,7 +140,7 @@ def test_duplicate_name_is_already_exists(session: Session) -> None:
     agents.register("gpu-box-1")
     with pytest.raises(AlreadyExistsError, match="gpu-box-1"):
         agents.register("gpu-box-1")
-    assert len(agents.list()) == 1
+    assert len(agents.list().items) == 1
 
 
 def test_bad_input_is_a_validation_error(session: Session) -> None:
@@ -153,7 +153,7 @@ def test_bad_input_is_a_validation_error(session: Session) -> None:
     assert comma.value.fields == ["tags.1", "tags.2"]
     with pytest.raises(ValidationError):
         agents.register("a", port=70000)
-    assert agents.list() == []
+    assert agents.list().items == []
 
 
 def test_rotate_token_invalidates_the_old_one(session: Session) -> None:
@@ -287,9 +287,9 @@ def test_staleness_is_read_without_writing_then_marked_explicitly(session: Sessi
 
     # Seen from ten minutes on, everyone registered before is stale ...
     stale = agents.list(stale_after=timedelta(minutes=5), now=later + timedelta(minutes=1))
-    assert {a.name for a in stale} == {"quiet", "off", "fresh"}
+    assert {a.name for a in stale.items} == {"quiet", "off", "fresh"}
     # ... and from now, nobody is.
-    assert agents.list(stale_after=timedelta(minutes=5)) == []
+    assert agents.list(stale_after=timedelta(minutes=5)).items == []
     assert quiet.is_stale(timedelta(minutes=5), now=later)
     assert not quiet.is_stale(timedelta(minutes=5))
     # Listing wrote nothing.
@@ -313,12 +313,12 @@ def test_tag_filter_is_exact_across_both_stored_forms(session: Session) -> None:
     insert_legacy_agent(session, "legacy-2", tags='["gpu2"]')
     insert_legacy_agent(session, "weird", tags="gpu_x, 50%")
 
-    assert [a.name for a in agents.list(tag="gpu")] == ["a", "legacy"]
-    assert [a.name for a in agents.list(tag="gpu2")] == ["b", "legacy-2"]
-    assert [a.name for a in agents.list(tag="h100")] == ["legacy"]
-    assert [a.name for a in agents.list(tag="50%")] == ["weird"]
-    assert agents.list(tag="gp") == []
-    assert agents.list(tag="gpu_") == []
+    assert [a.name for a in agents.list(tag="gpu").items] == ["a", "legacy"]
+    assert [a.name for a in agents.list(tag="gpu2").items] == ["b", "legacy-2"]
+    assert [a.name for a in agents.list(tag="h100").items] == ["legacy"]
+    assert [a.name for a in agents.list(tag="50%").items] == ["weird"]
+    assert agents.list(tag="gp").items == []
+    assert agents.list(tag="gpu_").items == []
 
 
 def test_tags_are_written_comma_separated(session: Session) -> None:
@@ -362,8 +362,8 @@ def test_legacy_rows_read_as_they_are(session: Session) -> None:
     assert agent.tags == ["gpu"]
     assert agent.last_heartbeat is not None
     assert agent.last_heartbeat.isoformat() == "2024-01-01T10:00:00+00:00"
-    assert [a.id for a in agents.list(status="idle")] == ["old"]
-    assert [a.id for a in agents.list(stale_after=timedelta(hours=1))] == ["old"]
+    assert [a.id for a in agents.list(status="idle").items] == ["old"]
+    assert [a.id for a in agents.list(stale_after=timedelta(hours=1)).items] == ["old"]
     assert [a.id for a in agents.mark_stale_offline(timedelta(hours=1))] == ["old"]
     assert events_of(session, "old") == [
         ("agent.status_changed", {"from": "idle", "to": "offline", "reason": "stale"})

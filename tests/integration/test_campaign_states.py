@@ -148,7 +148,7 @@ def test_idle_and_running_agents_are_accepted(db: Database) -> None:
         agent = uow.agents.register("box").agent
         assert uow.agents.heartbeat(agent.id, status="idle").status == "idle"
         assert uow.agents.heartbeat(agent.id, status="running").status == "running"
-        assert [a.name for a in uow.agents.list(status="running")] == ["box"]
+        assert [a.name for a in uow.agents.list(status="running").items] == ["box"]
         with pytest.raises(ValidationError) as bad:
             uow.agents.heartbeat(agent.id, status="sleeping")
         assert bad.value.fields == ["status"]
@@ -158,7 +158,7 @@ def test_an_adopted_idle_agent_works(empty_url: str, samples_dir: Path) -> None:
     build_legacy(empty_url, 2, samples_dir)  # agent-2 is 'idle', as its heartbeat left it
     migrations.upgrade(empty_url)
     with Database(empty_url) as database, database.unit_of_work(immediate=True) as uow:
-        assert [a.id for a in uow.agents.list(status="idle")] == ["agent-2"]
+        assert [a.id for a in uow.agents.list(status="idle").items] == ["agent-2"]
         last = uow.events.last_id()
         assert uow.agents.heartbeat("agent-2", status="idle").status == "idle"
         assert uow.events.list(last).items == []  # no change, no event

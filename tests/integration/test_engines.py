@@ -88,7 +88,7 @@ def test_profiles_list_by_name_and_engine(session: Session) -> None:
     profiles = on(EngineProfilesRepository, session)
     for name, engine in (("c", "vllm"), ("a", "vllm"), ("b", "ollama"), ("d", "vllm")):
         profiles.create(name, engine)
-    assert [p.name for p in profiles.list()] == ["a", "b", "c", "d"]
+    assert [p.name for p in profiles.list().items] == ["a", "b", "c", "d"]
     first = profiles.list(engine="vllm", limit=2)
     assert [p.name for p in first.items] == ["a", "c"]
     rest = profiles.list(engine="vllm", limit=2, cursor=first.next_cursor)

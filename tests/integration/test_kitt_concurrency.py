@@ -36,7 +36,7 @@ def test_racing_registrations_of_a_name_create_one_agent(migrated_url: str) -> N
         with transaction(engine) as uow:
             agents = uow.agents
             listed = agents.list()
-            assert sorted(a.name or "" for a in listed) == sorted(NAMES)
+            assert sorted(a.name or "" for a in listed.items) == sorted(NAMES)
             for accepted in results:
                 for name, token in accepted.items():
                     assert agents.verify_token(agents.get_by_name(name).id, token)
@@ -52,7 +52,7 @@ def test_racing_upserts_of_a_name_leave_one_agent_and_the_last_token(migrated_ur
     with engine_for(migrated_url) as engine:
         with transaction(engine) as uow:
             agents = uow.agents
-            assert sorted(a.name or "" for a in agents.list()) == sorted(NAMES)
+            assert sorted(a.name or "" for a in agents.list().items) == sorted(NAMES)
             for name in NAMES:
                 agent = agents.get_by_name(name)
                 assert agent.status == "online"

@@ -84,7 +84,7 @@ def test_an_empty_or_weak_token_is_refused_by_field(session: Session, token: str
         agents.register("dgx-01", token=token)
     assert refused.value.fields == ["token"]
     assert token not in str(refused.value) or not token
-    assert agents.list() == []
+    assert agents.list().items == []
 
 
 def test_tokens_from_secrets_pass_the_strength_check() -> None:
@@ -147,7 +147,7 @@ def test_register_with_replace_updates_address_and_token_and_sets_online(
     # replace=True on an unknown name simply registers it.
     fresh = agents.register("spark", token=secrets.token_hex(32), replace=True).agent
     assert fresh.name == "spark"
-    assert len(agents.list()) == 2
+    assert len(agents.list().items) == 2
 
 
 def test_heartbeat_carries_the_agents_status(session: Session) -> None:
@@ -173,13 +173,13 @@ def test_listing_with_staleness_then_deleting(session: Session) -> None:
     b = agents.register("b").agent
     agents.heartbeat(a.id, status="idle")
     later = utcnow() + timedelta(minutes=10)
-    assert [x.name for x in agents.list(stale_after=timedelta(minutes=5), now=later)] == [
+    assert [x.name for x in agents.list(stale_after=timedelta(minutes=5), now=later).items] == [
         "a",
         "b",
     ]
-    assert agents.list(stale_after=timedelta(minutes=20), now=later) == []
+    assert agents.list(stale_after=timedelta(minutes=20), now=later).items == []
     agents.retire(b.id)
-    assert [x.name for x in agents.list()] == ["a"]
+    assert [x.name for x in agents.list().items] == ["a"]
     with pytest.raises(NotFoundError):
         agents.get(b.id)
 

@@ -29,7 +29,7 @@ def test_racing_registrations_with_different_tokens_leave_the_first_one(migrated
     winners = sorted(name for accepted in results for name in accepted)
     assert winners == sorted(NAMES)
     with Database(migrated_url) as database, database.unit_of_work(readonly=True) as uow:
-        assert sorted(a.name or "" for a in uow.agents.list()) == sorted(NAMES)
+        assert sorted(a.name or "" for a in uow.agents.list().items) == sorted(NAMES)
         for worker, accepted in enumerate(results):
             for name, agent_id in accepted.items():
                 assert uow.agents.verify_token(agent_id, tokens[worker][name])

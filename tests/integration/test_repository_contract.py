@@ -193,18 +193,16 @@ def test_the_codec_round_trips_and_refuses_forgeries() -> None:
         decode_cursor(encode_cursor([1]), lambda p: p["key"])
 
 
-# --- the names the contract replaced --------------------------------------------
+# --- listing and finding, by the contract -----------------------------------------
 
 
-def test_agents_list_still_reads_as_the_list_it_was(session: Session) -> None:
+def test_agents_list_is_a_page_by_name(session: Session) -> None:
     agents = on(AgentsRepository, session)
-    assert agents.list() == []
+    assert agents.list().items == []
     keys = _agents(session)
     listed = agents.list()
-    assert len(listed) == 3
-    assert [a.id for a in listed] == keys  # by name: agent-0, agent-1, agent-2
-    assert listed[0].id == keys[0]
-    assert listed == listed.items
+    assert [a.id for a in listed.items] == keys  # by name: agent-0, agent-1, agent-2
+    assert listed.next_cursor is None
     assert agents.get_by_name("agent-1").id == keys[1]
     assert agents.find_by_name("nobody") is None
 

@@ -28,9 +28,9 @@ def test_legacy_rows_read_and_work_after_adoption(empty_url: str, samples_dir: P
             assert not spark.has_token
             dgx = uow.agents.get("agent-1")
             assert dgx.tags == ["gpu", "h100"]  # legacy JSON list
-            assert [a.id for a in uow.agents.list(tag="gpu")] == ["agent-1"]
-            assert [a.id for a in uow.agents.list(tag="gpu2")] == ["agent-2"]
-            assert [a.id for a in uow.agents.list(status="idle")] == ["agent-2"]
+            assert [a.id for a in uow.agents.list(tag="gpu").items] == ["agent-1"]
+            assert [a.id for a in uow.agents.list(tag="gpu2").items] == ["agent-2"]
+            assert [a.id for a in uow.agents.list(status="idle").items] == ["agent-2"]
 
             campaign = uow.campaigns.get("camp-1")
             assert campaign.status == "draft"

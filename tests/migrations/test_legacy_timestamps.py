@@ -146,12 +146,16 @@ def test_stale_agents_are_found_and_marked_offline(legacy: tuple[str, History]) 
 
     with Database(url) as db:
         with db.unit_of_work() as uow:
-            within_hour = [a.name for a in uow.agents.list(stale_after=timedelta(hours=1), now=now)]
-            within_3h = [a.name for a in uow.agents.list(stale_after=timedelta(hours=3), now=now)]
+            within_hour = [
+                a.name for a in uow.agents.list(stale_after=timedelta(hours=1), now=now).items
+            ]
+            within_3h = [
+                a.name for a in uow.agents.list(stale_after=timedelta(hours=3), now=now).items
+            ]
         with db.unit_of_work() as uow:
             marked = uow.agents.mark_stale_offline(timedelta(hours=3), now=now)
         with db.unit_of_work() as uow:
-            offline = sorted((a.name for a in uow.agents.list(status="offline")), key=str)
+            offline = sorted((a.name for a in uow.agents.list(status="offline").items), key=str)
     assert within_hour == stale(timedelta(hours=1)) == sorted(names.values())
     assert within_3h == stale(timedelta(hours=3)) == ["dgx-02"]
     assert sorted((a.name for a in marked), key=str) == offline == ["dgx-02"]
@@ -242,7 +246,7 @@ def test_check_is_clean_and_every_value_reads_as_its_instant(
     assert findings == []
     with Database(url) as db, db.unit_of_work() as uow:
         runs = {r.id: r for r in uow.results.list(limit=100).items}
-        agents = {a.id: a for a in uow.agents.list()}
+        agents = {a.id: a for a in uow.agents.list().items}
     assert {k: r.timestamp for k, r in runs.items()} == made.expected("runs", "timestamp")
     assert {k: a.last_heartbeat for k, a in agents.items()} == made.expected(
         "agents", "last_heartbeat"
