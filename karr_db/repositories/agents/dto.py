@@ -188,18 +188,29 @@ def passed_fields(**values: Any) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def check_columns(
+def column_problems(
     *, port: int | None = None, gpu_count: int | None = None, ram_gb: int | None = None
-) -> None:
-    """INTEGER columns hold 32 bits on PostgreSQL; SQLite would keep 64, so both refuse more."""
-    fields(
-        "agent",
-        [
+) -> list[FieldError]:
+    """The integer fields' bounds: a port's, and 32 bits for the others, which INTEGER
+    columns hold on PostgreSQL (SQLite would keep 64, so both refuse more)."""
+    return [
+        FieldError(field, problem)
+        for field, problem in (
             ("port", None if port is None or 0 < port < 65536 else "must be between 1 and 65535"),
             ("gpu_count", None if gpu_count is None else int32(gpu_count)),
             ("ram_gb", None if ram_gb is None else int32(ram_gb)),
-        ],
-    )
+        )
+        if problem
+    ]
+
+
+def check_columns(
+    *, port: int | None = None, gpu_count: int | None = None, ram_gb: int | None = None
+) -> None:
+    """Refuse the integer fields given out of their bounds (see :func:`column_problems`)."""
+    problems = column_problems(port=port, gpu_count=gpu_count, ram_gb=ram_gb)
+    if problems:
+        raise ValidationError("agent", problems)
 
 
 def check_now(now: datetime | None) -> None:
