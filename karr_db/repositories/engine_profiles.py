@@ -18,16 +18,16 @@ from typing import Any
 
 from sqlalchemy import delete, insert, update
 
-from karr_db.documents import json_value_problems
 from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
 from karr_db.models import EngineProfile
-from karr_db.models.types import dumps_json, utcnow
+from karr_db.models.types import utcnow
 from karr_db.repositories._base import Named
 from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
+    json_object_problems,
 )
 from karr_db.repositories._validate import checked
 from karr_db.repositories.events import EventType
@@ -86,18 +86,9 @@ def _name_problem(value: str) -> str | None:
 
 def config_problems(field: str, value: object) -> builtins.list[FieldError]:
     """Why ``value`` cannot be stored as a profile's configuration."""
-    if not isinstance(value, Mapping):
-        return [FieldError(field, "must be a JSON object")]
-    problems = json_value_problems(dict(value), field)
-    if problems:
-        return problems
-    try:
-        size = len(dumps_json(dict(value)).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        return [FieldError(field, f"not JSON-serialisable: {exc}")]
-    if size > MAX_CONFIG_BYTES:
-        return [FieldError(field, f"is {size} bytes of JSON, more than {MAX_CONFIG_BYTES}")]
-    return []
+    return json_object_problems(
+        field, value, oversize=lambda size: f"is {size} bytes of JSON, more than {MAX_CONFIG_BYTES}"
+    )
 
 
 @checked

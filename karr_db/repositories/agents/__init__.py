@@ -26,7 +26,7 @@ from karr_db.errors import (
 from karr_db.limits import text_problem
 from karr_db.models import Agent, QuickTest, WebCampaign
 from karr_db.models.types import utcnow
-from karr_db.repositories._validate import checked, int32
+from karr_db.repositories._validate import checked
 from karr_db.repositories.agents.credentials import AgentTokens, stored_token
 from karr_db.repositories.agents.dto import (
     AGENT_STATUS_NOTES,
@@ -35,6 +35,7 @@ from karr_db.repositories.agents.dto import (
     AgentCredentials,
     AgentDTO,
     check_columns,
+    column_problems,
     format_tags,
     hardware_problems,
     parse_tags,
@@ -108,16 +109,7 @@ class AgentsRepository(AgentTokens, AgentHeartbeats):
             problem = text_problem(name, indexed=True)
             if problem:
                 errors.append(FieldError("name", problem))
-        if port is not None and not 0 < port < 65536:
-            errors.append(FieldError("port", "must be between 1 and 65535"))
-        errors.extend(
-            FieldError(field, problem)
-            for field, problem in (
-                ("gpu_count", None if gpu_count is None else int32(gpu_count)),
-                ("ram_gb", None if ram_gb is None else int32(ram_gb)),
-            )
-            if problem
-        )
+        errors.extend(column_problems(port=port, gpu_count=gpu_count, ram_gb=ram_gb))
         secret = token.get_secret_value() if isinstance(token, SecretStr) else token
         if secret is not None:
             problem = tokens.token_problem(secret)

@@ -18,17 +18,17 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import and_, func, or_
 
-from karr_db.documents import json_value_problems
 from karr_db.errors import (
     FieldError,
     ValidationError,
 )
 from karr_db.limits import MAX_CONFIG_BYTES, moment_problem, text_problem
 from karr_db.models import Agent
-from karr_db.models.types import dumps_json, utcnow
+from karr_db.models.types import utcnow
 from karr_db.repositories._common import (
     DTO,
     RowShape,
+    json_object_problems,
 )
 from karr_db.repositories._validate import fields, int32
 
@@ -149,21 +149,14 @@ def stored_details(details: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def hardware_problems(hardware_details: Mapping[str, Any] | None) -> list[FieldError]:
-    """Why a hardware report cannot be stored as a JSON object on both dialects."""
+    """Why a hardware report cannot be stored (``None``: none sent, nothing to refuse)."""
     if hardware_details is None:
         return []
-    if not isinstance(hardware_details, Mapping):
-        return [FieldError("hardware_details", "must be a JSON object")]
-    problems = json_value_problems(dict(hardware_details), "hardware_details")
-    if problems:
-        return problems
-    try:
-        size = len(dumps_json(dict(hardware_details)).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        return [FieldError("hardware_details", f"not JSON-serialisable: {exc}")]
-    if size > MAX_CONFIG_BYTES:
-        return [FieldError("hardware_details", f"is more than {MAX_CONFIG_BYTES} bytes of JSON")]
-    return []
+    return json_object_problems(
+        "hardware_details",
+        hardware_details,
+        oversize=lambda _: f"is more than {MAX_CONFIG_BYTES} bytes of JSON",
+    )
 
 
 #: How an agent is read: tags parsed from either stored form, hardware details
@@ -195,18 +188,29 @@ def passed_fields(**values: Any) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def check_columns(
+def column_problems(
     *, port: int | None = None, gpu_count: int | None = None, ram_gb: int | None = None
-) -> None:
-    """INTEGER columns hold 32 bits on PostgreSQL; SQLite would keep 64, so both refuse more."""
-    fields(
-        "agent",
-        [
+) -> list[FieldError]:
+    """The integer fields' bounds: a port's, and 32 bits for the others, which INTEGER
+    columns hold on PostgreSQL (SQLite would keep 64, so both refuse more)."""
+    return [
+        FieldError(field, problem)
+        for field, problem in (
             ("port", None if port is None or 0 < port < 65536 else "must be between 1 and 65535"),
             ("gpu_count", None if gpu_count is None else int32(gpu_count)),
             ("ram_gb", None if ram_gb is None else int32(ram_gb)),
-        ],
-    )
+        )
+        if problem
+    ]
+
+
+def check_columns(
+    *, port: int | None = None, gpu_count: int | None = None, ram_gb: int | None = None
+) -> None:
+    """Refuse the integer fields given out of their bounds (see :func:`column_problems`)."""
+    problems = column_problems(port=port, gpu_count=gpu_count, ram_gb=ram_gb)
+    if problems:
+        raise ValidationError("agent", problems)
 
 
 def check_now(now: datetime | None) -> None:

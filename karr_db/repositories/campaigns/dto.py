@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ColumnElement, func
 
-from karr_db.documents import json_value_problems
 from karr_db.errors import (
     FieldError,
 )
 from karr_db.models import WebCampaign
-from karr_db.models.types import dumps_json
 from karr_db.repositories._common import DTO, RowShape
 from karr_db.repositories._validate import int32
 
@@ -76,19 +73,6 @@ SHAPE = RowShape(
     },
     convert={name: zero for name in ("total_runs", "succeeded", "failed", "skipped")},
 )
-
-
-def config_errors(config: Any) -> builtins.list[FieldError]:
-    if not isinstance(config, Mapping):
-        return [FieldError("config", "must be a JSON object")]
-    problems = json_value_problems(dict(config), "config")  # surrogates, depth, huge ints
-    if problems:
-        return problems
-    try:
-        dumps_json(dict(config))
-    except (TypeError, ValueError) as exc:
-        return [FieldError("config", f"not JSON-serialisable: {exc}")]
-    return []
 
 
 def finished() -> ColumnElement[int]:

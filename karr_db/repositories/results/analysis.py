@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Integer,
+    Select,
     StatementLambdaElement,
     and_,
     bindparam,
@@ -182,10 +183,7 @@ class ResultsAnalysis(ResultsBase):
         ranks = seam.median_ranks(partition, finite, finite_value)
         inner = (
             with_hardware(
-                select(*keys, finite_value.label("v"), value.label("raw"), *ranks)
-                .select_from(Metric)
-                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-                .join(Run, Run.id == Benchmark.run_id),
+                metric_rows(*keys, finite_value.label("v"), value.label("raw"), *ranks),
                 filters_hardware(f)
                 or any(GROUP_FIELDS[g].table is Hardware.__table__ for g in group_by),
             )
@@ -338,12 +336,23 @@ class ResultsAnalysis(ResultsBase):
         return Comparison(run_ids=ids, rows=result_rows)
 
 
+def metric_rows(*columns: Any) -> Select[Any]:
+    """``columns`` of each metric value joined to its benchmark and run: what
+    histories, leaderboards and the tidy export read."""
+    return (
+        select(*columns)
+        .select_from(Metric)
+        .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+        .join(Run, Run.id == Benchmark.run_id)
+    )
+
+
 _runs, _benchmarks, _metrics = Run.__table__.c, Benchmark.__table__.c, Metric.__table__.c
 #: A page of a metric's history (``metric``, ``limit``), oldest first. Columns: the
 #: :class:`MetricPoint` fields (model and engine last), then the benchmark and
 #: metric ids of the cursor.
 _HISTORY = (
-    select(
+    metric_rows(
         _runs.id,
         _runs.timestamp,
         _benchmarks.test_name,
@@ -354,9 +363,6 @@ _HISTORY = (
         _benchmarks.id,
         _metrics.id,
     )
-    .select_from(Metric)
-    .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-    .join(Run, Run.id == Benchmark.run_id)
     .where(Metric.metric_name == bindparam("metric"))
     .order_by(Run.timestamp.asc().nulls_last(), Run.id, Benchmark.id, Metric.id)
     .limit(bindparam("limit", type_=Integer()))

@@ -36,6 +36,7 @@ from karr_db.errors import (
 from karr_db.models import Benchmark, Hardware, Metric, Run
 from karr_db.repositories._common import Page, check_limit, found, page_rows
 from karr_db.repositories.results import shapes
+from karr_db.repositories.results.analysis import metric_rows
 from karr_db.repositories.results.base import ResultsBase
 from karr_db.repositories.results.dto import MetricName, MetricValueRow, RunDetail, RunSummary
 from karr_db.repositories.results.filters import (
@@ -291,7 +292,7 @@ class ResultsReads(ResultsBase):
             conditions.append(Run.id.in_(list(run_ids)))
         stmt = (
             with_hardware(
-                select(
+                metric_rows(
                     Run.id,
                     Run.model,
                     Run.engine,
@@ -303,9 +304,6 @@ class ResultsReads(ResultsBase):
                     Metric.metric_name,
                     Metric.metric_value,
                 )
-                .select_from(Metric)
-                .join(Benchmark, Benchmark.id == Metric.benchmark_id)
-                .join(Run, Run.id == Benchmark.run_id)
             )
             .where(*conditions)
             .order_by(Run.id, Benchmark.id, Metric.id)
