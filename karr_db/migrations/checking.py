@@ -194,22 +194,28 @@ def _derived_findings(connection: Connection) -> list[Finding]:
     save derives today is what the tables must say."""
     from karr_db.derive.verify import false_aggregates, false_fingerprints
 
-    problems = []
-    wrong = false_fingerprints(connection)
-    if wrong:
-        examples = ", ".join(f"{f} -> {r}" for f, r in wrong[:3])
-        problems.append(
-            f"run_fingerprints: {len(wrong)} entr(ies) name a run that does not "
-            f"hold that content (e.g. {examples})"
-        )
-    groups = false_aggregates(connection)
-    if groups:
-        examples = ", ".join(f"{m} in group {k}" for m, k in groups[:3])
-        problems.append(
-            f"leaderboard_aggregates: {len(groups)} group(s) differ from a "
-            f"recomputation from the rows (e.g. {examples})"
-        )
-    return [Finding(kind="derived", message=f"{p}; run `karr-db rederive`") for p in problems]
+    # Each table: its contradicted entries, what they are, how one is shown.
+    contradicted = (
+        (
+            "run_fingerprints",
+            false_fingerprints(connection),
+            "entr(ies) name a run that does not hold that content",
+            "{} -> {}",
+        ),
+        (
+            "leaderboard_aggregates",
+            false_aggregates(connection),
+            "group(s) differ from a recomputation from the rows",
+            "{} in group {}",
+        ),
+    )
+    findings = []
+    for table, wrong, what, example in contradicted:
+        if wrong:
+            examples = ", ".join(example.format(*entry) for entry in wrong[:3])
+            message = f"{table}: {len(wrong)} {what} (e.g. {examples}); run `karr-db rederive`"
+            findings.append(Finding(kind="derived", message=message))
+    return findings
 
 
 def _foreign_findings(
