@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
-from karr_db.models.base import Base, BlankText, JSONValue
+from karr_db.models.base import Base, BlankText, JSONValue, owned_rows, referencing_rows
 from karr_db.models.types import UTCDateTime
 
 if TYPE_CHECKING:
@@ -62,22 +62,13 @@ class Agent(Base):
     )
     cpu_arch: Mapped[BlankText | None] = mapped_column(comment="CPU architecture: amd64 or arm64")
 
-    # An agent does not own its history: the foreign keys have no ON DELETE,
-    # so the database refuses to retire an agent that is still referenced, and
-    # passive_deletes="all" stops the ORM from nulling those references out.
-    campaigns: Mapped[list[WebCampaign]] = relationship(
-        back_populates="agent", passive_deletes="all", lazy="raise"
-    )
-    quick_tests: Mapped[list[QuickTest]] = relationship(
-        back_populates="agent", passive_deletes="all", lazy="raise"
-    )
-    # Settings and engine reports belong to the agent: ON DELETE CASCADE.
-    settings: Mapped[list[AgentSetting]] = relationship(
-        back_populates="agent", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
-    )
-    engines: Mapped[list[AgentEngine]] = relationship(
-        back_populates="agent", cascade="all, delete-orphan", passive_deletes=True, lazy="raise"
-    )
+    # An agent does not own its history (the database refuses to retire an
+    # agent that campaigns or quick tests still point at); it owns its settings
+    # and engine reports.
+    campaigns: Mapped[list[WebCampaign]] = referencing_rows(back_populates="agent")
+    quick_tests: Mapped[list[QuickTest]] = referencing_rows(back_populates="agent")
+    settings: Mapped[list[AgentSetting]] = owned_rows(back_populates="agent")
+    engines: Mapped[list[AgentEngine]] = owned_rows(back_populates="agent")
 
     def __repr__(self) -> str:
         # Deliberately leaves out the token column.

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from sqlalchemy import Integer, MetaData, Text, text
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Relationship, mapped_column, relationship
 
 from karr_db.models.types import Double, IntBool, JSONDocument, UTCDateTime
 
@@ -50,3 +50,28 @@ class Base(DeclarativeBase):
         bool: IntBool,
         datetime: UTCDateTime,
     }
+
+
+def owned_rows(back_populates: str) -> Relationship[Any]:
+    """The rows a parent owns, deleted with it by the database's ON DELETE CASCADE.
+
+    ``passive_deletes=True`` leaves that delete to the database instead of the
+    ORM loading the rows just to delete them; ``lazy="raise"`` makes every load
+    explicit, so no N+1 query can hide.
+    """
+    return relationship(
+        back_populates=back_populates,
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="raise",
+    )
+
+
+def referencing_rows(back_populates: str) -> Relationship[Any]:
+    """The rows that point at a parent without belonging to it.
+
+    Their foreign key has no ON DELETE, so the database refuses to delete a
+    parent that is still referenced; ``passive_deletes="all"`` stops the ORM
+    from nulling the references out. ``lazy="raise"`` as for owned rows.
+    """
+    return relationship(back_populates=back_populates, passive_deletes="all", lazy="raise")

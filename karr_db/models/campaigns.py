@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base, BlankText, JSONValue
+from karr_db.models.base import Base, BlankText, JSONValue, referencing_rows
 
 if TYPE_CHECKING:
     from karr_db.models.agents import Agent
@@ -43,11 +43,8 @@ class WebCampaign(Base):
     error: Mapped[str | None] = mapped_column(comment="Error message when the campaign failed")
 
     agent: Mapped[Agent | None] = relationship(back_populates="campaigns", lazy="raise")
-    # The foreign key has no ON DELETE: the database refuses to delete a
-    # campaign that still has log lines, and the ORM does not null them out.
-    logs: Mapped[list[CampaignLog]] = relationship(
-        back_populates="campaign", passive_deletes="all", lazy="raise"
-    )
+    # The database refuses to delete a campaign that still has log lines.
+    logs: Mapped[list[CampaignLog]] = referencing_rows(back_populates="campaign")
 
     def __repr__(self) -> str:
         return f"WebCampaign(id={self.id!r}, name={self.name!r}, status={self.status!r})"
@@ -92,9 +89,7 @@ class QuickTest(Base):
     agent: Mapped[Agent | None] = relationship(back_populates="quick_tests", lazy="raise")
     result: Mapped[Run | None] = relationship(back_populates="quick_tests", lazy="raise")
     # As for campaigns: the database refuses to delete a test that has log lines.
-    logs: Mapped[list[QuickTestLog]] = relationship(
-        back_populates="quick_test", passive_deletes="all", lazy="raise"
-    )
+    logs: Mapped[list[QuickTestLog]] = referencing_rows(back_populates="quick_test")
 
     def __repr__(self) -> str:
         return (

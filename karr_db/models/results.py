@@ -8,16 +8,10 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ForeignKey, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from karr_db.models.base import Base, JSONValue
+from karr_db.models.base import Base, JSONValue, owned_rows, referencing_rows
 
 if TYPE_CHECKING:
     from karr_db.models.campaigns import QuickTest
-
-#: Owned children (``cascade="all, delete-orphan"``) are deleted by the
-#: database's ON DELETE CASCADE (``passive_deletes=True``), never loaded by the
-#: ORM just to be deleted; ``lazy="raise"`` makes every load explicit, so no
-#: N+1 query can hide.
-_OWNED = "all, delete-orphan"
 
 
 class Run(Base):
@@ -63,17 +57,11 @@ class Run(Base):
     )
     created_at: Mapped[datetime | None] = mapped_column(comment="When the row was inserted (UTC)")
 
-    benchmarks: Mapped[list[Benchmark]] = relationship(
-        back_populates="run", cascade=_OWNED, passive_deletes=True, lazy="raise"
-    )
-    hardware: Mapped[list[Hardware]] = relationship(
-        back_populates="run", cascade=_OWNED, passive_deletes=True, lazy="raise"
-    )
+    benchmarks: Mapped[list[Benchmark]] = owned_rows(back_populates="run")
+    hardware: Mapped[list[Hardware]] = owned_rows(back_populates="run")
     # Quick tests are not owned: deleting a run they point to must be refused
     # (or explicitly detached) by the repository, never silently nulled here.
-    quick_tests: Mapped[list[QuickTest]] = relationship(
-        back_populates="result", passive_deletes="all", lazy="raise"
-    )
+    quick_tests: Mapped[list[QuickTest]] = referencing_rows(back_populates="result")
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, model={self.model!r}, engine={self.engine!r})"
@@ -121,9 +109,7 @@ class Benchmark(Base):
     created_at: Mapped[datetime | None] = mapped_column(comment="When the row was inserted (UTC)")
 
     run: Mapped[Run | None] = relationship(back_populates="benchmarks", lazy="raise")
-    metrics: Mapped[list[Metric]] = relationship(
-        back_populates="benchmark", cascade=_OWNED, passive_deletes=True, lazy="raise"
-    )
+    metrics: Mapped[list[Metric]] = owned_rows(back_populates="benchmark")
 
     def __repr__(self) -> str:
         return f"Benchmark(id={self.id!r}, run_id={self.run_id!r}, test_name={self.test_name!r})"
