@@ -8,7 +8,7 @@ fingerprint. The earlier system kept only top-level numeric metrics (so
 runs, once adopted, were missing from leaderboards and histories and from
 deduplication. Here every stored run gets what a fresh save of its
 ``raw_json`` would produce, by the same code (:func:`load_document`,
-:func:`~karr_db.repositories.results.writer.hardware_row`).
+:func:`~karr_db.repositories.results.rows.hardware_row`).
 
 Rules, decided here:
 

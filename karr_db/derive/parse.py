@@ -12,7 +12,7 @@ from karr_db.documents import (
 )
 from karr_db.errors import KarrError
 from karr_db.models.types import decode_json
-from karr_db.repositories.results.writer import hardware_row
+from karr_db.repositories.results.rows import hardware_row
 
 #: One result of a document as its benchmark row needs it: test name, version,
 #: run number, passed, timestamp text, and its flattened (name, value) pairs.

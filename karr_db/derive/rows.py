@@ -25,7 +25,7 @@ from karr_db.derive.parse import _Derived, _parse
 from karr_db.dialects import for_connection
 from karr_db.models import Benchmark
 from karr_db.models.types import parse_timestamp, utcnow
-from karr_db.repositories.results.writer import (
+from karr_db.repositories.results.rows import (
     BENCHMARK_INSERT_COLUMNS,
     HARDWARE_INSERT_COLUMNS,
     METRIC_INSERT_COLUMNS,

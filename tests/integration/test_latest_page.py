@@ -70,7 +70,7 @@ def test_a_hardware_filter_still_pages_by_the_headline(session: Session) -> None
 
 def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
     # Summaries are built by zipping rows with the fields: the orders must agree.
-    from karr_db.repositories.results import reads
+    from karr_db.repositories.results import repository
     from karr_db.repositories.results import statements as results
     from karr_db.repositories.results.dto import RunSummary
 
@@ -79,6 +79,6 @@ def test_summary_statements_select_the_summary_fields_in_their_order() -> None:
     assert [c.key for c in (*results.RUN_COLUMNS, *results.HEADLINE)] == fields
     page = select(*results.RUN_COLUMNS).subquery("page")
     for lateral in (True, False):
-        keyset = reads._ordering(Run.timestamp, Run.id, True)
-        joined = reads._headline(page, Run.timestamp, keyset, lateral=lateral)
+        keyset = repository._ordering(Run.timestamp, Run.id, True)
+        joined = repository._headline(page, Run.timestamp, keyset, lateral=lateral)
         assert [c.key for c in joined.selected_columns] == fields

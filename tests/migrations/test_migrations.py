@@ -28,7 +28,7 @@ from karr_db.migrations.scripts import (
 )
 from karr_db.models import Base
 from karr_db.repositories.results import RunFilter
-from karr_db.repositories.results.analysis import history_statement
+from karr_db.repositories.results.repository import history_statement
 from tests.support.helpers import alembic_versions, head_version, schema_versions
 from tests.support.legacy import snapshot
 

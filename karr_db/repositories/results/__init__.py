@@ -21,8 +21,6 @@ the sign of zero (SQLite's REAL folds ``-0.0`` into ``0``); the document in
 
 from __future__ import annotations
 
-from karr_db.repositories._validate import checked
-from karr_db.repositories.results.analysis import ResultsAnalysis
 from karr_db.repositories.results.dto import (
     AggregateRow,
     BenchmarkDetail,
@@ -47,8 +45,7 @@ from karr_db.repositories.results.filters import (
     ModelMatch,
     RunFilter,
 )
-from karr_db.repositories.results.reads import ResultsReads
-from karr_db.repositories.results.writer import ResultsWriter
+from karr_db.repositories.results.repository import ResultsRepository
 
 __all__ = [
     "GROUP_FIELDS",
@@ -73,17 +70,3 @@ __all__ = [
     "RunSummary",
     "SaveResult",
 ]
-
-
-@checked
-class ResultsRepository(ResultsWriter, ResultsReads, ResultsAnalysis):
-    """Runs and their benchmarks, metrics and hardware.
-
-    Built on the caller's session it reads and writes in that session's
-    transaction; built on a read-only unit of work's connection it reads only
-    (see :class:`~karr_db.repositories.results.base.ResultsBase`). Its methods
-    live with their kind (:mod:`.writer`, :mod:`.reads`, :mod:`.analysis`);
-    they stay methods of one object (not functions it forwards to) so that one
-    write can call another through ``self``, which tests rely on to interleave
-    a concurrent save.
-    """

@@ -146,3 +146,14 @@ DETAIL: CompoundSelect[*tuple[Any, ...]] = union_all(
 ).order_by(literal_column("kind"), literal_column("k1"), literal_column("k2"))
 BENCHMARK_COLUMNS = itemgetter(1, 3, 4, 9, 8, 7)
 METRIC_COLUMNS = itemgetter(1, 3, 12)
+
+
+def metric_rows(*columns: Any) -> Select[Any]:
+    """``columns`` of each metric value joined to its benchmark and run: what
+    histories, leaderboards and the tidy export read."""
+    return (
+        select(*columns)
+        .select_from(Metric)
+        .join(Benchmark, Benchmark.id == Metric.benchmark_id)
+        .join(Run, Run.id == Benchmark.run_id)
+    )
