@@ -45,7 +45,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from karr_db.errors import FieldError, ValidationError
 from karr_db.limits import INT32_MAX, INT32_MIN, MAX_INDEXED_BYTES, text_problem
-from karr_db.models.types import dumps_document, encode_json, parse_timestamp
+from karr_db.models.types import dumps_document, dumps_json, encode_json, parse_timestamp
 
 __all__ = [
     "RUN_ID_NAMESPACE",
@@ -58,6 +58,7 @@ __all__ = [
     "ValidatedDocument",
     "canonical_json",
     "flatten_metrics",
+    "json_object_problems",
     "json_value_problems",
     "load_document",
     "run_id_for",
@@ -330,6 +331,26 @@ def json_value_problems(value: Any, field: str) -> list[FieldError]:
     if too_deep(value):
         return [FieldError(field, TOO_DEEP)]
     return list(json_problems(value, (field,), tuples=True))
+
+
+def json_object_problems(
+    value: Any, field: str, *, max_bytes: int | None = None
+) -> list[FieldError]:
+    """Why ``value`` cannot be stored in ``field`` as a JSON object on both dialects
+    (a campaign's configuration, an engine profile's, an agent's hardware report):
+    :func:`json_value_problems`, an object, and at most ``max_bytes`` of JSON text."""
+    if not isinstance(value, Mapping):
+        return [FieldError(field, "must be a JSON object")]
+    problems = json_value_problems(dict(value), field)
+    if problems:
+        return problems
+    try:
+        size = len(dumps_json(dict(value)).encode("utf-8"))
+    except (TypeError, ValueError) as exc:
+        return [FieldError(field, f"not JSON-serialisable: {exc}")]
+    if max_bytes is not None and size > max_bytes:
+        return [FieldError(field, f"is {size} bytes of JSON, more than {max_bytes}")]
+    return []
 
 
 # --- metrics ---------------------------------------------------------------------

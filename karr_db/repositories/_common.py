@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from karr_db.documents import json_value_problems
 from karr_db.errors import (
     FieldError,
     InvalidQueryError,
@@ -37,8 +36,7 @@ from karr_db.errors import (
     PageLimitError,
     ValidationError,
 )
-from karr_db.limits import INT32_MAX, MAX_CONFIG_BYTES, PAGE_LIMIT, integer_problem
-from karr_db.models.types import dumps_json
+from karr_db.limits import INT32_MAX, PAGE_LIMIT, integer_problem
 
 if TYPE_CHECKING:
     from sqlalchemy import Result
@@ -52,7 +50,6 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "found",
-    "json_object_problems",
 ]
 
 T = TypeVar("T")
@@ -96,30 +93,6 @@ def check_limit(limit: int, *, name: str = "limit") -> None:
     """Refuse a page size outside ``1..PAGE_LIMIT``, naming the parameter."""
     if not 1 <= limit <= PAGE_LIMIT:
         raise PageLimitError(name, f"must be between 1 and {PAGE_LIMIT}, got {limit}")
-
-
-def json_object_problems(
-    field: str, value: object, *, oversize: Callable[[int], str] | None = None
-) -> list[FieldError]:
-    """Why ``value`` cannot be stored in ``field`` as a JSON object on both dialects
-    (a campaign's configuration, an engine profile's, an agent's hardware report).
-
-    ``oversize`` words the refusal of a value whose JSON text is more than
-    :data:`~karr_db.limits.MAX_CONFIG_BYTES` bytes, given its size; a field
-    without it has no such limit.
-    """
-    if not isinstance(value, Mapping):
-        return [FieldError(field, "must be a JSON object")]
-    problems = json_value_problems(dict(value), field)  # surrogates, depth, huge ints
-    if problems:
-        return problems
-    try:
-        size = len(dumps_json(dict(value)).encode("utf-8"))
-    except (TypeError, ValueError) as exc:
-        return [FieldError(field, f"not JSON-serialisable: {exc}")]
-    if oversize is not None and size > MAX_CONFIG_BYTES:
-        return [FieldError(field, oversize(size))]
-    return []
 
 
 # --- the cursor codec ------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, update
 
+from karr_db.documents import json_object_problems
 from karr_db.errors import AlreadyExistsError, FieldError, NotFoundError, ValidationError
 from karr_db.limits import MAX_CONFIG_BYTES, PAGE_LIMIT, text_problem
 from karr_db.models import EngineProfile
@@ -27,7 +28,6 @@ from karr_db.repositories._common import (
     DTO,
     Page,
     RowShape,
-    json_object_problems,
 )
 from karr_db.repositories._validate import checked
 from karr_db.repositories.events import EventType
@@ -86,9 +86,7 @@ def _name_problem(value: str) -> str | None:
 
 def config_problems(field: str, value: object) -> builtins.list[FieldError]:
     """Why ``value`` cannot be stored as a profile's configuration."""
-    return json_object_problems(
-        field, value, oversize=lambda size: f"is {size} bytes of JSON, more than {MAX_CONFIG_BYTES}"
-    )
+    return json_object_problems(value, field, max_bytes=MAX_CONFIG_BYTES)
 
 
 @checked

@@ -347,6 +347,7 @@ def wait_for_events(engine: Engine, after_id: int, *, timeout: float) -> bool:
     between is not missed. SQLite has no notifications, a transaction-mode pooler
     cannot carry a LISTEN and a hot standby gets no NOTIFY: there it polls.
     """
+    after_id = resume_after("event wait", after_id, None)
     return for_connection(engine).wait_for_events(
         engine,
         lambda connection: _has_event_after(connection, after_id),

@@ -790,10 +790,10 @@ def test_the_repositories_are_the_ones_in_the_package() -> None:
     import karr_db.repositories as package
 
     classes = set()
-    for module in pkgutil.iter_modules(package.__path__):
-        if module.name.startswith("_"):
+    for module in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+        if any(part.startswith("_") for part in module.name.split(".")):
             continue  # shared bases and helpers, no repository of their own
-        loaded = importlib.import_module(f"{package.__name__}.{module.name}")
+        loaded = importlib.import_module(module.name)
         classes |= {
             obj
             for name, obj in vars(loaded).items()

@@ -19,7 +19,7 @@ from karr_db.models import CampaignLog, QuickTestLog
 from karr_db.repositories._common import encode_cursor
 from karr_db.repositories.agents import AgentsRepository
 from karr_db.repositories.campaigns import CampaignsRepository
-from karr_db.repositories.events import EventsRepository
+from karr_db.repositories.events import EventsRepository, wait_for_events
 from karr_db.repositories.logs import CampaignLogsRepository, LogLines, QuickTestLogsRepository
 from karr_db.repositories.quick_tests import QuickTestsRepository
 from tests.support.repositories import on
@@ -259,14 +259,19 @@ def test_a_forged_event_cursor_id_is_malformed(session: Session) -> None:
 def test_an_after_id_no_row_can_follow_is_refused_alike(
     owner: tuple[LogLines, str], session: Session
 ) -> None:
-    """Log lines and events take ``after_id`` by one rule: a negative id, or one beyond the
-    32-bit id column, is a validation error naming ``after_id`` on both."""
+    """Log lines, events and the wait for events take ``after_id`` by one rule: a
+    negative id, or one beyond the 32-bit id column, is a validation error naming
+    ``after_id`` on all three."""
     logs, owner_id = owner
     events = on(EventsRepository, session)
+    engine = session.get_bind().engine
     for bad in (-1, 2**31, "7", True):
         with pytest.raises(ValidationError) as refused:
             logs.list(owner_id, after_id=bad)  # type: ignore[arg-type]
         assert refused.value.fields == ["after_id"]
         with pytest.raises(ValidationError) as refused:
             events.list(after_id=bad)  # type: ignore[arg-type]
+        assert refused.value.fields == ["after_id"]
+        with pytest.raises(ValidationError) as refused:
+            wait_for_events(engine, bad, timeout=0.1)  # type: ignore[arg-type]
         assert refused.value.fields == ["after_id"]

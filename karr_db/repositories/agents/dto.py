@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import and_, func, or_
 
+from karr_db.documents import json_object_problems
 from karr_db.errors import (
     FieldError,
     ValidationError,
@@ -28,7 +29,6 @@ from karr_db.models.types import utcnow
 from karr_db.repositories._common import (
     DTO,
     RowShape,
-    json_object_problems,
 )
 from karr_db.repositories._validate import fields, int32
 
@@ -152,11 +152,7 @@ def hardware_problems(hardware_details: Mapping[str, Any] | None) -> list[FieldE
     """Why a hardware report cannot be stored (``None``: none sent, nothing to refuse)."""
     if hardware_details is None:
         return []
-    return json_object_problems(
-        "hardware_details",
-        hardware_details,
-        oversize=lambda _: f"is more than {MAX_CONFIG_BYTES} bytes of JSON",
-    )
+    return json_object_problems(hardware_details, "hardware_details", max_bytes=MAX_CONFIG_BYTES)
 
 
 #: How an agent is read: tags parsed from either stored form, hardware details

@@ -64,8 +64,8 @@ class AgentReads(Named[AgentDTO]):
         With ``stale_after``, only agents whose last heartbeat is missing or
         older than ``now - stale_after``. Reading never writes: marking stale
         agents offline is :meth:`mark_stale_offline`. ``limit`` defaults to the
-        largest page because this returned every agent before it returned
-        pages; a fleet beyond that pages on with ``cursor=page.next_cursor``.
+        largest page, so one page holds a whole fleet of up to that many agents;
+        a larger one pages on with ``cursor=page.next_cursor``.
         """
         check_now(now)
         check_limit(limit)

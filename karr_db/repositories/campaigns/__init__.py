@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, update
 
+from karr_db.documents import json_object_problems
 from karr_db.errors import (
     CounterLimitError,
     FieldError,
@@ -29,7 +30,6 @@ from karr_db.errors import (
 )
 from karr_db.models import CampaignLog, WebCampaign
 from karr_db.models.types import utcnow
-from karr_db.repositories._common import json_object_problems
 from karr_db.repositories._lifecycle import AssignedWork
 from karr_db.repositories._validate import checked
 from karr_db.repositories.campaigns.dto import (
@@ -99,7 +99,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         if not name or not name.strip():
             errors.append(FieldError("name", "must not be empty"))
         if config is not None:
-            errors.extend(json_object_problems("config", config))
+            errors.extend(json_object_problems(config, "config"))
         errors.extend(total_runs_problems(total_runs))
         if errors:
             raise ValidationError("campaign", errors)
@@ -158,7 +158,7 @@ class CampaignsRepository(AssignedWork[WebCampaign, CampaignDTO]):
         :class:`InvalidTransitionError`: what an agent runs is never changed
         under it.
         """
-        errors = json_object_problems("config", config)
+        errors = json_object_problems(config, "config")
         if errors:
             raise ValidationError("campaign", errors)
         if not self._update_where(

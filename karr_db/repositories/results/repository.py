@@ -5,7 +5,6 @@ counts, pages, ids, metric names, the tidy export) and analyses over them.
 
 from __future__ import annotations
 
-import builtins
 import math
 import operator
 import os
@@ -278,7 +277,7 @@ class ResultsRepository:
         as in :meth:`save`.
         """
         unique = list(dict.fromkeys(run_ids))
-        found: dict[str, RunSummary] = {}
+        by_fingerprint: dict[str, RunSummary] = {}
         for start in range(0, len(unique), 500):
             chunk = unique[start : start + 500]
             owners = select(RunFingerprint.run_id).where(RunFingerprint.fingerprint.in_(chunk))
@@ -294,12 +293,12 @@ class ResultsRepository:
             for row in self.connection.execute(stmt):
                 summary = shapes.summary(tuple(row)[:-1])  # the last column is the fingerprint
                 if row._fingerprint is not None:
-                    found[row._fingerprint] = summary
+                    by_fingerprint[row._fingerprint] = summary
                 by_id[row.id] = summary
             for fingerprint in chunk:
-                if fingerprint not in found and fingerprint in by_id:
-                    found[fingerprint] = by_id[fingerprint]
-        return found
+                if fingerprint not in by_fingerprint and fingerprint in by_id:
+                    by_fingerprint[fingerprint] = by_id[fingerprint]
+        return by_fingerprint
 
     def _insert_many(
         self, docs: Sequence[ValidatedDocument], events: EventsRepository
@@ -400,12 +399,12 @@ class ResultsRepository:
         # Flattened values are floats already; the only conversion left is
         # SQLite's NaN text (see Double). Inline: this runs ~200 times a run.
         nan = seam.stored_nan
-        metric_rows = [
+        value_rows = [
             (benchmark_id, f.name, f.value if nan is None or f.value == f.value else nan)
             for benchmark_id, flat in zip(ids, flats, strict=True)
             for f in flat
         ]
-        bulk_insert(connection, "metrics", METRIC_INSERT_COLUMNS, metric_rows, copy=copy)
+        bulk_insert(connection, "metrics", METRIC_INSERT_COLUMNS, value_rows, copy=copy)
 
         events.append_many(
             (
@@ -698,95 +697,6 @@ class ResultsRepository:
         with translated("exporting metric values"), snapshot(connection):
             yield from (MetricValueRow._make(row) for row in connection.execute(stmt, params))
 
-    def list(
-        self,
-        filters: RunFilter | Mapping[str, Any] | None = None,
-        *,
-        order_by: str = "timestamp",
-        descending: bool = True,
-        limit: int = 50,
-        cursor: str | None = None,
-        offset: int | None = None,
-    ) -> Page[RunSummary]:
-        """One page of run summaries (one statement).
-
-        Page on with ``cursor=page.next_cursor`` (keyset: stable while runs are
-        inserted) or with ``offset``; not both.
-        """
-        f = parse_filter(filters)
-        if order_by not in ORDER_FIELDS:
-            raise InvalidQueryError(
-                f"unknown order field {order_by!r}; use one of {', '.join(ORDER_FIELDS)}"
-            )
-        check_limit(limit)
-        if cursor is not None and offset is not None:
-            raise InvalidQueryError("pass either a cursor or an offset, not both")
-        if offset is not None and offset < 0:
-            raise InvalidQueryError(f"offset must not be negative, got {offset}")
-        column = ORDER_FIELDS[order_by]
-        keyset = _KEYSETS[order_by, descending]
-        # The lambdas hold the column and the keyset order, and track what decides them.
-        shape = [order_by, descending]
-        connection = self.connection
-        params: dict[str, Any] = {"limit": limit + 1}
-        hardware_filtered = filters_hardware(f)
-        if hardware_filtered:
-            stmt = lambda_stmt(
-                lambda: (
-                    select(*RUN_COLUMNS, *HEADLINE)
-                    .select_from(Run)
-                    .order_by(*keyset)
-                    .limit(bindparam("limit", type_=Integer()))
-                ),
-                track_on=shape,
-                global_track_bound_values=False,
-            )
-        else:
-            stmt = lambda_stmt(
-                lambda: (
-                    select(*RUN_COLUMNS)
-                    .order_by(*keyset)
-                    .limit(bindparam("limit", type_=Integer()))
-                ),
-                track_on=shape,
-                global_track_bound_values=False,
-            )
-        stmt = filtered(stmt, f, params)
-        if cursor is not None:
-            value, params["c_id"] = decode_run_cursor(cursor, order_by, descending)
-            if value is None:
-                stmt = stmt.add_criteria(
-                    lambda s: s.where(_after(column, keyset, null=True)), track_on=shape
-                )
-            else:
-                stmt = stmt.add_criteria(
-                    lambda s: s.where(_after(column, keyset, null=False)), track_on=shape
-                )
-                params["c_value"] = value
-        if offset:
-            stmt += lambda s: s.offset(bindparam("offset", type_=Integer()))
-            params["offset"] = offset
-        # The page is chosen first, its headline looked up after (see below),
-        # unless a hardware filter needs the headline before the limit.
-        if not hardware_filtered and for_connection(connection).lateral_pages:
-            stmt = stmt.add_criteria(
-                lambda s: _headline(s.subquery("page"), column, keyset, lateral=True),
-                track_on=shape,
-            )
-        elif not hardware_filtered:
-            stmt = stmt.add_criteria(
-                lambda s: _headline(s.subquery("page"), column, keyset, lateral=False),
-                track_on=shape,
-            )
-        with translated("listing runs"):
-            rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
-        next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            value = last[shapes.SUMMARY_INDEX[order_by]]
-            next_cursor = encode_run_cursor(order_by, descending, value, last[0])
-        return Page[RunSummary](items=items, next_cursor=next_cursor)
-
     # --- analyses ------------------------------------------------------------------
 
     def stats(self, filters: RunFilter | Mapping[str, Any] | None = None) -> RunStats:
@@ -819,7 +729,7 @@ class ResultsRepository:
                 counts["runs"] += count
                 counts[outcome] += count
 
-        def listed(key: str) -> builtins.list[GroupCounts]:
+        def listed(key: str) -> list[GroupCounts]:
             ordered = sorted(groups[key].items(), key=lambda item: (item[0] is None, item[0] or ""))
             return [GroupCounts(name=name, **counts) for name, counts in ordered]
 
@@ -842,11 +752,11 @@ class ResultsRepository:
         descending: bool = True,
         limit: int | None = None,
         median: bool = True,
-    ) -> builtins.list[AggregateRow]:
+    ) -> list[AggregateRow]:
         """count/avg/min/max/median of one metric per group (one statement).
 
         Non-finite values are left out of the aggregates and counted in
-        ``non_finite`` (see the module docstring). ``per_test`` adds the
+        ``non_finite`` (see :mod:`karr_db.repositories.results`). ``per_test`` adds the
         benchmark's test name to the grouping; ``test_name`` restricts to one.
 
         ``median=False`` leaves the median out (``None``): then, unless a
@@ -898,7 +808,7 @@ class ResultsRepository:
         value = Metric.metric_value
         finite = and_(value < literal(math.inf, Double()), value > literal(-math.inf, Double()))
         finite_value = type_coerce(case((finite, value), else_=None), Double())
-        keys: builtins.list[Any] = [GROUP_FIELDS[g].label(f"g_{g}") for g in group_by]
+        keys: list[Any] = [GROUP_FIELDS[g].label(f"g_{g}") for g in group_by]
         if per_test:
             keys.append(Benchmark.test_name.label("g__test"))
         partition = [k.element for k in keys]
@@ -1029,13 +939,13 @@ class ResultsRepository:
         )
         with translated("comparing runs"):
             rows = self.connection.execute(stmt).all()
-        found = {row[0] for row in rows}
-        missing = [i for i in ids if i not in found]
+        present = {row[0] for row in rows}
+        missing = [i for i in ids if i not in present]
         if missing:
             raise NotFoundError("run", missing[0] if len(missing) == 1 else missing)
         position = {run_id: i for i, run_id in enumerate(ids)}
-        table: dict[tuple[str | None, int | None, str], builtins.list[float | None]] = {}
-        order: builtins.list[tuple[str | None, int | None, str]] = []
+        table: dict[tuple[str | None, int | None, str], list[float | None]] = {}
+        order: list[tuple[str | None, int | None, str]] = []
         for run_id, test, number, name, value in rows:
             if name is None:
                 continue
@@ -1062,6 +972,98 @@ class ResultsRepository:
                 )
             )
         return Comparison(run_ids=ids, rows=result_rows)
+
+    # --- the page of runs (last in the class: below it, ``list`` in an annotation would
+    # name this method, not the builtin) --------------------------------------------
+
+    def list(
+        self,
+        filters: RunFilter | Mapping[str, Any] | None = None,
+        *,
+        order_by: str = "timestamp",
+        descending: bool = True,
+        limit: int = 50,
+        cursor: str | None = None,
+        offset: int | None = None,
+    ) -> Page[RunSummary]:
+        """One page of run summaries (one statement).
+
+        Page on with ``cursor=page.next_cursor`` (keyset: stable while runs are
+        inserted) or with ``offset``; not both.
+        """
+        f = parse_filter(filters)
+        if order_by not in ORDER_FIELDS:
+            raise InvalidQueryError(
+                f"unknown order field {order_by!r}; use one of {', '.join(ORDER_FIELDS)}"
+            )
+        check_limit(limit)
+        if cursor is not None and offset is not None:
+            raise InvalidQueryError("pass either a cursor or an offset, not both")
+        if offset is not None and offset < 0:
+            raise InvalidQueryError(f"offset must not be negative, got {offset}")
+        column = ORDER_FIELDS[order_by]
+        keyset = _KEYSETS[order_by, descending]
+        # The lambdas hold the column and the keyset order, and track what decides them.
+        shape = [order_by, descending]
+        connection = self.connection
+        params: dict[str, Any] = {"limit": limit + 1}
+        hardware_filtered = filters_hardware(f)
+        if hardware_filtered:
+            stmt = lambda_stmt(
+                lambda: (
+                    select(*RUN_COLUMNS, *HEADLINE)
+                    .select_from(Run)
+                    .order_by(*keyset)
+                    .limit(bindparam("limit", type_=Integer()))
+                ),
+                track_on=shape,
+                global_track_bound_values=False,
+            )
+        else:
+            stmt = lambda_stmt(
+                lambda: (
+                    select(*RUN_COLUMNS)
+                    .order_by(*keyset)
+                    .limit(bindparam("limit", type_=Integer()))
+                ),
+                track_on=shape,
+                global_track_bound_values=False,
+            )
+        stmt = filtered(stmt, f, params)
+        if cursor is not None:
+            value, params["c_id"] = decode_run_cursor(cursor, order_by, descending)
+            if value is None:
+                stmt = stmt.add_criteria(
+                    lambda s: s.where(_after(column, keyset, null=True)), track_on=shape
+                )
+            else:
+                stmt = stmt.add_criteria(
+                    lambda s: s.where(_after(column, keyset, null=False)), track_on=shape
+                )
+                params["c_value"] = value
+        if offset:
+            stmt += lambda s: s.offset(bindparam("offset", type_=Integer()))
+            params["offset"] = offset
+        # The page is chosen first, its headline looked up after (see below),
+        # unless a hardware filter needs the headline before the limit.
+        if not hardware_filtered and for_connection(connection).lateral_pages:
+            stmt = stmt.add_criteria(
+                lambda s: _headline(s.subquery("page"), column, keyset, lateral=True),
+                track_on=shape,
+            )
+        elif not hardware_filtered:
+            stmt = stmt.add_criteria(
+                lambda s: _headline(s.subquery("page"), column, keyset, lateral=False),
+                track_on=shape,
+            )
+        with translated("listing runs"):
+            rows, items = page_rows(connection.execute(stmt, params), limit, shapes.summary)
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            value = last[shapes.SUMMARY_INDEX[order_by]]
+            next_cursor = encode_run_cursor(order_by, descending, value, last[0])
+        return Page[RunSummary](items=items, next_cursor=next_cursor)
 
 
 # --- the page of ``list``: limit first, hardware after ------------------------------
@@ -1136,6 +1138,8 @@ def _headline(page: Subquery, column: Any, keyset: list[Any], *, lateral: bool) 
         .order_by(*_ordering(page.c[column.key], page.c.id, _descending(keyset)))
     )
 
+
+# --- a page of a metric's history -----------------------------------------------
 
 _runs, _benchmarks, _metrics = Run.__table__.c, Benchmark.__table__.c, Metric.__table__.c
 #: A page of a metric's history (``metric``, ``limit``), oldest first. Columns: the

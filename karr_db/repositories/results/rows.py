@@ -1,8 +1,10 @@
-"""The rows a save writes, as driver-ready tuples in the tables' column order.
+"""What the rows a save writes are made of: each table's insert columns, in order,
+the columns' own bind conversions (:func:`bind_processor`) and a document's
+``hardware`` row (:func:`hardware_row`).
 
-Values are converted by the columns' own bind processors. Re-derivation
-(:mod:`karr_db.derive`) uses the same columns and :func:`hardware_row`, so it
-writes exactly the rows a fresh save would.
+A save (:class:`~karr_db.repositories.results.ResultsRepository`) and
+re-derivation (:mod:`karr_db.derive`) both build their driver-ready tuples from
+these, so re-derivation writes exactly the rows a fresh save would.
 """
 
 from __future__ import annotations
