@@ -341,11 +341,12 @@ def json_object_problems(
     :func:`json_value_problems`, an object, and at most ``max_bytes`` of JSON text."""
     if not isinstance(value, Mapping):
         return [FieldError(field, "must be a JSON object")]
-    problems = json_value_problems(dict(value), field)
+    obj = dict(value)
+    problems = json_value_problems(obj, field)
     if problems:
         return problems
     try:
-        size = len(dumps_json(dict(value)).encode("utf-8"))
+        size = len(dumps_json(obj).encode("utf-8"))
     except (TypeError, ValueError) as exc:
         return [FieldError(field, f"not JSON-serialisable: {exc}")]
     if max_bytes is not None and size > max_bytes:
